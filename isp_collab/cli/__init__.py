@@ -1,0 +1,49 @@
+"""The ``isp-collab`` command line: it only parses arguments and calls library functions.
+
+Each subcommand lives in its own module with ``register(subparsers)`` that adds its parser and
+sets ``func``; a ``CLIError`` (or any ``ValueError`` subclass raised for bad input) becomes one line
+on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import info
+
+SUBCOMMANDS = [info]
+
+
+class CLIError(Exception):
+    """Bad input or refused action: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="isp-collab",
+        description="Collaborative blind deblurring for camera ISPs: train, export, process, bench.",
+    )
+    parser.add_argument("--version", action="version", version=f"isp-collab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+        print(f"isp-collab {args.command}: error: {str(e).splitlines()[0] if str(e) else e!r}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"isp-collab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

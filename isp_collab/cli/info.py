@@ -1,0 +1,42 @@
+"""``isp-collab info``: versions, device, shipped models and the network family table."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="show versions, device, shipped models and the parameter/FLOP table",
+        description="Print package and library versions, the compute device, the shipped models, and the "
+        "parameter / GFLOPs-per-megapixel table of the UNet family next to the paper's counts.",
+    )
+    p.add_argument("--n", type=int, default=4, help="stack size for the N>1 rows (default 4)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import __version__
+    from ..device import pick_device
+    from ..models import family_table, read_card, shipped_models
+
+    print(
+        f"isp-collab {__version__}  torch {torch.__version__}  device {pick_device()}  "
+        f"threads {torch.get_num_threads()}"
+    )
+    models = shipped_models()
+    print(f"\nshipped models ({len(models)}):")
+    for name in models:
+        card = read_card(name)
+        val = card.get("validation", {}).get("mean_psnr")
+        extra = f"  val PSNR {val:.2f} dB" if isinstance(val, (int, float)) else ""
+        print(f"  {name:28s} task={card.get('task', '?'):8s} N={card['n_trained']}{extra}")
+    print(f"\n{'arch':9s} {'N':4s} {'params':>12s} {'paper':>10s} {'diff':>7s} {'GFLOPs/MP':>10s}")
+    for r in family_table(args.n):
+        paper = f"{r['paper'] / 1e6:.3g}M" if r["paper"] else "-"
+        diff = f"{100 * (r['params'] / r['paper'] - 1):+.1f}%" if r["paper"] else ""
+        print(f"{r['arch']:9s} {r['n']:4s} {r['params']:12,d} {paper:>10s} {diff:>7s} {r['gflops_per_mp']:10.1f}")
+    return 0

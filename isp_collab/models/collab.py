@@ -1,0 +1,77 @@
+"""Collaboration layers: share features across a stack of N patches (Eq. 5-6 of Eboli et al.).
+
+Before every down and up module of the UNet, each patch feature ``e_n`` of the stack is updated as
+
+    g   = p({e_1, ..., e_N})            (pooling over the stack, permutation invariant)
+    e_n <- conv1x1(concat(e_n, g))
+
+``max`` and ``mean`` pooling are learning-free; ``attention`` replaces ``g`` by a per-pixel
+self-attention over the stack followed by an inverted-bottleneck MLP (permutation equivariant).
+The merge conv is initialised as ``[I | 0]`` so that an untrained layer passes ``e_n`` through
+unchanged: an N>1 model then starts as the N=1 model it may be warm-started from.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+Pooling = Literal["max", "mean", "attention"]
+POOLINGS: tuple[str, ...] = ("max", "mean", "attention")
+
+
+class StackAttention(nn.Module):
+    """Self-attention across the stack at every pixel, then an inverted-bottleneck MLP.
+
+    x: (B, N, C, H, W) -> (B, N, C, H, W); tokens are the N patches of one pixel.
+    """
+
+    def __init__(self, channels: int, heads: int = 2, expansion: int = 2) -> None:
+        super().__init__()
+        heads = heads if channels % heads == 0 else 1
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.norm2 = nn.LayerNorm(channels)
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, expansion * channels), nn.GELU(), nn.Linear(expansion * channels, channels)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c, h, w = x.shape
+        t = x.permute(0, 3, 4, 1, 2).reshape(b * h * w, n, c)  # tokens: one sequence of N per pixel
+        q, k, v = self.qkv(self.norm1(t)).reshape(b * h * w, n, 3, self.heads, c // self.heads).unbind(2)
+        att = torch.softmax(torch.einsum("snhd,smhd->shnm", q, k) / (c // self.heads) ** 0.5, dim=-1)
+        t = t + self.proj(torch.einsum("shnm,smhd->snhd", att, v).reshape(b * h * w, n, c))
+        t = t + self.mlp(self.norm2(t))
+        return t.reshape(b, h, w, n, c).permute(0, 3, 4, 1, 2)
+
+
+class Collaboration(nn.Module):
+    """e_n <- conv1x1(concat(e_n, p(e_1..e_N))) for features x: (B*N, C, H, W) of stacks of size n."""
+
+    def __init__(self, channels: int, pooling: Pooling = "max") -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
+        self.attention = StackAttention(channels) if pooling == "attention" else None
+        self.merge = nn.Conv2d(2 * channels, channels, kernel_size=1)
+        with torch.no_grad():  # [I | 0]: start by ignoring the pooled features
+            self.merge.weight.zero_()
+            self.merge.weight[:, :channels, 0, 0].copy_(torch.eye(channels))
+            self.merge.bias.zero_()
+
+    def forward(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        bn, c, h, w = x.shape
+        stack = x.reshape(bn // n, n, c, h, w)
+        if self.pooling == "max":
+            g = stack.amax(dim=1, keepdim=True).expand_as(stack)
+        elif self.pooling == "mean":
+            g = stack.mean(dim=1, keepdim=True).expand_as(stack)
+        else:
+            g = self.attention(stack)
+        return self.merge(torch.cat([stack, g], dim=2).reshape(bn, 2 * c, h, w))

@@ -1,0 +1,144 @@
+"""Shipped-weights format: ``models/<name>/model.safetensors`` + ``models/<name>/card.json``.
+
+The card is data about the weights (timm-style): architecture, width, depth, pooling, the N the
+model was trained with, task, colour space, training recipe and its hash, validation figures and
+package version. :func:`load_model` is the one way to get a trained network; every failure is a
+:class:`WeightsError` whose message is one line naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig
+
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "card.json"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_MODEL = "sharpen-unet-tx-n4"
+
+
+class WeightsError(ValueError):
+    """A weights folder that cannot be loaded; str(error) is one line naming the file."""
+
+
+def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model name (``sharpen-unet-tx-n4``) or a folder path -> the model folder."""
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    if p.name == WEIGHTS_FILE and p.parent.is_dir():
+        return p.parent
+    shipped = MODELS_DIR / str(name_or_path)
+    if shipped.is_dir():
+        return shipped
+    known = ", ".join(shipped_models()) or "none"
+    raise WeightsError(f"{name_or_path}: no such model folder or shipped model (shipped: {known})")
+
+
+def shipped_models() -> list[str]:
+    """Names of the models under ``models/`` that have weights and a card."""
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / WEIGHTS_FILE).is_file() and (p / CARD_FILE).is_file())
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_card(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """Parse ``card.json`` of a model folder; raises :class:`WeightsError`."""
+    card_path = resolve_model_dir(model_dir) / CARD_FILE
+    if not card_path.is_file():
+        raise WeightsError(f"{card_path}: missing model card")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{card_path}: not valid JSON ({e.__class__.__name__}: {e})") from None
+    for key in ("arch", "depth", "width", "pooling", "n_trained"):
+        if key not in card:
+            raise WeightsError(f"{card_path}: card lacks the key {key!r}")
+    if card["arch"] not in ARCHITECTURES:
+        raise WeightsError(f"{card_path}: unknown architecture {card['arch']!r}")
+    return card
+
+
+def config_from_card(card: dict[str, Any]) -> ModelConfig:
+    return ModelConfig(
+        arch=card["arch"],
+        depth=int(card["depth"]),
+        width=int(card["width"]),
+        collaborative=bool(card.get("collaborative", int(card["n_trained"]) > 1)),
+        pooling=card["pooling"],
+    )
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> CollaborativeUNet:
+    """Load a shipped or user model in eval mode. Accepts a shipped name or a folder path.
+
+    The returned network takes (B, N, 3, H, W) float32 linear RGB at any N; ``model.card`` holds
+    the card. Raises :class:`WeightsError` (one line, naming the file) for a missing, truncated or
+    corrupted weights file, or a card that does not match the tensors.
+    """
+    model_dir = resolve_model_dir(name_or_path)
+    card = read_card(model_dir)
+    weights = model_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        raise WeightsError(f"{weights}: missing weights file")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise WeightsError(f"{weights}: corrupted or truncated safetensors ({reason})") from None
+    model = CollaborativeUNet(config_from_card(card))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        what = f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}"
+        raise WeightsError(f"{weights}: tensors do not match the card ({card['arch']}, {what})")
+    for key, t in state.items():
+        if t.shape != expected[key].shape:
+            raise WeightsError(
+                f"{weights}: tensor {key} has shape {tuple(t.shape)}, card expects {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state)
+    model.card = card
+    return model.to(device).eval()
+
+
+def save_model(model: CollaborativeUNet, out_dir: str | os.PathLike, card: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` atomically (temp file + rename)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as f:
+        tmp = Path(f.name)
+    save_file(state, str(tmp))
+    os.replace(tmp, out / WEIGHTS_FILE)
+    full = {**model.config.to_dict(), **card}
+    full["weights_sha256"] = file_sha256(out / WEIGHTS_FILE)
+    atomic_write_text(out / CARD_FILE, json.dumps(full, indent=2) + "\n")
+    return out
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        f.write(text)
+        tmp = f.name
+    os.replace(tmp, path)
