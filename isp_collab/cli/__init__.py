@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import info
+from . import info, train
 
-SUBCOMMANDS = [info]
+SUBCOMMANDS = [info, train]
 
 
 class CLIError(Exception):

@@ -130,7 +130,9 @@ def save_model(model: CollaborativeUNet, out_dir: str | os.PathLike, card: dict[
         tmp = Path(f.name)
     save_file(state, str(tmp))
     os.replace(tmp, out / WEIGHTS_FILE)
-    full = {**model.config.to_dict(), **card}
+    from .. import __version__
+
+    full = {"colour_space": "linear RGB", "package_version": __version__, **model.config.to_dict(), **card}
     full["weights_sha256"] = file_sha256(out / WEIGHTS_FILE)
     atomic_write_text(out / CARD_FILE, json.dumps(full, indent=2) + "\n")
     return out

@@ -1,0 +1,115 @@
+"""Sharpening stacks: N crops sharing one anisotropic Gaussian blur (paper §5.2), in linear RGB.
+
+For each stack: draw one kernel and one camera (Brooks et al. 2019 unprocessing parameters);
+take N sRGB crops of size ``patch + k - 1`` (from different places/images, or one image with
+``same_image=True``); unprocess them to linear camera RGB; blur with ``"valid"`` padding, so
+the targets are exactly the crops' centres with no border effect; add noise per patch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import torch
+
+from ..physics.kernels import blur_stacks, gaussian_kernel, sample_gaussian_params
+from ..physics.noise import (
+    PATTERNS,
+    add_gaussian_noise,
+    demosaic_residual_noise,
+    random_gaussian_sigmas,
+    random_noise_levels,
+)
+from ..physics.unprocess import random_isp_params, unprocess
+from .batch import StackBatch
+
+Noise = Literal["demosaic", "gaussian"]
+
+
+class Source(Protocol):
+    def random_crops(
+        self, size: int, count: int, generator: torch.Generator | None = None, same_image: bool = False
+    ) -> torch.Tensor: ...
+
+
+class SharpenSampler:
+    """Stacks of N patches blurred by one random Gaussian kernel each.
+
+    Args:
+        source: an image source (:class:`~isp_collab.data.sources.ImageFolder` or ``DeadLeaves``).
+        n: patches per stack.
+        patch: output patch size P (even, for the Bayer mosaic).
+        noise: ``"demosaic"`` (mosaic → Brooks shot/read noise → Malvar demosaic, random Bayer
+            pattern per patch) or ``"gaussian"`` (i.i.d., σ ∈ [0.5, 2]/255).
+        sigma_range: range of the kernel's principal stds in px.
+        kernel_size: odd kernel support k.
+        same_image: take all N crops of a stack from one image.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        n: int,
+        patch: int = 64,
+        noise: Noise = "demosaic",
+        sigma_range: tuple[float, float] = (0.3, 4.0),
+        kernel_size: int = 33,
+        same_image: bool = False,
+    ) -> None:
+        if noise not in ("demosaic", "gaussian"):
+            raise ValueError(f"noise must be 'demosaic' or 'gaussian', got {noise!r}")
+        if n < 1 or patch < 2 or patch % 2 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"need n >= 1, an even patch and an odd kernel_size; got n={n}, patch={patch}, kernel_size={kernel_size}"
+            )
+        self.source, self.n, self.patch, self.noise = source, n, patch, noise
+        self.sigma_range, self.kernel_size, self.same_image = sigma_range, kernel_size, same_image
+
+    def sample_clean(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:
+        """Draw ``batch`` noise-free stacks: ``blurry`` is the blurred linear image without noise.
+
+        Returns:
+            :class:`StackBatch` with ``blurry``/``sharp`` ``(B, N, 3, P, P)`` float32 linear camera
+            RGB and ``info``: ``kernels (B, k, k)``, ``sigmas (B, 2)`` and ``theta (B,)`` of the
+            kernels, ``isp`` (B :class:`~isp_collab.physics.unprocess.ISPParams`).
+        """
+        B, N, P, k = batch, self.n, self.patch, self.kernel_size
+        sigmas, theta = sample_gaussian_params(B, generator, self.sigma_range)
+        kernels = gaussian_kernel(sigmas[:, 0], sigmas[:, 1], theta, k)
+        crops, isp = [], []
+        for _ in range(B):
+            crops.append(self.source.random_crops(P + k - 1, N, generator, self.same_image))
+            isp.append(random_isp_params(generator))
+        linear = torch.stack([unprocess(c, p) for c, p in zip(crops, isp, strict=True)])
+        blurred = blur_stacks(linear, kernels, padding="valid")
+        h = (k - 1) // 2
+        sharp = linear[..., h : h + P, h : h + P].contiguous()
+        return StackBatch(blurred, sharp, {"kernels": kernels, "sigmas": sigmas, "theta": theta, "isp": isp})
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:
+        """Draw ``batch`` stacks: :meth:`sample_clean` plus noise drawn per patch.
+
+        Returns:
+            :class:`StackBatch` with ``blurry`` (blurred + noise, not clipped) and ``sharp``
+            ``(B, N, 3, P, P)`` float32 linear camera RGB; ``info`` as in :meth:`sample_clean`
+            plus ``noise_sigma (B, N)`` (gaussian) or ``shot``/``read (B, N)`` and ``patterns``
+            (B lists of N Bayer patterns) (demosaic).
+        """
+        clean = self.sample_clean(batch, generator)
+        B, N, P = batch, self.n, self.patch
+        flat = clean.blurry.reshape(B * N, 3, P, P)
+        info = clean.info
+        if self.noise == "gaussian":
+            sigma = random_gaussian_sigmas(B * N, generator)
+            noisy = add_gaussian_noise(flat, sigma, generator)
+            info["noise_sigma"] = sigma.reshape(B, N)
+        else:
+            shot, read = random_noise_levels(B * N, generator)
+            patterns = [PATTERNS[i] for i in torch.randint(4, (B * N,), generator=generator).tolist()]
+            noisy = demosaic_residual_noise(flat, generator, shot, read, patterns, method="malvar")
+            info.update(
+                shot=shot.reshape(B, N),
+                read=read.reshape(B, N),
+                patterns=[patterns[b * N : (b + 1) * N] for b in range(B)],
+            )
+        return StackBatch(noisy.reshape(B, N, 3, P, P), clean.sharp, info)

@@ -1,0 +1,132 @@
+"""Training recipes: TOML files read with ``tomllib`` into dataclasses (one file per shipped model).
+
+A recipe names the task, the architecture, N, the pooling, the patch size, the steps, the learning
+rate schedule, the data sources and the degradations. Unknown keys are errors, so a typo in a
+recipe is caught before a 90-minute run starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class ModelSection:
+    arch: str = "unet-tx"
+    n: int = 4
+    pooling: str = "max"
+
+
+@dataclass
+class TaskSection:
+    name: str = "sharpen"  # "sharpen" (one Gaussian blur per stack) or "lens" (PSF field, mirror stacks)
+    lens: str = "lens-a"  # lens task: a named lens or a calibration .npz path
+    align: bool = True  # lens task: flip mirror patches into the first quadrant's orientation
+
+
+@dataclass
+class DataSection:
+    images: list[str] = field(default_factory=list)  # empty -> procedural dead leaves
+    val_images: list[str] = field(default_factory=list)  # empty -> dead leaves (seeded)
+    patch: int = 64
+    noise: str = "demosaic"  # "demosaic" (residual noise after demosaicking) or "gaussian"
+    sigma_min: float = 0.3
+    sigma_max: float = 4.0
+    same_image: bool = False  # sharpen: draw the N patches of a stack from one photo
+    max_megabytes: int = 3000  # cap on decoded training images held in memory
+
+
+@dataclass
+class TrainSection:
+    steps: int = 10000
+    patches_per_step: int = 32  # equal for every N: an N=1 run uses N times more stacks per step
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    warmup: int = 200
+    grad_clip: float = 1.0
+    seed: int = 0
+    val_every: int = 500
+    ckpt_every: int = 250
+    threads: int = 0  # 0: torch default
+
+
+@dataclass
+class ValSection:
+    sigmas: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0])
+    tile: int = 128
+    tiles_per_image: int = 8
+    border: int = 8
+    noise_level: float = 0.5 / 255  # sharpen validation follows the paper: Gaussian noise 0.5/255
+    max_images: int = 19
+    dead_leaves_images: int = 4
+    seed: int = 1234
+
+
+@dataclass
+class Recipe:
+    name: str
+    model: ModelSection = field(default_factory=ModelSection)
+    task: TaskSection = field(default_factory=TaskSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    val: ValSection = field(default_factory=ValSection)
+    path: str = ""
+    sha256: str = ""
+
+    @property
+    def stacks_per_step(self) -> int:
+        return max(1, self.train.patches_per_step // self.model.n)
+
+
+def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    return cls(**raw)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe TOML into a :class:`Recipe`; errors are one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: recipe not found")
+    data = path.read_bytes()
+    try:
+        raw = tomllib.loads(data.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a valid TOML recipe ({e})") from None
+    sections = {"model": ModelSection, "task": TaskSection, "data": DataSection, "train": TrainSection, "val": ValSection}
+    unknown = sorted(set(raw) - set(sections) - {"name"})
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {unknown}")
+    try:
+        parts = {k: _section(cls, raw.get(k, {}), f"{path} [{k}]") for k, cls in sections.items()}
+    except TypeError as e:
+        raise ValueError(f"{path}: {e}") from None
+    recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)
+    validate(recipe)
+    return recipe
+
+
+def validate(r: Recipe) -> None:
+    where = r.path or r.name
+    if r.model.n < 1:
+        raise ValueError(f"{where}: model.n must be >= 1")
+    if r.task.name not in ("sharpen", "lens"):
+        raise ValueError(f"{where}: task.name must be 'sharpen' or 'lens', got {r.task.name!r}")
+    if r.task.name == "lens" and r.model.n not in (1, 4):
+        raise ValueError(f"{where}: the lens task stacks the 4 mirror positions: n must be 1 or 4")
+    if r.train.patches_per_step % r.model.n:
+        raise ValueError(f"{where}: train.patches_per_step must be a multiple of model.n")
+    if r.data.noise not in ("demosaic", "gaussian"):
+        raise ValueError(f"{where}: data.noise must be 'demosaic' or 'gaussian'")

@@ -1,0 +1,156 @@
+"""What is trained: a task couples a stack sampler (training pairs) with its validation set.
+
+- ``sharpen``: a uniform Gaussian blur shared by the N patches of a stack (SharpenSampler).
+- ``lens``: a lens PSF field; stacks are the 4 mirror positions about the optical centre
+  (LensSampler), optionally flipped into one orientation (``align``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.batch import StackBatch
+from .config import Recipe
+from .validation import REGIONS, ValGroup, _linear_photo, build_sharpen_valset, evaluate
+
+
+def _val_photos(recipe: Recipe) -> list[torch.Tensor]:
+    """Validation photos as (3, H, W) float32 sRGB in [0, 1] (dead leaves when none are given)."""
+    from ..data.sources import DeadLeaves, ImageFolder
+
+    v = recipe.val
+    if recipe.data.val_images:
+        return list(ImageFolder(recipe.data.val_images).images())[: v.max_images]
+    return list(DeadLeaves(seed=v.seed).images(count=v.dead_leaves_images, size=max(256, 2 * v.tile)))
+
+
+def _source(recipe: Recipe):
+    from ..data.sources import image_source
+
+    if recipe.data.images:
+        return image_source(recipe.data.images, max_bytes=recipe.data.max_megabytes * 2**20)
+    return image_source(None)
+
+
+class SharpenTask:
+    def __init__(self, recipe: Recipe) -> None:
+        from ..data.sharpen import SharpenSampler
+        self.recipe = recipe
+        d = recipe.data
+        source = _source(recipe)
+        self.sampler = SharpenSampler(
+            source,
+            n=recipe.model.n,
+            patch=d.patch,
+            noise=d.noise,
+            sigma_range=(d.sigma_min, d.sigma_max),
+            same_image=d.same_image,
+        )
+        self._valset: dict[str, ValGroup] | None = None
+
+    def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
+        return self.sampler.sample(stacks, gen)
+
+    @property
+    def valset(self) -> dict[str, ValGroup]:
+        if self._valset is None:
+            self._valset = build_sharpen_valset(_val_photos(self.recipe), self.recipe.val, noise=self.recipe.data.noise)
+        return self._valset
+
+    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
+        return evaluate(model, self.valset, self.recipe.model.n, self.recipe.val.border, device)
+
+    def describe_validation(self) -> str:
+        v = self.recipe.val
+        return (
+            f"isotropic Gaussian sigma in {v.sigmas}, {self.recipe.data.noise} noise, photos unprocessed to linear RGB "
+            f"(seed {v.seed}); {v.tiles_per_image} tiles of {v.tile}px per photo stacked by N; PSNR in linear RGB "
+            f"minus a {v.border}px border"
+        )
+
+
+class LensTask:
+    def __init__(self, recipe: Recipe) -> None:
+        from ..data.lens import LensSampler
+        self.recipe = recipe
+        d = recipe.data
+        self.field = self._field((1024, 1536))
+        source = _source(recipe)
+        self.sampler = LensSampler(
+            source, self.field, n=recipe.model.n, patch=d.patch, align=recipe.task.align, noise=d.noise
+        )
+        self._valset: dict[str, ValGroup] | None = None
+
+    def _field(self, image_size: tuple[int, int]):
+        from ..physics.psf_field import load_calibration, make_lens
+
+        lens = self.recipe.task.lens
+        if Path(lens).suffix == ".npz":
+            return load_calibration(lens)
+        return make_lens(lens, image_size=image_size, seed=0)
+
+    def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
+        return self.sampler.sample(stacks, gen)
+
+    @property
+    def valset(self) -> dict[str, ValGroup]:
+        if self._valset is None:
+            self._valset = self._build_valset()
+        return self._valset
+
+    def _build_valset(self) -> dict[str, ValGroup]:
+        """Mirror quadruplets of tiles over each photo, grouped by normalised field radius."""
+        from ..physics.noise import add_gaussian_noise, demosaic_residual_noise
+        from ..physics.psf_field import apply_psf_field
+
+        v, t = self.recipe.val, self.recipe.val.tile
+        gen = torch.Generator().manual_seed(v.seed)
+        groups: dict[str, tuple[list, list]] = {r: ([], []) for r in REGIONS}
+        for photo in _val_photos(self.recipe):
+            lin = _linear_photo(photo, gen)
+            _, h, w = lin.shape
+            field = self._field((h, w))
+            blurry = apply_psf_field(lin, field)
+            if self.recipe.data.noise == "demosaic":
+                blurry = demosaic_residual_noise(blurry[None], gen)[0]
+            else:
+                blurry = add_gaussian_noise(blurry[None], v.noise_level, gen)[0]
+            cx, cy = w / 2, h / 2
+            if min(cx, cy) < t:
+                continue
+            rmax = float(np.hypot(cx, cy))
+            for fy in np.linspace(0, 1, 4):
+                for fx in np.linspace(0, 1, 4):
+                    # tile centre offsets from the optical centre, within the frame
+                    ox, oy = t / 2 + fx * (cx - t), t / 2 + fy * (cy - t)
+                    r = np.hypot(ox, oy) / rmax
+                    region = REGIONS[min(2, int(r * 3))]
+                    for sx, sy in ((1, 1), (-1, 1), (1, -1), (-1, -1)):
+                        x0, y0 = int(round(cx + sx * ox - t / 2)), int(round(cy + sy * oy - t / 2))
+                        b, s = blurry[:, y0 : y0 + t, x0 : x0 + t], lin[:, y0 : y0 + t, x0 : x0 + t]
+                        if self.recipe.task.align:  # flip into the first (+x, +y) quadrant's orientation
+                            dims = [d for d, sgn in ((2, sx), (1, sy)) if sgn < 0]
+                            if dims:
+                                b, s = b.flip(dims), s.flip(dims)
+                        groups[region][0].append(b)
+                        groups[region][1].append(s)
+        return {r: ValGroup(torch.stack(b).clamp(0, 1), torch.stack(s), 4) for r, (b, s) in groups.items() if b}
+
+    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
+        return evaluate(model, self.valset, self.recipe.model.n, self.recipe.val.border, device)
+
+    def describe_validation(self) -> str:
+        return (
+            f"{self.recipe.task.lens} PSF field over each whole photo (linear RGB, {self.recipe.data.noise} noise); "
+            f"mirror quadruplets of {self.recipe.val.tile}px tiles on a 4x4 grid per quadrant"
+            f"{' flipped into one orientation' if self.recipe.task.align else ''}, grouped by field radius "
+            "(centre < 1/3 < intermediate < 2/3 < edge); PSNR in linear RGB"
+        )
+
+
+def build_task(recipe: Recipe) -> SharpenTask | LensTask:
+    return SharpenTask(recipe) if recipe.task.name == "sharpen" else LensTask(recipe)

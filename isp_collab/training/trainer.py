@@ -1,0 +1,226 @@
+"""The training loop: L1 over every patch of every stack (Eq. 4), Adam, warmup + cosine LR,
+gradient clipping, periodic seeded validation, atomic best/last checkpoints, exact resume,
+Ctrl-C checkpointing, and DistributedDataParallel under ``torchrun`` (gloo on CPU, nccl on GPU).
+
+Run directory (``runs/<name>/``): ``last.pt``, ``best.pt``, ``log.jsonl``. At the end the best
+weights go to ``models/<name>/`` (safetensors + card with the validation table).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..device import pick_device
+from ..models import create_model, save_model
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import Recipe
+from .tasks import build_task
+
+
+def lr_factor(step: int, recipe: Recipe) -> float:
+    """Linear warmup, then cosine from ``lr`` down to ``lr_min`` at the last step."""
+    t = recipe.train
+    if step < t.warmup:
+        return (step + 1) / t.warmup
+    progress = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
+    lo = t.lr_min / t.lr
+    return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _dist_info() -> tuple[int, int]:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _raise_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (``kill``, job schedulers) checkpoints like Ctrl-C. Background jobs ignore SIGINT."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def train(
+    recipe: Recipe,
+    out_dir: str | Path,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train ``recipe``; returns the final validation figures. See the module docstring for files.
+
+    ``stop_after`` ends the run early after that many steps (checkpointing as usual), used by
+    tests of resume; the schedule still follows ``recipe.train.steps``.
+    """
+    rank, world = _dist_info()
+    if world > 1 and torch.cuda.is_available():
+        dev = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        torch.cuda.set_device(dev)
+    else:
+        dev = pick_device(device)
+    if recipe.train.threads:
+        torch.set_num_threads(recipe.train.threads)
+    run_dir = Path(run_dir or Path("runs") / recipe.name)
+    out_dir = Path(out_dir)
+    last_path, best_path, log_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "log.jsonl"
+    if not resume and last_path.exists():
+        raise FileExistsError(f"{last_path}: a run exists; pass --resume to continue it or remove {run_dir}")
+    if resume and not last_path.exists():
+        raise FileNotFoundError(f"{last_path}: nothing to resume")
+
+    torch.manual_seed(recipe.train.seed)
+    model = create_model(recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
+    task = build_task(recipe)
+    gen = torch.Generator().manual_seed(recipe.train.seed * 1000 + rank)
+    step, best, elapsed = 0, -float("inf"), 0.0
+    if resume:
+        ck = load_checkpoint(last_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["generators"][rank] if rank < len(ck["generators"]) else ck["generators"][0])
+        set_rng_state(ck["rng"])
+        step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
+
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    stacks = recipe.stacks_per_step // world
+    if stacks < 1:
+        raise ValueError(f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split over {world} processes")
+
+    def checkpoint(path: Path) -> None:
+        gens = [gen.get_state()]
+        if world > 1:
+            gathered: list[Any] = [None] * world
+            dist.all_gather_object(gathered, gen.get_state())
+            gens = gathered
+        if rank == 0:
+            save_checkpoint(
+                path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "generators": gens,
+                    "rng": rng_state(),
+                    "step": step,
+                    "best": best,
+                    "elapsed": elapsed,
+                    "recipe": asdict(recipe),
+                },
+            )
+
+    def log(record: dict) -> None:
+        if rank == 0:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            log_path.write_text("")
+            log({"event": "start", "recipe": asdict(recipe), "world": world, "device": str(dev)})
+            val = task.validate(model, dev)
+            log({"step": 0, "val": val})
+    end = min(recipe.train.steps, step + stop_after) if stop_after else recipe.train.steps
+    bar = tqdm(total=recipe.train.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
+    t_last, patches = time.perf_counter(), 0
+    model.train()
+    _interrupt_on_sigterm()
+    try:
+        while step < end:
+            batch = task.sample(stacks, gen)
+            blurry, sharp = batch.blurry.to(dev, non_blocking=True), batch.sharp.to(dev, non_blocking=True)
+            loss = F.l1_loss(net(blurry), sharp)  # Eq. 4: L1 over every patch of every stack
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            patches += blurry.shape[0] * blurry.shape[1] * world
+            now = time.perf_counter()
+            elapsed += now - t_last
+            if step % 10 == 0 or step == end:
+                rate = patches / max(now - t_last, 1e-9) if patches else 0.0
+                bar.set_postfix(loss=f"{loss.item():.4f}", patches_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+                log({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "elapsed": elapsed})
+                patches = 0
+            t_last = now
+            bar.update(1)
+            is_val = step % recipe.train.val_every == 0 or step == recipe.train.steps
+            if is_val and rank == 0:
+                val = task.validate(model, dev)
+                log({"step": step, "val": val, "elapsed": elapsed})
+                bar.write(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
+                if val["mean_psnr"] > best:
+                    best = val["mean_psnr"]
+                    save_checkpoint(best_path, {"model": model.state_dict(), "step": step, "val": val})
+                model.train()
+                t_last = time.perf_counter()
+            if step % recipe.train.ckpt_every == 0 or is_val or step == end:
+                checkpoint(last_path)
+    except KeyboardInterrupt:
+        checkpoint(last_path)
+        bar.close()
+        if rank == 0:
+            print(f"interrupted at step {step}: checkpoint written to {last_path}; continue with --resume")
+        raise
+    bar.close()
+    result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
+    if rank == 0 and result["finished"]:
+        result.update(finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path))
+    if world > 1:
+        dist.barrier()
+    return result
+
+
+def finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path) -> dict[str, Any]:
+    """Write the best weights + card (validation table at N trained and per condition) to ``out_dir``."""
+    if best_path.exists():
+        model.load_state_dict(load_checkpoint(best_path)["model"])
+    val = task.validate(model, dev)
+    card = {
+        "task": recipe.task.name,
+        "n_trained": recipe.model.n,
+        "recommended_strategy": "mirror" if recipe.task.name == "lens" else "spread",
+        "lens": recipe.task.lens if recipe.task.name == "lens" else None,
+        "align": recipe.task.align if recipe.task.name == "lens" else None,
+        "recipe": Path(recipe.path).name if recipe.path else recipe.name,
+        "recipe_sha256": recipe.sha256,
+        "steps": recipe.train.steps,
+        "patches_per_step": recipe.train.patches_per_step,
+        "patch": recipe.data.patch,
+        "wall_clock_s": round(elapsed, 1),
+        "validation": val,
+        "validation_protocol": task.describe_validation(),
+        "training_data": recipe.data.images or ["dead-leaves (procedural)"],
+    }
+    save_model(model, out_dir, card)
+    if log_path.exists():  # keep the curve next to the weights for the RESULTS plot
+        (Path(out_dir) / "train_log.jsonl").write_text(
+            "".join(line for line in log_path.read_text().splitlines(True) if '"val"' in line)
+        )
+    return {"validation": val, "out": str(out_dir)}

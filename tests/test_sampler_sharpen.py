@@ -1,0 +1,99 @@
+"""The sharpen stack sampler: shapes, shared blur, exact targets, determinism."""
+
+import pytest
+import torch
+
+from isp_collab.data.batch import StackBatch
+from isp_collab.data.sharpen import SharpenSampler
+from isp_collab.data.sources import DeadLeaves
+from isp_collab.physics.unprocess import unprocess
+
+
+class ImpulseSource:
+    """Black crops with one white pixel at the centre; records what it returned."""
+
+    def __init__(self) -> None:
+        self.crops: list[torch.Tensor] = []
+
+    def random_crops(self, size, count, generator=None, same_image=False):
+        x = torch.zeros(count, 3, size, size)
+        x[..., size // 2, size // 2] = 1.0
+        self.crops.append(x)
+        return x
+
+
+@pytest.mark.parametrize("noise", ["demosaic", "gaussian"])
+def test_shapes_and_info(noise):
+    s = SharpenSampler(DeadLeaves(), n=3, patch=16, noise=noise, kernel_size=9)
+    b = s.sample(2, torch.Generator().manual_seed(0))
+    assert isinstance(b, StackBatch)
+    assert b.blurry.shape == b.sharp.shape == (2, 3, 3, 16, 16)
+    assert b.blurry.dtype == b.sharp.dtype == torch.float32
+    assert b.sharp.min() >= 0 and b.sharp.max() <= 1
+    assert b.info["kernels"].shape == (2, 9, 9) and b.info["sigmas"].shape == (2, 2)
+    key = "noise_sigma" if noise == "gaussian" else "shot"
+    assert b.info[key].shape == (2, 3)
+
+
+def test_one_kernel_per_stack_and_exact_centre_targets():
+    src = ImpulseSource()
+    k, P = 9, 16
+    s = SharpenSampler(src, n=3, patch=P, kernel_size=k, sigma_range=(0.5, 3.0))
+    b = s.sample_clean(2, torch.Generator().manual_seed(1))
+    h = k // 2
+    for i in range(2):
+        linear = unprocess(src.crops[i], b.info["isp"][i])
+        torch.testing.assert_close(b.sharp[i], linear[..., h : h + P, h : h + P])
+        # A centred impulse of amplitude a blurs to a * kernel: every patch shows the stack's kernel.
+        amp = linear[..., (P + k - 1) // 2, (P + k - 1) // 2]  # (N, 3)
+        window = b.blurry[i][..., P // 2 - h : P // 2 + h + 1, P // 2 - h : P // 2 + h + 1]
+        expected = amp[..., None, None] * b.info["kernels"][i]
+        torch.testing.assert_close(window, expected, atol=1e-6, rtol=1e-4)
+    assert not torch.allclose(b.info["kernels"][0], b.info["kernels"][1])
+
+
+def test_noise_is_per_patch():
+    s = SharpenSampler(ImpulseSource(), n=4, patch=8, kernel_size=5, noise="gaussian")
+    b = s.sample(1, torch.Generator().manual_seed(2))
+    sigma = b.info["noise_sigma"][0]
+    assert sigma.unique().numel() == 4
+
+
+def test_seeded_sampler_is_deterministic():
+    s = SharpenSampler(DeadLeaves(), n=2, patch=16, kernel_size=9)
+    a = s.sample(2, torch.Generator().manual_seed(5))
+    b = s.sample(2, torch.Generator().manual_seed(5))
+    c = s.sample(2, torch.Generator().manual_seed(6))
+    assert torch.equal(a.blurry, b.blurry) and torch.equal(a.sharp, b.sharp)
+    assert not torch.equal(a.sharp, c.sharp)
+
+
+def test_same_image_and_bad_arguments():
+    s = SharpenSampler(DeadLeaves(), n=2, patch=16, kernel_size=9, same_image=True)
+    assert s.sample(1, torch.Generator().manual_seed(0)).sharp.shape == (1, 2, 3, 16, 16)
+    with pytest.raises(ValueError, match="noise"):
+        SharpenSampler(DeadLeaves(), n=2, noise="poisson")
+    with pytest.raises(ValueError, match="even patch"):
+        SharpenSampler(DeadLeaves(), n=2, patch=15)
+
+
+def test_image_folder_reads_8_16_bit_and_grey(tmp_path):
+    import cv2
+    import numpy as np
+
+    from isp_collab.data.sources import ImageFolder
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "a16.png"), rng.integers(0, 65535, (40, 30, 3), dtype=np.uint16))
+    cv2.imwrite(str(tmp_path / "grey.png"), rng.integers(0, 255, (30, 50), dtype=np.uint8))
+    src = ImageFolder(tmp_path)
+    assert len(src) == 2 and [a.dtype for a in src.arrays] == [np.uint16, np.uint8]
+    grey = list(src.images())[1]
+    assert grey.shape == (3, 30, 50) and torch.equal(grey[0], grey[2])
+    crops = src.random_crops(24, 5, torch.Generator().manual_seed(0), same_image=True)
+    assert crops.shape == (5, 3, 24, 24) and crops.min() >= 0 and crops.max() <= 1
+    with pytest.warns(UserWarning, match="memory cap"):
+        assert len(ImageFolder(tmp_path, max_bytes=8000)) == 1
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty"):
+        ImageFolder(tmp_path / "empty")

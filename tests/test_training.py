@@ -1,0 +1,145 @@
+"""Trainer: tiny end-to-end run, exact resume, Ctrl-C checkpoint, atomic writes, recipes, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from isp_collab.cli import main
+from isp_collab.models import load_model
+from isp_collab.training import load_recipe, train
+from isp_collab.training import trainer as trainer_mod
+from isp_collab.training.checkpoint import load_checkpoint, save_checkpoint
+from isp_collab.training.config import Recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "train" / "tiny.toml"
+
+
+def tiny(steps: int = 4) -> Recipe:
+    r = load_recipe(TINY)
+    r.train.steps = steps
+    return r
+
+
+def test_tiny_recipe_trains_end_to_end(tmp_path):
+    result = train(tiny(), tmp_path / "model", run_dir=tmp_path / "run", progress=False)
+    assert result["finished"]
+    model = load_model(tmp_path / "model")
+    card = model.card
+    assert card["n_trained"] == 2 and card["task"] == "sharpen" and card["recipe_sha256"]
+    assert set(card["validation"]["restored"]) == {"sigma=1", "sigma=2", "sigma=3", "sigma=4"}
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert any("loss" in rec for rec in log) and any("val" in rec for rec in log)
+
+
+def test_untrained_model_scores_exactly_the_blurry_input(tmp_path):
+    r = tiny(1)
+    r.train.lr = r.train.lr_min = 1e-12  # effectively no update
+    r.train.warmup = 1
+    res = train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    v = res["validation"]
+    assert v["mean_psnr"] == pytest.approx(v["mean_blurry"], abs=1e-3)
+
+
+def test_resume_continues_exactly(tmp_path):
+    train(tiny(6), tmp_path / "a", run_dir=tmp_path / "ra", progress=False)
+    part = train(tiny(6), tmp_path / "b", run_dir=tmp_path / "rb", progress=False, stop_after=3)
+    assert part == {"step": 3, "finished": False}
+    assert not (tmp_path / "b").exists()
+    train(tiny(6), tmp_path / "b", run_dir=tmp_path / "rb", progress=False, resume=True)
+    a = load_checkpoint(tmp_path / "ra" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "rb" / "last.pt")["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path):
+    train(tiny(2), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny(2), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(tiny(2), tmp_path / "m2", run_dir=tmp_path / "r2", progress=False, resume=True)
+
+
+def test_ctrl_c_writes_a_checkpoint(tmp_path, monkeypatch):
+    real = trainer_mod.build_task
+
+    def interrupting(recipe):
+        task = real(recipe)
+        calls = {"n": 0}
+        sample = task.sample
+
+        def sample_then_interrupt(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return sample(*a, **k)
+
+        task.sample = sample_then_interrupt
+        return task
+
+    monkeypatch.setattr(trainer_mod, "build_task", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(10), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 2
+    monkeypatch.setattr(trainer_mod, "build_task", real)
+    assert train(tiny(10), tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)["finished"]
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"step": 1})
+
+    def failing_save(obj, f):
+        Path(f).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"step": 2})
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_fair_comparison_equal_patches_per_step():
+    r = tiny()
+    r.train.patches_per_step = 32
+    for n, stacks in ((1, 32), (4, 8), (8, 4)):
+        r.model.n = n
+        assert r.stacks_per_step * n == 32 and r.stacks_per_step == stacks
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "train").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_recipes_parse(recipe):
+    r = load_recipe(recipe)
+    assert r.train.patches_per_step % r.model.n == 0
+
+
+def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\narch = 'unet-tx'\nnn = 4\n")
+    assert main(["train", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bad.toml" in err and "nn" in err and "\n" not in err
+    bad.write_text("[model\n")
+    assert main(["train", str(bad)]) == 2
+    assert "not a valid TOML" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.toml")]) == 2
+    assert main(["train", str(TINY), "--images", str(tmp_path / "nope")]) == 2
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+           "-m", "isp_collab", "train", str(TINY), "--out", str(tmp_path / "m"),
+           "--run-dir", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    start = json.loads((tmp_path / "r" / "log.jsonl").read_text().splitlines()[0])
+    assert start["world"] == 2
+    assert load_model(tmp_path / "m").card["steps"] == 4

@@ -1,0 +1,96 @@
+"""Weights format: safetensors + card.json round trip, and one-line errors for bad files."""
+
+import json
+
+import pytest
+import torch
+
+from isp_collab.cli import main
+from isp_collab.models import WeightsError, create_model, load_model, save_model
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = create_model("unet-tx", n=4)
+    with torch.no_grad():
+        model.outc.weight.normal_(0, 0.01)
+    out = save_model(model, tmp_path / "m", {"task": "sharpen", "n_trained": 4})
+    return model.eval(), out
+
+
+def test_round_trip(saved):
+    model, out = saved
+    loaded = load_model(out)
+    x = torch.rand(1, 4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    assert loaded.card["colour_space"] == "linear RGB" and loaded.card["package_version"]
+    assert loaded.card["arch"] == "unet-tx" and len(loaded.card["weights_sha256"]) == 64
+
+
+def _one_line_naming(err: Exception, name: str) -> None:
+    msg = str(err)
+    assert "\n" not in msg and name in msg
+
+
+def test_truncated_weights(saved):
+    _, out = saved
+    w = out / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:1000])
+    with pytest.raises(WeightsError) as e:
+        load_model(out)
+    _one_line_naming(e.value, "model.safetensors")
+
+
+def test_garbage_weights(saved):
+    _, out = saved
+    (out / "model.safetensors").write_bytes(b"not a safetensors file at all" * 10)
+    with pytest.raises(WeightsError) as e:
+        load_model(out)
+    _one_line_naming(e.value, "model.safetensors")
+
+
+def test_missing_weights(saved):
+    _, out = saved
+    (out / "model.safetensors").unlink()
+    with pytest.raises(WeightsError, match="missing weights") as e:
+        load_model(out)
+    _one_line_naming(e.value, "model.safetensors")
+
+
+def test_card_does_not_match_tensors(saved):
+    _, out = saved
+    card = json.loads((out / "card.json").read_text())
+    card["arch"], card["width"] = "unet-ts", 32
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="shape|match") as e:
+        load_model(out)
+    _one_line_naming(e.value, "model.safetensors")
+
+
+def test_card_says_n1_but_tensors_are_collaborative(saved):
+    _, out = saved
+    card = json.loads((out / "card.json").read_text())
+    card["collaborative"], card["n_trained"] = False, 1
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="do not match the card"):
+        load_model(out)
+
+
+def test_bad_card_json(saved):
+    _, out = saved
+    (out / "card.json").write_text("{oops")
+    with pytest.raises(WeightsError) as e:
+        load_model(out)
+    _one_line_naming(e.value, "card.json")
+
+
+def test_unknown_model_name():
+    with pytest.raises(WeightsError, match="no such model"):
+        load_model("no-such-model-xyz")
+
+
+def test_info_cli_prints_table(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "unet-tx" in out and "268,803" in out
