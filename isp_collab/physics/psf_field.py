@@ -1,0 +1,476 @@
+"""Lens-aberration PSF fields: a grid of local RGB point-spread functions over the image plane.
+
+A :class:`PSFField` is data: node positions ``(R, C, 2)`` (x, y) in pixels of an image of size
+``image_size = (H, W)``, one RGB kernel ``(3, k, k)`` per node, and the optical centre ``(x, y)``.
+Kernel convention: ``kernels[i, j, c, ky, kx]`` is the fraction of the light of colour ``c`` from a
+point source at node (i, j) that lands at offset ``(kx - k//2, ky - k//2)`` pixels (x right, y down);
+each channel sums to 1. Blurring is a true convolution, so a delta image reproduces the PSF.
+
+:func:`make_lens` builds a field from Fourier optics (Goodman, *Introduction to Fourier Optics*,
+3rd ed., §6.4): the generalised pupil ``P(u, v) exp(i 2π W(u, v))`` of a circular aperture, with a
+wavefront error ``W`` made of the Seidel aberrations and their field-height dependence (Born & Wolf,
+*Principles of Optics*, 7th ed., §5.3 and §9.2; Welford, *Aberrations of Optical Systems*, 1986):
+
+    W = W040 ρ⁴ + W020 ρ² + W131 H ρ³cosφ + W222(H) ρ²cos²φ + W220(H) ρ² + W111(λ) H ρcosφ + W020(λ) ρ²
+
+(spherical + best-focus balance, coma, astigmatism, field curvature, lateral and axial colour), with φ
+measured from the radial direction of the field point and H the field height (0 at the optical
+centre, 1 at the image corner). The PSF of a wavelength is ``|FFT(pupil)|²`` (Fraunhofer), sampled
+finely, integrated over the pixel area, and averaged over three wavelengths per R/G/B band. Lateral
+colour is the wavelength-dependent tilt W111: the R and B images shift radially against G. Because
+every term depends only on (H, φ), the field is mirror-symmetric about the centre,
+PSF(-x, y) = hflip PSF(x, y); a seeded perturbation from manufacturing tolerances (sensor tilt, a
+decentred element giving field-constant coma and astigmatism; Thompson, JOSA A 22(7), 2005, nodal
+aberration theory) breaks the symmetry slightly, as in a real lens.
+
+:func:`apply_psf_field` blurs a whole image with the field (product-convolution, as deepinv's
+``SpaceVaryingBlur``: each node's PSF applied to the image weighted by the bilinear interpolation
+weight of that node, so a point source at any position is blurred by :func:`psf_at` there).
+:func:`save_calibration` / :func:`load_calibration` read and write a measured lens as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import zipfile
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
+
+import numpy as np
+import torch
+
+LAMBDA_G = 0.55  # reference wavelength (µm) in which the Seidel coefficients are given
+# three wavelengths (µm) per colour band, a coarse sampling of a Bayer sensor's R/G/B responses
+BANDS = ((0.59, 0.62, 0.65), (0.51, 0.54, 0.57), (0.44, 0.465, 0.49))
+OVERSAMPLE = 3  # fine PSF samples per pixel (odd, so the binning stays centred)
+
+
+@dataclass
+class PSFField:
+    """A spatially varying RGB blur given on a rectilinear grid of nodes.
+
+    positions: (R, C, 2) float32 (x, y) pixel coordinates (pixel centres at integers), x increasing
+        along columns and y along rows. image_size: (H, W) of the image the positions refer to.
+    kernels: (R, C, 3, k, k) float32 >= 0, k odd, each (node, channel) summing to 1 (linear RGB).
+    center: optical centre (x, y) in pixels; None means the image centre ((W-1)/2, (H-1)/2).
+    """
+
+    positions: torch.Tensor
+    image_size: tuple[int, int]
+    kernels: torch.Tensor
+    center: tuple[float, float] | None = None
+    name: str = dc_field(default="calibration", compare=False)
+
+    def __post_init__(self) -> None:
+        self.positions = torch.as_tensor(self.positions).detach().to("cpu", torch.float32)
+        self.kernels = torch.as_tensor(self.kernels).detach().to("cpu", torch.float32)
+        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        h, w = self.image_size
+        if self.center is None:
+            self.center = ((w - 1) / 2, (h - 1) / 2)
+        self.center = (float(self.center[0]), float(self.center[1]))
+        _check_field(self.positions, self.image_size, self.kernels, self.center)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(R, C): rows and columns of nodes."""
+        return tuple(self.kernels.shape[:2])
+
+    @property
+    def ksize(self) -> int:
+        return int(self.kernels.shape[-1])
+
+    @property
+    def node_x(self) -> torch.Tensor:
+        """(C,) x coordinates of the node columns."""
+        return self.positions[0, :, 0]
+
+    @property
+    def node_y(self) -> torch.Tensor:
+        """(R,) y coordinates of the node rows."""
+        return self.positions[:, 0, 1]
+
+    def field_radius(self, x: torch.Tensor | float, y: torch.Tensor | float) -> torch.Tensor:
+        """Normalised field height of pixel positions: 0 at the optical centre, 1 at the farthest corner."""
+        h, w = self.image_size
+        cx, cy = self.center
+        r_max = np.hypot(max(cx, w - 1 - cx), max(cy, h - 1 - cy))
+        return torch.hypot(torch.as_tensor(x) - cx, torch.as_tensor(y) - cy) / max(r_max, 1e-9)
+
+    def resized(self, image_size: tuple[int, int]) -> PSFField:
+        """The same field for an image of another size: node positions and centre scaled, kernels kept (pixels)."""
+        h0, w0 = self.image_size
+        h, w = int(image_size[0]), int(image_size[1])
+        scale = torch.tensor([w / w0, h / h0])
+        pos = (self.positions + 0.5) * scale - 0.5  # scale about the image's outer edge, pixel centres at integers
+        cx, cy = self.center
+        center = ((cx + 0.5) * w / w0 - 0.5, (cy + 0.5) * h / h0 - 0.5)
+        return replace(self, positions=pos, image_size=(h, w), center=center)
+
+
+def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: torch.Tensor, center) -> None:
+    """Raise ValueError (one line) if the arrays do not form a valid field."""
+    if positions.ndim != 3 or positions.shape[-1] != 2:
+        raise ValueError(f"positions must have shape (R, C, 2), got {tuple(positions.shape)}")
+    r, c = positions.shape[:2]
+    if kernels.ndim != 5 or kernels.shape[:3] != (r, c, 3) or kernels.shape[3] != kernels.shape[4]:
+        raise ValueError(f"kernels must have shape ({r}, {c}, 3, k, k) to match positions, got {tuple(kernels.shape)}")
+    if kernels.shape[-1] % 2 == 0:
+        raise ValueError(f"kernel size must be odd, got {kernels.shape[-1]}")
+    if min(image_size) < 1:
+        raise ValueError(f"image_size must be positive (H, W), got {image_size}")
+    if not (torch.isfinite(positions).all() and np.isfinite(center).all()):
+        raise ValueError("positions and center must be finite")
+    if not torch.isfinite(kernels).all():
+        raise ValueError("kernels contain NaN or infinite values")
+    if kernels.min() < 0:
+        raise ValueError(f"kernels must be non-negative (min {kernels.min().item():.3g})")
+    sums = kernels.sum(dim=(-2, -1))
+    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        raise ValueError(f"each kernel channel must sum to 1 (sums in [{sums.min():.4g}, {sums.max():.4g}])")
+    xs, ys = positions[0, :, 0], positions[:, 0, 1]
+    if (xs.diff() <= 0).any() or (ys.diff() <= 0).any():
+        raise ValueError("node positions must increase: x along columns, y along rows")
+    grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)
+    if (positions - grid).abs().max() > 0.5:
+        raise ValueError("node positions must form a rectilinear grid (x constant down columns, y along rows)")
+
+
+# --------------------------------------------------------------------------- physics: named lenses
+
+
+@dataclass(frozen=True)
+class LensDesign:
+    """Seidel coefficients in waves at 550 nm, at full field H=1 (the image corner), plus tolerances.
+
+    ``pixel`` is the pixel pitch in units of λF# at 550 nm (1.0: the Airy radius is 1.22 px, so a
+    perfect lens is just sharp; at most 1.2, or the blue PSF would be sampled below Nyquist). Field dependence: coma ∝ H, astigmatism and field curvature
+    ∝ H² (Seidel) plus an H⁴ fifth-order term (Welford 1986) so the corners degrade fast, as in
+    wide-angle designs. The ``tilt``/``coma0``/``astig0`` maxima scale the seeded perturbation.
+    """
+
+    spherical: float  # W040; balanced by an equal and opposite defocus (best focus)
+    coma: float  # W131 H
+    astig: tuple[float, float]  # W222: coefficients of H², H⁴
+    curvature: tuple[float, float]  # W220: coefficients of H², H⁴
+    lateral_color: tuple[float, float, float]  # W111 H per band (R, G, B): >0 shifts outwards
+    axial_color: tuple[float, float, float]  # extra W020 per band (R, G, B)
+    pixel: float = 1.0
+    tilt: float = 0.0  # W020 varying linearly across the field (tilted sensor)
+    coma0: float = 0.0  # field-constant coma (decentred element)
+    astig0: float = 0.0  # field-constant astigmatism (decentred element)
+
+
+LENSES: dict[str, LensDesign] = {
+    # a wide-open standard zoom: strong coma and astigmatism in the corners, visible lateral colour
+    "lens-a": LensDesign(
+        spherical=0.3,
+        coma=0.9,
+        astig=(1.0, 1.0),
+        curvature=(-0.5, -0.5),
+        lateral_color=(0.55, 0.0, -0.45),
+        axial_color=(0.2, 0.0, 0.3),
+        tilt=0.15,
+        coma0=0.06,
+        astig0=0.08,
+    ),
+    # a good prime: about three times milder
+    "lens-b": LensDesign(
+        spherical=0.15,
+        coma=0.3,
+        astig=(0.35, 0.3),
+        curvature=(-0.15, -0.15),
+        lateral_color=(0.2, 0.0, -0.15),
+        axial_color=(0.08, 0.0, 0.12),
+        tilt=0.06,
+        coma0=0.025,
+        astig0=0.03,
+    ),
+}
+
+
+def make_lens(
+    name: str,
+    image_size: tuple[int, int] = (1024, 1536),
+    seed: int = 0,
+    grid: tuple[int, int] = (9, 13),
+    ksize: int = 31,
+    perturbation: float = 1.0,
+) -> PSFField:
+    """A named lens (``lens-a`` strong, ``lens-b`` mild) as a PSF field for an image of ``image_size`` (H, W).
+
+    Nodes form a ``grid = (rows, cols)`` spanning the image corner to corner, symmetric about the centre.
+    ``seed`` draws the manufacturing perturbation; ``perturbation`` scales it (0 gives an exactly
+    mirror-symmetric lens). Returns kernels (R, C, 3, ksize, ksize) float32, linear RGB, each channel
+    summing to 1. Deterministic; results are cached, so repeated calls are cheap.
+    """
+    if name not in LENSES:
+        raise ValueError(f"unknown lens {name!r} (known: {', '.join(LENSES)})")
+    if ksize < 1 or ksize % 2 == 0:
+        raise ValueError(f"ksize must be a positive odd number, got {ksize}")
+    h, w, grid = int(image_size[0]), int(image_size[1]), (int(grid[0]), int(grid[1]))
+    kernels = _lens_kernels(name, h, w, int(seed), grid, int(ksize), float(perturbation))
+    xs, ys = _node_axes(h, w, grid)
+    positions = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1)
+    return PSFField(positions, (h, w), kernels.copy(), name=name)
+
+
+def _node_axes(h: int, w: int, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Node x (C,) and y (R,) coordinates: evenly spaced from edge pixel to edge pixel (one node: the centre)."""
+    xs = np.linspace(0, w - 1, grid[1]) if grid[1] > 1 else np.array([(w - 1) / 2])
+    ys = np.linspace(0, h - 1, grid[0]) if grid[0] > 1 else np.array([(h - 1) / 2])
+    return xs, ys
+
+
+@functools.lru_cache(maxsize=16)
+def _lens_kernels(
+    name: str, h: int, w: int, seed: int, grid: tuple[int, int], k: int, perturbation: float
+) -> np.ndarray:
+    design = LENSES[name]
+    rng = np.random.default_rng([seed, list(LENSES).index(name)])
+    # perturbation: magnitudes in [0.5, 1] x the design maximum, random orientations
+    amp = perturbation * rng.uniform(0.5, 1.0, size=3) * np.array([design.tilt, design.coma0, design.astig0])
+    ang = rng.uniform(0, 2 * np.pi, size=3)
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    r_max = max(np.hypot(cx, cy), 1e-9)  # field height H = 1 at the corners
+    xs, ys = _node_axes(h, w, grid)
+    hx, hy = (a.ravel() for a in np.meshgrid((xs - cx) / r_max, (ys - cy) / r_max, indexing="xy"))
+    chunks = [_node_psfs(design, hx[i : i + 32], hy[i : i + 32], amp, ang, k) for i in range(0, hx.size, 32)]
+    return np.concatenate(chunks, 0).reshape(grid[0], grid[1], 3, k, k)
+
+
+def _node_psfs(d: LensDesign, hx: np.ndarray, hy: np.ndarray, amp: np.ndarray, ang: np.ndarray, k: int) -> np.ndarray:
+    """PSFs (n, 3, k, k) at normalised field points (hx, hy) (n,), via |FFT(pupil)|² per wavelength."""
+    n_fine = OVERSAMPLE * k
+    # FFT size: the k-pixel window plus a margin against wrap-around of the PSF tails. The pupil sits at
+    # offsets -c..c around index 0 and the window is cropped symmetrically, so mirroring stays exact.
+    m = _fast_len(OVERSAMPLE * (k + k // 4 + 2))
+    c = m // 2 - 1
+    crop = (np.arange(n_fine) - n_fine // 2) % m  # fine samples around the centre, in unshifted FFT order
+    hh, psi = np.hypot(hx, hy)[:, None], np.arctan2(hy, hx)[:, None]  # field height and azimuth, (n, 1)
+    cos_psi, sin_psi = np.cos(psi), np.sin(psi)
+    tilt = amp[0] * (hx * np.cos(ang[0]) + hy * np.sin(ang[0]))[:, None]
+    out = np.zeros((hx.size, 3, k, k))
+    for band, lambdas in enumerate(BANDS):
+        for lam in lambdas:
+            # pupil radius in samples so that one fine PSF sample is pixel/OVERSAMPLE (Goodman §4.2-4.3: the
+            # Fraunhofer pattern of a pupil of D samples in an M-sample grid is sampled every λF#·D/M)
+            half = 0.5 * m * d.pixel * LAMBDA_G / (OVERSAMPLE * lam)
+            iy, ix = np.nonzero(np.hypot(*np.meshgrid(np.arange(2 * c + 1) - c, np.arange(2 * c + 1) - c)) <= half + 1)
+            u, v = (ix - c) / half, (iy - c) / half  # pupil coordinates (x, y) of the samples inside the aperture
+            rho2 = u**2 + v**2
+            # anti-aliased edge (about one sample wide): a staircase edge would add square-aperture spikes
+            aperture = np.clip((1.0 - np.sqrt(rho2)) * half + 0.5, 0.0, 1.0)
+            t = u * cos_psi + v * sin_psi  # (n, P): ρ cosφ, the pupil coordinate along the field point's radius
+            wave = (
+                d.spherical * (rho2**2 - rho2)
+                + d.coma * hh * rho2 * t
+                + (d.astig[0] * hh**2 + d.astig[1] * hh**4) * t**2
+                + (d.curvature[0] * hh**2 + d.curvature[1] * hh**4 + d.axial_color[band] + tilt) * rho2
+                + d.lateral_color[band] * hh * t
+                # decentring: field-constant coma and astigmatism in fixed orientations (break the mirror symmetry)
+                + amp[1] * rho2 * (u * np.cos(ang[1]) + v * np.sin(ang[1]))
+                + amp[2] * (u * np.cos(ang[2]) + v * np.sin(ang[2])) ** 2
+            )
+            pupil = torch.zeros(hx.size, m, m, dtype=torch.complex64)
+            # W is an optical path difference given in green waves; placed in FFT order (centre at index 0)
+            values = aperture * np.exp((2j * np.pi * LAMBDA_G / lam) * wave)
+            pupil[:, (iy - c) % m, (ix - c) % m] = torch.from_numpy(values.astype(np.complex64))
+            fine = torch.fft.fft2(pupil)[:, crop[:, None], crop[None, :]].abs().square().numpy()
+            # integrate over the pixel area (box of OVERSAMPLE x OVERSAMPLE fine samples)
+            binned = fine.reshape(-1, k, OVERSAMPLE, k, OVERSAMPLE).sum(axis=(2, 4), dtype=np.float64)
+            out[:, band] += binned / binned.sum(axis=(-2, -1), keepdims=True)
+    out /= out.sum(axis=(-2, -1), keepdims=True)
+    return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- interpolation and blurring
+
+
+def _axis_weights(nodes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """(n_nodes, L) linear-interpolation weights of 1-D ``coords`` (L,) on increasing ``nodes``; clamped outside."""
+    coords = coords.to(nodes.dtype)
+    weights = torch.zeros(nodes.numel(), coords.numel(), dtype=nodes.dtype)
+    if nodes.numel() == 1:
+        return weights + 1
+    j = torch.searchsorted(nodes.contiguous(), coords.contiguous(), right=True).clamp(1, nodes.numel() - 1) - 1
+    t = ((coords - nodes[j]) / (nodes[j + 1] - nodes[j])).clamp(0, 1)
+    cols = torch.arange(coords.numel())
+    weights[j, cols] = 1 - t
+    weights[j + 1, cols] += t
+    return weights
+
+
+def psf_at(field: PSFField, x: float | torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
+    """The local PSF at pixel position (x, y), bilinear between the four surrounding nodes.
+
+    x, y: scalars -> (3, k, k), or tensors of shape (M,) -> (M, 3, k, k); positions in the field's
+    pixel coordinates, clamped to the node grid outside it. A convex combination, so still normalised.
+    """
+    scalar = torch.as_tensor(x).ndim == 0 and torch.as_tensor(y).ndim == 0
+    xs = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
+    ys = torch.as_tensor(y, dtype=torch.float32).reshape(-1)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(xs.shape)} and {tuple(ys.shape)}")
+    wx = _axis_weights(field.node_x, xs)  # (C, M)
+    wy = _axis_weights(field.node_y, ys)  # (R, M)
+    out = torch.einsum("im,jm,ijcab->mcab", wy, wx, field.kernels)
+    return out[0] if scalar else out
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 5-smooth integer >= n (a fast FFT size)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def convolve_psf(images: torch.Tensor, psfs: torch.Tensor, padding: str = "valid") -> torch.Tensor:
+    """Blur each image with its own RGB PSF (true convolution, via FFT).
+
+    images: (B, 3, H, W) float32 linear RGB. psfs: (B, 3, k, k) (or (3, k, k), shared), k odd.
+    padding: "valid" -> (B, 3, H-k+1, W-k+1) (only pixels whose whole support is inside);
+    "reflect" -> (B, 3, H, W) with the borders reflected.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+    psfs = psfs.to(images)
+    if psfs.ndim == 3:
+        psfs = psfs.expand(images.shape[0], *psfs.shape)
+    if psfs.ndim != 4 or psfs.shape[:2] != images.shape[:2] or psfs.shape[-1] % 2 == 0:
+        raise ValueError(f"psfs must have shape ({images.shape[0]}, 3, k, k) with k odd, got {tuple(psfs.shape)}")
+    k = psfs.shape[-1]
+    r = k // 2
+    if padding == "reflect":
+        images = torch.nn.functional.pad(images, (r, r, r, r), mode="reflect")
+    elif padding != "valid":
+        raise ValueError(f"padding must be 'valid' or 'reflect', got {padding!r}")
+    h, w = images.shape[-2:]
+    if h < k or w < k:
+        raise ValueError(f"images of {h}x{w} are smaller than the {k}x{k} PSF")
+    # a circular convolution of any size >= (h, w) equals the linear one on the valid region
+    size = (_fast_len(h), _fast_len(w))
+    spec = torch.fft.rfft2(images, s=size) * torch.fft.rfft2(psfs, s=size)
+    return torch.fft.irfft2(spec, s=size)[..., k - 1 : h, k - 1 : w]
+
+
+def apply_psf_field(image: torch.Tensor, field: PSFField) -> torch.Tensor:
+    """Blur an image with a spatially varying PSF field (product-convolution, borders reflected).
+
+    image: (3, H, W) float32 linear RGB. Returns (3, H, W). A point source at (x, y) is spread by
+    exactly ``psf_at(field, x, y)``: out = sum_n k_n * (w_n . image), with w_n the bilinear weight map
+    of node n (nonzero only between its neighbours, so only that neighbourhood is convolved).
+    A field made for another image size is scaled to this one (:meth:`PSFField.resized`).
+    """
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must have shape (3, H, W), got {tuple(image.shape)}")
+    h, w = image.shape[-2:]
+    if (h, w) != field.image_size:
+        field = field.resized((h, w))
+    k = field.ksize
+    r = k // 2
+    if min(h, w) <= r:
+        raise ValueError(f"image of {h}x{w} is too small for the {k}x{k} PSF field")
+    work = image.float()
+    padded = torch.nn.functional.pad(work[None], (r, r, r, r), mode="reflect")[0]
+    wx = _axis_weights(field.node_x.double(), torch.arange(-r, w + r, dtype=torch.float64)).float()  # (C, W+2r)
+    wy = _axis_weights(field.node_y.double(), torch.arange(-r, h + r, dtype=torch.float64)).float()  # (R, H+2r)
+    kernels = field.kernels.to(work.device)
+    canvas = torch.zeros(3, h + 4 * r, w + 4 * r, dtype=work.dtype, device=work.device)
+    for i in range(wy.shape[0]):
+        rows = torch.nonzero(wy[i]).ravel()
+        if rows.numel() == 0:
+            continue
+        y0, y1 = int(rows[0]), int(rows[-1]) + 1
+        for j in range(wx.shape[0]):
+            cols = torch.nonzero(wx[j]).ravel()
+            if cols.numel() == 0:
+                continue
+            x0, x1 = int(cols[0]), int(cols[-1]) + 1
+            weight = (wy[i, y0:y1, None] * wx[j, None, x0:x1]).to(work.device)
+            region = padded[:, y0:y1, x0:x1] * weight
+            size = (_fast_len(y1 - y0 + k - 1), _fast_len(x1 - x0 + k - 1))
+            full = torch.fft.irfft2(torch.fft.rfft2(region, s=size) * torch.fft.rfft2(kernels[i, j], s=size), s=size)
+            canvas[:, y0 : y1 + k - 1, x0 : x1 + k - 1] += full[:, : y1 - y0 + k - 1, : x1 - x0 + k - 1]
+    return canvas[:, 2 * r : 2 * r + h, 2 * r : 2 * r + w].to(image.dtype)
+
+
+# --------------------------------------------------------------------------- calibration files
+
+
+def save_calibration(field: PSFField, path: str | os.PathLike) -> None:
+    """Write a field as a calibration ``.npz`` (the format :func:`load_calibration` reads; written to ``path`` as is)."""
+    with open(path, "wb") as f:
+        np.savez(
+            f,
+            positions=field.positions.numpy().astype(np.float32),
+            image_size=np.asarray(field.image_size, dtype=np.int64),
+            kernels=field.kernels.numpy().astype(np.float32),
+            center=np.asarray(field.center, dtype=np.float64),
+        )
+
+
+def load_calibration(path: str | os.PathLike) -> PSFField:
+    """Read a measured lens from a calibration ``.npz`` (numpy ``np.savez``), the way a camera maker brings a lens.
+
+    Keys:
+      ``positions``  (R, C, 2) float, (x, y) pixel coordinates of the nodes (pixel centres at integers,
+                     x right, y down); a rectilinear grid: x increasing along columns, y along rows.
+      ``image_size`` (2,) int, (H, W) of the image the positions refer to (any other size is scaled).
+      ``kernels``    (R, C, 3, k, k) float, k odd, linear-RGB PSF of each node: ``kernels[i, j, c, ky, kx]``
+                     is the light of channel c from a point at node (i, j) landing at offset
+                     (kx - k//2, ky - k//2) pixels. Non-negative, finite; each channel is normalised
+                     to sum 1 on load.
+      ``center``     optional (2,) float, optical centre (x, y) in pixels; default the image centre.
+    Every problem raises ValueError with a one-line message naming the file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such calibration file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a calibration .npz ({e.__class__.__name__})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not a calibration .npz (a single array, expected an archive of named arrays)")
+    with archive:
+        for key in ("positions", "image_size", "kernels"):
+            if key not in archive.files:
+                raise ValueError(
+                    f"{path}: missing key {key!r} (expected positions, image_size, kernels, optional center)"
+                )
+        try:
+            arrays = {key: np.asarray(archive[key], dtype=np.float64) for key in archive.files}
+        except (ValueError, TypeError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: unreadable array ({e.__class__.__name__}: {e})") from None
+    positions, image_size, kernels = arrays["positions"], arrays["image_size"], arrays["kernels"]
+    if image_size.shape != (2,) or not np.isfinite(image_size).all() or (image_size < 1).any():
+        raise ValueError(f"{path}: image_size must be (H, W) positive, got {image_size.tolist()}")
+    if np.isnan(kernels).any() or not np.isfinite(kernels).all():
+        raise ValueError(f"{path}: kernels contain NaN or infinite values")
+    if kernels.size and kernels.min() < 0:
+        raise ValueError(f"{path}: kernels must be non-negative (min {kernels.min():.3g})")
+    if kernels.ndim == 5 and kernels.size:
+        sums = kernels.sum(axis=(-2, -1), keepdims=True)
+        if (sums <= 0).any():
+            raise ValueError(f"{path}: a kernel channel is all zero")
+        kernels = kernels / sums
+    center = arrays.get("center")
+    if center is not None and center.shape != (2,):
+        raise ValueError(f"{path}: center must be (x, y), got shape {center.shape}")
+    try:
+        return PSFField(
+            positions,
+            (int(image_size[0]), int(image_size[1])),
+            kernels,
+            None if center is None else (center[0], center[1]),
+            name=os.path.basename(path),
+        )
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
