@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import info, train
+from . import bench, export, gather, info, process, train
 
-SUBCOMMANDS = [info, train]
+SUBCOMMANDS = [info, train, bench, gather, process, export]
 
 
 class CLIError(Exception):
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
-        print(f"isp-collab {args.command}: error: {str(e).splitlines()[0] if str(e) else e!r}", file=sys.stderr)
+        message = str(e).splitlines()[0] if str(e) else repr(e)
+        print(f"isp-collab {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"isp-collab {args.command}: interrupted", file=sys.stderr)

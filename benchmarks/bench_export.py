@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Export benchmark: conversion time, fidelity, PSNR change and ONNX Runtime CPU latency per variant.
+
+Exports a model (ONNX fp32 / fp16 / int8, Core ML fp16 / fp32) for static stacks [1, N, 3, T, T]
+into a temporary folder, then on blurry validation stacks (real photos, linear RGB, one Gaussian
+blur per photo; :func:`isp_collab.export.calibration.validation_stacks`, a different seed from the
+int8 calibration) measures:
+
+- fidelity: max |diff| and PSNR of each ONNX variant's output against PyTorch fp32;
+- quality: mean PSNR (dB, linear RGB, outputs clipped to [0, 1]) against the sharp tiles, and its
+  change against PyTorch fp32 (issue targets: fp16 >= -0.05 dB, int8 >= -0.15 dB);
+- latency: ONNX Runtime CPU, one stack per call, ``--threads`` intra-op threads; median and best
+  of ``--runs`` timed calls after warm-up (the best is the figure least disturbed by other load).
+
+Core ML packages are converted and their spec validated (prediction needs macOS). Prints a markdown
+section for ``benchmarks/RESULTS.md``.
+
+    .venv/bin/python benchmarks/bench_export.py [--model sharpen-unet-tx-n4] [--n 4] [--tile 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def psnr(x: np.ndarray, ref: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(x, 0, 1).astype(np.float64) - ref) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def latency_ms(fn, stack: np.ndarray, runs: int, warmup: int = 3) -> tuple[float, float]:
+    """(median, best) wall milliseconds of ``fn(stack)``."""
+    for _ in range(warmup):
+        fn(stack)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(stack)
+        times.append(1000 * (time.perf_counter() - t))
+    return statistics.median(times), min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from isp_collab.models import DEFAULT_MODEL
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or folder")
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--stacks", type=int, default=16, help="validation stacks for PSNR")
+    p.add_argument("--calibration-stacks", type=int, default=8)
+    p.add_argument("--runs", type=int, default=20, help="timed calls per variant")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads (ORT and torch)")
+    p.add_argument("--no-coreml", action="store_true", help="skip the Core ML conversions")
+    p.add_argument("--keep", type=Path, help="keep the artefacts in this folder")
+    args = p.parse_args(argv)
+
+    import onnxruntime as ort
+    import torch
+
+    from isp_collab import __version__
+    from isp_collab.export import export_model
+    from isp_collab.export.calibration import validation_stacks
+    from isp_collab.export.parity import onnx_session, run_onnx, run_torch
+    from isp_collab.models import load_model
+
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model)
+    formats = ("onnx",) if args.no_coreml else ("onnx", "coreml")
+    out_dir = args.keep or Path(tempfile.mkdtemp(prefix="bench-export-"))
+    t0 = time.perf_counter()
+    arts = export_model(args.model, n=args.n, tile=args.tile, formats=formats, precisions=("fp32", "fp16", "int8"),
+                        out_dir=out_dir, overwrite=True, calibration_stacks=args.calibration_stacks)
+    export_total = time.perf_counter() - t0
+    stacks = validation_stacks(args.n, args.tile, args.stacks, seed=2024, max_photos=64)
+    photos = sorted({s.name for s in stacks})
+
+    ref_out = [run_torch(model, s.blurry) for s in stacks]
+    blurry_psnr = statistics.mean(psnr(s.blurry, s.sharp) for s in stacks)
+    torch_psnr = statistics.mean(psnr(o, s.sharp) for o, s in zip(ref_out, stacks))
+    t_med, t_best = latency_ms(lambda x: run_torch(model, x), stacks[0].blurry, args.runs)
+    rows = [("PyTorch fp32 (reference)", "-", "-", "-", "-", f"{torch_psnr:.3f}", "0", f"{t_med:.1f}", f"{t_best:.1f}", "-")]
+    fp32_best = None
+    for art in arts:
+        if art.format != "onnx":
+            continue
+        sess = onnx_session(art.path, threads=args.threads)
+        outs = [run_onnx(sess, s.blurry) for s in stacks]
+        diff = max(float(np.abs(o - r).max()) for o, r in zip(outs, ref_out))
+        fid = statistics.mean(psnr(o, np.clip(r, 0, 1)) for o, r in zip(outs, ref_out))
+        q = statistics.mean(psnr(o, s.sharp) for o, s in zip(outs, stacks))
+        med, best = latency_ms(lambda x, sess=sess: run_onnx(sess, x), stacks[0].blurry, args.runs)
+        if art.precision == "fp32":
+            fp32_best = best
+        speed = f"{fp32_best / best:.2f}x" if fp32_best else "-"
+        size = f"{art.path.stat().st_size / 1e6:.2f} MB"
+        rows.append((f"ONNX {art.precision}", size, f"{art.seconds:.1f}", f"{diff:.1e}", f"{fid:.1f}", f"{q:.3f}",
+                     f"{q - torch_psnr:+.3f}", f"{med:.1f}", f"{best:.1f}", speed))
+    coreml = [a for a in arts if a.format == "coreml"]
+
+    lines = [
+        "<!-- section:export -->",
+        "## Export: ONNX / Core ML variants",
+        "",
+        f"Model `{Path(str(args.model)).name}` (N={args.n}, tile {args.tile}); {len(stacks)} validation stacks from "
+        f"{len(photos)} photos (linear RGB, Gaussian blur σ∈[1, 3] px + noise σ=0.005; int8 calibrated on "
+        f"{args.calibration_stacks} other stacks). Blurry input: {blurry_psnr:.3f} dB. Latency: one "
+        f"[1, {args.n}, 3, {args.tile}, {args.tile}] stack per call, ONNX Runtime {ort.__version__} CPU, "
+        f"{args.threads} intra-op thread(s), median and best of {args.runs} after 3 warm-up calls.",
+        "",
+        "| variant | size | conversion (s) | max abs diff vs torch | PSNR vs torch (dB) | PSNR vs sharp (dB) | "
+        "Δ vs torch fp32 (dB) | latency median (ms) | latency best (ms) | speed-up (best) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+    if coreml:
+        lines += [
+            "",
+            "Core ML (ML Program, iOS16 target, spec validated on Linux; running it needs macOS): "
+            + ", ".join(f"{a.precision} compute {a.seconds:.1f} s to convert" for a in coreml)
+            + ".",
+        ]
+    lines += [
+        "",
+        f"Export of all variants: {export_total:.1f} s wall. Machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs; isp-collab {__version__}, torch {torch.__version__}; "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Command: `.venv/bin/python benchmarks/bench_export.py --model {args.model} --n {args.n} --tile {args.tile} "
+        f"--stacks {args.stacks} --runs {args.runs} --threads {args.threads}`",
+        "<!-- /section:export -->",
+    ]
+    print("\n".join(lines))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""Torch-free reference consumer of an exported isp-collab ONNX model (numpy + onnxruntime + OpenCV).
+
+It does what an ISP integration has to do around the network, and is the reference for it:
+
+1. read the sidecar ``NAME-nN-tT[-VARIANT].json`` next to the ``.onnx`` file (N, tile, overlap,
+   gathering strategy, input/output names);
+2. cut the linear-RGB image into a grid of ``tile x tile`` tiles overlapping by ``overlap`` pixels
+   (reflect-101 padding where a tile leaves the image; the grid is mirror-symmetric about the
+   image centre, or the optical centre for ``mirror``);
+3. gather the tiles into stacks of N that share a blur (``spread``: N far-apart tiles; ``local``: N
+   neighbours; ``mirror``: the four mirror positions about the optical centre, flipped into one
+   orientation) and run each stack ``[1, N, 3, T, T]`` through ONNX Runtime;
+4. stitch: every restored tile is multiplied by a separable window (1 in the middle, a Hann taper
+   over the overlap) and the sum is divided by the accumulated window weight.
+
+The result equals ``isp_collab.restore.restore(image, model, backend="torch", ...)`` to within
+1e-4 (tested). This file mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py`` and imports
+nothing from isp_collab (which needs torch).
+
+Usage::
+
+    python consume_onnx.py MODEL.onnx INPUT OUTPUT [--sidecar X.json] [--strategy S] [--center X,Y]
+
+Images: ``.npy`` (H x W x 3 float32 linear RGB) and float ``.tif`` / ``.exr`` are linear RGB;
+8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded: decoded with the sRGB curve on input and
+encoded again on output (8-bit, or 16-bit when the input was 16-bit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+STRATEGIES = ("spread", "local", "mirror")
+
+
+# --------------------------------------------------------------------------------------- tiling
+def hann_taper_window(tile: int, overlap: int) -> np.ndarray:
+    """(tile,) float64: 1 in the middle, ``sin^2(pi (k + 1/2) / (2 o))`` over o = min(overlap, tile // 2) at each end."""
+    w = np.ones(tile, dtype=np.float64)
+    o = min(overlap, tile // 2)
+    if o > 0:
+        ramp = np.sin(np.pi * (np.arange(o) + 0.5) / (2 * o)) ** 2
+        w[:o] = ramp
+        w[tile - o :] = ramp[::-1]
+    return w
+
+
+def axis_starts(length: int, tile: int, overlap: int, center2: int) -> list[int]:
+    """Tile starts along one axis, mirror-symmetric about the centre ``center2 / 2`` (pixel-index units).
+
+    Two layouts: a "seam" (two mirror tiles meeting at the centre, overlapping by ``overlap`` or
+    ``overlap + 1``) or a tile centred on the centre (when ``center2 - tile + 1`` is even). Outwards
+    the stride is ``tile - overlap`` until the axis plus a margin of ``overlap // 2`` is covered.
+    The centred layout is used only when it has fewer tiles.
+    """
+    stride = tile - overlap
+    lo, hi = -(overlap // 2), length - 1 + overlap // 2
+
+    def layout(first_right: int) -> list[int]:
+        starts, s = {first_right}, first_right
+        while s + tile - 1 < hi:
+            s += stride
+            starts.add(s)
+        s = first_right
+        while True:
+            m = center2 - s - tile + 1  # the mirror of the tile starting at s
+            starts.add(m)
+            if m <= lo:
+                break
+            s += stride
+        return sorted(s for s in starts if s + tile > 0 and s < length)
+
+    seam = layout((center2 + 1 - overlap) // 2)
+    if (center2 - tile + 1) % 2 == 0:
+        centred = layout((center2 - tile + 1) // 2)
+        if len(centred) < len(seam):
+            return centred
+    return seam
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Tile starts ``ys`` x ``xs`` (tile i at ``(ys[i // len(xs)], xs[i % len(xs)])``), centre (x, y)."""
+
+    height: int
+    width: int
+    tile: int
+    overlap: int
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+    center: tuple[float, float]
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def position(self, index: int) -> tuple[int, int]:
+        r, c = divmod(index, len(self.xs))
+        return self.ys[r], self.xs[c]
+
+    def index_of(self, y0: int, x0: int) -> int | None:
+        if y0 in self.ys and x0 in self.xs:
+            return self.ys.index(y0) * len(self.xs) + self.xs.index(x0)
+        return None
+
+
+def make_grid(height: int, width: int, tile: int, overlap: int, center: tuple[float, float] | None = None) -> Grid:
+    """The tile grid of an ``height x width`` image; ``center`` (x, y) defaults to the image centre."""
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
+    if center is None:
+        cx2, cy2 = width - 1, height - 1
+    else:
+        cx, cy = float(center[0]), float(center[1])
+        if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
+            raise ValueError(f"centre ({cx:g}, {cy:g}) is outside the {width}x{height} image")
+        cx2, cy2 = round(2 * cx), round(2 * cy)
+    ys = axis_starts(height, tile, overlap, cy2)
+    xs = axis_starts(width, tile, overlap, cx2)
+    return Grid(height, width, tile, overlap, tuple(ys), tuple(xs), (cx2 / 2, cy2 / 2))
+
+
+def reflect_index(idx: np.ndarray, length: int) -> np.ndarray:
+    """Indices folded into [0, length) by reflect-101 padding (``dcb|abcd|cba``), periodically."""
+    if length == 1:
+        return np.zeros_like(idx)
+    period = 2 * (length - 1)
+    i = np.mod(idx, period)
+    return np.where(i >= length, period - i, i)
+
+
+def extract_tile(image: np.ndarray, y0: int, x0: int, tile: int) -> np.ndarray:
+    """(3, tile, tile) patch of the H x W x 3 image at (y0, x0), reflect-padded outside the image."""
+    rows = reflect_index(np.arange(y0, y0 + tile), image.shape[0])
+    cols = reflect_index(np.arange(x0, x0 + tile), image.shape[1])
+    return np.ascontiguousarray(image[np.ix_(rows, cols)].transpose(2, 0, 1))
+
+
+def flip_tile(tile: np.ndarray, flip_x: bool, flip_y: bool) -> np.ndarray:
+    """Flip (..., H, W) horizontally / vertically; its own inverse."""
+    if flip_x:
+        tile = tile[..., ::-1]
+    if flip_y:
+        tile = tile[..., ::-1, :]
+    return tile
+
+
+# ------------------------------------------------------------------------------------ gathering
+def gilbert_order(rows: int, cols: int) -> list[tuple[int, int]]:
+    """All (row, col) cells of a rows x cols grid along a generalised Hilbert curve (Cervený's gilbert)."""
+
+    def sgn(v: int) -> int:
+        return (v > 0) - (v < 0)
+
+    def gen(x, y, ax, ay, bx, by):  # noqa: ANN001, ANN202 - direct port of the recursive algorithm
+        w, h = abs(ax + ay), abs(bx + by)
+        dax, day, dbx, dby = sgn(ax), sgn(ay), sgn(bx), sgn(by)
+        if h == 1:
+            for _ in range(w):
+                yield x, y
+                x, y = x + dax, y + day
+            return
+        if w == 1:
+            for _ in range(h):
+                yield x, y
+                x, y = x + dbx, y + dby
+            return
+        ax2, ay2, bx2, by2 = ax // 2, ay // 2, bx // 2, by // 2
+        w2, h2 = abs(ax2 + ay2), abs(bx2 + by2)
+        if 2 * w > 3 * h:
+            if w2 % 2 and w > 2:
+                ax2, ay2 = ax2 + dax, ay2 + day
+            yield from gen(x, y, ax2, ay2, bx, by)
+            yield from gen(x + ax2, y + ay2, ax - ax2, ay - ay2, bx, by)
+        else:
+            if h2 % 2 and h > 2:
+                bx2, by2 = bx2 + dbx, by2 + dby
+            yield from gen(x, y, bx2, by2, ax2, ay2)
+            yield from gen(x + bx2, y + by2, ax, ay, bx - bx2, by - by2)
+            yield from gen(
+                x + (ax - dax) + (bx2 - dbx), y + (ay - day) + (by2 - dby), -bx2, -by2, -(ax - ax2), -(ay - ay2)
+            )
+
+    if rows < 1 or cols < 1:
+        return []
+    cells = gen(0, 0, cols, 0, 0, rows) if cols >= rows else gen(0, 0, 0, rows, cols, 0)
+    return [(y, x) for x, y in cells]
+
+
+# A stack member: (tile index, (flip_x, flip_y), keep its output)
+Member = tuple[int, tuple[bool, bool], bool]
+
+
+def _pad(members: list[Member], n: int) -> list[Member]:
+    """Complete to n members with repeats of kept members; the repeats' outputs are discarded."""
+    kept = [m for m in members if m[2]] or members
+    out = list(members)
+    i = 0
+    while len(out) < n:
+        t, f, _ = kept[i % len(kept)]
+        out.append((t, f, False))
+        i += 1
+    return out
+
+
+def _mirror_orbits(grid: Grid) -> list[list[Member]]:
+    """The tiles grouped by their four mirror positions about the centre, first-quadrant member first."""
+    t = grid.tile
+    c2x, c2y = round(2 * grid.center[0]), round(2 * grid.center[1])
+    orbits: dict[tuple[int, int], list[Member]] = {}
+    for y0 in grid.ys:
+        for x0 in grid.xs:
+            rx = x0 if 2 * x0 + t - 1 >= c2x else c2x - x0 - t + 1
+            ry = y0 if 2 * y0 + t - 1 <= c2y else c2y - y0 - t + 1
+            if (ry, rx) in orbits:
+                continue
+            members, seen = [], set()
+            for fx, fy in ((False, False), (True, False), (False, True), (True, True)):
+                idx = grid.index_of(c2y - ry - t + 1 if fy else ry, c2x - rx - t + 1 if fx else rx)
+                if idx is None:
+                    continue
+                members.append((idx, (fx, fy), idx not in seen))
+                seen.add(idx)
+            orbits[(ry, rx)] = members
+    rys, rxs = sorted({k[0] for k in orbits}), sorted({k[1] for k in orbits})
+    rank = {cell: i for i, cell in enumerate(gilbert_order(len(rys), len(rxs)))}
+    return [orbits[k] for k in sorted(orbits, key=lambda k: rank[(rys.index(k[0]), rxs.index(k[1]))])]
+
+
+def gather_stacks(grid: Grid, n: int, strategy: str) -> list[list[Member]]:
+    """Stacks of exactly n members; every tile is kept in exactly one stack."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if n == 1:
+        return [[(i, (False, False), True)] for i in range(len(grid))]
+    if strategy in ("spread", "local"):
+        cols = len(grid.xs)
+        order = [r * cols + c for r, c in gilbert_order(len(grid.ys), cols)]
+        if strategy == "local":
+            groups = [order[i : i + n] for i in range(0, len(order), n)]
+        else:
+            k = -(-len(order) // n)
+            groups = [order[i::k] for i in range(k)]
+        return [_pad([(t, (False, False), True) for t in g], n) for g in groups]
+    orbits = _mirror_orbits(grid)
+    stacks = []
+    if n < 4:
+        for orbit in orbits:
+            for i in range(0, len(orbit), n):
+                chunk = orbit[i : i + n]
+                if any(m[2] for m in chunk):
+                    stacks.append(_pad(chunk, n))
+    else:
+        per = n // 4
+        for i in range(0, len(orbits), per):
+            stacks.append(_pad([m for o in orbits[i : i + per] for m in o], n))
+    return stacks
+
+
+# ----------------------------------------------------------------------------------- restoring
+def read_sidecar(onnx_path: str | os.PathLike, sidecar: str | os.PathLike | None = None) -> dict:
+    """The sidecar JSON of ``onnx_path`` (``x/NAME.onnx`` -> ``x/NAME.json`` unless given)."""
+    path = Path(sidecar) if sidecar else Path(onnx_path).with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: sidecar not found (it is written next to the .onnx by isp-collab export)")
+    data = json.loads(path.read_text())
+    for key in ("input", "output", "tiling"):
+        if key not in data:
+            raise ValueError(f"{path}: sidecar lacks {key!r}")
+    return data
+
+
+class OnnxRestorer:
+    """Restore whole linear-RGB images with an exported model, tile by tile, as its sidecar says."""
+
+    def __init__(
+        self, onnx_path: str | os.PathLike, sidecar: str | os.PathLike | None = None, threads: int | None = None
+    ) -> None:
+        self.meta = read_sidecar(onnx_path, sidecar)
+        tiling = self.meta["tiling"]
+        self.n, self.tile = int(tiling["n"]), int(tiling["tile"])
+        self.overlap, self.strategy = int(tiling["overlap"]), str(tiling["strategy"])
+        self.input_name, self.output_name = self.meta["input"]["name"], self.meta["output"]["name"]
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        shape = list(self.session.get_inputs()[0].shape)
+        if shape != [1, self.n, 3, self.tile, self.tile]:
+            raise ValueError(f"{onnx_path}: input shape {shape} does not match the sidecar (N={self.n}, T={self.tile})")
+
+    def run_stack(self, stack: np.ndarray) -> np.ndarray:
+        """(N, 3, T, T) float32 linear RGB -> restored (N, 3, T, T)."""
+        return self.session.run([self.output_name], {self.input_name: stack[None]})[0][0]
+
+    def __call__(
+        self, image: np.ndarray, strategy: str | None = None, center: tuple[float, float] | None = None
+    ) -> np.ndarray:
+        """H x W x 3 float32 linear RGB -> restored H x W x 3 float32 linear RGB.
+
+        ``strategy`` defaults to the sidecar's; ``center`` (x, y) is the optical centre for
+        ``mirror`` in pixel-index coordinates (default: the image centre).
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image must be H x W x 3, got shape {image.shape}")
+        strategy = strategy or self.strategy
+        h, w = image.shape[:2]
+        t = self.tile
+        grid = make_grid(h, w, t, self.overlap, center if strategy == "mirror" else None)
+        win = hann_taper_window(t, self.overlap)
+        win2d = np.outer(win, win).astype(np.float32)[..., None]
+        acc = np.zeros((h, w, 3), dtype=np.float32)
+        stack = np.empty((self.n, 3, t, t), dtype=np.float32)
+        for members in gather_stacks(grid, self.n, strategy):
+            for m, (idx, (fx, fy), _) in enumerate(members):
+                stack[m] = flip_tile(extract_tile(image, *grid.position(idx), t), fx, fy)
+            out = self.run_stack(stack)
+            for m, (idx, (fx, fy), keep) in enumerate(members):
+                if not keep:
+                    continue
+                y0, x0 = grid.position(idx)
+                ya, yb, xa, xb = max(y0, 0), min(y0 + t, h), max(x0, 0), min(x0 + t, w)
+                part = flip_tile(out[m], fx, fy)[:, ya - y0 : yb - y0, xa - x0 : xb - x0].transpose(1, 2, 0)
+                acc[ya:yb, xa:xb] += part * win2d[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        # normalise by the accumulated window weight, separable: (sum_i wy_i(y)) * (sum_j wx_j(x))
+        wy, wx = np.zeros(h), np.zeros(w)
+        for weights, starts, length in ((wy, grid.ys, h), (wx, grid.xs, w)):
+            for s in starts:
+                a, b = max(s, 0), min(s + t, length)
+                weights[a:b] += win[a - s : b - s]
+        inv_x = (1.0 / wx).astype(np.float32)
+        for y in range(h):
+            acc[y] *= (inv_x * np.float32(1.0 / wy[y]))[:, None]
+        return acc
+
+
+# ----------------------------------------------------------------------------------------- I/O
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.maximum(x, 1e-12) ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """-> (H x W x 3 float32 linear RGB, bit depth: 0 for float files, else 8 / 16 of the sRGB file)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return np.load(path).astype(np.float32), 0
+    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"{path}: cannot read the image")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = np.ascontiguousarray(img[..., 2::-1])  # BGR(A) -> RGB
+    if np.issubdtype(img.dtype, np.floating):
+        return img.astype(np.float32), 0
+    depth = 16 if img.dtype == np.uint16 else 8
+    return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8) -> None:
+    """Write linear RGB: ``.npy`` / ``.exr`` / ``.tif`` (with depth 0) as float; others sRGB-encoded 8/16-bit."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        np.save(path, image.astype(np.float32))
+        return
+    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+    import cv2
+
+    ext = path.suffix.lower()
+    if ext == ".exr" or (ext in (".tif", ".tiff") and depth == 0):
+        data = image[..., ::-1].astype(np.float32)
+    else:
+        depth = 16 if depth == 16 and ext in (".png", ".tif", ".tiff") else 8
+        scale = 2**depth - 1
+        data = np.round(linear_to_srgb(image) * scale).astype(np.uint16 if depth == 16 else np.uint8)[..., ::-1]
+    if not cv2.imwrite(str(path), data):
+        raise ValueError(f"{path}: cannot write the image")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Restore an image with an exported isp-collab ONNX model (no torch).")
+    p.add_argument("model", help="exported .onnx file (its sidecar .json must sit next to it)")
+    p.add_argument("input", help=".npy / float .tif / .exr (linear RGB) or 8/16-bit .png/.jpg/.tif (sRGB)")
+    p.add_argument("output", help="output image, same conventions")
+    p.add_argument("--sidecar", help="sidecar JSON (default: MODEL with .json)")
+    p.add_argument("--strategy", choices=STRATEGIES, help="gathering strategy (default: the sidecar's)")
+    p.add_argument("--center", help="optical centre X,Y in pixels for mirror (default: image centre)")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    args = p.parse_args(argv)
+    try:
+        center = tuple(float(v) for v in args.center.split(",")) if args.center else None
+        restorer = OnnxRestorer(args.model, args.sidecar, args.threads)
+        image, depth = read_image(args.input)
+        write_image(args.output, restorer(image, args.strategy, center), depth)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"consume_onnx: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""Drivers of ``isp-collab bench``: each runs one benchmark and writes its RESULTS.md section + plots.
+
+Every driver takes the output folder (RESULTS.md and PNGs go there), ``quick`` (tiny sizes, checks
+the machinery in seconds; its sections say so) and optional user images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import report
+from .data import VAL_DIR, load_images, load_levin_kernels
+
+Say = Callable[[str], None]
+#: The benchmark image of the before/after figure (fine detail and strong edges).
+FIGURE_IMAGE = "set5/butterfly"
+
+
+@dataclass
+class BenchOptions:
+    """Shared options: output folder, quick mode, image folder, threads, models, device."""
+
+    out: Path
+    quick: bool = False
+    images: Path | None = None
+    threads: int = 1
+    models: list[str] | None = None
+    device: str | None = None
+    say: Say = print
+
+    @property
+    def results(self) -> Path:
+        return self.out / "RESULTS.md"
+
+    def section(self, name: str) -> str:
+        """Section name; suffixed with the image folder's name for user images."""
+        if self.images is None or Path(self.images).resolve() == VAL_DIR.resolve():
+            return name
+        return f"{name}-{Path(self.images).name}"
+
+    def file(self, stem: str, suffix: str) -> Path:
+        """``out/<stem><suffix>``, the stem suffixed like :meth:`section` for user images."""
+        return self.out / f"{self.section(stem)}{suffix}"
+
+    def load(self, max_images: int | None = None):
+        return load_images(self.images, max_images=max_images)
+
+
+def _set_threads(threads: int) -> None:
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def write_machine(opts: BenchOptions) -> None:
+    """The machine / versions / threads / date section."""
+    report.write_section(opts.results, "machine", report.machine_section(report.machine_info(opts.threads)))
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
+    """Paper §3 experiment: KSIM vs N for Levin's kernels; section ``kernel-estimation``, ksim_vs_n.png."""
+    from . import kernel_estimation as ke
+
+    _set_threads(opts.threads)
+    t0 = time.perf_counter()
+    ims = opts.load(max_images=3 if opts.quick else None)
+    grey = [ke.grey(im.srgb) for im in ims]
+    kernels = load_levin_kernels()
+    if opts.quick:
+        kernels = dict(list(kernels.items())[:3])
+    seeds = 2 if opts.quick else 10
+    experiments = [ke.run_experiment(grey, kernels, ke.DEFAULT_NS, seeds=seeds, boundary=b) for b in ke.BOUNDARIES]
+    base_eps = ke.wiener_eps(ke.DEFAULT_PATCH, ke.DEFAULT_NOISE)
+    sensitivity = [
+        (f, ke.run_experiment(grey, kernels, ke.DEFAULT_NS, seeds=max(1, seeds // 2), eps=f * base_eps))
+        for f in (0.1, 1.0, 10.0, 100.0)
+    ]
+    seconds = time.perf_counter() - t0
+    plot = opts.file("ksim_vs_n", ".png")
+    report.plot_ksim(experiments, plot)
+    report.write_section(
+        opts.results,
+        opts.section("kernel-estimation"),
+        report.kernels_section(experiments, plot.name, seconds, opts.quick, sensitivity),
+    )
+    summary = {
+        e.boundary: {
+            "ns": e.ns,
+            "mean_ksim": [round(float(v), 4) for v in e.mean()],
+            "saturation_n": e.saturation_n(),
+            "within_best_n": e.within_best_n(),
+        }
+        for e in experiments
+    }
+    for b, s in summary.items():
+        opts.say(
+            f"kernels [{b}]: mean KSIM {dict(zip(s['ns'], s['mean_ksim'], strict=True))}; saturates at N={s['saturation_n']}"
+        )
+    opts.say(f"kernels: wrote {plot} and section kernel-estimation of {opts.results} ({seconds:.0f} s)")
+    return summary
+
+
+def bench_tune(opts: BenchOptions) -> dict[str, Any]:
+    """Grid-search the classical sharpeners on the validation set; writes the params JSON + section."""
+    from . import tune
+
+    ims = opts.load(max_images=2 if opts.quick else None)
+    if opts.quick:
+        params_file = opts.file("classical_params", ".json")
+        record = tune.tune_classical(
+            ims,
+            out=params_file,
+            crop=64,
+            unsharp_grid={"amount": [0.5, 1.0], "radius": [1.0]},
+            polyblur_stages=[{"alpha": [2.0, 1.0]}, {"b": [0.768, 0.3]}],
+            threads=opts.threads,
+            progress=opts.say,
+        )
+    else:
+        params_file = opts.file("classical_params", ".json")  # the committed file when out is benchmarks/
+        record = tune.tune_classical(ims, out=params_file, threads=opts.threads, progress=opts.say)
+    section = report.classical_section(record, _rel(params_file, opts.out))
+    report.write_section(opts.results, opts.section("classical-params"), section)
+    return record
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _classical_params(opts: BenchOptions) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, Path]:
+    """Tuned parameters: ``out/classical_params[-<images>].json`` if there, else the committed one, else defaults."""
+    from . import classical
+
+    for path in (opts.file("classical_params", ".json"), classical.PARAMS_FILE):
+        if path.is_file():
+            return classical.load_params(path), json.loads(path.read_text()), path
+    return classical.load_params(), None, classical.PARAMS_FILE  # package defaults
+
+
+def bench_quality(opts: BenchOptions) -> dict[str, Any]:
+    """Sharpening table + lens table + plots (psnr_vs_sigma, psnr_vs_n, crops)."""
+    from . import classical, quality
+    from .protocol import degradation_names
+
+    _set_threads(opts.threads)
+    t0 = time.perf_counter()
+    ims = opts.load(max_images=2 if opts.quick else None)
+    crop = 96 if opts.quick else None
+    degs = degradation_names((2.0,)) if opts.quick else degradation_names()
+    params, record, params_path = _classical_params(opts)
+    own = params_path == opts.file("classical_params", ".json")
+    section = report.classical_section(record, _rel(params_path, opts.out))
+    report.write_section(opts.results, opts.section("classical-params") if own else "classical-params", section)
+    methods = classical.classical_methods(params)
+    by_task = quality.shipped_by_task()
+    if opts.models is not None:
+        names = [m for m in opts.models if not quality.model_label(m).startswith("lens")]
+    else:
+        names = by_task["sharpen"]
+    notes = []
+    if not names:
+        notes.append("No shipped sharpening model yet: the network rows appear once `models/` holds trained weights.")
+        opts.say("quality: no shipped sharpening model; classical rows only")
+    model_fns, cards = quality.model_methods(names, opts.device) if names else ({}, {})
+    methods.update(model_fns)
+    names_all = [im.name for im in ims]
+    figure_image = FIGURE_IMAGE if FIGURE_IMAGE in names_all else names_all[0]
+    figure_deg = degs[0] if opts.quick else "sigma=2"
+    rows, kept = quality.run_quality(
+        ims,
+        methods,
+        degs,
+        crop=crop,
+        keep=lambda im, d: im == figure_image and d == figure_deg,
+        progress=opts.say if not opts.quick else None,
+    )
+    psnr_t, ssim_t = quality.summarise(rows, "psnr"), quality.summarise(rows, "ssim")
+    seconds = time.perf_counter() - t0
+    sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
+    plots = []
+    p = report.plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
+    plots.append(p.name)
+    points: dict[str, list[tuple[int, float]]] = {}
+    for name, card in cards.items():
+        points.setdefault(f"{card['arch']} ({card.get('pooling', '?')} pooling)", []).append(
+            (int(card["n_trained"]), psnr_t[name]["mean"])
+        )
+    if points:
+        baselines = {m: psnr_t[m]["mean"] for m in psnr_t if m not in cards}
+        p = report.plot_psnr_vs_n(points, baselines, opts.file("psnr_vs_n", ".png"))
+        plots.append(p.name)
+    for key, outs in kept.items():
+        p = report.plot_crops(
+            outs, f"{key} (centre crop, shown in sRGB)", opts.file("crops", ".png"), crop=64 if opts.quick else 128
+        )
+        plots.append(p.name)
+    how = (
+        f"{len(ims)} images ({'user folder ' + str(opts.images) if opts.images else 'Set14 colour + Set5, benchmarks/data/val'}"
+        f"{f', {crop}x{crop} centre crops' if crop else ', full size'}), unprocessed to linear camera RGB with the fixed camera "
+        "(Brooks et al. 2019; `isp_collab.bench.protocol`), blurred with 33x33 Gaussian kernels (reflect borders): "
+        f"{', '.join(degs)} (`sigma=s`: isotropic, s px; `aniso`: one random anisotropic kernel per image, stds "
+        "U[0.3, 4], seed 0), white Gaussian noise 0.5/255, clipped to [0, 1]. PSNR and SSIM (scikit-image, channel_axis, "
+        "data_range 1) in linear RGB on the image minus a 16-px border, mean over images. Networks: whole-image "
+        '`isp_collab.restore.restore(..., strategy="spread", n=<card n_trained>)`. Classical rows use the tuned '
+        f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items())}). "
+        f"{opts.threads} thread(s); mean seconds per image: "
+        + ", ".join(f"{m} {s:.2f}" for m, s in sec.items())
+        + f". Total {seconds:.0f} s."
+    )
+    if opts.quick:
+        how = "**Quick run (machinery check, not the reported numbers).** " + how
+    report.write_section(
+        opts.results, opts.section("quality"), report.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
+    )
+    opts.say(f"quality: wrote section {opts.section('quality')} and {', '.join(plots)} in {opts.out} ({seconds:.0f} s)")
+    for m, per in psnr_t.items():
+        opts.say(f"  {m:28s} mean PSNR {per['mean']:.2f} dB  SSIM {ssim_t[m]['mean']:.4f}")
+    summary = {"psnr": psnr_t, "ssim": ssim_t}
+    summary["lens"] = bench_lens(opts, ims, 160 if opts.quick else None, by_task["lens"])
+    return summary
+
+
+def bench_lens(opts: BenchOptions, ims, crop: int | None, names: list[str]) -> dict[str, Any] | None:
+    """Lens table (edge / intermediate / centre) for the shipped ``lens-a`` models."""
+    from . import quality
+
+    candidates = opts.models if opts.models is not None else names
+    names = [n for n in candidates if quality.model_label(n).startswith(quality.LENS_NAME)]
+    if not names:
+        body = (
+            "## Lens correction: PSNR (dB) by field region (paper Table 3 layout)\n\n"
+            "Not measured yet: no shipped `lens-a` model. The code path is `isp_collab.bench.quality.run_lens` "
+            "(`isp-collab bench quality` fills this table once `models/lens-a-*` exist).\n"
+        )
+        report.write_section(opts.results, opts.section("lens"), body)
+        opts.say("lens: no shipped lens-a model; section left as a placeholder")
+        return None
+    t0 = time.perf_counter()
+    rows = quality.run_lens(ims, names, crop=crop, device=opts.device, progress=None if opts.quick else opts.say)
+    table = quality.summarise_lens(rows)
+    how = (
+        f"{len(ims)} images{f' ({crop}x{crop} centre crops)' if crop else ''} in linear camera RGB, blurred by the "
+        "`lens-a` PSF field (`make_lens('lens-a', image_size, seed=0)` + `apply_psf_field`), noise 0.5/255; restored "
+        'whole-image with `strategy="mirror"` (stacks of patches mirrored about the optical centre, flipped into '
+        'alignment) or `strategy="local"` (no alignment). PSNR per region of normalised distance r to the optical '
+        "centre (r = 1 at the farthest corner): centre r < 1/3, intermediate 1/3-2/3, edge >= 2/3; 16-px border "
+        f"removed; mean over images. {opts.threads} thread(s), {time.perf_counter() - t0:.0f} s."
+    )
+    if opts.quick:
+        how = "**Quick run (machinery check, not the reported numbers).** " + how
+    report.write_section(opts.results, opts.section("lens"), report.lens_section(table, how))
+    opts.say(f"lens: wrote section {opts.section('lens')}")
+    return table
+
+
+def bench_speed(opts: BenchOptions) -> dict[str, Any]:
+    """Cost tables + latency_vs_params.png."""
+    from . import speed
+
+    specs = speed.model_specs(opts.models)
+    if opts.quick:
+        specs = specs[:1]
+    params, _, _ = _classical_params(opts)
+    result = speed.run_speed(
+        specs,
+        threads=opts.threads,
+        size=128 if opts.quick else 512,
+        reps=2 if opts.quick else 5,
+        matmul_n=256 if opts.quick else 2048,
+        classical_params=params,
+        images=opts.load(max_images=1),
+        progress=opts.say,
+    )
+    plot = report.plot_latency_vs_params(result, opts.out / "latency_vs_params.png")
+    how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
+    how += (
+        f"- this run: {result.size}x{result.size} image, {result.reps} timed runs, {result.threads} thread(s); "
+        f"1-min load average {result.load[0]:.1f} before, {result.load[1]:.1f} after on {os.cpu_count()} CPUs "
+        "(a load above the thread count means other processes shared the cores and the times are pessimistic)."
+    )
+    if any("untrained" in m["label"] for m in result.models):
+        how += "\n- no shipped model yet: rows are untrained networks of the planned architectures (cost does not depend on the weights)."
+    report.write_section(opts.results, opts.section("speed"), report.speed_section(result, plot.name, how, opts.quick))
+    opts.say(f"speed: wrote section speed and {plot.name} in {opts.out}")
+    return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}

@@ -1,0 +1,431 @@
+"""Cost benchmark: parameters, FLOPs, whole-image latency per runtime, throughput, memory.
+
+How it measures: see :data:`HOW` (also written into RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RUNTIMES = ("torch", "torch-cl", "onnx-fp32", "onnx-int8", "cuda")
+#: One bullet per aspect of the method; RESULTS.md repeats them.
+HOW: tuple[str, ...] = (
+    "every measurement runs in a fresh `spawn` child process with a fixed thread count (torch intra-op threads "
+    "and 1 inter-op thread, ONNX Runtime `intra_op_num_threads`, OpenCV `setNumThreads`); peak RSS is that "
+    "process's `VmHWM` (Python and the libraries included), so it belongs to one runtime alone",
+    "latency: whole-image `isp_collab.restore.restore` (tile 256, overlap 32, the model's trained N, "
+    '`strategy="spread"`) of one benchmark image resized to a square (linear RGB); one warm-up run, then the '
+    "median of the timed runs, in ms per megapixel of image",
+    "runtimes: `torch` = eager float32 on CPU, NCHW (`TorchBackend(channels_last=False)`); `torch-cl` = the same "
+    "in channels-last (NHWC) memory format (restore's CPU default); `onnx-fp32` / `onnx-int8` = ONNX Runtime CPU "
+    "on the files of `isp_collab.export.api.export_model` (BatchNorm folded; int8 = static QDQ, calibrated on "
+    "validation stacks); `cuda` = the torch CUDA reference when `torch.cuda.is_available()` (else skipped, "
+    "with the reason)",
+    "FLOPs: `isp_collab.models.gflops_per_megapixel` (`torch.utils.flop_counter`, GFLOPs = 2 x GMACs, per "
+    "megapixel of network input); tiling overlap and stack padding make a whole image cost more than that",
+    "achieved GFLOP/s: torch-counted FLOPs of one (1, N, 3, 256, 256) stack / the median time of one backend "
+    "call on it (network only), compared with the fp32 peak measured by `torch.mm` of two square fp32 "
+    "matrices (2 n^3 FLOPs, median of runs) at the same thread count; for int8 it is an fp32-equivalent rate, "
+    "not comparable with the fp32 peak",
+    "classical sharpeners: unsharp mask (OpenCV) and Polyblur (`polyblur` package, torch CPU) with the tuned "
+    "parameters, timed on the same image",
+)
+#: Stand-ins when no model is shipped: same architectures, untrained (cost does not depend on weights).
+DEFAULT_ARCHS: tuple[tuple[str, int], ...] = (("unet-tx", 1), ("unet-tx", 4), ("unet-ts", 4))
+TILE = 256
+OVERLAP = 32
+
+
+@dataclass
+class ModelSpec:
+    """A network to time: a shipped ``name`` or an untrained ``arch`` at stack size ``n``."""
+
+    label: str
+    n: int
+    name: str | None = None
+    arch: str | None = None
+    card: dict = field(default_factory=dict)
+
+    def build(self, device: str = "cpu"):
+        """The network in eval mode on ``device``."""
+        from ..models import create_model, load_model
+
+        if self.name is not None:
+            return load_model(self.name, device=device)
+        return create_model(self.arch or "unet-tx", n=self.n).to(device).eval()
+
+
+def model_specs(names: Sequence[str] | None = None) -> list[ModelSpec]:
+    """Specs for shipped sharpening models (``names``; default: all shipped) or the untrained stand-ins."""
+    from ..models import read_card
+
+    if names is None:
+        from .quality import shipped_by_task
+
+        names = shipped_by_task()["sharpen"]
+    if names:
+        out = []
+        for name in names:
+            card = read_card(name)
+            out.append(ModelSpec(name, max(1, int(card["n_trained"])), name=name, card=card))
+        return out
+    return [ModelSpec(f"{a}-n{n} (untrained)", n, arch=a) for a, n in DEFAULT_ARCHS]
+
+
+def set_threads(threads: int) -> None:
+    """Fix torch / OpenCV thread pools (call before any parallel work in the process)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # already set in this process
+        torch.set_num_interop_threads(1)
+    cv2.setNumThreads(threads)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status (the high-water mark of this address space; unlike
+    ``ru_maxrss``, which Linux carries over ``execve``, it does not include the parent's peak).
+    Elsewhere ``getrusage`` (macOS reports bytes, others KiB).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / (1024 * 1024) if os.uname().sysname == "Darwin" else r / 1024
+
+
+def time_fn(fn: Callable[[], Any], reps: int, warmup: int = 1, sync: Callable[[], None] | None = None) -> list[float]:
+    """Seconds of ``reps`` calls of ``fn`` after ``warmup`` calls (``sync`` after each, e.g. CUDA)."""
+    for _ in range(warmup):
+        fn()
+        if sync:
+            sync()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def matmul_peak(threads: int, n: int = 2048, reps: int = 7) -> dict[str, float]:
+    """Measured fp32 GFLOP/s of ``torch.mm`` on (n, n) matrices: 2 n^3 / median time."""
+    import torch
+
+    set_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(n, n, generator=g), torch.rand(n, n, generator=g)
+    times = time_fn(lambda: torch.mm(a, b), reps, warmup=2)
+    med = statistics.median(times)
+    return {"n": n, "median_s": med, "gflops": 2 * n**3 / med / 1e9}
+
+
+# ----------------------------------------------------------------------------------------------
+# ONNX artefacts
+
+
+def model_dir_for(spec: ModelSpec, workdir: Path) -> str:
+    """A folder ``export_model`` can read: the shipped name, or the untrained stand-in saved under ``workdir``."""
+    if spec.name is not None:
+        return spec.name
+    from ..models import save_model
+
+    out = workdir / _slug(spec.label)
+    if not (out / "card.json").is_file():
+        save_model(spec.build("cpu"), out, {"name": _slug(spec.label), "n_trained": spec.n, "task": "sharpen"})
+    return str(out)
+
+
+def export_onnx_files(
+    spec: ModelSpec, precisions: Sequence[str], tile: int, workdir: Path
+) -> tuple[dict[str, Path], str]:
+    """ONNX files ``{precision: path}`` of ``spec`` for a static (1, N, 3, tile, tile) stack.
+
+    One call of ``isp_collab.export.api.export_model(..., formats=("onnx",), precisions=...)`` (BatchNorm
+    folded, fp32 parity-checked, int8 = static QDQ calibrated on validation stacks). Returns
+    ``(files, "")`` or ``({}, reason)`` when the export is unavailable or fails.
+    """
+    if not precisions:
+        return {}, ""
+    try:
+        from ..export.api import export_model
+    except ImportError as e:
+        return {}, f"isp_collab.export.api is not available ({e})"
+    import warnings
+
+    out = workdir / "onnx" / _slug(spec.label)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arts = export_model(
+                model_dir_for(spec, workdir),
+                n=spec.n,
+                tile=tile,
+                formats=("onnx",),
+                precisions=list(precisions),
+                out_dir=out,
+                overwrite=True,
+            )
+    except Exception as e:  # report and go on with the other runtimes
+        return {}, f"export_model failed: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return {a.precision: Path(a.path) for a in arts}, ""
+
+
+# ----------------------------------------------------------------------------------------------
+# child-process measurements
+
+
+def _worker(job: dict[str, Any]) -> dict[str, Any]:
+    """One measurement in a fresh process; returns timings and the process's peak RSS."""
+    threads = int(job["threads"])
+    set_threads(threads)
+    kind = job["kind"]
+    image: np.ndarray = job["image"]
+    mpix = image.shape[0] * image.shape[1] / 1e6
+    reps, warmup = int(job["reps"]), int(job.get("warmup", 1))
+    out: dict[str, Any] = {"kind": kind, "label": job["label"], "mpix": mpix, "threads": threads}
+    try:
+        if kind == "matmul":
+            out.update(matmul_peak(threads, int(job["matmul_n"]), reps))
+        elif kind in ("unsharp", "polyblur"):
+            from . import classical
+
+            p = job["params"]
+            fn = (
+                (lambda: classical.unsharp_mask(image, **p))
+                if kind == "unsharp"
+                else (lambda: classical.polyblur_deblur(image, **p))
+            )
+            times = time_fn(fn, reps, warmup)
+            out.update(_summary(times, mpix))
+        else:
+            out.update(_time_restore(job, image, mpix, reps, warmup))
+    except Exception as e:
+        out["error"] = f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def _summary(times: list[float], mpix: float) -> dict[str, Any]:
+    med = statistics.median(times)
+    return {"times": times, "median_s": med, "ms_per_mp": 1e3 * med / mpix, "mp_per_s": mpix / med}
+
+
+def make_runtime_backend(job: dict[str, Any]):
+    """The ``restore`` backend of a job's runtime (torch NCHW / channels-last / CUDA, or ONNX Runtime CPU)."""
+    from ..restore import OnnxBackend, TorchBackend
+
+    spec: ModelSpec = job["spec"]
+    kind = job["kind"]
+    threads = int(job["threads"])
+    if kind.startswith("onnx"):
+        return OnnxBackend(job["onnx_path"], providers=["CPUExecutionProvider"], threads=threads)
+    device = "cuda" if kind == "cuda" else "cpu"
+    return TorchBackend(spec.build(device), device, channels_last=(kind != "torch"))
+
+
+def _time_restore(job: dict, image: np.ndarray, mpix: float, reps: int, warmup: int) -> dict[str, Any]:
+    import torch
+
+    from ..restore import restore
+
+    spec: ModelSpec = job["spec"]
+    backend = make_runtime_backend(job)
+    sync = torch.cuda.synchronize if job["kind"] == "cuda" else None
+    res = _summary(
+        time_fn(
+            lambda: restore(image, backend, n=spec.n, strategy="spread", tile=TILE, overlap=OVERLAP), reps, warmup, sync
+        ),
+        mpix,
+    )
+    # Network only: one (1, N, 3, TILE, TILE) stack through the backend; FLOPs counted on the torch graph.
+    stack = np.random.default_rng(0).random((1, spec.n, 3, TILE, TILE), dtype=np.float32)
+    t = statistics.median(time_fn(lambda: backend.run(stack), reps, warmup, sync))
+    flops = float(job["net_flops"])
+    res.update({"net_flops": flops, "net_median_s": t, "achieved_gflops": flops / t / 1e9})
+    return res
+
+
+def stack_flops(model, n: int, tile: int = TILE) -> int:
+    """FLOPs (2 x MACs, ``torch.utils.flop_counter``) of one (1, n, 3, tile, tile) forward."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(1, n, 3, tile, tile))
+    return int(counter.get_total_flops())
+
+
+def run_jobs(jobs: Sequence[dict[str, Any]], progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run each job in its own ``spawn`` child (one at a time, so they do not compete)."""
+    ctx = mp.get_context("spawn")
+    results = []
+    for job in jobs:
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            r = pool.apply(_worker, (job,))
+        results.append(r)
+        if progress:
+            what = r.get("error") or (
+                f"{r['ms_per_mp']:.0f} ms/MP" if "ms_per_mp" in r else f"{r.get('gflops', 0):.1f} GFLOP/s"
+            )
+            progress(f"  speed: {r['label']} [{r['kind']}] {what}")
+    return results
+
+
+def bench_image(size: int, images: Sequence | None = None) -> np.ndarray:
+    """``size x size x 3`` float32 linear RGB: the first benchmark image, resized (area / cubic)."""
+    import cv2
+
+    from .data import load_images
+    from .protocol import linearise
+
+    im = (images or load_images(max_images=1))[0].srgb
+    interp = cv2.INTER_AREA if min(im.shape[:2]) > size else cv2.INTER_CUBIC
+    return linearise(np.clip(cv2.resize(im, (size, size), interpolation=interp), 0, 1))
+
+
+@dataclass
+class SpeedResult:
+    """Everything the speed section reports."""
+
+    threads: int
+    size: int
+    reps: int
+    models: list[dict[str, Any]]
+    latency: list[dict[str, Any]]
+    classical: list[dict[str, Any]]
+    matmul: dict[str, Any]
+    skipped: list[str]
+    load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before / after the measurements
+
+
+def run_speed(
+    specs: Sequence[ModelSpec],
+    threads: int = 1,
+    size: int = 512,
+    reps: int = 5,
+    runtimes: Sequence[str] = RUNTIMES,
+    matmul_n: int = 2048,
+    classical_params: dict[str, dict[str, Any]] | None = None,
+    images: Sequence | None = None,
+    workdir: str | Path | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> SpeedResult:
+    """Measure every model x runtime, the classical sharpeners and the matmul peak.
+
+    ``workdir`` receives the ONNX files (and saved stand-in models); default a temporary folder,
+    removed afterwards.
+    """
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="isp-collab-bench-") as d:
+            return run_speed(
+                specs, threads, size, reps, runtimes, matmul_n, classical_params, images, Path(d), progress
+            )
+    import torch
+
+    from ..models import count_params, gflops_per_megapixel
+    from . import classical
+
+    if reps < 5:
+        print(f"bench speed: {reps} reps (< 5): machinery check only, not a reportable figure")
+    say = progress or (lambda s: None)
+    image = bench_image(size, images)
+    skipped: list[str] = []
+    runtimes = list(runtimes)
+    if "cuda" in runtimes and not torch.cuda.is_available():
+        runtimes.remove("cuda")
+        skipped.append("cuda: torch.cuda.is_available() is False on this machine (CUDA reference not measured)")
+    base = {"threads": threads, "image": image, "reps": reps}
+    models_info, jobs = [], []
+    tmp = Path(workdir)
+    for spec in specs:
+        model = spec.build("cpu")
+        info = {
+            "label": spec.label,
+            "n": spec.n,
+            "params": count_params(model),
+            "gflops_per_mp": gflops_per_megapixel(model, n=spec.n),
+            "stack_flops": stack_flops(model, spec.n),
+        }
+        models_info.append(info)
+        precisions = [rt.split("-", 1)[1] for rt in runtimes if rt.startswith("onnx")]
+        say(f"speed: exporting {spec.label} to ONNX {', '.join(precisions)} ...")
+        files, why = export_onnx_files(spec, precisions, TILE, tmp)
+        for rt in runtimes:
+            job = {**base, "kind": rt, "label": spec.label, "spec": spec, "net_flops": info["stack_flops"]}
+            if rt.startswith("onnx"):
+                path = files.get(rt.split("-", 1)[1])
+                if path is None:
+                    reason = why or "no file written"
+                    skipped.append(f"{spec.label} {rt}: {reason}")
+                    print(f"bench speed: skipping {spec.label} {rt}: {reason}")
+                    continue
+                job["onnx_path"] = str(path)
+            jobs.append(job)
+    params = classical_params or classical.load_params()
+    jobs.append(
+        {**base, "kind": "unsharp", "label": "unsharp mask", "params": _only(params["unsharp"], classical.UNSHARP_KEYS)}
+    )
+    ok, why = classical.polyblur_status()
+    if ok:
+        jobs.append(
+            {
+                **base,
+                "kind": "polyblur",
+                "label": "Polyblur",
+                "params": _only(params["polyblur"], classical.POLYBLUR_KEYS),
+            }
+        )
+    else:
+        skipped.append(f"Polyblur: {why}")
+        print(f"bench speed: skipping Polyblur: {why}")
+    jobs.append({**base, "kind": "matmul", "label": "torch.mm fp32", "matmul_n": matmul_n})
+    say(f"speed: {len(jobs)} measurements, {threads} thread(s), {size}x{size} image, median of {reps}")
+    load_before = os.getloadavg()[0]
+    results = run_jobs(jobs, say)
+    load_after = os.getloadavg()[0]
+    latency = [r for r in results if r["kind"] in RUNTIMES]
+    for r in latency:
+        info = next(m for m in models_info if m["label"] == r["label"])
+        r["params"], r["gflops_per_mp"] = info["params"], info["gflops_per_mp"]
+        if "error" in r:
+            skipped.append(f"{r['label']} {r['kind']}: {r['error']}")
+    return SpeedResult(
+        threads=threads,
+        size=size,
+        reps=reps,
+        models=models_info,
+        latency=latency,
+        classical=[r for r in results if r["kind"] in ("unsharp", "polyblur")],
+        matmul=next(r for r in results if r["kind"] == "matmul"),
+        skipped=skipped,
+        load=(load_before, load_after),
+    )
+
+
+def _only(d: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k in keys}
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)

@@ -1,0 +1,70 @@
+"""``isp-collab export``: a trained model -> static-shape ONNX / Core ML artefacts with sidecars."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+
+def _csv(value: str) -> list[str]:
+    items = [v.strip().lower() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..models import DEFAULT_MODEL
+
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX / Core ML for a static stack [1, N, 3, tile, tile]",
+        description="Export a trained model for on-device use: ONNX (opset 18, BatchNorm folded, static shapes, "
+        "optional fp16 / int8 variants) and Core ML ML Program packages (FLOAT16 compute by default). Each "
+        "artefact gets a sidecar NAME-nN-tT[-VARIANT].json (input/output, colour space, tiling, parity). "
+        "Core ML packages run on macOS / iOS only; on Linux their spec is validated.",
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model name or model folder (default {DEFAULT_MODEL})")
+    p.add_argument("--n", type=int, default=4, help="tiles per stack N (default 4)")
+    p.add_argument("--tile", type=int, default=256, help="tile size T, a multiple of 2**depth (default 256)")
+    p.add_argument("--format", type=_csv, default=["onnx", "coreml"], help="onnx,coreml (default both)")
+    p.add_argument(
+        "--precision",
+        type=_csv,
+        default=None,
+        help="fp32,fp16,int8 (int8: ONNX only; default: ONNX fp32 and Core ML fp16)",
+    )
+    p.add_argument("--out", type=Path, default=Path("export"), help="output folder (default export/)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing artefacts")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export import ExportError, export_model
+    from . import CLIError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            written = export_model(
+                args.model,
+                n=args.n,
+                tile=args.tile,
+                formats=args.format,
+                precisions=args.precision,
+                out_dir=args.out,
+                overwrite=args.overwrite,
+                log=lambda msg: print(msg, file=sys.stderr, flush=True),
+            )
+        except ExportError as e:
+            raise CLIError(str(e)) from None
+        finally:
+            for w in caught:
+                if issubclass(w.category, UserWarning) and "isp_collab" in str(w.filename) + str(w.message):
+                    print(f"isp-collab export: warning: {w.message}", file=sys.stderr)
+    print(f"wrote {len(written)} artefact(s) + sidecars to {args.out}/:")
+    for art in written:
+        print(f"  {art.summary()}")
+    return 0

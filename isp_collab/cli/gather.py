@@ -1,0 +1,126 @@
+"""``isp-collab gather``: draw which tiles are restored together (the stacks) over an image."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# what cv2.imencode can write; checked before any work so a bad name fails fast
+WRITABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+RAW_SUFFIXES = {".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "gather",
+        help="draw the tile grid and the stacks of a gathering strategy over an image",
+        description="Draw the tile grid over IMAGE with each stack of N tiles (restored together by the "
+        "collaborative network) in its own colour and number, so you see which regions collaborate. "
+        "A ' after a number marks a tile flipped before the network (mirror strategy).",
+    )
+    p.add_argument("image", metavar="IMAGE", help="PNG/JPEG/TIFF image (or a RAW file, decoded with rawpy)")
+    p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"], help="default spread")
+    p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
+    p.add_argument("--tile", type=int, default=256, help="tile size in pixels (default 256)")
+    p.add_argument("--overlap", type=int, default=32, help="overlap between tiles in pixels (default 32)")
+    p.add_argument("--center", default=None, metavar="X,Y", help="optical centre for mirror (default: image centre)")
+    p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=run)
+
+
+def parse_center(text: str | None) -> tuple[float, float] | None:
+    """``"X,Y"`` -> (x, y) floats; None passes through."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"--center must be X,Y in pixels (e.g. 2000,1500), got {text!r}") from None
+
+
+def read_display_image(path: Path) -> np.ndarray:
+    """An image file as ``H x W x 3`` uint8 RGB (display sRGB) for drawing; ValueError naming the file if unreadable."""
+    import cv2
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file")
+    if path.suffix.lower() in RAW_SUFFIXES:
+        try:
+            import rawpy
+
+            with rawpy.imread(str(path)) as raw:
+                return raw.postprocess(use_camera_wb=True, output_bps=8)
+        except Exception as e:  # LibRaw's errors are many types; all mean "cannot decode"
+            raise ValueError(f"{path}: cannot decode RAW file ({type(e).__name__})") from None
+    data = np.fromfile(path, dtype=np.uint8)  # imdecode: no silent None on odd paths, reads any name
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"{path}: not a readable image (unsupported format or corrupt)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
+    """Encode and write ``rgb`` (uint8) to ``path`` via a temp file + rename: never a partial file."""
+    import cv2
+
+    ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"{path}: could not encode the picture")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        if not overwrite and path.exists():  # re-checked: the file may have appeared meanwhile
+            raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..restore import draw_gathering, gather_stacks, make_grid
+
+    src, out = Path(args.image), Path(args.output)
+    # every check that can fail runs before anything is written
+    if out.suffix.lower() not in WRITABLE:
+        raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use one of {', '.join(sorted(WRITABLE))}")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out}: output folder {out.parent} does not exist")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out}: exists (use --overwrite to replace it)")
+    if src.exists() and out.exists() and src.resolve() == out.resolve():
+        raise ValueError(f"{out}: output would replace the input image")
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    center = parse_center(args.center)
+    if center is not None and args.strategy != "mirror":
+        raise ValueError(f"--center applies to --strategy mirror only, got --strategy {args.strategy}")
+    rgb = read_display_image(src)
+    h, w = rgb.shape[:2]
+    try:
+        grid = make_grid(h, w, args.tile, args.overlap, center)
+    except ValueError as e:
+        raise ValueError(f"{src}: {e}") from None
+    stacks = gather_stacks(grid, args.n, args.strategy)
+    picture = draw_gathering(rgb, grid, stacks, show_center=args.strategy == "mirror")
+    write_atomic(out, picture, args.overwrite)
+    rows, cols = grid.shape
+    print(
+        f"wrote {out}: {w}x{h}, {len(grid)} tiles ({rows}x{cols}, tile {args.tile}, overlap {args.overlap}), "
+        f"{len(stacks)} stacks of N={args.n}, strategy {args.strategy}"
+        + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if args.strategy == "mirror" else "")
+    )
+    return 0

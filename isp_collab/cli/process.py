@@ -1,0 +1,147 @@
+"""``isp-collab process``: RAW files or ordinary images in, finished images out (see :mod:`isp_collab.pipeline`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+
+from ..models import DEFAULT_MODEL
+
+RESTORATION = ("sharpen", "lens", "unsharp")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "process",
+        help="process RAW files or images through the camera pipeline with collaborative sharpening",
+        description="Decode RAW (LibRaw formats, or headerless .raw with a .json/.toml description) or "
+        "PNG/JPEG/TIFF, demosaic, white-balance, run the restoration stages on linear RGB, apply the "
+        "colour matrix and tone, and write PNG/JPEG/TIFF. A bad file is reported by name and the others "
+        "still finish; exit code 2 if any input was bad.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files and/or folders")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument(
+        "--stages",
+        help="comma-separated restoration stages to run: sharpen, lens, unsharp, or 'none' "
+        "(default: sharpen, or what --config enables)",
+    )
+    p.add_argument("--model", help=f"sharpen model: shipped name or model folder (default {DEFAULT_MODEL})")
+    p.add_argument("--lens-model", help="lens-correction model: shipped name or model folder")
+    p.add_argument("--n", type=int, help="stack size N for the collaborative stages (default: the model's)")
+    p.add_argument("--tile", type=int, help="tile size for the collaborative stages (default 256)")
+    p.add_argument("--backend", choices=("torch", "onnx"), help="network runtime (default torch)")
+    p.add_argument("--onnx", metavar="PATH", help="exported ONNX model for --backend onnx")
+    p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
+    p.add_argument("--config", metavar="TOML", help="pipeline configuration file")
+    p.add_argument("--format", choices=("png", "jpg", "tif"), default="png", help="output type in folder mode")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), help="output bit depth (default: the input's)")
+    p.add_argument("--compare", action="store_true", help="also write OUTPUT_compare.png: before/after crop")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse inputs above N pixels")
+    p.add_argument("--timings", action="store_true", help="print seconds per stage for each file")
+    p.set_defaults(func=run)
+
+
+def build_pipeline(args: argparse.Namespace):
+    """The :class:`~isp_collab.pipeline.Pipeline` the arguments describe (config file, then flags)."""
+    from ..pipeline import Demosaic, Encode, Pipeline
+
+    pipeline = Pipeline.from_toml(args.config) if args.config else Pipeline()
+    wanted: set[str] | None = None
+    if args.stages is not None:
+        wanted = {s.strip() for s in args.stages.split(",") if s.strip()} - {"none"}
+        unknown = wanted - set(RESTORATION)
+        if unknown:
+            raise ValueError(
+                f"--stages: unknown stage {sorted(unknown)[0]!r} (choose from {', '.join(RESTORATION)}, none)"
+            )
+    elif not args.config:
+        wanted = {"sharpen"}
+    for name in RESTORATION:
+        stage = getattr(pipeline, name)
+        changes = {} if wanted is None else {"enabled": name in wanted}
+        if name in ("sharpen", "lens"):
+            model = args.model if name == "sharpen" else args.lens_model
+            extra = dict(model=model, n=args.n, tile=args.tile, backend=args.backend, onnx_path=args.onnx)
+            changes.update({k: v for k, v in extra.items() if v is not None})
+        setattr(pipeline, name, dataclasses.replace(stage, **changes))
+    if args.demosaic:
+        pipeline.demosaic = dataclasses.replace(pipeline.demosaic, method=args.demosaic)
+    if args.bit_depth:
+        pipeline.output = dataclasses.replace(pipeline.output, bit_depth=args.bit_depth)
+    elif not isinstance(pipeline.output, Encode):
+        pipeline.output = Encode()
+    if args.max_pixels is not None:
+        if args.max_pixels < 1:
+            raise ValueError(f"--max-pixels must be positive, got {args.max_pixels}")
+        pipeline.max_pixels = args.max_pixels
+    assert isinstance(pipeline.demosaic, Demosaic)
+    return pipeline
+
+
+def _one_line(src, err: BaseException) -> str:
+    """The first line of ``err``, led by the input's path unless it already names a file it is about."""
+    from ..pipeline import InputError, OutputError
+
+    text = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+    named = isinstance(err, (InputError, OutputError)) or text.startswith(str(src))
+    return text if named else f"{src}: {text}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    from tqdm import tqdm
+
+    from ..pipeline.io import check_output, expand_inputs, plan_outputs
+
+    # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        pipeline = build_pipeline(args)
+        jobs = plan_outputs(expand_inputs(args.inputs), args.output, f".{args.format}")
+        for stage in pipeline.restoration:  # load networks once, before the batch; a bad model stops here
+            if stage.enabled and hasattr(stage, "network"):
+                stage.network()
+    except (ValueError, OSError) as e:  # printed here as one plain line (exit 2)
+        print(f"isp-collab process: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)
+        return 2
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        tqdm.write(f"isp-collab process: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+    bad_input = other = 0
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        bar = tqdm(jobs, unit="file", disable=None, file=sys.stderr, dynamic_ncols=True)
+        for src, dst in bar:
+            bar.set_postfix_str(src.name)
+            compare = dst.with_name(f"{dst.stem}_compare.png") if args.compare else None
+            t0 = time.perf_counter()
+            try:
+                check_output(dst, overwrite=args.overwrite)
+                result = pipeline.process_file(src, dst, overwrite=args.overwrite, compare=compare)
+            except (ValueError, OSError) as e:
+                bad_input += 1
+                tqdm.write(f"isp-collab process: error: {_one_line(src, e)}", file=sys.stderr)
+                continue
+            except Exception as e:  # a failing network or library: report it, finish the batch
+                other += 1
+                tqdm.write(f"isp-collab process: error: {_one_line(src, e)} ({e.__class__.__name__})", file=sys.stderr)
+                continue
+            h, w = result.image.shape[:2]
+            msg = f"{dst}  {w}x{h}  {time.perf_counter() - t0:.2f} s"
+            if compare is not None:
+                msg += f"  (+ {compare.name})"
+            tqdm.write(msg)
+            if args.timings:
+                tqdm.write("  " + "  ".join(f"{k} {v:.3f}" for k, v in result.timings.items()))
+    failed = bad_input + other
+    if len(jobs) > 1 and failed:
+        print(
+            f"isp-collab process: {len(jobs) - failed} of {len(jobs)} files processed, {failed} failed", file=sys.stderr
+        )
+    return 2 if bad_input else (1 if other else 0)

@@ -1,0 +1,353 @@
+"""``export_model``: a trained network -> ONNX / Core ML artefacts with sidecars and measured parity.
+
+All inputs are checked before anything is written. Artefacts are built in a temporary folder inside
+``out_dir`` and moved into place only once every requested artefact was built and checked, so an
+error leaves nothing half-written (and removes ``out_dir`` again if this call created it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
+from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
+from .onnx_export import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, export_onnx, op_counts
+from .sidecar import artefact_stem, build_sidecar, sidecar_path, write_sidecar
+
+FORMATS = ("onnx", "coreml")
+PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
+DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
+STRATEGIES = ("spread", "local", "mirror")
+DEFAULT_OVERLAP = 32
+CALIBRATION_STACKS = 8
+PARITY_STACKS = 2
+
+
+class ExportError(RuntimeError):
+    """An export that ran but failed a check (parity, spec); one-line message."""
+
+
+@dataclass
+class ExportedArtefact:
+    """One written artefact: its path, sidecar, format/precision, measured parity and checks."""
+
+    path: Path
+    sidecar: Path
+    format: str
+    precision: str
+    parity: dict[str, Any]
+    seconds: float
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: path, variant, parity figures (max |diff| vs PyTorch on random / real stacks)."""
+        p = self.parity
+        if "random" in p:
+            fig = f"max|diff| vs torch: random {p['random']['max_abs']:.2e}, real {p['real']['max_abs']:.2e}"
+            if p["real"].get("psnr_db") is not None:
+                fig += f" (PSNR {p['real']['psnr_db']:.1f} dB)"
+        else:
+            fig = p.get("status", "parity not measured")
+        return f"{self.path}  [{self.format} {self.precision}, {self.seconds:.1f} s]  {fig}"
+
+
+def _plan(formats: Sequence[str], precisions: Sequence[str] | None) -> list[tuple[str, str]]:
+    """(format, precision) pairs to build; ``precisions=None`` = each format's default."""
+    formats = list(dict.fromkeys(formats))
+    if not formats:
+        raise ValueError("no export format given (choose from onnx, coreml)")
+    for f in formats:
+        if f not in FORMATS:
+            raise ValueError(f"unknown export format {f!r}; choose from {', '.join(FORMATS)}")
+    if precisions is not None:
+        precisions = list(dict.fromkeys(precisions))
+        known = sorted({p for ps in PRECISIONS.values() for p in ps})
+        for p in precisions:
+            if p not in known:
+                raise ValueError(f"unknown precision {p!r}; choose from {', '.join(known)}")
+        if not precisions:
+            raise ValueError("no precision given (choose from fp32, fp16, int8)")
+    plan = []
+    for f in formats:
+        wanted = [DEFAULT_PRECISION[f]] if precisions is None else precisions
+        for p in wanted:
+            if p in PRECISIONS[f]:
+                plan.append((f, p))
+            else:
+                warnings.warn(f"{f} has no {p} variant; skipped (int8 is ONNX-only)", stacklevel=3)
+    if not plan:
+        raise ValueError(f"nothing to export: {'/'.join(formats)} has no {'/'.join(precisions or [])} variant")
+    return plan
+
+
+def _artefact_name(stem: str, fmt: str, precision: str) -> str:
+    if fmt == "onnx":
+        return (stem if precision == "fp32" else f"{stem}-{precision}") + ".onnx"
+    return f"{stem}-coreml-{precision}.mlpackage"
+
+
+def default_strategy(card: dict[str, Any]) -> str:
+    """Gathering strategy for a model: the card's ``strategy``, else ``mirror`` for lens models, else ``spread``."""
+    s = card.get("strategy")
+    if s in STRATEGIES:
+        return s
+    return "mirror" if str(card.get("task", "")).startswith("lens") else "spread"
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, deepest first."""
+    out = []
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def _prepare_out_dir(out: Path) -> tuple[list[Path], Path]:
+    """Create ``out`` if needed and a private temp folder in it; returns (created folders, temp)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: output path exists and is not a folder")
+    created = _missing_ancestors(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".export-", suffix=".tmp"))
+    except OSError as e:
+        _remove_empty(created)
+        raise ValueError(f"{out}: output folder is not writable ({e.strerror or e.__class__.__name__})") from None
+    return created, tmp
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for d in folders:  # deepest first
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _publish(src: Path, dst: Path, tmp: Path) -> None:
+    """Move a finished file or package folder ``src`` to ``dst`` (replacing an old one)."""
+    if dst.is_dir() and not dst.is_symlink():
+        old = tmp / f"old-{dst.name}"
+        os.replace(dst, old)  # a folder cannot be replaced in one rename: move the old one aside first
+    os.replace(src, dst)
+
+
+def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
+    card = getattr(model, "card", {}) or {}
+    return {
+        "name": card.get("name") or model_dir.name,
+        "task": card.get("task"),
+        "arch": model.config.arch,
+        "depth": model.config.depth,
+        "width": model.config.width,
+        "pooling": model.config.pooling,
+        "n_trained": int(card["n_trained"]) if "n_trained" in card else None,
+        "weights_file": WEIGHTS_FILE,
+        "weights_sha256": file_sha256(model_dir / WEIGHTS_FILE),
+    }
+
+
+def export_model(
+    model_name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    n: int = 4,
+    tile: int = 256,
+    formats: Sequence[str] = ("onnx", "coreml"),
+    precisions: Sequence[str] | None = None,
+    out_dir: str | os.PathLike = "export",
+    overwrite: bool = False,
+    *,
+    overlap: int | None = None,
+    strategy: str | None = None,
+    opset: int = DEFAULT_OPSET,
+    coreml_target: str = "iOS16",
+    calibration_stacks: int = CALIBRATION_STACKS,
+    log: Callable[[str], None] | None = None,
+) -> list[ExportedArtefact]:
+    """Export a shipped model (name) or a model folder for static stacks (1, n, 3, tile, tile).
+
+    Args:
+        model_name_or_path: shipped model name or folder with ``model.safetensors`` + ``card.json``.
+        n: tiles per stack (>= 1); a value other than the card's ``n_trained`` warns (quality not validated).
+        tile: tile size, a multiple of 2**depth of the network.
+        formats: any of ``onnx``, ``coreml``.
+        precisions: any of ``fp32``, ``fp16``, ``int8`` (int8: ONNX only); ``None`` = ONNX fp32 and
+            Core ML fp16 (compute precision FLOAT16, Apple's recommendation for the Neural Engine).
+        out_dir: destination folder (created if missing).
+        overwrite: replace existing artefacts; without it an existing one is an error.
+        overlap / strategy: tiling recorded in the sidecars (defaults: ``min(32, tile // 2)`` and
+            :func:`default_strategy` of the card).
+        opset: ONNX opset (>= 17). coreml_target: Core ML minimum deployment target (>= iOS15).
+        calibration_stacks: validation stacks used to calibrate int8.
+        log: called with progress lines.
+
+    Returns:
+        The written artefacts (``.path``, ``.sidecar``, ``.parity``, ``.seconds``), in plan order.
+
+    Raises:
+        ValueError (incl. ``WeightsError``), FileExistsError: bad input, nothing written.
+        ExportError: a built artefact failed its parity check, nothing written.
+    """
+    from .. import __version__
+
+    say = log or (lambda _msg: None)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    plan = _plan(formats, precisions)
+    model_dir = resolve_model_dir(model_name_or_path)
+    model = load_model(model_dir)
+    m = model.multiple
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < m or tile % m:
+        raise ValueError(f"tile must be a positive multiple of {m} (2**depth of {model.config.arch}), got {tile!r}")
+    overlap = min(DEFAULT_OVERLAP, tile // 2) if overlap is None else overlap
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
+    strategy = strategy or default_strategy(model.card)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if opset < MIN_OPSET:
+        raise ValueError(f"ONNX opset must be >= {MIN_OPSET}, got {opset}")
+    if calibration_stacks < 1:
+        raise ValueError(f"calibration_stacks must be >= 1, got {calibration_stacks}")
+    info = _model_info(model, model_dir)
+    if info["n_trained"] is not None and n != info["n_trained"]:
+        warnings.warn(
+            f"{info['name']} was trained with N={info['n_trained']}; quality at N={n} was not validated",
+            stacklevel=2,
+        )
+
+    out = Path(out_dir)
+    stem = artefact_stem(info["name"], n, tile)
+    targets = [(f, p, out / _artefact_name(stem, f, p)) for f, p in plan]
+    if not overwrite:
+        for *_, path in targets:
+            for p in (path, sidecar_path(path)):
+                if p.exists() or p.is_symlink():
+                    raise FileExistsError(f"{p}: already exists (pass --overwrite / overwrite=True to replace it)")
+
+    created, tmp = _prepare_out_dir(out)
+    try:
+        built = _build(model, info, plan, tmp, stem, n, tile, overlap, strategy, opset, coreml_target,
+                       calibration_stacks, __version__, say)
+        written = []
+        for art in built:
+            dst = out / art.path.name
+            _publish(art.path, dst, tmp)
+            dst_side = out / art.sidecar.name
+            os.replace(art.sidecar, dst_side)
+            art.path, art.sidecar = dst, dst_side
+            written.append(art)
+        return written
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build(
+    model: CollaborativeUNet,
+    info: dict[str, Any],
+    plan: list[tuple[str, str]],
+    tmp: Path,
+    stem: str,
+    n: int,
+    tile: int,
+    overlap: int,
+    strategy: str,
+    opset: int,
+    coreml_target: str,
+    calibration_stacks: int,
+    version: str,
+    say: Callable[[str], None],
+) -> list[ExportedArtefact]:
+    """Build every planned artefact + sidecar inside ``tmp``."""
+    import onnx
+    import torch
+
+    from .calibration import StackCalibrationReader, validation_stacks
+    from .parity import FP32_TOLERANCE, measure_coreml_parity, measure_parity
+
+    metadata = {
+        "isp_collab.model": info["name"],
+        "isp_collab.weights_sha256": info["weights_sha256"],
+        "isp_collab.n": n,
+        "isp_collab.tile": tile,
+        "isp_collab.overlap": overlap,
+        "isp_collab.strategy": strategy,
+        "isp_collab.colour_space": "linear RGB",
+        "isp_collab.version": version,
+    }
+    common = dict(n=n, tile=tile, overlap=overlap, strategy=strategy, model=info, input_name=INPUT_NAME,
+                  output_name=OUTPUT_NAME, package_version=version, torch_version=torch.__version__)
+    real = validation_stacks(n, tile, PARITY_STACKS, seed=1)
+    built: list[ExportedArtefact] = []
+    fp32_onnx: Path | None = None
+    onnx_info: dict[str, Any] = {}
+    if any(f == "onnx" for f, _ in plan):
+        fp32_onnx = tmp / "build-fp32.onnx"
+        say(f"exporting ONNX (opset {opset}) for [1, {n}, 3, {tile}, {tile}] ...")
+        onnx_info = export_onnx(model, fp32_onnx, n, tile, opset=opset, metadata=metadata)
+    for fmt, precision in plan:
+        name = _artefact_name(stem, fmt, precision)
+        path = tmp / name
+        if fmt == "onnx":
+            assert fp32_onnx is not None
+            target = {"opset": onnx_info["opset"], "ir_version": onnx_info["ir_version"],
+                      "batchnorm_folded": True, "fold_max_abs": onnx_info["fold_max_abs"]}
+            if precision == "fp32":
+                shutil.copyfile(fp32_onnx, path)
+                seconds = onnx_info["seconds"]
+            elif precision == "fp16":
+                from .quantize import convert_fp16
+
+                say("converting to fp16 ...")
+                seconds = convert_fp16(fp32_onnx, path)["seconds"]
+                target["conversion"] = "onnxruntime.transformers.float16, keep_io_types=True"
+            else:
+                from .quantize import quantize_int8
+
+                say(f"calibrating and quantising to int8 on {calibration_stacks} validation stacks ...")
+                calib = validation_stacks(n, tile, calibration_stacks, seed=100)
+                q = quantize_int8(fp32_onnx, path, StackCalibrationReader(calib))
+                seconds = q["seconds"]
+                target["quantization"] = {
+                    "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8", "calibration": "MinMax",
+                    "calibration_stacks": len(calib), "calibration_source": sorted({s.name for s in calib}),
+                    "float_nodes": q["excluded"],
+                }
+            target["ops"] = op_counts(onnx.load(str(path)))
+            parity = measure_parity(path, model, n, tile, real=real)
+            parity["tolerance"] = FP32_TOLERANCE if precision == "fp32" else None
+            worst = max(parity["random"]["max_abs"], parity["real"]["max_abs"])
+            if precision == "fp32" and not worst <= FP32_TOLERANCE:
+                raise ExportError(f"{name}: ONNX Runtime differs from PyTorch by {worst:.2e} (> {FP32_TOLERANCE:g})")
+        else:
+            from .coreml_export import PRECISIONS as CT_PRECISIONS
+            from .coreml_export import export_coreml, validate_mlpackage
+
+            say(f"converting to Core ML ({CT_PRECISIONS[precision]}, {coreml_target}) ...")
+            c = export_coreml(model, path, n, tile, precision=precision, minimum_deployment_target=coreml_target,
+                              metadata=metadata)
+            seconds = c["seconds"]
+            spec = validate_mlpackage(path, n, tile)
+            target = {"minimum_deployment_target": coreml_target, "compute_precision": c["compute_precision"],
+                      "model_type": "mlProgram", "spec_version": spec["spec_version"], "ops": spec["ops"],
+                      "batchnorm_folded": True, "fold_max_abs": c["fold_max_abs"],
+                      "spec_check": "ML Program; input/output names, shapes and dtypes; op types: ok",
+                      "runs_on": "macOS / iOS only (Core ML framework)"}
+            parity = measure_coreml_parity(path, model, n, tile)
+        side = sidecar_path(path)
+        write_sidecar(side, build_sidecar(fmt=fmt, precision=precision, file=name, target=target, parity=parity,
+                                          **common) | {"export_seconds": round(seconds, 2)})
+        built.append(ExportedArtefact(path, side, fmt, precision, parity, seconds, target))
+    return built

@@ -1,0 +1,134 @@
+"""Sidecar JSON written next to every exported artefact: everything an integrator needs to feed it.
+
+``NAME-nN-tT[-VARIANT].json`` sits beside ``NAME-nN-tT[-VARIANT].onnx`` / ``.mlpackage``. Keys:
+
+- ``format`` (``onnx`` | ``coreml``), ``precision`` (``fp32`` | ``fp16`` | ``int8``), ``file``;
+- ``input`` / ``output``: name, shape ``[1, N, 3, T, T]``, dtype ``float32``, layout, value range,
+  colour space ``linear RGB``;
+- ``tiling``: ``n``, ``n_trained``, ``tile``, ``overlap``, ``strategy`` (gathering), ``window``;
+- ``model``: name, task, arch, weights file sha256; ``onnx`` (opset, IR version, ops) or ``coreml``
+  (deployment target, compute precision, spec checks); ``package_version``, ``torch_version``;
+- ``parity``: the measured figures (see :mod:`.parity`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "isp-collab-export/1"
+REQUIRED_KEYS = ("schema", "format", "precision", "file", "input", "output", "tiling", "model", "parity")
+
+
+def artefact_stem(name: str, n: int, tile: int, variant: str = "") -> str:
+    """``NAME-nN-tT`` plus ``-VARIANT`` when given (``fp16``, ``int8``, ``coreml-fp16`` ...)."""
+    return f"{name}-n{n}-t{tile}" + (f"-{variant}" if variant else "")
+
+
+def sidecar_path(artefact: str | os.PathLike) -> Path:
+    """The sidecar of ``x/NAME.onnx`` or ``x/NAME.mlpackage``: ``x/NAME.json``."""
+    p = Path(artefact)
+    return p.with_name(p.stem + ".json")
+
+
+def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
+    """Description of the ``stack`` / ``restored`` tensor."""
+    return {
+        "name": name,
+        "shape": [1, n, 3, tile, tile],
+        "dtype": "float32",
+        "layout": "[batch=1, N tiles of one image sharing a blur, RGB channels, tile rows, tile columns]",
+        "value_range": [0.0, 1.0],
+        "colour_space": "linear RGB",
+        "isp_position": "linear, white-balanced camera RGB after demosaicking, before the colour matrix and the "
+        "tone curve (no gamma); the output is in the same space",
+    }
+
+
+def build_sidecar(
+    *,
+    fmt: str,
+    precision: str,
+    file: str,
+    n: int,
+    tile: int,
+    overlap: int,
+    strategy: str,
+    model: dict[str, Any],
+    target: dict[str, Any],
+    parity: dict[str, Any],
+    input_name: str,
+    output_name: str,
+    package_version: str,
+    torch_version: str,
+) -> dict[str, Any]:
+    """The sidecar dict (JSON-serialisable); see the module docstring for the keys."""
+    n_trained = model.get("n_trained")
+    return {
+        "schema": SCHEMA,
+        "format": fmt,
+        "precision": precision,
+        "file": file,
+        "input": tensor_spec(input_name, n, tile),
+        "output": tensor_spec(output_name, n, tile),
+        "tiling": {
+            "n": n,
+            "n_trained": n_trained,
+            "n_validated": n == n_trained,
+            "tile": tile,
+            "overlap": overlap,
+            "strategy": strategy,
+            "padding": "reflect-101 where a tile leaves the image",
+            "window": "separable: 1 in the middle, Hann taper sin^2(pi (k + 1/2) / (2 overlap)) over the overlap; "
+            "stitched output = sum(window * tile) / sum(window)",
+        },
+        "model": model,
+        fmt: target,
+        "package_version": package_version,
+        "torch_version": torch_version,
+        "parity": parity,
+    }
+
+
+def write_sidecar(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    """Write ``data`` as indented JSON atomically (temp file in the same folder + rename)."""
+    path = Path(path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        json.dump(data, f, indent=2, allow_nan=False, default=_jsonable)
+        f.write("\n")
+        tmp = f.name
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # NamedTemporaryFile creates 0600; a sidecar is a normal file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _jsonable(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and check a sidecar; raises ``ValueError`` naming the file when a key is missing."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{path}: sidecar lacks {missing[0]!r}")
+    return data

@@ -1,0 +1,131 @@
+"""Measurements behind the pipeline's defaults (run with one thread; figures go in docstrings/RESULTS).
+
+python -m isp_collab.pipeline.bench demosaic [IMAGE_OR_FOLDER ...]   # PSNR and time per method
+python -m isp_collab.pipeline.bench stages RAW_FILE [--repeat 3]     # seconds per stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .demosaic import DEMOSAIC_METHODS, demosaic
+from .encode import ImageDecode
+from .frame import CFA_PATTERNS, site_colour
+from .stages import srgb_to_linear
+
+SHARED_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "images" / "val"
+CAMERA_GAINS = np.array([2.2, 1.0, 1.9], dtype=np.float32)  # a typical daylight WB: camera R and B are weak
+
+
+def mosaic_rgb(image: np.ndarray, pattern: str) -> np.ndarray:
+    """(H, W, 3) -> (H, W) Bayer mosaic with ``pattern`` (H, W cropped to even)."""
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    colour = site_colour(pattern)  # type: ignore[arg-type]
+    out = np.empty((h, w), dtype=np.float32)
+    for i in range(2):
+        for j in range(2):
+            out[i::2, j::2] = image[i:h:2, j:w:2, colour[i, j]]
+    return out
+
+
+def psnr(a: np.ndarray, b: np.ndarray, border: int = 8) -> float:
+    """PSNR in dB of [0, 1] images, ``border`` pixels excluded."""
+    a, b = np.clip(a, 0, 1)[border:-border, border:-border], b[border:-border, border:-border]
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def compare_demosaic(paths: list[Path], methods=DEMOSAIC_METHODS) -> dict[str, dict[str, float]]:
+    """Mean linear-RGB PSNR over images x 4 patterns, on balanced and camera (unbalanced) mosaics."""
+    scores: dict[str, dict[str, list[float]]] = {
+        m: {"balanced": [], "camera": [], "camera_prebalanced": []} for m in methods
+    }
+    for p in paths:
+        srgb, _ = ImageDecode()(p)
+        lin = srgb_to_linear(srgb)
+        lin = lin[: lin.shape[0] // 2 * 2, : lin.shape[1] // 2 * 2]
+        for pattern in CFA_PATTERNS:
+            m = mosaic_rgb(lin, pattern)
+            cam = mosaic_rgb(lin / CAMERA_GAINS, pattern)
+            f = (CAMERA_GAINS / CAMERA_GAINS.max())[site_colour(pattern)]  # type: ignore[arg-type]
+            pre = cam * np.tile(f, (cam.shape[0] // 2, cam.shape[1] // 2))
+            for method in methods:
+                s = scores[method]
+                s["balanced"].append(psnr(demosaic(m, pattern, method), lin))
+                s["camera"].append(psnr(demosaic(cam, pattern, method) * CAMERA_GAINS, lin))
+                # what Demosaic does with known WB gains: pre = lin / max(gains) at every site
+                s["camera_prebalanced"].append(psnr(demosaic(pre, pattern, method) * CAMERA_GAINS.max(), lin))
+    return {m: {k: float(np.mean(v)) for k, v in s.items()} for m, s in scores.items()}
+
+
+def time_demosaic(shape: tuple[int, int] = (2176, 4128), repeat: int = 3) -> dict[str, float]:
+    """Best-of-``repeat`` seconds per method on a random mosaic of ``shape`` (the Blackmagic frame)."""
+    m = np.random.default_rng(0).random(shape, dtype=np.float32)
+    out = {}
+    for method in DEMOSAIC_METHODS:
+        demosaic(m[:64, :64], "RGGB", method)  # warm-up (imports, torch init)
+        best = np.inf
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            demosaic(m, "RGGB", method)
+            best = min(best, time.perf_counter() - t0)
+        out[method] = best
+    return out
+
+
+def time_stages(path: Path, repeat: int = 3, **pipeline_kwargs) -> dict[str, float]:
+    """Best-of-``repeat`` seconds per step of :meth:`Pipeline.run` + encode on ``path`` (nothing written)."""
+    from .pipeline import Pipeline
+
+    pipeline = Pipeline(**pipeline_kwargs)
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        result = pipeline.run(path)
+        t0 = time.perf_counter()
+        pipeline.output(result.image, result.frame, Path("x.png"))
+        result.timings["encode_png8"] = time.perf_counter() - t0
+        for k, v in result.timings.items():
+            best[k] = min(best.get(k, np.inf), v)
+    best["total"] = sum(best.values())
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(prog="python -m isp_collab.pipeline.bench")
+    sub = ap.add_subparsers(dest="what", required=True)
+    d = sub.add_parser("demosaic")
+    d.add_argument("images", nargs="*", type=Path)
+    s = sub.add_parser("stages")
+    s.add_argument("raw", type=Path)
+    s.add_argument("--repeat", type=int, default=3)
+    s.add_argument("--demosaic", default="malvar", choices=DEMOSAIC_METHODS)
+    args = ap.parse_args(argv)
+    if args.what == "demosaic":
+        items = args.images or [SHARED_VAL / "set14", SHARED_VAL / "set5"]
+        paths = sorted(q for i in items for q in (i.iterdir() if i.is_dir() else [i]) if q.suffix.lower() == ".png")
+        scores = compare_demosaic(paths)
+        times = time_demosaic()
+        print(f"{len(paths)} images x {len(CFA_PATTERNS)} patterns; linear-RGB PSNR (dB); time on 2176x4128, 1 thread")
+        for m in DEMOSAIC_METHODS:
+            s = scores[m]
+            print(
+                f"{m:10s} balanced {s['balanced']:6.2f}  camera {s['camera']:6.2f}  "
+                f"camera pre-balanced {s['camera_prebalanced']:6.2f}  {times[m]:.3f} s"
+            )
+    else:
+        from .demosaic import Demosaic
+
+        t = time_stages(args.raw, args.repeat, demosaic=Demosaic(args.demosaic))
+        print(f"{args.raw.name}: best of {args.repeat}, 1 thread")
+        for k, v in t.items():
+            print(f"  {k:14s} {v:.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Ordinary image files: read PNG/JPEG/TIFF (8 or 16 bit, EXIF orientation applied) and encode results.
+
+Written formats: 8-bit PNG and JPEG, 8- or 16-bit PNG and TIFF. The output bit depth is the
+requested one, else the input's for ordinary images (16-bit in, 16-bit out), else 8 for RAW input
+to PNG/JPEG and 16 for RAW input to TIFF.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .frame import Frame, apply_orientation
+from .io import DEFAULT_MAX_PIXELS, InputError, OutputError, check_input_file, check_pixels
+
+OUTPUT_EXTENSIONS = {".png": (8, 16), ".jpg": (8,), ".jpeg": (8,), ".tif": (8, 16), ".tiff": (8, 16)}
+
+
+@dataclass(frozen=True)
+class ImageDecode:
+    """Read an ordinary image: ``__call__(path) -> (image, frame)``.
+
+    image: (H, W, 3) float32 sRGB-encoded in [0, 1], turned upright by its EXIF orientation;
+    frame: ``kind="rgb"``, ``bit_depth`` 8 or 16, orientation 1 (already applied).
+    """
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+    def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        from PIL import Image, UnidentifiedImageError
+
+        p = check_input_file(path)
+        try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(p) as im:
+                    width, height = im.size
+                    orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+            reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+            if isinstance(e, UnidentifiedImageError):
+                reason = f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
+            raise InputError(f"{p}: cannot read image ({reason})") from None
+        check_pixels(p, height, width, self.max_pixels)
+        # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
+        # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
+        flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+        bgr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), flags)
+        if bgr is None:
+            raise InputError(f"{p}: cannot decode image (truncated or corrupt)")
+        if bgr.dtype == np.uint8:
+            bits, scale = 8, 1 / 255
+        elif bgr.dtype == np.uint16:
+            bits, scale = 16, 1 / 65535
+        else:
+            raise InputError(f"{p}: unsupported sample type {bgr.dtype} (8- or 16-bit integer images only)")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(scale)
+        if p.suffix.lower() not in (".tif", ".tiff"):
+            rgb = apply_orientation(rgb, orientation if 1 <= orientation <= 8 else 1)
+        frame = Frame(source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits)
+        return rgb, frame
+
+
+def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> int:
+    """8 or 16 for writing ``path`` (see the module docstring); ValueError for impossible requests."""
+    ext = path.suffix.lower()
+    if ext not in OUTPUT_EXTENSIONS:
+        raise OutputError(f"{path}: cannot write {ext or 'files without extension'!r}; use .png, .jpg or .tif")
+    allowed = OUTPUT_EXTENSIONS[ext]
+    if requested is not None:
+        if requested not in allowed:
+            raise OutputError(f"{path}: {ext} cannot hold {requested}-bit samples (allowed: {allowed})")
+        return requested
+    if frame.kind == "rgb":
+        return frame.bit_depth if frame.bit_depth in allowed else 8
+    return 16 if ext in (".tif", ".tiff") else 8
+
+
+def encode_image(image: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: int = 95) -> bytes:
+    """(H, W, 3) float sRGB-encoded [0, 1] -> file bytes (values outside [0, 1] are clipped).
+
+    ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only).
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
+    peak, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
+    q = (np.clip(image, 0.0, 1.0) * peak + 0.5).astype(dtype)
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext.lower(), cv2.cvtColor(q, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
+    return buf.tobytes()
+
+
+@dataclass(frozen=True)
+class Encode:
+    """Final stage: ``__call__(image, frame, path) -> bytes`` for the output file ``path``.
+
+    bit_depth: 8, 16 or None (see :func:`output_bit_depth`); jpeg_quality: 1..100.
+    """
+
+    bit_depth: int | None = None
+    jpeg_quality: int = 95
+
+    def __post_init__(self) -> None:
+        if self.bit_depth not in (None, 8, 16):
+            raise ValueError(f"output.bit_depth must be 8 or 16, got {self.bit_depth!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"output.jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+
+    def __call__(self, image: np.ndarray, frame: Frame, path: Path) -> bytes:
+        bits = output_bit_depth(Path(path), frame, self.bit_depth)
+        return encode_image(image, Path(path).suffix, bits, self.jpeg_quality)

@@ -1,0 +1,120 @@
+"""Frame metadata: what the pipeline knows about one input besides its pixels.
+
+A :class:`Frame` travels with the image through every stage. RAW decoders fill the sensor part
+(CFA pattern, black/white levels, white-balance gains, camera->sRGB matrix); ordinary sRGB images
+have ``kind="rgb"`` and leave it empty, which turns the colour stages into the identity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+
+CFAPattern = Literal["RGGB", "BGGR", "GRBG", "GBRG"]
+CFA_PATTERNS: tuple[str, ...] = get_args(CFAPattern)
+
+# LibRaw colour indices (``color_desc`` is b"RGBG": 0=R, 1=G, 2=B, 3=second G) -> letter.
+_LIBRAW_COLOUR = {0: "R", 1: "G", 2: "B", 3: "G"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Metadata of one input frame.
+
+    Attributes:
+        source: the input file.
+        kind: ``"raw"`` (a Bayer mosaic from a RAW file or a headerless dump) or ``"rgb"`` (an
+            ordinary sRGB-encoded PNG/JPEG/TIFF).
+        height, width: size of the mosaic / image in pixels, before ``orientation`` is applied.
+        bit_depth: significant bits per sample of the input (8, 10, 12, 14 or 16).
+        cfa_pattern: Bayer pattern of the top-left 2x2 block of the mosaic, e.g. ``"RGGB"``.
+        black_level: black level of each 2x2 CFA site in row-major order (top-left, top-right,
+            bottom-left, bottom-right), in raw digital numbers.
+        white_level: saturation level in raw digital numbers.
+        wb_gains: (R, G, B) multipliers for camera RGB (G normally 1), or None when unknown.
+        wb_source: where ``wb_gains`` came from: ``"as_shot"``, ``"description"``, ``"gray_world"``,
+            ``"user"`` or ``"none"``.
+        cam_to_srgb: 3x3 row-major matrix, white-balanced camera RGB -> linear sRGB; None = identity.
+        orientation: EXIF orientation (1..8) still to be applied to the finished image.
+        optical_center: (x, y) in pixels of the unrotated image, or None for the image centre.
+    """
+
+    source: Path
+    kind: Literal["raw", "rgb"]
+    height: int
+    width: int
+    bit_depth: int
+    cfa_pattern: CFAPattern | None = None
+    black_level: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    white_level: float = 1.0
+    wb_gains: tuple[float, float, float] | None = None
+    wb_source: str = "none"
+    cam_to_srgb: tuple[tuple[float, float, float], ...] | None = None
+    orientation: int = 1
+    optical_center: tuple[float, float] | None = None
+
+    def replace(self, **changes) -> Frame:
+        """A copy with some fields changed (frames are immutable)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def ccm(self) -> np.ndarray:
+        """The camera->sRGB matrix as a (3, 3) float32 array (identity when unknown)."""
+        if self.cam_to_srgb is None:
+            return np.eye(3, dtype=np.float32)
+        return np.asarray(self.cam_to_srgb, dtype=np.float32)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """Optical centre (x, y) in pixels; the image centre unless the frame sets one."""
+        if self.optical_center is not None:
+            return self.optical_center
+        return ((self.width - 1) / 2.0, (self.height - 1) / 2.0)
+
+
+def cfa_from_colors(colors: np.ndarray) -> CFAPattern:
+    """CFA pattern of the top-left 2x2 block of a LibRaw colour-index map (``raw_colors_visible``).
+
+    colors: (H, W) integer array with LibRaw indices 0=R, 1=G, 2=B, 3=G2. Raises ValueError for
+    anything that is not one of the four Bayer patterns (X-Trans, Foveon, 4-colour CYGM sensors).
+    """
+    if colors.ndim != 2 or colors.shape[0] < 2 or colors.shape[1] < 2:
+        raise ValueError(f"expected a (H, W) colour map of at least 2x2, got shape {colors.shape}")
+    block = colors[:2, :2]
+    pattern = "".join(_LIBRAW_COLOUR.get(int(c), "?") for c in block.ravel())
+    if pattern not in CFA_PATTERNS:
+        raise ValueError(f"not a Bayer sensor (2x2 colour block {block.tolist()})")
+    # A Bayer mosaic repeats every 2 pixels; X-Trans (6x6) must not pass as Bayer. G2 (3) counts as G.
+    rgb = np.array([0, 1, 2, 1])[np.clip(colors[:64, :64], 0, 3)]
+    h, w = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
+    if not np.array_equal(rgb[:h, :w], np.tile(rgb[:2, :2], (h // 2, w // 2))):
+        raise ValueError("not a Bayer sensor (colour filter does not repeat every 2 pixels)")
+    return pattern  # type: ignore[return-value]
+
+
+def site_colour(pattern: CFAPattern) -> np.ndarray:
+    """(2, 2) int array: colour channel (0=R, 1=G, 2=B) of each site of the pattern's 2x2 block."""
+    if pattern not in CFA_PATTERNS:
+        raise ValueError(f"CFA pattern must be one of {CFA_PATTERNS}, got {pattern!r}")
+    return np.array(["RGB".index(c) for c in pattern], dtype=np.int64).reshape(2, 2)
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an (H, W, ...) image the way EXIF orientation ``orientation`` (1..8) says to display it."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    if orientation not in ops:
+        raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
+    return np.ascontiguousarray(ops[orientation](image))

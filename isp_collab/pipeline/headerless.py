@@ -1,0 +1,191 @@
+"""Headerless sensor dumps: ``frame.raw`` (bare samples) + ``frame.json`` or ``frame.toml`` describing them.
+
+This is what ISP engineers have on the bench: a sensor's output written straight to disk. The
+description has the keys::
+
+    width, height        pixels (int)
+    dtype                "uint8" or "uint16"
+    byte_order           "little" or "big" (required for uint16)
+    bit_depth            significant bits, 1..8*itemsize, LSB-aligned
+    cfa_pattern          "RGGB" | "BGGR" | "GRBG" | "GBRG"
+    black_level          number, or 4 numbers for the 2x2 sites in row-major order
+    white_level          number
+    wb_gains_rgb         optional [r, g, b] multipliers
+    ccm_cam_to_srgb      optional 3x3 row-major, white-balanced camera RGB -> linear sRGB
+    note                 optional free text
+
+Unknown keys are refused (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import tomllib
+
+from .frame import CFA_PATTERNS, CFAPattern, Frame
+from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, check_pixels, description_for
+
+_KEYS = {
+    "width", "height", "dtype", "byte_order", "bit_depth", "cfa_pattern", "black_level", "white_level",
+    "wb_gains_rgb", "ccm_cam_to_srgb", "note",
+}  # fmt: skip
+_REQUIRED = ("width", "height", "dtype", "bit_depth", "cfa_pattern", "black_level", "white_level")
+
+
+@dataclass(frozen=True)
+class SensorDescription:
+    """What a headerless dump does not say about itself (see the module docstring for the keys)."""
+
+    width: int
+    height: int
+    dtype: Literal["uint8", "uint16"]
+    byte_order: Literal["little", "big"]
+    bit_depth: int
+    cfa_pattern: CFAPattern
+    black_level: tuple[float, float, float, float]
+    white_level: float
+    wb_gains_rgb: tuple[float, float, float] | None = None
+    ccm_cam_to_srgb: tuple[tuple[float, float, float], ...] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.width * self.height * np.dtype(self.dtype).itemsize
+
+
+def _number(d: dict, key: str, where: Path, *, positive: bool = False) -> float:
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or (positive and v <= 0):
+        raise InputError(f"{where}: {key!r} must be a {'positive ' if positive else ''}number, got {v!r}")
+    return float(v)
+
+
+def _numbers(d: dict, key: str, where: Path, n: int, *, positive: bool = False) -> tuple[float, ...]:
+    v = d[key]
+    if not isinstance(v, (list, tuple)) or len(v) != n:
+        raise InputError(f"{where}: {key!r} must be a list of {n} numbers, got {v!r}")
+    return tuple(_number({key: x}, key, where, positive=positive) for x in v)
+
+
+def parse_description(d: dict[str, Any], where: Path) -> SensorDescription:
+    """Validate a parsed description; every problem is one :class:`InputError` line naming ``where``."""
+    if not isinstance(d, dict):
+        raise InputError(f"{where}: expected a table of keys, got {type(d).__name__}")
+    unknown = sorted(set(d) - _KEYS)
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        raise InputError(f"{where}: missing key {missing[0]!r}")
+    width, height = (int(_number(d, k, where, positive=True)) for k in ("width", "height"))
+    if width != d["width"] or height != d["height"] or width < 2 or height < 2:
+        raise InputError(f"{where}: width and height must be integers >= 2, got {d['width']!r} x {d['height']!r}")
+    dtype = d["dtype"]
+    if dtype not in ("uint8", "uint16"):
+        raise InputError(f"{where}: 'dtype' must be 'uint8' or 'uint16', got {dtype!r}")
+    byte_order = d.get("byte_order", "little" if dtype == "uint8" else None)
+    if byte_order is None:
+        raise InputError(f"{where}: 'byte_order' ('little' or 'big') is required for uint16 data")
+    if byte_order not in ("little", "big"):
+        raise InputError(f"{where}: 'byte_order' must be 'little' or 'big', got {byte_order!r}")
+    bits = d["bit_depth"]
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8 * np.dtype(dtype).itemsize:
+        raise InputError(f"{where}: 'bit_depth' must be an integer in 1..{8 * np.dtype(dtype).itemsize}, got {bits!r}")
+    if d["cfa_pattern"] not in CFA_PATTERNS:
+        raise InputError(f"{where}: 'cfa_pattern' must be one of {', '.join(CFA_PATTERNS)}, got {d['cfa_pattern']!r}")
+    bl = d["black_level"]
+    black = _numbers(d, "black_level", where, 4) if isinstance(bl, list) else (_number(d, "black_level", where),) * 4
+    white = _number(d, "white_level", where, positive=True)
+    if min(black) < 0 or white <= max(black):
+        raise InputError(f"{where}: need 0 <= black_level < white_level, got {bl!r} and {white:g}")
+    if white > 2**bits - 1:
+        raise InputError(f"{where}: white_level {white:g} exceeds the {bits}-bit maximum {2**bits - 1}")
+    gains = _numbers(d, "wb_gains_rgb", where, 3, positive=True) if "wb_gains_rgb" in d else None
+    ccm = None
+    if "ccm_cam_to_srgb" in d:
+        rows = d["ccm_cam_to_srgb"]
+        if not isinstance(rows, list) or len(rows) != 3:
+            raise InputError(f"{where}: 'ccm_cam_to_srgb' must be 3 rows of 3 numbers")
+        ccm = tuple(_numbers({"ccm_cam_to_srgb": r}, "ccm_cam_to_srgb", where, 3) for r in rows)
+    return SensorDescription(
+        width,
+        height,
+        dtype,
+        byte_order,
+        bits,
+        d["cfa_pattern"],
+        black,
+        white,
+        gains,
+        ccm,  # type: ignore[arg-type]
+    )
+
+
+def read_description(path: str | os.PathLike) -> SensorDescription:
+    """Read and validate a ``.json`` or ``.toml`` sensor description."""
+    p = check_input_file(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        d = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise InputError(f"{p}: not a valid {p.suffix.lstrip('.').upper()} sensor description ({reason})") from None
+    return parse_description(d, p)
+
+
+@dataclass(frozen=True)
+class HeaderlessDecode:
+    """Decode ``x.raw`` with its description (``description``, else ``x.json`` / ``x.toml`` beside it).
+
+    ``__call__(path) -> (mosaic, frame)``: mosaic (height, width) uint16 sample values exactly as
+    stored (byte order resolved); frame from the description (WB and CCM when given).
+    """
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    description: Path | None = None
+
+    def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        p = check_input_file(path)
+        desc_path = self.description or description_for(p)
+        if desc_path is None:
+            raise InputError(
+                f"{p}: headerless data needs a description {p.with_suffix('.json').name} or .toml beside it"
+            )
+        try:
+            desc = read_description(desc_path)
+        except InputError as e:  # name the dump being processed, then the faulty description
+            raise InputError(f"{p}: {e}") from None
+        check_pixels(p, desc.height, desc.width, self.max_pixels)
+        size = p.stat().st_size
+        if size != desc.nbytes:
+            raise InputError(
+                f"{p}: file has {size} bytes but {desc_path.name} describes {desc.width}x{desc.height} "
+                f"{desc.dtype} = {desc.nbytes} bytes"
+            )
+        dt = np.dtype(desc.dtype).newbyteorder("<" if desc.byte_order == "little" else ">")
+        data = np.fromfile(p, dtype=dt).reshape(desc.height, desc.width).astype(np.uint16)
+        top = int(data.max())
+        if top > 2**desc.bit_depth - 1:
+            raise InputError(
+                f"{p}: sample value {top} exceeds the {desc.bit_depth}-bit maximum {2**desc.bit_depth - 1} "
+                f"(wrong bit_depth, byte_order or dtype in {desc_path.name}?)"
+            )
+        frame = Frame(
+            source=p,
+            kind="raw",
+            height=desc.height,
+            width=desc.width,
+            bit_depth=desc.bit_depth,
+            cfa_pattern=desc.cfa_pattern,
+            black_level=desc.black_level,
+            white_level=desc.white_level,
+            wb_gains=desc.wb_gains_rgb,
+            wb_source="description" if desc.wb_gains_rgb else "none",
+            cam_to_srgb=desc.ccm_cam_to_srgb,
+        )
+        return data, frame

@@ -1,0 +1,226 @@
+"""Input validation and atomic output: a bad file gives one line naming it; outputs never half-exist.
+
+Every error here is a ``ValueError`` subclass whose message is one line that starts with the
+file's path, so the CLI prints it as is and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+# Formats LibRaw decodes (the common ones; LibRaw is tried on any of these extensions).
+RAW_EXTENSIONS = frozenset(
+    [
+        ".dng",
+        ".nef",
+        ".nrw",
+        ".cr2",
+        ".cr3",
+        ".crw",
+        ".arw",
+        ".srf",
+        ".sr2",
+        ".raf",
+        ".orf",
+        ".rw2",
+        ".rwl",
+        ".pef",
+        ".ptx",
+        ".srw",
+        ".kdc",
+        ".dcr",
+        ".dcs",
+        ".k25",
+        ".mrw",
+        ".3fr",
+        ".fff",
+        ".iiq",
+        ".mos",
+        ".mef",
+        ".erf",
+        ".x3f",
+        ".gpr",
+        ".cap",
+        ".raw",
+    ]
+)
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+DESCRIPTION_EXTENSIONS = (".json", ".toml")
+# The largest current sensors (151 MP medium format) fit; one float32 HxWx3 copy is then ~1.8 GB.
+DEFAULT_MAX_PIXELS = 160_000_000
+
+InputKind = Literal["raw", "headerless", "rgb"]
+
+
+class InputError(ValueError):
+    """An input that cannot be processed; str(error) is one line starting with the file's path."""
+
+
+class OutputError(ValueError):
+    """An output that cannot or must not be written; str(error) is one line naming the file."""
+
+
+class PipelineWarning(UserWarning):
+    """Something was guessed (white balance, colour matrix); the message starts with the file's path."""
+
+
+def description_for(path: Path) -> Path | None:
+    """The sensor description next to a headerless dump (``x.raw`` -> ``x.json`` or ``x.toml``)."""
+    for ext in DESCRIPTION_EXTENSIONS:
+        candidate = path.with_suffix(ext)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def input_kind(path: Path) -> InputKind:
+    """Which decoder reads ``path``, from its extension (``.raw`` with a sidecar description is headerless)."""
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTENSIONS:
+        return "rgb"
+    if ext == ".raw" and description_for(path) is not None:
+        return "headerless"
+    if ext in RAW_EXTENSIONS:
+        return "raw"
+    raise InputError(
+        f"{path}: unsupported file type {ext or '(no extension)'!r} "
+        f"(RAW formats LibRaw reads, PNG/JPEG/TIFF, or .raw with a .json/.toml description)"
+    )
+
+
+def check_input_file(path: str | os.PathLike) -> Path:
+    """An existing, non-empty, readable regular file, else :class:`InputError`."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, expected a file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: empty file (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: not readable (permission denied)")
+    return p
+
+
+def check_pixels(path: Path, height: int, width: int, max_pixels: int | None) -> None:
+    """Refuse images above the pixel cap before their pixel data is decoded."""
+    if max_pixels is not None and height * width > max_pixels:
+        raise InputError(
+            f"{path}: {width}x{height} = {height * width / 1e6:.1f} MP exceeds the pixel cap of "
+            f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)"
+        )
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Fail early (before any work) if ``path`` exists and may not be overwritten, or is a folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"{p}: is a folder, expected an output file path")
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p}: output exists (pass --overwrite to replace it)")
+    parent = p.parent
+    for d in (parent, *parent.parents):  # the first existing ancestor must be a folder
+        if d.exists():
+            if not d.is_dir():
+                raise OutputError(f"{p}: cannot create output, {d} is not a folder")
+            break
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    A reader never sees a partial file, a failed write leaves nothing behind, and without
+    ``overwrite`` an existing file is never replaced (hard-link publish fails if it exists).
+    Raises :class:`OutputError` with a one-line message naming ``path``.
+    """
+    p = check_output(path, overwrite=overwrite)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OutputError(f"{p}: cannot write to {p.parent} ({e.strerror or e})") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            try:
+                os.link(tmp, p)  # atomic and never clobbers
+            except FileExistsError:
+                raise OutputError(f"{p}: output exists (pass --overwrite to replace it)") from None
+            except OSError:  # a filesystem without hard links
+                if p.exists():
+                    raise OutputError(f"{p}: output exists (pass --overwrite to replace it)") from None
+                os.replace(tmp, p)
+    except OSError as e:
+        raise OutputError(f"{p}: cannot write ({e.strerror or e})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return p
+
+
+def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Files to process: each file as given, each folder's supported files (not recursive, sorted).
+
+    Missing or unsupported files named explicitly are kept, so that processing reports them by
+    name; in folders, sidecar descriptions and other files are skipped.
+    """
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.is_dir():
+            files.append(p)
+            continue
+        found = []
+        for child in sorted(p.iterdir()):
+            if child.name.startswith(".") or not child.is_file():
+                continue
+            try:
+                input_kind(child)
+            except InputError:
+                continue
+            found.append(child)
+        if not found:
+            raise InputError(f"{p}: folder holds no file to process (RAW, PNG/JPEG/TIFF or described .raw)")
+        files.extend(found)
+    return files
+
+
+def plan_outputs(inputs: list[Path], output: str | os.PathLike, ext: str = ".png") -> list[tuple[Path, Path]]:
+    """Pair each input with its output path.
+
+    One input and an ``output`` that is not an existing folder (and does not end with a path
+    separator) -> that file. Otherwise ``output`` is a folder (created when written) and each
+    input ``x.dng`` goes to ``output/x{ext}``; inputs sharing a stem get their extension added.
+    """
+    out = Path(output)
+    as_folder = out.is_dir() or str(output).endswith(("/", os.sep)) or len(inputs) != 1
+    if not as_folder:
+        return [(inputs[0], out)]
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder (several inputs need an output folder)")
+    pairs, used = [], set()
+    for src in inputs:
+        name = f"{src.stem}{ext}"
+        if name in used:
+            name = f"{src.stem}_{src.suffix.lstrip('.').lower()}{ext}"
+        used.add(name)
+        pairs.append((src, out / name))
+    return pairs

@@ -1,0 +1,240 @@
+"""The pipeline: decode -> demosaic -> lens / sharpen / unsharp (linear camera RGB) -> white balance -> colour -> tone -> encode.
+
+Built in code::
+
+    Pipeline(sharpen=Sharpen(model="sharpen-unet-tx-n4", n=4, backend="onnx"))
+
+or from a TOML file (one table per stage; a table that is present turns its stage on unless it
+says ``enabled = false``; keys are the stage dataclasses' fields)::
+
+    max_pixels = 100_000_000
+    [demosaic]
+    method = "malvar"
+    [white_balance]
+    mode = "as_shot"
+    [sharpen]
+    model = "sharpen-unet-tx-n4"
+    n = 4
+    backend = "onnx"
+    [tone]
+    curve = "smoothstep"
+    [output]
+    bit_depth = 16
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from .compare import side_by_side
+from .demosaic import Demosaic, normalize_mosaic
+from .encode import OUTPUT_EXTENSIONS, Encode, ImageDecode, encode_image
+from .frame import Frame, apply_orientation
+from .headerless import HeaderlessDecode
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    InputError,
+    OutputError,
+    atomic_write_bytes,
+    check_input_file,
+    check_output,
+    input_kind,
+)
+from .raw import RawDecode
+from .stages import ColorCorrect, LensCorrect, Linearize, Sharpen, Tone, UnsharpMask, WhiteBalance
+
+# TOML table -> stage class; restoration stages are off unless their table is present.
+SECTIONS: dict[str, type] = {
+    "demosaic": Demosaic,
+    "white_balance": WhiteBalance,
+    "lens": LensCorrect,
+    "sharpen": Sharpen,
+    "unsharp": UnsharpMask,
+    "color": ColorCorrect,
+    "tone": Tone,
+    "output": Encode,
+}
+RESTORATION_STAGES = ("lens", "sharpen", "unsharp")  # applied in this order
+
+
+@dataclass
+class Result:
+    """What :meth:`Pipeline.run` returns.
+
+    image: (H', W', 3) float32 sRGB-encoded [0, 1], upright; frame: the input's metadata (with the
+    white balance used); timings: seconds per step in order; before/after: (H, W, 3) float32
+    linear camera RGB just before and after the restoration stages (kept when ``keep=True``).
+    """
+
+    image: np.ndarray
+    frame: Frame
+    timings: dict[str, float]
+    before: np.ndarray | None = None
+    after: np.ndarray | None = None
+
+
+@dataclass
+class Pipeline:
+    """A configured camera pipeline; every stage is a field (see the module docstring)."""
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    crop: bool = True  # apply a RAW file's default crop (DNG DefaultCrop)
+    demosaic: Demosaic = field(default_factory=Demosaic)
+    white_balance: WhiteBalance = field(default_factory=WhiteBalance)
+    lens: LensCorrect = field(default_factory=lambda: LensCorrect(enabled=False))
+    sharpen: Sharpen = field(default_factory=lambda: Sharpen(enabled=False))
+    unsharp: UnsharpMask = field(default_factory=lambda: UnsharpMask(enabled=False))
+    color: ColorCorrect = field(default_factory=ColorCorrect)
+    tone: Tone = field(default_factory=Tone)
+    output: Encode = field(default_factory=Encode)
+    linearize: Linearize = field(default_factory=Linearize)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> Pipeline:
+        """Read a pipeline TOML file; errors are one ValueError line naming the file."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{p}: no such config file") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"{p}: not a valid TOML pipeline config ({str(e).splitlines()[0]})") from None
+        return cls.from_dict(data, where=str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> Pipeline:
+        """Build from a parsed TOML dict (see :meth:`from_toml`)."""
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "max_pixels" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{where}: max_pixels must be a positive integer, got {value!r}")
+            if key == "crop" and not isinstance(value, bool):
+                raise ValueError(f"{where}: crop must be true or false, got {value!r}")
+            if key in ("max_pixels", "crop"):
+                kwargs[key] = value
+                continue
+            if key not in SECTIONS:
+                raise ValueError(
+                    f"{where}: unknown table or key {key!r} (known: max_pixels, crop, {', '.join(SECTIONS)})"
+                )
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: {key!r} must be a table ([{key}])")
+            stage_cls = SECTIONS[key]
+            known = {f.name for f in dataclasses.fields(stage_cls) if f.init}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ValueError(f"{where}: [{key}] has unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+            args = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+            try:
+                kwargs[key] = stage_cls(**args)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{where}: [{key}] {e}") from None
+        return cls(**kwargs)
+
+    @property
+    def restoration(self) -> list:
+        return [getattr(self, name) for name in RESTORATION_STAGES]
+
+    def read(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame, dict[str, float]]:
+        """Decode to (H, W, 3) float32 linear camera RGB in [0, 1] (not yet white-balanced); and timings.
+
+        The restoration networks are trained on linear camera RGB *before* white balance
+        (Brooks et al. unprocessing inverts the gains), so white balance runs in :meth:`finish`.
+        """
+        p = check_input_file(path)
+        kind = input_kind(p)
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if kind == "rgb":
+            image, frame = ImageDecode(self.max_pixels)(p)
+            t["decode"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            image = self.linearize(image, frame)
+            t["linearize"] = time.perf_counter() - t0
+            return image, frame, t
+        try:
+            decoder = (
+                HeaderlessDecode(self.max_pixels) if kind == "headerless" else RawDecode(self.max_pixels, self.crop)
+            )
+            mosaic, frame = decoder(p)
+        except InputError as e:
+            if p.suffix.lower() == ".raw" and kind == "raw":
+                raise InputError(
+                    f"{e} (a headerless dump needs {p.with_suffix('.json').name} or .toml beside it)"
+                ) from None
+            raise
+        t["decode"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        normalized = normalize_mosaic(mosaic, frame)
+        frame = self.white_balance.resolve(frame, normalized)
+        image = self.demosaic(normalized, frame)
+        t["demosaic"] = time.perf_counter() - t0
+        return image, frame, t
+
+    def restore(self, image: np.ndarray, frame: Frame, timings: dict[str, float] | None = None) -> np.ndarray:
+        """The restoration stages (lens, sharpen, unsharp) on (H, W, 3) float32 linear camera RGB."""
+        for stage in self.restoration:
+            t0 = time.perf_counter()
+            image = stage(image, frame)
+            if timings is not None and stage.enabled:
+                timings[getattr(stage, "name", type(stage).__name__)] = time.perf_counter() - t0
+        return image
+
+    def finish(self, image: np.ndarray, frame: Frame, timings: dict[str, float] | None = None) -> np.ndarray:
+        """White balance, colour, tone and orientation: linear camera RGB -> upright sRGB-encoded (H', W', 3)."""
+        for stage in (self.white_balance, self.color, self.tone):
+            t0 = time.perf_counter()
+            image = stage(image, frame)
+            if timings is not None:
+                timings[getattr(stage, "name", type(stage).__name__)] = time.perf_counter() - t0
+        return apply_orientation(image, frame.orientation)
+
+    def run(self, path: str | os.PathLike, *, keep: bool = False) -> Result:
+        """Process one input file in memory (nothing is written)."""
+        image, frame, timings = self.read(path)
+        restored = self.restore(image, frame, timings)
+        final = self.finish(restored, frame, timings)
+        return Result(final, frame, timings, image if keep else None, restored if keep else None)
+
+    def process_file(
+        self,
+        src: str | os.PathLike,
+        dst: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        compare: str | os.PathLike | None = None,
+        compare_size: int = 512,
+    ) -> Result:
+        """Process ``src`` and write ``dst`` (and the before/after ``compare`` PNG) atomically.
+
+        Refuses to start when an output exists and ``overwrite`` is false; on any error nothing is written.
+        """
+        dst = check_output(dst, overwrite=overwrite)
+        if dst.suffix.lower() not in OUTPUT_EXTENSIONS:
+            raise OutputError(
+                f"{dst}: cannot write {dst.suffix or 'files without extension'!r}; use .png, .jpg or .tif"
+            )
+        if compare is not None:
+            compare = check_output(compare, overwrite=overwrite)
+        result = self.run(src, keep=compare is not None)
+        t0 = time.perf_counter()
+        data = self.output(result.image, result.frame, dst)
+        result.timings["encode"] = time.perf_counter() - t0
+        cmp_data = None
+        if compare is not None:
+            crop = side_by_side(result.before, result.after, lambda x: self.finish(x, result.frame), compare_size)
+            cmp_data = encode_image(crop, ".png", 8)
+        t0 = time.perf_counter()
+        atomic_write_bytes(dst, data, overwrite=overwrite)
+        if cmp_data is not None:
+            atomic_write_bytes(compare, cmp_data, overwrite=overwrite)
+        result.timings["write"] = time.perf_counter() - t0
+        return result

@@ -1,0 +1,195 @@
+"""RAW decoding with LibRaw (rawpy): every format LibRaw reads (DNG, NEF, CR2/CR3, ARW, RAF, ORF, RW2, KDC, ...).
+
+Only the undemosaicked sensor data and its metadata are taken from LibRaw; demosaicking, white
+balance and colour are the pipeline's own stages. Every failure is an :class:`InputError` whose
+message is one line naming the file (LibRaw's own stderr chatter is captured into that line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .frame import Frame, cfa_from_colors
+from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
+
+# sRGB (linear, D65) -> CIE XYZ, IEC 61966-2-1; used to turn LibRaw's XYZ->camera matrix into camera->sRGB.
+SRGB_TO_XYZ = np.array(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+)
+# LibRaw ``sizes.flip`` -> EXIF orientation (LibRaw: 3 = 180, 5 = 90 CCW, 6 = 90 CW).
+_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
+
+
+@contextlib.contextmanager
+def _capture_stderr(lines: list[str]) -> Iterator[None]:
+    """Collect what C code (LibRaw) prints on file descriptor 2 into ``lines`` instead of the terminal."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreter): let it through
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode(errors="replace").splitlines())
+
+
+def _looks_like_text(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(512)
+    if not head or b"\0" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+def _libraw_reason(err: Exception, messages: list[str], path: Path) -> str:
+    """One human-readable reason from a rawpy exception and what LibRaw printed."""
+    import rawpy
+
+    said = [m.split(": ", 1)[1] if m.startswith(str(path)) and ": " in m else m for m in messages if m.strip()]
+    said_text = "; ".join(dict.fromkeys(s.strip() for s in said))
+    if "end of file" in said_text.lower():
+        return "truncated or corrupt RAW file (LibRaw: unexpected end of file)"
+    if isinstance(err, rawpy.LibRawFileUnsupportedError):
+        return "not a RAW file LibRaw can read (unsupported format or corrupt header)"
+    if isinstance(err, rawpy.LibRawIOError):
+        return "cannot read as RAW: not a RAW file, or a corrupt one (LibRaw: input/output error)"
+    if isinstance(err, rawpy.LibRawTooBigError):
+        return "image too big for LibRaw"
+    if isinstance(err, (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawMemPoolOverflowError)):
+        return "out of memory while decoding the RAW file"
+    if isinstance(err, rawpy.LibRawDataError):
+        return f"corrupt RAW data (LibRaw: {said_text or 'data error'})"
+    detail = err.args[0].decode(errors="replace") if err.args and isinstance(err.args[0], bytes) else str(err)
+    return f"cannot decode RAW file (LibRaw: {said_text or detail or err.__class__.__name__})"
+
+
+def cam_to_srgb_from_xyz(cam_xyz: np.ndarray) -> np.ndarray:
+    """Camera->sRGB for white-balanced data from an XYZ->camera matrix (dcraw's ``cam_xyz_coeff``).
+
+    cam_xyz: (3, 3) XYZ(D65) -> camera RGB. Rows of camera<-sRGB are normalised so that sRGB
+    white maps to camera white (white balance is applied separately), then inverted.
+    """
+    cam_rgb = cam_xyz @ SRGB_TO_XYZ
+    cam_rgb = cam_rgb / cam_rgb.sum(axis=1, keepdims=True)
+    return np.linalg.inv(cam_rgb)
+
+
+def _wb_gains(raw) -> tuple[float, float, float] | None:
+    """As-shot (R, G, B) gains with G = 1, or None when the file has none (LibRaw's all-equal placeholder)."""
+    cam = [float(x) for x in raw.camera_whitebalance]
+    r, g, b = cam[0], cam[1], cam[2]  # cam[3] is G2, often 0 meaning "same as G"
+    if min(r, g, b) <= 0 or not all(map(math.isfinite, (r, g, b))) or r == g == b:
+        return None
+    return (r / g, 1.0, b / g)
+
+
+def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | None:
+    cm = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
+    if np.any(cm) and np.all(np.isfinite(cm)):
+        return tuple(tuple(float(v) for v in row) for row in cm)
+    xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]  # zero for DNGs: LibRaw fills color_matrix
+    if np.any(xyz) and abs(np.linalg.det(xyz)) > 1e-12:
+        return tuple(tuple(float(v) for v in row) for row in cam_to_srgb_from_xyz(xyz))
+    warnings.warn(
+        f"{path}: no colour matrix in the file; camera RGB is used as sRGB (identity)", PipelineWarning, stacklevel=2
+    )
+    return None
+
+
+@dataclass(frozen=True)
+class RawDecode:
+    """Decode a RAW file to its Bayer mosaic and :class:`Frame` metadata.
+
+    ``__call__(path) -> (mosaic, frame)``: mosaic (H, W) uint16 raw digital numbers exactly as
+    stored (visible area, then the file's default crop when ``crop``); frame with the CFA pattern
+    (from ``raw_colors_visible``), per-site black levels, white level, as-shot WB gains, the
+    camera->sRGB matrix and the orientation to apply at the end.
+    """
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    crop: bool = True
+
+    def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        import rawpy
+
+        p = check_input_file(path)
+        if _looks_like_text(p):
+            raise InputError(f"{p}: a text file, not a RAW file")
+        messages: list[str] = []
+        error: Exception | None = None
+        # Python warnings raised meanwhile would land in the captured fd 2: record, re-issue after.
+        with _capture_stderr(messages), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with rawpy.imread(str(p)) as raw:
+                    result = self._read(raw, p)
+            except (rawpy.LibRawError, rawpy.NotSupportedError, AttributeError) as e:
+                error = e  # AttributeError/NotSupportedError: no raw_image (e.g. linear DNGs)
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=2)
+        if error is not None:
+            if isinstance(error, (rawpy.NotSupportedError, AttributeError)):
+                raise InputError(f"{p}: not a Bayer RAW file ({error})") from None
+            raise InputError(f"{p}: {_libraw_reason(error, messages, p)}") from None
+        return result
+
+    def _read(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
+        import rawpy
+
+        sizes = raw.sizes
+        check_pixels(p, sizes.raw_height, sizes.raw_width, self.max_pixels)
+        if raw.raw_type != rawpy.RawType.Flat or raw.num_colors != 3:
+            raise InputError(f"{p}: not a Bayer mosaic (LibRaw raw type {raw.raw_type.name}, {raw.num_colors} colours)")
+        mosaic = raw.raw_image_visible
+        colors = raw.raw_colors_visible
+        if self.crop and sizes.crop_width > 0 and sizes.crop_height > 0:
+            y0, x0 = sizes.crop_top_margin, sizes.crop_left_margin
+            window = (slice(y0, y0 + sizes.crop_height), slice(x0, x0 + sizes.crop_width))
+            mosaic, colors = mosaic[window], colors[window]
+        mosaic = np.array(mosaic, dtype=np.uint16, copy=True)  # owns its memory after the file closes
+        try:
+            pattern = cfa_from_colors(colors)
+        except ValueError as e:
+            raise InputError(f"{p}: {e}") from None
+        per_channel = list(raw.black_level_per_channel)
+        black = tuple(float(per_channel[int(c)]) for c in colors[:2, :2].ravel())
+        white = float(raw.white_level)
+        if white <= max(black):
+            raise InputError(f"{p}: white level {white:g} is not above the black level {max(black):g}")
+        gains = _wb_gains(raw)
+        frame = Frame(
+            source=p,
+            kind="raw",
+            height=mosaic.shape[0],
+            width=mosaic.shape[1],
+            bit_depth=max(1, math.ceil(math.log2(white + 1))),
+            cfa_pattern=pattern,
+            black_level=black,  # type: ignore[arg-type]
+            white_level=white,
+            wb_gains=gains,
+            wb_source="as_shot" if gains else "none",
+            cam_to_srgb=_cam_to_srgb(raw, p),
+            orientation=_FLIP_TO_EXIF.get(int(sizes.flip), 1),
+        )
+        return mosaic, frame

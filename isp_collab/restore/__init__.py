@@ -1,0 +1,31 @@
+"""Whole-image restoration: tiling, stack gathering, backends and seamless stitching.
+
+``restore(image, model, strategy=...)`` takes an ``H x W x 3`` float32 linear-RGB image of any size
+and returns the restored image (same shape, dtype and colour space). See :mod:`.tiling`,
+:mod:`.gathering`, :mod:`.backends`, :mod:`.api` and :mod:`.draw`.
+"""
+
+from .api import restore
+from .backends import Backend, OnnxBackend, TorchBackend
+from .draw import draw_gathering
+from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks, gilbert_order
+from .tiling import Stitcher, TileGrid, extract_tile, hann_taper_window, make_grid, reflect_index
+
+__all__ = [
+    "STRATEGIES",
+    "Backend",
+    "OnnxBackend",
+    "Stack",
+    "Stitcher",
+    "TileGrid",
+    "TorchBackend",
+    "draw_gathering",
+    "extract_tile",
+    "flip_tile",
+    "gather_stacks",
+    "gilbert_order",
+    "hann_taper_window",
+    "make_grid",
+    "reflect_index",
+    "restore",
+]

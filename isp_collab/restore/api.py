@@ -1,0 +1,169 @@
+"""``restore``: a whole linear-RGB image of any size through a collaborative network, tile by tile."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+from torch import nn
+
+from .backends import Backend, OnnxBackend, TorchBackend
+from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
+from .tiling import Stitcher, TileGrid, extract_tile, make_grid
+
+# images above this many pixels get a progress bar by default (a 4-MP image takes seconds on a CPU)
+PROGRESS_PIXELS = 4_000_000
+DEFAULT_TILE = 256
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """Validate an ``H x W x 3`` float linear-RGB image; returns it as float32 (no copy if already)."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be H x W x 3, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"image must be float linear RGB, got dtype {image.dtype} (convert and linearise first)")
+    image = np.asarray(image, dtype=np.float32)
+    # a float64 sum of float32 values cannot overflow, and NaN/inf propagate: no H x W x 3 mask needed
+    if not np.isfinite(image.sum(dtype=np.float64)):
+        raise ValueError("image contains NaN or infinite values")
+    return image
+
+
+def make_backend(
+    model: nn.Module | str | os.PathLike | Backend,
+    backend: str = "torch",
+    onnx_path: str | os.PathLike | None = None,
+    device: str | None = None,
+) -> Backend:
+    """A :class:`Backend` from a network, a model name/folder, an ``.onnx`` path or a backend."""
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if isinstance(model, (TorchBackend, OnnxBackend)) or (
+        not isinstance(model, (nn.Module, str, os.PathLike)) and hasattr(model, "run")
+    ):
+        return model  # already a backend
+    if backend == "onnx" or (isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx")):
+        path = onnx_path if onnx_path is not None else model
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError("backend='onnx' needs onnx_path (the exported .onnx file)")
+        return OnnxBackend(path)
+    if isinstance(model, (str, os.PathLike)):
+        from ..models import load_model
+
+        model = load_model(model)
+    return TorchBackend(model, device)
+
+
+def default_n(model: object, backend: Backend) -> int:
+    """The stack size to use: the backend's static N, else the model card's trained N, else 4/1."""
+    if getattr(backend, "n", None):
+        return int(backend.n)
+    card = getattr(model, "card", None) or getattr(getattr(backend, "model", None), "card", None)
+    if isinstance(card, dict) and card.get("n_trained"):
+        return max(1, int(card["n_trained"]))
+    config = getattr(model, "config", None) or getattr(getattr(backend, "model", None), "config", None)
+    # an un-carded collaborative network: 4 is the project's standard stack size
+    return 4 if getattr(config, "collaborative", False) else 1
+
+
+def iter_batches(
+    image: np.ndarray, grid: TileGrid, stacks: list[Stack], n: int, batch_size: int
+) -> Iterator[tuple[list[Stack], np.ndarray]]:
+    """Yield (stacks, ``(b, N, 3, T, T)`` float32 tiles) mini-batches, each tile flipped as its stack says.
+
+    One buffer is reused: at most ``batch_size`` stacks of tiles exist at a time (bounded memory).
+    """
+    t = grid.tile
+    buf = np.empty((batch_size, n, 3, t, t), dtype=np.float32)
+    for i in range(0, len(stacks), batch_size):
+        group = stacks[i : i + batch_size]
+        for s, stack in enumerate(group):
+            for m, (idx, (fx, fy)) in enumerate(zip(stack.tiles, stack.flips, strict=True)):
+                y0, x0 = grid.position(idx)
+                tile = extract_tile(image, y0, x0, t)
+                buf[s, m] = flip_tile(tile, fx, fy)
+        yield group, buf[: len(group)]
+
+
+def restore(
+    image: np.ndarray,
+    model: nn.Module | str | os.PathLike | Backend,
+    *,
+    n: int | None = None,
+    strategy: str = "spread",
+    tile: int | None = None,
+    overlap: int = 32,
+    backend: str = "torch",
+    onnx_path: str | os.PathLike | None = None,
+    device: str | None = None,
+    center: tuple[float, float] | None = None,
+    batch_size: int = 4,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Restore a whole image with a collaborative network, tile by tile, seamlessly.
+
+    image: ``H x W x 3`` float32 linear RGB (nominally [0, 1]; nothing is clipped), any size,
+    including smaller than a tile. model: a :class:`CollaborativeUNet`, a shipped model name or
+    folder, an ``.onnx`` path, or a :class:`Backend`. ``n``: stack size (None: the backend's static N,
+    else the card's trained N, else 4 for a collaborative network, 1 otherwise). ``strategy``:
+    ``spread`` | ``local`` | ``mirror`` (see :mod:`.gathering`). ``tile``: tile side, a multiple of
+    the network's ``2**depth`` (None: the ONNX file's static tile, else 256); ``overlap`` pixels
+    between tiles. ``backend``: ``torch`` | ``onnx`` (with ``onnx_path``). ``center``: (x, y) optical
+    centre for ``mirror`` in pixel-index coordinates (default the image centre). ``batch_size``:
+    stacks per network call; peak memory is the input, the output and one mini-batch.
+    ``progress``: a tqdm bar on stderr (None: for images above 4 MP).
+
+    Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments.
+    """
+    image = check_image(image)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    runner = make_backend(model, backend, onnx_path, device)
+    n = default_n(model, runner) if n is None else n
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if getattr(runner, "n", None) and n != runner.n:
+        raise ValueError(f"the model runs stacks of N={runner.n} only (static shape), got n={n}")
+    static_tile = getattr(runner, "tile", None)
+    if tile is None:  # a static-shape file dictates the tile; otherwise the project default
+        tile = static_tile or DEFAULT_TILE
+    if static_tile and tile != static_tile:
+        raise ValueError(f"the model runs {static_tile}x{static_tile} tiles only (static shape), got tile={tile}")
+    multiple = int(getattr(runner, "multiple", 1) or 1)
+    if tile < 1 or tile % multiple:
+        raise ValueError(f"tile must be a positive multiple of {multiple} (2**depth of the network), got {tile}")
+
+    h, w = image.shape[:2]
+    # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
+    grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)
+    stacks = gather_stacks(grid, n, strategy)
+    stitcher = Stitcher(grid)
+    show = (h * w > PROGRESS_PIXELS) if progress is None else bool(progress)
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(stacks), unit="stack", desc=f"restore {w}x{h}", file=sys.stderr, leave=False)
+    try:
+        for group, tiles in iter_batches(image, grid, stacks, n, batch_size):
+            out = runner.run(tiles)
+            if out.shape != tiles.shape:
+                raise ValueError(f"backend returned shape {out.shape} for input {tiles.shape}")
+            for s, stack in enumerate(group):
+                for m, (idx, (fx, fy), keep) in enumerate(zip(stack.tiles, stack.flips, stack.keep, strict=True)):
+                    if keep:  # padding repeats and self-mirror duplicates are discarded
+                        stitcher.add(idx, flip_tile(out[s, m], fx, fy))
+            if bar is not None:
+                bar.update(len(group))
+    finally:
+        if bar is not None:
+            bar.close()
+    return stitcher.finish()

@@ -1,0 +1,54 @@
+"""``isp-collab bench quality|speed --quick`` end to end into tmp_path (the model runs are slow)."""
+
+import pytest
+import torch
+
+from isp_collab.bench.report import read_section
+from isp_collab.cli import main
+from isp_collab.models import create_model, save_model
+
+
+def _fake_model(folder, n, task):
+    """An untrained-but-perturbed UNet-TX saved as a model folder (quality numbers are meaningless)."""
+    torch.manual_seed(n)
+    model = create_model("unet-tx", n=n)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_model(model, folder, {"n_trained": n, "task": task})
+    return str(folder)
+
+
+def test_quality_quick_classical_rows_only(tmp_path):
+    assert main(["bench", "quality", "--quick", "--models", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    table = read_section(text, "quality")
+    assert "| blurry input |" in table and "| unsharp mask |" in table
+    assert "Quick run" in table
+    assert "Not measured yet" in read_section(text, "lens")
+    assert (tmp_path / "psnr_vs_sigma.png").is_file() and (tmp_path / "crops.png").is_file()
+
+
+@pytest.mark.slow
+def test_quality_quick_with_models(tmp_path):
+    sharpen = _fake_model(tmp_path / "models" / "sharpen-fake-n4", 4, "sharpen")
+    lens4 = _fake_model(tmp_path / "models" / "lens-a-fake-n4", 4, "lens")
+    lens1 = _fake_model(tmp_path / "models" / "lens-a-fake-n1", 1, "lens")
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--models", sharpen, lens4, lens1, "--out", str(out)]) == 0
+    text = (out / "RESULTS.md").read_text()
+    assert "| sharpen-fake-n4 |" in read_section(text, "quality")
+    lens = read_section(text, "lens")
+    assert "lens-a-fake-n4 (mirror-aligned)" in lens and "lens-a-fake-n4 (no alignment)" in lens
+    assert "| lens-a-fake-n1 |" in lens
+    assert (out / "psnr_vs_n.png").is_file()
+
+
+@pytest.mark.slow
+def test_speed_quick(tmp_path):
+    assert main(["bench", "speed", "--quick", "--out", str(tmp_path)]) == 0
+    speed = read_section((tmp_path / "RESULTS.md").read_text(), "speed")
+    for runtime in ("| torch |", "| torch-cl |", "| onnx-fp32 |", "| onnx-int8 |"):
+        assert runtime in speed
+    assert "fp32 matmul peak" in speed
+    assert (tmp_path / "latency_vs_params.png").is_file()

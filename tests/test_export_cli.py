@@ -1,0 +1,153 @@
+"""``isp-collab export``: success output, one-line errors with exit code 2, nothing left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from test_export_onnx import NAME, TILE, artefact, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+
+import isp_collab.export.api as api
+from isp_collab.cli import main
+from isp_collab.export import ExportError
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["export", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``folder`` (hidden ones included)."""
+    if not folder.exists():
+        return {}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    lines = [line for line in err.splitlines() if line.startswith("isp-collab export: error")]
+    assert code == 2 and len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], err
+
+
+@pytest.fixture
+def model_dir() -> Path:
+    return exported()[0]
+
+
+def fake_export_onnx(model, path, n, tile, **kw):
+    """Stands in for the (slow) exporter: copies the session's fp32 export (same model, N and tile)."""
+    shutil.copyfile(artefact("fp32").path, path)
+    return {"opset": 18, "ir_version": 10, "ops": {}, "fold_max_abs": 0.0, "seconds": 0.0}
+
+
+def test_success_prints_paths_and_parity(capsys, tmp_path, model_dir, monkeypatch):
+    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)  # the real exporter is tested in test_export_onnx
+    out = tmp_path / "out"
+    code, stdout, _ = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    assert code == 0
+    onnx_path = out / f"{NAME}-n4-t{TILE}.onnx"
+    assert onnx_path.is_file() and onnx_path.with_suffix(".json").is_file()
+    assert str(onnx_path) in stdout and "max|diff| vs torch" in stdout
+    before = tree(out)
+    # existing artefacts: refused without --overwrite, untouched
+    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    assert_one_line_error(code, err, "already exists", "--overwrite")
+    assert tree(out) == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+
+
+def test_overwrite_replaces_package_folders(capsys, tmp_path, model_dir, monkeypatch):
+    """--overwrite swaps a Core ML package folder (here a stand-in built by a fake converter)."""
+
+    def fake_coreml(model, path, n, tile, **kw):
+        Path(path).mkdir()
+        (Path(path) / "Manifest.json").write_text("new")
+        return {"compute_precision": "FLOAT16", "minimum_deployment_target": "iOS16", "fold_max_abs": 0.0, "seconds": 0}
+
+    monkeypatch.setattr("isp_collab.export.coreml_export.export_coreml", fake_coreml)
+    monkeypatch.setattr("isp_collab.export.coreml_export.validate_mlpackage",
+                        lambda *a: {"spec_version": 7, "ops": {"conv": 21}})
+    out = tmp_path / "out"
+    old = out / f"{NAME}-n4-t{TILE}-coreml-fp16.mlpackage"
+    old.mkdir(parents=True)
+    (old / "stale.bin").write_text("old")
+    args = ("--model", str(model_dir), "--tile", str(TILE), "--format", "coreml", "--out", str(out))
+    code, _, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, "already exists")
+    assert (old / "stale.bin").is_file()
+    code, stdout, _ = run_cli(capsys, *args, "--overwrite")
+    assert code == 0 and "coreml fp16" in stdout
+    assert sorted(p.name for p in old.iterdir()) == ["Manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([old.name, old.with_suffix(".json").name])
+
+
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["--model", "no-such-model"], ["no-such-model"]),
+        (["--n", "0"], ["n must be", "0"]),
+        (["--tile", "100"], ["tile must be a positive multiple of 8", "100"]),
+        (["--tile", "0"], ["tile must be"]),
+        (["--format", "tflite"], ["unknown export format", "tflite"]),
+        (["--precision", "int4"], ["unknown precision", "int4"]),
+        (["--format", "coreml", "--precision", "int8"], ["nothing to export"]),
+    ],
+)
+def test_bad_arguments(capsys, tmp_path, model_dir, args, needles):
+    out = tmp_path / "new" / "out"
+    if "--model" not in args:
+        args = ["--model", str(model_dir), *args]
+    code, _, err = run_cli(capsys, *args, "--out", str(out))
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "new").exists()
+
+
+def test_unwritable_out_folder(capsys, tmp_path, model_dir):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "sub"):  # a file, and a folder below a file (fails even for root)
+        code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--out", str(out))
+        assert_one_line_error(code, err, str(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_other_n_warns(capsys, tmp_path, model_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{NAME}-n2-t{TILE}.onnx").write_text("keep me")
+    code, _, err = run_cli(capsys, "--model", str(model_dir), "--n", "2", "--tile", str(TILE), "--format", "onnx",
+                           "--out", str(out))
+    assert "quality at N=2 was not validated" in err
+    assert_one_line_error(code, err, "already exists")
+    assert (out / f"{NAME}-n2-t{TILE}.onnx").read_text() == "keep me"
+
+
+def test_failure_mid_export_leaves_nothing(tmp_path, model_dir, monkeypatch, capsys):
+    """A crash after artefacts were built in the temp folder, and a failed parity check: nothing written."""
+    out = tmp_path / "a" / "out"
+
+    def broken_int8(src, dst, reader, **kw):
+        Path(dst).write_bytes(b"half-written")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr("isp_collab.export.quantize.quantize_int8", broken_int8)
+    with pytest.raises(RuntimeError, match="disk full"):
+        api.export_model(model_dir, tile=TILE, formats=("onnx",), precisions=("fp32", "fp16", "int8"), out_dir=out)
+    assert not (tmp_path / "a").exists()
+
+    bad = {"random": {"max_abs": 0.5, "mean_abs": 0.1, "psnr_db": 10.0}, "real": {"max_abs": 0.5, "psnr_db": 10.0}}
+    monkeypatch.setattr("isp_collab.export.parity.measure_parity", lambda *a, **k: dict(bad))
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        api.export_model(model_dir, tile=TILE, formats=("onnx",), out_dir=out)
+    assert not (tmp_path / "a").exists()
+    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    assert_one_line_error(code, err, "differs from PyTorch")
+    assert not (tmp_path / "a").exists()

@@ -1,0 +1,89 @@
+"""The torch-free consumer export/consume_onnx.py gives the same image as ``restore`` with torch, and imports no torch."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_export_onnx import N, TILE, artefact, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+
+restore_mod = pytest.importorskip("isp_collab.restore")
+from isp_collab.export.calibration import validation_images  # noqa: E402
+from isp_collab.models import load_model  # noqa: E402
+
+CONSUMER = Path(__file__).resolve().parents[1] / "export" / "consume_onnx.py"
+
+
+def load_consumer():
+    spec = importlib.util.spec_from_file_location("consume_onnx", CONSUMER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["consume_onnx"] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+def sample_image(h: int = 150, w: int = 203) -> np.ndarray:
+    """A linear-RGB crop of a validation photo (random values when none is available)."""
+    photos = validation_images(min_size=max(h, w))
+    if photos:
+        return np.ascontiguousarray(photos[0][1][:h, :w])
+    return np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "shape,strategy,center",
+    [((150, 203), "spread", None), ((150, 203), "local", None), ((97, 130), "mirror", (40.0, 30.5)), ((40, 33), "spread", None)],
+)
+def test_consumer_equals_restore(shape, strategy, center):
+    consumer = load_consumer()
+    image = sample_image(*shape)
+    path = artefact("fp32").path
+    out = consumer.OnnxRestorer(path)(image, strategy, center)
+    ref = restore_mod.restore(image, load_model(exported()[0]), n=N, strategy=strategy, tile=TILE, overlap=32,
+                              backend="torch", center=center)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert float(np.abs(out - ref).max()) <= 1e-4
+    assert float(np.abs(out - image).max()) > 1e-3  # the network did something
+
+
+def test_consumer_subprocess_without_torch(tmp_path):
+    image = sample_image()
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, image)
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['consume_onnx.py', {str(artefact('fp32').path)!r}, {str(src)!r}, {str(dst)!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(CONSUMER)!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'isp_collab')))\n"
+        "assert not bad, bad\n"
+        "print('no torch')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "no torch" in r.stdout and "wrote" in r.stdout
+    ref = restore_mod.restore(image, load_model(exported()[0]), n=N, tile=TILE, overlap=32, backend="torch")
+    assert float(np.abs(np.load(dst) - ref).max()) <= 1e-4
+
+
+def test_consumer_refuses_mismatched_sidecar(tmp_path):
+    import json
+    import shutil
+
+    consumer = load_consumer()
+    art = artefact("fp32")
+    onnx_copy = tmp_path / art.path.name
+    shutil.copy(art.path, onnx_copy)
+    side = json.loads(art.sidecar.read_text())
+    side["tiling"]["n"] = N + 1
+    onnx_copy.with_suffix(".json").write_text(json.dumps(side))
+    with pytest.raises(ValueError, match="does not match the sidecar"):
+        consumer.OnnxRestorer(onnx_copy)
+    with pytest.raises(FileNotFoundError, match="sidecar"):
+        consumer.OnnxRestorer(art.path, sidecar=tmp_path / "missing.json")

@@ -1,0 +1,45 @@
+"""Core ML export: an ML Program package whose saved spec has the right type, I/O and ops.
+
+Prediction needs macOS (the Core ML framework); on Linux the package's spec is validated.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from test_export_onnx import N, NAME, TILE, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+
+from isp_collab.export import export_model
+from isp_collab.export.coreml_export import validate_mlpackage
+
+
+@pytest.fixture(scope="module")
+def coreml_fp16(tmp_path_factory):
+    out = tmp_path_factory.mktemp("coreml")
+    (art,) = export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), out_dir=out)
+    return art
+
+
+def test_mlpackage_spec(coreml_fp16):
+    art = coreml_fp16
+    assert art.path.name == f"{NAME}-n4-t64-coreml-fp16.mlpackage" and art.path.is_dir()
+    assert (art.path / "Manifest.json").is_file()
+    spec = validate_mlpackage(art.path, N, TILE)
+    assert spec["type"] == "mlProgram" and spec["spec_version"] >= 7  # iOS16 target
+    assert spec["input"] == {"name": "stack", "shape": [1, N, 3, TILE, TILE], "dtype": "float32"}
+    assert spec["output"]["name"] == "restored" and spec["output"]["shape"] == [1, N, 3, TILE, TILE]
+    assert spec["ops"]["conv"] == 21 and "reduce_max" in spec["ops"] and "upsample_bilinear" in spec["ops"]
+    with pytest.raises(ValueError, match=r"expected FLOAT32\[1, 5, 3"):
+        validate_mlpackage(art.path, N + 1, TILE)
+
+
+def test_coreml_sidecar(coreml_fp16):
+    side = json.loads(coreml_fp16.sidecar.read_text())
+    assert side["format"] == "coreml" and side["precision"] == "fp16"
+    assert side["coreml"]["compute_precision"] == "FLOAT16" and side["coreml"]["model_type"] == "mlProgram"
+    assert side["coreml"]["minimum_deployment_target"] == "iOS16"
+    assert side["input"]["shape"] == [1, N, 3, TILE, TILE] and side["tiling"]["tile"] == TILE
+    if sys.platform != "darwin":
+        assert "needs macOS" in side["parity"]["status"]

@@ -1,0 +1,174 @@
+"""ONNX export: fp32 parity with PyTorch, a static graph, BatchNorm folding, fp16/int8 variants, sidecars.
+
+One small export (UNet-TX, N=4, tile 64, fp32 + fp16 + int8) is built once per test session by
+:func:`exported` and shared with the consumer and CLI tests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from isp_collab.export import ExportedArtefact, export_model, fold_batchnorm, read_sidecar, static_graph_problems
+from isp_collab.export.onnx_export import check_fold
+from isp_collab.export.parity import measure_parity
+from isp_collab.models import create_model, load_model, save_model
+from isp_collab.models.weights import file_sha256
+
+N, TILE = 4, 64
+NAME = "test-unet-tx-n4"
+
+
+def make_model_dir(root: Path, n: int = N, seed: int = 0) -> Path:
+    """A saved UNet-TX whose zero-initialised layers (outc, collaboration merges) and BN stats are randomised,
+    so the network is far from the identity and parity is not trivial."""
+    g = torch.Generator().manual_seed(seed)
+    model = create_model("unet-tx", n=n)
+    with torch.no_grad():
+        model.outc.weight.copy_(0.1 * torch.randn(model.outc.weight.shape, generator=g))
+        model.outc.bias.copy_(0.01 * torch.randn(3, generator=g))
+        for name, p in model.named_parameters():
+            if "merge" in name:
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.weight.copy_(1 + 0.1 * torch.randn(m.num_features, generator=g))
+                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=g))
+    return save_model(model, root / NAME, {"name": NAME, "task": "sharpen", "n_trained": n})
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small tensors on a shared 2-core machine: one torch thread avoids synchronisation overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@functools.lru_cache(maxsize=1)
+def exported() -> tuple[Path, list[ExportedArtefact]]:
+    """(model folder, artefacts) of one ONNX export (fp32, fp16, int8; N=4, tile 64), built once."""
+    root = Path(tempfile.mkdtemp(prefix="isp-collab-export-test-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    model_dir = make_model_dir(root)
+    arts = export_model(model_dir, n=N, tile=TILE, formats=("onnx",), precisions=("fp32", "fp16", "int8"),
+                        out_dir=root / "out", calibration_stacks=4)
+    return model_dir, arts
+
+
+def artefact(precision: str) -> ExportedArtefact:
+    return next(a for a in exported()[1] if a.precision == precision)
+
+
+def test_written_files():
+    arts = exported()[1]
+    names = sorted(p.name for a in arts for p in (a.path, a.sidecar))
+    assert names == sorted(
+        f"{NAME}-n4-t64{v}{ext}" for v in ("", "-fp16", "-int8") for ext in (".onnx", ".json")
+    )
+    assert not [p for p in arts[0].path.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_fp32_parity_random_and_real():
+    art = artefact("fp32")
+    assert art.parity["random"]["max_abs"] <= 1e-4 and art.parity["real"]["max_abs"] <= 1e-4
+    # measured again here, on other stacks, against a freshly loaded (unfolded) model
+    model = load_model(exported()[0])
+    again = measure_parity(art.path, model, N, TILE, count=1, seed=7)
+    assert again["random"]["max_abs"] <= 1e-4 and again["real"]["max_abs"] <= 1e-4
+    assert again["real"]["psnr_db"] > 100
+    # not trivially the identity: the network changes its input
+    x = np.random.default_rng(0).random((1, N, 3, TILE, TILE), dtype=np.float32)
+    with torch.no_grad():
+        assert float((model(torch.from_numpy(x)) - torch.from_numpy(x)).abs().max()) > 1e-2
+
+
+def test_graph_is_static():
+    proto = onnx.load(str(artefact("fp32").path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert static_graph_problems(proto) == []
+    ops = {n.op_type for n in proto.graph.node}
+    assert not ops & {"Shape", "ConstantOfShape", "Size", "BatchNormalization", "If", "Loop"}
+    consts = {t.name for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type in ("Reshape", "Expand"):
+            assert node.input[1] in consts, f"{node.name}: shape computed at run time"
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    for vi, name in ((inp, "stack"), (out, "restored")):
+        assert vi.name == name
+        assert [d.dim_value for d in vi.type.tensor_type.shape.dim] == [1, N, 3, TILE, TILE]
+        assert vi.type.tensor_type.elem_type == TensorProto.FLOAT
+    for precision in ("fp16", "int8"):
+        assert static_graph_problems(onnx.load(str(artefact(precision).path))) == []
+
+
+def test_static_check_flags_dynamic_shapes():
+    """A hand-made graph with Shape -> Reshape must be rejected."""
+    x = helper.make_tensor_value_info("stack", TensorProto.FLOAT, [1, 4, 3, 8, 8])
+    y = helper.make_tensor_value_info("restored", TensorProto.FLOAT, [1, 4, 3, 8, 8])
+    nodes = [helper.make_node("Shape", ["stack"], ["s"]), helper.make_node("Reshape", ["stack", "s"], ["restored"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 18)])
+    problems = static_graph_problems(model)
+    assert any("Shape" in p for p in problems) and any("computed at run time" in p for p in problems)
+
+
+def test_fold_batchnorm_is_exact_and_leaves_model_alone():
+    model = load_model(exported()[0])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = fold_batchnorm(model)
+    assert not [m for m in folded.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert check_fold(model, folded, N) <= 1e-5
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_fp16_and_int8_variants():
+    fp16, int8 = onnx.load(str(artefact("fp16").path)), onnx.load(str(artefact("int8").path))
+    for proto in (fp16, int8):  # fp32 I/O kept
+        assert proto.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+        assert proto.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert any(t.data_type == TensorProto.FLOAT16 for t in fp16.graph.initializer)
+    ops = {n.op_type for n in int8.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # the residual Add (restored = stack + residual) reads the float input directly
+    (add,) = [n for n in int8.graph.node if n.output[0] == "restored"]
+    assert add.op_type == "Add" and "stack" in add.input
+    assert artefact("fp16").parity["real"]["max_abs"] < 5e-3
+    assert artefact("int8").parity["real"]["psnr_db"] > 45
+
+
+def test_sidecar_content():
+    model_dir = exported()[0]
+    for art in exported()[1]:
+        side = read_sidecar(art.sidecar)
+        assert side == json.loads(art.sidecar.read_text())
+        assert side["file"] == art.path.name and side["format"] == "onnx" and side["precision"] == art.precision
+        for key, name in (("input", "stack"), ("output", "restored")):
+            spec = side[key]
+            assert spec["name"] == name and spec["shape"] == [1, N, 3, TILE, TILE] and spec["dtype"] == "float32"
+            assert spec["value_range"] == [0.0, 1.0] and spec["colour_space"].startswith("linear RGB")
+        assert side["tiling"] == side["tiling"] | {"n": N, "n_trained": N, "tile": TILE, "overlap": 32,
+                                                   "strategy": "spread", "n_validated": True}
+        assert side["model"]["weights_sha256"] == file_sha256(model_dir / "model.safetensors")
+        assert side["model"]["name"] == NAME and side["onnx"]["opset"] >= 17 and side["onnx"]["batchnorm_folded"]
+        assert side["package_version"] and side["parity"]["random"]["max_abs"] >= 0
+    assert read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["calibration_stacks"] == 4
+
+
+def test_bad_opset_refused(tmp_path):
+    with pytest.raises(ValueError, match="opset"):
+        export_model(exported()[0], tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", opset=13)
+    assert not (tmp_path / "o").exists()

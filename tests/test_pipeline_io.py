@@ -1,0 +1,210 @@
+"""Headerless dumps, image files, atomic output and output planning."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from isp_collab.pipeline import (
+    CFA_PATTERNS,
+    Frame,
+    HeaderlessDecode,
+    ImageDecode,
+    InputError,
+    OutputError,
+    Pipeline,
+    atomic_write_bytes,
+    encode_image,
+    output_bit_depth,
+)
+from isp_collab.pipeline.io import expand_inputs, plan_outputs
+
+
+def write_headerless(folder: Path, mosaic: np.ndarray, description: dict, name="frame", fmt="json") -> Path:
+    """``name.raw`` with the samples as ``description`` says, and ``name.json`` / ``name.toml``."""
+    dt = np.dtype(description["dtype"]).newbyteorder(
+        "<" if description.get("byte_order", "little") == "little" else ">"
+    )
+    raw = folder / f"{name}.raw"
+    mosaic.astype(dt).tofile(raw)
+    if fmt == "json":
+        (folder / f"{name}.json").write_text(json.dumps(description))
+    else:
+        lines = [f"{k} = {json.dumps(v)}" for k, v in description.items()]
+        (folder / f"{name}.toml").write_text("\n".join(lines) + "\n")
+    return raw
+
+
+def description(**changes) -> dict:
+    d = dict(width=48, height=32, dtype="uint16", byte_order="little", bit_depth=10, cfa_pattern="RGGB")
+    d.update(black_level=64, white_level=1023)
+    d.update(changes)
+    return d
+
+
+@pytest.mark.parametrize("pattern", CFA_PATTERNS)
+@pytest.mark.parametrize(
+    ("dtype", "byte_order", "bits", "fmt"),
+    [
+        ("uint8", "little", 8, "json"),
+        ("uint16", "little", 10, "json"),
+        ("uint16", "big", 12, "toml"),
+        ("uint16", "big", 16, "json"),
+    ],
+)
+def test_headerless_decodes_pixel_exact(tmp_path, pattern, dtype, byte_order, bits, fmt):
+    mosaic = np.random.default_rng(bits).integers(0, 2**bits, (32, 48)).astype(np.uint16)
+    d = description(
+        dtype=dtype, byte_order=byte_order, bit_depth=bits, cfa_pattern=pattern, black_level=4, white_level=2**bits - 1
+    )
+    raw = write_headerless(tmp_path, mosaic, d, fmt=fmt)
+    got, frame = HeaderlessDecode()(raw)
+    np.testing.assert_array_equal(got, mosaic)
+    assert frame.cfa_pattern == pattern and frame.black_level == (4.0,) * 4 and frame.white_level == 2**bits - 1
+    assert frame.wb_gains is None and frame.cam_to_srgb is None
+
+
+def test_headerless_optional_keys(tmp_path):
+    ccm = [[1.5, -0.3, -0.2], [-0.2, 1.4, -0.2], [0.0, -0.4, 1.4]]
+    d = description(black_level=[60, 61, 62, 63], wb_gains_rgb=[1.8, 1.0, 1.6], ccm_cam_to_srgb=ccm, note="bench")
+    frame = HeaderlessDecode()(write_headerless(tmp_path, np.zeros((32, 48)), d))[1]
+    assert frame.black_level == (60, 61, 62, 63) and frame.wb_gains == (1.8, 1.0, 1.6)
+    assert frame.wb_source == "description"
+    np.testing.assert_allclose(frame.ccm, ccm)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (dict(width=40), "file has 3072 bytes but frame.json describes 40x32 uint16 = 2560 bytes"),
+        (dict(cfa_pattern="RGBW"), "'cfa_pattern' must be one of"),
+        (dict(dtype="float32"), "'dtype' must be 'uint8' or 'uint16'"),
+        (dict(byte_order="middle"), "'byte_order' must be"),
+        (dict(bit_depth=17), "'bit_depth' must be an integer in 1..16"),
+        (dict(black_level=2000), "need 0 <= black_level < white_level"),
+        (dict(white_level=4095), "exceeds the 10-bit maximum"),
+        (dict(wb_gains_rgb=[1, 2]), "'wb_gains_rgb' must be a list of 3 numbers"),
+        (dict(colour="x"), "unknown key 'colour'"),
+        (dict(width="48"), "'width' must be a positive number"),
+    ],
+)
+def test_headerless_description_errors(tmp_path, change, match):
+    raw = write_headerless(tmp_path, np.zeros((32, 48)), description())
+    (tmp_path / "frame.json").write_text(json.dumps(description(**change)))
+    with pytest.raises(InputError, match=match) as e:
+        HeaderlessDecode()(raw)
+    assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_headerless_values_above_bit_depth(tmp_path):
+    raw = write_headerless(tmp_path, np.full((32, 48), 1023 << 6), description())  # MSB-aligned 10-bit
+    with pytest.raises(InputError, match=r"frame\.raw: sample value 65472 exceeds the 10-bit maximum 1023"):
+        HeaderlessDecode()(raw)
+
+
+def test_headerless_missing_byte_order_for_16_bit(tmp_path):
+    d = description()
+    del d["byte_order"]
+    raw = write_headerless(tmp_path, np.zeros((32, 48)), d)
+    with pytest.raises(InputError, match="'byte_order' .* is required for uint16"):
+        HeaderlessDecode()(raw)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".tif"])
+def test_image_decode_applies_exif_orientation(tmp_path, orientation, ext):
+    from PIL import Image, ImageOps
+
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:10, :10] = 255  # white block at the top left
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{ext}"
+    Image.fromarray(a).save(path, exif=exif.tobytes())
+    img, frame = ImageDecode()(path)
+    assert frame.kind == "rgb" and frame.bit_depth == 8 and frame.orientation == 1
+    with Image.open(path) as im:
+        want = np.asarray(ImageOps.exif_transpose(im)).astype(np.float32) / 255
+    assert img.shape == want.shape
+    np.testing.assert_allclose(img, want, atol=0.1)  # JPEG rounding
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_sixteen_bit_images_round_trip(tmp_path, ext):
+    a = np.random.default_rng(0).integers(0, 65536, (16, 24, 3)).astype(np.uint16)
+    path = tmp_path / f"s{ext}"
+    cv2.imwrite(str(path), a[..., ::-1])
+    img, frame = ImageDecode()(path)
+    assert frame.bit_depth == 16
+    np.testing.assert_array_equal(np.round(img * 65535).astype(np.uint16), a)
+    assert output_bit_depth(Path(f"out{ext}"), frame) == 16
+    back = cv2.imdecode(np.frombuffer(encode_image(img, ext, 16), np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    np.testing.assert_array_equal(back, a)
+
+
+def test_output_bit_depth_policy():
+    raw = Frame(source=Path("a.dng"), kind="raw", height=2, width=2, bit_depth=14)
+    rgb16 = Frame(source=Path("a.png"), kind="rgb", height=2, width=2, bit_depth=16)
+    assert output_bit_depth(Path("o.png"), raw) == 8
+    assert output_bit_depth(Path("o.tif"), raw) == 16
+    assert output_bit_depth(Path("o.jpg"), rgb16) == 8
+    assert output_bit_depth(Path("o.png"), raw, 16) == 16
+    with pytest.raises(ValueError, match="cannot hold 16-bit"):
+        output_bit_depth(Path("o.jpg"), raw, 16)
+    with pytest.raises(ValueError, match="cannot write '.bmp'"):
+        output_bit_depth(Path("o.bmp"), raw)
+
+
+def test_png_through_the_pipeline_is_lossless_without_restoration(tmp_path):
+    a = np.random.default_rng(0).integers(0, 256, (24, 32, 3)).astype(np.uint8)
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), a)
+    Pipeline().process_file(src, tmp_path / "out.png")
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out.png")), a)
+
+
+def test_atomic_write_never_clobbers_and_leaves_no_temp(tmp_path):
+    dst = tmp_path / "sub" / "o.bin"
+    atomic_write_bytes(dst, b"one")
+    with pytest.raises(OutputError, match=r"o\.bin: output exists"):
+        atomic_write_bytes(dst, b"two")
+    assert dst.read_bytes() == b"one"
+    atomic_write_bytes(dst, b"three", overwrite=True)
+    assert dst.read_bytes() == b"three"
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["o.bin"]
+    assert oct(dst.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def test_plan_outputs(tmp_path):
+    a, b = tmp_path / "a.dng", tmp_path / "a.png"
+    assert plan_outputs([a], tmp_path / "x.png") == [(a, tmp_path / "x.png")]
+    assert plan_outputs([a], str(tmp_path / "dir") + "/") == [(a, tmp_path / "dir" / "a.png")]
+    assert plan_outputs([a, b], tmp_path / "o", ".jpg") == [
+        (a, tmp_path / "o" / "a.jpg"),
+        (b, tmp_path / "o" / "a_png.jpg"),
+    ]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is not a folder"):
+        plan_outputs([a, b], tmp_path / "file")
+
+
+def test_expand_inputs_skips_sidecars(tmp_path):
+    write_headerless(tmp_path, np.zeros((32, 48)), description())
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "b.png").write_bytes(b"x")
+    assert [p.name for p in expand_inputs([tmp_path])] == ["b.png", "frame.raw"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="folder holds no file to process"):
+        expand_inputs([empty])

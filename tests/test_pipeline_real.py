@@ -1,0 +1,100 @@
+"""Real RAW files: the bundled Blackmagic DNG, and the shared samples (Kodak KDC, headerless sensor dumps)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from isp_collab.cli import main
+from isp_collab.pipeline import Demosaic, HeaderlessDecode, Pipeline, RawDecode
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+RAW_DIR = SHARED / "data" / "raw"
+BUNDLED = Path(__file__).resolve().parents[1] / "isp_collab" / "assets" / "blackmagic_pocket4k.dng"
+needs_shared = pytest.mark.skipif(not RAW_DIR.is_dir(), reason=f"shared data not found at {RAW_DIR}")
+HEADERLESS = [
+    ("Indoor1_2592x1536_8bit_GRBG.raw", (1536, 2592), "GRBG", 8),
+    ("Outdoor1_2592x1536_8bit_GRBG.raw", (1536, 2592), "GRBG", 8),
+    ("chart_1920x1080_10bit_RGGB.raw", (1080, 1920), "RGGB", 10),
+]
+
+
+def test_bundled_dng_decodes():
+    mosaic, frame = RawDecode()(BUNDLED)
+    assert mosaic.shape == (2160, 4096) and mosaic.dtype == np.uint16  # DefaultCrop of 4128x2176
+    assert frame.cfa_pattern == "RGGB" and frame.black_level == (512.0,) * 4 and frame.white_level == 65535
+    assert frame.wb_source == "as_shot"
+    np.testing.assert_allclose(frame.wb_gains, (2.206, 1.0, 1.887), atol=1e-3)
+    np.testing.assert_allclose(frame.ccm.sum(axis=1), 1.0, atol=1e-3)
+    assert frame.ccm[0, 0] > 1.2  # a real camera matrix, not the identity
+    assert 512 <= np.median(mosaic) < 20000
+
+
+@needs_shared
+def test_bundled_dng_is_the_shared_sample():
+    digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (BUNDLED, RAW_DIR / "blackmagic_pocket4k.dng")]
+    assert digest[0] == digest[1]
+
+
+@needs_shared
+def test_kodak_kdc_decodes_with_guesses():
+    with pytest.warns(UserWarning, match=r"kodak_dc50\.kdc: no colour matrix"):
+        mosaic, frame = RawDecode()(RAW_DIR / "kodak_dc50.kdc")
+    assert mosaic.shape == (512, 768) and frame.cfa_pattern == "GRBG"
+    assert frame.cam_to_srgb is None and frame.wb_gains is None  # the file has neither
+
+
+@needs_shared
+@pytest.mark.parametrize(("name", "shape", "pattern", "bits"), HEADERLESS)
+def test_headerless_samples_decode(name, shape, pattern, bits):
+    mosaic, frame = HeaderlessDecode()(RAW_DIR / "headerless" / name)
+    assert mosaic.shape == shape and frame.cfa_pattern == pattern and frame.bit_depth == bits
+    assert mosaic.max() <= 2**bits - 1 and mosaic.std() > 1  # a real scene, not padding
+
+
+def _natural(image_path: Path, shape: tuple[int, int], max_cast: float) -> np.ndarray:
+    img = cv2.imread(str(image_path), cv2.IMREAD_COLOR)[..., ::-1].astype(np.float64) / 255
+    assert img.shape[:2] == shape
+    assert 0.05 < img.mean() < 0.9  # exposed, not black or blown out
+    means = img.reshape(-1, 3).mean(axis=0)
+    assert means.max() / means.min() < max_cast, means  # no strong colour cast
+    return img
+
+
+@pytest.mark.slow
+@needs_shared
+@pytest.mark.parametrize(
+    ("name", "shape", "max_cast"),
+    [
+        ("blackmagic_pocket4k.dng", (2160, 4096), 1.5),
+        ("kodak_dc50.kdc", (512, 768), 1.5),
+        # Indoor1's description carries the *outdoor* capture's WB gains (see its note): tungsten stays warm.
+        ("headerless/Indoor1_2592x1536_8bit_GRBG.raw", (1536, 2592), 3.5),
+        ("headerless/Outdoor1_2592x1536_8bit_GRBG.raw", (1536, 2592), 1.8),
+        ("headerless/chart_1920x1080_10bit_RGGB.raw", (1080, 1920), 1.5),
+    ],
+)
+def test_real_samples_end_to_end(tmp_path, name, shape, max_cast):
+    out = tmp_path / "out.png"
+    code = main(["process", str(RAW_DIR / name), "-o", str(out), "--stages", "none", "--compare"])
+    assert code == 0
+    _natural(out, shape, max_cast)
+    assert (tmp_path / "out_compare.png").is_file()
+
+
+@pytest.mark.slow
+def test_bundled_dng_with_identity_sharpen_model(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from isp_collab.models import create_model, save_model
+
+    model = save_model(create_model("unet-tx", n=4), tmp_path / "identity", {"task": "sharpen", "n_trained": 4})
+    plain = Pipeline(demosaic=Demosaic("opencv_ea")).run(BUNDLED).image
+    from isp_collab.pipeline import Sharpen
+
+    sharp = Pipeline(demosaic=Demosaic("opencv_ea"), sharpen=Sharpen(model=str(model), n=4)).run(BUNDLED).image
+    assert np.abs(sharp - plain).max() < 1e-3  # an identity network changes nothing, seams included

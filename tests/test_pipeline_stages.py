@@ -1,0 +1,238 @@
+"""Pipeline stages: the (image, frame) -> image protocol, colour maths, and the collaborative stages."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from isp_collab.pipeline import (
+    CFA_PATTERNS,
+    ColorCorrect,
+    Demosaic,
+    Frame,
+    LensCorrect,
+    Linearize,
+    Pipeline,
+    Sharpen,
+    Tone,
+    UnsharpMask,
+    WhiteBalance,
+    apply_orientation,
+    demosaic,
+    linear_to_srgb,
+    srgb_to_linear,
+)
+from isp_collab.pipeline.bench import mosaic_rgb
+from isp_collab.pipeline.stages import gray_world_gains
+
+RAW = Frame(
+    source=Path("x.dng"),
+    kind="raw",
+    height=24,
+    width=40,
+    bit_depth=12,
+    cfa_pattern="RGGB",
+    wb_gains=(2.0, 1.0, 1.5),
+    cam_to_srgb=((1.6, -0.4, -0.2), (-0.2, 1.5, -0.3), (0.0, -0.5, 1.5)),
+)
+RGB = Frame(source=Path("x.png"), kind="rgb", height=24, width=40, bit_depth=8)
+
+
+def image(h=24, w=40, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "stage", [Linearize(), WhiteBalance(), UnsharpMask(), ColorCorrect(), Tone(), Sharpen(), LensCorrect()]
+)
+def test_disabled_stage_is_identity(stage):
+    stage.enabled = False
+    x = image()
+    assert stage(x, RAW) is x
+
+
+@pytest.mark.parametrize("stage", [WhiteBalance(), UnsharpMask(), ColorCorrect(), Tone()])
+@pytest.mark.parametrize("frame", [RAW, RGB])
+def test_stage_keeps_shape_and_dtype(stage, frame):
+    out = stage(image(), frame)
+    assert out.shape == (24, 40, 3) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.float64), np.zeros((4, 4, 4), np.float32)]
+)
+def test_stage_rejects_wrong_images(bad):
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) float32 image"):
+        Tone()(bad, RAW)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_linearize_then_tone_is_exact_after_quantisation(bits):
+    peak = 2**bits - 1
+    v = np.arange(peak + 1, dtype=np.float32) / peak
+    x = np.stack([v, v[::-1], v], axis=-1)[None]
+    back = Tone()(Linearize()(x, RGB), RGB)
+    np.testing.assert_array_equal(np.round(back * peak), np.round(x * peak))
+
+
+def test_srgb_curve_matches_the_standard():
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    ref = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    np.testing.assert_allclose(srgb_to_linear(x), ref, atol=1e-6)
+    np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-6)
+
+
+def test_colour_stages_skip_ordinary_images():
+    x = image()
+    for stage in (WhiteBalance(), ColorCorrect()):
+        np.testing.assert_array_equal(stage(x, RGB), x)
+    np.testing.assert_array_equal(Linearize()(x, RAW), x)
+
+
+def test_white_balance_and_colour_matrix():
+    x = image() * 0.4
+    np.testing.assert_allclose(WhiteBalance()(x, RAW), np.clip(x * [2.0, 1.0, 1.5], 0, 1), rtol=1e-6)
+    np.testing.assert_allclose(ColorCorrect()(x, RAW), x @ RAW.ccm.T, atol=1e-6)
+    grey = np.full((4, 4, 3), 0.3, np.float32)  # rows sum to 1: grey stays grey
+    np.testing.assert_allclose(ColorCorrect()(grey, RAW), grey, atol=1e-6)
+
+
+def test_white_balance_modes():
+    mosaic = mosaic_rgb(np.full((8, 8, 3), [0.2, 0.4, 0.1], np.float32), "GRBG")
+    np.testing.assert_allclose(gray_world_gains(mosaic, "GRBG"), (2.0, 1.0, 4.0), rtol=1e-5)
+    none = RAW.replace(wb_gains=None, cfa_pattern="GRBG")
+    with pytest.warns(UserWarning, match=r"x\.dng: no white balance"):
+        assert WhiteBalance().resolve(none, mosaic).wb_source == "gray_world"
+    assert WhiteBalance(mode="none").resolve(RAW, mosaic).wb_gains is None
+    assert WhiteBalance(gains=(1.1, 1.0, 1.2)).resolve(RAW, mosaic).wb_gains == (1.1, 1.0, 1.2)
+    assert WhiteBalance().resolve(RAW, mosaic) is RAW
+    with pytest.raises(ValueError, match="mode"):
+        WhiteBalance(mode="auto")
+
+
+def test_unsharp_mask_keeps_flat_areas_and_boosts_edges():
+    flat = np.full((32, 32, 3), 0.25, np.float32)
+    np.testing.assert_allclose(UnsharpMask(amount=1.0)(flat, RAW), flat, atol=1e-6)
+    step = flat.copy()
+    step[:, 16:] = 0.75
+    out = UnsharpMask(amount=1.0, sigma=1.5)(step, RAW)
+    assert out[:, 15].max() < 0.25 and out[:, 16].min() > 0.75  # overshoot on both sides of the edge
+
+
+def test_tone_curve_and_exposure():
+    x = np.full((2, 2, 3), 0.25, np.float32)
+    s = 3 * 0.25**2 - 2 * 0.25**3
+    np.testing.assert_allclose(Tone(curve="smoothstep")(x, RAW), linear_to_srgb(np.full_like(x, s)), atol=1e-6)
+    np.testing.assert_allclose(Tone(exposure_ev=1.0)(x, RAW), linear_to_srgb(np.full_like(x, 0.5)), atol=1e-6)
+
+
+@pytest.mark.parametrize("pattern", CFA_PATTERNS)
+@pytest.mark.parametrize("method", ["malvar", "opencv_ea", "bilinear"])
+def test_demosaic_keeps_measured_samples_and_a_smooth_image(pattern, method):
+    yy, xx = np.mgrid[0:32, 0:48].astype(np.float32)
+    rgb = np.stack([0.2 + 0.01 * xx, 0.3 + 0.005 * yy, 0.6 - 0.005 * xx], axis=-1)  # linear ramps
+    out = demosaic(mosaic_rgb(rgb, pattern), pattern, method)
+    # Every method reproduces a linear ramp away from the border, and keeps the measured samples.
+    np.testing.assert_allclose(out[4:-4, 4:-4], rgb[4:-4, 4:-4], atol=2e-3)
+    site = np.array(["RGB".index(c) for c in pattern]).reshape(2, 2)
+    b = 0 if method == "malvar" else 2  # OpenCV copies its 1-pixel border from the neighbours
+    for i in range(2):
+        for j in range(2):
+            got, want = out[i::2, j::2, site[i, j]], rgb[i::2, j::2, site[i, j]]
+            np.testing.assert_allclose(
+                got[b : got.shape[0] - b, b : got.shape[1] - b],
+                want[b : want.shape[0] - b, b : want.shape[1] - b],
+                atol=2e-5,
+            )
+
+
+@pytest.mark.parametrize("pattern", CFA_PATTERNS)
+def test_balanced_demosaic_equals_white_balancing_the_mosaic(pattern):
+    rgb = np.random.default_rng(1).random((32, 32, 3), dtype=np.float32) * 0.4
+    gains = np.array([2.0, 1.0, 1.6], np.float32)
+    frame = RAW.replace(cfa_pattern=pattern, wb_gains=tuple(gains))
+    camera = mosaic_rgb(rgb / gains, pattern)
+    got = Demosaic("malvar")(camera, frame) * gains
+    want = demosaic(mosaic_rgb(rgb, pattern), pattern, "malvar")  # WB applied before demosaicking
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_demosaic_odd_sizes():
+    for method in ("malvar", "opencv_ea"):
+        assert demosaic(np.random.rand(7, 9).astype(np.float32), "GBRG", method).shape == (7, 9, 3)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pillow(orientation):
+    from PIL import Image, ImageOps
+
+    a = (np.arange(6 * 10 * 3) % 251).astype(np.uint8).reshape(6, 10, 3)
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.info["exif"] = exif.tobytes()
+    want = np.asarray(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(apply_orientation(a, orientation), want)
+
+
+def _fake_restore(calls):
+    def restore(image, model, **kw):
+        calls.append(kw)
+        return image + 0.01
+
+    module = types.ModuleType("isp_collab.restore")
+    module.restore = restore
+    return module
+
+
+def test_collaborative_stages_call_restore_with_their_strategy(monkeypatch):
+    calls: list[dict] = []
+    monkeypatch.setitem(sys.modules, "isp_collab.restore", _fake_restore(calls))
+    frame = RAW.replace(optical_center=(10.0, 5.0))
+    for stage in (Sharpen(n=4, tile=64), LensCorrect(n=4, center=None)):
+        stage._runner = "runner"  # skip loading a network
+        out = stage(image(), frame)
+        assert out.dtype == np.float32
+    assert calls[0]["strategy"] == "spread" and calls[0]["n"] == 4 and calls[0]["tile"] == 64
+    assert calls[1]["strategy"] == "mirror" and calls[1]["center"] == (10.0, 5.0)
+    assert RAW.center == (19.5, 11.5)  # image centre by default
+
+
+def test_identity_model_through_restore(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from isp_collab.models import create_model, save_model
+
+    model_dir = save_model(create_model("unet-tx", n=4), tmp_path / "identity", {"task": "sharpen", "n_trained": 4})
+    x = image(40, 72) * 0.8
+    for stage in (
+        Sharpen(model=str(model_dir), tile=32, overlap=8),
+        LensCorrect(model=str(model_dir), tile=32, overlap=8),
+    ):
+        np.testing.assert_allclose(stage(x, RAW), x, atol=1e-5)
+
+
+def test_pipeline_toml(tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(
+        'max_pixels = 1000\n[demosaic]\nmethod = "opencv_ea"\n[sharpen]\nmodel = "m"\nn = 2\n'
+        '[unsharp]\nenabled = false\n[white_balance]\ngains = [2.0, 1.0, 1.5]\n[tone]\ncurve = "smoothstep"\n'
+    )
+    p = Pipeline.from_toml(cfg)
+    assert p.max_pixels == 1000 and p.demosaic.method == "opencv_ea"
+    assert p.sharpen.enabled and p.sharpen.model == "m" and p.sharpen.n == 2
+    assert not p.unsharp.enabled and not p.lens.enabled
+    assert p.white_balance.gains == (2.0, 1.0, 1.5) and p.tone.curve == "smoothstep"
+    for text, match in [
+        ("[sharpen]\nmodle = 'x'\n", r"p\.toml: \[sharpen\] has unknown key 'modle'"),
+        ("[bogus]\n", r"p\.toml: unknown table or key 'bogus'"),
+        ("[tone]\ncurve = 'filmic'\n", r"p\.toml: \[tone\] tone\.curve"),
+        ("[tone\n", r"p\.toml: not a valid TOML"),
+    ]:
+        cfg.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            Pipeline.from_toml(cfg)

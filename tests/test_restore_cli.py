@@ -1,0 +1,97 @@
+"""``isp-collab gather``: the picture, and one-line errors with exit code 2 and nothing written."""
+
+import cv2
+import numpy as np
+import pytest
+
+from isp_collab.cli import main
+from isp_collab.restore import draw_gathering, gather_stacks, make_grid
+
+
+@pytest.fixture
+def image(tmp_path):
+    y, x = np.mgrid[0:300, 0:420]
+    bgr = np.stack([x % 256, y % 256, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), bgr)
+    return path
+
+
+@pytest.mark.parametrize("strategy", ["spread", "local", "mirror"])
+def test_gather_writes_the_picture(image, tmp_path, capsys, strategy):
+    out = tmp_path / "stacks.png"
+    argv = [str(image), "--strategy", strategy, "--n", "4", "--tile", "64", "--overlap", "16", "-o", str(out)]
+    if strategy == "mirror":
+        argv += ["--center", "150,100"]
+    assert main(["gather", *argv]) == 0
+    pic = cv2.imread(str(out))
+    assert pic.shape == (300, 420, 3)
+    assert not np.array_equal(pic, cv2.imread(str(image)))  # something was drawn
+    msg = capsys.readouterr().out
+    assert f"wrote {out}" in msg and "stacks of N=4" in msg
+    assert list(tmp_path.glob("*.tmp")) == []  # no temp file left behind
+
+
+def test_each_stack_gets_its_own_colour():
+    img = np.full((200, 200, 3), 128, np.uint8)
+    grid = make_grid(200, 200, tile=64, overlap=16)
+    stacks = gather_stacks(grid, 4, "local")
+    pic = draw_gathering(img, grid, stacks, numbers=False)
+    assert pic.dtype == np.uint8 and pic.shape == img.shape
+    colours = set()
+    for s in stacks:
+        y0, x0 = grid.position(s.tiles[0])
+        y, x = max(y0, 0) + 20, max(x0, 0) + 20  # inside the first tile's cell
+        colours.add(tuple(pic[y, x]))
+    assert len(colours) == len(stacks)
+
+
+def test_existing_output_is_refused_without_overwrite(image, tmp_path, capsys):
+    out = tmp_path / "stacks.png"
+    out.write_bytes(b"keep me")
+    assert main(["gather", str(image), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "stacks.png: exists (use --overwrite" in err and len(err.strip().splitlines()) == 1
+    assert out.read_bytes() == b"keep me"
+    assert main(["gather", str(image), "--tile", "64", "--overlap", "16", "-o", str(out), "--overwrite"]) == 0
+    assert cv2.imread(str(out)).shape == (300, 420, 3)
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (None, [], "missing.png: no such file"),
+        (b"", [], "empty.png: empty file"),
+        (b"this is text, not pixels", [], "corrupt.png: not a readable image"),
+        ("ok", ["--center", "12"], "--center must be X,Y"),
+        ("ok", ["--strategy", "mirror", "--center", "5000,10"], "outside"),
+        ("ok", ["--center", "10,10"], "--center applies to --strategy mirror only"),
+        ("ok", ["--n", "0"], "--n must be >= 1"),
+        ("ok", ["--tile", "64", "--overlap", "40"], "overlap must be"),
+    ],
+    ids=["missing", "empty", "corrupt", "center-format", "center-outside", "center-not-mirror", "n", "overlap"],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(image, tmp_path, capsys, make, args, message):
+    names = {None: "missing.png", b"": "empty.png", b"this is text, not pixels": "corrupt.png", "ok": image.name}
+    src = tmp_path / names[make]
+    if isinstance(make, bytes):
+        src.write_bytes(make)
+    out = tmp_path / "out" / "stacks.png"
+    out.parent.mkdir()
+    assert main(["gather", str(src), *args, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    if make != "ok":
+        assert str(src) in err  # names the file
+    assert list(out.parent.iterdir()) == []
+
+
+def test_bad_output_paths_are_refused(image, tmp_path, capsys):
+    assert main(["gather", str(image), "-o", str(tmp_path / "stacks.xyz")]) == 2
+    assert "unsupported output type" in capsys.readouterr().err
+    assert main(["gather", str(image), "-o", str(tmp_path / "nowhere" / "stacks.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    before = image.read_bytes()
+    assert main(["gather", str(image), "-o", str(image), "--overwrite"]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    assert image.read_bytes() == before

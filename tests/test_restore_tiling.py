@@ -1,0 +1,187 @@
+"""Tiling and stitching: reflect padding, windows, grids, and exactness of whole-image restoration."""
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+import torch
+
+from isp_collab.models import create_model
+from isp_collab.restore import (
+    Stitcher,
+    extract_tile,
+    gather_stacks,
+    hann_taper_window,
+    make_grid,
+    reflect_index,
+    restore,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny tensors: a second thread only adds synchronisation (10x slower on a loaded 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class FakeBackend:
+    """A 'network' given by a numpy function on (S, N, 3, T, T) stacks; counts the stacks it saw."""
+
+    n = None
+    tile = None
+    multiple = 8
+
+    def __init__(self, fn=lambda x: x.copy()):
+        self.fn = fn
+        self.stacks_seen = 0
+
+    def run(self, stacks):
+        self.stacks_seen += len(stacks)
+        return self.fn(stacks).astype(np.float32)
+
+
+SIZES = [(1, 1), (1, 2), (3, 2), (7, 300), (300, 7), (31, 33), (257, 513), (32, 32), (64, 96), (96, 64), (128, 128)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("strategy", ["spread", "local", "mirror"])
+def test_identity_network_returns_the_input(size, strategy):
+    img = np.random.default_rng(sum(size)).random((*size, 3), dtype=np.float32)
+    out = restore(img, FakeBackend(), n=4, strategy=strategy, tile=32, overlap=8)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert np.abs(out - img).max() <= 1e-6
+
+
+@pytest.mark.parametrize("tile_overlap", [(64, 16), (32, 0), (64, 32), (8, 2)])
+@pytest.mark.parametrize("n", [1, 3, 4])
+def test_identity_for_other_tiles_overlaps_and_n(tile_overlap, n):
+    tile, overlap = tile_overlap
+    img = np.random.default_rng(1).random((75, 130, 3), dtype=np.float32) * 4 - 1  # any range
+    out = restore(img, FakeBackend(), n=n, strategy="mirror", tile=tile, overlap=overlap, center=(20, 60))
+    assert np.abs(out - img).max() <= 1e-6
+
+
+def test_untrained_unet_is_identity_through_restore():
+    img = np.random.default_rng(2).random((45, 70, 3), dtype=np.float32)
+    out = restore(img, create_model("unet-tx", n=4), n=4, strategy="mirror", tile=32, overlap=8)
+    assert np.abs(out - img).max() <= 1e-6
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 300), (257, 513)])
+def test_constant_stays_constant_under_a_pointwise_network(size):
+    img = np.full((*size, 3), 0.37, dtype=np.float32)
+    out = restore(img, FakeBackend(lambda x: x**2 + 0.1), n=4, tile=32, overlap=8)
+    assert np.abs(out - (0.37**2 + 0.1)).max() <= 1e-6
+
+
+def test_pointwise_network_gives_pointwise_result_for_every_strategy():
+    img = np.random.default_rng(3).random((100, 77, 3), dtype=np.float32)
+    for strategy in ("spread", "local", "mirror"):
+        out = restore(img, FakeBackend(lambda x: np.sqrt(x)), n=4, strategy=strategy, tile=32, overlap=8)
+        assert np.abs(out - np.sqrt(img)).max() <= 1e-6
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 10])
+def test_reflect_index_matches_numpy_reflect_padding(length):
+    a = np.arange(length)
+    pad = 3 * length + 5  # padding larger than the signal: tiles bigger than tiny images
+    expected = np.pad(a, pad, mode="reflect") if length > 1 else np.zeros(length + 2 * pad, int)
+    assert np.array_equal(reflect_index(np.arange(-pad, length + pad), length), expected)
+
+
+def test_extract_tile_reflect_pads_and_is_channels_first():
+    img = np.random.default_rng(4).random((10, 12, 3), dtype=np.float32)
+    padded = np.pad(img, ((20, 20), (20, 20), (0, 0)), mode="reflect")
+    tile = extract_tile(img, -5, 7, 16)
+    assert tile.shape == (3, 16, 16)
+    assert np.array_equal(tile, padded[15:31, 27:43].transpose(2, 0, 1))
+    assert np.array_equal(extract_tile(img, 1, 2, 8), img[1:9, 2:10].transpose(2, 0, 1))
+
+
+def test_window_is_positive_and_a_partition_of_unity_over_the_overlap():
+    w = hann_taper_window(64, 16)
+    assert w.min() > 0 and w.max() == 1
+    assert np.allclose(w[-16:] + w[:16], 1.0)  # falling taper + next tile's rising taper
+    assert np.array_equal(hann_taper_window(8, 0), np.ones(8))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 300), (257, 513), (1000, 1500), (224, 256)])
+@pytest.mark.parametrize("center", [None, (0, 0), (5.5, 0.5)])
+def test_grid_covers_the_image_with_a_margin_and_is_mirror_symmetric(size, center):
+    h, w = size
+    if center is not None:  # keep it inside tiny images
+        center = (min(center[0], w - 1), min(center[1], h - 1))
+    tile, overlap = 32, 8
+    g = make_grid(h, w, tile, overlap, center)
+    for starts, length, c in ((g.ys, h, g.center[1]), (g.xs, w, g.center[0])):
+        assert list(starts) == sorted(set(starts))
+        covered = np.zeros(length + 2 * (overlap // 2), bool)
+        for s in starts:
+            assert s + tile > 0 and s < length  # no tile misses the image
+            covered[max(0, s + overlap // 2) : max(0, s + tile + overlap // 2)] = True
+        assert covered.all()  # the image and a margin of overlap // 2 on both sides
+        assert all(b - a <= tile - overlap for a, b in pairwise(starts))  # overlaps >= overlap
+        for s in starts:  # mirror of every tile is a tile, or lies (partly) outside the image
+            m = round(2 * c) - s - tile + 1
+            assert m in starts or m < 0 or m + tile > length
+
+
+def test_grid_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="overlap"):
+        make_grid(10, 10, 32, 17)
+    with pytest.raises(ValueError, match="outside"):
+        make_grid(10, 10, 32, 8, center=(10, 3))
+    with pytest.raises(ValueError, match="at least 1x1"):
+        make_grid(0, 10, 32, 8)
+
+
+def test_stitcher_weights_count_every_tile_exactly_once():
+    g = make_grid(70, 90, 32, 8)
+    st = Stitcher(g)
+    for stack in gather_stacks(g, 4, "spread"):
+        for t, k in zip(stack.tiles, stack.keep, strict=True):
+            if k:
+                st.add(t, np.ones((3, 32, 32), np.float32))
+    assert np.array_equal(st.counts, np.ones(len(g)))
+    # the separable weight equals the brute-force sum of the tiles' 2-D windows
+    brute = np.zeros((70, 90))
+    w2 = np.outer(st.window, st.window)
+    pad = 64
+    big = np.zeros((70 + 2 * pad, 90 + 2 * pad))
+    for i in range(len(g)):
+        y0, x0 = g.position(i)
+        big[y0 + pad : y0 + pad + 32, x0 + pad : x0 + pad + 32] += w2
+    brute = big[pad:-pad, pad:-pad]
+    assert np.allclose(st.weights(), brute, rtol=1e-12)
+    assert np.abs(st.finish() - 1).max() <= 1e-6
+
+
+def test_stitcher_refuses_a_tile_added_twice_or_missing():
+    g = make_grid(40, 40, 32, 8)
+    st = Stitcher(g)
+    st.add(0, np.zeros((3, 32, 32), np.float32))
+    st.add(0, np.zeros((3, 32, 32), np.float32))
+    with pytest.raises(RuntimeError, match="exactly once"):
+        st.finish()
+
+
+def test_restore_rejects_bad_input():
+    m = FakeBackend()
+    img = np.zeros((20, 20, 3), np.float32)
+    with pytest.raises(ValueError, match="H x W x 3"):
+        restore(np.zeros((20, 20), np.float32), m)
+    with pytest.raises(ValueError, match="float"):
+        restore(np.zeros((20, 20, 3), np.uint8), m)
+    bad = img.copy()
+    bad[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        restore(bad, m)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        restore(img, m, tile=36)
+    with pytest.raises(ValueError, match="strategy"):
+        restore(img, m, strategy="random")
+    with pytest.raises(ValueError, match="n must be"):
+        restore(img, m, n=0, tile=32, overlap=8)
