@@ -103,7 +103,7 @@ def restore(
     onnx_path: str | os.PathLike | None = None,
     device: str | None = None,
     center: tuple[float, float] | None = None,
-    batch_size: int = 4,
+    batch_size: int = 2,
     progress: bool | None = None,
 ) -> np.ndarray:
     """Restore a whole image with a collaborative network, tile by tile, seamlessly.
