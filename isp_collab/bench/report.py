@@ -15,7 +15,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,7 @@ def machine_info(threads: int) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CUDA not available)",
         "threads": threads,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git": git_revision(),
         "versions": library_versions(),
     }
@@ -391,8 +391,10 @@ def plot_psnr_vs_n(points: dict[str, list[tuple[int, float]]], baselines: dict[s
     return Path(path)
 
 
-def plot_crops(kept: dict[str, np.ndarray], title: str, path: str | Path, crop: int = 128) -> Path:
-    """Before/after crops (sRGB display): sharp, blurry input, then each method."""
+def plot_crops(
+    kept: dict[str, np.ndarray], title: str, path: str | Path, crop: int = 128, scores: dict[str, float] | None = None
+) -> Path:
+    """Before/after crops (sRGB display): sharp, blurry input, then each method (``scores``: whole-image PSNR)."""
     from .protocol import center_crop, to_display
 
     plt = _plt()
@@ -404,7 +406,8 @@ def plot_crops(kept: dict[str, np.ndarray], title: str, path: str | Path, crop: 
         ax.axis("off")
     for ax, name in zip(axes.ravel(), names, strict=False):
         ax.imshow(np.clip(to_display(center_crop(kept[name], crop)), 0, 1), interpolation="nearest")
-        ax.set_title(name, fontsize=8)
+        score = (scores or {}).get(name)
+        ax.set_title(name if score is None else f"{name}\n{score:.2f} dB (whole image)", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

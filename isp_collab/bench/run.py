@@ -207,8 +207,14 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         p = report.plot_psnr_vs_n(points, baselines, opts.file("psnr_vs_n", ".png"))
         plots.append(p.name)
     for key, outs in kept.items():
+        image, deg = key.rsplit(" ", 1)
+        scores = {r.method: r.psnr for r in rows if r.image == image and r.degradation == deg}
         p = report.plot_crops(
-            outs, f"{key} (centre crop, shown in sRGB)", opts.file("crops", ".png"), crop=64 if opts.quick else 128
+            outs,
+            f"{key} (centre crop, shown in sRGB)",
+            opts.file("crops", ".png"),
+            crop=64 if opts.quick else 128,
+            scores=scores,
         )
         plots.append(p.name)
     how = (

@@ -14,7 +14,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ def tune_classical(
             f"benchmark uses seed=0) on {crop}x{crop} centre crops; one parameter set for all blurs "
             "(blind methods). The validation set is the benchmark set, which can only favour these rows."
         ),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "images": [im.name for im in images],
         "threads": threads,
         "blurry_input": baseline(data, border),

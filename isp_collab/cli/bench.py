@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for every runtime (default 1)")
     p.add_argument("--models", nargs="*", default=None, help="model names or folders (default: all shipped models)")
-    p.add_argument("--device", default=None, help="device for the networks in quality (default: CUDA when available, else CPU)")
+    p.add_argument(
+        "--device", default=None, help="device for the networks in quality (default: CUDA when available, else CPU)"
+    )
     p.set_defaults(func=run)
 
 

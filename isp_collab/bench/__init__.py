@@ -1,0 +1,15 @@
+"""Benchmarks of the project (``isp-collab bench``), writing ``benchmarks/RESULTS.md`` and plots.
+
+Modules (numpy images are ``H x W x 3`` float32, linear RGB in [0, 1], unless stated):
+
+* :mod:`.metrics` — PSNR and SSIM (scikit-image) over the image minus a border;
+* :mod:`.data` — the committed benchmark set (Set14 colour + Set5) and Levin et al.'s kernels;
+* :mod:`.protocol` — the degradations of the paper's §5.2 (unprocessing, Gaussian blur, noise);
+* :mod:`.classical` — unsharp mask (OpenCV) and Polyblur (the ``polyblur`` package);
+* :mod:`.tune` — grid / coordinate-descent search of the classical parameters;
+* :mod:`.kernel_estimation` — the paper's §3 least-squares kernel estimate and KSIM;
+* :mod:`.quality` — sharpening and lens-region tables;
+* :mod:`.speed` — parameters, FLOPs, latency per runtime, memory, matmul peak;
+* :mod:`.report` — RESULTS.md sections (merged by markers) and matplotlib plots;
+* :mod:`.run` — the drivers behind the CLI.
+"""
