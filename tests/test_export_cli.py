@@ -50,14 +50,18 @@ def fake_export_onnx(model, path, n, tile, **kw):
 def test_success_prints_paths_and_parity(capsys, tmp_path, model_dir, monkeypatch):
     monkeypatch.setattr(api, "export_onnx", fake_export_onnx)  # the real exporter is tested in test_export_onnx
     out = tmp_path / "out"
-    code, stdout, _ = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    code, stdout, _ = run_cli(
+        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
+    )
     assert code == 0
     onnx_path = out / f"{NAME}-n4-t{TILE}.onnx"
     assert onnx_path.is_file() and onnx_path.with_suffix(".json").is_file()
     assert str(onnx_path) in stdout and "max|diff| vs torch" in stdout
     before = tree(out)
     # existing artefacts: refused without --overwrite, untouched
-    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    code, _, err = run_cli(
+        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
+    )
     assert_one_line_error(code, err, "already exists", "--overwrite")
     assert tree(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted(before)
@@ -72,8 +76,9 @@ def test_overwrite_replaces_package_folders(capsys, tmp_path, model_dir, monkeyp
         return {"compute_precision": "FLOAT16", "minimum_deployment_target": "iOS16", "fold_max_abs": 0.0, "seconds": 0}
 
     monkeypatch.setattr("isp_collab.export.coreml_export.export_coreml", fake_coreml)
-    monkeypatch.setattr("isp_collab.export.coreml_export.validate_mlpackage",
-                        lambda *a: {"spec_version": 7, "ops": {"conv": 21}})
+    monkeypatch.setattr(
+        "isp_collab.export.coreml_export.validate_mlpackage", lambda *a: {"spec_version": 7, "ops": {"conv": 21}}
+    )
     out = tmp_path / "out"
     old = out / f"{NAME}-n4-t{TILE}-coreml-fp16.mlpackage"
     old.mkdir(parents=True)
@@ -122,8 +127,9 @@ def test_other_n_warns(capsys, tmp_path, model_dir):
     out = tmp_path / "out"
     out.mkdir()
     (out / f"{NAME}-n2-t{TILE}.onnx").write_text("keep me")
-    code, _, err = run_cli(capsys, "--model", str(model_dir), "--n", "2", "--tile", str(TILE), "--format", "onnx",
-                           "--out", str(out))
+    code, _, err = run_cli(
+        capsys, "--model", str(model_dir), "--n", "2", "--tile", str(TILE), "--format", "onnx", "--out", str(out)
+    )
     assert "quality at N=2 was not validated" in err
     assert_one_line_error(code, err, "already exists")
     assert (out / f"{NAME}-n2-t{TILE}.onnx").read_text() == "keep me"
@@ -148,6 +154,8 @@ def test_failure_mid_export_leaves_nothing(tmp_path, model_dir, monkeypatch, cap
     with pytest.raises(ExportError, match="differs from PyTorch"):
         api.export_model(model_dir, tile=TILE, formats=("onnx",), out_dir=out)
     assert not (tmp_path / "a").exists()
-    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    code, _, err = run_cli(
+        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
+    )
     assert_one_line_error(code, err, "differs from PyTorch")
     assert not (tmp_path / "a").exists()

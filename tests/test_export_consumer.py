@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_export_onnx import N, TILE, artefact, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+from test_export_onnx import TILE, N, artefact, exported, one_torch_thread  # noqa: F401 (autouse fixture)
 
 restore_mod = pytest.importorskip("isp_collab.restore")
 from isp_collab.export.calibration import validation_images  # noqa: E402
@@ -36,15 +36,21 @@ def sample_image(h: int = 150, w: int = 203) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "shape,strategy,center",
-    [((150, 203), "spread", None), ((150, 203), "local", None), ((97, 130), "mirror", (40.0, 30.5)), ((40, 33), "spread", None)],
+    [
+        ((150, 203), "spread", None),
+        ((150, 203), "local", None),
+        ((97, 130), "mirror", (40.0, 30.5)),
+        ((40, 33), "spread", None),
+    ],
 )
 def test_consumer_equals_restore(shape, strategy, center):
     consumer = load_consumer()
     image = sample_image(*shape)
     path = artefact("fp32").path
     out = consumer.OnnxRestorer(path)(image, strategy, center)
-    ref = restore_mod.restore(image, load_model(exported()[0]), n=N, strategy=strategy, tile=TILE, overlap=32,
-                              backend="torch", center=center)
+    ref = restore_mod.restore(
+        image, load_model(exported()[0]), n=N, strategy=strategy, tile=TILE, overlap=32, backend="torch", center=center
+    )
     assert out.shape == image.shape and out.dtype == np.float32
     assert float(np.abs(out - ref).max()) <= 1e-4
     assert float(np.abs(out - image).max()) > 1e-3  # the network did something

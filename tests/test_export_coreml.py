@@ -9,7 +9,7 @@ import json
 import sys
 
 import pytest
-from test_export_onnx import N, NAME, TILE, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+from test_export_onnx import NAME, TILE, N, exported, one_torch_thread  # noqa: F401 (autouse fixture)
 
 from isp_collab.export import export_model
 from isp_collab.export.coreml_export import validate_mlpackage
@@ -43,3 +43,9 @@ def test_coreml_sidecar(coreml_fp16):
     assert side["input"]["shape"] == [1, N, 3, TILE, TILE] and side["tiling"]["tile"] == TILE
     if sys.platform != "darwin":
         assert "needs macOS" in side["parity"]["status"]
+
+
+def test_old_deployment_target_refused(tmp_path):
+    with pytest.raises(ValueError, match="iOS15"):
+        export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), coreml_target="iOS13", out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -64,8 +64,15 @@ def exported() -> tuple[Path, list[ExportedArtefact]]:
     root = Path(tempfile.mkdtemp(prefix="isp-collab-export-test-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     model_dir = make_model_dir(root)
-    arts = export_model(model_dir, n=N, tile=TILE, formats=("onnx",), precisions=("fp32", "fp16", "int8"),
-                        out_dir=root / "out", calibration_stacks=4)
+    arts = export_model(
+        model_dir,
+        n=N,
+        tile=TILE,
+        formats=("onnx",),
+        precisions=("fp32", "fp16", "int8"),
+        out_dir=root / "out",
+        calibration_stacks=4,
+    )
     return model_dir, arts
 
 
@@ -76,9 +83,7 @@ def artefact(precision: str) -> ExportedArtefact:
 def test_written_files():
     arts = exported()[1]
     names = sorted(p.name for a in arts for p in (a.path, a.sidecar))
-    assert names == sorted(
-        f"{NAME}-n4-t64{v}{ext}" for v in ("", "-fp16", "-int8") for ext in (".onnx", ".json")
-    )
+    assert names == sorted(f"{NAME}-n4-t64{v}{ext}" for v in ("", "-fp16", "-int8") for ext in (".onnx", ".json"))
     assert not [p for p in arts[0].path.parent.iterdir() if p.name.startswith(".")]  # no temp left
 
 
@@ -146,6 +151,11 @@ def test_fp16_and_int8_variants():
     # the residual Add (restored = stack + residual) reads the float input directly
     (add,) = [n for n in int8.graph.node if n.output[0] == "restored"]
     assert add.op_type == "Add" and "stack" in add.input
+    # ... and the 1x1 output conv keeps float weights (all other convs read DequantizeLinear outputs)
+    producer = {o: n.op_type for n in int8.graph.node for o in n.output}
+    convs = [n for n in int8.graph.node if n.op_type == "Conv"]
+    assert [producer.get(c.input[1]) for c in convs].count(None) == 1 and len(convs) == 21
+    assert len(read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["float_nodes"]) == 2
     assert artefact("fp16").parity["real"]["max_abs"] < 5e-3
     assert artefact("int8").parity["real"]["psnr_db"] > 45
 
@@ -160,8 +170,14 @@ def test_sidecar_content():
             spec = side[key]
             assert spec["name"] == name and spec["shape"] == [1, N, 3, TILE, TILE] and spec["dtype"] == "float32"
             assert spec["value_range"] == [0.0, 1.0] and spec["colour_space"].startswith("linear RGB")
-        assert side["tiling"] == side["tiling"] | {"n": N, "n_trained": N, "tile": TILE, "overlap": 32,
-                                                   "strategy": "spread", "n_validated": True}
+        assert side["tiling"] == side["tiling"] | {
+            "n": N,
+            "n_trained": N,
+            "tile": TILE,
+            "overlap": 32,
+            "strategy": "spread",
+            "n_validated": True,
+        }
         assert side["model"]["weights_sha256"] == file_sha256(model_dir / "model.safetensors")
         assert side["model"]["name"] == NAME and side["onnx"]["opset"] >= 17 and side["onnx"]["batchnorm_folded"]
         assert side["package_version"] and side["parity"]["random"]["max_abs"] >= 0

@@ -306,3 +306,27 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(opts.results, opts.section("speed"), report.speed_section(result, plot.name, how, opts.quick))
     opts.say(f"speed: wrote section speed and {plot.name} in {opts.out}")
     return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}
+
+
+def bench_training(opts: BenchOptions) -> dict[str, Any]:
+    """Training tables/curves from the shipped cards, and the collaboration gain vs tile and stack size."""
+    from ..training.report import training_section
+    from .collab_gain import collab_gain_markdown, collab_gain_table
+
+    opts.say("training: validation tables and curves from models/*/card.json + train_log.jsonl")
+    report.write_section(opts.results, "training", training_section(opts.out))
+    images = str(opts.images or VAL_DIR)
+    tiles, max_images = ((32,), 2) if opts.quick else ((32, 64, 128), 19)
+    opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only)")
+    t0 = time.perf_counter()
+    rows = collab_gain_table([images], tiles=tiles, max_images=max_images)
+    if rows:
+        how = (
+            f"Evaluation only ({time.perf_counter() - t0:.0f} s): the training validation protocol (photos of "
+            f"`{_rel(Path(images), opts.out)}` unprocessed to linear RGB with a fixed seed, isotropic Gaussian "
+            "blur σ ∈ {1, 2, 3, 4}, demosaicking residual noise), 16 tiles per photo; each cell is the mean PSNR "
+            "over σ (dB, linear RGB, tile minus a border of min(8, tile/8) px). 'stack at test' = how many tiles "
+            "of one photo the network restores together (same weights)."
+        )
+        report.write_section(opts.results, opts.section("collab-gain"), how + "\n\n" + collab_gain_markdown(rows))
+    return {"collab_gain": rows}

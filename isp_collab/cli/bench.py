@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-ACTIONS = ("quality", "speed", "kernels", "tune", "all")
+ACTIONS = ("quality", "speed", "kernels", "training", "tune", "all")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "quality: PSNR/SSIM of the blurry input, unsharp mask, Polyblur and the shipped models (paper §5.2), "
             "and the lens table; speed: params, GFLOPs/MP, latency per runtime, memory; kernels: the paper's §3 "
             "kernel-estimation experiment (KSIM vs N); tune: grid-search the classical sharpeners' parameters "
-            "on the validation set (writes classical_params.json; not part of 'all'); all: machine info + "
-            "kernels + quality + speed."
+            "on the validation set (writes classical_params.json; not part of 'all'); training: tables and "
+            "curves of the shipped models and the collaboration gain vs tile/stack size; all: machine info + "
+            "kernels + training + quality + speed."
         ),
     )
     p.add_argument("action", choices=ACTIONS, help="which benchmark")
@@ -43,7 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.data import BENCH_DIR
-    from ..bench.run import BenchOptions, bench_kernels, bench_quality, bench_speed, bench_tune, write_machine
+    from ..bench.run import (
+        BenchOptions,
+        bench_kernels,
+        bench_quality,
+        bench_speed,
+        bench_training,
+        bench_tune,
+        write_machine,
+    )
     from . import CLIError
 
     if args.threads < 1:
@@ -69,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         bench_kernels(opts)
     if args.action == "tune":
         bench_tune(opts)
+    if args.action in ("training", "all"):
+        bench_training(opts)
     if args.action in ("quality", "all"):
         bench_quality(opts)
     if args.action in ("speed", "all"):

@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "artefact gets a sidecar NAME-nN-tT[-VARIANT].json (input/output, colour space, tiling, parity). "
         "Core ML packages run on macOS / iOS only; on Linux their spec is validated.",
     )
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped model name or model folder (default {DEFAULT_MODEL})")
+    p.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"shipped model name or model folder (default {DEFAULT_MODEL})"
+    )
     p.add_argument("--n", type=int, default=4, help="tiles per stack N (default 4)")
     p.add_argument("--tile", type=int, default=256, help="tile size T, a multiple of 2**depth (default 256)")
     p.add_argument("--format", type=_csv, default=["onnx", "coreml"], help="onnx,coreml (default both)")
@@ -41,12 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: object = None,
+) -> None:
+    """Print isp-collab's own warnings as one line as they happen; drop third-party chatter."""
+    if issubclass(category, UserWarning) and "isp_collab" in str(filename):
+        print(f"isp-collab export: warning: {message}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_model
     from . import CLIError
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = _show_warning  # restored by catch_warnings
         try:
             written = export_model(
                 args.model,
@@ -60,10 +76,6 @@ def run(args: argparse.Namespace) -> int:
             )
         except ExportError as e:
             raise CLIError(str(e)) from None
-        finally:
-            for w in caught:
-                if issubclass(w.category, UserWarning) and "isp_collab" in str(w.filename) + str(w.message):
-                    print(f"isp-collab export: warning: {w.message}", file=sys.stderr)
     print(f"wrote {len(written)} artefact(s) + sidecars to {args.out}/:")
     for art in written:
         print(f"  {art.summary()}")

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         recipe.train.steps = args.steps
     out = args.out or Path("models") / recipe.name
     try:
-        result = train(recipe, out, run_dir=args.run_dir, resume=args.resume, device=args.device,
-                       progress=not args.no_progress)
+        result = train(
+            recipe, out, run_dir=args.run_dir, resume=args.resume, device=args.device, progress=not args.no_progress
+        )
     except KeyboardInterrupt:
         return 130
     if "validation" in result:

@@ -59,7 +59,14 @@ class ExportedArtefact:
 
 
 def _plan(formats: Sequence[str], precisions: Sequence[str] | None) -> list[tuple[str, str]]:
-    """(format, precision) pairs to build; ``precisions=None`` = each format's default."""
+    """(format, precision) pairs to build; ``precisions=None`` = each format's default.
+
+    Either argument may also be a comma-separated string (``"onnx,coreml"``).
+    """
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    if isinstance(precisions, str):
+        precisions = [p.strip() for p in precisions.split(",") if p.strip()]
     formats = list(dict.fromkeys(formats))
     if not formats:
         raise ValueError("no export format given (choose from onnx, coreml)")
@@ -217,6 +224,10 @@ def export_model(
         raise ValueError(f"ONNX opset must be >= {MIN_OPSET}, got {opset}")
     if calibration_stacks < 1:
         raise ValueError(f"calibration_stacks must be >= 1, got {calibration_stacks}")
+    if any(f == "coreml" for f, _ in plan):
+        from .coreml_export import deployment_target
+
+        deployment_target(coreml_target)
     info = _model_info(model, model_dir)
     if info["n_trained"] is not None and n != info["n_trained"]:
         warnings.warn(
@@ -235,8 +246,22 @@ def export_model(
 
     created, tmp = _prepare_out_dir(out)
     try:
-        built = _build(model, info, plan, tmp, stem, n, tile, overlap, strategy, opset, coreml_target,
-                       calibration_stacks, __version__, say)
+        built = _build(
+            model,
+            info,
+            plan,
+            tmp,
+            stem,
+            n,
+            tile,
+            overlap,
+            strategy,
+            opset,
+            coreml_target,
+            calibration_stacks,
+            __version__,
+            say,
+        )
         written = []
         for art in built:
             dst = out / art.path.name
@@ -287,8 +312,17 @@ def _build(
         "isp_collab.colour_space": "linear RGB",
         "isp_collab.version": version,
     }
-    common = dict(n=n, tile=tile, overlap=overlap, strategy=strategy, model=info, input_name=INPUT_NAME,
-                  output_name=OUTPUT_NAME, package_version=version, torch_version=torch.__version__)
+    common = dict(
+        n=n,
+        tile=tile,
+        overlap=overlap,
+        strategy=strategy,
+        model=info,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        package_version=version,
+        torch_version=torch.__version__,
+    )
     real = validation_stacks(n, tile, PARITY_STACKS, seed=1)
     built: list[ExportedArtefact] = []
     fp32_onnx: Path | None = None
@@ -302,8 +336,12 @@ def _build(
         path = tmp / name
         if fmt == "onnx":
             assert fp32_onnx is not None
-            target = {"opset": onnx_info["opset"], "ir_version": onnx_info["ir_version"],
-                      "batchnorm_folded": True, "fold_max_abs": onnx_info["fold_max_abs"]}
+            target = {
+                "opset": onnx_info["opset"],
+                "ir_version": onnx_info["ir_version"],
+                "batchnorm_folded": True,
+                "fold_max_abs": onnx_info["fold_max_abs"],
+            }
             if precision == "fp32":
                 shutil.copyfile(fp32_onnx, path)
                 seconds = onnx_info["seconds"]
@@ -321,8 +359,12 @@ def _build(
                 q = quantize_int8(fp32_onnx, path, StackCalibrationReader(calib))
                 seconds = q["seconds"]
                 target["quantization"] = {
-                    "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8", "calibration": "MinMax",
-                    "calibration_stacks": len(calib), "calibration_source": sorted({s.name for s in calib}),
+                    "format": "QDQ",
+                    "weights": "int8 per-channel",
+                    "activations": "uint8",
+                    "calibration": "MinMax",
+                    "calibration_stacks": len(calib),
+                    "calibration_source": sorted({s.name for s in calib}),
                     "float_nodes": q["excluded"],
                 }
             target["ops"] = op_counts(onnx.load(str(path)))
@@ -336,18 +378,28 @@ def _build(
             from .coreml_export import export_coreml, validate_mlpackage
 
             say(f"converting to Core ML ({CT_PRECISIONS[precision]}, {coreml_target}) ...")
-            c = export_coreml(model, path, n, tile, precision=precision, minimum_deployment_target=coreml_target,
-                              metadata=metadata)
+            c = export_coreml(
+                model, path, n, tile, precision=precision, minimum_deployment_target=coreml_target, metadata=metadata
+            )
             seconds = c["seconds"]
             spec = validate_mlpackage(path, n, tile)
-            target = {"minimum_deployment_target": coreml_target, "compute_precision": c["compute_precision"],
-                      "model_type": "mlProgram", "spec_version": spec["spec_version"], "ops": spec["ops"],
-                      "batchnorm_folded": True, "fold_max_abs": c["fold_max_abs"],
-                      "spec_check": "ML Program; input/output names, shapes and dtypes; op types: ok",
-                      "runs_on": "macOS / iOS only (Core ML framework)"}
+            target = {
+                "minimum_deployment_target": coreml_target,
+                "compute_precision": c["compute_precision"],
+                "model_type": "mlProgram",
+                "spec_version": spec["spec_version"],
+                "ops": spec["ops"],
+                "batchnorm_folded": True,
+                "fold_max_abs": c["fold_max_abs"],
+                "spec_check": "ML Program; input/output names, shapes and dtypes; op types: ok",
+                "runs_on": "macOS / iOS only (Core ML framework)",
+            }
             parity = measure_coreml_parity(path, model, n, tile)
         side = sidecar_path(path)
-        write_sidecar(side, build_sidecar(fmt=fmt, precision=precision, file=name, target=target, parity=parity,
-                                          **common) | {"export_seconds": round(seconds, 2)})
+        write_sidecar(
+            side,
+            build_sidecar(fmt=fmt, precision=precision, file=name, target=target, parity=parity, **common)
+            | {"export_seconds": round(seconds, 2)},
+        )
         built.append(ExportedArtefact(path, side, fmt, precision, parity, seconds, target))
     return built

@@ -141,7 +141,7 @@ def validation_stacks(
         xs = rng.integers(0, w - tile + 1, n)
 
         def cut(a: np.ndarray, ys: np.ndarray = ys, xs: np.ndarray = xs) -> np.ndarray:
-            tiles = [a[y : y + tile, x : x + tile].transpose(2, 0, 1) for y, x in zip(ys, xs)]
+            tiles = [a[y : y + tile, x : x + tile].transpose(2, 0, 1) for y, x in zip(ys, xs, strict=True)]
             return np.ascontiguousarray(np.stack(tiles)[None], dtype=np.float32)
 
         out.append(ValStack(name, sigma, cut(blurred), cut(img)))

@@ -68,7 +68,7 @@ def _quiet():
             warnings.simplefilter("ignore")
             yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
 
@@ -86,6 +86,19 @@ def _explicit_pool_strides(program: torch.export.ExportedProgram) -> None:
             changed = True
     if changed:
         program.graph_module.recompile()
+
+
+def deployment_target(name: str) -> Any:
+    """``coremltools.target.<name>`` (``iOS16``, ``macOS13`` ...); ``ValueError`` if unknown or older than iOS15."""
+    with _quiet():
+        import coremltools as ct
+
+    target = getattr(ct.target, str(name), None)
+    if target is None:
+        raise ValueError(f"unknown Core ML deployment target {name!r} (e.g. iOS16, macOS13)")
+    if target < ct.target.iOS15:
+        raise ValueError(f"Core ML ML Programs need iOS15 / macOS12 or newer, got {name}")
+    return target
 
 
 def export_coreml(
@@ -110,12 +123,7 @@ def export_coreml(
 
     if precision not in PRECISIONS:
         raise ValueError(f"Core ML precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    try:
-        target = getattr(ct.target, minimum_deployment_target)
-    except AttributeError:
-        raise ValueError(f"unknown Core ML deployment target {minimum_deployment_target!r}") from None
-    if target < ct.target.iOS15:
-        raise ValueError(f"ML Programs need iOS15 / macOS12 or newer, got {minimum_deployment_target}")
+    target = deployment_target(minimum_deployment_target)
     t0 = time.perf_counter()
     folded = fold_batchnorm(model)
     fold_diff = check_fold(model, folded, n)
@@ -135,7 +143,9 @@ def export_coreml(
     mlmodel.short_description = (
         f"Collaborative blind deblurring: stack [1,{n},3,{tile},{tile}] float32 linear RGB -> restored, same shape."
     )
-    mlmodel.input_description[INPUT_NAME] = f"N={n} tiles sharing one blur, linear RGB in [0, 1], [1,{n},3,{tile},{tile}]"
+    mlmodel.input_description[INPUT_NAME] = (
+        f"N={n} tiles sharing one blur, linear RGB in [0, 1], [1,{n},3,{tile},{tile}]"
+    )
     mlmodel.output_description[OUTPUT_NAME] = "restored tiles, linear RGB, same shape as the input"
     for key, value in (metadata or {}).items():
         mlmodel.user_defined_metadata[key] = str(value)

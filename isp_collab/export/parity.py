@@ -57,10 +57,14 @@ def random_stacks(n: int, tile: int, count: int = 1, seed: int = 0) -> list[np.n
 
 
 def _diffs(outs: list[np.ndarray], refs: list[np.ndarray]) -> dict[str, float]:
-    d = np.concatenate([np.abs(o - r).ravel() for o, r in zip(outs, refs)])
+    d = np.concatenate([np.abs(o - r).ravel() for o, r in zip(outs, refs, strict=True)])
     cat = np.concatenate([o.ravel() for o in outs]), np.concatenate([r.ravel() for r in refs])
     p = psnr(*cat)
-    return {"max_abs": float(d.max()), "mean_abs": float(d.mean()), "psnr_db": round(p, 2) if math.isfinite(p) else None}
+    return {
+        "max_abs": float(d.max()),
+        "mean_abs": float(d.mean()),
+        "psnr_db": round(p, 2) if math.isfinite(p) else None,
+    }
 
 
 def measure_parity(
@@ -81,7 +85,10 @@ def measure_parity(
     session = onnx_session(path)
     rand = random_stacks(n, tile, count, seed)
     real = real if real is not None else validation_stacks(n, tile, count, seed=seed + 1)
-    out: dict[str, Any] = {"reference": "PyTorch float32 (unfolded), CPU", "runtime": f"onnxruntime {ort.__version__} CPU"}
+    out: dict[str, Any] = {
+        "reference": "PyTorch float32 (unfolded), CPU",
+        "runtime": f"onnxruntime {ort.__version__} CPU",
+    }
     for label, stacks in (("random", rand), ("real", [s.blurry for s in real])):
         outs = [run_onnx(session, s) for s in stacks]
         refs = [run_torch(model, s) for s in stacks]

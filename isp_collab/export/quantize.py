@@ -7,8 +7,9 @@
 - int8: ``quant_pre_process`` (shape inference + graph optimisation), then ``quantize_static`` in
   QDQ format, per-channel int8 weights, uint8 activations (U8S8, the VNNI-friendly pair), MinMax
   calibration on validation stacks from a :class:`~.calibration.StackCalibrationReader`. The
-  global residual ``Add`` (``restored = stack + residual``) is kept in float so the input image is
-  not re-quantised to 8 bits on its way to the output.
+  output head stays in float: the global residual ``Add`` (``restored = stack + residual``), so the
+  input image is not re-quantised to 8 bits on its way to the output, and the 1x1 output conv, so
+  the residual is not clipped to its calibrated range.
 """
 
 from __future__ import annotations
@@ -94,6 +95,26 @@ def residual_add_nodes(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Add" and set(n.output) & outputs]
 
 
+def output_head_nodes(model: onnx.ModelProto) -> list[str]:
+    """The residual ``Add`` plus the ``Conv`` that computes the residual (found through Reshape-like ops).
+
+    Kept in float for int8: the output conv is a cheap 1x1 conv, and quantising its output clips
+    the largest corrections to the calibrated range (max error 0.06 -> 0.02 on validation tiles).
+    """
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inputs = {i.name for i in model.graph.input}
+    names = []
+    for add in (n for n in model.graph.node if n.name in residual_add_nodes(model)):
+        names.append(add.name)
+        for x in add.input:
+            node = producer.get(x)
+            while node is not None and node.op_type in ("Reshape", "Identity", "Transpose", "Squeeze", "Unsqueeze"):
+                node = producer.get(node.input[0]) if node.input[0] not in inputs else None
+            if node is not None and node.op_type == "Conv":
+                names.append(node.name)
+    return names
+
+
 def quantize_int8(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -103,6 +124,8 @@ def quantize_int8(
     keep_residual_float: bool = True,
 ) -> dict[str, Any]:
     """fp32 ONNX ``src`` -> int8 QDQ ONNX ``dst`` calibrated with ``reader`` (MinMax).
+
+    ``keep_residual_float``: leave :func:`output_head_nodes` unquantised.
 
     Returns ``{"seconds", "excluded", "calibration_stacks"}``. Temporary files live in a temp dir
     next to ``dst`` and are removed.
@@ -115,7 +138,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        excluded = residual_add_nodes(onnx.load(str(pre))) if keep_residual_float else []
+        excluded = output_head_nodes(onnx.load(str(pre))) if keep_residual_float else []
         quantize_static(
             str(pre),
             str(dst),
@@ -130,7 +153,14 @@ def quantize_int8(
     quantized = onnx.load(str(dst))
     if [o.name for o in quantized.graph.output] != [OUTPUT_NAME]:
         raise RuntimeError(f"{dst}: quantisation renamed the output")
+    # quant_pre_process's optimiser declares every ORT domain; keep the ones the nodes use
+    used = {node.domain for node in quantized.graph.node} | {""}
+    kept = [o for o in quantized.opset_import if o.domain in used or (o.domain == "ai.onnx" and "" in used)]
+    del quantized.opset_import[:]
+    quantized.opset_import.extend(kept)
+    quantized.producer_name = "isp-collab"
     onnx.checker.check_model(quantized, full_check=True)
     assert_static_graph(quantized)
+    onnx.save(quantized, str(dst))
     n_stacks = len(getattr(reader, "stacks", []))
     return {"seconds": time.perf_counter() - t0, "excluded": excluded, "calibration_stacks": n_stacks}

@@ -43,8 +43,8 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
         "layout": "[batch=1, N tiles of one image sharing a blur, RGB channels, tile rows, tile columns]",
         "value_range": [0.0, 1.0],
         "colour_space": "linear RGB",
-        "isp_position": "linear, white-balanced camera RGB after demosaicking, before the colour matrix and the "
-        "tone curve (no gamma); the output is in the same space",
+        "isp_position": "linear camera RGB after demosaicking, before white balance, the colour matrix and the "
+        "tone curve (no gamma; the domain the model was trained in); the output is in the same space",
     }
 
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import tomllib
 
 from .frame import CFA_PATTERNS, CFAPattern, Frame
 from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, check_pixels, description_for

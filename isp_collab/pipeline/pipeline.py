@@ -27,12 +27,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from .compare import side_by_side
 from .demosaic import Demosaic, normalize_mosaic

@@ -3,11 +3,13 @@
 Every stage is a small dataclass with ``enabled``; a disabled stage returns its input unchanged.
 Order in :class:`~isp_collab.pipeline.pipeline.Pipeline` (camera-ISP order)::
 
-    [Linearize]  ->  WhiteBalance  ->  LensCorrect -> Sharpen -> UnsharpMask  ->  ColorCorrect -> Tone
-     sRGB input      camera RGB        collaborative networks on linear camera RGB   -> linear sRGB -> sRGB-encoded
+    [Linearize]  ->  LensCorrect -> Sharpen -> UnsharpMask  ->  WhiteBalance -> ColorCorrect -> Tone
+     sRGB input      collaborative networks on linear camera RGB      camera RGB -> linear sRGB -> sRGB-encoded
 
-The restoration stages run where the blur was made: on linear, white-balanced camera RGB after
-demosaicking, before the colour matrix mixes channels and before the tone curve bends values.
+The restoration stages run where the blur was made: on linear camera RGB right after
+demosaicking, before white balance (the networks are trained on unprocessed camera RGB, whose
+white-balance gains are inverted), before the colour matrix mixes channels and before the tone
+curve bends values.
 ``Tone`` is the last stage; its output is sRGB-encoded in [0, 1], ready for :mod:`.encode`.
 """
 

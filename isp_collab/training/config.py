@@ -8,15 +8,10 @@ recipe is caught before a 90-minute run starts.
 from __future__ import annotations
 
 import hashlib
-import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass
@@ -105,7 +100,13 @@ def load_recipe(path: str | Path) -> Recipe:
         raw = tomllib.loads(data.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a valid TOML recipe ({e})") from None
-    sections = {"model": ModelSection, "task": TaskSection, "data": DataSection, "train": TrainSection, "val": ValSection}
+    sections = {
+        "model": ModelSection,
+        "task": TaskSection,
+        "data": DataSection,
+        "train": TrainSection,
+        "val": ValSection,
+    }
     unknown = sorted(set(raw) - set(sections) - {"name"})
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {unknown}")

@@ -39,6 +39,7 @@ def _source(recipe: Recipe):
 class SharpenTask:
     def __init__(self, recipe: Recipe) -> None:
         from ..data.sharpen import SharpenSampler
+
         self.recipe = recipe
         d = recipe.data
         source = _source(recipe)
@@ -76,6 +77,7 @@ class SharpenTask:
 class LensTask:
     def __init__(self, recipe: Recipe) -> None:
         from ..data.lens import LensSampler
+
         self.recipe = recipe
         d = recipe.data
         self.field = self._field((1024, 1536))

@@ -108,7 +108,9 @@ def train(
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     stacks = recipe.stacks_per_step // world
     if stacks < 1:
-        raise ValueError(f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split over {world} processes")
+        raise ValueError(
+            f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split over {world} processes"
+        )
 
     def checkpoint(path: Path) -> None:
         gens = [gen.get_state()]

@@ -1,0 +1,90 @@
+"""The training section of ``benchmarks/RESULTS.md``: validation tables and PSNR-vs-step curves.
+
+Reads only what training wrote next to the weights (``models/<name>/card.json`` and
+``train_log.jsonl``), so the section is regenerated from the shipped models, never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..models.weights import MODELS_DIR, read_card, shipped_models
+
+
+def _curve(name: str) -> list[tuple[int, float]]:
+    log = MODELS_DIR / name / "train_log.jsonl"
+    if not log.is_file():
+        return []
+    pts = []
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if "val" in rec and "step" in rec:
+            pts.append((rec["step"], rec["val"]["mean_psnr"]))
+    return pts
+
+
+def plot_curves(out: Path, task: str) -> Path | None:
+    """Validation PSNR vs step for every shipped model of ``task`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in shipped_models() if read_card(n).get("task") == task]
+    if not names:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    blurry = None
+    for name in names:
+        pts = _curve(name)
+        if pts:
+            ax.plot([s for s, _ in pts], [p for _, p in pts], marker="o", ms=3, label=name)
+        blurry = read_card(name)["validation"]["mean_blurry"]
+    if blurry is not None:
+        ax.axhline(blurry, color="grey", ls="--", lw=1, label="blurry input")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation PSNR (dB, linear RGB)")
+    ax.set_title(f"{task}: validation PSNR during training (Set14 + Set5 tiles)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def training_section(plot_dir: Path) -> str:
+    """Markdown: one table per task (per-condition PSNR, blurry beside it, steps, wall clock) + plots."""
+    lines = []
+    for task in ("sharpen", "lens"):
+        names = [n for n in shipped_models() if read_card(n).get("task") == task]
+        if not names:
+            continue
+        cards = {n: read_card(n) for n in names}
+        conds = list(next(iter(cards.values()))["validation"]["restored"])
+        lines.append(f"### {task}\n")
+        lines.append(f"Protocol: {next(iter(cards.values())).get('validation_protocol', '')}.\n")
+        lines.append(
+            "| model | N | " + " | ".join(conds) + " | mean | gain over blurry | steps | patches/step | wall clock |"
+        )
+        lines.append("|---" * (len(conds) + 7) + "|")
+        first = next(iter(cards.values()))["validation"]
+        lines.append(
+            "| blurry input | - | "
+            + " | ".join(f"{first['blurry'][c]:.2f}" for c in conds)
+            + f" | {first['mean_blurry']:.2f} | - | - | - | - |"
+        )
+        for n, c in cards.items():
+            v = c["validation"]
+            lines.append(
+                f"| `{n}` | {c['n_trained']} | "
+                + " | ".join(f"{v['restored'][k]:.2f}" for k in conds)
+                + f" | **{v['mean_psnr']:.2f}** | {v['mean_psnr'] - v['mean_blurry']:+.2f} | {c['steps']} | "
+                f"{c['patches_per_step']} x {c['patch']}² | {c['wall_clock_s'] / 60:.0f} min |"
+            )
+        plot = plot_curves(plot_dir / f"training_{task}.png", task)
+        if plot:
+            lines.append(f"\n![{task} validation PSNR vs step]({plot.name})\n")
+    return "\n".join(lines) + "\n"
