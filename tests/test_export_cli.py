@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_export_onnx import NAME, TILE, artefact, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+from test_export_onnx import NAME, TILE, artefact, exported  # noqa: F401 (fixtures)
 
 import isp_collab.export.api as api
 from isp_collab.cli import main

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_export_onnx import TILE, N, artefact, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures)
 
 restore_mod = pytest.importorskip("isp_collab.restore")
 from isp_collab.export.calibration import validation_images  # noqa: E402

@@ -9,7 +9,7 @@ import json
 import sys
 
 import pytest
-from test_export_onnx import NAME, TILE, N, exported, one_torch_thread  # noqa: F401 (autouse fixture)
+from test_export_onnx import NAME, TILE, N, exported  # noqa: F401 (fixtures)
 
 from isp_collab.export import export_model
 from isp_collab.export.coreml_export import validate_mlpackage

@@ -49,15 +49,6 @@ def make_model_dir(root: Path, n: int = N, seed: int = 0) -> Path:
     return save_model(model, root / NAME, {"name": NAME, "task": "sharpen", "n_trained": n})
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small tensors on a shared 2-core machine: one torch thread avoids synchronisation overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @functools.lru_cache(maxsize=1)
 def exported() -> tuple[Path, list[ExportedArtefact]]:
     """(model folder, artefacts) of one ONNX export (fp32, fp16, int8; N=4, tile 64), built once."""

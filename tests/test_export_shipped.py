@@ -6,7 +6,6 @@ import json
 
 import onnx
 import pytest
-from test_export_onnx import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from isp_collab.cli import main
 from isp_collab.export import export_model, static_graph_problems

@@ -12,15 +12,6 @@ from isp_collab.restore import OnnxBackend, TorchBackend, restore
 TILE, N = 32, 4
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: a second thread only adds synchronisation (10x slower on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(n=N):
     model = create_model("unet-tx", n=n)
     g = torch.Generator().manual_seed(1)

@@ -10,15 +10,6 @@ from isp_collab.models import create_model
 from isp_collab.restore import TorchBackend, flip_tile, gather_stacks, gilbert_order, make_grid, restore
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: a second thread only adds synchronisation (10x slower on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_model(n=4):
     """UNet-TX with every weight perturbed: not the identity, and the collaboration layers active."""
     model = create_model("unet-tx", n=n)

@@ -4,7 +4,6 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-import torch
 
 from isp_collab.models import create_model
 from isp_collab.restore import (
@@ -16,15 +15,6 @@ from isp_collab.restore import (
     reflect_index,
     restore,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: a second thread only adds synchronisation (10x slower on a loaded 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class FakeBackend:
