@@ -219,7 +219,7 @@ def _mirror_orbits(grid: Grid) -> list[list[Member]]:
     for y0 in grid.ys:
         for x0 in grid.xs:
             rx = x0 if 2 * x0 + t - 1 >= c2x else c2x - x0 - t + 1
-            ry = y0 if 2 * y0 + t - 1 <= c2y else c2y - y0 - t + 1
+            ry = y0 if 2 * y0 + t - 1 >= c2y else c2y - y0 - t + 1  # (+x, +y) quadrant, y down: as trained
             if (ry, rx) in orbits:
                 continue
             members, seen = [], set()

@@ -102,14 +102,15 @@ def test_mirror_quadruplets_are_symmetric_about_the_centre(size, center):
     full = 0
     for s in stacks:
         rx, ry = _tile_centre2(grid, s.tiles[0])
-        assert s.flips[0] == (rx < c2x, ry > c2y)  # flags bring the tile to the first quadrant
+        assert s.flips[0] == (rx < c2x, ry < c2y)  # flags bring the tile to the first (+x, +y) quadrant
         for t, (fx, fy) in zip(s.tiles, s.flips, strict=True):
             x, y = _tile_centre2(grid, t)
             # relative to the first member, a flipped axis means the mirror position, else the same
             assert (x + rx == 2 * c2x) if fx != s.flips[0][0] else (x == rx)
             assert (y + ry == 2 * c2y) if fy != s.flips[0][1] else (y == ry)
-            # canonical orientation: every member's flipped centre lies right of and above the centre
-            assert (2 * c2x - x if fx else x) >= c2x and (2 * c2y - y if fy else y) <= c2y
+            # canonical orientation (as LensSampler trains): every member's flipped centre lies right of
+            # and below the centre (y down)
+            assert (2 * c2x - x if fx else x) >= c2x and (2 * c2y - y if fy else y) >= c2y
         full += len(set(s.tiles)) == 4
     assert full > 0
 

@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -72,11 +71,10 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text() if path.is_file() else HEADER
     new = merge_section(text, name, body)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        f.write(new)
-        tmp = f.name
-    os.replace(tmp, path)
-    return path
+    from ..pipeline.io import atomic_write_bytes
+
+    # temp + fsync + rename with the usual permissions (a bare NamedTemporaryFile would leave 0600)
+    return atomic_write_bytes(path, new.encode("utf-8"), overwrite=True)
 
 
 # ----------------------------------------------------------------------------------------------

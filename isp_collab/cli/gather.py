@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -78,16 +76,10 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
     ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"{path}: could not encode the picture")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        if not overwrite and path.exists():  # re-checked: the file may have appeared meanwhile
-            raise FileExistsError(f"{path}: exists (use --overwrite to replace it)")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..pipeline.io import atomic_write_bytes
+
+    # the pipeline's writer: fsync, usual permissions (not mkstemp's 0600), never clobbers without overwrite
+    atomic_write_bytes(path, buf.tobytes(), overwrite=overwrite)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", type=Path, help="checkpoint/log folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly where it stopped")
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     p.set_defaults(func=run)
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.steps:
         recipe.train.steps = args.steps
     out = args.out or Path("models") / recipe.name
+    if (out / "model.safetensors").exists() and not args.overwrite:
+        raise FileExistsError(f"{out}: a trained model is already there; pass --overwrite to replace it")
     try:
         result = train(
             recipe, out, run_dir=args.run_dir, resume=args.resume, device=args.device, progress=not args.no_progress

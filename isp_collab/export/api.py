@@ -215,8 +215,8 @@ def export_model(
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < m or tile % m:
         raise ValueError(f"tile must be a positive multiple of {m} (2**depth of {model.config.arch}), got {tile!r}")
     overlap = min(DEFAULT_OVERLAP, tile // 2) if overlap is None else overlap
-    if not 0 <= overlap < tile:
-        raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
+    if not 0 <= overlap <= tile // 2:
+        raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
     strategy = strategy or default_strategy(model.card)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")

@@ -28,11 +28,9 @@ NOISE_SIGMA = 0.005
 
 
 def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    try:
-        from ..physics.unprocess import srgb_to_linear
-    except ImportError:  # the physics module is optional here: plain IEC 61966-2-1 curve
-        x = np.clip(x, 0.0, 1.0)
-        return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    """sRGB-encoded [0, 1] -> linear, float32: the package's one plain curve (physics is always installed)."""
+    from ..physics.unprocess import srgb_to_linear
+
     return np.asarray(srgb_to_linear(x), dtype=np.float32)
 
 

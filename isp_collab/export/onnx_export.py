@@ -22,7 +22,6 @@ from typing import Any
 import onnx
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..models import CollaborativeUNet
 
@@ -58,15 +57,9 @@ def fold_batchnorm(model: CollaborativeUNet) -> CollaborativeUNet:
     The BatchNorm modules are replaced by ``nn.Identity``; the original model is not modified.
     Raises ``ValueError`` when a BatchNorm is left that does not follow a convolution.
     """
-    folded = copy.deepcopy(model).eval()
-    for module in folded.modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        for i in range(len(module) - 1):
-            conv, bn = module[i], module[i + 1]
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                module[i] = fuse_conv_bn_eval(conv, bn)
-                module[i + 1] = nn.Identity()
+    from ..restore.backends import fold_batchnorm as fold_in_place  # the one folding loop (torch backend too)
+
+    folded = fold_in_place(copy.deepcopy(model).eval())
     left = [name for name, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if left:
         raise ValueError(f"cannot fold BatchNorm {left[0]}: it does not follow a Conv2d")

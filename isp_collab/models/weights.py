@@ -23,7 +23,9 @@ from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+# Shipped weights live in the repository's models/ folder; ISP_COLLAB_MODELS points elsewhere
+# (e.g. for a non-editable install, or a camera maker's own model zoo).
+MODELS_DIR = Path(os.environ.get("ISP_COLLAB_MODELS", Path(__file__).resolve().parents[2] / "models"))
 DEFAULT_MODEL = "sharpen-unet-tx-n4"
 
 
@@ -129,6 +131,7 @@ def save_model(model: CollaborativeUNet, out_dir: str | os.PathLike, card: dict[
     with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as f:
         tmp = Path(f.name)
     save_file(state, str(tmp))
+    os.chmod(tmp, 0o644)
     os.replace(tmp, out / WEIGHTS_FILE)
     from .. import __version__
 
@@ -143,4 +146,5 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
         f.write(text)
         tmp = f.name
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)

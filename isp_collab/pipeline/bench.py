@@ -2,6 +2,7 @@
 
 python -m isp_collab.pipeline.bench demosaic [IMAGE_OR_FOLDER ...]   # PSNR and time per method
 python -m isp_collab.pipeline.bench stages RAW_FILE [--repeat 3]     # seconds per stage
+python -m isp_collab.pipeline.bench stages RAW_FILE --sharpen-onnx X.onnx --threads 2 --write benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -105,6 +106,15 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("raw", type=Path)
     s.add_argument("--repeat", type=int, default=3)
     s.add_argument("--demosaic", default="malvar", choices=DEMOSAIC_METHODS)
+    s.add_argument("--sharpen-onnx", type=Path, help="run the sharpen stage with this exported ONNX model")
+    s.add_argument("--sharpen-model", default="sharpen-unet-tx-n4", help="the model the ONNX file was exported from")
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1); ONNX Runtime uses its default (all physical cores)",
+    )
+    s.add_argument("--write", type=Path, help="write the table as the 'pipeline' section of this RESULTS.md")
     args = ap.parse_args(argv)
     if args.what == "demosaic":
         items = args.images or [SHARED_VAL / "set14", SHARED_VAL / "set5"]
@@ -119,12 +129,33 @@ def main(argv: list[str] | None = None) -> None:
                 f"camera pre-balanced {s['camera_prebalanced']:6.2f}  {times[m]:.3f} s"
             )
     else:
-        from .demosaic import Demosaic
+        import os
 
-        t = time_stages(args.raw, args.repeat, demosaic=Demosaic(args.demosaic))
-        print(f"{args.raw.name}: best of {args.repeat}, 1 thread")
+        from .demosaic import Demosaic
+        from .stages import Sharpen
+
+        torch.set_num_threads(args.threads)
+        kwargs: dict = {"demosaic": Demosaic(args.demosaic)}
+        if args.sharpen_onnx:
+            kwargs["sharpen"] = Sharpen(model=args.sharpen_model, backend="onnx", onnx_path=str(args.sharpen_onnx))
+        t = time_stages(args.raw, args.repeat, **kwargs)
+        stage = f"sharpen on ONNX Runtime ({args.sharpen_onnx.name})" if args.sharpen_onnx else "no restoration stage"
+        head = f"`{args.raw.name}`, {stage}, demosaic {args.demosaic}: best of {args.repeat} runs, {args.threads} thread(s)"
+        print(head)
         for k, v in t.items():
             print(f"  {k:14s} {v:.3f} s")
+        if args.write:
+            from ..bench.report import write_section
+
+            rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in t.items())
+            body = (
+                f"Command: `python -m isp_collab.pipeline.bench stages {args.raw} "
+                f"{'--sharpen-onnx ' + str(args.sharpen_onnx) + ' ' if args.sharpen_onnx else ''}--threads {args.threads}` "
+                f"({time.strftime('%Y-%m-%d')}). {head}; load average before: {os.getloadavg()[0]:.1f}.\n\n"
+                f"| step | seconds |\n|---|---:|\n{rows}\n"
+            )
+            write_section(args.write, "pipeline", body)
+            print(f"wrote the pipeline section of {args.write}")
 
 
 if __name__ == "__main__":

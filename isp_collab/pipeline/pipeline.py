@@ -233,8 +233,14 @@ class Pipeline:
             crop = side_by_side(result.before, result.after, lambda x: self.finish(x, result.frame), compare_size)
             cmp_data = encode_image(crop, ".png", 8)
         t0 = time.perf_counter()
+        existed = dst.exists()
         atomic_write_bytes(dst, data, overwrite=overwrite)
         if cmp_data is not None:
-            atomic_write_bytes(compare, cmp_data, overwrite=overwrite)
+            try:
+                atomic_write_bytes(compare, cmp_data, overwrite=overwrite)
+            except BaseException:
+                if not existed:  # the pair is one output: do not leave half of it behind
+                    dst.unlink(missing_ok=True)
+                raise
         result.timings["write"] = time.perf_counter() - t0
         return result

@@ -12,7 +12,8 @@ layers pool features across the stack, which helps only when the stacked tiles s
 - ``mirror``: lens aberrations, whose PSF is mirror-symmetric about the optical centre. The
   tiles at the four mirror positions (x, y), (2cx - x, y), (x, 2cy - y), (2cx - x, 2cy - y) form a
   quadruplet; each is flipped into the orientation of the first-quadrant member (right of and
-  above the centre) so all four share one blur. A tile on the central column is its own
+  below the centre in pixel coordinates, y down: the (+x, +y) quadrant that
+  :class:`~isp_collab.data.lens.LensSampler` aligns training stacks to) so all four share one blur. A tile on the central column is its own
   horizontal mirror: its flipped copy joins the stack as the mirror observation but its output is
   discarded (likewise for the central row and the centre tile). Mirror positions outside the
   image (off-centre optics) are simply absent.
@@ -134,9 +135,10 @@ def _mirror_orbits(grid: TileGrid) -> list[list[tuple[int, tuple[bool, bool], bo
     orbits: dict[tuple[int, int], list[tuple[int, tuple[bool, bool], bool]]] = {}
     for y0 in grid.ys:
         for x0 in grid.xs:
-            # the orbit's representative: the mirror position right of and above the centre
+            # the orbit's representative: the mirror position right of and below the centre (y down),
+            # the orientation the lens models were trained in (data/lens.py, training LensTask)
             rx = x0 if 2 * x0 + t - 1 >= c2x else mx(x0)
-            ry = y0 if 2 * y0 + t - 1 <= c2y else my(y0)
+            ry = y0 if 2 * y0 + t - 1 >= c2y else my(y0)
             if (ry, rx) in orbits:
                 continue
             members, seen = [], set()

@@ -43,8 +43,9 @@ def lr_factor(step: int, recipe: Recipe) -> float:
 def _dist_info() -> tuple[int, int]:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
+            if torch.cuda.is_available():  # one GPU per process, chosen before NCCL starts
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -105,7 +106,10 @@ def train(
         set_rng_state(ck["rng"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
 
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    else:
+        net = model
     stacks = recipe.stacks_per_step // world
     if stacks < 1:
         raise ValueError(
