@@ -94,3 +94,15 @@ def test_info_cli_prints_table(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "unet-tx" in out and "268,803" in out
+
+
+@pytest.mark.parametrize("name", __import__("isp_collab.models", fromlist=["x"]).shipped_models())
+def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
+    from isp_collab.models.weights import MODELS_DIR, file_sha256
+
+    model = load_model(name)
+    card = model.card
+    assert card["weights_sha256"] == file_sha256(MODELS_DIR / name / "model.safetensors")
+    val = card["validation"]
+    for cond, psnr in val["restored"].items():
+        assert psnr > val["blurry"][cond] + 0.3, f"{name} does not beat its blurry input at {cond}"
