@@ -143,3 +143,18 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     start = json.loads((tmp_path / "r" / "log.jsonl").read_text().splitlines()[0])
     assert start["world"] == 2
     assert load_model(tmp_path / "m").card["steps"] == 4
+
+
+def test_init_warm_starts_n2_from_n1_weights(tmp_path):
+    r1 = tiny(2)
+    r1.model.n = 1
+    r1.train.patches_per_step = 4
+    train(r1, tmp_path / "n1", run_dir=tmp_path / "r1", progress=False)
+    r2 = tiny(1)
+    r2.train.lr = r2.train.lr_min = 1e-12
+    r2.train.warmup = 1
+    res = train(r2, tmp_path / "n2", run_dir=tmp_path / "r2", progress=False, init=tmp_path / "n1")
+    assert load_model(tmp_path / "n2").card["initialised_from"] == str(tmp_path / "n1")
+    # [I | 0] collaboration layers: the warm-started N=2 model scores what the N=1 model scored
+    n1 = load_model(tmp_path / "n1").card["validation"]["mean_psnr"]
+    assert res["validation"]["mean_psnr"] == pytest.approx(n1, abs=0.05)

@@ -21,7 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", type=Path, help="checkpoint/log folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly where it stopped")
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    p.add_argument(
+        "--init",
+        help="start from a trained model's weights (shipped name or folder): fine-tune, or "
+        "warm-start an N>1 model from N=1 weights",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     p.set_defaults(func=run)
@@ -40,12 +46,20 @@ def run(args: argparse.Namespace) -> int:
         recipe.data.val_images = list(args.val_images)
     if args.steps:
         recipe.train.steps = args.steps
+    if args.lr:
+        recipe.train.lr = args.lr
     out = args.out or Path("models") / recipe.name
     if (out / "model.safetensors").exists() and not args.overwrite:
         raise FileExistsError(f"{out}: a trained model is already there; pass --overwrite to replace it")
     try:
         result = train(
-            recipe, out, run_dir=args.run_dir, resume=args.resume, device=args.device, progress=not args.no_progress
+            recipe,
+            out,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            device=args.device,
+            progress=not args.no_progress,
+            init=args.init,
         )
     except KeyboardInterrupt:
         return 130

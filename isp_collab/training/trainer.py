@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..device import pick_device
-from ..models import create_model, save_model
+from ..models import create_model, load_model, save_model
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe
 from .tasks import build_task
@@ -68,11 +68,14 @@ def train(
     device: str | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``recipe``; returns the final validation figures. See the module docstring for files.
 
     ``stop_after`` ends the run early after that many steps (checkpointing as usual), used by
-    tests of resume; the schedule still follows ``recipe.train.steps``.
+    tests of resume; the schedule still follows ``recipe.train.steps``. ``init``: start from the
+    weights of a trained model (shipped name or folder) instead of identity — fine-tuning, or warm
+    starting an N>1 model from N=1 weights (its collaboration layers then start as ``[I | 0]``).
     """
     rank, world = _dist_info()
     if world > 1 and torch.cuda.is_available():
@@ -92,6 +95,8 @@ def train(
 
     torch.manual_seed(recipe.train.seed)
     model = create_model(recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling).to(dev)
+    if init is not None and not resume:
+        _init_from(model, init)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
     task = build_task(recipe)
@@ -203,6 +208,17 @@ def train(
     return result
 
 
+def _init_from(model: torch.nn.Module, init: str | Path) -> None:
+    """Copy a trained model's weights; only collaboration layers may be missing from it."""
+    source = load_model(init)
+    if source.config.arch != model.config.arch:
+        raise ValueError(f"{init}: architecture {source.config.arch} does not match the recipe's {model.config.arch}")
+    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("collab_") for k in missing):
+        raise ValueError(f"{init}: weights do not fit this network (e.g. {(unexpected or missing)[0]})")
+    model.initialised_from = str(init)
+
+
 def finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path) -> dict[str, Any]:
     """Write the best weights + card (validation table at N trained and per condition) to ``out_dir``."""
     if best_path.exists():
@@ -223,6 +239,7 @@ def finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path) ->
         "validation": val,
         "validation_protocol": task.describe_validation(),
         "training_data": recipe.data.images or ["dead-leaves (procedural)"],
+        "initialised_from": getattr(model, "initialised_from", None),
     }
     save_model(model, out_dir, card)
     if log_path.exists():  # keep the curve next to the weights for the RESULTS plot
