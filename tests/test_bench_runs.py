@@ -52,3 +52,13 @@ def test_speed_quick(tmp_path):
         assert runtime in speed
     assert "fp32 matmul peak" in speed
     assert (tmp_path / "latency_vs_params.png").is_file()
+
+
+def test_bench_all_quick_end_to_end(tmp_path):
+    """The CI check of the benchmark machinery (numbers are not checked): every section and plot is written."""
+    assert main(["bench", "all", "--quick", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    for section in ("machine", "kernel-estimation", "training", "quality", "speed"):
+        assert read_section(text, section), f"section {section} missing"
+    for plot in ("ksim_vs_n.png", "psnr_vs_sigma.png", "latency_vs_params.png"):
+        assert (tmp_path / plot).stat().st_size > 1000

@@ -67,6 +67,11 @@ def training_section(plot_dir: Path) -> str:
         lines.append(f"### {task}\n")
         lines.append(f"Protocol: {next(iter(cards.values())).get('validation_protocol', '')}.\n")
         lines.append(
+            "Each model is the checkpoint with the best mean validation PSNR (validated every 500 steps) on this "
+            "same validation set; siblings share recipe, seed, steps and patches per step, and differ only in N. "
+            "Wall clock is training time (validation excluded) while the runs shared the 2-core CPU.\n"
+        )
+        lines.append(
             "| model | N | " + " | ".join(conds) + " | mean | gain over blurry | steps | patches/step | wall clock |"
         )
         lines.append("|---" * (len(conds) + 7) + "|")
