@@ -93,3 +93,26 @@ def training_section(plot_dir: Path) -> str:
         if plot:
             lines.append(f"\n![{task} validation PSNR vs step]({plot.name})\n")
     return "\n".join(lines) + "\n"
+
+
+def run_curves_section(run_dirs: list[Path], note: str) -> str:
+    """Markdown table of mean validation PSNR per validated step for training runs (their ``log.jsonl``)."""
+    curves = {}
+    for d in run_dirs:
+        pts = {}
+        for line in (Path(d) / "log.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            if "val" in rec and "step" in rec:
+                pts[rec["step"]] = rec["val"]["mean_psnr"]
+        curves[Path(d).name] = pts
+    steps = sorted({s for pts in curves.values() for s in pts})
+    lines = [
+        note,
+        "",
+        "| run | " + " | ".join(f"step {s}" for s in steps) + " | best |",
+        "|---" * (len(steps) + 2) + "|",
+    ]
+    for name, pts in curves.items():
+        cells = [f"{pts[s]:.3f}" if s in pts else "-" for s in steps]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | **{max(pts.values()):.3f}** |")
+    return "\n".join(lines) + "\n"
