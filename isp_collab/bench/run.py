@@ -18,6 +18,7 @@ import numpy as np
 
 from . import report
 from .data import VAL_DIR, load_images, load_levin_kernels
+from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
 
 Say = Callable[[str], None]
 #: The benchmark image of the before/after figure (fine detail and strong edges).
@@ -90,7 +91,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     ]
     seconds = time.perf_counter() - t0
     plot = opts.file("ksim_vs_n", ".png")
-    report.plot_ksim(experiments, plot)
+    plot_ksim(experiments, plot)
     report.write_section(
         opts.results,
         opts.section("kernel-estimation"),
@@ -195,7 +196,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
     plots = []
-    p = report.plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
+    p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
     plots.append(p.name)
     points: dict[str, list[tuple[int, float]]] = {}
     for name, card in cards.items():
@@ -204,12 +205,12 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         )
     if points:
         baselines = {m: psnr_t[m]["mean"] for m in psnr_t if m not in cards}
-        p = report.plot_psnr_vs_n(points, baselines, opts.file("psnr_vs_n", ".png"))
+        p = plot_psnr_vs_n(points, baselines, opts.file("psnr_vs_n", ".png"))
         plots.append(p.name)
     for key, outs in kept.items():
         image, deg = key.rsplit(" ", 1)
         scores = {r.method: r.psnr for r in rows if r.image == image and r.degradation == deg}
-        p = report.plot_crops(
+        p = plot_crops(
             outs,
             f"{key} (centre crop, shown in sRGB)",
             opts.file("crops", ".png"),
@@ -294,7 +295,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
         images=opts.load(max_images=1),
         progress=opts.say,
     )
-    plot = report.plot_latency_vs_params(result, opts.out / "latency_vs_params.png")
+    plot = plot_latency_vs_params(result, opts.out / "latency_vs_params.png")
     how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
     how += (
         f"- this run: {result.size}x{result.size} image, {result.reps} timed runs, {result.threads} thread(s); "

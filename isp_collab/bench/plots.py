@@ -1,0 +1,139 @@
+"""The benchmark's PNG plots, referenced from the ``benchmarks/RESULTS.md`` sections of :mod:`.report`.
+
+Plots use matplotlib's Agg backend; images in figures are shown in sRGB (processed back with the
+fixed camera of :mod:`isp_collab.bench.protocol`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
+    """KSIM vs N (log2 axis): each kernel thin, the mean thick; one panel per boundary model."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(experiments), figsize=(5.2 * len(experiments), 4), sharey=True, squeeze=False)
+    for ax, e in zip(axes[0], experiments, strict=True):
+        per = e.mean_per_kernel()
+        for k, name in enumerate(e.kernel_names):
+            ax.plot(e.ns, per[k], "-", lw=1, alpha=0.6, label=name.replace("kernel", "k"))
+        ax.errorbar(e.ns, e.mean(), yerr=e.std_of_mean(), fmt="k-o", lw=2.5, label="mean", capsize=3)
+        ax.axvline(e.saturation_n(), color="grey", ls=":", lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(e.ns, [str(n) for n in e.ns])
+        ax.set_xlabel("N (pairs sharing the kernel)")
+        ax.set_title(f"{e.boundary} blur, {e.patch}px crops, noise {100 * e.noise_sigma:g}%")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("KSIM")
+    axes[0][-1].legend(fontsize=7, ncol=2, loc="lower right")
+    fig.suptitle("Least-squares kernel estimate (Eq. 2) from N sharp/blurry pairs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path) -> Path:
+    """Mean PSNR vs isotropic sigma, one line per method."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, per in table.items():
+        pts = sorted((float(d.split("=", 1)[1]), v) for d, v in per.items() if d.startswith("sigma="))
+        if pts:
+            ax.plot(*zip(*pts, strict=True), "-o", label=method)
+    ax.set_xlabel("Gaussian blur sigma (px)")
+    ax.set_ylabel("PSNR (dB), linear RGB")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("PSNR vs blur, noise 0.5/255")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_psnr_vs_n(points: dict[str, list[tuple[int, float]]], baselines: dict[str, float], path: str | Path) -> Path:
+    """Mean PSNR vs stack size N, one line per architecture; classical rows as horizontal lines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arch, pts in points.items():
+        pts = sorted(pts)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", label=arch)
+    for i, (name, v) in enumerate(baselines.items()):
+        ax.axhline(v, ls="--", lw=1, color=f"C{(i + len(points)) % 10}", label=name)
+    ax.set_xscale("log", base=2)
+    ns = sorted({p[0] for pts in points.values() for p in pts}) or [1]
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xlabel("N (patches restored together)")
+    ax.set_ylabel("mean PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Collaboration: PSNR vs N at a fixed network")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_crops(
+    kept: dict[str, np.ndarray], title: str, path: str | Path, crop: int = 128, scores: dict[str, float] | None = None
+) -> Path:
+    """Before/after crops (sRGB display): sharp, blurry input, then each method (``scores``: whole-image PSNR)."""
+    from .protocol import center_crop, to_display
+
+    plt = _plt()
+    names = list(kept)
+    cols = min(4, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        ax.imshow(np.clip(to_display(center_crop(kept[name], crop)), 0, 1), interpolation="nearest")
+        score = (scores or {}).get(name)
+        ax.set_title(name if score is None else f"{name}\n{score:.2f} dB (whole image)", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_latency_vs_params(result, path: str | Path) -> Path:
+    """ms/MP vs parameter count (log-log), one marker series per runtime."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    by_rt: dict[str, list[tuple[float, float, str]]] = {}
+    for r in result.latency:
+        if "ms_per_mp" in r:
+            by_rt.setdefault(r["kind"], []).append((r["params"], r["ms_per_mp"], r["label"]))
+    for i, (rt, pts) in enumerate(by_rt.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=f"C{i}", label=rt)
+    for r in result.classical:
+        if "ms_per_mp" in r:
+            ax.axhline(r["ms_per_mp"], ls="--", lw=1, color="grey")
+            ax.text(ax.get_xlim()[0] if by_rt else 1, r["ms_per_mp"], " " + r["label"], fontsize=7, va="bottom")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("whole-image latency (ms per megapixel)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Latency vs size, {result.threads} CPU thread(s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
