@@ -21,6 +21,14 @@ def _plt():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write as PNG (120 dpi) and free the figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return Path(path)
+
+
 def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
     """KSIM vs N (log2 axis): each kernel thin, the mean thick; one panel per boundary model."""
     plt = _plt()
@@ -39,10 +47,7 @@ def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
     axes[0][0].set_ylabel("KSIM")
     axes[0][-1].legend(fontsize=7, ncol=2, loc="lower right")
     fig.suptitle("Least-squares kernel estimate (Eq. 2) from N sharp/blurry pairs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path) -> Path:
@@ -58,10 +63,7 @@ def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("PSNR vs blur, noise 0.5/255")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_psnr_vs_n(points: dict[str, list[tuple[int, float]]], baselines: dict[str, float], path: str | Path) -> Path:
@@ -81,10 +83,7 @@ def plot_psnr_vs_n(points: dict[str, list[tuple[int, float]]], baselines: dict[s
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Collaboration: PSNR vs N at a fixed network")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_crops(
@@ -105,10 +104,7 @@ def plot_crops(
         score = (scores or {}).get(name)
         ax.set_title(name if score is None else f"{name}\n{score:.2f} dB (whole image)", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_latency_vs_params(result, path: str | Path) -> Path:
@@ -133,7 +129,4 @@ def plot_latency_vs_params(result, path: str | Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(f"Latency vs size, {result.threads} CPU thread(s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
