@@ -3,7 +3,9 @@
 For each stack: draw one kernel and one camera (Brooks et al. 2019 unprocessing parameters);
 take N sRGB crops of size ``patch + k - 1`` (from different places/images, or one image with
 ``same_image=True``); unprocess them to linear camera RGB; blur with ``"valid"`` padding, so
-the targets are exactly the crops' centres with no border effect; add noise per patch.
+the targets are exactly the crops' centres with no border effect; add noise. By default a
+stack is drawn like one photo: one noise level and one Bayer pattern for all N patches (one
+sensor at one ISO); ``noise_per="patch"`` draws them per patch instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..physics.unprocess import random_isp_params, unprocess
 from .batch import StackBatch
 
 Noise = Literal["demosaic", "gaussian"]
+NoisePer = Literal["stack", "patch"]
 
 
 class Source(Protocol):
@@ -44,6 +47,8 @@ class SharpenSampler:
         sigma_range: range of the kernel's principal stds in px.
         kernel_size: odd kernel support k.
         same_image: take all N crops of a stack from one image.
+        noise_per: ``"stack"`` (one noise level and Bayer pattern per stack, as in one photo) or
+            ``"patch"`` (drawn independently for every patch).
     """
 
     def __init__(
@@ -55,15 +60,19 @@ class SharpenSampler:
         sigma_range: tuple[float, float] = (0.3, 4.0),
         kernel_size: int = 33,
         same_image: bool = False,
+        noise_per: NoisePer = "stack",
     ) -> None:
         if noise not in ("demosaic", "gaussian"):
             raise ValueError(f"noise must be 'demosaic' or 'gaussian', got {noise!r}")
+        if noise_per not in ("stack", "patch"):
+            raise ValueError(f"noise_per must be 'stack' or 'patch', got {noise_per!r}")
         if n < 1 or patch < 2 or patch % 2 or kernel_size % 2 == 0:
             raise ValueError(
                 f"need n >= 1, an even patch and an odd kernel_size; got n={n}, patch={patch}, kernel_size={kernel_size}"
             )
         self.source, self.n, self.patch, self.noise = source, n, patch, noise
         self.sigma_range, self.kernel_size, self.same_image = sigma_range, kernel_size, same_image
+        self.noise_per = noise_per
 
     def sample_clean(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:
         """Draw ``batch`` noise-free stacks: ``blurry`` is the blurred linear image without noise.
@@ -99,13 +108,20 @@ class SharpenSampler:
         B, N, P = batch, self.n, self.patch
         flat = clean.blurry.reshape(B * N, 3, P, P)
         info = clean.info
+        draws = B if self.noise_per == "stack" else B * N  # one draw per photo-like stack, or per patch
+        spread = N if self.noise_per == "stack" else 1
+
+        def per_patch(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(spread)
+
         if self.noise == "gaussian":
-            sigma = random_gaussian_sigmas(B * N, generator)
+            sigma = per_patch(random_gaussian_sigmas(draws, generator))
             noisy = add_gaussian_noise(flat, sigma, generator)
             info["noise_sigma"] = sigma.reshape(B, N)
         else:
-            shot, read = random_noise_levels(B * N, generator)
-            patterns = [PATTERNS[i] for i in torch.randint(4, (B * N,), generator=generator).tolist()]
+            shot, read = (per_patch(t) for t in random_noise_levels(draws, generator))
+            picks = per_patch(torch.randint(4, (draws,), generator=generator)).tolist()
+            patterns = [PATTERNS[i] for i in picks]
             noisy = demosaic_residual_noise(flat, generator, shot, read, patterns, method="malvar")
             info.update(
                 shot=shot.reshape(B, N),

@@ -50,6 +50,7 @@ class SharpenTask:
             noise=d.noise,
             sigma_range=(d.sigma_min, d.sigma_max),
             same_image=d.same_image,
+            noise_per=d.noise_per,
         )
         self._valset: dict[str, ValGroup] | None = None
 
