@@ -122,3 +122,21 @@ def test_rejects_bad_arguments(field):
         LensSampler(NoiseSource(), field, noise="poisson")
     with pytest.raises(ValueError, match="patch"):
         LensSampler(NoiseSource(), field, patch=33)
+
+
+class RecordingSource:
+    """Batched source that records the ``same_image`` flag it was asked for."""
+
+    def __init__(self) -> None:
+        self.flags: list[bool] = []
+
+    def random_crops(self, size, count, generator=None, same_image=False):
+        self.flags.append(same_image)
+        return torch.rand(count, 3, size, size, generator=generator)
+
+
+@pytest.mark.parametrize("same_image", [False, True])
+def test_same_image_reaches_the_source(field, same_image):
+    source = RecordingSource()
+    LensSampler(source, field, n=4, patch=P, same_image=same_image).sample(2, gen())
+    assert source.flags == [same_image, same_image]

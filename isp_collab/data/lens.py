@@ -54,6 +54,8 @@ class LensSampler:
         align: flip the patches of the other quadrants into the first quadrant's orientation.
         noise: ``"demosaic"`` (mosaic → Brooks shot/read noise → Malvar demosaic), ``"gaussian"``
             (i.i.d., σ ∈ [0.5, 2]/255), or ``"none"``.
+        same_image: take the N crops of a stack from one photo (as the mirror tiles of one picture
+            at inference), when the source supports it; else from N random photos.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class LensSampler:
         patch: int = 64,
         align: bool = True,
         noise: Noise = "demosaic",
+        same_image: bool = False,
     ) -> None:
         if n not in (1, 4):
             raise ValueError(f"n must be 4 (mirror positions) or 1, got {n}")
@@ -72,6 +75,7 @@ class LensSampler:
         if patch < 2 or patch % 2 or patch > min(field.image_size):
             raise ValueError(f"patch must be even and fit in the field's {field.image_size} image, got {patch}")
         self.source, self.field, self.n, self.patch, self.align, self.noise = source, field, n, patch, align, noise
+        self.same_image = same_image
 
     def sample_positions(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Patch centres ``(B, N, 2)`` float32 (x, y) in the field's pixel coordinates.
@@ -96,7 +100,7 @@ class LensSampler:
     def _crops(self, size: int, count: int, generator: torch.Generator | None) -> torch.Tensor:
         crops = getattr(self.source, "random_crops", None)  # the sources' batched form, when they have it
         if crops is not None:
-            return crops(size, count, generator)
+            return crops(size, count, generator, self.same_image)
         return torch.stack([self.source.random_crop(size, generator) for _ in range(count)])
 
     def sample_clean(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:

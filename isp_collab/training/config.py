@@ -36,7 +36,7 @@ class DataSection:
     noise: str = "demosaic"  # "demosaic" (residual noise after demosaicking) or "gaussian"
     sigma_min: float = 0.3
     sigma_max: float = 4.0
-    same_image: bool = False  # sharpen: draw the N patches of a stack from one photo
+    same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
     noise_per: str = "stack"  # sharpen: one noise level + Bayer pattern per stack ("stack") or per patch
     max_megabytes: int = 3000  # cap on decoded training images held in memory
 

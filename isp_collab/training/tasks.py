@@ -84,7 +84,13 @@ class LensTask:
         self.field = self._field((1024, 1536))
         source = _source(recipe)
         self.sampler = LensSampler(
-            source, self.field, n=recipe.model.n, patch=d.patch, align=recipe.task.align, noise=d.noise
+            source,
+            self.field,
+            n=recipe.model.n,
+            patch=d.patch,
+            align=recipe.task.align,
+            noise=d.noise,
+            same_image=d.same_image,
         )
         self._valset: dict[str, ValGroup] | None = None
 
