@@ -62,3 +62,13 @@ def test_bench_all_quick_end_to_end(tmp_path):
         assert read_section(text, section), f"section {section} missing"
     for plot in ("ksim_vs_n.png", "psnr_vs_sigma.png", "latency_vs_params.png"):
         assert (tmp_path / plot).stat().st_size > 1000
+
+
+def test_lens_alone_quick(tmp_path):
+    """``bench lens`` writes only the lens table (and the machine header), for the given lens models."""
+    lens4 = _fake_model(tmp_path / "models" / "lens-a-fake-n4", 4, "lens")
+    out = tmp_path / "out"
+    assert main(["bench", "lens", "--quick", "--models", lens4, "--out", str(out)]) == 0
+    text = (out / "RESULTS.md").read_text()
+    assert "lens-a-fake-n4 (mirror-aligned)" in read_section(text, "lens")
+    assert read_section(text, "quality") is None

@@ -52,17 +52,17 @@ def test_one_kernel_per_stack_and_exact_centre_targets():
     assert not torch.allclose(b.info["kernels"][0], b.info["kernels"][1])
 
 
-def test_noise_is_per_patch_on_request():
-    s = SharpenSampler(ImpulseSource(), n=4, patch=8, kernel_size=5, noise="gaussian", noise_per="patch")
+def test_noise_is_per_patch_by_default():
+    s = SharpenSampler(ImpulseSource(), n=4, patch=8, kernel_size=5, noise="gaussian")
     b = s.sample(1, torch.Generator().manual_seed(2))
     sigma = b.info["noise_sigma"][0]
     assert sigma.unique().numel() == 4
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "demosaic"])
-def test_noise_is_per_stack_by_default(noise):
-    """A stack is one photo: one noise level (and one Bayer pattern) for its N patches, new per stack."""
-    s = SharpenSampler(DeadLeaves(), n=4, patch=8, kernel_size=5, noise=noise)
+def test_noise_per_stack_on_request(noise):
+    """Like one photo: one noise level (and one Bayer pattern) for a stack's N patches, new per stack."""
+    s = SharpenSampler(DeadLeaves(), n=4, patch=8, kernel_size=5, noise=noise, noise_per="stack")
     b = s.sample(3, torch.Generator().manual_seed(2))
     level = b.info["noise_sigma"] if noise == "gaussian" else b.info["shot"]
     assert level.shape == (3, 4)

@@ -244,6 +244,15 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     return summary
 
 
+def bench_lens_only(opts: BenchOptions) -> dict[str, Any] | None:
+    """Only the lens table of :func:`bench_quality` (``isp-collab bench lens``), for the shipped lens models."""
+    from . import quality
+
+    _set_threads(opts.threads)
+    ims = opts.load(max_images=2 if opts.quick else None)
+    return bench_lens(opts, ims, 160 if opts.quick else None, quality.shipped_by_task()["lens"])
+
+
 def bench_lens(opts: BenchOptions, ims, crop: int | None, names: list[str]) -> dict[str, Any] | None:
     """Lens table (edge / intermediate / centre) for the shipped ``lens-a`` models."""
     from . import quality

@@ -1,4 +1,4 @@
-"""``isp-collab bench {quality,speed,kernels,tune,all}``: regenerate benchmarks/RESULTS.md and its plots."""
+"""``isp-collab bench {quality,lens,speed,kernels,training,tune,all}``: regenerate benchmarks/RESULTS.md and its plots."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-ACTIONS = ("quality", "speed", "kernels", "training", "tune", "all")
+ACTIONS = ("quality", "lens", "speed", "kernels", "training", "tune", "all")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run a benchmark and write its section of RESULTS.md plus PNG plots in --out. "
             "quality: PSNR/SSIM of the blurry input, unsharp mask, Polyblur and the shipped models (paper §5.2), "
-            "and the lens table; speed: params, GFLOPs/MP, latency per runtime, memory; kernels: the paper's §3 "
+            "and the lens table; lens: the lens table alone; speed: params, GFLOPs/MP, latency per runtime, memory; kernels: the paper's §3 "
             "kernel-estimation experiment (KSIM vs N); tune: grid-search the classical sharpeners' parameters "
             "on the validation set (writes classical_params.json; not part of 'all'); training: tables and "
             "curves of the shipped models and the collaboration gain vs tile/stack size; all: machine info + "
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.run import (
         BenchOptions,
         bench_kernels,
+        bench_lens_only,
         bench_quality,
         bench_speed,
         bench_training,
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         bench_training(opts)
     if args.action in ("quality", "all"):
         bench_quality(opts)
+    if args.action == "lens":
+        bench_lens_only(opts)
     if args.action in ("speed", "all"):
         bench_speed(opts)
     print(f"bench {args.action}: done, see {opts.results}")

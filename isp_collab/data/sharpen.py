@@ -3,9 +3,9 @@
 For each stack: draw one kernel and one camera (Brooks et al. 2019 unprocessing parameters);
 take N sRGB crops of size ``patch + k - 1`` (from different places/images, or one image with
 ``same_image=True``); unprocess them to linear camera RGB; blur with ``"valid"`` padding, so
-the targets are exactly the crops' centres with no border effect; add noise. By default a
-stack is drawn like one photo: one noise level and one Bayer pattern for all N patches (one
-sensor at one ISO); ``noise_per="patch"`` draws them per patch instead.
+the targets are exactly the crops' centres with no border effect; add noise, drawn per
+patch by default; ``noise_per="stack"`` draws one noise level and one Bayer pattern per stack, as in
+one photo (measured worse for training: benchmarks/RESULTS.md, *collab-stacks*).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ class SharpenSampler:
         sigma_range: range of the kernel's principal stds in px.
         kernel_size: odd kernel support k.
         same_image: take all N crops of a stack from one image.
-        noise_per: ``"stack"`` (one noise level and Bayer pattern per stack, as in one photo) or
-            ``"patch"`` (drawn independently for every patch).
+        noise_per: ``"patch"`` (noise level and Bayer pattern drawn for every patch) or ``"stack"``
+            (one per stack, as in one photo).
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class SharpenSampler:
         sigma_range: tuple[float, float] = (0.3, 4.0),
         kernel_size: int = 33,
         same_image: bool = False,
-        noise_per: NoisePer = "stack",
+        noise_per: NoisePer = "patch",
     ) -> None:
         if noise not in ("demosaic", "gaussian"):
             raise ValueError(f"noise must be 'demosaic' or 'gaussian', got {noise!r}")

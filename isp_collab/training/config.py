@@ -37,7 +37,7 @@ class DataSection:
     sigma_min: float = 0.3
     sigma_max: float = 4.0
     same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
-    noise_per: str = "stack"  # sharpen: one noise level + Bayer pattern per stack ("stack") or per patch
+    noise_per: str = "patch"  # sharpen: noise level + Bayer pattern per patch, or one per stack ("stack")
     max_megabytes: int = 3000  # cap on decoded training images held in memory
 
 
