@@ -5,7 +5,7 @@ take N sRGB crops of size ``patch + k - 1`` (from different places/images, or on
 ``same_image=True``); unprocess them to linear camera RGB; blur with ``"valid"`` padding, so
 the targets are exactly the crops' centres with no border effect; add noise, drawn per
 patch by default; ``noise_per="stack"`` draws one noise level and one Bayer pattern per stack, as in
-one photo (measured worse for training: benchmarks/RESULTS.md, *collab-stacks*).
+one photo (measured worse for training: benchmarks/RESULTS.md, *stacks-sharpen*).
 """
 
 from __future__ import annotations
