@@ -3,7 +3,7 @@
 Used for training experiments that are not the shipped models (e.g. what a stack is drawn from):
 
     .venv/bin/python benchmarks/runs_table.py runs/v2/run-n1 runs/v2/run-n4 \\
-        --section collab-stacks --note "what was run, with which command"
+        --section stacks-sharpen --note "what was run, with which command"
 
 Writes (or replaces) the section ``<!-- section:NAME -->`` of benchmarks/RESULTS.md: the note, the mean
 validation PSNR per validated step (:func:`isp_collab.training.report.run_curves_section`), and for each run
