@@ -19,6 +19,7 @@ import numpy as np
 from . import report
 from .data import VAL_DIR, load_images, load_levin_kernels
 from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
+from .timing import set_threads
 
 Say = Callable[[str], None]
 #: The benchmark image of the before/after figure (fine detail and strong edges).
@@ -55,14 +56,6 @@ class BenchOptions:
         return load_images(self.images, max_images=max_images)
 
 
-def _set_threads(threads: int) -> None:
-    import cv2
-    import torch
-
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
-
-
 def write_machine(opts: BenchOptions) -> None:
     """The machine / versions / threads / date section."""
     report.write_section(opts.results, "machine", report.machine_section(report.machine_info(opts.threads)))
@@ -75,7 +68,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     """Paper §3 experiment: KSIM vs N for Levin's kernels; section ``kernel-estimation``, ksim_vs_n.png."""
     from . import kernel_estimation as ke
 
-    _set_threads(opts.threads)
+    set_threads(opts.threads)
     t0 = time.perf_counter()
     ims = opts.load(max_images=3 if opts.quick else None)
     grey = [ke.grey(im.srgb) for im in ims]
@@ -160,7 +153,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     from . import classical, quality
     from .protocol import degradation_names
 
-    _set_threads(opts.threads)
+    set_threads(opts.threads)
     t0 = time.perf_counter()
     ims = opts.load(max_images=2 if opts.quick else None)
     crop = 96 if opts.quick else None
@@ -248,7 +241,7 @@ def bench_lens_only(opts: BenchOptions) -> dict[str, Any] | None:
     """Only the lens table of :func:`bench_quality` (``isp-collab bench lens``), for the shipped lens models."""
     from . import quality
 
-    _set_threads(opts.threads)
+    set_threads(opts.threads)
     ims = opts.load(max_images=2 if opts.quick else None)
     return bench_lens(opts, ims, 160 if opts.quick else None, quality.shipped_by_task()["lens"])
 

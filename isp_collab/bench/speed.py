@@ -5,19 +5,18 @@ How it measures: see :data:`HOW` (also written into RESULTS.md).
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
-import resource
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .timing import matmul_peak, peak_rss_mb, set_threads, summary, time_fn
 
 RUNTIMES = ("torch", "torch-cl", "onnx-fp32", "onnx-int8", "cuda")
 #: One bullet per aspect of the method; RESULTS.md repeats them.
@@ -82,62 +81,6 @@ def model_specs(names: Sequence[str] | None = None) -> list[ModelSpec]:
             out.append(ModelSpec(name, max(1, int(card["n_trained"])), name=name, card=card))
         return out
     return [ModelSpec(f"{a}-n{n} (untrained)", n, arch=a) for a, n in DEFAULT_ARCHS]
-
-
-def set_threads(threads: int) -> None:
-    """Fix torch / OpenCV thread pools (call before any parallel work in the process)."""
-    import cv2
-    import torch
-
-    torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # already set in this process
-        torch.set_num_interop_threads(1)
-    cv2.setNumThreads(threads)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB.
-
-    Linux: ``VmHWM`` of /proc/self/status (the high-water mark of this address space; unlike
-    ``ru_maxrss``, which Linux carries over ``execve``, it does not include the parent's peak).
-    Elsewhere ``getrusage`` (macOS reports bytes, others KiB).
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / (1024 * 1024) if os.uname().sysname == "Darwin" else r / 1024
-
-
-def time_fn(fn: Callable[[], Any], reps: int, warmup: int = 1, sync: Callable[[], None] | None = None) -> list[float]:
-    """Seconds of ``reps`` calls of ``fn`` after ``warmup`` calls (``sync`` after each, e.g. CUDA)."""
-    for _ in range(warmup):
-        fn()
-        if sync:
-            sync()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def matmul_peak(threads: int, n: int = 2048, reps: int = 7) -> dict[str, float]:
-    """Measured fp32 GFLOP/s of ``torch.mm`` on (n, n) matrices: 2 n^3 / median time."""
-    import torch
-
-    set_threads(threads)
-    g = torch.Generator().manual_seed(0)
-    a, b = torch.rand(n, n, generator=g), torch.rand(n, n, generator=g)
-    times = time_fn(lambda: torch.mm(a, b), reps, warmup=2)
-    med = statistics.median(times)
-    return {"n": n, "median_s": med, "gflops": 2 * n**3 / med / 1e9}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,18 +160,13 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
                 else (lambda: classical.polyblur_deblur(image, **p))
             )
             times = time_fn(fn, reps, warmup)
-            out.update(_summary(times, mpix))
+            out.update(summary(times, mpix))
         else:
             out.update(_time_restore(job, image, mpix, reps, warmup))
     except Exception as e:
         out["error"] = f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     out["peak_rss_mb"] = peak_rss_mb()
     return out
-
-
-def _summary(times: list[float], mpix: float) -> dict[str, Any]:
-    med = statistics.median(times)
-    return {"times": times, "median_s": med, "ms_per_mp": 1e3 * med / mpix, "mp_per_s": mpix / med}
 
 
 def make_runtime_backend(job: dict[str, Any]):
@@ -252,7 +190,7 @@ def _time_restore(job: dict, image: np.ndarray, mpix: float, reps: int, warmup: 
     spec: ModelSpec = job["spec"]
     backend = make_runtime_backend(job)
     sync = torch.cuda.synchronize if job["kind"] == "cuda" else None
-    res = _summary(
+    res = summary(
         time_fn(
             lambda: restore(image, backend, n=spec.n, strategy="spread", tile=TILE, overlap=OVERLAP), reps, warmup, sync
         ),

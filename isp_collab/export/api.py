@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
 from .onnx_export import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, export_onnx, op_counts
 from .sidecar import artefact_stem, build_sidecar, sidecar_path, write_sidecar
+from .staging import prepare_out_dir, publish, remove_empty
 
 FORMATS = ("onnx", "coreml")
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
@@ -106,46 +106,6 @@ def default_strategy(card: dict[str, Any]) -> str:
     if s in STRATEGIES:
         return s
     return "mirror" if str(card.get("task", "")).startswith("lens") else "spread"
-
-
-def _missing_ancestors(path: Path) -> list[Path]:
-    """``path`` and its parents that do not exist yet, deepest first."""
-    out = []
-    p = path.absolute()
-    while not p.exists() and p != p.parent:
-        out.append(p)
-        p = p.parent
-    return out
-
-
-def _prepare_out_dir(out: Path) -> tuple[list[Path], Path]:
-    """Create ``out`` if needed and a private temp folder in it; returns (created folders, temp)."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: output path exists and is not a folder")
-    created = _missing_ancestors(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".export-", suffix=".tmp"))
-    except OSError as e:
-        _remove_empty(created)
-        raise ValueError(f"{out}: output folder is not writable ({e.strerror or e.__class__.__name__})") from None
-    return created, tmp
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for d in folders:  # deepest first
-        try:
-            d.rmdir()
-        except OSError:
-            break
-
-
-def _publish(src: Path, dst: Path, tmp: Path) -> None:
-    """Move a finished file or package folder ``src`` to ``dst`` (replacing an old one)."""
-    if dst.is_dir() and not dst.is_symlink():
-        old = tmp / f"old-{dst.name}"
-        os.replace(dst, old)  # a folder cannot be replaced in one rename: move the old one aside first
-    os.replace(src, dst)
 
 
 def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
@@ -244,7 +204,7 @@ def export_model(
                 if p.exists() or p.is_symlink():
                     raise FileExistsError(f"{p}: already exists (pass --overwrite / overwrite=True to replace it)")
 
-    created, tmp = _prepare_out_dir(out)
+    created, tmp = prepare_out_dir(out)
     try:
         built = _build(
             model,
@@ -265,7 +225,7 @@ def export_model(
         written = []
         for art in built:
             dst = out / art.path.name
-            _publish(art.path, dst, tmp)
+            publish(art.path, dst, tmp)
             dst_side = out / art.sidecar.name
             os.replace(art.sidecar, dst_side)
             art.path, art.sidecar = dst, dst_side
@@ -273,7 +233,7 @@ def export_model(
         return written
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        _remove_empty(created)
+        remove_empty(created)
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
