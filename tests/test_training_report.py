@@ -48,3 +48,12 @@ def test_collab_gain_evaluates_every_model_at_every_stack_size(fake_models, tmp_
     for r in rows:  # untrained (identity) networks score exactly the blurry input
         assert r["psnr"] == pytest.approx(r["blurry"], abs=1e-4)
     assert "| `m-n2` | 2 |" in collab_gain_markdown(rows)
+
+
+def test_collab_gain_takes_an_explicit_model_list(fake_models, tmp_path):
+    data = tmp_path / "val"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(data / "a.png"), (rng.random((96, 96, 3)) * 255).astype(np.uint8))
+    rows = collab_gain_table([str(data)], tiles=(32,), stack_sizes=(1,), tiles_per_image=2, models=["m-n2"])
+    assert [(r["model"], r["n_eval"]) for r in rows] == [("m-n2", 1)]

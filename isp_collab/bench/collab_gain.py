@@ -10,6 +10,7 @@ model is also run at stack sizes other than the one it was trained with (same we
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 
@@ -25,11 +26,16 @@ def collab_gain_table(
     stack_sizes: tuple[int, ...] = (1, 4, 8),
     tiles_per_image: int = 16,
     max_images: int = 19,
+    models: Sequence[str] | None = None,
 ) -> list[dict]:
-    """Rows ``{"model", "n_trained", "tile", "n_eval", "psnr", "blurry"}`` (mean over σ, dB)."""
+    """Rows ``{"model", "n_trained", "tile", "n_eval", "psnr", "blurry"}`` (mean over σ, dB).
+
+    ``models``: names or folders of sharpening models (default: the shipped ones).
+    """
     from ..training.config import Recipe
 
-    models = [m for m in shipped_models() if read_card(m).get("task") == "sharpen"]
+    if models is None:
+        models = [m for m in shipped_models() if read_card(m).get("task") == "sharpen"]
     rows = []
     for tile in tiles:
         recipe = Recipe(name="collab-gain")
