@@ -112,3 +112,21 @@ def test_image_folder_reads_8_16_bit_and_grey(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty"):
         ImageFolder(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("noise_per", ["patch", "stack"])
+def test_mixed_noise_draws_both_kinds(noise_per):
+    """noise="mixed": each draw is demosaicking residual or white noise; info says which, per patch."""
+    s = SharpenSampler(DeadLeaves(), n=4, patch=8, kernel_size=5, noise="mixed", noise_per=noise_per)
+    b = s.sample(8, torch.Generator().manual_seed(3))
+    demosaic = b.info["demosaic"]
+    assert demosaic.shape == (8, 4) and demosaic.any() and (~demosaic).any()
+    assert ((b.info["noise_sigma"] > 0) == ~demosaic).all()
+    assert ((b.info["shot"] > 0) == demosaic).all()
+    if noise_per == "stack":
+        assert all(row.unique().numel() == 1 for row in demosaic.int())
+    clean = SharpenSampler(DeadLeaves(), n=4, patch=8, kernel_size=5).sample_clean(8, torch.Generator().manual_seed(3))
+    assert not torch.equal(b.blurry, clean.blurry)  # every patch got noise of one kind
+    assert ((b.blurry - clean.blurry).flatten(2).std(-1) > 0).all()
+    with pytest.raises(ValueError, match="noise must be"):
+        SharpenSampler(DeadLeaves(), n=2, noise="speckle")

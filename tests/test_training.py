@@ -158,3 +158,20 @@ def test_init_warm_starts_n2_from_n1_weights(tmp_path):
     # [I | 0] collaboration layers: the warm-started N=2 model scores what the N=1 model scored
     n1 = load_model(tmp_path / "n1").card["validation"]["mean_psnr"]
     assert res["validation"]["mean_psnr"] == pytest.approx(n1, abs=0.05)
+
+
+def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):
+    """noise = "mixed" trains on both noise kinds; validation stays on demosaicking noise (comparable runs)."""
+    from isp_collab.training.tasks import build_task
+
+    text = TINY.read_text()
+    assert 'noise = "' not in text  # the tiny recipe uses the default noise
+    recipe = tmp_path / "mixed.toml"
+    recipe.write_text(text.replace("[data]\n", '[data]\nnoise = "mixed"\n'))
+    task = build_task(load_recipe(recipe))
+    assert "demosaic noise" in task.describe_validation()
+    assert task.sample(2, torch.Generator().manual_seed(0)).info["demosaic"].shape[0] == 2
+    lens = tmp_path / "lens.toml"
+    lens.write_text(recipe.read_text().replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\n')
+    with pytest.raises(ValueError, match="data.noise"):
+        load_recipe(lens)

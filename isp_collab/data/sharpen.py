@@ -25,7 +25,7 @@ from ..physics.noise import (
 from ..physics.unprocess import random_isp_params, unprocess
 from .batch import StackBatch
 
-Noise = Literal["demosaic", "gaussian"]
+Noise = Literal["demosaic", "gaussian", "mixed"]
 NoisePer = Literal["stack", "patch"]
 
 
@@ -43,7 +43,9 @@ class SharpenSampler:
         n: patches per stack.
         patch: output patch size P (even, for the Bayer mosaic).
         noise: ``"demosaic"`` (mosaic → Brooks shot/read noise → Malvar demosaic, random Bayer
-            pattern per patch) or ``"gaussian"`` (i.i.d., σ ∈ [0.5, 2]/255).
+            pattern per patch), ``"gaussian"`` (i.i.d., σ ∈ [0.5, 2]/255) or ``"mixed"`` (each
+            draw is demosaicking residual or white noise with probability 1/2, so a model does not
+            come to depend on one noise texture: benchmarks/RESULTS.md, *batch-sharpen*).
         sigma_range: range of the kernel's principal stds in px.
         kernel_size: odd kernel support k.
         same_image: take all N crops of a stack from one image.
@@ -62,8 +64,8 @@ class SharpenSampler:
         same_image: bool = False,
         noise_per: NoisePer = "patch",
     ) -> None:
-        if noise not in ("demosaic", "gaussian"):
-            raise ValueError(f"noise must be 'demosaic' or 'gaussian', got {noise!r}")
+        if noise not in ("demosaic", "gaussian", "mixed"):
+            raise ValueError(f"noise must be 'demosaic', 'gaussian' or 'mixed', got {noise!r}")
         if noise_per not in ("stack", "patch"):
             raise ValueError(f"noise_per must be 'stack' or 'patch', got {noise_per!r}")
         if n < 1 or patch < 2 or patch % 2 or kernel_size % 2 == 0:
@@ -102,7 +104,8 @@ class SharpenSampler:
             :class:`StackBatch` with ``blurry`` (blurred + noise, not clipped) and ``sharp``
             ``(B, N, 3, P, P)`` float32 linear camera RGB; ``info`` as in :meth:`sample_clean`
             plus ``noise_sigma (B, N)`` (gaussian) or ``shot``/``read (B, N)`` and ``patterns``
-            (B lists of N Bayer patterns) (demosaic).
+            (B lists of N Bayer patterns) (demosaic); mixed: ``demosaic (B, N)`` bool and
+            ``noise_sigma``/``shot``/``read (B, N)``, zero where that kind was not drawn.
         """
         clean = self.sample_clean(batch, generator)
         B, N, P = batch, self.n, self.patch
@@ -118,7 +121,7 @@ class SharpenSampler:
             sigma = per_patch(random_gaussian_sigmas(draws, generator))
             noisy = add_gaussian_noise(flat, sigma, generator)
             info["noise_sigma"] = sigma.reshape(B, N)
-        else:
+        elif self.noise == "demosaic":
             shot, read = (per_patch(t) for t in random_noise_levels(draws, generator))
             picks = per_patch(torch.randint(4, (draws,), generator=generator)).tolist()
             patterns = [PATTERNS[i] for i in picks]
@@ -128,4 +131,29 @@ class SharpenSampler:
                 read=read.reshape(B, N),
                 patterns=[patterns[b * N : (b + 1) * N] for b in range(B)],
             )
+        else:
+            noisy = self._mixed_noise(flat, draws, per_patch, generator, info)
         return StackBatch(noisy.reshape(B, N, 3, P, P), clean.sharp, info)
+
+    def _mixed_noise(self, flat: torch.Tensor, draws: int, per_patch, generator, info: dict) -> torch.Tensor:
+        """Demosaicking residual noise or white noise, one coin per draw; fills ``info`` for ``(B, N)``."""
+        B, N = flat.shape[0] // self.n, self.n
+        demosaic = per_patch((torch.rand(draws, generator=generator) < 0.5).float()).bool()
+        sigma = per_patch(random_gaussian_sigmas(draws, generator))
+        shot, read = (per_patch(t) for t in random_noise_levels(draws, generator))
+        picks = per_patch(torch.randint(4, (draws,), generator=generator)).tolist()
+        noisy, white = flat.clone(), ~demosaic
+        if white.any():
+            noisy[white] = add_gaussian_noise(flat[white], sigma[white], generator)
+        if demosaic.any():
+            idx = demosaic.nonzero().flatten()
+            patterns = [PATTERNS[picks[i]] for i in idx.tolist()]
+            noisy[idx] = demosaic_residual_noise(flat[idx], generator, shot[idx], read[idx], patterns, method="malvar")
+        zero = torch.zeros_like(sigma)
+        info.update(
+            demosaic=demosaic.reshape(B, N),
+            noise_sigma=torch.where(white, sigma, zero).reshape(B, N),
+            shot=torch.where(demosaic, shot, zero).reshape(B, N),
+            read=torch.where(demosaic, read, zero).reshape(B, N),
+        )
+        return noisy

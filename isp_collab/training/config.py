@@ -33,7 +33,9 @@ class DataSection:
     images: list[str] = field(default_factory=list)  # empty -> procedural dead leaves
     val_images: list[str] = field(default_factory=list)  # empty -> dead leaves (seeded)
     patch: int = 64
-    noise: str = "demosaic"  # "demosaic" (residual noise after demosaicking) or "gaussian"
+    noise: str = (
+        "demosaic"  # "demosaic" (residual noise after demosaicking), "gaussian" or "mixed" (sharpen: either, 1/2 each)
+    )
     sigma_min: float = 0.3
     sigma_max: float = 4.0
     same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
@@ -130,5 +132,8 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: the lens task stacks the 4 mirror positions: n must be 1 or 4")
     if r.train.patches_per_step % r.model.n:
         raise ValueError(f"{where}: train.patches_per_step must be a multiple of model.n")
-    if r.data.noise not in ("demosaic", "gaussian"):
-        raise ValueError(f"{where}: data.noise must be 'demosaic' or 'gaussian'")
+    noises = ("demosaic", "gaussian", "mixed") if r.task.name == "sharpen" else ("demosaic", "gaussian")
+    if r.data.noise not in noises:
+        raise ValueError(
+            f"{where}: data.noise must be one of {noises} for the {r.task.name} task, got {r.data.noise!r}"
+        )

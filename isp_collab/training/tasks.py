@@ -60,8 +60,12 @@ class SharpenTask:
     @property
     def valset(self) -> dict[str, ValGroup]:
         if self._valset is None:
-            self._valset = build_sharpen_valset(_val_photos(self.recipe), self.recipe.val, noise=self.recipe.data.noise)
+            self._valset = build_sharpen_valset(_val_photos(self.recipe), self.recipe.val, noise=self._val_noise())
         return self._valset
+
+    def _val_noise(self) -> str:
+        """Validation noise: the training noise; demosaicking residual noise for ``mixed`` (comparable runs)."""
+        return "demosaic" if self.recipe.data.noise == "mixed" else self.recipe.data.noise
 
     def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
         return evaluate(model, self.valset, self.recipe.model.n, self.recipe.val.border, device)
@@ -69,7 +73,7 @@ class SharpenTask:
     def describe_validation(self) -> str:
         v = self.recipe.val
         return (
-            f"isotropic Gaussian sigma in {v.sigmas}, {self.recipe.data.noise} noise, photos unprocessed to linear RGB "
+            f"isotropic Gaussian sigma in {v.sigmas}, {self._val_noise()} noise, photos unprocessed to linear RGB "
             f"(seed {v.seed}); {v.tiles_per_image} tiles of {v.tile}px per photo stacked by N; PSNR in linear RGB "
             f"minus a {v.border}px border"
         )
