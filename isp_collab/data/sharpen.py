@@ -10,6 +10,7 @@ one photo (measured worse for training: benchmarks/RESULTS.md, *stacks-sharpen*)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import torch
@@ -45,7 +46,7 @@ class SharpenSampler:
         noise: ``"demosaic"`` (mosaic → Brooks shot/read noise → Malvar demosaic, random Bayer
             pattern per patch), ``"gaussian"`` (i.i.d., σ ∈ [0.5, 2]/255) or ``"mixed"`` (each
             draw is demosaicking residual or white noise with probability 1/2, so a model does not
-            come to depend on one noise texture: benchmarks/RESULTS.md, *batch-sharpen*).
+            come to depend on one noise texture: benchmarks/RESULTS.md, *noise-sharpen*).
         sigma_range: range of the kernel's principal stds in px.
         kernel_size: odd kernel support k.
         same_image: take all N crops of a stack from one image.
@@ -135,7 +136,14 @@ class SharpenSampler:
             noisy = self._mixed_noise(flat, draws, per_patch, generator, info)
         return StackBatch(noisy.reshape(B, N, 3, P, P), clean.sharp, info)
 
-    def _mixed_noise(self, flat: torch.Tensor, draws: int, per_patch, generator, info: dict) -> torch.Tensor:
+    def _mixed_noise(
+        self,
+        flat: torch.Tensor,
+        draws: int,
+        per_patch: Callable[[torch.Tensor], torch.Tensor],
+        generator: torch.Generator | None,
+        info: dict,
+    ) -> torch.Tensor:
         """Demosaicking residual noise or white noise, one coin per draw; fills ``info`` for ``(B, N)``."""
         B, N = flat.shape[0] // self.n, self.n
         demosaic = per_patch((torch.rand(draws, generator=generator) < 0.5).float()).bool()

@@ -33,9 +33,8 @@ class DataSection:
     images: list[str] = field(default_factory=list)  # empty -> procedural dead leaves
     val_images: list[str] = field(default_factory=list)  # empty -> dead leaves (seeded)
     patch: int = 64
-    noise: str = (
-        "demosaic"  # "demosaic" (residual noise after demosaicking), "gaussian" or "mixed" (sharpen: either, 1/2 each)
-    )
+    # "demosaic" (residual noise after demosaicking), "gaussian", or "mixed" (sharpen only: either, half each)
+    noise: str = "demosaic"
     sigma_min: float = 0.3
     sigma_max: float = 4.0
     same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
