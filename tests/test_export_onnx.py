@@ -29,11 +29,11 @@ N, TILE = 4, 64
 NAME = "test-unet-tx-n4"
 
 
-def make_model_dir(root: Path, n: int = N, seed: int = 0) -> Path:
+def make_model_dir(root: Path, n: int = N, seed: int = 0, pooling: str = "max") -> Path:
     """A saved UNet-TX whose zero-initialised layers (outc, collaboration merges) and BN stats are randomised,
     so the network is far from the identity and parity is not trivial."""
     g = torch.Generator().manual_seed(seed)
-    model = create_model("unet-tx", n=n)
+    model = create_model("unet-tx", n=n, pooling=pooling)
     with torch.no_grad():
         model.outc.weight.copy_(0.1 * torch.randn(model.outc.weight.shape, generator=g))
         model.outc.bias.copy_(0.01 * torch.randn(3, generator=g))
@@ -90,6 +90,19 @@ def test_fp32_parity_random_and_real():
     x = np.random.default_rng(0).random((1, N, 3, TILE, TILE), dtype=np.float32)
     with torch.no_grad():
         assert float((model(torch.from_numpy(x)) - torch.from_numpy(x)).abs().max()) > 1e-2
+
+
+@pytest.mark.parametrize("pooling", ["mean", "global-max"])
+def test_other_poolings_export_with_parity(tmp_path, pooling):
+    (art,) = export_model(
+        make_model_dir(tmp_path, pooling=pooling),
+        n=N,
+        tile=TILE,
+        formats=("onnx",),
+        precisions=("fp32",),
+        out_dir=tmp_path / "out",
+    )
+    assert art.parity["random"]["max_abs"] <= 1e-4 and art.parity["real"]["max_abs"] <= 1e-4
 
 
 def test_graph_is_static():

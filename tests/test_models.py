@@ -17,7 +17,7 @@ def test_every_named_arch_has_a_paper_count():
     assert {a for a, _ in PAPER_PARAMS} == set(ARCHITECTURES)
 
 
-@pytest.mark.parametrize("pooling", ["max", "mean", "attention"])
+@pytest.mark.parametrize("pooling", ["max", "mean", "global-max", "attention"])
 def test_untrained_model_is_identity(pooling):
     model = create_model("unet-tx", n=3, pooling=pooling).eval()
     x = torch.rand(2, 3, 3, 16, 24)
@@ -32,7 +32,7 @@ def _randomise(model):
     return model.eval()
 
 
-@pytest.mark.parametrize("pooling", ["max", "mean", "attention"])
+@pytest.mark.parametrize("pooling", ["max", "mean", "global-max", "attention"])
 def test_permuting_the_stack_permutes_the_output(pooling):
     model = _randomise(create_model("unet-tx", n=4, pooling=pooling))
     x = torch.rand(2, 4, 3, 16, 16)
@@ -91,3 +91,20 @@ def test_flops_scale_with_width():
     tx = gflops_per_megapixel(create_model("unet-tx"), size=32)
     ts = gflops_per_megapixel(create_model("unet-ts"), size=32)
     assert 3.5 < ts / tx < 4.5  # width x2 -> ~4x the multiply-adds
+
+
+def test_global_max_pooling_sees_the_stack_only_through_patch_descriptors():
+    # Shuffling the pixels of another patch keeps its spatial mean: global-max pooling cannot tell,
+    # per-pixel max pooling can.
+    x = torch.rand(1, 4, 3, 16, 16)
+    x2 = x.clone()
+    x2[0, 3] = x[0, 3].flatten(1)[:, torch.randperm(256)].reshape(3, 16, 16)
+    layer = create_model("unet-tx", n=4, pooling="global-max").collab_down[0]
+    local = create_model("unet-tx", n=4, pooling="max").collab_down[0]
+    for m in (layer, local):
+        with torch.no_grad():
+            m.merge.weight.normal_()
+    feats, feats2 = (t.reshape(4, 3, 16, 16).repeat(1, 6, 1, 1)[:, :16] for t in (x, x2))
+    with torch.no_grad():
+        torch.testing.assert_close(layer(feats, 4)[:3], layer(feats2, 4)[:3])
+        assert (local(feats, 4)[:3] - local(feats2, 4)[:3]).abs().max() > 1e-3

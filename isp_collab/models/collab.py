@@ -5,8 +5,12 @@ Before every down and up module of the UNet, each patch feature ``e_n`` of the s
     g   = p({e_1, ..., e_N})            (pooling over the stack, permutation invariant)
     e_n <- conv1x1(concat(e_n, g))
 
-``max`` and ``mean`` pooling are learning-free; ``attention`` replaces ``g`` by a per-pixel
-self-attention over the stack followed by an inverted-bottleneck MLP (permutation equivariant).
+``max`` and ``mean`` pooling are learning-free and per pixel (the paper's); ``global-max`` is
+learning-free too but pools each patch's features over space first (one descriptor per channel and
+patch, then the max over the stack, broadcast back over the patch): a shared blur is the same
+everywhere, so the stack can agree on it without aligned content (an experiment, RESULTS.md
+*pooling-sharpen*); ``attention`` replaces ``g`` by a per-pixel self-attention over the stack
+followed by an inverted-bottleneck MLP (permutation equivariant).
 The merge conv is initialised as ``[I | 0]`` so that an untrained layer passes ``e_n`` through
 unchanged: an N>1 model then starts as the N=1 model it may be warm-started from.
 """
@@ -18,8 +22,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-Pooling = Literal["max", "mean", "attention"]
-POOLINGS: tuple[str, ...] = ("max", "mean", "attention")
+Pooling = Literal["max", "mean", "global-max", "attention"]
+POOLINGS: tuple[str, ...] = ("max", "mean", "global-max", "attention")
 
 
 class StackAttention(nn.Module):
@@ -72,6 +76,8 @@ class Collaboration(nn.Module):
             g = stack.amax(dim=1, keepdim=True).expand_as(stack)
         elif self.pooling == "mean":
             g = stack.mean(dim=1, keepdim=True).expand_as(stack)
+        elif self.pooling == "global-max":
+            g = stack.mean(dim=(3, 4), keepdim=True).amax(dim=1, keepdim=True).expand_as(stack)
         else:
             g = self.attention(stack)
         return self.merge(torch.cat([stack, g], dim=2).reshape(bn, 2 * c, h, w))
