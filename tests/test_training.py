@@ -175,3 +175,25 @@ def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):
     lens.write_text(recipe.read_text().replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\n')
     with pytest.raises(ValueError, match="data.noise"):
         load_recipe(lens)
+
+
+def test_stacks_of_one_draws_single_patches_at_equal_patches(tmp_path):
+    """data.stacks_of_one: that fraction of draws is N x as many stacks of 1 (same patches per step)."""
+    from isp_collab.training.tasks import build_task
+
+    recipe = tmp_path / "solo.toml"
+    recipe.write_text(TINY.read_text().replace("[data]\n", "[data]\nstacks_of_one = 0.5\n"))
+    task = build_task(load_recipe(recipe))
+    gen = torch.Generator().manual_seed(0)
+    shapes = {tuple(task.sample(3, gen).blurry.shape[:2]) for _ in range(12)}
+    assert shapes == {(3, 2), (6, 1)}
+    never = tmp_path / "never.toml"
+    never.write_text(TINY.read_text())
+    task = build_task(load_recipe(never))
+    assert {tuple(task.sample(3, gen).blurry.shape[:2]) for _ in range(6)} == {(3, 2)}
+    for bad, match in (("stacks_of_one = 1.5", r"\[0, 1\]"), ("stacks_of_one = 0.5\n", "model.n > 1")):
+        path = tmp_path / "bad.toml"
+        text = TINY.read_text().replace("[data]\n", f"[data]\n{bad}\n")
+        path.write_text(text.replace("n = 2", "n = 1") if "model.n" in match else text)
+        with pytest.raises(ValueError, match=match):
+            load_recipe(path)

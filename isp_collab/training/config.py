@@ -39,6 +39,9 @@ class DataSection:
     sigma_max: float = 4.0
     same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
     noise_per: str = "patch"  # sharpen: noise level + Bayer pattern per patch, or one per stack ("stack")
+    # sharpen, N>1: fraction of steps drawn as stacks of 1 (N times as many stacks, same patches per step),
+    # so the single-patch path sees as many blurs as an N=1 run (RESULTS.md, pooling-sharpen)
+    stacks_of_one: float = 0.0
     max_megabytes: int = 3000  # cap on decoded training images held in memory
 
 
@@ -131,6 +134,10 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: the lens task stacks the 4 mirror positions: n must be 1 or 4")
     if r.train.patches_per_step % r.model.n:
         raise ValueError(f"{where}: train.patches_per_step must be a multiple of model.n")
+    if not 0.0 <= r.data.stacks_of_one <= 1.0:
+        raise ValueError(f"{where}: data.stacks_of_one must be in [0, 1], got {r.data.stacks_of_one}")
+    if r.data.stacks_of_one and (r.task.name != "sharpen" or r.model.n == 1):
+        raise ValueError(f"{where}: data.stacks_of_one is for the sharpen task with model.n > 1")
     noises = ("demosaic", "gaussian", "mixed") if r.task.name == "sharpen" else ("demosaic", "gaussian")
     if r.data.noise not in noises:
         raise ValueError(

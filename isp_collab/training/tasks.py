@@ -43,18 +43,25 @@ class SharpenTask:
         self.recipe = recipe
         d = recipe.data
         source = _source(recipe)
-        self.sampler = SharpenSampler(
-            source,
-            n=recipe.model.n,
-            patch=d.patch,
-            noise=d.noise,
-            sigma_range=(d.sigma_min, d.sigma_max),
-            same_image=d.same_image,
-            noise_per=d.noise_per,
+        self.sampler, self.single = (
+            SharpenSampler(
+                source,
+                n=n,
+                patch=d.patch,
+                noise=d.noise,
+                sigma_range=(d.sigma_min, d.sigma_max),
+                same_image=d.same_image,
+                noise_per=d.noise_per,
+            )
+            for n in (recipe.model.n, 1)
         )
         self._valset: dict[str, ValGroup] | None = None
 
     def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
+        """``stacks`` stacks of N; with ``data.stacks_of_one``, that fraction of draws is N x ``stacks`` stacks of 1."""
+        p = self.recipe.data.stacks_of_one
+        if p and torch.rand(1, generator=gen).item() < p:
+            return self.single.sample(stacks * self.recipe.model.n, gen)
         return self.sampler.sample(stacks, gen)
 
     @property
