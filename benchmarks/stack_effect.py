@@ -20,7 +20,7 @@ from tqdm import tqdm
 from isp_collab.bench.report import md_table
 from isp_collab.models.weights import load_model, read_card, resolve_model_dir
 from isp_collab.training.config import load_recipe
-from isp_collab.training.tasks import _val_photos
+from isp_collab.training.tasks import validation_photos
 from isp_collab.training.validation import build_sharpen_valset, evaluate
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     n = int(card["n_trained"])
     recipe = load_recipe(args.recipe or Path(__file__).resolve().parents[1] / "train" / card["recipe"])
     recipe.data.val_images = str(args.images)
-    photos = _val_photos(recipe)
+    photos = validation_photos(recipe)
     base, model = load_model(args.baseline), load_model(args.model)
     cpu = torch.device("cpu")
     rows = []

@@ -16,7 +16,7 @@ import torch
 
 from ..models import load_model, read_card, shipped_models
 from ..training.config import ValSection
-from ..training.tasks import _val_photos
+from ..training.tasks import validation_photos
 from ..training.validation import build_sharpen_valset, evaluate
 
 
@@ -43,7 +43,7 @@ def collab_gain_table(
         recipe.val = dataclasses.replace(
             ValSection(), tile=tile, tiles_per_image=tiles_per_image, max_images=max_images
         )
-        valset = build_sharpen_valset(_val_photos(recipe), recipe.val, noise="demosaic")
+        valset = build_sharpen_valset(validation_photos(recipe), recipe.val, noise="demosaic")
         for name in models:
             model = load_model(name)
             for n in stack_sizes:

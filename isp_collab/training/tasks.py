@@ -18,7 +18,7 @@ from .config import Recipe
 from .validation import REGIONS, ValGroup, _linear_photo, build_sharpen_valset, evaluate
 
 
-def _val_photos(recipe: Recipe) -> list[torch.Tensor]:
+def validation_photos(recipe: Recipe) -> list[torch.Tensor]:
     """Validation photos as (3, H, W) float32 sRGB in [0, 1] (dead leaves when none are given)."""
     from ..data.sources import DeadLeaves, ImageFolder
 
@@ -67,7 +67,7 @@ class SharpenTask:
     @property
     def valset(self) -> dict[str, ValGroup]:
         if self._valset is None:
-            self._valset = build_sharpen_valset(_val_photos(self.recipe), self.recipe.val, noise=self._val_noise())
+            self._valset = build_sharpen_valset(validation_photos(self.recipe), self.recipe.val, noise=self._val_noise())
         return self._valset
 
     def _val_noise(self) -> str:
@@ -130,7 +130,7 @@ class LensTask:
         v, t = self.recipe.val, self.recipe.val.tile
         gen = torch.Generator().manual_seed(v.seed)
         groups: dict[str, tuple[list, list]] = {r: ([], []) for r in REGIONS}
-        for photo in _val_photos(self.recipe):
+        for photo in validation_photos(self.recipe):
             lin = _linear_photo(photo, gen)
             _, h, w = lin.shape
             field = self._field((h, w))
