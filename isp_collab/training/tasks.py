@@ -67,7 +67,9 @@ class SharpenTask:
     @property
     def valset(self) -> dict[str, ValGroup]:
         if self._valset is None:
-            self._valset = build_sharpen_valset(validation_photos(self.recipe), self.recipe.val, noise=self._val_noise())
+            self._valset = build_sharpen_valset(
+                validation_photos(self.recipe), self.recipe.val, noise=self._val_noise()
+            )
         return self._valset
 
     def _val_noise(self) -> str:
