@@ -21,7 +21,7 @@ from isp_collab.bench.report import md_table
 from isp_collab.models.weights import load_model, read_card, resolve_model_dir
 from isp_collab.training.config import load_recipe
 from isp_collab.training.tasks import validation_photos
-from isp_collab.training.validation import build_sharpen_valset, psnr
+from isp_collab.training.validation import build_sharpen_valset, psnr, restore_group
 
 RECIPE = Path(__file__).resolve().parents[1] / "train" / "sharpen-unet-tx-n4.toml"
 
@@ -29,12 +29,8 @@ RECIPE = Path(__file__).resolve().parents[1] / "train" / "sharpen-unet-tx-n4.tom
 @torch.no_grad()
 def per_tile_psnr(model: torch.nn.Module, valset: dict, n: int, border: int) -> torch.Tensor:
     """(conditions, tiles) PSNR in dB of ``model`` restoring the validation tiles in stacks of ``n``."""
-    rows = []
-    for g in valset.values():
-        x = g.blurry.reshape(-1, n, *g.blurry.shape[1:])
-        y = torch.cat([model(x[i : i + 8]) for i in range(0, len(x), 8)]).reshape_as(g.blurry)
-        rows.append(psnr(y, g.sharp, border))
-    return torch.stack(rows)
+    cpu = torch.device("cpu")
+    return torch.stack([psnr(restore_group(model, g, n, cpu), g.sharp, border) for g in valset.values()])
 
 
 def main() -> None:

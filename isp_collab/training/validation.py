@@ -91,6 +91,16 @@ def build_sharpen_valset(photos: list, cfg: ValSection, noise: str = "gaussian")
 
 
 @torch.no_grad()
+def restore_group(model: torch.nn.Module, g: ValGroup, n: int, device: torch.device) -> torch.Tensor:
+    """The tiles of ``g`` restored in stacks of ``n`` consecutive tiles: (M, 3, t, t) linear RGB on the CPU."""
+    if g.group % n:
+        raise ValueError(f"validation groups of {g.group} tiles cannot be stacked by n={n}")
+    x = g.blurry.reshape(-1, n, *g.blurry.shape[1:])
+    outs = [model(x[i : i + 8].to(device)).cpu() for i in range(0, len(x), 8)]
+    return torch.cat(outs).reshape_as(g.blurry)
+
+
+@torch.no_grad()
 def evaluate(model: torch.nn.Module, valset: dict[str, ValGroup], n: int, border: int, device: torch.device) -> dict:
     """PSNR (dB, linear RGB) per condition, restored and blurry, restoring stacks of ``n`` tiles.
 
@@ -100,11 +110,7 @@ def evaluate(model: torch.nn.Module, valset: dict[str, ValGroup], n: int, border
     model.eval()
     restored, blurry = {}, {}
     for cond, g in valset.items():
-        if g.group % n:
-            raise ValueError(f"validation groups of {g.group} tiles cannot be stacked by n={n}")
-        x = g.blurry.reshape(-1, n, *g.blurry.shape[1:])
-        outs = [model(x[i : i + 8].to(device)).cpu() for i in range(0, len(x), 8)]
-        y = torch.cat(outs).reshape_as(g.blurry)
+        y = restore_group(model, g, n, device)
         restored[cond] = psnr(y, g.sharp, border).mean().item()
         blurry[cond] = psnr(g.blurry, g.sharp, border).mean().item()
     model.train(was_training)
