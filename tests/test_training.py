@@ -197,3 +197,45 @@ def test_stacks_of_one_draws_single_patches_at_equal_patches(tmp_path):
         path.write_text(text.replace("n = 2", "n = 1") if "model.n" in match else text)
         with pytest.raises(ValueError, match=match):
             load_recipe(path)
+
+
+def test_ema_weights_are_validated_shipped_and_resumed_exactly(tmp_path):
+    def ema_tiny(steps: int) -> Recipe:
+        r = tiny(steps)
+        r.train.ema = 0.9
+        r.train.val_every = 6  # one validation, at the end: best.pt holds the final average
+        return r
+
+    train(ema_tiny(6), tmp_path / "a", run_dir=tmp_path / "ra", progress=False)
+    train(ema_tiny(6), tmp_path / "b", run_dir=tmp_path / "rb", progress=False, stop_after=3)
+    train(ema_tiny(6), tmp_path / "b", run_dir=tmp_path / "rb", progress=False, resume=True)
+    a, b = load_checkpoint(tmp_path / "ra" / "last.pt"), load_checkpoint(tmp_path / "rb" / "last.pt")
+    for k in a["ema"]:
+        torch.testing.assert_close(a["ema"][k], b["ema"][k], rtol=0, atol=0, msg=k)
+    live, shipped = a["model"], load_model(tmp_path / "a").state_dict()
+    best = load_checkpoint(tmp_path / "ra" / "best.pt")["model"]
+    averaged = {k.removeprefix("module."): v for k, v in a["ema"].items() if k.startswith("module.")}
+    name = next(k for k in live if k.endswith("weight") and live[k].dtype == torch.float32)
+    assert not torch.equal(live[name], averaged[name])  # the average lags the live weights
+    for k in best:  # the validated and shipped weights are the average, not the live ones
+        torch.testing.assert_close(best[k], averaged[k], rtol=0, atol=0, msg=k)
+        torch.testing.assert_close(shipped[k], averaged[k], rtol=0, atol=0, msg=k)
+
+
+def test_ema_decay_warms_up():
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = trainer_mod.ema_of(model, 0.99)
+    ema.update_parameters(model)  # first update copies: 0
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update_parameters(model)  # t = 1: decay min(0.99, 2/11), weight 9/11 on the new value
+    assert ema.module.weight.item() == pytest.approx(9 / 11)
+
+
+def test_ema_out_of_range_is_a_recipe_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.read_text().replace("[train]", "[train]\nema = 1.0"))
+    with pytest.raises(ValueError, match=r"bad.toml: train.ema must be in \[0, 1\)"):
+        load_recipe(bad)

@@ -57,6 +57,9 @@ class TrainSection:
     val_every: int = 500
     ckpt_every: int = 250
     threads: int = 0  # 0: torch default
+    # > 0: validate, checkpoint and ship an exponential moving average of the weights (and BatchNorm
+    # statistics) with this decay, e.g. 0.999 (warmed up as min(ema, (1 + t) / (10 + t)) at update t)
+    ema: float = 0.0
 
 
 @dataclass
@@ -134,6 +137,8 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: the lens task stacks the 4 mirror positions: n must be 1 or 4")
     if r.train.patches_per_step % r.model.n:
         raise ValueError(f"{where}: train.patches_per_step must be a multiple of model.n")
+    if not 0.0 <= r.train.ema < 1.0:
+        raise ValueError(f"{where}: train.ema must be in [0, 1), got {r.train.ema}")
     if not 0.0 <= r.data.stacks_of_one <= 1.0:
         raise ValueError(f"{where}: data.stacks_of_one must be in [0, 1], got {r.data.stacks_of_one}")
     if r.data.stacks_of_one and (r.task.name != "sharpen" or r.model.n == 1):

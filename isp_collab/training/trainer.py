@@ -1,5 +1,5 @@
 """The training loop: L1 over every patch of every stack (Eq. 4), Adam, warmup + cosine LR,
-gradient clipping, periodic seeded validation, atomic best/last checkpoints, exact resume,
+gradient clipping, an optional weight average (EMA), periodic seeded validation, atomic best/last checkpoints, exact resume,
 Ctrl-C checkpointing, and DistributedDataParallel under ``torchrun`` (gloo on CPU, nccl on GPU).
 
 Run directory (``runs/<name>/``): ``last.pt``, ``best.pt``, ``log.jsonl``. At the end the best
@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ..device import pick_device
@@ -38,6 +39,26 @@ def lr_factor(step: int, recipe: Recipe) -> float:
     progress = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
     lo = t.lr_min / t.lr
     return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def ema_of(model: torch.nn.Module, decay: float) -> AveragedModel:
+    """Exponential moving average of ``model``'s weights and BatchNorm statistics (``torch.optim.swa_utils``).
+
+    The decay is warmed up as ``min(decay, (1 + t) / (10 + t))`` at update ``t``, so early averages are
+    not dominated by the identity initialisation.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        t = float(updates)
+        weight = 1.0 - min(decay, (1.0 + t) / (10.0 + t))
+        if torch.is_floating_point(averaged[0]):
+            torch._foreach_lerp_(averaged, current, weight)
+        else:  # BatchNorm's integer batch counter: keep the live one
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -97,6 +118,8 @@ def train(
     model = create_model(recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling).to(dev)
     if init is not None and not resume:
         _init_from(model, init)
+    ema = ema_of(model, recipe.train.ema) if recipe.train.ema else None
+    evaluated = ema.module if ema is not None else model  # the weights validated, checkpointed as best, shipped
     opt = torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
     task = build_task(recipe)
@@ -109,6 +132,8 @@ def train(
         sched.load_state_dict(ck["scheduler"])
         gen.set_state(ck["generators"][rank] if rank < len(ck["generators"]) else ck["generators"][0])
         set_rng_state(ck["rng"])
+        if ema is not None and "ema" in ck:
+            ema.load_state_dict(ck["ema"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
 
     if world > 1:
@@ -140,6 +165,7 @@ def train(
                     "best": best,
                     "elapsed": elapsed,
                     "recipe": asdict(recipe),
+                    **({"ema": ema.state_dict()} if ema is not None else {}),
                 },
             )
 
@@ -153,7 +179,7 @@ def train(
         if not resume:
             log_path.write_text("")
             log({"event": "start", "recipe": asdict(recipe), "world": world, "device": str(dev)})
-            val = task.validate(model, dev)
+            val = task.validate(evaluated, dev)
             log({"step": 0, "val": val})
     end = min(recipe.train.steps, step + stop_after) if stop_after else recipe.train.steps
     bar = tqdm(total=recipe.train.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
@@ -170,6 +196,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             patches += blurry.shape[0] * blurry.shape[1] * world
             now = time.perf_counter()
@@ -183,12 +211,12 @@ def train(
             bar.update(1)
             is_val = step % recipe.train.val_every == 0 or step == recipe.train.steps
             if is_val and rank == 0:
-                val = task.validate(model, dev)
+                val = task.validate(evaluated, dev)
                 log({"step": step, "val": val, "elapsed": elapsed})
                 bar.write(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
                 if val["mean_psnr"] > best:
                     best = val["mean_psnr"]
-                    save_checkpoint(best_path, {"model": model.state_dict(), "step": step, "val": val})
+                    save_checkpoint(best_path, {"model": evaluated.state_dict(), "step": step, "val": val})
                 model.train()
                 t_last = time.perf_counter()
             if step % recipe.train.ckpt_every == 0 or is_val or step == end:
@@ -202,7 +230,7 @@ def train(
     bar.close()
     result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
     if rank == 0 and result["finished"]:
-        result.update(finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path))
+        result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path))
     if world > 1:
         dist.barrier()
     return result
