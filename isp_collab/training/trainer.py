@@ -1,6 +1,6 @@
 """The training loop: L1 over every patch of every stack (Eq. 4), Adam, warmup + cosine LR,
-gradient clipping, an optional weight average (EMA), periodic seeded validation, atomic best/last checkpoints, exact resume,
-Ctrl-C checkpointing, and DistributedDataParallel under ``torchrun`` (gloo on CPU, nccl on GPU).
+gradient clipping, an optional weight average (EMA), periodic seeded validation, atomic best/last
+checkpoints, exact resume, Ctrl-C checkpointing, and DistributedDataParallel under ``torchrun`` (gloo on CPU, nccl on GPU).
 
 Run directory (``runs/<name>/``): ``last.pt``, ``best.pt``, ``log.jsonl``. At the end the best
 weights go to ``models/<name>/`` (safetensors + card with the validation table).
