@@ -8,7 +8,10 @@ import torch
 def pick_device(requested: str | None = None) -> torch.device:
     """``requested`` ('cpu', 'cuda', 'cuda:1') or None for the best available device."""
     if requested:
-        dev = torch.device(requested)
+        try:
+            dev = torch.device(requested)
+        except RuntimeError:
+            raise ValueError(f"device {requested!r}: not a device name (use cpu, cuda or cuda:K)") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {requested!r} requested but CUDA is not available")
         return dev

@@ -53,7 +53,7 @@ def bad_case(name: str, folder: Path) -> tuple[Path, list[str], str]:
         return p, [], r"empty file \(0 bytes\)"
     if name == "truncated DNG":
         (p := folder / "cut.dng").write_bytes(good.read_bytes()[:700])
-        return p, [], "truncated or corrupt|not a RAW file|cannot read as RAW"
+        return p, [], "truncated or corrupt|truncated RAW file|not a RAW file|cannot read as RAW"
     if name == "text file named .dng":
         (p := folder / "notes.dng").write_text("hello, I am not a raw file\n")
         return p, [], "a text file, not a RAW file"

@@ -179,3 +179,15 @@ def test_decode_errors_name_the_file(tmp_path):
         RawDecode()(truncated)
     with pytest.raises(InputError, match=r"g\.dng: 48x32 = .* exceeds the pixel cap"):
         RawDecode(max_pixels=1000)(good)
+
+
+@pytest.mark.parametrize("keep", [2000, 10000])
+def test_dng_cut_inside_its_header_is_refused_not_decoded_as_black(tmp_path, keep):
+    # LibRaw opens the bundled 4K DNG cut to its first bytes and returns zeros or stale memory
+    bundled = Path(__file__).resolve().parents[1] / "isp_collab" / "assets" / "blackmagic_pocket4k.dng"
+    cut = tmp_path / "cut.dng"
+    cut.write_bytes(bundled.read_bytes()[:keep])
+    with pytest.raises(
+        InputError, match=r"cut\.dng: truncated RAW file: its image data runs to byte 3,359,558 but the file has"
+    ):
+        RawDecode()(cut)

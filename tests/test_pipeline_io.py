@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -160,6 +161,19 @@ def test_output_bit_depth_policy():
         output_bit_depth(Path("o.bmp"), raw)
 
 
+@pytest.mark.parametrize("size", [2, 3])
+def test_mosaic_too_small_to_demosaic_is_a_one_line_error_naming_the_file(tmp_path, size, capsys):
+    from isp_collab.cli import main
+
+    raw = write_headerless(tmp_path, np.full((size, size), 200), description(width=size, height=size), name="tiny")
+    assert main(["process", str(raw), "-o", str(tmp_path / "out.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(rf"tiny\.raw: a {size}x{size} mosaic is too small to demosaic \(at least 4x4\)$", err), err
+    assert not (tmp_path / "out.png").exists()
+    ok = write_headerless(tmp_path, np.full((4, 4), 200), description(width=4, height=4))
+    assert main(["process", str(ok), "-o", str(tmp_path / "ok.png")]) == 0
+
+
 def test_png_through_the_pipeline_is_lossless_without_restoration(tmp_path):
     a = np.random.default_rng(0).integers(0, 256, (24, 32, 3)).astype(np.uint8)
     src = tmp_path / "in.png"
@@ -208,3 +222,31 @@ def test_expand_inputs_skips_sidecars(tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match="folder holds no file to process"):
         expand_inputs([empty])
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A valid PNG header claiming ``width`` x ``height`` RGB, with one row of pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (1 + 3 * width))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_pixel_cap_is_ours_not_pillows(tmp_path):
+    from isp_collab.pipeline.encode import ImageDecode
+
+    huge = _png_header_only(tmp_path / "huge.png", 15000, 15000)  # 225 MP: above Pillow's bomb guard too
+    with pytest.raises(ValueError, match=r"huge\.png: 15000x15000 = 225\.0 MP exceeds the pixel cap of 160\.0 MP"):
+        ImageDecode()(huge)
+    with pytest.raises(ValueError, match=r"huge\.png: cannot (read|decode) image \(.*truncated"):  # cap raised: no data
+        ImageDecode(max_pixels=300_000_000)(huge)
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"30x20 = 0\.0 MP exceeds the pixel cap of 10 pixels"):
+        ImageDecode(max_pixels=10)(small)

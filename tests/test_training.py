@@ -133,6 +133,23 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
     assert main(["train", str(TINY), "--images", str(tmp_path / "nope")]) == 2
 
 
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--steps", "0"], "train.steps must be a whole number >= 1, got 0"),
+        (["--steps", "-5"], "train.steps must be a whole number >= 1, got -5"),
+        (["--lr", "0"], "need train.lr > 0"),
+        (["--device", "foo"], "device 'foo': not a device name"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors_and_write_nothing(tmp_path, capsys, args, reason):
+    out, run = tmp_path / "m", tmp_path / "r"
+    assert main(["train", str(TINY), "--out", str(out), "--run-dir", str(run), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert reason in err and "\n" not in err
+    assert not out.exists() and not (run / "last.pt").exists()
+
+
 def test_ddp_two_processes_on_cpu(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",

@@ -96,6 +96,13 @@ def test_info_cli_prints_table(capsys):
     assert "unet-tx" in out and "268,803" in out
 
 
+@pytest.mark.parametrize("n", ["0", "1"])
+def test_info_refuses_a_stack_below_two_before_printing(capsys, n):
+    assert main(["info", "--n", n]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"--n {n}: the stack size" in captured.err
+
+
 @pytest.mark.parametrize("name", __import__("isp_collab.models", fromlist=["x"]).shipped_models())
 def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
     from isp_collab.models.weights import MODELS_DIR, file_sha256

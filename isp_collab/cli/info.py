@@ -12,12 +12,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Print package and library versions, the compute device, the shipped models, and the "
         "parameter / GFLOPs-per-megapixel table of the UNet family next to the paper's counts.",
     )
-    p.add_argument("--n", type=int, default=4, help="stack size for the N>1 rows (default 4)")
+    p.add_argument("--n", type=int, default=4, help="stack size for the N>1 rows, >= 2 (default 4)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
+
+    from . import CLIError
+
+    if args.n < 2:  # checked before anything is printed
+        raise CLIError(f"--n {args.n}: the stack size of the N>1 rows must be >= 2 (N=1 rows are always shown)")
 
     from .. import __version__
     from ..device import pick_device

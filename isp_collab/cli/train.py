@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..training import load_recipe, train
+    from ..training.config import validate
 
     recipe = load_recipe(args.recipe)
     for folder in (args.images or []) + (args.val_images or []):
@@ -44,10 +45,11 @@ def run(args: argparse.Namespace) -> int:
         recipe.data.images = list(args.images)
     if args.val_images:
         recipe.data.val_images = list(args.val_images)
-    if args.steps:
+    if args.steps is not None:
         recipe.train.steps = args.steps
-    if args.lr:
+    if args.lr is not None:
         recipe.train.lr = args.lr
+    validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
     if (out / "model.safetensors").exists() and not args.overwrite:
         raise FileExistsError(f"{out}: a trained model is already there; pass --overwrite to replace it")

@@ -102,8 +102,10 @@ def demosaic(mosaic: np.ndarray, pattern: CFAPattern, method: DemosaicMethod = "
     Returns (H, W, 3) float32 linear RGB (R, G, B order) in the mosaic's colour space; measured
     samples are kept as they are (OpenCV methods: except on their 1-pixel border).
     """
-    if mosaic.ndim != 2 or mosaic.shape[0] < 2 or mosaic.shape[1] < 2:
-        raise ValueError(f"expected a (H, W) mosaic of at least 2x2, got shape {mosaic.shape}")
+    if mosaic.ndim != 2:
+        raise ValueError(f"expected a (H, W) mosaic, got shape {mosaic.shape}")
+    if min(mosaic.shape) < 4:  # two CFA periods: Malvar's 5x5 filters reflect-pad by 2 on each colour plane
+        raise ValueError(f"a {mosaic.shape[1]}x{mosaic.shape[0]} mosaic is too small to demosaic (at least 4x4)")
     if pattern not in CFA_PATTERNS:
         raise ValueError(f"CFA pattern must be one of {CFA_PATTERNS}, got {pattern!r}")
     if method == "malvar":

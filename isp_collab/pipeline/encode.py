@@ -8,7 +8,6 @@ to PNG/JPEG and 16 for RAW input to TIFF.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,18 +34,22 @@ class ImageDecode:
         from PIL import Image, UnidentifiedImageError
 
         p = check_input_file(path)
+        pillow_cap = Image.MAX_IMAGE_PIXELS
         try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(p) as im:
-                    width, height = im.size
-                    orientation = int(im.getexif().get(0x0112, 1) or 1)
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+            Image.MAX_IMAGE_PIXELS = None  # our own cap (--max-pixels) decides, below
+            with Image.open(p) as im:
+                width, height = im.size
+                check_pixels(p, height, width, self.max_pixels)  # before anything else is read
+                orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except InputError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
             if isinstance(e, UnidentifiedImageError):
                 reason = f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
             raise InputError(f"{p}: cannot read image ({reason})") from None
-        check_pixels(p, height, width, self.max_pixels)
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_cap
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION

@@ -84,6 +84,48 @@ def _libraw_reason(err: Exception, messages: list[str], path: Path) -> str:
     return f"cannot decode RAW file (LibRaw: {said_text or detail or err.__class__.__name__})"
 
 
+def _tiff_pages(pages) -> Iterator:
+    """Every IFD of a TIFF: the main chain and, recursively, the SubIFDs (where DNGs keep the raw image)."""
+    import tifffile
+
+    for page in pages:
+        yield page
+        if getattr(page, "subifds", None):
+            yield from _tiff_pages(tifffile.TiffPages(page))
+
+
+def _check_tiff_extent(p: Path) -> None:
+    """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) whose image data runs past the end of the file.
+
+    LibRaw opens such a file without an error and returns whatever its buffer held (zeros, or stale
+    memory from an earlier decode). Files tifffile cannot parse (CR3, RAF, ...) are left to LibRaw.
+    """
+    import logging
+
+    import tifffile
+
+    size = p.stat().st_size
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # tifffile logs every tag it cannot read in a cut header
+    try:
+        with tifffile.TiffFile(p) as tif:
+            end = max(
+                (
+                    o + c
+                    for page in _tiff_pages(tif.pages)
+                    for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)
+                ),
+                default=0,
+            )
+    except Exception:  # noqa: BLE001 - not a TIFF (or not one tifffile reads): LibRaw decides
+        return
+    finally:
+        log.setLevel(level)
+    if end > size:
+        raise InputError(f"{p}: truncated RAW file: its image data runs to byte {end:,} but the file has {size:,}")
+
+
 def cam_to_srgb_from_xyz(cam_xyz: np.ndarray) -> np.ndarray:
     """Camera->sRGB for white-balanced data from an XYZ->camera matrix (dcraw's ``cam_xyz_coeff``).
 
@@ -136,6 +178,7 @@ class RawDecode:
         p = check_input_file(path)
         if _looks_like_text(p):
             raise InputError(f"{p}: a text file, not a RAW file")
+        _check_tiff_extent(p)
         messages: list[str] = []
         error: Exception | None = None
         # Python warnings raised meanwhile would land in the captured fd 2: record, re-issue after.

@@ -137,6 +137,14 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: the lens task stacks the 4 mirror positions: n must be 1 or 4")
     if r.train.patches_per_step % r.model.n:
         raise ValueError(f"{where}: train.patches_per_step must be a multiple of model.n")
+    t = r.train
+    for key in ("steps", "patches_per_step", "val_every", "ckpt_every"):
+        if not isinstance(getattr(t, key), int) or getattr(t, key) < 1:
+            raise ValueError(f"{where}: train.{key} must be a whole number >= 1, got {getattr(t, key)!r}")
+    if not t.lr > 0 or not 0 <= t.lr_min <= t.lr:
+        raise ValueError(f"{where}: need train.lr > 0 and 0 <= train.lr_min <= train.lr, got {t.lr!r} and {t.lr_min!r}")
+    if t.warmup < 0 or not t.grad_clip > 0:
+        raise ValueError(f"{where}: need train.warmup >= 0 and train.grad_clip > 0")
     if not 0.0 <= r.train.ema < 1.0:
         raise ValueError(f"{where}: train.ema must be in [0, 1), got {r.train.ema}")
     if not 0.0 <= r.data.stacks_of_one <= 1.0:
