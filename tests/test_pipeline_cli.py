@@ -227,12 +227,17 @@ def test_process_raw_with_identity_model(capsys, tmp_path, inputs):
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 
-    model = save_model(create_model("unet-tx", n=4), tmp_path / "identity", {"task": "sharpen", "n_trained": 4})
+    net = create_model("unet-tx", n=4)
+    model = save_model(net, tmp_path / "identity", {"task": "sharpen", "n_trained": 4})
+    lens_model = save_model(net, tmp_path / "identity-lens", {"task": "lens", "n_trained": 4})
     src = inputs / "good.dng"
     code, err, _ = run(capsys, src, "-o", tmp_path / "none.png", "--stages", "none")
     assert code == 0, err
     args = ["--model", model, "--n", "4", "--tile", "16", "--stages", "sharpen,lens,unsharp"]
-    code, err, _ = run(capsys, src, "-o", tmp_path / "sharp.tif", *args, "--lens-model", model, "--compare")
+    code, err, _ = run(capsys, src, "-o", tmp_path / "wrong.tif", *args, "--lens-model", model)
+    assert code == 2 and len(err) == 1 and "a 'sharpen' model cannot run the lens stage" in err[0], err
+    assert "identity/card.json" in err[0] and not (tmp_path / "wrong.tif").exists()
+    code, err, _ = run(capsys, src, "-o", tmp_path / "sharp.tif", *args, "--lens-model", lens_model, "--compare")
     assert code == 0, err
     plain = cv2.imread(str(tmp_path / "none.png"), cv2.IMREAD_UNCHANGED)
     sharp = cv2.imread(str(tmp_path / "sharp.tif"), cv2.IMREAD_UNCHANGED)
@@ -240,3 +245,113 @@ def test_process_raw_with_identity_model(capsys, tmp_path, inputs):
     assert (tmp_path / "sharp_compare.png").is_file()
     code, err, _ = run(capsys, src, "-o", tmp_path / "x.png", "--stages", "sharpen,blur")
     assert code == 2 and "unknown stage 'blur'" in err[0]
+
+
+def _png(path: Path, seed: int) -> np.ndarray:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (8, 12, 3)).astype(np.uint8)
+    cv2.imwrite(str(path), pixels)
+    return pixels
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_batch_output_names_never_collide(capsys, tmp_path, overwrite):
+    pixels = [_png(tmp_path / f"d{i}" / "a.png", i) for i in range(3)]
+    out = tmp_path / "coll"
+    flags = ["--stages", "none", *(["--overwrite"] if overwrite else [])]
+    code, err, _ = run(capsys, *(tmp_path / f"d{i}" / "a.png" for i in range(3)), "-o", out, *flags)
+    assert code == 0, err
+    assert files_under(out) == ["a.png", "a_png.png", "a_png_2.png"]
+    for name, expected in zip(["a.png", "a_png.png", "a_png_2.png"], pixels, strict=True):
+        np.testing.assert_array_equal(cv2.imread(str(out / name)), expected)  # each input kept its own output
+
+
+def test_compare_files_never_collide_with_outputs(capsys, tmp_path):
+    folder = tmp_path / "in"
+    a, a_compare = _png(folder / "a.png", 0), _png(folder / "a_compare.png", 1)
+    out = tmp_path / "out"
+    code, err, stdout = run(capsys, folder, "-o", out, "--stages", "none", "--compare", "--overwrite")
+    assert code == 0, err
+    assert files_under(out) == ["a.png", "a_compare.png", "a_compare_2.png", "a_compare_2_compare.png"]
+    np.testing.assert_array_equal(cv2.imread(str(out / "a.png")), a)
+    np.testing.assert_array_equal(cv2.imread(str(out / "a_compare_2.png")), a_compare)
+    assert cv2.imread(str(out / "a_compare.png")).shape != a.shape  # a's before/after crop, not an image
+
+
+def test_outputs_never_replace_another_input_of_the_run(capsys, tmp_path, inputs):
+    before = (inputs / "good.png").read_bytes()
+    code, err, _ = run(capsys, inputs, "-o", inputs, "--stages", "none", "--overwrite")
+    assert code == 0, err
+    assert (inputs / "good.png").read_bytes() == before  # good.dng's output went elsewhere
+    assert files_under(inputs) == ["good.dng", "good.png", "good_2.png", "good_png.png"]
+    (src := tmp_path / "r_compare.png").write_bytes(before)
+    code, err, _ = run(capsys, src, "-o", tmp_path / "r.png", "--stages", "none", "--compare", "--overwrite")
+    assert code == 2 and len(err) == 1 and "r_compare.png: the compare image would replace the input" in err[0]
+    assert src.read_bytes() == before and not (tmp_path / "r.png").exists()
+
+
+def _fake_onnx(folder: Path, task: str) -> Path:
+    """An .onnx path with an export sidecar recording ``task`` (the file itself is not a valid model)."""
+    onnx = folder / f"{task}-n4-t64.onnx"
+    onnx.write_bytes(b"not an onnx model")
+    onnx.with_suffix(".json").write_text(json.dumps({"model": {"name": task, "task": task}}))
+    return onnx
+
+
+def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
+    src, dst = inputs / "good.png", tmp_path / "x.png"
+    sharpen = _fake_onnx(tmp_path, "sharpen")
+    code, err, _ = run(capsys, src, "-o", dst, "--onnx", sharpen, "--backend", "torch")
+    assert code == 2 and len(err) == 1 and err[0].endswith("error: --onnx needs --backend onnx (got --backend torch)")
+    # --onnx alone implies the ONNX backend: its sidecar's task is checked against the stage
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "lens", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1, err
+    assert "sharpen-n4-t64.onnx: a 'sharpen' model (task from sharpen-n4-t64.json) cannot run the lens stage" in err[0]
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "sharpen", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1 and "sharpen-n4-t64.onnx: cannot load ONNX model" in err[0], err
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "lens,sharpen", "--backend", "onnx", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1 and "lens and sharpen both run" in err[0] and "onnx_path" in err[0], err
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "unsharp", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1 and "no lens or sharpen stage runs" in err[0], err
+    # per stage, in the config: each file is checked against its own stage
+    cfg = tmp_path / "p.toml"
+    lens = _fake_onnx(tmp_path, "lens")
+    cfg.write_text(
+        f'[lens]\nbackend = "onnx"\nonnx_path = "{sharpen}"\n[sharpen]\nbackend = "onnx"\nonnx_path = "{lens}"\n'
+    )
+    code, err, _ = run(capsys, src, "-o", dst, "--config", cfg)
+    assert (
+        code == 2
+        and len(err) == 1
+        and "a 'sharpen' model (task from sharpen-n4-t64.json) cannot run the lens" in err[0]
+    )
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("n", ["0", "65", "100"])
+def test_stack_size_is_bounded(capsys, tmp_path, inputs, n):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--n", n)
+    assert code == 2 and len(err) == 1 and err[0].endswith(f"error: --n must be between 1 and 64, got {n}")
+
+
+def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs, monkeypatch):
+    import isp_collab.pipeline.pipeline as pp
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a file was decoded")
+
+    monkeypatch.setattr(pp.Pipeline, "read", no_decoding)
+    cfg = tmp_path / "p.toml"
+    out = tmp_path / "out"
+    for text, reason in [
+        ('[sharpen]\ntile = "abc"\n', "p.toml: [sharpen] tile must be an integer, got 'abc'"),
+        ("[lens]\ncenter = [1]\n", "p.toml: [lens] center must be a list of 2 numbers, got [1]"),
+        ('[sharpen]\nenabled = "yes"\n', "p.toml: [sharpen] enabled must be true or false, got 'yes'"),
+        ('[sharpen]\ndetail = "foo"\n', "p.toml: [sharpen] detail must be one of 'luma', 'rgb', got 'foo'"),
+        ("[sharpen]\noverlap = 500\n", "sharpen.overlap must be in [0, tile // 2 = 128], got 500"),
+        ("[sharpen]\ntile = 100\n", "sharpen.tile must be a multiple of"),
+    ]:
+        cfg.write_text(text)
+        code, err, _ = run(capsys, inputs, "-o", out, "--config", cfg)
+        assert code == 2 and len(err) == 1 and reason in err[0], (text, err)
+    assert not out.exists()

@@ -207,13 +207,70 @@ def test_identity_model_through_restore(tmp_path):
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 
-    model_dir = save_model(create_model("unet-tx", n=4), tmp_path / "identity", {"task": "sharpen", "n_trained": 4})
+    net = create_model("unet-tx", n=4)
+    sharpen_dir = save_model(net, tmp_path / "identity", {"task": "sharpen", "n_trained": 4})
+    lens_dir = save_model(net, tmp_path / "identity-lens", {"task": "lens", "n_trained": 4})
     x = image(40, 72) * 0.8
     for stage in (
-        Sharpen(model=str(model_dir), tile=32, overlap=8),
-        LensCorrect(model=str(model_dir), tile=32, overlap=8),
+        Sharpen(model=str(sharpen_dir), tile=32, overlap=8),
+        LensCorrect(model=str(lens_dir), tile=32, overlap=8),
     ):
         np.testing.assert_allclose(stage(x, RAW), x, atol=1e-5)
+
+
+def test_collaborative_stage_refuses_a_model_of_another_task(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from isp_collab.models import create_model, save_model
+
+    sharpen_dir = save_model(create_model("unet-tx", n=4), tmp_path / "s", {"task": "sharpen", "n_trained": 4})
+    with pytest.raises(ValueError, match=r"s/card\.json: a 'sharpen' model cannot run the lens stage"):
+        LensCorrect(model=str(sharpen_dir)).network()
+    assert Sharpen(model=str(sharpen_dir)).network() is not None
+    # ONNX: the export sidecar beside the file records the task; checked before the file is loaded
+    onnx = tmp_path / "m-n4-t64.onnx"
+    onnx.write_bytes(b"not an onnx file")
+    (tmp_path / "m-n4-t64.json").write_text('{"model": {"name": "m", "task": "lens"}}')
+    with pytest.raises(
+        ValueError, match=r"m-n4-t64\.onnx: a 'lens' model \(task from m-n4-t64\.json\) cannot run the sharpen"
+    ):
+        Sharpen(backend="onnx", onnx_path=str(onnx)).network()
+    with pytest.raises(ValueError, match=r"m-n4-t64\.onnx: cannot load ONNX model"):  # right task: loads it
+        LensCorrect(backend="onnx", onnx_path=str(onnx)).network()
+    (tmp_path / "m-n4-t64.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"m-n4-t64\.json: cannot read the ONNX model's sidecar"):
+        LensCorrect(backend="onnx", onnx_path=str(onnx)).network()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Sharpen(n=0), r"sharpen\.n must be between 1 and 64, got 0"),
+        (lambda: LensCorrect(n=65), r"lens\.n must be between 1 and 64, got 65"),
+        (lambda: Sharpen(n=True), r"sharpen\.n must be an integer"),
+        (lambda: Sharpen(tile=0), r"sharpen\.tile must be >= 1"),
+        (lambda: Sharpen(tile=64, overlap=40), r"sharpen\.overlap must be in \[0, tile // 2 = 32\], got 40"),
+        (lambda: Sharpen(overlap=-1), r"sharpen\.overlap must be >= 0"),
+        (lambda: Sharpen(detail="foo"), r"sharpen\.detail must be 'luma' or 'rgb'"),
+        (lambda: LensCorrect(center=(1.0,)), r"lens\.center must be 2 numbers"),
+    ],
+)
+def test_collaborative_stage_settings_are_checked_when_made(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_collaborative_stage_settings_are_checked_against_the_network(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from isp_collab.models import create_model, save_model
+
+    model = str(save_model(create_model("unet-tx", n=4), tmp_path / "m", {"task": "sharpen", "n_trained": 4}))
+    with pytest.raises(ValueError, match=r"sharpen\.tile must be a multiple of 8 .*got 20"):
+        Sharpen(model=model, tile=20).network()
+    with pytest.raises(ValueError, match=r"sharpen\.overlap must be in \[0, tile // 2 = 128\], got 500"):
+        Sharpen(model=model, overlap=500).network()  # default tile 256
+    assert Sharpen(model=model, tile=24, overlap=12).network() is not None
 
 
 def test_pipeline_toml(tmp_path):
@@ -230,7 +287,22 @@ def test_pipeline_toml(tmp_path):
     for text, match in [
         ("[sharpen]\nmodle = 'x'\n", r"p\.toml: \[sharpen\] has unknown key 'modle'"),
         ("[bogus]\n", r"p\.toml: unknown table or key 'bogus'"),
-        ("[tone]\ncurve = 'filmic'\n", r"p\.toml: \[tone\] tone\.curve"),
+        ("[tone]\ncurve = 'filmic'\n", r"p\.toml: \[tone\] curve must be one of 'none', 'smoothstep', got 'filmic'"),
+        ("[sharpen]\ntile = 'abc'\n", r"p\.toml: \[sharpen\] tile must be an integer, got 'abc'"),
+        ("[sharpen]\nmodel = 5\n", r"p\.toml: \[sharpen\] model must be a string, got 5"),
+        ("[sharpen]\nenabled = 'yes'\n", r"p\.toml: \[sharpen\] enabled must be true or false, got 'yes'"),
+        ("[sharpen]\ndetail = 'foo'\n", r"p\.toml: \[sharpen\] detail must be one of 'luma', 'rgb', got 'foo'"),
+        ("[sharpen]\nn = 100\n", r"p\.toml: \[sharpen\] sharpen\.n must be between 1 and 64"),
+        (
+            "[sharpen]\ntile = 64\noverlap = 500\n",
+            r"p\.toml: \[sharpen\] sharpen\.overlap must be in \[0, tile // 2 = 32\], got 500",
+        ),
+        ("[lens]\ncenter = [1]\n", r"p\.toml: \[lens\] center must be a list of 2 numbers, got \[1\]"),
+        ("[lens]\ncenter = ['a', 2]\n", r"p\.toml: \[lens\] center must be a list of 2 numbers"),
+        ("[white_balance]\ngains = [1, 2]\n", r"p\.toml: \[white_balance\] gains must be a list of 3 numbers"),
+        ("[output]\njpeg_quality = 'high'\n", r"p\.toml: \[output\] jpeg_quality must be an integer"),
+        ("[unsharp]\nsigma = '1'\n", r"p\.toml: \[unsharp\] sigma must be a number, got '1'"),
+        ("[demosaic]\nbalance = 1\n", r"p\.toml: \[demosaic\] balance must be true or false, got 1"),
         ("[tone\n", r"p\.toml: not a valid TOML"),
     ]:
         cfg.write_text(text)

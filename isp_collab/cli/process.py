@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 import warnings
+from pathlib import Path
 
 from ..models import DEFAULT_MODEL
+from ..pipeline.stages import MAX_N
 
 RESTORATION = ("sharpen", "lens", "unsharp")
+NETWORK_STAGES = ("lens", "sharpen")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,10 +35,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", help=f"sharpen model: shipped name or model folder (default {DEFAULT_MODEL})")
     p.add_argument("--lens-model", help="lens-correction model: shipped name or model folder")
-    p.add_argument("--n", type=int, help="stack size N for the collaborative stages (default: the model's)")
+    p.add_argument(
+        "--n", type=int, help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's)"
+    )
     p.add_argument("--tile", type=int, help="tile size for the collaborative stages (default 256)")
     p.add_argument("--backend", choices=("torch", "onnx"), help="network runtime (default torch)")
-    p.add_argument("--onnx", metavar="PATH", help="exported ONNX model for --backend onnx")
+    p.add_argument(
+        "--onnx",
+        metavar="PATH",
+        help="exported ONNX model for the one network stage run (implies --backend onnx; for lens and "
+        "sharpen together give each its onnx_path in --config)",
+    )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
     p.add_argument("--config", metavar="TOML", help="pipeline configuration file")
     p.add_argument("--format", choices=("png", "jpg", "tif"), default="png", help="output type in folder mode")
@@ -61,14 +72,35 @@ def build_pipeline(args: argparse.Namespace):
             )
     elif not args.config:
         wanted = {"sharpen"}
+    if args.n is not None and not 1 <= args.n <= MAX_N:
+        raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
+    backend = args.backend
+    if args.onnx is not None:
+        if backend == "torch":
+            raise ValueError("--onnx needs --backend onnx (got --backend torch)")
+        backend = "onnx"  # --onnx alone implies the ONNX backend
     for name in RESTORATION:
         stage = getattr(pipeline, name)
         changes = {} if wanted is None else {"enabled": name in wanted}
-        if name in ("sharpen", "lens"):
+        if name in NETWORK_STAGES:
             model = args.model if name == "sharpen" else args.lens_model
-            extra = dict(model=model, n=args.n, tile=args.tile, backend=args.backend, onnx_path=args.onnx)
+            extra = dict(model=model, n=args.n, tile=args.tile, backend=backend)
             changes.update({k: v for k, v in extra.items() if v is not None})
         setattr(pipeline, name, dataclasses.replace(stage, **changes))
+    if args.onnx is not None:  # one file is one model: it serves exactly one network stage
+        networks = [name for name in NETWORK_STAGES if getattr(pipeline, name).enabled]
+        if len(networks) != 1:
+            raise ValueError(
+                f"--onnx {args.onnx}: one ONNX model serves one network stage, but "
+                + (
+                    "no lens or sharpen stage runs"
+                    if not networks
+                    else "lens and sharpen both run (give each stage its onnx_path in a --config TOML: "
+                    '[lens] onnx_path = "..." and [sharpen] onnx_path = "...")'
+                )
+            )
+        name = networks[0]
+        setattr(pipeline, name, dataclasses.replace(getattr(pipeline, name), onnx_path=args.onnx))
     if args.demosaic:
         pipeline.demosaic = dataclasses.replace(pipeline.demosaic, method=args.demosaic)
     if args.bit_depth:
@@ -81,6 +113,45 @@ def build_pipeline(args: argparse.Namespace):
         pipeline.max_pixels = args.max_pixels
     assert isinstance(pipeline.demosaic, Demosaic)
     return pipeline
+
+
+def plan_jobs(
+    jobs: list[tuple[Path, Path]], output: str | os.PathLike, compare: bool
+) -> list[tuple[Path, Path, Path | None]]:
+    """(input, output, compare file or None) for each job, no two output paths of the run the same.
+
+    :func:`~isp_collab.pipeline.io.plan_outputs` names a second ``a.png`` ``a_png.png``; a third, or an
+    input whose name is another's compare file (``a_compare.png``), would land on a path this run
+    already writes, and an output must not replace another input of the run. In folder mode such an
+    output gets ``_2``, ``_3``, ... (deterministic: jobs keep their order); an explicitly named output
+    file is never renamed, so a clash there is an error. Paths compare case-insensitively (macOS, Windows).
+    """
+    from ..pipeline import OutputError
+
+    def key(p: Path) -> str:
+        return os.path.normcase(os.path.abspath(p)).casefold()
+
+    def compare_of(d: Path) -> Path | None:
+        return d.with_name(f"{d.stem}_compare.png") if compare else None
+
+    single = len(jobs) == 1 and jobs[0][1] == Path(output)
+    inputs = {key(src) for src, _ in jobs}
+    used: set[str] = set()
+    planned: list[tuple[Path, Path, Path | None]] = []
+    for src, dst in jobs:
+        # an output may not take a path written earlier in the run or another input's; the compare
+        # file not even its own input's (writing over one's own input needs --overwrite, as before)
+        blocked = used | (inputs - {key(src)})
+        out, k = dst, 1
+        while key(out) in blocked or ((c := compare_of(out)) is not None and key(c) in used | inputs):
+            if single:
+                raise OutputError(f"{compare_of(out)}: the compare image would replace the input {src}")
+            k += 1
+            out = dst.with_name(f"{dst.stem}_{k}{dst.suffix}")
+        cmp = compare_of(out)
+        used.update(key(p) for p in (out, cmp) if p is not None)
+        planned.append((src, out, cmp))
+    return planned
 
 
 def _one_line(src, err: BaseException) -> str:
@@ -102,7 +173,9 @@ def run(args: argparse.Namespace) -> int:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
         pipeline = build_pipeline(args)
-        jobs = plan_outputs(expand_inputs(args.inputs), args.output, f".{args.format}")
+        jobs = plan_jobs(
+            plan_outputs(expand_inputs(args.inputs), args.output, f".{args.format}"), args.output, args.compare
+        )
         for stage in pipeline.restoration:  # load networks once, before the batch; a bad model stops here
             if stage.enabled and hasattr(stage, "network"):
                 stage.network()
@@ -117,9 +190,8 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = show
         bar = tqdm(jobs, unit="file", disable=None, file=sys.stderr, dynamic_ncols=True)
-        for src, dst in bar:
+        for src, dst, compare in bar:
             bar.set_postfix_str(src.name)
-            compare = dst.with_name(f"{dst.stem}_compare.png") if args.compare else None
             t0 = time.perf_counter()
             try:
                 check_output(dst, overwrite=args.overwrite)

@@ -5,7 +5,8 @@ Built in code::
     Pipeline(sharpen=Sharpen(model="sharpen-unet-tx-n4", n=4, backend="onnx"))
 
 or from a TOML file (one table per stage; a table that is present turns its stage on unless it
-says ``enabled = false``; keys are the stage dataclasses' fields)::
+says ``enabled = false``; keys are the stage dataclasses' fields, their types and values checked
+when the file is read)::
 
     max_pixels = 100_000_000
     [demosaic]
@@ -28,6 +29,8 @@ import dataclasses
 import os
 import time
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,35 @@ SECTIONS: dict[str, type] = {
     "output": Encode,
 }
 RESTORATION_STAGES = ("lens", "sharpen", "unsharp")  # applied in this order
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """What ``value`` (parsed TOML) should have been to fit the field annotation ``hint``; None if it fits.
+
+    Covers the annotations stage fields use: bool, int, float, str, Literal, tuple of numbers, X | None.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return None
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in args if a is not type(None)]  # TOML has no null: None is never written
+        problems = [_type_problem(value, a) for a in options]
+        return None if None in problems else " or ".join(p for p in problems if p)
+    if origin is typing.Literal:
+        return None if value in args else "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        fits = isinstance(value, (list, tuple)) and len(value) == len(args)
+        fits = fits and all(_type_problem(v, a) is None for v, a in zip(value, args, strict=False))
+        return None if fits else f"a list of {len(args)} numbers"
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    return None
 
 
 @dataclass
@@ -132,6 +164,11 @@ class Pipeline:
             unknown = sorted(set(value) - known)
             if unknown:
                 raise ValueError(f"{where}: [{key}] has unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+            hints = typing.get_type_hints(stage_cls)
+            for k, v in value.items():
+                problem = _type_problem(v, hints.get(k, Any))
+                if problem:
+                    raise ValueError(f"{where}: [{key}] {k} must be {problem}, got {v!r}")
             args = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
             try:
                 kwargs[key] = stage_cls(**args)
