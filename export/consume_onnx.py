@@ -30,9 +30,11 @@ encoded again on output (8-bit, or 16-bit when the input was 16-bit).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -374,24 +376,45 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8) -> None:
-    """Write linear RGB: ``.npy`` / ``.exr`` / ``.tif`` (with depth 0) as float; others sRGB-encoded 8/16-bit."""
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        np.save(path, image.astype(np.float32))
-        return
-    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-    import cv2
+def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8, overwrite: bool = False) -> None:
+    """Write linear RGB: ``.npy`` / ``.exr`` / ``.tif`` (with depth 0) as float; others sRGB-encoded 8/16-bit.
 
+    Atomic (encoded in memory, written to a temporary file beside ``path``, then renamed); an existing
+    ``path`` is replaced only with ``overwrite``.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path}: output exists (pass --overwrite to replace it)")
     ext = path.suffix.lower()
-    if ext == ".exr" or (ext in (".tif", ".tiff") and depth == 0):
-        data = image[..., ::-1].astype(np.float32)
+    if ext == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, image.astype(np.float32))
+        payload = buf.getvalue()
     else:
-        depth = 16 if depth == 16 and ext in (".png", ".tif", ".tiff") else 8
-        scale = 2**depth - 1
-        data = np.round(linear_to_srgb(image) * scale).astype(np.uint16 if depth == 16 else np.uint8)[..., ::-1]
-    if not cv2.imwrite(str(path), data):
-        raise ValueError(f"{path}: cannot write the image")
+        os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+        import cv2
+
+        if ext == ".exr" or (ext in (".tif", ".tiff") and depth == 0):
+            data = image[..., ::-1].astype(np.float32)
+        else:
+            depth = 16 if depth == 16 and ext in (".png", ".tif", ".tiff") else 8
+            scale = 2**depth - 1
+            data = np.round(linear_to_srgb(image) * scale).astype(np.uint16 if depth == 16 else np.uint8)[..., ::-1]
+        try:
+            ok, encoded = cv2.imencode(ext, data)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise ValueError(f"{path}: cannot encode the image as {ext or 'an image (no extension)'}")
+        payload = encoded.tobytes()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -403,12 +426,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy", choices=STRATEGIES, help="gathering strategy (default: the sidecar's)")
     p.add_argument("--center", help="optical centre X,Y in pixels for mirror (default: image centre)")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     args = p.parse_args(argv)
     try:
+        if Path(args.output).exists() and not args.overwrite:  # before any work
+            raise ValueError(f"{args.output}: output exists (pass --overwrite to replace it)")
         center = tuple(float(v) for v in args.center.split(",")) if args.center else None
         restorer = OnnxRestorer(args.model, args.sidecar, args.threads)
         image, depth = read_image(args.input)
-        write_image(args.output, restorer(image, args.strategy, center), depth)
+        write_image(args.output, restorer(image, args.strategy, center), depth, args.overwrite)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"consume_onnx: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2

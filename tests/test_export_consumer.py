@@ -93,3 +93,18 @@ def test_consumer_refuses_mismatched_sidecar(tmp_path):
         consumer.OnnxRestorer(onnx_copy)
     with pytest.raises(FileNotFoundError, match="sidecar"):
         consumer.OnnxRestorer(art.path, sidecar=tmp_path / "missing.json")
+
+
+def test_consumer_never_overwrites_without_the_flag_and_writes_atomically(tmp_path, capsys):
+    consumer = load_consumer()
+    src, dst = tmp_path / "in.npy", tmp_path / "out.png"
+    np.save(src, sample_image(40, 33))
+    dst.write_bytes(b"keep me")
+    assert consumer.main([str(artefact("fp32").path), str(src), str(dst)]) == 2
+    assert "out.png: output exists (pass --overwrite" in capsys.readouterr().err
+    assert dst.read_bytes() == b"keep me"
+    assert consumer.main([str(artefact("fp32").path), str(src), str(dst), "--overwrite"]) == 0
+    assert dst.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match=r"out\.xyz: cannot encode"):
+        consumer.write_image(tmp_path / "out.xyz", sample_image(8, 8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy", "out.png"]  # no temporary left behind

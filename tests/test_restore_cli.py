@@ -1,5 +1,7 @@
 """``isp-collab gather``: the picture, and one-line errors with exit code 2 and nothing written."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -62,7 +64,7 @@ def test_existing_output_is_refused_without_overwrite(image, tmp_path, capsys):
     [
         (None, [], "missing.png: no such file"),
         (b"", [], "empty.png: empty file"),
-        (b"this is text, not pixels", [], "corrupt.png: not a readable image"),
+        (b"this is text, not pixels", [], "corrupt.png: cannot read image (not a PNG image or corrupt)"),
         ("ok", ["--center", "12"], "--center must be X,Y"),
         ("ok", ["--strategy", "mirror", "--center", "5000,10"], "outside"),
         ("ok", ["--center", "10,10"], "--center applies to --strategy mirror only"),
@@ -84,6 +86,22 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(image, tmp_path, capsy
     if make != "ok":
         assert str(src) in err  # names the file
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["png", "dng"])
+def test_truncated_input_is_one_line_even_from_c_libraries(image, tmp_path, capfd, kind):
+    # capfd: what libpng / LibRaw print on file descriptor 2 counts too
+    if kind == "png":
+        whole = image.read_bytes()
+    else:
+        whole = (Path(__file__).resolve().parents[1] / "isp_collab" / "assets" / "blackmagic_pocket4k.dng").read_bytes()
+    src = tmp_path / f"cut.{kind}"
+    src.write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "stacks.png"
+    assert main(["gather", str(src), "-o", str(out)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(src) in err[0] and "truncated" in err[0], err
+    assert not out.exists()
 
 
 def test_bad_output_paths_are_refused(image, tmp_path, capsys):

@@ -46,7 +46,6 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
 
 def read_display_image(path: Path) -> np.ndarray:
     """An image file as ``H x W x 3`` uint8 RGB (display sRGB) for drawing; ValueError naming the file if unreadable."""
-    import cv2
 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -55,18 +54,21 @@ def read_display_image(path: Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file")
     if path.suffix.lower() in RAW_SUFFIXES:
-        try:
-            import rawpy
+        import rawpy
 
-            with rawpy.imread(str(path)) as raw:
+        from ..pipeline.raw import capture_stderr, check_tiff_extent
+
+        check_tiff_extent(path)  # LibRaw decodes a cut file as black without an error
+        said: list[str] = []
+        try:
+            with capture_stderr(said), rawpy.imread(str(path)) as raw:  # LibRaw's chatter: not on the terminal
                 return raw.postprocess(use_camera_wb=True, output_bps=8)
         except Exception as e:  # LibRaw's errors are many types; all mean "cannot decode"
             raise ValueError(f"{path}: cannot decode RAW file ({type(e).__name__})") from None
-    data = np.fromfile(path, dtype=np.uint8)  # imdecode: no silent None on odd paths, reads any name
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path}: not a readable image (unsupported format or corrupt)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    from ..pipeline.encode import ImageDecode
+
+    image, _ = ImageDecode(max_pixels=None)(path)  # one-line errors; EXIF orientation applied, as cv2 would
+    return (image * 255 + 0.5).astype(np.uint8)
 
 
 def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:

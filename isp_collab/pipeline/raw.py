@@ -31,7 +31,7 @@ _FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
 @contextlib.contextmanager
-def _capture_stderr(lines: list[str]) -> Iterator[None]:
+def capture_stderr(lines: list[str]) -> Iterator[None]:
     """Collect what C code (LibRaw) prints on file descriptor 2 into ``lines`` instead of the terminal."""
     try:
         sys.stderr.flush()
@@ -94,7 +94,7 @@ def _tiff_pages(pages) -> Iterator:
             yield from _tiff_pages(tifffile.TiffPages(page))
 
 
-def _check_tiff_extent(p: Path) -> None:
+def check_tiff_extent(p: Path) -> None:
     """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) whose image data runs past the end of the file.
 
     LibRaw opens such a file without an error and returns whatever its buffer held (zeros, or stale
@@ -178,11 +178,11 @@ class RawDecode:
         p = check_input_file(path)
         if _looks_like_text(p):
             raise InputError(f"{p}: a text file, not a RAW file")
-        _check_tiff_extent(p)
+        check_tiff_extent(p)
         messages: list[str] = []
         error: Exception | None = None
         # Python warnings raised meanwhile would land in the captured fd 2: record, re-issue after.
-        with _capture_stderr(messages), warnings.catch_warnings(record=True) as caught:
+        with capture_stderr(messages), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 with rawpy.imread(str(p)) as raw:
