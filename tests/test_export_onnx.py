@@ -24,6 +24,7 @@ from isp_collab.export.onnx_export import check_fold
 from isp_collab.export.parity import measure_parity
 from isp_collab.models import create_model, load_model, save_model
 from isp_collab.models.weights import file_sha256
+from isp_collab.pipeline.frame import Frame
 
 N, TILE = 4, 64
 NAME = "test-unet-tx-n4"
@@ -192,3 +193,15 @@ def test_bad_opset_refused(tmp_path):
     with pytest.raises(ValueError, match="opset"):
         export_model(exported()[0], tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", opset=13)
     assert not (tmp_path / "o").exists()
+
+
+def test_small_static_tile_runs_through_the_pipeline_with_the_default_overlap(tmp_path):
+    # restore's default overlap (32) does not fit a 32 px tile: the stage must scale it to the ONNX file's tile
+    from isp_collab.pipeline.stages import Sharpen
+
+    model_dir = make_model_dir(tmp_path)
+    (art,) = export_model(model_dir, n=2, tile=32, formats=("onnx",), precisions=("fp32",), out_dir=tmp_path / "o")
+    stage = Sharpen(enabled=True, backend="onnx", onnx_path=str(art.path))
+    image = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
+    out = stage.apply(image, Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8))
+    assert out.shape == image.shape and np.isfinite(out).all()

@@ -264,8 +264,10 @@ class CollaborativeStage(StageBase):
         kw: dict[str, Any] = dict(n=self.n, strategy=self.strategy, tile=self.tile)
         if self.overlap is not None:
             kw["overlap"] = self.overlap
-        elif self.tile is not None:
-            kw["overlap"] = min(32, self.tile // 4)  # restore's default 32 only fits tiles >= 64
+        else:  # restore's default 32 only fits tiles >= 64 (a static ONNX tile may be smaller)
+            tile = self.tile or getattr(self._runner, "tile", None)
+            if tile is not None:
+                kw["overlap"] = min(32, tile // 4)
         return kw
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
