@@ -95,10 +95,13 @@ def _tiff_pages(pages) -> Iterator:
 
 
 def check_tiff_extent(p: Path) -> None:
-    """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) whose image data runs past the end of the file.
+    """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) cut short: its raw image's data, or an IFD
+    it points to, lies past the end of the file.
 
     LibRaw opens such a file without an error and returns whatever its buffer held (zeros, or stale
-    memory from an earlier decode). Files tifffile cannot parse (CR3, RAF, ...) are left to LibRaw.
+    memory from an earlier decode). Only what the file states is checked: the largest image among the
+    IFDs with explicit strip/tile byte counts (the raw data, not a preview) and the SubIFD offsets.
+    Files tifffile cannot parse (CR3, RAF, ...) are left to LibRaw.
     """
     import logging
 
@@ -110,18 +113,21 @@ def check_tiff_extent(p: Path) -> None:
     log.setLevel(logging.CRITICAL)  # tifffile logs every tag it cannot read in a cut header
     try:
         with tifffile.TiffFile(p) as tif:
-            end = max(
-                (
-                    o + c
-                    for page in _tiff_pages(tif.pages)
-                    for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)
-                ),
-                default=0,
+            pages = list(_tiff_pages(tif.pages))
+            beyond = [o for page in pages for o in (getattr(page, "subifds", None) or ()) if o >= size]
+            counted = [page for page in pages if 279 in page.tags or 325 in page.tags]  # Strip/TileByteCounts
+            raw = max(counted, key=lambda page: int(np.prod(page.shape)), default=None)
+            end = (
+                max((o + c for o, c in zip(raw.dataoffsets, raw.databytecounts, strict=False)), default=0) if raw else 0
             )
     except Exception:  # noqa: BLE001 - not a TIFF (or not one tifffile reads): LibRaw decides
         return
     finally:
         log.setLevel(level)
+    if beyond:
+        raise InputError(
+            f"{p}: truncated RAW file: an image directory at byte {min(beyond):,} is past its end ({size:,})"
+        )
     if end > size:
         raise InputError(f"{p}: truncated RAW file: its image data runs to byte {end:,} but the file has {size:,}")
 
