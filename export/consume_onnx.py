@@ -379,8 +379,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8, overwrite: bool = False) -> None:
     """Write linear RGB: ``.npy`` / ``.exr`` / ``.tif`` (with depth 0) as float; others sRGB-encoded 8/16-bit.
 
-    Atomic (encoded in memory, written to a temporary file beside ``path``, then renamed); an existing
-    ``path`` is replaced only with ``overwrite``.
+    Atomic (encoded in memory, written to a temporary file beside ``path``, then renamed or hard-linked);
+    an existing ``path`` is replaced only with ``overwrite``.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -411,7 +411,18 @@ def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8, over
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic, and never replaces a file that appeared meanwhile
+            except FileExistsError:
+                raise ValueError(f"{path}: output exists (pass --overwrite to replace it)") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,24 @@ def test_consumer_never_overwrites_without_the_flag_and_writes_atomically(tmp_pa
     assert dst.read_bytes() == b"keep me"
     assert consumer.main([str(artefact("fp32").path), str(src), str(dst), "--overwrite"]) == 0
     assert dst.read_bytes()[:4] == b"\x89PNG"
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not mkstemp's 0600
     with pytest.raises(ValueError, match=r"out\.xyz: cannot encode"):
         consumer.write_image(tmp_path / "out.xyz", sample_image(8, 8))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy", "out.png"]  # no temporary left behind
+
+
+def test_consumer_failed_write_leaves_no_temporary(tmp_path, monkeypatch):
+    consumer = load_consumer()
+
+    def broken_link(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(consumer.os, "link", broken_link)
+    with pytest.raises(OSError, match="No space left"):
+        consumer.write_image(tmp_path / "out.npy", sample_image(8, 8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
