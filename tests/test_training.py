@@ -256,3 +256,30 @@ def test_ema_out_of_range_is_a_recipe_error(tmp_path):
     bad.write_text(TINY.read_text().replace("[train]", "[train]\nema = 1.0"))
     with pytest.raises(ValueError, match=r"bad.toml: train.ema must be in \[0, 1\)"):
         load_recipe(bad)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [('ema = "0.9"', "ema must be a number, got '0.9'"), ("grad_clip = true", "grad_clip must be a number, got True")],
+)
+def test_wrongly_typed_recipe_values_are_one_line_errors(tmp_path, line, reason):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.read_text().replace("[train]", f"[train]\n{line}"))
+    with pytest.raises(ValueError, match=rf"bad.toml \[train\]: {reason}"):
+        load_recipe(bad)
+
+
+def test_resume_refuses_a_changed_ema_setting(tmp_path):
+    r = tiny(4)
+    train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False, stop_after=2)
+    r.train.ema = 0.9
+    with pytest.raises(ValueError, match=r"trained with train.ema = 0, the recipe now says 0.9"):
+        train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)
+
+
+def test_lr_override_below_the_floor_lowers_the_floor(tmp_path, capsys):
+    args = ["train", str(TINY), "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r"), "--no-progress"]
+    assert main([*args, "--lr", "1e-6", "--steps", "1"]) == 0
+    assert "lr_min 1e-05 lowered to --lr 1e-06" in capsys.readouterr().err
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["recipe"]["train"]["lr_min"] == 1e-6

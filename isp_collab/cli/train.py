@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         recipe.train.steps = args.steps
     if args.lr is not None:
         recipe.train.lr = args.lr
+        if 0 < args.lr < recipe.train.lr_min:  # the schedule's floor follows a peak set below it
+            print(f"note: train.lr_min {recipe.train.lr_min:g} lowered to --lr {args.lr:g}", file=sys.stderr)
+            recipe.train.lr_min = args.lr
     validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
     if (out / "model.safetensors").exists() and not args.overwrite:

@@ -90,11 +90,31 @@ class Recipe:
         return max(1, self.train.patches_per_step // self.model.n)
 
 
+def _type_error(value: Any, default: Any) -> str | None:
+    """What ``value`` should be, judged by the field's default; None when it fits."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if isinstance(default, float):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    if isinstance(default, list):
+        return None if isinstance(value, list) else "a list"
+    return None
+
+
 def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    defaults = cls()
+    for key, value in raw.items():
+        expected = _type_error(value, getattr(defaults, key))
+        if expected:
+            raise ValueError(f"{where}: {key} must be {expected}, got {value!r}")
     return cls(**raw)
 
 

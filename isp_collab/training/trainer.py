@@ -127,6 +127,12 @@ def train(
     step, best, elapsed = 0, -float("inf"), 0.0
     if resume:
         ck = load_checkpoint(last_path)
+        was = float(ck.get("recipe", {}).get("train", {}).get("ema", 0.0) or 0.0)
+        if was != recipe.train.ema:  # best.pt would mix averaged and live weights
+            raise ValueError(
+                f"{last_path}: the run was trained with train.ema = {was:g}, the recipe now says "
+                f"{recipe.train.ema:g}; resume with the run's setting or start a new run"
+            )
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
