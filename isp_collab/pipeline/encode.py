@@ -8,6 +8,7 @@ to PNG/JPEG and 16 for RAW input to TIFF.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +38,12 @@ class ImageDecode:
         pillow_cap = Image.MAX_IMAGE_PIXELS
         try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
             Image.MAX_IMAGE_PIXELS = None  # our own cap (--max-pixels) decides, below
-            with Image.open(p) as im:
-                width, height = im.size
-                check_pixels(p, height, width, self.max_pixels)  # before anything else is read
-                orientation = int(im.getexif().get(0x0112, 1) or 1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the decode below judges
+                with Image.open(p) as im:
+                    width, height = im.size
+                    check_pixels(p, height, width, self.max_pixels)  # before anything else is read
+                    orientation = int(im.getexif().get(0x0112, 1) or 1)
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:

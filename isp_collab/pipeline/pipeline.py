@@ -2,7 +2,7 @@
 
 Built in code::
 
-    Pipeline(sharpen=Sharpen(model="sharpen-unet-tx-n4", n=4, backend="onnx"))
+    Pipeline(sharpen=Sharpen(model="sharpen-unet-tx-n4", n=4))
 
 or from a TOML file (one table per stage; a table that is present turns its stage on unless it
 says ``enabled = false``; keys are the stage dataclasses' fields, their types and values checked
@@ -17,6 +17,7 @@ when the file is read)::
     model = "sharpen-unet-tx-n4"
     n = 4
     backend = "onnx"
+    onnx_path = "export/sharpen-unet-tx-n4-n4-t256.onnx"
     [tone]
     curve = "smoothstep"
     [output]
