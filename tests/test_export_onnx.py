@@ -197,7 +197,7 @@ def test_bad_opset_refused(tmp_path):
 
 def test_small_static_tile_runs_through_the_pipeline_with_the_default_overlap(tmp_path):
     # restore's default overlap (32) does not fit a 32 px tile: the stage must scale it to the ONNX file's tile
-    from isp_collab.pipeline.stages import Sharpen
+    from isp_collab.pipeline.collaborative import Sharpen
 
     model_dir = make_model_dir(tmp_path)
     (art,) = export_model(model_dir, n=2, tile=32, formats=("onnx",), precisions=("fp32",), out_dir=tmp_path / "o")

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ..models import DEFAULT_MODEL
-from ..pipeline.stages import MAX_N
+from ..pipeline.collaborative import MAX_N
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")

@@ -5,6 +5,7 @@ RAW (LibRaw or headerless) -> normalise -> demosaic -> lens / sharpen / unsharp 
 between stages are (H, W, 3) float32 linear RGB; see :mod:`.stages` for the protocol.
 """
 
+from .collaborative import LensCorrect, Sharpen
 from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, normalize_mosaic
 from .encode import Encode, ImageDecode, encode_image, output_bit_depth
 from .frame import CFA_PATTERNS, CFAPattern, Frame, apply_orientation, cfa_from_colors
@@ -14,9 +15,7 @@ from .pipeline import RESTORATION_STAGES, Pipeline, Result
 from .raw import RawDecode
 from .stages import (
     ColorCorrect,
-    LensCorrect,
     Linearize,
-    Sharpen,
     Stage,
     Tone,
     UnsharpMask,

@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         import os
 
+        from .collaborative import Sharpen
         from .demosaic import Demosaic
-        from .stages import Sharpen
 
         torch.set_num_threads(args.threads)
         kwargs: dict = {"demosaic": Demosaic(args.demosaic)}

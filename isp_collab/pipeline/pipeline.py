@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .collaborative import LensCorrect, Sharpen
 from .compare import side_by_side
 from .demosaic import Demosaic, normalize_mosaic
 from .encode import OUTPUT_EXTENSIONS, Encode, ImageDecode, encode_image
@@ -53,7 +54,7 @@ from .io import (
     input_kind,
 )
 from .raw import RawDecode
-from .stages import ColorCorrect, LensCorrect, Linearize, Sharpen, Tone, UnsharpMask, WhiteBalance
+from .stages import ColorCorrect, Linearize, Tone, UnsharpMask, WhiteBalance
 
 # TOML table -> stage class; restoration stages are off unless their table is present.
 SECTIONS: dict[str, type] = {

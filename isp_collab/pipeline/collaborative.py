@@ -1,0 +1,215 @@
+"""The collaborative network stages: :class:`LensCorrect` and :class:`Sharpen` run a trained stack
+network over the whole image with :func:`isp_collab.restore.restore` (PyTorch or ONNX Runtime), on
+(H, W, 3) float32 linear camera RGB. The classical stages are in :mod:`.stages`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .frame import Frame
+from .stages import StageBase
+
+LENS_MODEL = "lens-a-unet-tx-n4"
+# Largest stack size N: the shipped models are trained with N <= 8; beyond the image's tile count a
+# stack only repeats tiles (same output, far more work).
+MAX_N = 64
+
+
+@dataclass
+class CollaborativeStage(StageBase):
+    """A collaborative network run over the whole image with :func:`isp_collab.restore.restore`.
+
+    model: a shipped model name or a model folder; n: stack size, 1..``MAX_N`` (None = the model's
+    trained N, or the ONNX file's static N); tile/overlap: restore tiling in pixels (tile None = the
+    ONNX file's static tile, else 256; overlap None = restore's 32, at most tile / 4); backend:
+    ``"torch"`` or ``"onnx"`` (needs ``onnx_path``, an exported model); device: torch device (None =
+    best available). The backend is built once and reused for every image of a batch; building it
+    checks that the model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's)
+    and that n / tile / overlap fit it, so a bad setting stops a batch before any file is decoded.
+    """
+
+    task: ClassVar[str] = ""
+    strategy: ClassVar[str] = "spread"
+    model: str = ""
+    n: int | None = None
+    tile: int | None = None
+    overlap: int | None = None
+    backend: Literal["torch", "onnx"] = "torch"
+    onnx_path: str | None = None
+    device: str | None = None
+    _runner: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("torch", "onnx"):
+            raise ValueError(f"{self.name}.backend must be 'torch' or 'onnx', got {self.backend!r}")
+        for key in ("n", "tile", "overlap"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+                raise ValueError(f"{self.name}.{key} must be an integer, got {value!r}")
+        if self.n is not None and not 1 <= self.n <= MAX_N:
+            raise ValueError(f"{self.name}.n must be between 1 and {MAX_N}, got {self.n}")
+        if self.tile is not None and self.tile < 1:
+            raise ValueError(f"{self.name}.tile must be >= 1, got {self.tile}")
+        if self.overlap is not None and self.tile is not None and not 0 <= self.overlap <= self.tile // 2:
+            raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {self.tile // 2}], got {self.overlap}")
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError(f"{self.name}.overlap must be >= 0, got {self.overlap}")
+        self.model = os.fspath(self.model)
+
+    def network(self) -> Any:
+        """The :class:`~isp_collab.restore.Backend` running the model (built on first use)."""
+        if self._runner is None:
+            from ..restore import OnnxBackend, TorchBackend
+
+            if self.backend == "onnx":
+                if not self.onnx_path:
+                    raise ValueError(f"{self.name}: backend 'onnx' needs onnx_path (an exported .onnx file)")
+                task, sidecar = onnx_task(self.onnx_path)
+                self._check_task(task, self.onnx_path, f" (task from {sidecar.name})")
+                runner = OnnxBackend(self.onnx_path)
+            else:
+                from ..models import load_model
+                from ..models.weights import CARD_FILE, resolve_model_dir
+
+                net = load_model(self.model)
+                self._check_task((net.card or {}).get("task"), resolve_model_dir(self.model) / CARD_FILE)
+                runner = TorchBackend(net, self.device)
+            self._check_fit(runner)
+            self._runner = runner
+        return self._runner
+
+    def _check_task(self, task: Any, source: str | os.PathLike, note: str = "") -> None:
+        """Refuse a model trained for another task (``task`` None: unknown, accepted)."""
+        if task is None or not self.task:
+            return
+        if not (str(task) == self.task or str(task).startswith(f"{self.task}-")):
+            raise ValueError(
+                f"{source}: a {task!r} model{note} cannot run the {self.name} stage (it needs a {self.task!r} model)"
+            )
+
+    def _check_fit(self, runner: Any) -> None:
+        """n / tile / overlap against what the loaded network accepts (as :func:`restore` would, per image)."""
+        from ..restore.api import DEFAULT_TILE
+
+        static_n, static_tile = getattr(runner, "n", None), getattr(runner, "tile", None)
+        if static_n and self.n is not None and self.n != static_n:
+            raise ValueError(f"{self.name}.n: the model runs stacks of N={static_n} only (static shape), got {self.n}")
+        if static_tile and self.tile is not None and self.tile != static_tile:
+            raise ValueError(
+                f"{self.name}.tile: the model runs {static_tile}x{static_tile} tiles only (static shape), got {self.tile}"
+            )
+        tile = self.tile or static_tile or DEFAULT_TILE
+        multiple = int(getattr(runner, "multiple", 1) or 1)
+        if tile % multiple:
+            raise ValueError(f"{self.name}.tile must be a multiple of {multiple} (2**depth of the network), got {tile}")
+        if self.overlap is not None and self.overlap > tile // 2:
+            raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {tile // 2}], got {self.overlap}")
+
+    def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
+        kw: dict[str, Any] = dict(n=self.n, strategy=self.strategy, tile=self.tile)
+        if self.overlap is not None:
+            kw["overlap"] = self.overlap
+        else:  # restore's default 32 only fits tiles >= 64 (a static ONNX tile may be smaller)
+            tile = self.tile or getattr(self._runner, "tile", None)
+            if tile is not None:
+                kw["overlap"] = min(32, tile // 4)
+        return kw
+
+    def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        from ..restore import restore
+
+        out = restore(image, self.network(), **self.restore_kwargs(frame))
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def onnx_task(onnx_path: str | os.PathLike) -> tuple[str | None, Path]:
+    """The task recorded in the export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``, key
+    ``model.task``; see :mod:`isp_collab.export.sidecar`), or None when there is no sidecar or no task;
+    and the sidecar's path. An unreadable sidecar is a ValueError naming it."""
+    import json
+
+    sidecar = Path(onnx_path).with_name(Path(onnx_path).stem + ".json")
+    if not sidecar.is_file():
+        return None, sidecar
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{sidecar}: cannot read the ONNX model's sidecar ({str(e).splitlines()[0]})") from None
+    model = data.get("model") if isinstance(data, dict) else None
+    task = model.get("task") if isinstance(model, dict) else None
+    return (str(task) if task is not None else None), sidecar
+
+
+# Rec. 709 luma weights, applied to white-balanced camera RGB (close enough to linear sRGB for detail transfer).
+LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def transfer_luma_detail(before: np.ndarray, after: np.ndarray, wb_gains: Any = None) -> np.ndarray:
+    """Keep only the luminance part of a restoration: ``before + dY`` in white-balanced space.
+
+    before, after: (H, W, 3) float32 linear camera RGB (before white balance); wb_gains: (R, G, B)
+    gains or None. The change ``after - before`` is white-balanced, reduced to its luma ``dY`` and
+    added equally to the three balanced channels, then un-balanced: sharpening then cannot tint
+    edges (a per-channel over/undershoot becomes a colour fringe once white balance amplifies R, B).
+    """
+    g = np.asarray(wb_gains if wb_gains is not None else (1.0, 1.0, 1.0), dtype=np.float32)
+    d_luma = ((after - before) * g) @ LUMA_WEIGHTS
+    return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
+
+
+@dataclass
+class Sharpen(CollaborativeStage):
+    """Blind sharpening with a collaborative network; ``spread`` stacks (tiles far apart share one blur).
+
+    detail: ``"luma"`` (default) keeps the network's luminance change only (see
+    :func:`transfer_luma_detail`) — on the real Blackmagic DNG the shipped models' per-channel output
+    put green/magenta fringes on thin dark branches once white balance scaled R and B by ~2;
+    ``"rgb"`` keeps the network's three channels as they are.
+    """
+
+    name: ClassVar[str] = "sharpen"
+    task: ClassVar[str] = "sharpen"
+    strategy: ClassVar[str] = "spread"
+    model: str = "sharpen-unet-tx-n4"
+    detail: Literal["luma", "rgb"] = "luma"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.detail not in ("luma", "rgb"):
+            raise ValueError(f"sharpen.detail must be 'luma' or 'rgb', got {self.detail!r}")
+
+    def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        out = super().apply(image, frame)
+        return out if self.detail == "rgb" else transfer_luma_detail(image, out, frame.wb_gains)
+
+
+@dataclass
+class LensCorrect(CollaborativeStage):
+    """Lens-aberration correction; ``mirror`` stacks about the optical centre (``center`` (x, y) or the frame's)."""
+
+    name: ClassVar[str] = "lens"
+    task: ClassVar[str] = "lens"
+    strategy: ClassVar[str] = "mirror"
+    model: str = LENS_MODEL
+    center: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.center is not None:
+            c = self.center
+            if isinstance(c, (str, bytes)) or not hasattr(c, "__len__") or len(c) != 2:
+                raise ValueError(f"lens.center must be 2 numbers (x, y), got {c!r}")
+            if any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in c):
+                raise ValueError(f"lens.center must be 2 numbers (x, y), got {c!r}")
+            self.center = (float(c[0]), float(c[1]))
+
+    def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
+        kw = super().restore_kwargs(frame)
+        kw["center"] = tuple(self.center) if self.center is not None else frame.center
+        return kw
