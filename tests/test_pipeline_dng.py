@@ -191,3 +191,28 @@ def test_dng_cut_inside_its_header_is_refused_not_decoded_as_black(tmp_path, kee
         InputError, match=r"cut\.dng: truncated RAW file: its image data runs to byte 3,359,558 but the file has"
     ):
         RawDecode()(cut)
+
+
+def test_tiff_cut_before_a_main_chain_directory_is_refused(tmp_path, capfd):
+    import logging
+
+    import tifffile
+
+    from isp_collab.pipeline.raw import check_tiff_extent
+
+    whole = tmp_path / "whole.dng"
+    mosaic = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    tifffile.imwrite(whole, mosaic)  # the raw image first, a second (preview) IFD after it
+    tifffile.imwrite(whole, mosaic[:32], append=True)
+    with tifffile.TiffFile(whole) as tif:
+        second = tif.pages[1].offset
+    check_tiff_extent(whole)  # complete: accepted
+    cut = tmp_path / "cut.dng"
+    cut.write_bytes(whole.read_bytes()[: second - 2])
+    with pytest.raises(
+        InputError, match=rf"cut\.dng: truncated RAW file: an image directory at byte {second:,} is past"
+    ):
+        check_tiff_extent(cut)
+    log = logging.getLogger("tifffile")
+    assert log.propagate and not log.handlers  # the logger is left as found
+    assert capfd.readouterr().err == ""  # tifffile's own error line is not shown

@@ -8,8 +8,10 @@ message is one line naming the file (LibRaw's own stderr chatter is captured int
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -94,27 +96,43 @@ def _tiff_pages(pages) -> Iterator:
             yield from _tiff_pages(tifffile.TiffPages(page))
 
 
+class _PageOffsetErrors(logging.Handler):
+    """Collects the IFD offsets of tifffile's "invalid page offset N" errors (the main IFD chain)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.offsets: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"invalid page offset (\d+)", record.getMessage())
+        if found:
+            self.offsets.append(int(found.group(1)))
+
+
 def check_tiff_extent(p: Path) -> None:
     """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) cut short: its raw image's data, or an IFD
     it points to, lies past the end of the file.
 
     LibRaw opens such a file without an error and returns whatever its buffer held (zeros, or stale
     memory from an earlier decode). Only what the file states is checked: the largest image among the
-    IFDs with explicit strip/tile byte counts (the raw data, not a preview) and the SubIFD offsets.
+    IFDs with explicit strip/tile byte counts (the raw data, not a preview), the SubIFD offsets and the
+    next-IFD offsets of the main chain.
     Files tifffile cannot parse (CR3, RAF, ...) are left to LibRaw.
     """
-    import logging
-
     import tifffile
 
     size = p.stat().st_size
     log = logging.getLogger("tifffile")
-    level = log.level
-    log.setLevel(logging.CRITICAL)  # tifffile logs every tag it cannot read in a cut header
+    level, propagate = log.level, log.propagate
+    chain = _PageOffsetErrors()  # a main-chain IFD past the end: tifffile logs it and stops the chain there
+    log.setLevel(logging.ERROR)  # tifffile logs every tag it cannot read in a cut header: none of it is shown
+    log.propagate = False
+    log.addHandler(chain)
     try:
         with tifffile.TiffFile(p) as tif:
             pages = list(_tiff_pages(tif.pages))
-            beyond = [o for page in pages for o in (getattr(page, "subifds", None) or ()) if o >= size]
+            subifds = [o for page in pages for o in (getattr(page, "subifds", None) or ())]
+            beyond = [o for o in subifds + chain.offsets if o >= size]
             counted = [page for page in pages if 279 in page.tags or 325 in page.tags]  # Strip/TileByteCounts
             raw = max(counted, key=lambda page: int(np.prod(page.shape)), default=None)
             end = (
@@ -123,7 +141,9 @@ def check_tiff_extent(p: Path) -> None:
     except Exception:  # noqa: BLE001 - not a TIFF (or not one tifffile reads): LibRaw decides
         return
     finally:
+        log.removeHandler(chain)
         log.setLevel(level)
+        log.propagate = propagate
     if beyond:
         raise InputError(
             f"{p}: truncated RAW file: an image directory at byte {min(beyond):,} is past its end ({size:,})"
