@@ -211,6 +211,13 @@ def test_plan_outputs(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="is not a folder"):
         plan_outputs([a, b], tmp_path / "file")
+    assert plan_outputs([a], tmp_path / "folder") == [(a, tmp_path / "folder" / "a.png")]  # no suffix: a folder
+    with pytest.raises(OutputError, match="2 inputs need an output folder, not an image file name"):
+        plan_outputs([a, b], tmp_path / "x.png")
+    with pytest.raises(OutputError, match="a folder input needs an output folder"):
+        plan_outputs([a], tmp_path / "x.png", folders=[tmp_path])
+    with pytest.raises(OutputError, match="the output folder is also an input folder"):
+        plan_outputs([a], tmp_path, folders=[tmp_path])
 
 
 def test_expand_inputs_skips_sidecars(tmp_path):

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "still finish; exit code 2 if any input was bad.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files and/or folders")
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument("-o", "--output", required=True, help="output file (one file input, a name with a suffix: x.png) or folder")
     p.add_argument(
         "--stages",
         help="comma-separated restoration stages to run: sharpen, lens, unsharp, or 'none' "
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
     p.add_argument("--config", metavar="TOML", help="pipeline configuration file")
-    p.add_argument("--format", choices=("png", "jpg", "tif"), default="png", help="output type in folder mode")
+    p.add_argument("--format", choices=("png", "jpg", "tif"), help="output type in folder mode (default png)")
     p.add_argument("--bit-depth", type=int, choices=(8, 16), help="output bit depth (default: the input's)")
     p.add_argument("--compare", action="store_true", help="also write OUTPUT_compare.png: before/after crop")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -167,15 +167,29 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
+    from ..pipeline import Encode
+    from ..pipeline.encode import check_output_format
     from ..pipeline.io import check_output, expand_inputs, plan_outputs
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    empty: list[ValueError] = []  # input folders with nothing to process: reported, the batch goes on
     try:
         pipeline = build_pipeline(args)
-        jobs = plan_jobs(
-            plan_outputs(expand_inputs(args.inputs), args.output, f".{args.format}"), args.output, args.compare
-        )
+        folders = [item for item in args.inputs if Path(item).is_dir()]
+        files = expand_inputs(args.inputs, problems=empty)
+        planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
+        named = len(planned) == 1 and planned[0][1] == Path(args.output)
+        if (
+            named
+            and args.format
+            and Path(args.output).suffix.lower().replace("jpeg", "jpg").replace("tiff", "tif") != (f".{args.format}")
+        ):
+            raise ValueError(f"--format {args.format} contradicts the output file name {args.output}")
+        jobs = plan_jobs(planned, args.output, args.compare)
+        bits = pipeline.output.bit_depth if isinstance(pipeline.output, Encode) else None
+        for suffix in sorted({dst.suffix.lower() for _, dst, _ in jobs}):  # before any file is decoded
+            check_output_format(next(dst for _, dst, _ in jobs if dst.suffix.lower() == suffix), bits)
         for stage in pipeline.restoration:  # load networks once, before the batch; a bad model stops here
             if stage.enabled and hasattr(stage, "network"):
                 stage.network()
@@ -186,7 +200,9 @@ def run(args: argparse.Namespace) -> int:
     def show(message, category, filename, lineno, file=None, line=None):
         tqdm.write(f"isp-collab process: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
-    bad_input = other = 0
+    for err in empty:
+        print(f"isp-collab process: error: {err}", file=sys.stderr)
+    bad_input, other = len(empty), 0
     with warnings.catch_warnings():
         warnings.showwarning = show
         bar = tqdm(jobs, unit="file", disable=None, file=sys.stderr, dynamic_ncols=True)
@@ -212,8 +228,10 @@ def run(args: argparse.Namespace) -> int:
             if args.timings:
                 tqdm.write("  " + "  ".join(f"{k} {v:.3f}" for k, v in result.timings.items()))
     failed = bad_input + other
-    if len(jobs) > 1 and failed:
+    if len(jobs) + len(empty) > 1 and failed:
         print(
-            f"isp-collab process: {len(jobs) - failed} of {len(jobs)} files processed, {failed} failed", file=sys.stderr
+            f"isp-collab process: {len(jobs) + len(empty) - failed} of {len(jobs) + len(empty)} inputs processed, "
+            f"{failed} failed",
+            file=sys.stderr,
         )
     return 2 if bad_input else (1 if other else 0)

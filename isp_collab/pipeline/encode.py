@@ -72,15 +72,25 @@ class ImageDecode:
         return rgb, frame
 
 
-def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> int:
-    """8 or 16 for writing ``path`` (see the module docstring); ValueError for impossible requests."""
-    ext = path.suffix.lower()
+def check_output_format(path: Path, requested: int | None = None) -> tuple[int, ...]:
+    """The bit depths ``path``'s type can hold; OutputError for an unknown type or an impossible request.
+
+    Cheap (no image needed): callers check before any decoding or network work.
+    """
+    ext = Path(path).suffix.lower()
     if ext not in OUTPUT_EXTENSIONS:
         raise OutputError(f"{path}: cannot write {ext or 'files without extension'!r}; use .png, .jpg or .tif")
     allowed = OUTPUT_EXTENSIONS[ext]
+    if requested is not None and requested not in allowed:
+        raise OutputError(f"{path}: {ext} cannot hold {requested}-bit samples (allowed: {allowed})")
+    return allowed
+
+
+def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> int:
+    """8 or 16 for writing ``path`` (see the module docstring); ValueError for impossible requests."""
+    ext = path.suffix.lower()
+    allowed = check_output_format(path, requested)
     if requested is not None:
-        if requested not in allowed:
-            raise OutputError(f"{path}: {ext} cannot hold {requested}-bit samples (allowed: {allowed})")
         return requested
     if frame.kind == "rgb":
         return frame.bit_depth if frame.bit_depth in allowed else 8

@@ -177,11 +177,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     return p
 
 
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+def expand_inputs(inputs: list[str | os.PathLike], problems: list[InputError] | None = None) -> list[Path]:
     """Files to process: each file as given, each folder's supported files (not recursive, sorted).
 
     Missing or unsupported files named explicitly are kept, so that processing reports them by
-    name; in folders, sidecar descriptions and other files are skipped.
+    name; in folders, sidecar descriptions and other files are skipped. A folder with nothing to
+    process raises InputError, or, when a ``problems`` list is given, is appended to it (a batch
+    reports it and goes on with the other inputs).
     """
     files: list[Path] = []
     for item in inputs:
@@ -199,24 +201,47 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
                 continue
             found.append(child)
         if not found:
-            raise InputError(f"{p}: folder holds no file to process (RAW, PNG/JPEG/TIFF or described .raw)")
+            err = InputError(f"{p}: folder holds no file to process (RAW, PNG/JPEG/TIFF or described .raw)")
+            if problems is None:
+                raise err
+            problems.append(err)
         files.extend(found)
     return files
 
 
-def plan_outputs(inputs: list[Path], output: str | os.PathLike, ext: str = ".png") -> list[tuple[Path, Path]]:
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # what an output *file* name ends with
+
+
+def plan_outputs(
+    inputs: list[Path],
+    output: str | os.PathLike,
+    ext: str = ".png",
+    folders: list[str | os.PathLike] | tuple = (),
+) -> list[tuple[Path, Path]]:
     """Pair each input with its output path.
 
-    One input and an ``output`` that is not an existing folder (and does not end with a path
-    separator) -> that file. Otherwise ``output`` is a folder (created when written) and each
-    input ``x.dng`` goes to ``output/x{ext}``; inputs sharing a stem get their extension added.
+    ``output`` names one file when there is one input, no input folder (``folders``: the folders
+    among the inputs as given), and ``output`` has a suffix (``x.png``) and is not an existing folder
+    or written with a trailing separator. Otherwise it is a folder (created when written), each input ``x.dng`` goes to
+    ``output/x{ext}`` and inputs sharing a stem get their extension added. The mode follows from the
+    arguments, not from how many files a folder holds; an output folder that is also an input folder
+    is refused (a re-run would read the results back as inputs).
     """
     out = Path(output)
-    as_folder = out.is_dir() or str(output).endswith(("/", os.sep)) or len(inputs) != 1
-    if not as_folder:
-        return [(inputs[0], out)]
+    as_named = bool(out.suffix) and not out.is_dir() and not str(output).endswith(("/", os.sep))
+    if as_named and len(inputs) == 1 and not folders:
+        return [(inputs[0], out)]  # its type is checked by the writer (.bmp: refused by name)
+    if as_named and out.suffix.lower() in IMAGE_SUFFIXES:
+        why = "a folder input needs" if folders else f"{len(inputs)} inputs need"
+        raise OutputError(f"{out}: {why} an output folder, not an image file name")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder (several inputs need an output folder)")
+    for folder in folders:
+        if os.path.abspath(folder) == os.path.abspath(out) or (out.exists() and os.path.samefile(folder, out)):
+            raise OutputError(
+                f"{out}: the output folder is also an input folder (a re-run would process the results "
+                "again); choose another output folder"
+            )
     pairs, used = [], set()
     for src in inputs:
         name = f"{src.stem}{ext}"

@@ -41,13 +41,12 @@ import numpy as np
 from .collaborative import LensCorrect, Sharpen
 from .compare import side_by_side
 from .demosaic import Demosaic, normalize_mosaic
-from .encode import OUTPUT_EXTENSIONS, Encode, ImageDecode, encode_image
+from .encode import Encode, ImageDecode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
 from .headerless import HeaderlessDecode
 from .io import (
     DEFAULT_MAX_PIXELS,
     InputError,
-    OutputError,
     atomic_write_bytes,
     check_input_file,
     check_output,
@@ -257,10 +256,8 @@ class Pipeline:
         Refuses to start when an output exists and ``overwrite`` is false; on any error nothing is written.
         """
         dst = check_output(dst, overwrite=overwrite)
-        if dst.suffix.lower() not in OUTPUT_EXTENSIONS:
-            raise OutputError(
-                f"{dst}: cannot write {dst.suffix or 'files without extension'!r}; use .png, .jpg or .tif"
-            )
+        # a type or bit depth the output cannot hold is refused before the (slow) processing
+        check_output_format(dst, self.output.bit_depth if isinstance(self.output, Encode) else None)
         if compare is not None:
             compare = check_output(compare, overwrite=overwrite)
         result = self.run(src, keep=compare is not None)
