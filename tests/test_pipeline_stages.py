@@ -301,7 +301,13 @@ def test_pipeline_toml(tmp_path):
         ("[lens]\ncenter = ['a', 2]\n", r"p\.toml: \[lens\] center must be a list of 2 numbers"),
         ("[white_balance]\ngains = [1, 2]\n", r"p\.toml: \[white_balance\] gains must be a list of 3 numbers"),
         ("[output]\njpeg_quality = 'high'\n", r"p\.toml: \[output\] jpeg_quality must be an integer"),
-        ("[unsharp]\nsigma = '1'\n", r"p\.toml: \[unsharp\] sigma must be a number, got '1'"),
+        ("[unsharp]\nsigma = '1'\n", r"p\.toml: \[unsharp\] sigma must be a finite number, got '1'"),
+        # NaN and infinities used to give an all-black image and exit 0, or an overflow after processing
+        ("[unsharp]\namount = nan\n", r"p\.toml: \[unsharp\] amount must be a finite number, got nan"),
+        ("[tone]\nexposure_ev = inf\n", r"p\.toml: \[tone\] exposure_ev must be a finite number, got inf"),
+        ("[tone]\nexposure_ev = 1e6\n", r"p\.toml: \[tone\] tone\.exposure_ev must be between -16 and 16"),
+        ("[unsharp]\nsigma = 1e9\n", r"p\.toml: \[unsharp\] unsharp needs 0 < sigma <= 100"),
+        ("[white_balance]\ngains = [nan, 1, 2]\n", r"p\.toml: \[white_balance\] gains must be a list of 3"),
         ("[demosaic]\nbalance = 1\n", r"p\.toml: \[demosaic\] balance must be true or false, got 1"),
         ("[tone\n", r"p\.toml: not a valid TOML"),
     ]:

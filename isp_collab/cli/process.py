@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "still finish; exit code 2 if any input was bad.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files and/or folders")
-    p.add_argument("-o", "--output", required=True, help="output file (one file input, a name with a suffix: x.png) or folder")
+    p.add_argument(
+        "-o", "--output", required=True, help="output file (one file input, a name with a suffix: x.png) or folder"
+    )
     p.add_argument(
         "--stages",
         help="comma-separated restoration stages to run: sharpen, lens, unsharp, or 'none' "

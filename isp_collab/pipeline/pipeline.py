@@ -27,6 +27,7 @@ when the file is read)::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 import tomllib
@@ -92,7 +93,8 @@ def _type_problem(value: Any, hint: Any) -> str | None:
     if hint is int:
         return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
     if hint is float:
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "a finite number"
     if hint is str:
         return None if isinstance(value, str) else "a string"
     return None

@@ -16,6 +16,7 @@ The two network stages (``LensCorrect``, ``Sharpen``) are in :mod:`.collaborativ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
@@ -133,8 +134,8 @@ class WhiteBalance(StageBase):
         if self.mode not in ("as_shot", "gray_world", "none"):
             raise ValueError(f"white_balance.mode must be 'as_shot', 'gray_world' or 'none', got {self.mode!r}")
         if self.gains is not None:
-            if len(self.gains) != 3 or min(self.gains) <= 0:
-                raise ValueError(f"white_balance.gains must be 3 positive numbers, got {self.gains!r}")
+            if len(self.gains) != 3 or not all(0 < g < math.inf for g in self.gains):  # NaN fails too
+                raise ValueError(f"white_balance.gains must be 3 positive finite numbers, got {self.gains!r}")
             self.gains = tuple(float(g) for g in self.gains)  # type: ignore[assignment]
 
     def resolve(self, frame: Frame, mosaic: np.ndarray) -> Frame:
@@ -177,8 +178,8 @@ class UnsharpMask(StageBase):
     threshold: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.sigma <= 0 or self.amount < 0 or self.threshold < 0:
-            raise ValueError(f"unsharp needs sigma > 0, amount >= 0, threshold >= 0; got {self}")
+        if not (0 < self.sigma <= 100 and 0 <= self.amount < math.inf and 0 <= self.threshold < math.inf):
+            raise ValueError(f"unsharp needs 0 < sigma <= 100, finite amount >= 0 and threshold >= 0; got {self}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         detail = image - cv2.GaussianBlur(image, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT)
@@ -214,6 +215,8 @@ class Tone(StageBase):
     def __post_init__(self) -> None:
         if self.curve not in ("none", "smoothstep"):
             raise ValueError(f"tone.curve must be 'none' or 'smoothstep', got {self.curve!r}")
+        if not -16 <= self.exposure_ev <= 16:  # NaN fails too
+            raise ValueError(f"tone.exposure_ev must be between -16 and 16, got {self.exposure_ev!r}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         x = image * np.float32(2.0**self.exposure_ev) if self.exposure_ev else image
