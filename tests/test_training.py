@@ -131,6 +131,13 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
     assert "not a valid TOML" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.toml")]) == 2
     assert main(["train", str(TINY), "--images", str(tmp_path / "nope")]) == 2
+    (taken := tmp_path / "taken").mkdir()
+    (taken / "model.safetensors").write_bytes(b"weights")
+    capsys.readouterr()
+    assert main(["train", str(TINY), "--out", str(taken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{taken}: a trained model is already there; pass --out DIR for a new one" in err and "\n" not in err
+    assert (taken / "model.safetensors").read_bytes() == b"weights"
 
 
 @pytest.mark.parametrize(

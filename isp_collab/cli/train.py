@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
     if (out / "model.safetensors").exists() and not args.overwrite:
-        raise FileExistsError(f"{out}: a trained model is already there; pass --overwrite to replace it")
+        raise FileExistsError(
+            f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
+            "or --overwrite to replace it"
+        )
     try:
         result = train(
             recipe,
