@@ -407,3 +407,18 @@ def test_impossible_output_format_is_refused_before_any_decoding(capsys, tmp_pat
     )
     assert code == 2 and len(err) == 1 and ".jpg cannot hold 16-bit samples" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--stages", "lens", "--model", "sharpen-unet-tx-n4"], "--model sharpen-unet-tx-n4: applies to the sharpen"),
+        (["--stages", "unsharp", "--lens-model", "foo"], "--lens-model foo: applies to the lens stage"),
+        (["--stages", "none", "--n", "4"], "--n 4: applies to the lens or sharpen stage, which does not run"),
+        (["--stages", "unsharp", "--tile", "64"], "--tile 64: applies to the lens or sharpen stage"),
+    ],
+)
+def test_options_for_a_stage_that_does_not_run_are_refused(capsys, tmp_path, inputs, args, reason):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", *args)
+    assert code == 2 and len(err) == 1 and reason in err[0], err
+    assert not (tmp_path / "x.png").exists()

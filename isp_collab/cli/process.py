@@ -89,6 +89,16 @@ def build_pipeline(args: argparse.Namespace):
             extra = dict(model=model, n=args.n, tile=args.tile, backend=backend)
             changes.update({k: v for k, v in extra.items() if v is not None})
         setattr(pipeline, name, dataclasses.replace(stage, **changes))
+    running = {name for name in NETWORK_STAGES if getattr(pipeline, name).enabled}
+    for flag, value, stages in (
+        ("--model", args.model, {"sharpen"}),
+        ("--lens-model", args.lens_model, {"lens"}),
+        ("--n", args.n, set(NETWORK_STAGES)),
+        ("--tile", args.tile, set(NETWORK_STAGES)),
+        ("--backend", args.backend, set(NETWORK_STAGES)),
+    ):
+        if value is not None and not running & stages:  # an option for a stage that does not run
+            raise ValueError(f"{flag} {value}: applies to the {' or '.join(sorted(stages))} stage, which does not run")
     if args.onnx is not None:  # one file is one model: it serves exactly one network stage
         networks = [name for name in NETWORK_STAGES if getattr(pipeline, name).enabled]
         if len(networks) != 1:
