@@ -50,7 +50,7 @@ def test_consumer_equals_restore(shape, strategy, center):
     path = artefact("fp32").path
     out = consumer.OnnxRestorer(path)(image, strategy, center)
     ref = restore_mod.restore(
-        image, load_model(exported()[0]), n=N, strategy=strategy, tile=TILE, overlap=32, backend="torch", center=center
+        image, load_model(exported()[0]), n=N, strategy=strategy, tile=TILE, backend="torch", center=center
     )
     assert out.shape == image.shape and out.dtype == np.float32
     assert float(np.abs(out - ref).max()) <= 1e-4
@@ -75,7 +75,7 @@ def test_consumer_subprocess_without_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "no torch" in r.stdout and "wrote" in r.stdout
-    ref = restore_mod.restore(image, load_model(exported()[0]), n=N, tile=TILE, overlap=32, backend="torch")
+    ref = restore_mod.restore(image, load_model(exported()[0]), n=N, tile=TILE, backend="torch")
     assert float(np.abs(np.load(dst) - ref).max()) <= 1e-4
 
 

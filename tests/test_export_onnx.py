@@ -179,7 +179,7 @@ def test_sidecar_content():
             "n": N,
             "n_trained": N,
             "tile": TILE,
-            "overlap": 32,
+            "overlap": 16,  # default_overlap(64): 32 px at most a quarter of the tile
             "strategy": "spread",
             "n_validated": True,
         }

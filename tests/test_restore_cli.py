@@ -113,3 +113,23 @@ def test_bad_output_paths_are_refused(image, tmp_path, capsys):
     assert main(["gather", str(image), "-o", str(image), "--overwrite"]) == 2
     assert "would replace the input" in capsys.readouterr().err
     assert image.read_bytes() == before
+
+
+def test_small_tile_gets_the_shared_default_overlap(image, tmp_path, capsys):
+    out = tmp_path / "stacks.png"
+    assert main(["gather", str(image), "--tile", "32", "-o", str(out)]) == 0  # was: overlap 32 > tile // 2
+    assert "tile 32, overlap 8)" in capsys.readouterr().out  # default_overlap(32), as restore and process use
+    assert main(["gather", str(image), "--tile", "64", "--overlap", "40", "-o", str(out), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--overlap must be in [0, tile // 2 = 32], got 40")
+
+
+def test_gather_decodes_as_process_does(tmp_path, capsys):
+    from test_pipeline_io import description, write_headerless
+
+    raw = write_headerless(tmp_path, np.full((32, 48), 200), description())  # headerless dump + its .json
+    assert main(["gather", str(raw), "--tile", "16", "-o", str(tmp_path / "h.png")]) == 0
+    assert "48x32" in capsys.readouterr().out
+    # the bundled DNG: its DefaultCrop (4096x2160 of 4128x2176), the image process restores
+    dng = Path(__file__).resolve().parents[1] / "isp_collab" / "assets" / "blackmagic_pocket4k.dng"
+    assert main(["gather", str(dng), "--strategy", "mirror", "-o", str(tmp_path / "d.jpg")]) == 0
+    assert "4096x2160" in capsys.readouterr().out

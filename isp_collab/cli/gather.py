@@ -9,7 +9,6 @@ import numpy as np
 
 # what cv2.imencode can write; checked before any work so a bad name fails fast
 WRITABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-RAW_SUFFIXES = {".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "collaborative network) in its own colour and number, so you see which regions collaborate. "
         "A ' after a number marks a tile flipped before the network (mirror strategy).",
     )
-    p.add_argument("image", metavar="IMAGE", help="PNG/JPEG/TIFF image (or a RAW file, decoded with rawpy)")
+    p.add_argument(
+        "image",
+        metavar="IMAGE",
+        help="PNG/JPEG/TIFF image, RAW file or described headerless .raw (decoded as process does)",
+    )
     p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"], help="default spread")
     p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
     p.add_argument("--tile", type=int, default=256, help="tile size in pixels (default 256)")
-    p.add_argument("--overlap", type=int, default=32, help="overlap between tiles in pixels (default 32)")
+    p.add_argument("--overlap", type=int, help="overlap between tiles in pixels (default 32, at most tile / 4)")
     p.add_argument("--center", default=None, metavar="X,Y", help="optical centre for mirror (default: image centre)")
     p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -45,30 +48,25 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
 
 
 def read_display_image(path: Path) -> np.ndarray:
-    """An image file as ``H x W x 3`` uint8 RGB (display sRGB) for drawing; ValueError naming the file if unreadable."""
+    """An input as ``H x W x 3`` uint8 display sRGB for drawing, decoded as ``isp-collab process`` does.
 
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: empty file")
-    if path.suffix.lower() in RAW_SUFFIXES:
-        import rawpy
+    The camera pipeline without its restoration stages: RAW files get the same crop (DNG
+    DefaultCrop), orientation, demosaicking and colour, headerless ``.raw`` files their description,
+    and every input the same one-line errors and pixel cap, so the tiles drawn are the tiles
+    ``process`` restores.
+    """
+    import dataclasses
+    import warnings
 
-        from ..pipeline.raw import capture_stderr, check_tiff_extent
+    from ..pipeline import Pipeline, PipelineWarning
 
-        check_tiff_extent(path)  # LibRaw decodes a cut file as black without an error
-        said: list[str] = []
-        try:
-            with capture_stderr(said), rawpy.imread(str(path)) as raw:  # LibRaw's chatter: not on the terminal
-                return raw.postprocess(use_camera_wb=True, output_bps=8)
-        except Exception as e:  # LibRaw's errors are many types; all mean "cannot decode"
-            raise ValueError(f"{path}: cannot decode RAW file ({type(e).__name__})") from None
-    from ..pipeline.encode import ImageDecode
-
-    image, _ = ImageDecode(max_pixels=None)(path)  # one-line errors; EXIF orientation applied, as cv2 would
-    return (image * 255 + 0.5).astype(np.uint8)
+    pipeline = Pipeline()
+    for stage in pipeline.restoration:
+        setattr(pipeline, stage.name, dataclasses.replace(stage, enabled=False))
+    with warnings.catch_warnings():  # colour caveats (no white balance in the file...) do not matter for a drawing
+        warnings.simplefilter("ignore", PipelineWarning)
+        image = pipeline.run(path).image
+    return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
 def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
@@ -85,7 +83,7 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..restore import draw_gathering, gather_stacks, make_grid
+    from ..restore import default_overlap, draw_gathering, gather_stacks, make_grid
 
     src, out = Path(args.image), Path(args.output)
     # every check that can fail runs before anything is written
@@ -99,13 +97,18 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{out}: output would replace the input image")
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.tile < 1:
+        raise ValueError(f"--tile must be >= 1, got {args.tile}")
+    overlap = default_overlap(args.tile) if args.overlap is None else args.overlap
+    if not 0 <= overlap <= args.tile // 2:
+        raise ValueError(f"--overlap must be in [0, tile // 2 = {args.tile // 2}], got {overlap}")
     center = parse_center(args.center)
     if center is not None and args.strategy != "mirror":
         raise ValueError(f"--center applies to --strategy mirror only, got --strategy {args.strategy}")
     rgb = read_display_image(src)
     h, w = rgb.shape[:2]
     try:
-        grid = make_grid(h, w, args.tile, args.overlap, center)
+        grid = make_grid(h, w, args.tile, overlap, center)
     except ValueError as e:
         raise ValueError(f"{src}: {e}") from None
     stacks = gather_stacks(grid, args.n, args.strategy)
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     write_atomic(out, picture, args.overwrite)
     rows, cols = grid.shape
     print(
-        f"wrote {out}: {w}x{h}, {len(grid)} tiles ({rows}x{cols}, tile {args.tile}, overlap {args.overlap}), "
+        f"wrote {out}: {w}x{h}, {len(grid)} tiles ({rows}x{cols}, tile {args.tile}, overlap {overlap}), "
         f"{len(stacks)} stacks of N={args.n}, strategy {args.strategy}"
         + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if args.strategy == "mirror" else "")
     )

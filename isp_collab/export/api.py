@@ -17,6 +17,7 @@ from typing import Any
 
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
+from ..restore.tiling import default_overlap
 from .onnx_export import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, export_onnx, op_counts
 from .sidecar import artefact_stem, build_sidecar, sidecar_path, write_sidecar
 from .staging import prepare_out_dir, publish, remove_empty
@@ -25,7 +26,6 @@ FORMATS = ("onnx", "coreml")
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
 DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
 STRATEGIES = ("spread", "local", "mirror")
-DEFAULT_OVERLAP = 32
 CALIBRATION_STACKS = 8
 PARITY_STACKS = 2
 
@@ -150,7 +150,7 @@ def export_model(
             Core ML fp16 (compute precision FLOAT16, Apple's recommendation for the Neural Engine).
         out_dir: destination folder (created if missing).
         overwrite: replace existing artefacts; without it an existing one is an error.
-        overlap / strategy: tiling recorded in the sidecars (defaults: ``min(32, tile // 2)`` and
+        overlap / strategy: tiling recorded in the sidecars (defaults: ``default_overlap(tile)``, 32 px at most tile / 4, and
             :func:`default_strategy` of the card).
         opset: ONNX opset (>= 17). coreml_target: Core ML minimum deployment target (>= iOS15).
         calibration_stacks: validation stacks used to calibrate int8.
@@ -174,7 +174,7 @@ def export_model(
     m = model.multiple
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < m or tile % m:
         raise ValueError(f"tile must be a positive multiple of {m} (2**depth of {model.config.arch}), got {tile!r}")
-    overlap = min(DEFAULT_OVERLAP, tile // 2) if overlap is None else overlap
+    overlap = default_overlap(tile) if overlap is None else overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
     strategy = strategy or default_strategy(model.card)

@@ -27,7 +27,7 @@ class CollaborativeStage(StageBase):
 
     model: a shipped model name or a model folder; n: stack size, 1..``MAX_N`` (None = the model's
     trained N, or the ONNX file's static N); tile/overlap: restore tiling in pixels (tile None = the
-    ONNX file's static tile, else 256; overlap None = restore's 32, at most tile / 4); backend:
+    ONNX file's static tile, else 256; overlap None = restore's default, 32 px at most tile / 4); backend:
     ``"torch"`` or ``"onnx"`` (needs ``onnx_path``, an exported model); device: torch device (None =
     best available). The backend is built once and reused for every image of a batch; building it
     checks that the model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's)
@@ -114,11 +114,7 @@ class CollaborativeStage(StageBase):
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
         kw: dict[str, Any] = dict(n=self.n, strategy=self.strategy, tile=self.tile)
         if self.overlap is not None:
-            kw["overlap"] = self.overlap
-        else:  # restore's default 32 only fits tiles >= 64 (a static ONNX tile may be smaller)
-            tile = self.tile or getattr(self._runner, "tile", None)
-            if tile is not None:
-                kw["overlap"] = min(32, tile // 4)
+            kw["overlap"] = self.overlap  # else restore's default_overlap of the tile it uses
         return kw
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:

@@ -9,7 +9,15 @@ from .api import restore
 from .backends import Backend, OnnxBackend, TorchBackend
 from .draw import draw_gathering
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks, gilbert_order
-from .tiling import Stitcher, TileGrid, extract_tile, hann_taper_window, make_grid, reflect_index
+from .tiling import (
+    Stitcher,
+    TileGrid,
+    default_overlap,
+    extract_tile,
+    hann_taper_window,
+    make_grid,
+    reflect_index,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -19,6 +27,7 @@ __all__ = [
     "Stitcher",
     "TileGrid",
     "TorchBackend",
+    "default_overlap",
     "draw_gathering",
     "extract_tile",
     "flip_tile",

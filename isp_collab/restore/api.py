@@ -11,7 +11,7 @@ from torch import nn
 
 from .backends import Backend, OnnxBackend, TorchBackend
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
-from .tiling import Stitcher, TileGrid, extract_tile, make_grid
+from .tiling import Stitcher, TileGrid, default_overlap, extract_tile, make_grid
 
 # images above this many pixels get a progress bar by default (a 4-MP image takes seconds on a CPU)
 PROGRESS_PIXELS = 4_000_000
@@ -98,7 +98,7 @@ def restore(
     n: int | None = None,
     strategy: str = "spread",
     tile: int | None = None,
-    overlap: int = 32,
+    overlap: int | None = None,
     backend: str = "torch",
     onnx_path: str | os.PathLike | None = None,
     device: str | None = None,
@@ -114,7 +114,7 @@ def restore(
     else the card's trained N, else 4 for a collaborative network, 1 otherwise). ``strategy``:
     ``spread`` | ``local`` | ``mirror`` (see :mod:`.gathering`). ``tile``: tile side, a multiple of
     the network's ``2**depth`` (None: the ONNX file's static tile, else 256); ``overlap`` pixels
-    between tiles. ``backend``: ``torch`` | ``onnx`` (with ``onnx_path``). ``center``: (x, y) optical
+    between tiles (None: :func:`~.tiling.default_overlap` of the tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` (with ``onnx_path``). ``center``: (x, y) optical
     centre for ``mirror`` in pixel-index coordinates (default the image centre). ``batch_size``:
     stacks per network call; peak memory is the input, the output and one mini-batch.
     ``progress``: a tqdm bar on stderr (None: for images above 4 MP).
@@ -141,6 +141,7 @@ def restore(
     if tile < 1 or tile % multiple:
         raise ValueError(f"tile must be a positive multiple of {multiple} (2**depth of the network), got {tile}")
 
+    overlap = default_overlap(tile) if overlap is None else overlap
     h, w = image.shape[:2]
     # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
     grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)

@@ -20,6 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+DEFAULT_OVERLAP = 32  # pixels between neighbouring tiles at the default 256 px tile
+
+
+def default_overlap(tile: int) -> int:
+    """The overlap every tool uses when none is given: 32 px, at most a quarter of the tile.
+
+    One rule for ``restore``, ``process``, ``gather`` and the export sidecar, so they lay out the
+    same grid for the same tile.
+    """
+    return min(DEFAULT_OVERLAP, max(0, int(tile)) // 4)
+
 
 def hann_taper_window(tile: int, overlap: int) -> np.ndarray:
     """1-D blending window of length ``tile``: 1 in the middle, a Hann taper over ``overlap`` at each end.
