@@ -200,8 +200,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--format {args.format} contradicts the output file name {args.output}")
         jobs = plan_jobs(planned, args.output, args.compare)
         bits = pipeline.output.bit_depth if isinstance(pipeline.output, Encode) else None
-        for suffix in sorted({dst.suffix.lower() for _, dst, _ in jobs}):  # before any file is decoded
-            check_output_format(next(dst for _, dst, _ in jobs if dst.suffix.lower() == suffix), bits)
+        for dst in {dst.suffix.lower(): dst for _, dst, _ in jobs}.values():  # one per type, before any decoding
+            check_output_format(dst, bits)
         for stage in pipeline.restoration:  # load networks once, before the batch; a bad model stops here
             if stage.enabled and hasattr(stage, "network"):
                 stage.network()
