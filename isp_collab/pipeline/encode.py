@@ -16,9 +16,7 @@ import cv2
 import numpy as np
 
 from .frame import Frame, apply_orientation
-from .io import DEFAULT_MAX_PIXELS, InputError, OutputError, check_input_file, check_pixels
-
-OUTPUT_EXTENSIONS = {".png": (8, 16), ".jpg": (8,), ".jpeg": (8,), ".tif": (8, 16), ".tiff": (8, 16)}
+from .io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, InputError, OutputError, check_input_file, check_pixels
 
 
 @dataclass(frozen=True)

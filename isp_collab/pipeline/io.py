@@ -55,6 +55,10 @@ DEFAULT_MAX_PIXELS = 160_000_000
 InputKind = Literal["raw", "headerless", "rgb"]
 
 
+# output file types and the bit depths each can hold (the encoder writes these; -o names end with them)
+OUTPUT_EXTENSIONS = {".png": (8, 16), ".jpg": (8,), ".jpeg": (8,), ".tif": (8, 16), ".tiff": (8, 16)}
+
+
 class InputError(ValueError):
     """An input that cannot be processed; str(error) is one line starting with the file's path."""
 
@@ -209,9 +213,6 @@ def expand_inputs(inputs: list[str | os.PathLike], problems: list[InputError] | 
     return files
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # what an output *file* name ends with
-
-
 def plan_outputs(
     inputs: list[Path],
     output: str | os.PathLike,
@@ -231,7 +232,7 @@ def plan_outputs(
     as_named = bool(out.suffix) and not out.is_dir() and not str(output).endswith(("/", os.sep))
     if as_named and len(inputs) == 1 and not folders:
         return [(inputs[0], out)]  # its type is checked by the writer (.bmp: refused by name)
-    if as_named and out.suffix.lower() in IMAGE_SUFFIXES:
+    if as_named and out.suffix.lower() in OUTPUT_EXTENSIONS:
         why = "a folder input needs" if folders else f"{len(inputs)} inputs need"
         raise OutputError(f"{out}: {why} an output folder, not an image file name")
     if out.exists() and not out.is_dir():
