@@ -12,15 +12,19 @@ It does what an ISP integration has to do around the network, and is the referen
    neighbours; ``mirror``: the four mirror positions about the optical centre, flipped into one
    orientation) and run each stack ``[1, N, 3, T, T]`` through ONNX Runtime;
 4. stitch: every restored tile is multiplied by a separable window (1 in the middle, a Hann taper
-   over the overlap) and the sum is divided by the accumulated window weight.
+   over the overlap) and the sum is divided by the accumulated window weight;
+5. post-process as the sidecar's ``postprocess`` says (what ``isp-collab process`` does): ``luma``
+   (sharpening models) keeps the luminance of the change only, measured in white-balanced space
+   (``--wb-gains``; 1, 1, 1 by default), ``rgb`` (lens models) keeps the output as it is.
 
-The result equals ``isp_collab.restore.restore(image, model, backend="torch", ...)`` to within
-1e-4 (tested). This file mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py`` and imports
+The stitched output equals ``isp_collab.restore.restore(image, model, backend="torch", ...)`` to
+within 1e-4, and the ``luma`` step equals ``isp_collab.restore.detail.transfer_luma_detail`` (tested). This file mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py`` and imports
 nothing from isp_collab (which needs torch).
 
 Usage::
 
     python consume_onnx.py MODEL.onnx INPUT OUTPUT [--sidecar X.json] [--strategy S] [--center X,Y]
+                           [--detail luma|rgb] [--wb-gains R,G,B]
 
 Images: ``.npy`` (H x W x 3 float32 linear RGB) and float ``.tif`` / ``.exr`` are linear RGB;
 8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded: decoded with the sRGB curve on input and
@@ -42,6 +46,8 @@ import numpy as np
 import onnxruntime as ort
 
 STRATEGIES = ("spread", "local", "mirror")
+DETAILS = ("luma", "rgb")
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
 
 
 # --------------------------------------------------------------------------------------- tiling
@@ -345,6 +351,46 @@ class OnnxRestorer:
         return acc
 
 
+def transfer_luma_detail(
+    before: np.ndarray,
+    after: np.ndarray,
+    wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    weights: tuple[float, float, float] = REC709_LUMA,
+) -> np.ndarray:
+    """H x W x 3 linear camera RGB: ``before`` plus only the luma of ``after - before``, in white-balanced space."""
+    g = np.asarray(wb_gains, dtype=np.float32)
+    d_luma = ((after - before) * g) @ np.asarray(weights, dtype=np.float32)
+    return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
+
+
+def postprocess(
+    meta: dict,
+    before: np.ndarray,
+    after: np.ndarray,
+    detail: str | None = None,
+    wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> np.ndarray:
+    """The sidecar's ``postprocess`` step (or ``detail`` when given); sidecars without one mean ``rgb``."""
+    spec = meta.get("postprocess") or {}
+    detail = detail or spec.get("detail", "rgb")
+    if detail not in DETAILS:
+        raise ValueError(f"unknown detail {detail!r}: choose from {', '.join(DETAILS)}")
+    if detail == "rgb":
+        return after
+    return transfer_luma_detail(before, after, wb_gains, tuple(spec.get("luma_weights", REC709_LUMA)))
+
+
+def parse_gains(text: str) -> tuple[float, float, float]:
+    """``"R,G,B"`` -> three positive finite white-balance gains."""
+    try:
+        gains = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        gains = ()
+    if len(gains) != 3 or not all(np.isfinite(g) and g > 0 for g in gains):
+        raise ValueError(f"--wb-gains must be three positive numbers R,G,B, got {text!r}")
+    return gains
+
+
 # ----------------------------------------------------------------------------------------- I/O
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
@@ -436,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sidecar", help="sidecar JSON (default: MODEL with .json)")
     p.add_argument("--strategy", choices=STRATEGIES, help="gathering strategy (default: the sidecar's)")
     p.add_argument("--center", help="optical centre X,Y in pixels for mirror (default: image centre)")
+    p.add_argument(
+        "--detail", choices=DETAILS, help="after stitching: luma or rgb (default: the sidecar's postprocess)"
+    )
+    p.add_argument("--wb-gains", help="white-balance gains R,G,B of the frame, for --detail luma (default: 1,1,1)")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     args = p.parse_args(argv)
@@ -443,9 +493,14 @@ def main(argv: list[str] | None = None) -> int:
         if Path(args.output).exists() and not args.overwrite:  # before any work
             raise ValueError(f"{args.output}: output exists (pass --overwrite to replace it)")
         center = tuple(float(v) for v in args.center.split(",")) if args.center else None
+        gains = parse_gains(args.wb_gains) if args.wb_gains else (1.0, 1.0, 1.0)
         restorer = OnnxRestorer(args.model, args.sidecar, args.threads)
+        detail = args.detail or (restorer.meta.get("postprocess") or {}).get("detail", "rgb")
+        if args.wb_gains and detail != "luma":
+            raise ValueError(f"--wb-gains applies to --detail luma only (this run keeps {detail})")
         image, depth = read_image(args.input)
-        write_image(args.output, restorer(image, args.strategy, center), depth, args.overwrite)
+        out = postprocess(restorer.meta, image, restorer(image, args.strategy, center), detail, gains)
+        write_image(args.output, out, depth, args.overwrite)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"consume_onnx: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures
 restore_mod = pytest.importorskip("isp_collab.restore")
 from isp_collab.export.calibration import validation_images  # noqa: E402
 from isp_collab.models import load_model  # noqa: E402
+from isp_collab.restore.detail import LUMA_WEIGHTS, postprocess_spec, transfer_luma_detail  # noqa: E402
 
 CONSUMER = Path(__file__).resolve().parents[1] / "export" / "consume_onnx.py"
 
@@ -76,7 +77,45 @@ def test_consumer_subprocess_without_torch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "no torch" in r.stdout and "wrote" in r.stdout
     ref = restore_mod.restore(image, load_model(exported()[0]), n=N, tile=TILE, backend="torch")
-    assert float(np.abs(np.load(dst) - ref).max()) <= 1e-4
+    # a sharpening model's sidecar says detail = luma, as isp-collab process does by default
+    assert float(np.abs(np.load(dst) - transfer_luma_detail(image, ref)).max()) <= 1e-4
+
+
+def test_sidecar_records_the_postprocess_step():
+    import json
+
+    side = json.loads(artefact("fp32").sidecar.read_text())
+    assert side["model"]["task"] == "sharpen"
+    assert side["postprocess"]["detail"] == "luma"
+    assert side["postprocess"]["luma_weights"] == pytest.approx(LUMA_WEIGHTS.tolist())
+    assert postprocess_spec("lens-a") == {"detail": "rgb", "description": postprocess_spec("lens")["description"]}
+
+
+def test_consumer_detail_and_white_balance_gains(tmp_path, capsys):
+    consumer = load_consumer()
+    image = sample_image(64, 80)
+    src = tmp_path / "in.npy"
+    np.save(src, image)
+    model = str(artefact("fp32").path)
+    raw = consumer.OnnxRestorer(model)(image)
+    outs = {}
+    for name, extra in {"rgb": ["--detail", "rgb"], "luma-wb": ["--wb-gains", "2.0,1,1.5"]}.items():
+        assert consumer.main([model, str(src), str(tmp_path / f"{name}.npy"), *extra]) == 0
+        outs[name] = np.load(tmp_path / f"{name}.npy")
+    np.testing.assert_array_equal(outs["rgb"], raw)
+    expected = transfer_luma_detail(image, raw, (2.0, 1.0, 1.5))
+    assert float(np.abs(outs["luma-wb"] - expected).max()) <= 1e-6
+    assert float(np.abs(outs["luma-wb"] - raw).max()) > 1e-4  # the step changed something
+    capsys.readouterr()
+    for extra, message in [
+        (["--wb-gains", "2,0,1"], "--wb-gains must be three positive numbers"),
+        (["--wb-gains", "2,1"], "--wb-gains must be three positive numbers"),
+        (["--detail", "rgb", "--wb-gains", "2,1,1"], "--wb-gains applies to --detail luma only"),
+    ]:
+        dst = tmp_path / "refused.npy"
+        assert consumer.main([model, str(src), str(dst), *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not dst.exists()
 
 
 def test_consumer_refuses_mismatched_sidecar(tmp_path):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from isp_collab.pipeline.collaborative import LUMA_WEIGHTS, transfer_luma_detail
+from isp_collab.restore.detail import LUMA_WEIGHTS, transfer_luma_detail
 
 
 def test_no_change_stays_no_change():

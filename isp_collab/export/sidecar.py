@@ -8,6 +8,8 @@
 - ``tiling``: ``n``, ``n_trained``, ``tile``, ``overlap``, ``strategy`` (gathering), ``window``;
 - ``model``: name, task, arch, weights file sha256; ``onnx`` (opset, IR version, ops) or ``coreml``
   (deployment target, compute precision, spec checks); ``package_version``, ``torch_version``;
+- ``postprocess``: what ``isp-collab process`` does after stitching (``detail``: ``luma`` for
+  sharpening, with the weights and formula, or ``rgb``; see :mod:`isp_collab.restore.detail`);
 - ``parity``: the measured figures (see :mod:`.parity`).
 """
 
@@ -18,6 +20,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..restore.detail import postprocess_spec
 
 SCHEMA = "isp-collab-export/1"
 REQUIRED_KEYS = ("schema", "format", "precision", "file", "input", "output", "tiling", "model", "parity")
@@ -85,6 +89,7 @@ def build_sidecar(
             "window": "separable: 1 in the middle, Hann taper sin^2(pi (k + 1/2) / (2 overlap)) over the overlap; "
             "stitched output = sum(window * tile) / sum(window)",
         },
+        "postprocess": postprocess_spec(model.get("task")),
         "model": model,
         fmt: target,
         "package_version": package_version,

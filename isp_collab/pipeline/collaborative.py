@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ..restore.detail import DETAILS, Detail, transfer_luma_detail
 from .frame import Frame
 from .stages import StageBase
 
@@ -142,29 +143,12 @@ def onnx_task(onnx_path: str | os.PathLike) -> tuple[str | None, Path]:
     return (str(task) if task is not None else None), sidecar
 
 
-# Rec. 709 luma weights, applied to white-balanced camera RGB (close enough to linear sRGB for detail transfer).
-LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-
-
-def transfer_luma_detail(before: np.ndarray, after: np.ndarray, wb_gains: Any = None) -> np.ndarray:
-    """Keep only the luminance part of a restoration: ``before + dY`` in white-balanced space.
-
-    before, after: (H, W, 3) float32 linear camera RGB (before white balance); wb_gains: (R, G, B)
-    gains or None. The change ``after - before`` is white-balanced, reduced to its luma ``dY`` and
-    added equally to the three balanced channels, then un-balanced: sharpening then cannot tint
-    edges (a per-channel over/undershoot becomes a colour fringe once white balance amplifies R, B).
-    """
-    g = np.asarray(wb_gains if wb_gains is not None else (1.0, 1.0, 1.0), dtype=np.float32)
-    d_luma = ((after - before) * g) @ LUMA_WEIGHTS
-    return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
-
-
 @dataclass
 class Sharpen(CollaborativeStage):
     """Blind sharpening with a collaborative network; ``spread`` stacks (tiles far apart share one blur).
 
     detail: ``"luma"`` (default) keeps the network's luminance change only (see
-    :func:`transfer_luma_detail`) — on the real Blackmagic DNG the shipped models' per-channel output
+    :func:`isp_collab.restore.detail.transfer_luma_detail`) — on the real Blackmagic DNG the shipped models' per-channel output
     put green/magenta fringes on thin dark branches once white balance scaled R and B by ~2;
     ``"rgb"`` keeps the network's three channels as they are.
     """
@@ -173,11 +157,11 @@ class Sharpen(CollaborativeStage):
     task: ClassVar[str] = "sharpen"
     strategy: ClassVar[str] = "spread"
     model: str = "sharpen-unet-tx-n4"
-    detail: Literal["luma", "rgb"] = "luma"
+    detail: Detail = "luma"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.detail not in ("luma", "rgb"):
+        if self.detail not in DETAILS:
             raise ValueError(f"sharpen.detail must be 'luma' or 'rgb', got {self.detail!r}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
