@@ -130,3 +130,23 @@ def test_mixed_noise_draws_both_kinds(noise_per):
     assert ((b.blurry - clean.blurry).flatten(2).std(-1) > 0).all()
     with pytest.raises(ValueError, match="noise must be"):
         SharpenSampler(DeadLeaves(), n=2, noise="speckle")
+
+
+def test_noise_kind_per_stack_keeps_levels_per_patch_and_n1_stream():
+    """noise_kind_per="stack": one demosaicking-or-white coin per stack (as in one photo), levels per patch."""
+    s = SharpenSampler(DeadLeaves(), n=4, patch=8, kernel_size=5, noise="mixed", noise_kind_per="stack")
+    b = s.sample(8, torch.Generator().manual_seed(3))
+    demosaic = b.info["demosaic"]
+    assert all(row.unique().numel() == 1 for row in demosaic.int())
+    assert demosaic[:, 0].any() and (~demosaic[:, 0]).any()  # both kinds over the batch
+    levels = torch.where(demosaic, b.info["shot"], b.info["noise_sigma"])
+    assert all(row.unique().numel() == 4 for row in levels)  # a level per patch
+    # at N=1 a stack is a patch: the same random stream as the per-patch coin
+    one = {
+        k: SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=5, noise="mixed", noise_kind_per=k)
+        for k in ("patch", "stack")
+    }
+    a, c = (one[k].sample(4, torch.Generator().manual_seed(1)) for k in ("patch", "stack"))
+    assert torch.equal(a.blurry, c.blurry)
+    with pytest.raises(ValueError, match="noise_kind_per must be"):
+        SharpenSampler(DeadLeaves(), n=2, noise="mixed", noise_kind_per="photo")

@@ -199,6 +199,16 @@ def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):
     lens.write_text(recipe.read_text().replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\n')
     with pytest.raises(ValueError, match="data.noise"):
         load_recipe(lens)
+    kind = tmp_path / "kind.toml"
+    kind.write_text(recipe.read_text().replace("[data]\n", '[data]\nnoise_kind_per = "stack"\n'))
+    assert build_task(load_recipe(kind)).sampler.noise_kind_per == "stack"
+    for text, reason in [
+        (TINY.read_text().replace("[data]\n", '[data]\nnoise_kind_per = "stack"\n'), "noise = 'mixed'"),
+        (recipe.read_text().replace("[data]\n", '[data]\nnoise_kind_per = "image"\n'), "data.noise_kind_per must be"),
+    ]:
+        kind.write_text(text)
+        with pytest.raises(ValueError, match=reason):
+            load_recipe(kind)
 
 
 def test_stacks_of_one_draws_single_patches_at_equal_patches(tmp_path):

@@ -5,7 +5,9 @@ take N sRGB crops of size ``patch + k - 1`` (from different places/images, or on
 ``same_image=True``); unprocess them to linear camera RGB; blur with ``"valid"`` padding, so
 the targets are exactly the crops' centres with no border effect; add noise, drawn per
 patch by default; ``noise_per="stack"`` draws one noise level and one Bayer pattern per stack, as in
-one photo (measured worse for training: benchmarks/RESULTS.md, *stacks-sharpen*).
+one photo (measured worse for training: benchmarks/RESULTS.md, *stacks-sharpen*). With mixed noise,
+``noise_kind_per="stack"`` draws the noise *kind* (demosaicking residual or white) once per stack, as
+in one photo, while levels and patterns stay per patch (*noise-kind-sharpen*).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class SharpenSampler:
         same_image: take all N crops of a stack from one image.
         noise_per: ``"patch"`` (noise level and Bayer pattern drawn for every patch) or ``"stack"``
             (one per stack, as in one photo).
+        noise_kind_per: mixed noise only: the coin demosaicking-or-white per ``"patch"`` or one per
+            ``"stack"`` (every patch of a stack has the same kind of noise, as the tiles of one photo).
     """
 
     def __init__(
@@ -64,18 +68,20 @@ class SharpenSampler:
         kernel_size: int = 33,
         same_image: bool = False,
         noise_per: NoisePer = "patch",
+        noise_kind_per: NoisePer = "patch",
     ) -> None:
         if noise not in ("demosaic", "gaussian", "mixed"):
             raise ValueError(f"noise must be 'demosaic', 'gaussian' or 'mixed', got {noise!r}")
-        if noise_per not in ("stack", "patch"):
-            raise ValueError(f"noise_per must be 'stack' or 'patch', got {noise_per!r}")
+        for key, value in (("noise_per", noise_per), ("noise_kind_per", noise_kind_per)):
+            if value not in ("stack", "patch"):
+                raise ValueError(f"{key} must be 'stack' or 'patch', got {value!r}")
         if n < 1 or patch < 2 or patch % 2 or kernel_size % 2 == 0:
             raise ValueError(
                 f"need n >= 1, an even patch and an odd kernel_size; got n={n}, patch={patch}, kernel_size={kernel_size}"
             )
         self.source, self.n, self.patch, self.noise = source, n, patch, noise
         self.sigma_range, self.kernel_size, self.same_image = sigma_range, kernel_size, same_image
-        self.noise_per = noise_per
+        self.noise_per, self.noise_kind_per = noise_per, noise_kind_per
 
     def sample_clean(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:
         """Draw ``batch`` noise-free stacks: ``blurry`` is the blurred linear image without noise.
@@ -146,7 +152,10 @@ class SharpenSampler:
     ) -> torch.Tensor:
         """Demosaicking residual noise or white noise, one coin per draw; fills ``info`` for ``(B, N)``."""
         B, N = flat.shape[0] // self.n, self.n
-        demosaic = per_patch((torch.rand(draws, generator=generator) < 0.5).float()).bool()
+        if self.noise_kind_per == "stack":  # one coin per stack (at N=1 the same stream as per patch)
+            demosaic = (torch.rand(B, generator=generator) < 0.5).repeat_interleave(N)
+        else:
+            demosaic = per_patch((torch.rand(draws, generator=generator) < 0.5).float()).bool()
         sigma = per_patch(random_gaussian_sigmas(draws, generator))
         shot, read = (per_patch(t) for t in random_noise_levels(draws, generator))
         picks = per_patch(torch.randint(4, (draws,), generator=generator)).tolist()

@@ -39,6 +39,7 @@ class DataSection:
     sigma_max: float = 4.0
     same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
     noise_per: str = "patch"  # sharpen: noise level + Bayer pattern per patch, or one per stack ("stack")
+    noise_kind_per: str = "patch"  # sharpen, mixed noise: demosaicking-or-white coin per patch or per stack
     # sharpen, N>1: fraction of steps drawn as stacks of 1 (N times as many stacks, same patches per step),
     # so the single-patch path sees as many blurs as an N=1 run (RESULTS.md, pooling-sharpen)
     stacks_of_one: float = 0.0
@@ -171,6 +172,11 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: data.stacks_of_one must be in [0, 1], got {r.data.stacks_of_one}")
     if r.data.stacks_of_one and (r.task.name != "sharpen" or r.model.n == 1):
         raise ValueError(f"{where}: data.stacks_of_one is for the sharpen task with model.n > 1")
+    for key in ("noise_per", "noise_kind_per"):
+        if getattr(r.data, key) not in ("patch", "stack"):
+            raise ValueError(f"{where}: data.{key} must be 'patch' or 'stack', got {getattr(r.data, key)!r}")
+    if r.data.noise_kind_per == "stack" and (r.task.name != "sharpen" or r.data.noise != "mixed"):
+        raise ValueError(f"{where}: data.noise_kind_per = 'stack' is for the sharpen task with noise = 'mixed'")
     noises = ("demosaic", "gaussian", "mixed") if r.task.name == "sharpen" else ("demosaic", "gaussian")
     if r.data.noise not in noises:
         raise ValueError(

@@ -52,6 +52,7 @@ class SharpenTask:
                 sigma_range=(d.sigma_min, d.sigma_max),
                 same_image=d.same_image,
                 noise_per=d.noise_per,
+                noise_kind_per=d.noise_kind_per,
             )
             for n in (recipe.model.n, 1)
         )
