@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -286,12 +287,79 @@ def test_wrongly_typed_recipe_values_are_one_line_errors(tmp_path, line, reason)
         load_recipe(bad)
 
 
-def test_resume_refuses_a_changed_ema_setting(tmp_path):
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (lambda r: setattr(r.train, "ema", 0.9), "train.ema: 0.0 -> 0.9"),
+        (lambda r: setattr(r.train, "steps", 3), "train.steps: 4 -> 3"),
+        (lambda r: setattr(r.model, "n", 4), "model.n: 2 -> 4"),
+        (lambda r: setattr(r.data, "images", ["elsewhere"]), "data.images: [] -> ['elsewhere']"),
+    ],
+)
+def test_resume_refuses_other_settings_than_the_run(tmp_path, change, reason):
+    """--resume continues *that* run: a changed recipe, --steps or --images is refused, nothing is written."""
     r = tiny(4)
     train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False, stop_after=2)
-    r.train.ema = 0.9
-    with pytest.raises(ValueError, match=r"trained with train.ema = 0, the recipe now says 0.9"):
-        train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)
+    before = (tmp_path / "r" / "last.pt").read_bytes()
+    change(r)
+    with pytest.raises(ValueError, match=r"last.pt: the run was started with other settings \(" + re.escape(reason)):
+        train(r, tmp_path / "m2", run_dir=tmp_path / "r", progress=False, resume=True)
+    assert (tmp_path / "r" / "last.pt").read_bytes() == before and not (tmp_path / "m2").exists()
+
+
+def test_recipe_changes_treats_keys_a_checkpoint_predates_as_their_defaults():
+    from dataclasses import asdict
+
+    from isp_collab.training.trainer import recipe_changes
+
+    r = tiny(4)
+    saved = asdict(r)
+    del saved["data"]["noise_kind_per"]  # a run started before the key existed
+    assert recipe_changes(saved, r) == []
+    r.data.noise_kind_per = "stack"
+    assert recipe_changes(saved, r) == ["data.noise_kind_per: 'patch' -> 'stack'"]
+
+
+@pytest.mark.parametrize(
+    "edit,reason",
+    [
+        (("patch = 16", "patch = 6"), "data.patch must be a multiple of 8"),
+        (("tile = 32", "tile = 20"), "val.tile must be a multiple of 8"),
+        (("tiles_per_image = 2", "tiles_per_image = 3"), "val.tiles_per_image must be a positive multiple of model.n"),
+        (("[val]\n", "[val]\nsigmas = []\n"), "val.sigmas must be a non-empty list"),
+        (("[val]\n", "[val]\nborder = 40\n"), "val.border must be >= 0 and less than half"),
+        (("[data]\n", "[data]\nsigma_min = 5.0\nsigma_max = 1.0\n"), "need 0 < data.sigma_min <= data.sigma_max"),
+        (("[train]\n", "[train]\nthreads = -3\n"), "train.threads must be >= 0"),
+        (("[train]\n", "[train]\nlr = inf\n"), "need train.lr > 0"),
+        (('arch = "unet-tx"', 'arch = "unet-q"'), "model.arch must be one of"),
+    ],
+)
+def test_recipe_values_are_checked_before_anything_runs(tmp_path, edit, reason):
+    text = TINY.read_text()
+    assert edit[0] in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ValueError, match=r"bad.toml: " + re.escape(reason)):
+        load_recipe(bad)
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", "..", 5])
+def test_recipe_name_must_be_a_folder_name(tmp_path, name):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(re.sub(r"^name = .*$", f"name = {json.dumps(name)}", TINY.read_text(), count=1, flags=re.M))
+    with pytest.raises(ValueError, match="bad.toml: name must be"):
+        load_recipe(bad)
+
+
+def test_out_and_run_dir_that_are_files_are_refused_before_training(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for flag in ("--out", "--run-dir"):
+        other = "--run-dir" if flag == "--out" else "--out"
+        args = ["train", str(TINY), flag, str(afile), other, str(tmp_path / "x"), "--no-progress"]
+        assert main(args) == 2
+        assert f"afile: {flag} must be a folder, and this is a file" in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
 
 
 def test_lr_override_below_the_floor_lowers_the_floor(tmp_path, capsys):
@@ -300,3 +368,13 @@ def test_lr_override_below_the_floor_lowers_the_floor(tmp_path, capsys):
     assert "lr_min 1e-05 lowered to --lr 1e-06" in capsys.readouterr().err
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert log[0]["recipe"]["train"]["lr_min"] == 1e-6
+
+
+def test_a_non_finite_loss_stops_the_run_and_ships_nothing(tmp_path, monkeypatch):
+    r = tiny(4)
+    train(r, tmp_path / "m0", run_dir=tmp_path / "r", progress=False, stop_after=2)
+    good = (tmp_path / "r" / "last.pt").read_bytes()
+    monkeypatch.setattr(trainer_mod.F, "l1_loss", lambda a, b: (a - b).abs().mean() * float("nan"))
+    with pytest.raises(ValueError, match=r"the loss became nan at step 3 .* holds the last finite checkpoint"):
+        train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)
+    assert (tmp_path / "r" / "last.pt").read_bytes() == good and not (tmp_path / "m").exists()

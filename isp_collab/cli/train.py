@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
             recipe.train.lr_min = args.lr
     validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
+    for flag, folder in (("--out", out), ("--run-dir", args.run_dir or Path("runs") / recipe.name)):
+        if folder.exists() and not folder.is_dir():  # found before training, not after it
+            raise FileExistsError(f"{folder}: {flag} must be a folder, and this is a file")
     if (out / "model.safetensors").exists() and not args.overwrite:
         raise FileExistsError(
             f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "

@@ -8,6 +8,7 @@ recipe is caught before a 90-minute run starts.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -143,15 +144,45 @@ def load_recipe(path: str | Path) -> Recipe:
         parts = {k: _section(cls, raw.get(k, {}), f"{path} [{k}]") for k, cls in sections.items()}
     except TypeError as e:
         raise ValueError(f"{path}: {e}") from None
+    if not isinstance(raw.get("name", path.stem), str):
+        raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)
     validate(recipe)
     return recipe
 
 
 def validate(r: Recipe) -> None:
+    """Every value checked before a run starts: one line naming the recipe, or nothing."""
+    from ..models.collab import POOLINGS
+    from ..models.unet import ARCHITECTURES
+
     where = r.path or r.name
+    if not isinstance(r.name, str) or not r.name or r.name in (".", "..") or any(c in r.name for c in "/\\"):
+        raise ValueError(f"{where}: name must be a non-empty string usable as a folder name, got {r.name!r}")
     if r.model.n < 1:
         raise ValueError(f"{where}: model.n must be >= 1")
+    if r.model.arch not in ARCHITECTURES:
+        raise ValueError(f"{where}: model.arch must be one of {', '.join(ARCHITECTURES)}, got {r.model.arch!r}")
+    if r.model.pooling not in POOLINGS:
+        raise ValueError(f"{where}: model.pooling must be one of {', '.join(POOLINGS)}, got {r.model.pooling!r}")
+    m = 2 ** ARCHITECTURES[r.model.arch][0]  # H and W must be multiples of 2**depth
+    for key, size in (("data.patch", r.data.patch), ("val.tile", r.val.tile)):
+        if size < m or size % m:
+            raise ValueError(f"{where}: {key} must be a multiple of {m} for {r.model.arch}, got {size}")
+    if not 0 <= 2 * r.val.border < r.val.tile:
+        raise ValueError(f"{where}: val.border must be >= 0 and less than half of val.tile, got {r.val.border}")
+    if not r.val.sigmas or not all(math.isfinite(s) and s > 0 for s in r.val.sigmas):
+        raise ValueError(f"{where}: val.sigmas must be a non-empty list of positive numbers, got {r.val.sigmas!r}")
+    if r.val.tiles_per_image < 1 or (r.task.name == "sharpen" and r.val.tiles_per_image % r.model.n):
+        raise ValueError(
+            f"{where}: val.tiles_per_image must be a positive multiple of model.n (the tiles of a photo are "
+            f"stacked), got {r.val.tiles_per_image} for n = {r.model.n}"
+        )
+    d = r.data
+    if not (math.isfinite(d.sigma_min) and math.isfinite(d.sigma_max) and 0 < d.sigma_min <= d.sigma_max):
+        raise ValueError(f"{where}: need 0 < data.sigma_min <= data.sigma_max, got {d.sigma_min!r} and {d.sigma_max!r}")
+    if r.train.threads < 0:
+        raise ValueError(f"{where}: train.threads must be >= 0 (0: torch default), got {r.train.threads}")
     if r.task.name not in ("sharpen", "lens"):
         raise ValueError(f"{where}: task.name must be 'sharpen' or 'lens', got {r.task.name!r}")
     if r.task.name == "lens" and r.model.n not in (1, 4):
@@ -162,7 +193,7 @@ def validate(r: Recipe) -> None:
     for key in ("steps", "patches_per_step", "val_every", "ckpt_every"):
         if not isinstance(getattr(t, key), int) or getattr(t, key) < 1:
             raise ValueError(f"{where}: train.{key} must be a whole number >= 1, got {getattr(t, key)!r}")
-    if not t.lr > 0 or not 0 <= t.lr_min <= t.lr:
+    if not (math.isfinite(t.lr) and t.lr > 0 and 0 <= t.lr_min <= t.lr):
         raise ValueError(f"{where}: need train.lr > 0 and 0 <= train.lr_min <= train.lr, got {t.lr!r} and {t.lr_min!r}")
     if t.warmup < 0 or not t.grad_clip > 0:
         raise ValueError(f"{where}: need train.warmup >= 0 and train.grad_clip > 0")

@@ -81,6 +81,28 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def recipe_changes(saved: dict[str, Any], recipe: Recipe) -> list[str]:
+    """``section.key: was -> now`` for every setting of ``recipe`` that differs from a checkpoint's ``saved`` recipe.
+
+    Keys a checkpoint predates count as their defaults then; the recipe's file path and hash are not compared.
+    """
+    now, defaults = asdict(recipe), asdict(Recipe(name=recipe.name))
+    out = []
+    for section, values in now.items():
+        if section in ("path", "sha256"):
+            continue
+        if not isinstance(values, dict):
+            was = saved.get(section, values)
+            if was != values:
+                out.append(f"{section}: {was!r} -> {values!r}")
+            continue
+        for key, value in values.items():
+            was = saved.get(section, {}).get(key, defaults[section][key])
+            if was != value:
+                out.append(f"{section}.{key}: {was!r} -> {value!r}")
+    return out
+
+
 def train(
     recipe: Recipe,
     out_dir: str | Path,
@@ -113,6 +135,13 @@ def train(
         raise FileExistsError(f"{last_path}: a run exists; pass --resume to continue it or remove {run_dir}")
     if resume and not last_path.exists():
         raise FileNotFoundError(f"{last_path}: nothing to resume")
+    ck = load_checkpoint(last_path) if resume else {}
+    changed = recipe_changes(ck.get("recipe", {}), recipe) if resume else []
+    if changed:  # a resumed run must be the run it continues (its card, schedule and best.pt say so)
+        raise ValueError(
+            f"{last_path}: the run was started with other settings ({'; '.join(changed)}); resume with the "
+            "run's recipe and options (--images, --val-images, --steps, --lr), or start a new run"
+        )
 
     torch.manual_seed(recipe.train.seed)
     model = create_model(recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling).to(dev)
@@ -126,13 +155,6 @@ def train(
     gen = torch.Generator().manual_seed(recipe.train.seed * 1000 + rank)
     step, best, elapsed = 0, -float("inf"), 0.0
     if resume:
-        ck = load_checkpoint(last_path)
-        was = float(ck.get("recipe", {}).get("train", {}).get("ema", 0.0) or 0.0)
-        if was != recipe.train.ema:  # best.pt would mix averaged and live weights
-            raise ValueError(
-                f"{last_path}: the run was trained with train.ema = {was:g}, the recipe now says "
-                f"{recipe.train.ema:g}; resume with the run's setting or start a new run"
-            )
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -147,9 +169,10 @@ def train(
     else:
         net = model
     stacks = recipe.stacks_per_step // world
-    if stacks < 1:
+    if stacks < 1 or recipe.stacks_per_step % world:
         raise ValueError(
-            f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split over {world} processes"
+            f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split evenly over {world} processes "
+            "(choose train.patches_per_step so that patches_per_step / model.n is a multiple of the process count)"
         )
 
     def checkpoint(path: Path) -> None:
@@ -197,6 +220,11 @@ def train(
             batch = task.sample(stacks, gen)
             blurry, sharp = batch.blurry.to(dev, non_blocking=True), batch.sharp.to(dev, non_blocking=True)
             loss = F.l1_loss(net(blurry), sharp)  # Eq. 4: L1 over every patch of every stack
+            if not torch.isfinite(loss):  # nothing non-finite is checkpointed or shipped
+                raise ValueError(
+                    f"{recipe.path or recipe.name}: the loss became {loss.item()} at step {step + 1} (learning rate "
+                    f"{sched.get_last_lr()[0]:.2g}); {last_path} holds the last finite checkpoint"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
