@@ -25,7 +25,7 @@ def test_quality_quick_classical_rows_only(tmp_path):
     table = read_section(text, "quality")
     assert "| blurry input |" in table and "| unsharp mask |" in table
     assert "Quick run" in table
-    assert "Not measured yet" in read_section(text, "lens")
+    assert "Not measured: no `lens-a` lens model among --models" in read_section(text, "lens")
     assert (tmp_path / "psnr_vs_sigma.png").is_file() and (tmp_path / "crops.png").is_file()
 
 
@@ -72,3 +72,30 @@ def test_lens_alone_quick(tmp_path):
     text = (out / "RESULTS.md").read_text()
     assert "lens-a-fake-n4 (mirror-aligned)" in read_section(text, "lens")
     assert read_section(text, "quality") is None
+
+
+def test_lens_model_found_by_its_card_not_its_folder_name(tmp_path):
+    mine = _fake_model(tmp_path / "models" / "mylens", 4, "lens")
+    out = tmp_path / "out"
+    assert main(["bench", "lens", "--quick", "--models", mine, "--out", str(out)]) == 0
+    assert "mylens (mirror-aligned)" in read_section((out / "RESULTS.md").read_text(), "lens")
+
+
+@pytest.mark.parametrize("case", ["model", "device", "image"])
+def test_bad_inputs_are_refused_before_anything_is_written(tmp_path, capsys, case):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    (images / "a.png").write_text("hello")
+    args = {
+        "model": ["--models", str(tmp_path / "nope")],
+        "device": ["--device", "tpu"],
+        "image": ["--images", str(images)],
+    }[case]
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        "\n" not in err
+        and {"model": "nope: no such model", "device": "'tpu'", "image": "a.png: cannot read"}[case] in err
+    )
+    assert not (out / "RESULTS.md").exists()

@@ -100,6 +100,7 @@ def test_overwrite_replaces_package_folders(capsys, tmp_path, model_dir, monkeyp
         (["--n", "0"], ["n must be", "0"]),
         (["--tile", "100"], ["tile must be a positive multiple of 8", "100"]),
         (["--tile", "0"], ["tile must be"]),
+        (["--tile", "8192"], ["tile must be at most 4096", "8192"]),
         (["--format", "tflite"], ["unknown export format", "tflite"]),
         (["--precision", "int4"], ["unknown precision", "int4"]),
         (["--format", "coreml", "--precision", "int8"], ["nothing to export"]),
@@ -159,3 +160,26 @@ def test_failure_mid_export_leaves_nothing(tmp_path, model_dir, monkeypatch, cap
     )
     assert_one_line_error(code, err, "differs from PyTorch")
     assert not (tmp_path / "a").exists()
+
+
+def test_sigterm_mid_export_cleans_up_like_ctrl_c(tmp_path, model_dir, monkeypatch, capsys):
+    """kill (SIGTERM) during an export: exit 130, no temporary folder or partial artefact left."""
+    import os
+    import signal
+    import time
+
+    def killed(model, path, n, tile, **kw):
+        Path(path).write_bytes(b"half-written")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not interrupt the export")
+
+    monkeypatch.setattr(api, "export_onnx", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "a" / "out"
+    code, _, err = run_cli(
+        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
+    )
+    assert code == 130 and "interrupted" in err
+    assert not (tmp_path / "a").exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # restored for the caller

@@ -46,12 +46,17 @@ def read_srgb(path: str | Path) -> np.ndarray | None:
     Greyscale images are skipped rather than replicated to three channels: a grey image run
     through a colour unprocessing (white balance, colour matrix) is not a plausible camera image.
     """
-    with Image.open(path) as im:
-        if im.mode in ("1", "L", "LA", "I", "I;16", "F"):
-            return None
-        if im.mode != "RGB":
-            im = im.convert("RGB")
-        arr = np.asarray(im)
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("1", "L", "LA", "I", "I;16", "F"):
+                return None
+            if im.mode != "RGB":
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+    except (OSError, SyntaxError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError; truncated files too
+        raise ValueError(
+            f"{path}: cannot read the image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     if arr.ndim != 3 or arr.shape[2] != 3:
         return None
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0

@@ -34,16 +34,30 @@ LENS_NAME = "lens-a"
 REGIONS = ("edge", "intermediate", "centre")
 
 
-def shipped_by_task() -> dict[str, list[str]]:
-    """Shipped model names split by task: ``{"sharpen": [...], "lens": [...]}`` (from the cards)."""
-    from ..models import read_card, shipped_models
+def by_task(names: Sequence[str]) -> dict[str, list[str]]:
+    """Model names (shipped or folders) split by their card's task: ``{"sharpen": [...], "lens": [...]}``.
+
+    ``lens`` holds only models of the benchmarked lens (card ``lens`` = :data:`LENS_NAME`); models of
+    another lens are left out of both lists.
+    """
+    from ..models import read_card
 
     out: dict[str, list[str]] = {"sharpen": [], "lens": []}
-    for name in shipped_models():
+    for name in names:
         card = read_card(name)
-        task = str(card.get("task", "lens" if name.startswith("lens") else "sharpen"))
-        out["lens" if task.startswith("lens") or name.startswith("lens") else "sharpen"].append(name)
+        if str(card.get("task", "sharpen")).startswith("lens"):
+            if card.get("lens", LENS_NAME) == LENS_NAME:
+                out["lens"].append(name)
+        else:
+            out["sharpen"].append(name)
     return out
+
+
+def shipped_by_task() -> dict[str, list[str]]:
+    """Shipped model names split by task: ``{"sharpen": [...], "lens": [...]}`` (from the cards)."""
+    from ..models import shipped_models
+
+    return by_task(shipped_models())
 
 
 def model_restorer(

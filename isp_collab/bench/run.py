@@ -163,15 +163,13 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     section = report.classical_section(record, _rel(params_path, opts.out))
     report.write_section(opts.results, opts.section("classical-params") if own else "classical-params", section)
     methods = classical.classical_methods(params)
-    by_task = quality.shipped_by_task()
-    if opts.models is not None:
-        names = [m for m in opts.models if not quality.model_label(m).startswith("lens")]
-    else:
-        names = by_task["sharpen"]
+    by_task = quality.shipped_by_task() if opts.models is None else quality.by_task(opts.models)
+    names = by_task["sharpen"]
     notes = []
     if not names:
-        notes.append("No shipped sharpening model yet: the network rows appear once `models/` holds trained weights.")
-        opts.say("quality: no shipped sharpening model; classical rows only")
+        whose = "among --models" if opts.models is not None else "shipped yet"
+        notes.append(f"No sharpening model {whose}: the network rows appear for models whose card task is `sharpen`.")
+        opts.say(f"quality: no sharpening model {whose}; classical rows only")
     model_fns, cards = quality.model_methods(names, opts.device) if names else ({}, {})
     methods.update(model_fns)
     names_all = [im.name for im in ims]
@@ -250,16 +248,16 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None, names: list[str]) -> d
     """Lens table (edge / intermediate / centre) for the shipped ``lens-a`` models."""
     from . import quality
 
-    candidates = opts.models if opts.models is not None else names
-    names = [n for n in candidates if quality.model_label(n).startswith(quality.LENS_NAME)]
+    names = quality.by_task(opts.models)["lens"] if opts.models is not None else names
     if not names:
+        whose = "among --models" if opts.models is not None else "shipped"
         body = (
             "## Lens correction: PSNR (dB) by field region (paper Table 3 layout)\n\n"
-            "Not measured yet: no shipped `lens-a` model. The code path is `isp_collab.bench.quality.run_lens` "
-            "(`isp-collab bench quality` fills this table once `models/lens-a-*` exist).\n"
+            f"Not measured: no `{quality.LENS_NAME}` lens model {whose} (card task `lens`, lens "
+            f"`{quality.LENS_NAME}`). The code path is `isp_collab.bench.quality.run_lens`.\n"
         )
         report.write_section(opts.results, opts.section("lens"), body)
-        opts.say("lens: no shipped lens-a model; section left as a placeholder")
+        opts.say(f"lens: no {quality.LENS_NAME} model {whose}; section left as a placeholder")
         return None
     t0 = time.perf_counter()
     rows = quality.run_lens(ims, names, crop=crop, device=opts.device, progress=None if opts.quick else opts.say)
@@ -322,7 +320,10 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
     tiles, max_images = ((32,), 2) if opts.quick else ((32, 64, 128), 19)
     opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only)")
     t0 = time.perf_counter()
-    rows = collab_gain_table([images], tiles=tiles, max_images=max_images)
+    from . import quality
+
+    models = quality.by_task(opts.models)["sharpen"] if opts.models is not None else None
+    rows = collab_gain_table([images], tiles=tiles, max_images=max_images, models=models)
     if rows:
         how = (
             f"Evaluation only ({time.perf_counter() - t0:.0f} s): the training validation protocol (photos of "
@@ -331,5 +332,7 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
             "over σ (dB, linear RGB, tile minus a border of min(8, tile/8) px). 'stack at test' = how many tiles "
             "of one photo the network restores together (same weights)."
         )
+        if opts.quick:
+            how = "**Quick run (machinery check, not the reported numbers).** " + how
         report.write_section(opts.results, opts.section("collab-gain"), how + "\n\n" + collab_gain_markdown(rows))
     return {"collab_gain": rows}

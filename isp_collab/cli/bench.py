@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
     if args.images is not None and not args.images.is_dir():
         raise CLIError(f"{args.images}: no such image folder")
+    _check_inputs(args)  # models, device, images: before anything is written
     if args.out is not None:
         out = args.out
     elif args.quick:
@@ -74,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
         out=out, quick=args.quick, images=args.images, threads=args.threads, models=args.models, device=args.device
     )
     print(f"bench {args.action}: writing to {out}{' (quick mode)' if args.quick else ''}, {args.threads} thread(s)")
-    write_machine(opts)
     if args.action in ("kernels", "all"):
         bench_kernels(opts)
     if args.action == "tune":
@@ -87,5 +87,21 @@ def run(args: argparse.Namespace) -> int:
         bench_lens_only(opts)
     if args.action in ("speed", "all"):
         bench_speed(opts)
+    if opts.section("machine") == "machine":  # the canonical set: the machine the sections were measured on
+        write_machine(opts)
     print(f"bench {args.action}: done, see {opts.results}")
     return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Refuse unknown models, an unusable device and an image folder without colour images, up front."""
+    from ..bench.data import load_images
+    from ..device import pick_device
+    from ..models import read_card
+
+    for name in args.models or []:
+        read_card(name)
+    if args.device is not None:
+        pick_device(args.device)
+    if args.images is not None:
+        load_images(args.images, max_images=1)

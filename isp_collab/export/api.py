@@ -34,6 +34,10 @@ class ExportError(RuntimeError):
     """An export that ran but failed a check (parity, spec); one-line message."""
 
 
+#: Largest static tile accepted (a [1, 8, 3, 4096, 4096] float32 stack is 1.6 GB).
+MAX_TILE = 4096
+
+
 @dataclass
 class ExportedArtefact:
     """One written artefact: its path, sidecar, format/precision, measured parity and checks."""
@@ -174,6 +178,8 @@ def export_model(
     m = model.multiple
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < m or tile % m:
         raise ValueError(f"tile must be a positive multiple of {m} (2**depth of {model.config.arch}), got {tile!r}")
+    if tile > MAX_TILE:  # parity and calibration run real [1, N, 3, T, T] stacks: keep them in memory
+        raise ValueError(f"tile must be at most {MAX_TILE} px (got {tile}); whole images are restored tile by tile")
     overlap = default_overlap(tile) if overlap is None else overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
