@@ -211,7 +211,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         plots.append(p.name)
     how = (
         f"{len(ims)} images ({'user folder ' + str(opts.images) if opts.images else 'Set14 colour + Set5, benchmarks/data/val'}"
-        f"{f', {crop}x{crop} centre crops' if crop else ', full size'}), unprocessed to linear camera RGB with the fixed camera "
+        f"{f', centre crops of at most {crop}x{crop}' if crop else ', full size'}), unprocessed to linear camera RGB with the fixed camera "
         "(Brooks et al. 2019; `isp_collab.bench.protocol`), blurred with 33x33 Gaussian kernels (reflect borders): "
         f"{', '.join(degs)} (`sigma=s`: isotropic, s px; `aniso`: one random anisotropic kernel per image, stds "
         "U[0.3, 4], seed 0), white Gaussian noise 0.5/255, clipped to [0, 1]. PSNR and SSIM (scikit-image, channel_axis, "
@@ -263,7 +263,7 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None, names: list[str]) -> d
     rows = quality.run_lens(ims, names, crop=crop, device=opts.device, progress=None if opts.quick else opts.say)
     table = quality.summarise_lens(rows)
     how = (
-        f"{len(ims)} images{f' ({crop}x{crop} centre crops)' if crop else ''} in linear camera RGB, blurred by the "
+        f"{len(ims)} images{f' (centre crops of at most {crop}x{crop})' if crop else ''} in linear camera RGB, blurred by the "
         "`lens-a` PSF field (`make_lens('lens-a', image_size, seed=0)` + `apply_psf_field`), noise 0.5/255; restored "
         'whole-image with `strategy="mirror"` (stacks of patches mirrored about the optical centre, flipped into '
         'alignment) or `strategy="local"` (no alignment). PSNR per region of normalised distance r to the optical '
