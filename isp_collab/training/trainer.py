@@ -136,8 +136,8 @@ def train(
     if resume and not last_path.exists():
         raise FileNotFoundError(f"{last_path}: nothing to resume")
     ck = load_checkpoint(last_path) if resume else {}
-    changed = recipe_changes(ck.get("recipe", {}), recipe) if resume else []
-    if changed:  # a resumed run must be the run it continues (its card, schedule and best.pt say so)
+    # a resumed run must be the run it continues (its card, schedule and best.pt say so)
+    if resume and (changed := recipe_changes(ck.get("recipe", {}), recipe)):
         raise ValueError(
             f"{last_path}: the run was started with other settings ({'; '.join(changed)}); resume with the "
             "run's recipe and options (--images, --val-images, --steps, --lr), or start a new run"
