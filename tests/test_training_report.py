@@ -57,3 +57,13 @@ def test_collab_gain_takes_an_explicit_model_list(fake_models, tmp_path):
     cv2.imwrite(str(data / "a.png"), (rng.random((96, 96, 3)) * 255).astype(np.uint8))
     rows = collab_gain_table([str(data)], tiles=(32,), stack_sizes=(1,), tiles_per_image=2, models=["m-n2"])
     assert [(r["model"], r["n_eval"]) for r in rows] == [("m-n2", 1)]
+
+
+def test_training_section_takes_model_folders(fake_models, tmp_path):
+    """``bench training --models``: only the given folders, labelled by folder name, curves included."""
+    (tmp_path / "runs").mkdir()
+    elsewhere = (fake_models / "m-n2").rename(tmp_path / "runs" / "my-n2")
+    text = report.training_section(tmp_path, [str(elsewhere)])
+    assert "| `my-n2` | 2 | 30.50 |" in text
+    assert "m-n1" not in text and "--models" in text
+    assert (tmp_path / "training_sharpen.png").stat().st_size > 1000

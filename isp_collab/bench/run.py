@@ -310,12 +310,13 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
 
 
 def bench_training(opts: BenchOptions) -> dict[str, Any]:
-    """Training tables/curves from the shipped cards, and the collaboration gain vs tile and stack size."""
+    """Training tables/curves from the cards (shipped, or ``--models``), and the collaboration gain vs tile and stack size."""
     from ..training.report import training_section
     from .collab_gain import collab_gain_markdown, collab_gain_table
 
-    opts.say("training: validation tables and curves from models/*/card.json + train_log.jsonl")
-    report.write_section(opts.results, "training", training_section(opts.out))
+    whose = "models/*" if opts.models is None else "the --models folders'"
+    opts.say(f"training: validation tables and curves from {whose} card.json + train_log.jsonl")
+    report.write_section(opts.results, "training", training_section(opts.out, opts.models))
     images = str(opts.images or VAL_DIR)
     tiles, max_images = ((32,), 2) if opts.quick else ((32, 64, 128), 19)
     opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only)")

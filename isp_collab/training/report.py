@@ -1,7 +1,7 @@
 """The training section of ``benchmarks/RESULTS.md``: validation tables and PSNR-vs-step curves.
 
-Reads only what training wrote next to the weights (``models/<name>/card.json`` and
-``train_log.jsonl``), so the section is regenerated from the shipped models, never typed by hand.
+Reads only what training wrote next to the weights (``<model>/card.json`` and ``train_log.jsonl``),
+so the section is regenerated from the models (the shipped ones by default), never typed by hand.
 """
 
 from __future__ import annotations
@@ -9,11 +9,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..models.weights import MODELS_DIR, read_card, shipped_models
+from ..models.weights import MODELS_DIR, read_card, resolve_model_dir, shipped_models
 
 
-def _curve(name: str) -> list[tuple[int, float]]:
-    log = MODELS_DIR / name / "train_log.jsonl"
+def _model_dirs(models: list[str] | None) -> list[Path]:
+    """Model folders: the given names or paths, else every shipped model."""
+    if models is None:
+        return [MODELS_DIR / n for n in shipped_models()]
+    return [resolve_model_dir(m) for m in models]
+
+
+def _curve(model_dir: Path) -> list[tuple[int, float]]:
+    log = model_dir / "train_log.jsonl"
     if not log.is_file():
         return []
     pts = []
@@ -24,23 +31,23 @@ def _curve(name: str) -> list[tuple[int, float]]:
     return pts
 
 
-def plot_curves(out: Path, task: str) -> Path | None:
-    """Validation PSNR vs step for every shipped model of ``task`` (PNG)."""
+def plot_curves(out: Path, task: str, models: list[str] | None = None) -> Path | None:
+    """Validation PSNR vs step for every model of ``task`` (PNG); ``models`` default: the shipped ones."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in shipped_models() if read_card(n).get("task") == task]
-    if not names:
+    dirs = [d for d in _model_dirs(models) if read_card(d).get("task") == task]
+    if not dirs:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4))
     blurry = None
-    for name in names:
-        pts = _curve(name)
+    for d in dirs:
+        pts = _curve(d)
         if pts:
-            ax.plot([s for s, _ in pts], [p for _, p in pts], marker="o", ms=3, label=name)
-        blurry = read_card(name)["validation"]["mean_blurry"]
+            ax.plot([s for s, _ in pts], [p for _, p in pts], marker="o", ms=3, label=d.name)
+        blurry = read_card(d)["validation"]["mean_blurry"]
     if blurry is not None:
         ax.axhline(blurry, color="grey", ls="--", lw=1, label="blurry input")
     ax.set_xlabel("training step")
@@ -55,21 +62,29 @@ def plot_curves(out: Path, task: str) -> Path | None:
     return out
 
 
-def training_section(plot_dir: Path) -> str:
-    """Markdown: one table per task (per-condition PSNR, blurry beside it, steps, wall clock) + plots."""
+def training_section(plot_dir: Path, models: list[str] | None = None) -> str:
+    """Markdown: one table per task (per-condition PSNR, blurry beside it, steps, wall clock) + plots.
+
+    ``models``: model names or folders (labelled by folder name); default: every shipped model.
+    """
     lines = []
+    dirs = _model_dirs(models)
     for task in ("sharpen", "lens"):
-        names = [n for n in shipped_models() if read_card(n).get("task") == task]
-        if not names:
+        cards = {d.name: read_card(d) for d in dirs if read_card(d).get("task") == task}
+        if not cards:
             continue
-        cards = {n: read_card(n) for n in names}
         conds = list(next(iter(cards.values()))["validation"]["restored"])
         lines.append(f"### {task}\n")
         lines.append(f"Protocol: {next(iter(cards.values())).get('validation_protocol', '')}.\n")
         lines.append(
             "Each model is the checkpoint with the best mean validation PSNR (validated every 500 steps) on this "
-            "same validation set; siblings share recipe, seed, steps and patches per step, and differ only in N. "
-            "Wall clock is training time (validation excluded) while the runs shared the 2-core CPU.\n"
+            "same validation set; "
+            + (
+                "siblings share recipe, seed, steps and patches per step, and differ only in N. "
+                if models is None
+                else "models given with `--models`. "
+            )
+            + "Wall clock is training time (validation excluded) while the runs shared the 2-core CPU.\n"
         )
         lines.append(
             "| model | N | " + " | ".join(conds) + " | mean | gain over blurry | steps | patches/step | wall clock |"
@@ -89,7 +104,7 @@ def training_section(plot_dir: Path) -> str:
                 + f" | **{v['mean_psnr']:.2f}** | {v['mean_psnr'] - v['mean_blurry']:+.2f} | {c['steps']} | "
                 f"{c['patches_per_step']} x {c['patch']}² | {c['wall_clock_s'] / 60:.0f} min |"
             )
-        plot = plot_curves(plot_dir / f"training_{task}.png", task)
+        plot = plot_curves(plot_dir / f"training_{task}.png", task, models)
         if plot:
             lines.append(f"\n![{task} validation PSNR vs step]({plot.name})\n")
     return "\n".join(lines) + "\n"
