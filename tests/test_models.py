@@ -24,6 +24,24 @@ def test_untrained_model_is_identity(pooling):
     assert torch.equal(model(x), x)
 
 
+@pytest.mark.parametrize("collab_init", ["identity", "random"])
+def test_untrained_model_is_identity_whatever_the_collaboration_init(collab_init):
+    model = create_model("unet-tx", n=4, collab_init=collab_init).eval()
+    x = torch.rand(1, 4, 3, 16, 16)
+    assert torch.equal(model(x), x)
+
+
+def test_collaboration_init_identity_ignores_the_pooled_features_random_mixes_them():
+    """[I | 0] starts each merge conv as 'own features only'; 'random' keeps PyTorch's init."""
+    ident = create_model("unet-tx", n=4).collab_down[0].merge.weight[:, :, 0, 0]
+    c = ident.shape[0]
+    assert torch.equal(ident, torch.cat([torch.eye(c), torch.zeros(c, c)], dim=1))
+    rand = create_model("unet-tx", n=4, collab_init="random").collab_down[0].merge.weight[:, :, 0, 0]
+    assert rand[:, c:].abs().sum() > 0 and not torch.equal(rand[:, :c], torch.eye(c))
+    with pytest.raises(ValueError, match="init must be one of"):
+        create_model("unet-tx", n=4, collab_init="zeros")
+
+
 def _randomise(model):
     torch.manual_seed(0)
     with torch.no_grad():

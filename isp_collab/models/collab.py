@@ -11,8 +11,9 @@ patch, then the max over the stack, broadcast back over the patch): a shared blu
 everywhere, so the stack can agree on it without aligned content (an experiment, RESULTS.md
 *pooling-sharpen*); ``attention`` replaces ``g`` by a per-pixel self-attention over the stack
 followed by an inverted-bottleneck MLP (permutation equivariant).
-The merge conv is initialised as ``[I | 0]`` so that an untrained layer passes ``e_n`` through
-unchanged: an N>1 model then starts as the N=1 model it may be warm-started from.
+The merge conv is initialised as ``[I | 0]`` by default so that an untrained layer passes ``e_n``
+through unchanged: an N>1 model then starts as the N=1 model it may be warm-started from
+(``init="random"``: PyTorch's default conv init, the pooled features mixed in from the start).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from torch import nn
 
 Pooling = Literal["max", "mean", "global-max", "attention"]
 POOLINGS: tuple[str, ...] = ("max", "mean", "global-max", "attention")
+CollabInit = Literal["identity", "random"]
+COLLAB_INITS: tuple[str, ...] = ("identity", "random")
 
 
 class StackAttention(nn.Module):
@@ -57,13 +60,17 @@ class StackAttention(nn.Module):
 class Collaboration(nn.Module):
     """e_n <- conv1x1(concat(e_n, p(e_1..e_N))) for features x: (B*N, C, H, W) of stacks of size n."""
 
-    def __init__(self, channels: int, pooling: Pooling = "max") -> None:
+    def __init__(self, channels: int, pooling: Pooling = "max", init: CollabInit = "identity") -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if init not in COLLAB_INITS:
+            raise ValueError(f"init must be one of {COLLAB_INITS}, got {init!r}")
         self.pooling = pooling
         self.attention = StackAttention(channels) if pooling == "attention" else None
         self.merge = nn.Conv2d(2 * channels, channels, kernel_size=1)
+        if init == "random":
+            return
         with torch.no_grad():  # [I | 0]: start by ignoring the pooled features
             self.merge.weight.zero_()
             self.merge.weight[:, :channels, 0, 0].copy_(torch.eye(channels))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .collab import POOLINGS, Collaboration, Pooling
+from .collab import POOLINGS, CollabInit, Collaboration, Pooling
 
 # name -> (depth, base width)
 ARCHITECTURES: dict[str, tuple[int, int]] = {
@@ -66,7 +66,7 @@ class CollaborativeUNet(nn.Module):
     the output conv is zero-initialised so an untrained network is the identity.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, collab_init: CollabInit = "identity") -> None:
         super().__init__()
         if config.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
@@ -87,9 +87,9 @@ class CollaborativeUNet(nn.Module):
         nn.init.zeros_(self.outc.weight)
         nn.init.zeros_(self.outc.bias)
         if config.collaborative:
-            self.collab_down = nn.ModuleList(Collaboration(w, config.pooling) for w in widths)
+            self.collab_down = nn.ModuleList(Collaboration(w, config.pooling, collab_init) for w in widths)
             up_in = [widths[-1]] + [widths[max(d - 2 - i, 0)] for i in range(d - 1)]
-            self.collab_up = nn.ModuleList(Collaboration(w, config.pooling) for w in up_in)
+            self.collab_up = nn.ModuleList(Collaboration(w, config.pooling, collab_init) for w in up_in)
         else:
             self.collab_down = self.collab_up = None
 
@@ -120,8 +120,13 @@ class CollaborativeUNet(nn.Module):
         return stack + self.outc(x).reshape(b, n, 3, h, w)
 
 
-def create_model(arch: str = "unet-tx", *, n: int = 1, pooling: Pooling = "max") -> CollaborativeUNet:
+def create_model(
+    arch: str = "unet-tx", *, n: int = 1, pooling: Pooling = "max", collab_init: CollabInit = "identity"
+) -> CollaborativeUNet:
     """A fresh (identity-initialised) network. ``n`` > 1 adds the collaboration layers.
+
+    ``collab_init``: the collaboration merge convs start as ``[I | 0]`` ("identity", the network is
+    then the N=1 one) or with PyTorch's default init ("random"); the output is the identity either way.
 
     >>> create_model("unet-tx", n=4, pooling="max")(torch.rand(1, 4, 3, 64, 64)).shape
     torch.Size([1, 4, 3, 64, 64])
@@ -131,4 +136,4 @@ def create_model(arch: str = "unet-tx", *, n: int = 1, pooling: Pooling = "max")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     depth, width = ARCHITECTURES[arch]
-    return CollaborativeUNet(ModelConfig(arch, depth, width, collaborative=n > 1, pooling=pooling))
+    return CollaborativeUNet(ModelConfig(arch, depth, width, collaborative=n > 1, pooling=pooling), collab_init)

@@ -20,6 +20,10 @@ class ModelSection:
     arch: str = "unet-tx"
     n: int = 4
     pooling: str = "max"
+    # N>1: how the merge convs of the collaboration layers start. "identity" ([I | 0]: the pooled
+    # features are ignored, the untrained network is the N=1 one) or "random" (PyTorch's default
+    # conv init: the pooled features are mixed in from the first step; RESULTS.md, collab-init-sharpen)
+    collab_init: str = "identity"
 
 
 @dataclass
@@ -153,7 +157,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def validate(r: Recipe) -> None:
     """Every value checked before a run starts: one line naming the recipe, or nothing."""
-    from ..models.collab import POOLINGS
+    from ..models.collab import COLLAB_INITS, POOLINGS
     from ..models.unet import ARCHITECTURES
 
     where = r.path or r.name
@@ -165,6 +169,10 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: model.arch must be one of {', '.join(ARCHITECTURES)}, got {r.model.arch!r}")
     if r.model.pooling not in POOLINGS:
         raise ValueError(f"{where}: model.pooling must be one of {', '.join(POOLINGS)}, got {r.model.pooling!r}")
+    if r.model.collab_init not in COLLAB_INITS:
+        raise ValueError(
+            f"{where}: model.collab_init must be one of {', '.join(COLLAB_INITS)}, got {r.model.collab_init!r}"
+        )
     m = 2 ** ARCHITECTURES[r.model.arch][0]  # H and W must be multiples of 2**depth
     for key, size in (("data.patch", r.data.patch), ("val.tile", r.val.tile)):
         if size < m or size % m:

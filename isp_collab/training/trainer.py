@@ -144,7 +144,9 @@ def train(
         )
 
     torch.manual_seed(recipe.train.seed)
-    model = create_model(recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling).to(dev)
+    model = create_model(
+        recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling, collab_init=recipe.model.collab_init
+    ).to(dev)
     if init is not None and not resume:
         _init_from(model, init)
     ema = ema_of(model, recipe.train.ema) if recipe.train.ema else None
