@@ -334,6 +334,22 @@ def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
         and "a 'sharpen' model (task from sharpen-n4-t64.json) cannot run the lens" in err[0]
     )
     assert not dst.exists()
+    # onnx_path alone in the config selects ONNX Runtime, as --onnx does (it was silently ignored)
+    cfg.write_text(f'[sharpen]\nonnx_path = "{sharpen}"\n')
+    code, err, _ = run(capsys, src, "-o", dst, "--config", cfg)
+    assert code == 2 and len(err) == 1 and "sharpen-n4-t64.onnx: cannot load ONNX model" in err[0], err
+    code, err, _ = run(capsys, src, "-o", dst, "--config", cfg, "--backend", "torch")
+    assert code == 2 and len(err) == 1 and "is set but backend is 'torch'" in err[0], err
+    # --backend onnx needs a file; --model must name the model the file was exported from
+    code, err, _ = run(capsys, src, "-o", dst, "--backend", "onnx")
+    assert code == 2 and err[0].endswith(
+        "--backend onnx: the sharpen stage needs --onnx PATH (or onnx_path in --config)"
+    )
+    code, err, _ = run(capsys, src, "-o", dst, "--onnx", sharpen, "--model", "sharpen-unet-tx-n8")
+    assert code == 2 and len(err) == 1 and "exported from 'sharpen' (see sharpen-n4-t64.json), not the model" in err[0]
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "")
+    assert code == 2 and err[0].endswith("--stages: empty (name the stages, or 'none' to run no restoration)")
+    assert not dst.exists()
 
 
 @pytest.mark.parametrize("n", ["0", "65", "100"])

@@ -257,3 +257,41 @@ def test_pixel_cap_is_ours_not_pillows(tmp_path):
     cv2.imwrite(str(small), np.zeros((20, 30, 3), np.uint8))
     with pytest.raises(ValueError, match=r"30x20 = 0\.0 MP exceeds the pixel cap of 10 pixels"):
         ImageDecode(max_pixels=10)(small)
+
+
+def test_tiffs_pillow_cannot_open_get_the_reason(tmp_path):
+    """A float TIFF (HDR merges write them) and a DNG named .tif: the reason, not 'corrupt'."""
+    import shutil
+
+    f32 = tmp_path / "hdr.tif"
+    cv2.imwrite(str(f32), np.random.default_rng(0).random((16, 16, 3)).astype(np.float32))
+    with pytest.raises(InputError, match=r"hdr\.tif: cannot read image \(unsupported sample type float32"):
+        ImageDecode()(f32)
+    dng = Path(__file__).parents[1] / "isp_collab" / "assets" / "blackmagic_pocket4k.dng"
+    shutil.copy(dng, tmp_path / "raw.tif")
+    with pytest.raises(InputError, match=r"raw\.tif: cannot read image \(a DNG raw file: give it the \.dng"):
+        ImageDecode()(tmp_path / "raw.tif")
+
+
+def test_alpha_and_non_srgb_profiles_are_warned_about(tmp_path):
+    from PIL import Image, ImageCms
+
+    from isp_collab.pipeline import PipelineWarning
+
+    rgb = Image.fromarray(np.full((8, 8, 3), 128, np.uint8))
+    rgb.convert("RGBA").save(tmp_path / "a.png")
+    with pytest.warns(PipelineWarning, match=r"a\.png: the alpha channel is dropped"):
+        ImageDecode()(tmp_path / "a.png")
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb.save(tmp_path / "s.png", icc_profile=srgb)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an sRGB profile is what the pipeline assumes: no warning
+        ImageDecode()(tmp_path / "s.png")
+    other = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    rgb.save(tmp_path / "p.png", icc_profile=other)
+    with pytest.warns(
+        PipelineWarning, match=r"p\.png: embedded colour profile .* is not sRGB; the image is read as sRGB"
+    ):
+        ImageDecode()(tmp_path / "p.png")

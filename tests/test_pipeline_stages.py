@@ -314,3 +314,18 @@ def test_pipeline_toml(tmp_path):
         cfg.write_text(text)
         with pytest.raises(ValueError, match=match):
             Pipeline.from_toml(cfg)
+
+
+def test_onnx_path_alone_selects_onnx_and_the_exported_model_must_match(tmp_path):
+    onnx = tmp_path / "m-n4-t64.onnx"
+    onnx.write_bytes(b"not an onnx file")
+    (tmp_path / "m-n4-t64.json").write_text('{"model": {"name": "sharpen-unet-tx-n4", "task": "sharpen"}}')
+    assert Sharpen().runtime == "torch" and Sharpen(onnx_path=str(onnx)).runtime == "onnx"
+    with pytest.raises(ValueError, match=r"sharpen: onnx_path .*m-n4-t64\.onnx is set but backend is 'torch'"):
+        Sharpen(backend="torch", onnx_path=str(onnx))
+    with pytest.raises(ValueError, match=r"m-n4-t64\.onnx: cannot load ONNX model"):  # ONNX, not PyTorch, runs
+        Sharpen(onnx_path=str(onnx)).network()
+    with pytest.raises(ValueError, match=r"exported from 'sharpen-unet-tx-n4' .*not the model 'sharpen-unet-tx-n8'"):
+        Sharpen(model="sharpen-unet-tx-n8", onnx_path=str(onnx)).network()
+    with pytest.raises(ValueError, match=r"cannot load ONNX model"):  # the same model named: accepted
+        Sharpen(model="models/sharpen-unet-tx-n4", onnx_path=str(onnx)).network()

@@ -15,7 +15,8 @@ def test_output_mode_follows_the_arguments_not_the_file_count(capsys, tmp_path):
         "folder, not an image file name"
     ]
     # several files and an image file name: refused, not turned into a folder called x.png
-    code, err, _ = run(capsys, folder / "a.png", folder / "a.png", "-o", tmp_path / "x.png", "--stages", "none")
+    _png(tmp_path / "b.png", 1)
+    code, err, _ = run(capsys, folder / "a.png", tmp_path / "b.png", "-o", tmp_path / "x.png", "--stages", "none")
     assert code == 2 and "2 inputs need an output folder" in err[0] and not (tmp_path / "x.png").exists()
     # one file and a name without suffix: a folder
     code, err, _ = run(capsys, folder / "a.png", "-o", tmp_path / "outB", "--stages", "none")
@@ -45,3 +46,12 @@ def test_impossible_output_format_is_refused_before_any_decoding(capsys, tmp_pat
     )
     assert code == 2 and len(err) == 1 and ".jpg cannot hold 16-bit samples" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_file_named_twice_or_inside_a_named_folder_is_processed_once(capsys, tmp_path):
+    folder = tmp_path / "in"
+    _png(folder / "a.png", 0)
+    _png(folder / "b.png", 1)
+    code, err, out = run(capsys, folder / "a.png", folder, folder / "a.png", "-o", tmp_path / "out", "--stages", "none")
+    assert code == 0 and files_under(tmp_path / "out") == ["a.png", "b.png"], err
+    assert len([line for line in out.splitlines() if line.strip()]) == 2, out

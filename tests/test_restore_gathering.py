@@ -213,3 +213,17 @@ def test_gather_rejects_bad_arguments():
         gather_stacks(grid, 0, "spread")
     with pytest.raises(ValueError, match="centre"):
         gather_stacks(grid, 4, "mirror", center=(10, 10))
+
+
+def test_a_stack_never_exceeds_the_tile_count():
+    """N larger than the image's tiles would only repeat tiles: restore caps it (same output, less work)."""
+    image = np.random.default_rng(0).random((40, 72, 3)).astype(np.float32)
+    rec = RecordingBackend()
+    out = restore(image, rec, n=64, tile=32, overlap=8)
+    tiles = len(make_grid(40, 72, 32, 8))
+    assert {s.shape[0] for s in rec.seen} == {tiles} and tiles < 64
+    np.testing.assert_allclose(out, image, atol=1e-6)  # the identity 'network', stitched
+    model = TorchBackend(random_model())
+    np.testing.assert_allclose(
+        restore(image, model, n=64, tile=32, overlap=8), restore(image, model, n=tiles, tile=32, overlap=8), atol=1e-6
+    )

@@ -45,13 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--onnx",
         metavar="PATH",
-        help="exported ONNX model for the one network stage run (implies --backend onnx; for lens and "
-        "sharpen together give each its onnx_path in --config)",
+        help="exported ONNX model for the one network stage run (implies --backend onnx; its sidecar names the "
+        "model, so --model is not needed; for lens and sharpen together give each its onnx_path in --config)",
     )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
     p.add_argument("--config", metavar="TOML", help="pipeline configuration file")
     p.add_argument("--format", choices=("png", "jpg", "tif"), help="output type in folder mode (default png)")
-    p.add_argument("--bit-depth", type=int, choices=(8, 16), help="output bit depth (default: the input's)")
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        help="output bit depth (default: the input's for PNG/JPEG/TIFF inputs; RAW: 8 for PNG/JPEG, 16 for TIFF)",
+    )
     p.add_argument("--compare", action="store_true", help="also write OUTPUT_compare.png: before/after crop")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--max-pixels", type=int, metavar="N", help="refuse inputs above N pixels")
@@ -66,6 +71,8 @@ def build_pipeline(args: argparse.Namespace):
     pipeline = Pipeline.from_toml(args.config) if args.config else Pipeline()
     wanted: set[str] | None = None
     if args.stages is not None:
+        if not args.stages.strip(" ,"):
+            raise ValueError("--stages: empty (name the stages, or 'none' to run no restoration)")
         wanted = {s.strip() for s in args.stages.split(",") if s.strip()} - {"none"}
         unknown = wanted - set(RESTORATION)
         if unknown:
@@ -99,6 +106,10 @@ def build_pipeline(args: argparse.Namespace):
     ):
         if value is not None and not running & stages:  # an option for a stage that does not run
             raise ValueError(f"{flag} {value}: applies to the {' or '.join(sorted(stages))} stage, which does not run")
+    if args.backend == "onnx" and args.onnx is None:
+        for name in sorted(running):
+            if not getattr(pipeline, name).onnx_path:
+                raise ValueError(f"--backend onnx: the {name} stage needs --onnx PATH (or onnx_path in --config)")
     if args.onnx is not None:  # one file is one model: it serves exactly one network stage
         networks = [name for name in NETWORK_STAGES if getattr(pipeline, name).enabled]
         if len(networks) != 1:

@@ -107,7 +107,6 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--repeat", type=int, default=3)
     s.add_argument("--demosaic", default="malvar", choices=DEMOSAIC_METHODS)
     s.add_argument("--sharpen-onnx", type=Path, help="run the sharpen stage with this exported ONNX model")
-    s.add_argument("--sharpen-model", default="sharpen-unet-tx-n4", help="the model the ONNX file was exported from")
     s.add_argument(
         "--threads",
         type=int,
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
         kwargs: dict = {"demosaic": Demosaic(args.demosaic)}
         if args.sharpen_onnx:
-            kwargs["sharpen"] = Sharpen(model=args.sharpen_model, backend="onnx", onnx_path=str(args.sharpen_onnx))
+            kwargs["sharpen"] = Sharpen(onnx_path=str(args.sharpen_onnx))
         t = time_stages(args.raw, args.repeat, **kwargs)
         stage = f"sharpen on ONNX Runtime ({args.sharpen_onnx.name})" if args.sharpen_onnx else "no restoration stage"
         head = f"`{args.raw.name}`, {stage}, demosaic {args.demosaic}: best of {args.repeat} runs, {args.threads} thread(s)"

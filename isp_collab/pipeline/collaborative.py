@@ -17,8 +17,8 @@ from .frame import Frame
 from .stages import StageBase
 
 LENS_MODEL = "lens-a-unet-tx-n4"
-# Largest stack size N: the shipped models are trained with N <= 8; beyond the image's tile count a
-# stack only repeats tiles (same output, far more work).
+# Largest stack size N: the shipped models are trained with N <= 8; restore caps N at the image's tile
+# count (a larger stack would only repeat tiles: the same output for more work).
 MAX_N = 64
 
 
@@ -26,29 +26,36 @@ MAX_N = 64
 class CollaborativeStage(StageBase):
     """A collaborative network run over the whole image with :func:`isp_collab.restore.restore`.
 
-    model: a shipped model name or a model folder; n: stack size, 1..``MAX_N`` (None = the model's
-    trained N, or the ONNX file's static N); tile/overlap: restore tiling in pixels (tile None = the
-    ONNX file's static tile, else 256; overlap None = restore's default, 32 px at most tile / 4); backend:
-    ``"torch"`` or ``"onnx"`` (needs ``onnx_path``, an exported model); device: torch device (None =
-    best available). The backend is built once and reused for every image of a batch; building it
-    checks that the model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's)
-    and that n / tile / overlap fit it, so a bad setting stops a batch before any file is decoded.
+    model: a shipped model name or a model folder (None = the stage's default model); n: stack size,
+    1..``MAX_N`` (None = the model's trained N, or the ONNX file's static N); tile/overlap: restore
+    tiling in pixels (tile None = the ONNX file's static tile, else 256; overlap None = restore's
+    default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
+    ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
+    model: a ``model`` given too must be that one); device: torch device (None = best available).
+    The backend is built once and reused for every image of a batch; building it checks that the
+    model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's) and that n / tile
+    / overlap fit it, so a bad setting stops a batch before any file is decoded.
     """
 
     task: ClassVar[str] = ""
     strategy: ClassVar[str] = "spread"
-    model: str = ""
+    default_model: ClassVar[str] = ""
+    model: str | None = None
     n: int | None = None
     tile: int | None = None
     overlap: int | None = None
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx"] | None = None
     onnx_path: str | None = None
     device: str | None = None
     _runner: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("torch", "onnx"):
+        if self.backend not in (None, "torch", "onnx"):
             raise ValueError(f"{self.name}.backend must be 'torch' or 'onnx', got {self.backend!r}")
+        if self.backend == "torch" and self.onnx_path:
+            raise ValueError(
+                f"{self.name}: onnx_path {self.onnx_path} is set but backend is 'torch' (drop one of the two)"
+            )
         for key in ("n", "tile", "overlap"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
@@ -61,25 +68,33 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {self.tile // 2}], got {self.overlap}")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"{self.name}.overlap must be >= 0, got {self.overlap}")
-        self.model = os.fspath(self.model)
+        if self.model is not None:
+            self.model = os.fspath(self.model)
+
+    @property
+    def runtime(self) -> Literal["torch", "onnx"]:
+        """The backend that runs: ``backend``, else ONNX when ``onnx_path`` is given, else PyTorch."""
+        return self.backend or ("onnx" if self.onnx_path else "torch")
 
     def network(self) -> Any:
         """The :class:`~isp_collab.restore.Backend` running the model (built on first use)."""
         if self._runner is None:
             from ..restore import OnnxBackend, TorchBackend
 
-            if self.backend == "onnx":
+            if self.runtime == "onnx":
                 if not self.onnx_path:
                     raise ValueError(f"{self.name}: backend 'onnx' needs onnx_path (an exported .onnx file)")
-                task, sidecar = onnx_task(self.onnx_path)
-                self._check_task(task, self.onnx_path, f" (task from {sidecar.name})")
+                exported, sidecar = onnx_model_info(self.onnx_path)
+                self._check_task(exported.get("task"), self.onnx_path, f" (task from {sidecar.name})")
+                self._check_exported_model(exported.get("name"), sidecar)
                 runner = OnnxBackend(self.onnx_path)
             else:
                 from ..models import load_model
                 from ..models.weights import CARD_FILE, resolve_model_dir
 
-                net = load_model(self.model)
-                self._check_task((net.card or {}).get("task"), resolve_model_dir(self.model) / CARD_FILE)
+                model = self.model or self.default_model
+                net = load_model(model)
+                self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
                 runner = TorchBackend(net, self.device)
             self._check_fit(runner)
             self._runner = runner
@@ -93,6 +108,15 @@ class CollaborativeStage(StageBase):
             raise ValueError(
                 f"{source}: a {task!r} model{note} cannot run the {self.name} stage (it needs a {self.task!r} model)"
             )
+
+    def _check_exported_model(self, exported: Any, sidecar: Path) -> None:
+        """A ``model`` asked for beside an ONNX file must be the one the file was exported from."""
+        if self.model is None or exported is None or Path(self.model).name == str(exported):
+            return
+        raise ValueError(
+            f"{self.onnx_path}: exported from {exported!r} (see {sidecar.name}), not the model {self.model!r} "
+            "asked for; the ONNX file is the network that runs (drop the model or export it)"
+        )
 
     def _check_fit(self, runner: Any) -> None:
         """n / tile / overlap against what the loaded network accepts (as :func:`restore` would, per image)."""
@@ -125,22 +149,21 @@ class CollaborativeStage(StageBase):
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def onnx_task(onnx_path: str | os.PathLike) -> tuple[str | None, Path]:
-    """The task recorded in the export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``, key
-    ``model.task``; see :mod:`isp_collab.export.sidecar`), or None when there is no sidecar or no task;
-    and the sidecar's path. An unreadable sidecar is a ValueError naming it."""
+def onnx_model_info(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
+    """The ``model`` record of the export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``; keys
+    such as ``name`` and ``task``, see :mod:`isp_collab.export.sidecar`), ``{}`` when there is no
+    sidecar or no record; and the sidecar's path. An unreadable sidecar is a ValueError naming it."""
     import json
 
     sidecar = Path(onnx_path).with_name(Path(onnx_path).stem + ".json")
     if not sidecar.is_file():
-        return None, sidecar
+        return {}, sidecar
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{sidecar}: cannot read the ONNX model's sidecar ({str(e).splitlines()[0]})") from None
     model = data.get("model") if isinstance(data, dict) else None
-    task = model.get("task") if isinstance(model, dict) else None
-    return (str(task) if task is not None else None), sidecar
+    return (model if isinstance(model, dict) else {}), sidecar
 
 
 @dataclass
@@ -156,7 +179,7 @@ class Sharpen(CollaborativeStage):
     name: ClassVar[str] = "sharpen"
     task: ClassVar[str] = "sharpen"
     strategy: ClassVar[str] = "spread"
-    model: str = "sharpen-unet-tx-n4"
+    default_model: ClassVar[str] = "sharpen-unet-tx-n4"
     detail: Detail = "luma"
 
     def __post_init__(self) -> None:
@@ -176,7 +199,7 @@ class LensCorrect(CollaborativeStage):
     name: ClassVar[str] = "lens"
     task: ClassVar[str] = "lens"
     strategy: ClassVar[str] = "mirror"
-    model: str = LENS_MODEL
+    default_model: ClassVar[str] = LENS_MODEL
     center: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:

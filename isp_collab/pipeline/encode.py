@@ -42,15 +42,18 @@ class ImageDecode:
                     width, height = im.size
                     check_pixels(p, height, width, self.max_pixels)  # before anything else is read
                     orientation = int(im.getexif().get(0x0112, 1) or 1)
+                    alpha = "A" in im.mode or "transparency" in im.info
+                    icc = im.info.get("icc_profile")
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
             if isinstance(e, UnidentifiedImageError):
-                reason = f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
+                reason = _tiff_reason(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
             raise InputError(f"{p}: cannot read image ({reason})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = pillow_cap
+        _warn_dropped(p, alpha, icc)
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
@@ -68,6 +71,46 @@ class ImageDecode:
             rgb = apply_orientation(rgb, orientation if 1 <= orientation <= 8 else 1)
         frame = Frame(source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits)
         return rgb, frame
+
+
+def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
+    """Warn about what the pipeline does not carry: an alpha channel, a colour profile other than sRGB."""
+    from .io import PipelineWarning
+
+    if alpha:
+        warnings.warn(
+            f"{path}: the alpha channel is dropped (transparent pixels become visible)", PipelineWarning, stacklevel=3
+        )
+    if icc:
+        try:
+            from io import BytesIO
+
+            from PIL import ImageCms
+
+            name = repr(ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(BytesIO(icc))).strip())
+        except Exception:  # an unreadable profile: say so rather than guess
+            name = "(unreadable)"
+        if "srgb" not in name.lower().replace(" ", ""):
+            warnings.warn(
+                f"{path}: embedded colour profile {name} is not sRGB; the image is read as sRGB "
+                "(convert it to sRGB first for correct colours)",
+                PipelineWarning,
+                stacklevel=3,
+            )
+
+
+def _tiff_reason(path: Path) -> str | None:
+    """Why Pillow could not open a TIFF that is one: a DNG, or samples other than 8/16-bit integers."""
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if 50706 in page.tags:  # DNGVersion
+                return "a DNG raw file: give it the .dng extension"
+            return f"unsupported sample type {page.dtype} (8- or 16-bit integer images only)"
+    except Exception:  # not a TIFF either
+        return None
 
 
 def check_output_format(path: Path, requested: int | None = None) -> tuple[int, ...]:

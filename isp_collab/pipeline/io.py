@@ -182,7 +182,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
 
 
 def expand_inputs(inputs: list[str | os.PathLike], problems: list[InputError] | None = None) -> list[Path]:
-    """Files to process: each file as given, each folder's supported files (not recursive, sorted).
+    """Files to process: each file as given, each folder's supported files (not recursive, sorted),
+    each file once (by its resolved path) in first-seen order.
 
     Missing or unsupported files named explicitly are kept, so that processing reports them by
     name; in folders, sidecar descriptions and other files are skipped. A folder with nothing to
@@ -210,7 +211,10 @@ def expand_inputs(inputs: list[str | os.PathLike], problems: list[InputError] | 
                 raise err
             problems.append(err)
         files.extend(found)
-    return files
+    unique: dict[Path, Path] = {}  # the same file named twice (or a folder and a file in it): once
+    for f in files:
+        unique.setdefault(f.resolve() if f.exists() else f, f)
+    return list(unique.values())
 
 
 def plan_outputs(

@@ -184,7 +184,10 @@ class Pipeline:
         return [getattr(self, name) for name in RESTORATION_STAGES]
 
     def read(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame, dict[str, float]]:
-        """Decode to (H, W, 3) float32 linear camera RGB in [0, 1] (not yet white-balanced); and timings.
+        """Decode to (H, W, 3) float32 linear RGB (not yet white-balanced); and timings.
+
+        RAW input gives linear camera RGB, nominally [0, 1] (demosaicking may overshoot a little on
+        edges; nothing is clipped); PNG/JPEG/TIFF input gives linear sRGB in [0, 1].
 
         The restoration networks are trained on linear camera RGB *before* white balance
         (Brooks et al. unprocessing inverts the gains), so white balance runs in :meth:`finish`.

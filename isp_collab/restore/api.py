@@ -14,7 +14,7 @@ from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
 from .tiling import Stitcher, TileGrid, default_overlap, extract_tile, make_grid
 
 # images above this many pixels get a progress bar by default (a 4-MP image takes seconds on a CPU)
-PROGRESS_PIXELS = 4_000_000
+PROGRESS_PIXELS = 1_000_000
 DEFAULT_TILE = 256
 
 
@@ -117,7 +117,7 @@ def restore(
     between tiles (None: :func:`~.tiling.default_overlap` of the tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` (with ``onnx_path``). ``center``: (x, y) optical
     centre for ``mirror`` in pixel-index coordinates (default the image centre). ``batch_size``:
     stacks per network call; peak memory is the input, the output and one mini-batch.
-    ``progress``: a tqdm bar on stderr (None: for images above 4 MP).
+    ``progress``: a tqdm bar on stderr (None: for images above 1 MP).
 
     Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments.
     """
@@ -145,6 +145,9 @@ def restore(
     h, w = image.shape[:2]
     # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
     grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)
+    if strategy != "mirror" and not getattr(runner, "n", None):
+        # a stack larger than the image's tile count only repeats tiles: the same output for more work
+        n = min(n, len(grid))
     stacks = gather_stacks(grid, n, strategy)
     stitcher = Stitcher(grid)
     show = (h * w > PROGRESS_PIXELS) if progress is None else bool(progress)
