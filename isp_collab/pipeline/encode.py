@@ -16,7 +16,15 @@ import cv2
 import numpy as np
 
 from .frame import Frame, apply_orientation
-from .io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, InputError, OutputError, check_input_file, check_pixels
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    OUTPUT_EXTENSIONS,
+    InputError,
+    OutputError,
+    PipelineWarning,
+    check_input_file,
+    check_pixels,
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,6 @@ class ImageDecode:
 
 def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
     """Warn about what the pipeline does not carry: an alpha channel, a colour profile other than sRGB."""
-    from .io import PipelineWarning
-
     if alpha:
         warnings.warn(
             f"{path}: the alpha channel is dropped (transparent pixels become visible)", PipelineWarning, stacklevel=3
