@@ -13,7 +13,7 @@ from .backends import Backend, OnnxBackend, TorchBackend
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
 from .tiling import Stitcher, TileGrid, default_overlap, extract_tile, make_grid
 
-# images above this many pixels get a progress bar by default (a 4-MP image takes seconds on a CPU)
+# images above this many pixels get a progress bar by default (a 1-MP image takes a few seconds on a CPU)
 PROGRESS_PIXELS = 1_000_000
 DEFAULT_TILE = 256
 
