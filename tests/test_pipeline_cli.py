@@ -394,3 +394,14 @@ def test_options_for_a_stage_that_does_not_run_are_refused(capsys, tmp_path, inp
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", *args)
     assert code == 2 and len(err) == 1 and reason in err[0], err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_flag_values_the_network_refuses_are_named_by_their_flag(capsys, tmp_path, inputs):
+    """``--tile 100`` is reported as ``--tile ...``; the same value from a config keeps the config's name."""
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--tile", "100")
+    assert code == 2 and len(err) == 1, err
+    assert "error: --tile must be a multiple of 8 (2**depth of the network), got 100" in err[0]
+    (tmp_path / "p.toml").write_text("[sharpen]\ntile = 100\n")
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--config", tmp_path / "p.toml")
+    assert code == 2 and "error: sharpen.tile must be a multiple of 8" in err[0], err
+    assert not (tmp_path / "x.png").exists()

@@ -295,3 +295,29 @@ def test_alpha_and_non_srgb_profiles_are_warned_about(tmp_path):
         PipelineWarning, match=r"p\.png: embedded colour profile .* is not sRGB; the image is read as sRGB"
     ):
         ImageDecode()(tmp_path / "p.png")
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("grey.png", np.uint8), ("grey16.tif", np.uint16), ("grey.jpg", np.uint8)])
+def test_greyscale_in_greyscale_out(tmp_path, name, dtype):
+    """A one-channel file runs as three equal channels and is written back as one, at its bit depth."""
+    peak = np.iinfo(dtype).max
+    grey = cv2.GaussianBlur(np.random.default_rng(0).random((48, 64)).astype(np.float32), (0, 0), 2)
+    cv2.imwrite(str(tmp_path / name), (grey * peak).astype(dtype))
+    image, frame = ImageDecode()(tmp_path / name)
+    assert frame.greyscale and image.shape == (48, 64, 3)
+    assert np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+    Pipeline().process_file(tmp_path / name, tmp_path / f"out{Path(name).suffix}")
+    out = cv2.imread(str(tmp_path / f"out{Path(name).suffix}"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (48, 64) and out.dtype == dtype
+
+
+def test_colour_input_stays_colour_and_grey_encode_uses_luma(tmp_path):
+    rgb = np.random.default_rng(1).random((8, 8, 3)).astype(np.float32)
+    cv2.imwrite(str(tmp_path / "c.png"), (rgb * 255).astype(np.uint8))
+    assert not ImageDecode()(tmp_path / "c.png")[1].greyscale
+    from isp_collab.pipeline.encode import Encode
+
+    frame = Frame(source=tmp_path / "g.png", kind="rgb", height=8, width=8, bit_depth=8, greyscale=True)
+    tinted = np.full((8, 8, 3), 0.5, np.float32) + np.float32([0.01, 0.0, -0.01])  # a faint tint
+    out = cv2.imdecode(np.frombuffer(Encode()(tinted, frame, tmp_path / "g.png"), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (8, 8) and np.all(np.abs(out.astype(int) - 128) <= 1)

@@ -177,6 +177,15 @@ def plan_jobs(
     return planned
 
 
+def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
+    """A stage's ``sharpen.tile ...`` complaint worded as ``--tile ...`` when the value came from that flag."""
+    for key in ("tile", "n"):
+        prefix = f"{stage}.{key}"
+        if getattr(args, key, None) is not None and message.startswith(prefix):
+            return f"--{key}{message[len(prefix) :]}"
+    return message
+
+
 def _one_line(src, err: BaseException) -> str:
     """The first line of ``err``, led by the input's path unless it already names a file it is about."""
     from ..pipeline import InputError, OutputError
@@ -215,7 +224,10 @@ def run(args: argparse.Namespace) -> int:
             check_output_format(dst, bits)
         for stage in pipeline.restoration:  # load networks once, before the batch; a bad model stops here
             if stage.enabled and hasattr(stage, "network"):
-                stage.network()
+                try:
+                    stage.network()
+                except ValueError as e:
+                    raise ValueError(_in_flag_terms(str(e), stage.name, args)) from None
     except (ValueError, OSError) as e:  # printed here as one plain line (exit 2)
         print(f"isp-collab process: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 Written formats: 8-bit PNG and JPEG, 8- or 16-bit PNG and TIFF. The output bit depth is the
 requested one, else the input's for ordinary images (16-bit in, 16-bit out), else 8 for RAW input
-to PNG/JPEG and 16 for RAW input to TIFF.
+to PNG/JPEG and 16 for RAW input to TIFF. A greyscale input is written as greyscale (its luma:
+the network and lens stages work per channel and may leave a faint tint on a grey image).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class ImageDecode:
     """Read an ordinary image: ``__call__(path) -> (image, frame)``.
 
     image: (H, W, 3) float32 sRGB-encoded in [0, 1], turned upright by its EXIF orientation;
-    frame: ``kind="rgb"``, ``bit_depth`` 8 or 16, orientation 1 (already applied).
+    frame: ``kind="rgb"``, ``bit_depth`` 8 or 16, orientation 1 (already applied), ``greyscale``
+    for a one-channel file (its grey copied to all three channels).
     """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -52,6 +54,7 @@ class ImageDecode:
                     orientation = int(im.getexif().get(0x0112, 1) or 1)
                     alpha = "A" in im.mode or "transparency" in im.info
                     icc = im.info.get("icc_profile")
+                    grey = im.mode in _GREY_MODES
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -77,8 +80,12 @@ class ImageDecode:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(scale)
         if p.suffix.lower() not in (".tif", ".tiff"):
             rgb = apply_orientation(rgb, orientation if 1 <= orientation <= 8 else 1)
-        frame = Frame(source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits)
+        frame = Frame(source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits, greyscale=grey)
         return rgb, frame
+
+
+# Pillow modes of one-channel (grey) images, with or without alpha, 1 to 32 bits.
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
 def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
@@ -145,18 +152,18 @@ def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> 
 
 
 def encode_image(image: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: int = 95) -> bytes:
-    """(H, W, 3) float sRGB-encoded [0, 1] -> file bytes (values outside [0, 1] are clipped).
+    """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
     ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only).
     """
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
     peak, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
     q = (np.clip(image, 0.0, 1.0) * peak + 0.5).astype(dtype)
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(ext.lower(), cv2.cvtColor(q, cv2.COLOR_RGB2BGR), params)
+    ok, buf = cv2.imencode(ext.lower(), q if q.ndim == 2 else cv2.cvtColor(q, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
     return buf.tobytes()
@@ -180,4 +187,6 @@ class Encode:
 
     def __call__(self, image: np.ndarray, frame: Frame, path: Path) -> bytes:
         bits = output_bit_depth(Path(path), frame, self.bit_depth)
+        if frame.greyscale:  # back to the one channel it came with (Rec. 601 luma, as OpenCV converts)
+            image = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
         return encode_image(image, Path(path).suffix, bits, self.jpeg_quality)

@@ -41,6 +41,8 @@ class Frame:
         cam_to_srgb: 3x3 row-major matrix, white-balanced camera RGB -> linear sRGB; None = identity.
         orientation: EXIF orientation (1..8) still to be applied to the finished image.
         optical_center: (x, y) in pixels of the unrotated image, or None for the image centre.
+        greyscale: an ordinary image stored with one grey channel (``kind="rgb"`` only); it runs
+            through the pipeline as three equal channels and is written back as grey.
     """
 
     source: Path
@@ -56,6 +58,7 @@ class Frame:
     cam_to_srgb: tuple[tuple[float, float, float], ...] | None = None
     orientation: int = 1
     optical_center: tuple[float, float] | None = None
+    greyscale: bool = False
 
     def replace(self, **changes) -> Frame:
         """A copy with some fields changed (frames are immutable)."""
