@@ -321,3 +321,48 @@ def test_colour_input_stays_colour_and_grey_encode_uses_luma(tmp_path):
     tinted = np.full((8, 8, 3), 0.5, np.float32) + np.float32([0.01, 0.0, -0.01])  # a faint tint
     out = cv2.imdecode(np.frombuffer(Encode()(tinted, frame, tmp_path / "g.png"), np.uint8), cv2.IMREAD_UNCHANGED)
     assert out.shape == (8, 8) and np.all(np.abs(out.astype(int) - 128) <= 1)
+
+
+@pytest.mark.parametrize(("ext", "bits"), [(".png", 8), (".png", 16), (".jpg", 8), (".tif", 8), (".tif", 16)])
+def test_outputs_are_tagged_srgb_and_decode_to_the_same_pixels(ext, bits):
+    import io
+
+    from PIL import Image, ImageCms
+
+    yy, xx = np.mgrid[0:12, 0:20].astype(np.float32)
+    image = np.stack([xx / 19, yy / 11, (xx + yy) / 30], axis=-1)
+    data = encode_image(image, ext, bits)
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        if ext == ".png":
+            assert im.info.get("srgb") == 0  # the sRGB chunk, perceptual intent
+        else:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+            assert "sRGB" in ImageCms.getProfileDescription(profile)
+    # the tags change no pixel: the file decodes exactly as OpenCV's own untagged encoding does
+    samples = (image * (255 if bits == 8 else 65535) + 0.5).astype(np.uint8 if bits == 8 else np.uint16)
+    plain = cv2.imencode(ext, cv2.cvtColor(samples, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(decoded, cv2.imdecode(plain, cv2.IMREAD_UNCHANGED))
+    if ext != ".jpg":  # lossless: every sample back
+        assert np.array_equal(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), samples)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_exif_is_carried_upright(tmp_path, ext):
+    """Camera EXIF of an ordinary image reaches PNG/JPEG outputs; orientation is 1 (pixels already upright)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "TestCam", "Model 7", 6  # make, model, rotate 90° CW
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(tmp_path / "in.jpg", exif=exif)
+    image, frame = ImageDecode()(tmp_path / "in.jpg")
+    assert image.shape == (24, 16, 3) and frame.exif
+    Pipeline().process_file(tmp_path / "in.jpg", tmp_path / f"out{ext}")
+    with Image.open(tmp_path / f"out{ext}") as out:
+        assert out.size == (16, 24)
+        carried = out.getexif()
+        assert (carried[0x010F], carried[0x0110], carried[0x0112]) == ("TestCam", "Model 7", 1)
+    png = tmp_path / "plain.png"
+    cv2.imwrite(str(png), np.zeros((8, 8, 3), np.uint8))
+    assert ImageDecode()(png)[1].exif is None

@@ -4,12 +4,19 @@ Written formats: 8-bit PNG and JPEG, 8- or 16-bit PNG and TIFF. The output bit d
 requested one, else the input's for ordinary images (16-bit in, 16-bit out), else 8 for RAW input
 to PNG/JPEG and 16 for RAW input to TIFF. A greyscale input is written as greyscale (its luma:
 the network and lens stages work per channel and may leave a faint tint on a grey image).
+
+Every output is tagged as sRGB (PNG ``sRGB`` chunk; JPEG and TIFF an sRGB ICC profile), and the EXIF
+of an ordinary image (camera, exposure, date...) is carried to PNG and JPEG outputs with its
+orientation set to 1, since the pixels are already upright. RAW inputs carry no EXIF.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +62,7 @@ class ImageDecode:
                     alpha = "A" in im.mode or "transparency" in im.info
                     icc = im.info.get("icc_profile")
                     grey = im.mode in _GREY_MODES
+                    exif = _upright_exif(im)
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -80,12 +88,29 @@ class ImageDecode:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(scale)
         if p.suffix.lower() not in (".tif", ".tiff"):
             rgb = apply_orientation(rgb, orientation if 1 <= orientation <= 8 else 1)
-        frame = Frame(source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits, greyscale=grey)
+        frame = Frame(
+            source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits, greyscale=grey, exif=exif
+        )
         return rgb, frame
 
 
 # Pillow modes of one-channel (grey) images, with or without alpha, 1 to 32 bits.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def _upright_exif(im) -> bytes | None:
+    """The EXIF block of an open Pillow image as TIFF-structured bytes, orientation set to 1; None when
+    there is none or it cannot be rewritten (then it is simply not carried)."""
+    try:
+        exif = im.getexif()
+        if not len(exif) and not exif.get_ifd(0x8769):
+            return None
+        if 0x0112 in exif:
+            exif[0x0112] = 1
+        data = exif.tobytes()
+    except Exception:  # a malformed block: not worth failing the image for
+        return None
+    return data[6:] if data.startswith(b"Exif\x00\x00") else data
 
 
 def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
@@ -151,10 +176,13 @@ def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> 
     return 16 if ext in (".tif", ".tiff") else 8
 
 
-def encode_image(image: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: int = 95) -> bytes:
+def encode_image(
+    image: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: int = 95, exif: bytes | None = None
+) -> bytes:
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
-    ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only).
+    ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only); exif:
+    TIFF-structured EXIF to embed (PNG and JPEG). The file is tagged as sRGB (module docstring).
     """
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
@@ -162,11 +190,59 @@ def encode_image(image: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: 
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
     peak, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
     q = (np.clip(image, 0.0, 1.0) * peak + 0.5).astype(dtype)
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(ext.lower(), q if q.ndim == 2 else cv2.cvtColor(q, cv2.COLOR_RGB2BGR), params)
+    ext = ext.lower()
+    if ext in (".tif", ".tiff"):  # tifffile: OpenCV cannot embed a colour profile
+        import tifffile
+
+        out = io.BytesIO()
+        photometric = "minisblack" if q.ndim == 2 else "rgb"
+        tifffile.imwrite(
+            out,
+            q,
+            photometric=photometric,
+            compression="zlib",
+            predictor=True,
+            iccprofile=_srgb_icc(),
+            metadata=None,
+            software="isp-collab",
+        )
+        return out.getvalue()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, q if q.ndim == 2 else cv2.cvtColor(q, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
-    return buf.tobytes()
+    if ext == ".png":
+        return _png_with_chunks(buf.tobytes(), [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else []))
+    return _jpeg_with_segments(
+        buf.tobytes(), ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + [(0xE2, _ICC_HEADER + _srgb_icc())]
+    )
+
+
+_ICC_HEADER = b"ICC_PROFILE\x00\x01\x01"  # one chunk of one (the profile fits a single APP2 segment)
+
+
+def _srgb_icc() -> bytes:
+    """LittleCMS's sRGB ICC profile (about 600 bytes)."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _png_with_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
+    """``png`` with ``(type, data)`` chunks inserted right after IHDR (8-byte signature + 25-byte IHDR)."""
+    extra = b"".join(
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)) for kind, data in chunks
+    )
+    return png[:33] + extra + png[33:]
+
+
+def _jpeg_with_segments(jpeg: bytes, segments: list[tuple[int, bytes]]) -> bytes:
+    """``jpeg`` with ``(marker, payload)`` APPn segments inserted after SOI and OpenCV's JFIF APP0."""
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    extra = b"".join(bytes([0xFF, m]) + struct.pack(">H", len(p) + 2) + p for m, p in segments if len(p) + 2 < 65536)
+    return jpeg[:at] + extra + jpeg[at:]
 
 
 @dataclass(frozen=True)
@@ -189,4 +265,4 @@ class Encode:
         bits = output_bit_depth(Path(path), frame, self.bit_depth)
         if frame.greyscale:  # back to the one channel it came with (Rec. 601 luma, as OpenCV converts)
             image = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
-        return encode_image(image, Path(path).suffix, bits, self.jpeg_quality)
+        return encode_image(image, Path(path).suffix, bits, self.jpeg_quality, exif=frame.exif)

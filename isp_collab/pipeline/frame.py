@@ -43,6 +43,8 @@ class Frame:
         optical_center: (x, y) in pixels of the unrotated image, or None for the image centre.
         greyscale: an ordinary image stored with one grey channel (``kind="rgb"`` only); it runs
             through the pipeline as three equal channels and is written back as grey.
+        exif: the input's EXIF block (TIFF-structured bytes, orientation reset to 1) to carry to
+            the output, or None (RAW inputs, images without EXIF).
     """
 
     source: Path
@@ -59,6 +61,7 @@ class Frame:
     orientation: int = 1
     optical_center: tuple[float, float] | None = None
     greyscale: bool = False
+    exif: bytes | None = None
 
     def replace(self, **changes) -> Frame:
         """A copy with some fields changed (frames are immutable)."""
