@@ -18,17 +18,24 @@ It does what an ISP integration has to do around the network, and is the referen
    (``--wb-gains``; 1, 1, 1 by default), ``rgb`` (lens models) keeps the output as it is.
 
 The stitched output equals ``isp_collab.restore.restore(image, model, backend="torch", ...)`` to
-within 1e-4, and the ``luma`` step equals ``isp_collab.restore.detail.transfer_luma_detail`` (tested). This file mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py`` and imports
-nothing from isp_collab (which needs torch).
+within 1e-4, and the ``luma`` step equals ``isp_collab.restore.detail.transfer_luma_detail`` (tested).
+This file mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py`` and imports nothing from
+isp_collab (which needs torch).
 
 Usage::
 
     python consume_onnx.py MODEL.onnx INPUT OUTPUT [--sidecar X.json] [--strategy S] [--center X,Y]
-                           [--detail luma|rgb] [--wb-gains R,G,B]
+                           [--detail luma|rgb] [--wb-gains R,G,B] [--threads K] [--overwrite]
 
-Images: ``.npy`` (H x W x 3 float32 linear RGB) and float ``.tif`` / ``.exr`` are linear RGB;
-8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded: decoded with the sRGB curve on input and
-encoded again on output (8-bit, or 16-bit when the input was 16-bit).
+Images: ``.npy`` (H x W x 3 float linear RGB) and float ``.tif`` are linear RGB, and must be finite (the
+checks of ``isp_collab.restore.check_image``); 8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded:
+decoded with the sRGB curve on input and encoded again on output (8-bit, or 16-bit when the input was
+16-bit). As in ``isp-collab process``: a file is turned upright by its EXIF orientation on reading
+(OpenCV's decoder does that for PNG, JPEG and TIFF unless given ``IMREAD_IGNORE_ORIENTATION``) and written
+upright without EXIF; a greyscale file is written as greyscale (OpenCV's ``RGB2GRAY`` luma of the encoded
+result); an alpha channel is dropped, with a warning. ``.exr`` is not supported (the opencv-python wheels
+are built without OpenEXR). Any bad file or flag: one line ``consume_onnx: error: PATH-or-FLAG: reason``
+on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ import onnxruntime as ort
 STRATEGIES = ("spread", "local", "mirror")
 DETAILS = ("luma", "rgb")
 REC709_LUMA = (0.2126, 0.7152, 0.0722)
+NO_EXR = "the .exr format is not supported (OpenCV's wheels are built without OpenEXR): use .npy or a float .tif"
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of an exception's message, or its type's name."""
+    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 # --------------------------------------------------------------------------------------- tiling
@@ -274,15 +287,31 @@ def gather_stacks(grid: Grid, n: int, strategy: str) -> list[list[Member]]:
 
 
 # ----------------------------------------------------------------------------------- restoring
+def check_image(image: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:
+    """A finite float H x W x 3 image as float32 (as ``isp_collab.restore.check_image``); ValueError naming ``name``."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(f"{name}: must be a non-empty H x W x 3 image, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name}: must be float linear RGB, got dtype {image.dtype} (convert and linearise first)")
+    image = image.astype(np.float32, copy=False)
+    if not np.isfinite(image.sum(dtype=np.float64)):  # NaN / inf propagate through the sum
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return image
+
+
 def read_sidecar(onnx_path: str | os.PathLike, sidecar: str | os.PathLike | None = None) -> dict:
     """The sidecar JSON of ``onnx_path`` (``x/NAME.onnx`` -> ``x/NAME.json`` unless given)."""
     path = Path(sidecar) if sidecar else Path(onnx_path).with_suffix(".json")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: sidecar not found (it is written next to the .onnx by isp-collab export)")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: sidecar is not JSON ({_reason(e)})") from None
     for key in ("input", "output", "tiling"):
-        if key not in data:
-            raise ValueError(f"{path}: sidecar lacks {key!r}")
+        if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+            raise ValueError(f"{path}: sidecar lacks the {key!r} block")
     return data
 
 
@@ -292,18 +321,39 @@ class OnnxRestorer:
     def __init__(
         self, onnx_path: str | os.PathLike, sidecar: str | os.PathLike | None = None, threads: int | None = None
     ) -> None:
-        self.meta = read_sidecar(onnx_path, sidecar)
-        tiling = self.meta["tiling"]
-        self.n, self.tile = int(tiling["n"]), int(tiling["tile"])
-        self.overlap, self.strategy = int(tiling["overlap"]), str(tiling["strategy"])
-        self.input_name, self.output_name = self.meta["input"]["name"], self.meta["output"]["name"]
+        self.path = Path(onnx_path)
+        self.sidecar = Path(sidecar) if sidecar else self.path.with_suffix(".json")
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such ONNX model file")
+        self.meta = read_sidecar(self.path, self.sidecar)
+        try:
+            tiling = self.meta["tiling"]
+            self.n, self.tile = int(tiling["n"]), int(tiling["tile"])
+            self.overlap, self.strategy = int(tiling["overlap"]), str(tiling["strategy"])
+            self.input_name, self.output_name = str(self.meta["input"]["name"]), str(self.meta["output"]["name"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{self.sidecar}: malformed sidecar ({type(e).__name__}: {_reason(e)})") from None
         opts = ort.SessionOptions()
-        if threads:
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}")
             opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own types (InvalidProtobuf, NoSuchFile, Fail...) for bad files
+            raise ValueError(f"{self.path}: cannot load the ONNX model ({_reason(e)})") from None
+        # a sidecar written for another model: compare the weights' hashes (ONNX metadata_props vs sidecar)
+        ours = self.session.get_modelmeta().custom_metadata_map.get("isp_collab.weights_sha256")
+        model = self.meta.get("model")
+        theirs = model.get("weights_sha256") if isinstance(model, dict) else None
+        if ours and theirs and ours != theirs:
+            raise ValueError(
+                f"{self.sidecar}: a sidecar for other weights (sha256 {theirs[:12]}...) "
+                f"than {self.path} ({ours[:12]}...)"
+            )
         shape = list(self.session.get_inputs()[0].shape)
         if shape != [1, self.n, 3, self.tile, self.tile]:
-            raise ValueError(f"{onnx_path}: input shape {shape} does not match the sidecar (N={self.n}, T={self.tile})")
+            raise ValueError(f"{self.path}: input shape {shape} does not match the sidecar (N={self.n}, T={self.tile})")
 
     def run_stack(self, stack: np.ndarray) -> np.ndarray:
         """(N, 3, T, T) float32 linear RGB -> restored (N, 3, T, T)."""
@@ -317,9 +367,7 @@ class OnnxRestorer:
         ``strategy`` defaults to the sidecar's; ``center`` (x, y) is the optical centre for
         ``mirror`` in pixel-index coordinates (default: the image centre).
         """
-        image = np.asarray(image, dtype=np.float32)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be H x W x 3, got shape {image.shape}")
+        image = check_image(image)
         strategy = strategy or self.strategy
         h, w = image.shape[:2]
         t = self.tile
@@ -380,15 +428,29 @@ def postprocess(
     return transfer_luma_detail(before, after, wb_gains, tuple(spec.get("luma_weights", REC709_LUMA)))
 
 
+def _numbers(text: str) -> tuple[float, ...]:
+    """``"a,b,..."`` -> finite floats; () when any is not a finite number."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        return ()
+    return values if all(np.isfinite(values)) else ()
+
+
 def parse_gains(text: str) -> tuple[float, float, float]:
     """``"R,G,B"`` -> three positive finite white-balance gains."""
-    try:
-        gains = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        gains = ()
-    if len(gains) != 3 or not all(np.isfinite(g) and g > 0 for g in gains):
-        raise ValueError(f"--wb-gains must be three positive numbers R,G,B, got {text!r}")
+    gains = _numbers(text)
+    if len(gains) != 3 or min(gains) <= 0:
+        raise ValueError(f"--wb-gains: must be three positive numbers R,G,B, got {text!r}")
     return gains
+
+
+def parse_center(text: str) -> tuple[float, float]:
+    """``"X,Y"`` -> the optical centre in pixel-index coordinates (two finite numbers)."""
+    center = _numbers(text)
+    if len(center) != 2:
+        raise ValueError(f"--center: must be two numbers X,Y (pixels), got {text!r}")
+    return center
 
 
 # ----------------------------------------------------------------------------------------- I/O
@@ -402,50 +464,80 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.maximum(x, 1e-12) ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """-> (H x W x 3 float32 linear RGB, bit depth: 0 for float files, else 8 / 16 of the sRGB file)."""
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
+    """-> (H x W x 3 float32 linear RGB, bit depth: 0 for float files, else 8 / 16 of the sRGB file, greyscale file).
+
+    Image files are turned upright by their EXIF orientation; an alpha channel is dropped with a warning.
+    """
     path = Path(path)
+    if path.suffix.lower() == ".exr":
+        raise ValueError(f"{path}: {NO_EXR}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such input file")
     if path.suffix.lower() == ".npy":
-        return np.load(path).astype(np.float32), 0
-    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+        try:
+            image = np.load(path)  # allow_pickle=False: object arrays are refused
+        except (OSError, ValueError, EOFError) as e:
+            raise ValueError(f"{path}: cannot read the .npy file ({_reason(e)})") from None
+        return check_image(image, path), 0, False
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"{path}: cannot read the image")
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    img = np.ascontiguousarray(img[..., 2::-1])  # BGR(A) -> RGB
+    data = np.fromfile(path, dtype=np.uint8)  # imdecode, not imread: OpenCV 5's imread fails on rotated TIFFs
+    # ANYDEPTH | ANYCOLOR: 8/16-bit or float as stored, 2-D when grey, alpha dropped, EXIF orientation applied
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+    stored = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if img is not None else None  # as stored, with any alpha
+    if stored is None:
+        raise ValueError(f"{path}: cannot decode the image (not a PNG / JPEG / TIFF, or corrupt)")
+    channels = 1 if stored.ndim == 2 else stored.shape[2]
+    grey = channels <= 2 or (data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and data[25] == 4)  # PNG grey + alpha
+    if channels in (2, 4):
+        print(f"consume_onnx: warning: {path}: the alpha channel is dropped", file=sys.stderr)
+    img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img[..., ::-1]  # BGR -> RGB
     if np.issubdtype(img.dtype, np.floating):
-        return img.astype(np.float32), 0
+        return check_image(img, path), 0, False
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{path}: unsupported sample type {img.dtype} (8/16-bit integers or float only)")
     depth = 16 if img.dtype == np.uint16 else 8
-    return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth
+    return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth, grey
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8, overwrite: bool = False) -> None:
-    """Write linear RGB: ``.npy`` / ``.exr`` / ``.tif`` (with depth 0) as float; others sRGB-encoded 8/16-bit.
+def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output that cannot be written: .exr, a missing folder, an existing file."""
+    path = Path(path)
+    if path.suffix.lower() == ".exr":
+        raise ValueError(f"{path}: {NO_EXR}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: the output folder {path.parent} does not exist")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path}: output exists (pass --overwrite to replace it)")
+    return path
+
+
+def write_image(
+    path: str | os.PathLike, image: np.ndarray, depth: int = 8, overwrite: bool = False, grey: bool = False
+) -> None:
+    """Write linear RGB: ``.npy`` / ``.tif`` (with depth 0) as float; others sRGB-encoded 8/16-bit, one
+    channel when ``grey`` (OpenCV's ``RGB2GRAY`` luma of the encoded image, as ``isp-collab process``).
 
     Atomic (encoded in memory, written to a temporary file beside ``path``, then renamed or hard-linked);
     an existing ``path`` is replaced only with ``overwrite``.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ValueError(f"{path}: output exists (pass --overwrite to replace it)")
+    path = check_output(path, overwrite)
     ext = path.suffix.lower()
     if ext == ".npy":
         buf = io.BytesIO()
         np.save(buf, image.astype(np.float32))
         payload = buf.getvalue()
     else:
-        os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
         import cv2
 
-        if ext == ".exr" or (ext in (".tif", ".tiff") and depth == 0):
+        if ext in (".tif", ".tiff") and depth == 0:
             data = image[..., ::-1].astype(np.float32)
         else:
             depth = 16 if depth == 16 and ext in (".png", ".tif", ".tiff") else 8
-            scale = 2**depth - 1
-            data = np.round(linear_to_srgb(image) * scale).astype(np.uint16 if depth == 16 else np.uint8)[..., ::-1]
+            srgb = linear_to_srgb(image)
+            srgb = cv2.cvtColor(srgb, cv2.COLOR_RGB2GRAY) if grey else srgb[..., ::-1]  # RGB -> grey / BGR
+            data = np.round(srgb * (2**depth - 1)).astype(np.uint16 if depth == 16 else np.uint8)
         try:
             ok, encoded = cv2.imencode(ext, data)
         except cv2.error:
@@ -477,32 +569,39 @@ def write_image(path: str | os.PathLike, image: np.ndarray, depth: int = 8, over
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Restore an image with an exported isp-collab ONNX model (no torch).")
     p.add_argument("model", help="exported .onnx file (its sidecar .json must sit next to it)")
-    p.add_argument("input", help=".npy / float .tif / .exr (linear RGB) or 8/16-bit .png/.jpg/.tif (sRGB)")
+    p.add_argument("input", help=".npy / float .tif (linear RGB) or 8/16-bit .png/.jpg/.tif (sRGB)")
     p.add_argument("output", help="output image, same conventions")
     p.add_argument("--sidecar", help="sidecar JSON (default: MODEL with .json)")
     p.add_argument("--strategy", choices=STRATEGIES, help="gathering strategy (default: the sidecar's)")
-    p.add_argument("--center", help="optical centre X,Y in pixels for mirror (default: image centre)")
+    p.add_argument("--center", help="optical centre X,Y in pixels, for --strategy mirror (default: image centre)")
     p.add_argument(
         "--detail", choices=DETAILS, help="after stitching: luma or rgb (default: the sidecar's postprocess)"
     )
     p.add_argument("--wb-gains", help="white-balance gains R,G,B of the frame, for --detail luma (default: 1,1,1)")
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads, >= 1 (default: ORT's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     args = p.parse_args(argv)
-    try:
-        if Path(args.output).exists() and not args.overwrite:  # before any work
-            raise ValueError(f"{args.output}: output exists (pass --overwrite to replace it)")
-        center = tuple(float(v) for v in args.center.split(",")) if args.center else None
+    try:  # the cheap checks first, before any work
+        check_output(args.output, args.overwrite)
+        center = parse_center(args.center) if args.center is not None else None
         gains = parse_gains(args.wb_gains) if args.wb_gains else (1.0, 1.0, 1.0)
+        if args.threads is not None and args.threads < 1:
+            raise ValueError(f"--threads: must be >= 1, got {args.threads}")
         restorer = OnnxRestorer(args.model, args.sidecar, args.threads)
+        strategy = args.strategy or restorer.strategy
+        if center and strategy != "mirror":
+            raise ValueError(f"--center: applies to --strategy mirror only (this run gathers with {strategy})")
         detail = args.detail or (restorer.meta.get("postprocess") or {}).get("detail", "rgb")
         if args.wb_gains and detail != "luma":
-            raise ValueError(f"--wb-gains applies to --detail luma only (this run keeps {detail})")
-        image, depth = read_image(args.input)
-        out = postprocess(restorer.meta, image, restorer(image, args.strategy, center), detail, gains)
-        write_image(args.output, out, depth, args.overwrite)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        print(f"consume_onnx: error: {str(e).splitlines()[0]}", file=sys.stderr)
+            raise ValueError(f"--wb-gains: applies to --detail luma only (this run keeps {detail})")
+        image, depth, grey = read_image(args.input)
+        h, w = image.shape[:2]
+        if center and not (0 <= center[0] <= w - 1 and 0 <= center[1] <= h - 1):
+            raise ValueError(f"--center: ({center[0]:g}, {center[1]:g}) is outside the {w}x{h} image {args.input}")
+        out = postprocess(restorer.meta, image, restorer(image, strategy, center), detail, gains)
+        write_image(args.output, out, depth, args.overwrite, grey)
+    except (ValueError, OSError) as e:  # FileNotFoundError is an OSError
+        print(f"consume_onnx: error: {_reason(e)}", file=sys.stderr)
         return 2
     print(f"wrote {args.output}")
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,8 +84,6 @@ def test_consumer_subprocess_without_torch(tmp_path):
 
 
 def test_sidecar_records_the_postprocess_step():
-    import json
-
     side = json.loads(artefact("fp32").sidecar.read_text())
     assert side["model"]["task"] == "sharpen"
     assert side["postprocess"]["detail"] == "luma"
@@ -108,9 +108,9 @@ def test_consumer_detail_and_white_balance_gains(tmp_path, capsys):
     assert float(np.abs(outs["luma-wb"] - raw).max()) > 1e-4  # the step changed something
     capsys.readouterr()
     for extra, message in [
-        (["--wb-gains", "2,0,1"], "--wb-gains must be three positive numbers"),
-        (["--wb-gains", "2,1"], "--wb-gains must be three positive numbers"),
-        (["--detail", "rgb", "--wb-gains", "2,1,1"], "--wb-gains applies to --detail luma only"),
+        (["--wb-gains", "2,0,1"], "--wb-gains: must be three positive numbers"),
+        (["--wb-gains", "2,1"], "--wb-gains: must be three positive numbers"),
+        (["--detail", "rgb", "--wb-gains", "2,1,1"], "--wb-gains: applies to --detail luma only"),
     ]:
         dst = tmp_path / "refused.npy"
         assert consumer.main([model, str(src), str(dst), *extra]) == 2
@@ -119,9 +119,6 @@ def test_consumer_detail_and_white_balance_gains(tmp_path, capsys):
 
 
 def test_consumer_refuses_mismatched_sidecar(tmp_path):
-    import json
-    import shutil
-
     consumer = load_consumer()
     art = artefact("fp32")
     onnx_copy = tmp_path / art.path.name
@@ -166,3 +163,178 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def model_copy(folder: Path, name: str = "m") -> Path:
+    """A copy of the fp32 export and its sidecar in ``folder`` (to break one of them); the .onnx path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx = folder / f"{name}.onnx"
+    shutil.copy(artefact("fp32").path, onnx)
+    shutil.copy(artefact("fp32").sidecar, onnx.with_suffix(".json"))
+    return onnx
+
+
+def run_main(consumer, capsys, *args) -> tuple[int, str]:
+    """(exit status, stderr) of ``consume_onnx.main(args)``."""
+    capsys.readouterr()
+    code = consumer.main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def assert_one_error_line(code: int, err: str, expected: str) -> None:
+    assert code == 2, err
+    assert err.startswith(f"consume_onnx: error: {expected}") and err.count("\n") == 1, err
+
+
+def test_consumer_refuses_non_finite_and_non_float_input(tmp_path, capsys):  # review finding 6
+    import cv2
+
+    consumer = load_consumer()
+    model, image, out = artefact("fp32").path, sample_image(40, 33), tmp_path / "out.npy"
+    nan = image.copy()
+    nan[3, 4, 1] = np.nan
+    cases = {
+        "nan.npy": (nan, "contains NaN or infinite values"),
+        "inf.npy": (np.where(image > 0.5, np.inf, image), "contains NaN or infinite values"),
+        "u8.npy": ((image * 255).astype(np.uint8), "must be float linear RGB"),
+        "grey.npy": (image[..., 0], "must be a non-empty H x W x 3 image"),
+        "nan.tif": (nan, "contains NaN or infinite values"),
+    }
+    for name, (array, reason) in cases.items():
+        src = tmp_path / name
+        if src.suffix == ".npy":
+            np.save(src, array)
+        else:
+            assert cv2.imwrite(str(src), array[..., ::-1])  # a float TIFF
+        assert_one_error_line(*run_main(consumer, capsys, model, src, out), f"{src}: {reason}")
+        assert not out.exists()
+    with pytest.raises(ValueError, match="must be float linear RGB"):
+        consumer.OnnxRestorer(model)((image * 255).astype(np.uint8))
+
+
+def test_consumer_bad_files_and_flags_give_one_error_line(tmp_path, capsys):  # review finding 7
+    consumer = load_consumer()
+    src, out = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, sample_image(40, 33))
+    model = model_copy(tmp_path / "ok")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    corrupt = model_copy(tmp_path / "corrupt")
+    corrupt.write_text("not an ONNX file")
+    missing = model_copy(tmp_path / "missing")
+    missing.unlink()
+    not_json = model_copy(tmp_path / "not-json")
+    not_json.with_suffix(".json").write_text("{not json")
+    nodir = tmp_path / "nodir" / "o.npy"
+    cases = [
+        ((model, tmp_path / "empty.npy", out), f"{tmp_path / 'empty.npy'}: cannot read the .npy file"),
+        ((model, tmp_path / "pickled.npy", out), f"{tmp_path / 'pickled.npy'}: cannot read the .npy file"),
+        ((corrupt, src, out), f"{corrupt}: cannot load the ONNX model"),
+        ((missing, src, out), f"{missing}: no such ONNX model file"),
+        ((not_json, src, out), f"{not_json.with_suffix('.json')}: sidecar is not JSON"),
+        ((model, src, out, "--center", "abc"), "--center: must be two numbers X,Y"),
+        ((model, src, nodir), f"{nodir}: the output folder {nodir.parent} does not exist"),
+    ]
+    for args, expected in cases:
+        assert_one_error_line(*run_main(consumer, capsys, *args), expected)
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_consumer_applies_exif_orientation(tmp_path, ext):  # review finding 8
+    import cv2
+    from PIL import Image, ImageOps
+
+    consumer = load_consumer()
+    model = str(artefact("fp32").path)
+    stored = np.full((24, 40, 3), 60, np.uint8)
+    stored[:8, :8] = 255  # a white block at the top left, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # to be shown turned 90 degrees clockwise
+    src = tmp_path / f"in{ext}"
+    Image.fromarray(stored).save(src, exif=exif.tobytes())
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(src)))  # as viewers and isp-collab process show it
+    Image.fromarray(upright).save(tmp_path / "upright.png")  # the same pixels, stored upright, no EXIF
+    outs = []
+    for name in (src.name, "upright.png"):
+        assert consumer.main([model, str(tmp_path / name), str(tmp_path / f"out-{name}.png")]) == 0
+        outs.append(cv2.imread(str(tmp_path / f"out-{name}.png"), cv2.IMREAD_UNCHANGED)[..., ::-1])
+    assert outs[0].shape == upright.shape == (40, 24, 3)  # upright, as process writes it
+    assert outs[0][:8, -8:].mean() > 200 > 100 > outs[0][:8, :8].mean()  # the block is now at the top right
+    assert np.abs(outs[0].astype(np.int32) - outs[1]).max() <= (0 if ext == ".png" else 3)  # (decoders differ)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA"])
+def test_consumer_writes_greyscale_as_greyscale_and_warns_about_alpha(tmp_path, capsys, mode):  # finding 8
+    import cv2
+    from PIL import Image
+
+    consumer = load_consumer()
+    model = artefact("fp32").path
+    grey = (np.random.default_rng(1).random((24, 40)) * 255).astype(np.uint8)
+    alpha = np.full_like(grey, 200)
+    planes = {"L": grey, "LA": np.dstack([grey, alpha]), "RGBA": np.dstack([grey, grey // 2, grey, alpha])}[mode]
+    src = tmp_path / "in.png"
+    Image.fromarray(planes, mode).save(src)
+    code, err = run_main(consumer, capsys, model, src, tmp_path / "out.png")
+    assert code == 0, err
+    assert ("in.png: the alpha channel is dropped" in err) == (mode != "L")
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    if mode == "RGBA":
+        assert out.shape == (24, 40, 3)
+        return
+    assert run_main(consumer, capsys, model, src, tmp_path / "out.npy")[0] == 0  # the same run, linear RGB
+    srgb = consumer.linear_to_srgb(np.load(tmp_path / "out.npy"))
+    expected = np.round(cv2.cvtColor(srgb, cv2.COLOR_RGB2GRAY) * 255)  # the luma isp-collab process writes
+    assert out.shape == (24, 40) and float(np.abs(out - expected).max()) <= 1
+
+
+def test_consumer_refuses_a_sidecar_of_other_weights(tmp_path, capsys):  # review finding 10
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    meta = consumer.OnnxRestorer(onnx).session.get_modelmeta().custom_metadata_map  # its own sidecar is fine
+    assert meta["isp_collab.weights_sha256"] == side["model"]["weights_sha256"]
+    side["model"]["weights_sha256"] = "0" * 64
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(side))
+    with pytest.raises(ValueError, match="a sidecar for other weights"):
+        consumer.OnnxRestorer(onnx, sidecar=other)
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", other)
+    assert_one_error_line(code, err, f"{other}: a sidecar for other weights")
+    assert str(onnx) in err
+
+
+def test_consumer_refuses_flags_it_would_ignore(tmp_path, capsys):  # review finding 13
+    consumer = load_consumer()
+    model, src, out = artefact("fp32").path, tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, sample_image(40, 33))
+    cases = [
+        (("--center", "10,12"), "--center: applies to --strategy mirror only (this run gathers with spread)"),
+        (("--center", "10,12,30", "--strategy", "mirror"), "--center: must be two numbers X,Y"),
+        (("--center", "40,12", "--strategy", "mirror"), "--center: (40, 12) is outside the 33x40 image"),
+        (("--threads", "0"), "--threads: must be >= 1, got 0"),
+        (("--threads", "-2"), "--threads: must be >= 1, got -2"),
+    ]
+    for extra, expected in cases:
+        assert_one_error_line(*run_main(consumer, capsys, model, src, out, *extra), expected)
+        assert not out.exists()
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        consumer.OnnxRestorer(model, threads=0)
+    code, err = run_main(
+        consumer, capsys, model, src, out, "--strategy", "mirror", "--center", "10,12", "--threads", "1"
+    )
+    assert code == 0, err
+
+
+def test_consumer_refuses_exr(tmp_path, capsys):  # review finding 14: OpenCV's wheels have no OpenEXR
+    consumer = load_consumer()
+    model, src = artefact("fp32").path, tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    for args, name in [((src, tmp_path / "out.exr"), "out.exr"), ((tmp_path / "in.exr", tmp_path / "o.npy"), "in.exr")]:
+        code, err = run_main(consumer, capsys, model, *args)
+        assert_one_error_line(code, err, f"{tmp_path / name}: the .exr format is not supported")
+    with pytest.raises(SystemExit):
+        consumer.main(["--help"])
+    assert ".exr" not in capsys.readouterr().out

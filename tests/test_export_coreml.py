@@ -49,3 +49,15 @@ def test_old_deployment_target_refused(tmp_path):
     with pytest.raises(ValueError, match="iOS15"):
         export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), coreml_target="iOS13", out_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_fp16_package_adds_the_residual_to_the_float32_image(coreml_fp16):
+    """The image is not rounded to fp16 on its way through: restored = stack (fp32 input) + residual."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(coreml_fp16.path))
+    main = spec.mlProgram.functions["main"]
+    ops = main.block_specializations[main.opset].operations
+    (add,) = [op for op in ops if op.type == "add"]
+    assert [o.name for o in add.outputs] == ["restored"]
+    assert "stack" in {a.name for v in add.inputs.values() for a in v.arguments}

@@ -175,6 +175,7 @@ def test_sidecar_content():
             spec = side[key]
             assert spec["name"] == name and spec["shape"] == [1, N, 3, TILE, TILE] and spec["dtype"] == "float32"
             assert spec["value_range"] == [0.0, 1.0] and spec["colour_space"].startswith("linear RGB")
+            assert "not clipped" in spec["value_range_note"]
         assert side["tiling"] == side["tiling"] | {
             "n": N,
             "n_trained": N,

@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="fp32,fp16,int8 (int8: ONNX only; default: ONNX fp32 and Core ML fp16)",
     )
+    p.add_argument(
+        "--calibration-images",
+        type=Path,
+        help="folder of photos for int8 calibration and the parity / quality checks, taken to linear camera "
+        "RGB (default: the validation photos of a source checkout; else synthetic images, with a warning)",
+    )
     p.add_argument("--out", type=Path, default=Path("export"), help="output folder (default export/)")
     p.add_argument("--overwrite", action="store_true", help="replace existing artefacts")
     p.set_defaults(func=run)
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 precisions=args.precision,
                 out_dir=args.out,
                 overwrite=args.overwrite,
+                calibration_images=args.calibration_images,
                 log=lambda msg: print(msg, file=sys.stderr, flush=True),
             )
         except ExportError as e:

@@ -36,6 +36,10 @@ class ExportError(RuntimeError):
 
 #: Largest static tile accepted (a [1, 8, 3, 4096, 4096] float32 stack is 1.6 GB).
 MAX_TILE = 4096
+#: Largest N x tile² of one stack: parity and calibration hold real stacks in memory (8 x 4096², 1.6 GB).
+MAX_STACK_PIXELS = 8 * MAX_TILE**2
+#: Restoration PSNR a cheaper variant may lose against PyTorch fp32 before the export warns (dB).
+QUALITY_TOLERANCE_DB = {"fp16": 0.05, "int8": 0.15}
 
 
 @dataclass
@@ -54,9 +58,12 @@ class ExportedArtefact:
         """One line: path, variant, parity figures (max |diff| vs PyTorch on random / real stacks)."""
         p = self.parity
         if "random" in p:
-            fig = f"max|diff| vs torch: random {p['random']['max_abs']:.2e}, real {p['real']['max_abs']:.2e}"
+            real = p.get("real_kind", "real")
+            fig = f"max|diff| vs torch: random {p['random']['max_abs']:.2e}, {real} {p['real']['max_abs']:.2e}"
             if p["real"].get("psnr_db") is not None:
                 fig += f" (PSNR {p['real']['psnr_db']:.1f} dB)"
+            if "quality" in p:
+                fig += f"; restores {p['quality']['delta_db']:+.3f} dB vs torch"
         else:
             fig = p.get("status", "parity not measured")
         return f"{self.path}  [{self.format} {self.precision}, {self.seconds:.1f} s]  {fig}"
@@ -105,23 +112,28 @@ def _artefact_name(stem: str, fmt: str, precision: str) -> str:
 
 
 def default_strategy(card: dict[str, Any]) -> str:
-    """Gathering strategy for a model: the card's ``strategy``, else ``mirror`` for lens models, else ``spread``."""
-    s = card.get("strategy")
-    if s in STRATEGIES:
-        return s
+    """Gathering strategy for a model: the card's ``recommended_strategy`` (or ``strategy``), else
+    ``mirror`` for lens models, else ``spread``."""
+    for key in ("recommended_strategy", "strategy"):
+        if card.get(key) in STRATEGIES:
+            return card[key]
     return "mirror" if str(card.get("task", "")).startswith("lens") else "spread"
 
 
 def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
     card = getattr(model, "card", {}) or {}
+    name = card.get("name") or model_dir.resolve().name  # ``--model .`` is the folder's own name
+    if not name:
+        raise ValueError(f"{model_dir}: cannot name the exported files (give the model folder a name)")
     return {
-        "name": card.get("name") or model_dir.name,
+        "name": name,
         "task": card.get("task"),
         "arch": model.config.arch,
         "depth": model.config.depth,
         "width": model.config.width,
         "pooling": model.config.pooling,
         "n_trained": int(card["n_trained"]) if "n_trained" in card else None,
+        **({"lens": card["lens"], "align": card.get("align")} if card.get("lens") else {}),
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": file_sha256(model_dir / WEIGHTS_FILE),
     }
@@ -141,6 +153,7 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     coreml_target: str = "iOS16",
     calibration_stacks: int = CALIBRATION_STACKS,
+    calibration_images: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[ExportedArtefact]:
     """Export a shipped model (name) or a model folder for static stacks (1, n, 3, tile, tile).
@@ -158,6 +171,10 @@ def export_model(
             :func:`default_strategy` of the card).
         opset: ONNX opset (>= 17). coreml_target: Core ML minimum deployment target (>= iOS15).
         calibration_stacks: validation stacks used to calibrate int8.
+        calibration_images: folder of photos (sRGB files) for int8 calibration and the parity and
+            quality checks, taken to linear camera RGB (:mod:`.calibration`); default: the validation
+            photos of a source checkout. Without photos of at least ``tile`` px a side, synthetic
+            images stand in, with a warning.
         log: called with progress lines.
 
     Returns:
@@ -165,7 +182,10 @@ def export_model(
 
     Raises:
         ValueError (incl. ``WeightsError``), FileExistsError: bad input, nothing written.
-        ExportError: a built artefact failed its parity check, nothing written.
+        ExportError: a built artefact failed its parity check, or publishing it failed; nothing written.
+
+    fp16 and int8 variants that lose more restoration PSNR against PyTorch than
+    :data:`QUALITY_TOLERANCE_DB` warn (the sidecar's ``parity.quality`` records the figures).
     """
     from .. import __version__
 
@@ -180,6 +200,14 @@ def export_model(
         raise ValueError(f"tile must be a positive multiple of {m} (2**depth of {model.config.arch}), got {tile!r}")
     if tile > MAX_TILE:  # parity and calibration run real [1, N, 3, T, T] stacks: keep them in memory
         raise ValueError(f"tile must be at most {MAX_TILE} px (got {tile}); whole images are restored tile by tile")
+    if n * tile * tile > MAX_STACK_PIXELS:
+        gb = n * 3 * tile * tile * 4 / 1e9
+        raise ValueError(
+            f"a [1, {n}, 3, {tile}, {tile}] stack is {gb:.1f} GB; N x tile² may be at most 8 x {MAX_TILE}² "
+            "(use a smaller tile or N)"
+        )
+    if calibration_images is not None and not Path(calibration_images).is_dir():
+        raise ValueError(f"{calibration_images}: calibration image folder not found")
     overlap = default_overlap(tile) if overlap is None else overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
@@ -225,18 +253,20 @@ def export_model(
             opset,
             coreml_target,
             calibration_stacks,
+            calibration_images,
             __version__,
             say,
         )
-        written = []
+        try:
+            publish([(src, out / src.name) for art in built for src in (art.sidecar, art.path)], tmp, overwrite)
+        except FileExistsError as e:
+            raise FileExistsError(f"{e} (pass --overwrite / overwrite=True to replace it); nothing written") from None
+        except OSError as e:
+            where = e.filename or out
+            raise ExportError(f"{where}: cannot write ({e.strerror or e}); nothing written") from None
         for art in built:
-            dst = out / art.path.name
-            publish(art.path, dst, tmp)
-            dst_side = out / art.sidecar.name
-            os.replace(art.sidecar, dst_side)
-            art.path, art.sidecar = dst, dst_side
-            written.append(art)
-        return written
+            art.path, art.sidecar = out / art.path.name, out / art.sidecar.name
+        return built
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         remove_empty(created)
@@ -258,6 +288,7 @@ def _build(
     opset: int,
     coreml_target: str,
     calibration_stacks: int,
+    calibration_images: str | os.PathLike | None,
     version: str,
     say: Callable[[str], None],
 ) -> list[ExportedArtefact]:
@@ -289,7 +320,14 @@ def _build(
         package_version=version,
         torch_version=torch.__version__,
     )
-    real = validation_stacks(n, tile, PARITY_STACKS, seed=1)
+    real = validation_stacks(n, tile, PARITY_STACKS, seed=1, folder=calibration_images)
+    if any(s.name.startswith("synthetic") for s in real):
+        warnings.warn(
+            f"no validation photos of at least {tile} px a side found: the parity and quality checks"
+            + (" and int8 calibration" if any(p == "int8" for _, p in plan) else "")
+            + " use synthetic images (pass --calibration-images DIR with photos)",
+            stacklevel=3,
+        )
     built: list[ExportedArtefact] = []
     fp32_onnx: Path | None = None
     onnx_info: dict[str, Any] = {}
@@ -321,7 +359,7 @@ def _build(
                 from .quantize import quantize_int8
 
                 say(f"calibrating and quantising to int8 on {calibration_stacks} validation stacks ...")
-                calib = validation_stacks(n, tile, calibration_stacks, seed=100)
+                calib = validation_stacks(n, tile, calibration_stacks, seed=100, folder=calibration_images)
                 q = quantize_int8(fp32_onnx, path, StackCalibrationReader(calib))
                 seconds = q["seconds"]
                 target["quantization"] = {
@@ -331,6 +369,7 @@ def _build(
                     "calibration": "MinMax",
                     "calibration_stacks": len(calib),
                     "calibration_source": sorted({s.name for s in calib}),
+                    "calibration_domain": "linear camera RGB (unprocessed photos, one random camera per stack)",
                     "float_nodes": q["excluded"],
                 }
             target["ops"] = op_counts(onnx.load(str(path)))
@@ -339,6 +378,15 @@ def _build(
             worst = max(parity["random"]["max_abs"], parity["real"]["max_abs"])
             if precision == "fp32" and not worst <= FP32_TOLERANCE:
                 raise ExportError(f"{name}: ONNX Runtime differs from PyTorch by {worst:.2e} (> {FP32_TOLERANCE:g})")
+            quality = parity["quality"]
+            if precision in QUALITY_TOLERANCE_DB:
+                quality["tolerance_db"] = QUALITY_TOLERANCE_DB[precision]
+                if quality["delta_db"] < -QUALITY_TOLERANCE_DB[precision]:
+                    warnings.warn(
+                        f"{name}: restores {-quality['delta_db']:.2f} dB below PyTorch fp32 on the check stacks "
+                        f"(tolerance {QUALITY_TOLERANCE_DB[precision]} dB); prefer fp32 where quality matters",
+                        stacklevel=3,
+                    )
         else:
             from .coreml_export import PRECISIONS as CT_PRECISIONS
             from .coreml_export import export_coreml, validate_mlpackage

@@ -1,9 +1,16 @@
 """Validation stacks from real photos, for int8 calibration, parity and the export benchmark.
 
-Photos (sRGB files) are linearised with the plain sRGB curve (``srgb_to_linear``), blurred as a
-whole with one isotropic Gaussian (σ drawn in [1, 3] px, reflect border), given a little Gaussian
-noise, and N tiles are cut from one photo to form a stack that shares its blur — the way
-``restore`` builds stacks at inference. Everything is seeded; arrays are numpy float32.
+Photos (sRGB files) are taken to the network's input domain: by default linear *camera* RGB before
+white balance, as the sidecar documents and as training feeds it (Brooks et al. ``unprocess`` with a
+seeded random camera per stack; ``domain="linear-srgb"``: the plain sRGB curve instead). Each is
+blurred as a whole with one isotropic Gaussian (σ drawn in [1, 3] px, reflect border), given a
+little Gaussian noise (not clipped: real inputs dip below 0 too), and N tiles are cut from one photo
+to form a stack that shares its blur, the way ``restore`` builds stacks at inference. Everything is
+seeded; arrays are numpy float32.
+
+Photo folder: ``folder`` if given, else ``$ISP_COLLAB_VAL_IMAGES`` (which must exist), else the
+first of :data:`VAL_DIRS` present (a source checkout). Without photos, smooth synthetic images stand
+in; their stack names start with ``synthetic`` and :func:`export_model` warns.
 """
 
 from __future__ import annotations
@@ -34,13 +41,20 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.asarray(srgb_to_linear(x), dtype=np.float32)
 
 
+DOMAINS = ("camera", "linear-srgb")
+
+
 def validation_dir() -> Path | None:
-    """The validation photo folder: ``$ISP_COLLAB_VAL_IMAGES`` or the first of :data:`VAL_DIRS` that exists."""
+    """The validation photo folder: ``$ISP_COLLAB_VAL_IMAGES`` or the first of :data:`VAL_DIRS` that exists.
+
+    ValueError when the environment variable names a folder that does not exist (not silently ignored).
+    """
     env = os.environ.get("ISP_COLLAB_VAL_IMAGES")
-    for folder in ([Path(env)] if env else []) + list(VAL_DIRS):
-        if folder.is_dir():
-            return folder
-    return None
+    if env:
+        if not Path(env).is_dir():
+            raise ValueError(f"{env}: ISP_COLLAB_VAL_IMAGES names no folder")
+        return Path(env)
+    return next((folder for folder in VAL_DIRS if folder.is_dir()), None)
 
 
 def validation_files(folder: str | os.PathLike | None = None) -> list[Path]:
@@ -52,39 +66,55 @@ def validation_files(folder: str | os.PathLike | None = None) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=64)
-def _load_linear(path: Path) -> np.ndarray | None:
-    """A colour photo as H x W x 3 float32 linear RGB (read-only, cached); None for greyscale/unreadable."""
+def _load_srgb(path: Path) -> np.ndarray | None:
+    """A colour photo as H x W x 3 float32 sRGB-encoded [0, 1] (read-only, cached); None for greyscale/unreadable."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.ndim != 3 or img.shape[2] < 3:
         return None
     img = img[..., 2::-1]  # BGR(A) -> RGB
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
-    srgb = img.astype(np.float32) / scale
+    srgb = np.ascontiguousarray(img, dtype=np.float32) / np.float32(scale)
     if np.allclose(srgb[..., 0], srgb[..., 1]) and np.allclose(srgb[..., 1], srgb[..., 2]):
         return None
-    lin = _srgb_to_linear(srgb)
-    lin.flags.writeable = False
-    return lin
+    srgb.flags.writeable = False
+    return srgb
+
+
+def _photos(folder: str | os.PathLike | None, min_size: int, limit: int | None) -> list[tuple[str, np.ndarray]]:
+    """(name, sRGB-encoded photo) for the colour photos of at least ``min_size`` px a side, at most ``limit``."""
+    root = Path(folder) if folder is not None else validation_dir()
+    out = []
+    for path in validation_files(root):
+        if limit is not None and len(out) >= limit:
+            break
+        srgb = _load_srgb(path)
+        if srgb is not None and min(srgb.shape[:2]) >= min_size:
+            out.append((str(path.relative_to(root)), srgb))
+    return out
 
 
 def validation_images(
     folder: str | os.PathLike | None = None, min_size: int = 0, limit: int | None = None
 ) -> list[tuple[str, np.ndarray]]:
-    """Colour photos under ``folder`` as (name, H x W x 3 float32 linear RGB, read-only), sorted by path.
+    """Colour photos under ``folder`` as (name, H x W x 3 float32 linear RGB), sorted by path.
 
     Greyscale photos and photos smaller than ``min_size`` on a side are skipped; at most ``limit``
     photos are decoded.
     """
-    files = validation_files(folder)
-    root = Path(folder) if folder is not None else validation_dir()
-    out = []
-    for path in files:
-        if limit is not None and len(out) >= limit:
-            break
-        lin = _load_linear(path)
-        if lin is not None and min(lin.shape[:2]) >= min_size:
-            out.append((str(path.relative_to(root)), lin))
-    return out
+    return [(name, _srgb_to_linear(srgb)) for name, srgb in _photos(folder, min_size, limit)]
+
+
+def _to_domain(srgb: np.ndarray, domain: str, rng: np.random.Generator) -> np.ndarray:
+    """sRGB-encoded H x W x 3 -> the network's input domain (see the module docstring), float32."""
+    if domain == "linear-srgb":
+        return _srgb_to_linear(srgb)
+    import torch
+
+    from ..physics.unprocess import random_isp_params, unprocess
+
+    camera = random_isp_params(torch.Generator().manual_seed(int(rng.integers(2**31))))
+    chw = torch.from_numpy(np.ascontiguousarray(srgb.transpose(2, 0, 1)))
+    return np.ascontiguousarray(unprocess(chw, camera).numpy().transpose(1, 2, 0), dtype=np.float32)
 
 
 @dataclass
@@ -98,11 +128,11 @@ class ValStack:
 
 
 def _synthetic_image(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random colour image (fallback when no photos are available)."""
+    """A smooth random colour image, sRGB-encoded (fallback when no photos are available)."""
     low = rng.random((size // 16 + 2, size // 16 + 2, 3)).astype(np.float32)
     img = cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC)
     edges = (rng.random((size, size, 1)) > 0.5).astype(np.float32) * 0.3
-    return np.clip(img * 0.7 + edges, 0, 1).astype(np.float32) ** 2.2
+    return np.clip(img * 0.7 + edges, 0, 1).astype(np.float32)
 
 
 def validation_stacks(
@@ -114,26 +144,32 @@ def validation_stacks(
     folder: str | os.PathLike | None = None,
     sigma_range: tuple[float, float] = (1.0, 3.0),
     max_photos: int | None = None,
+    domain: str = "camera",
 ) -> list[ValStack]:
     """``count`` seeded stacks of N tiles; stack i comes from photo ``i mod #photos``.
 
     ``max_photos``: decode at most this many photos (default ``count``: each stack its own photo).
+    ``domain``: ``"camera"`` (linear camera RGB, the network's documented input) or ``"linear-srgb"``.
 
-    Each photo is blurred once with an isotropic Gaussian σ ~ U(sigma_range) and noised
-    (σ = :data:`NOISE_SIGMA`); N tile positions are drawn uniformly in the photo. Without photos
-    (no folder found) smooth synthetic images are used and the names start with ``synthetic``.
+    Each photo is taken to ``domain``, blurred once with an isotropic Gaussian σ ~ U(sigma_range)
+    and noised (σ = :data:`NOISE_SIGMA`, not clipped); N tile positions are drawn uniformly in the
+    photo. Without photos of at least ``tile`` px a side, smooth synthetic images are used and the
+    names start with ``synthetic``.
     """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; choose from {', '.join(DOMAINS)}")
     rng = np.random.default_rng(seed)
-    photos = validation_images(folder, min_size=tile, limit=max_photos or count)
+    photos = _photos(folder, min_size=tile, limit=max_photos or count)
     out = []
     for i in range(count):
         if photos:
-            name, img = photos[i % len(photos)]
+            name, srgb = photos[i % len(photos)]
         else:
-            name, img = f"synthetic{i}", _synthetic_image(rng, 2 * tile)
+            name, srgb = f"synthetic{i}", _synthetic_image(rng, 2 * tile)
+        img = _to_domain(srgb, domain, rng)
         sigma = float(rng.uniform(*sigma_range))
         blurred = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
-        blurred = np.clip(blurred + rng.normal(0.0, NOISE_SIGMA, blurred.shape), 0.0, 1.0).astype(np.float32)
+        blurred = (blurred + rng.normal(0.0, NOISE_SIGMA, blurred.shape)).astype(np.float32)
         h, w = img.shape[:2]
         ys = rng.integers(0, h - tile + 1, n)
         xs = rng.integers(0, w - tile + 1, n)

@@ -113,7 +113,8 @@ def export_coreml(
 ) -> dict[str, Any]:
     """Convert ``model`` for a static (1, n, 3, tile, tile) float32 stack to the ML Program ``path``.
 
-    ``precision``: ``"fp16"`` (compute in FLOAT16) or ``"fp32"``; I/O stays float32 either way.
+    ``precision``: ``"fp16"`` (compute in FLOAT16 except the final residual add, which keeps the
+    input image in float32) or ``"fp32"``; I/O stays float32 either way.
     ``minimum_deployment_target``: a ``coremltools.target`` name (``iOS16``, ``macOS13``, ...).
     The caller handles atomicity. Returns ``{"compute_precision", "minimum_deployment_target",
     "fold_max_abs", "seconds"}``.
@@ -137,16 +138,22 @@ def export_coreml(
             inputs=[ct.TensorType(name=INPUT_NAME, shape=shape, dtype=np.float32)],
             outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
             convert_to="mlprogram",
-            compute_precision=getattr(ct.precision, PRECISIONS[precision]),
+            # fp16: every op but the global residual add (restored = stack + residual), so the image itself
+            # is not rounded to fp16 on its way through (as the ONNX fp16 export keeps that Add in fp32)
+            compute_precision=ct.transform.FP16ComputePrecision(op_selector=lambda op: op.op_type != "add")
+            if precision == "fp16"
+            else ct.precision.FLOAT32,
             minimum_deployment_target=target,
         )
     mlmodel.short_description = (
         f"Collaborative blind deblurring: stack [1,{n},3,{tile},{tile}] float32 linear RGB -> restored, same shape."
     )
     mlmodel.input_description[INPUT_NAME] = (
-        f"N={n} tiles sharing one blur, linear RGB in [0, 1], [1,{n},3,{tile},{tile}]"
+        f"N={n} tiles sharing one blur, linear camera RGB, nominally [0, 1] (not clipped), [1,{n},3,{tile},{tile}]"
     )
-    mlmodel.output_description[OUTPUT_NAME] = "restored tiles, linear RGB, same shape as the input"
+    mlmodel.output_description[OUTPUT_NAME] = (
+        "restored tiles, linear RGB, same shape as the input; not clipped (overshoots [0, 1] at edges)"
+    )
     for key, value in (metadata or {}).items():
         mlmodel.user_defined_metadata[key] = str(value)
     with _quiet():

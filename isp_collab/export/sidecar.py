@@ -46,6 +46,9 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
         "dtype": "float32",
         "layout": "[batch=1, N tiles of one image sharing a blur, RGB channels, tile rows, tile columns]",
         "value_range": [0.0, 1.0],
+        "value_range_note": "nominal, not clipped: inputs dip below 0 and exceed 1 (demosaicking overshoot, "
+        "saturated highlights) and the restored output over- and undershoots at edges (sharpening); keep signed "
+        "float or fp16 buffers, not UNORM, and clip only when encoding the final image",
         "colour_space": "linear RGB",
         "isp_position": "linear camera RGB after demosaicking, before white balance, the colour matrix and the "
         "tone curve (no gamma; the domain the model was trained in); the output is in the same space",
