@@ -170,3 +170,20 @@ def test_every_onnx_variant_records_its_restoration_quality():
 @pytest.fixture
 def model_dir() -> Path:
     return exported()[0]
+
+
+def test_process_tiles_an_exported_file_as_its_sidecar_says(tmp_path, model_dir, monkeypatch):
+    """overlap and strategy recorded at export are what ``process --onnx`` uses (as the consumer does)."""
+    from isp_collab.pipeline import Frame
+    from isp_collab.pipeline.collaborative import Sharpen
+
+    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    (art,) = api.export_model(
+        model_dir, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", overlap=8, strategy="local"
+    )
+    frame = Frame(source=tmp_path / "x.png", kind="rgb", height=100, width=120, bit_depth=8)
+    assert Sharpen(onnx_path=str(art.path)).restore_kwargs(frame) == dict(
+        n=None, strategy="local", tile=None, overlap=8
+    )
+    assert Sharpen(onnx_path=str(art.path), overlap=16).restore_kwargs(frame)["overlap"] == 16  # set here: wins
+    assert Sharpen().restore_kwargs(frame) == dict(n=None, strategy="spread", tile=None)

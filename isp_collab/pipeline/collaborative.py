@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..restore.detail import DETAILS, Detail, transfer_luma_detail
+from ..restore.gathering import STRATEGIES
 from .frame import Frame
 from .stages import StageBase
 
@@ -48,6 +49,7 @@ class CollaborativeStage(StageBase):
     onnx_path: str | None = None
     device: str | None = None
     _runner: Any = field(default=None, init=False, repr=False, compare=False)
+    _exported_tiling: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.backend not in (None, "torch", "onnx"):
@@ -84,10 +86,13 @@ class CollaborativeStage(StageBase):
             if self.runtime == "onnx":
                 if not self.onnx_path:
                     raise ValueError(f"{self.name}: backend 'onnx' needs onnx_path (an exported .onnx file)")
-                exported, sidecar = onnx_model_info(self.onnx_path)
+                data, sidecar = onnx_sidecar(self.onnx_path)
+                exported = data.get("model") if isinstance(data.get("model"), dict) else {}
                 self._check_task(exported.get("task"), self.onnx_path, f" (task from {sidecar.name})")
                 self._check_exported_model(exported.get("name"), sidecar)
                 runner = OnnxBackend(self.onnx_path)
+                tiling = data.get("tiling")
+                self._exported_tiling = tiling if isinstance(tiling, dict) else {}
             else:
                 from ..models import load_model
                 from ..models.weights import CARD_FILE, resolve_model_dir
@@ -137,9 +142,15 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {tile // 2}], got {self.overlap}")
 
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
-        kw: dict[str, Any] = dict(n=self.n, strategy=self.strategy, tile=self.tile)
-        if self.overlap is not None:
-            kw["overlap"] = self.overlap  # else restore's default_overlap of the tile it uses
+        """Tiling for :func:`restore`. An exported file is tiled as its sidecar says (``overlap`` unless
+        set here, ``strategy``), as ``export/consume_onnx.py`` does, so one file gives one image."""
+        self.network()  # reads the sidecar of an exported file
+        exported = self._exported_tiling
+        strategy = exported.get("strategy") if exported.get("strategy") in STRATEGIES else self.strategy
+        kw: dict[str, Any] = dict(n=self.n, strategy=strategy, tile=self.tile)
+        overlap = self.overlap if self.overlap is not None else exported.get("overlap")
+        if isinstance(overlap, int) and not isinstance(overlap, bool):
+            kw["overlap"] = overlap  # else restore's default_overlap of the tile it uses
         return kw
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
@@ -149,10 +160,10 @@ class CollaborativeStage(StageBase):
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def onnx_model_info(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
-    """The ``model`` record of the export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``; keys
-    such as ``name`` and ``task``, see :mod:`isp_collab.export.sidecar`), ``{}`` when there is no
-    sidecar or no record; and the sidecar's path. An unreadable sidecar is a ValueError naming it."""
+def onnx_sidecar(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
+    """The export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``; blocks such as ``model`` and
+    ``tiling``, see :mod:`isp_collab.export.sidecar`), ``{}`` when there is none; and its path. An
+    unreadable sidecar is a ValueError naming it."""
     import json
 
     sidecar = Path(onnx_path).with_name(Path(onnx_path).stem + ".json")
@@ -162,8 +173,7 @@ def onnx_model_info(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{sidecar}: cannot read the ONNX model's sidecar ({str(e).splitlines()[0]})") from None
-    model = data.get("model") if isinstance(data, dict) else None
-    return (model if isinstance(model, dict) else {}), sidecar
+    return (data if isinstance(data, dict) else {}), sidecar
 
 
 @dataclass

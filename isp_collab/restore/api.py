@@ -145,8 +145,9 @@ def restore(
     h, w = image.shape[:2]
     # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
     grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)
-    if strategy != "mirror" and not getattr(runner, "n", None):
+    if strategy != "mirror" and not getattr(runner, "n", None) and getattr(runner, "pooling", "max") == "max":
         # a stack larger than the image's tile count only repeats tiles: the same output for more work
+        # (under max pooling; repeats change a mean, and an exported file with a static N repeats them)
         n = min(n, len(grid))
     stacks = gather_stacks(grid, n, strategy)
     stitcher = Stitcher(grid)

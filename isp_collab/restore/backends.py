@@ -86,6 +86,7 @@ class TorchBackend:
         self.n = None  # a torch model runs at any N and tile size
         self.tile = None
         self.multiple = int(getattr(model, "multiple", 1))
+        self.pooling = str(getattr(getattr(model, "config", None), "pooling", "max"))
 
     def run(self, stacks: np.ndarray) -> np.ndarray:
         """``(S, N, 3, T, T)`` float32 linear RGB -> restored, same shape and dtype."""
