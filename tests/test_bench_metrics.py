@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from isp_collab.bench.lens import region_masks
 from isp_collab.bench.metrics import crop_border, psnr, ssim
-from isp_collab.bench.quality import region_masks
 from isp_collab.bench.report import merge_section, read_section
 
 

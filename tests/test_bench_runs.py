@@ -25,7 +25,7 @@ def test_quality_quick_classical_rows_only(tmp_path):
     table = read_section(text, "quality")
     assert "| blurry input |" in table and "| unsharp mask |" in table
     assert "Quick run" in table
-    assert "Not measured: no `lens-a` lens model among --models" in read_section(text, "lens")
+    assert "Not measured: no lens model among --models" in read_section(text, "lens")
     assert (tmp_path / "psnr_vs_sigma.png").is_file() and (tmp_path / "crops.png").is_file()
 
 

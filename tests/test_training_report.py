@@ -47,7 +47,7 @@ def test_collab_gain_evaluates_every_model_at_every_stack_size(fake_models, tmp_
     assert {(r["model"], r["n_eval"]) for r in rows} == {("m-n1", 1), ("m-n1", 2), ("m-n2", 1), ("m-n2", 2)}
     for r in rows:  # untrained (identity) networks score exactly the blurry input
         assert r["psnr"] == pytest.approx(r["blurry"], abs=1e-4)
-    assert "| `m-n2` | 2 |" in collab_gain_markdown(rows)
+    assert "| `m-n2` | 2 (trained) |" in collab_gain_markdown(rows)
 
 
 def test_collab_gain_takes_an_explicit_model_list(fake_models, tmp_path):
@@ -56,7 +56,7 @@ def test_collab_gain_takes_an_explicit_model_list(fake_models, tmp_path):
     rng = np.random.default_rng(0)
     cv2.imwrite(str(data / "a.png"), (rng.random((96, 96, 3)) * 255).astype(np.uint8))
     rows = collab_gain_table([str(data)], tiles=(32,), stack_sizes=(1,), tiles_per_image=2, models=["m-n2"])
-    assert [(r["model"], r["n_eval"]) for r in rows] == [("m-n2", 1)]
+    assert [(r["model"], r["n_eval"]) for r in rows] == [("m-n2", 1), ("m-n2", 2)]  # and its trained N
 
 
 def test_training_section_takes_model_folders(fake_models, tmp_path):

@@ -113,3 +113,52 @@ def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
     val = card["validation"]
     for cond, psnr in val["restored"].items():
         assert psnr > val["blurry"][cond] + 0.3, f"{name} does not beat its blurry input at {cond}"
+
+
+def _consistent(out):
+    from isp_collab.models.weights import file_sha256
+
+    card = json.loads((out / "card.json").read_text())
+    return card["weights_sha256"] == file_sha256(out / "model.safetensors"), card
+
+
+def test_save_model_replaces_the_folder_as_a_whole(saved, monkeypatch):
+    """A crash while replacing a model leaves the old weights with their card, never new weights with an old card."""
+    from isp_collab.models import weights
+
+    model, out = saved
+    before = (out / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        model.outc.weight.add_(1.0)
+
+    def crash(path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(weights, "file_sha256", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(model, out, {"task": "sharpen", "n_trained": 4})
+    monkeypatch.undo()
+    assert (out / "model.safetensors").read_bytes() == before and _consistent(out)[0]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m"]  # no temp folder left behind
+
+
+def test_save_model_drops_stale_files_and_keeps_a_working_folders_own(saved, tmp_path):
+    model, out = saved
+    save_model(model, out, {"task": "sharpen", "n_trained": 4}, extra_files={"train_log.jsonl": "{}\n"})
+    assert (out / "train_log.jsonl").read_text() == "{}\n"
+    assert oct((out / "train_log.jsonl").stat().st_mode & 0o777) == oct(0o644)
+    save_model(model, out, {"task": "sharpen", "n_trained": 4, "note": "second"})
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "model.safetensors"]  # the old log went
+    ok, card = _consistent(out)
+    assert ok and card["note"] == "second"
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    save_model(model, work, {"task": "sharpen", "n_trained": 4})
+    assert (work / "notes.txt").read_text() == "mine" and _consistent(work)[0]
+
+
+def test_save_model_refuses_a_card_with_nan(tmp_path):
+    with pytest.raises(ValueError, match=r"card.json: the card holds NaN or infinity; nothing written"):
+        save_model(create_model("unet-tx", n=4), tmp_path / "m", {"validation": {"mean_psnr": float("nan")}})
+    assert not (tmp_path / "m").exists() and list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -43,27 +44,58 @@ def list_images(folder: str | Path | None = None) -> list[Path]:
 def read_srgb(path: str | Path) -> np.ndarray | None:
     """Colour image file -> H x W x 3 float32 sRGB in [0, 1]; ``None`` for a greyscale one.
 
-    Greyscale images are skipped rather than replicated to three channels: a grey image run
-    through a colour unprocessing (white balance, colour matrix) is not a plausible camera image.
+    Decoded by :func:`isp_collab.data.sources.read_image`, the reader of training and validation, so
+    a 16-bit PNG/TIFF keeps its 65536 levels here too. Greyscale images are skipped rather than
+    replicated to three channels: a grey image run through a colour unprocessing (white balance,
+    colour matrix) is not a plausible camera image.
     """
+    from ..data.sources import read_image
+
     try:
-        with Image.open(path) as im:
-            if im.mode in ("1", "L", "LA", "I", "I;16", "F"):
-                return None
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            arr = np.asarray(im)
-    except (OSError, SyntaxError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError; truncated files too
-        raise ValueError(
-            f"{path}: cannot read the image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-        ) from None
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        return None
+        arr = read_image(path)
+    except (ValueError, OSError, cv2.error) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: cannot read the image ({reason})") from None
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     out = arr.astype(np.float32) / scale
     if np.allclose(out[..., 0], out[..., 1]) and np.allclose(out[..., 1], out[..., 2]):
-        return None  # a greyscale image stored as RGB
+        return None  # a greyscale image (read_image repeats one channel to three)
     return out
+
+
+#: Pillow modes of greyscale files (skipped by :func:`load_images`).
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def image_header(path: str | Path) -> tuple[int, int, bool]:
+    """``(width, height, greyscale)`` of an image file, from its header when Pillow reads it.
+
+    Raises ValueError naming the file when it cannot be read at all.
+    """
+    try:
+        with Image.open(path) as im:
+            return im.size[0], im.size[1], im.mode in GREY_MODES
+    except (OSError, SyntaxError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    from ..data.sources import read_image
+
+    try:  # a file Pillow cannot open may still decode with OpenCV, the benchmark's reader
+        arr = read_image(path)
+    except (ValueError, OSError, cv2.error):
+        raise ValueError(f"{path}: cannot read the image ({reason})") from None
+    return arr.shape[1], arr.shape[0], False
+
+
+def check_min_size(folder: str | Path | None, min_side: int, why: str) -> None:
+    """Refuse (ValueError, one line naming the file) a colour image of ``folder`` below ``min_side`` px.
+
+    ``why`` names what needs the size (``"bench quality (a 16-px border on each side)"``).
+    """
+    root = Path(folder) if folder is not None else VAL_DIR
+    for path in list_images(root):
+        w, h, grey = image_header(path)
+        if not grey and min(w, h) < min_side:
+            raise ValueError(f"{path}: {w}x{h} px is too small; {why} needs at least {min_side} px on each side")
 
 
 def load_images(folder: str | Path | None = None, max_images: int | None = None) -> list[BenchImage]:

@@ -6,6 +6,7 @@ fixed camera of :mod:`isp_collab.bench.protocol`).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,11 +23,16 @@ def _plt():
 
 
 def _save(fig, path: str | Path) -> Path:
-    """Lay out, write as PNG (120 dpi) and free the figure."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    _plt().close(fig)
-    return Path(path)
+    """Lay out, write as PNG (120 dpi) atomically (temp file + rename) and free the figure."""
+    from ..pipeline.io import atomic_write_bytes
+
+    try:
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=120, format="png")
+        return atomic_write_bytes(path, buf.getvalue(), overwrite=True)
+    finally:
+        _plt().close(fig)
 
 
 def plot_ksim(experiments: Sequence, path: str | Path) -> Path:

@@ -120,6 +120,9 @@ def cases(
     """
     for i, im in enumerate(images):
         sharp = linearise(center_crop(im.srgb, crop))
+        h, w = sharp.shape[:2]
+        if min(h, w) <= KERNEL_SIZE // 2:  # the reflected border of the blur needs more than half a kernel
+            raise ValueError(f"{im.name}: {w}x{h} px is too small for the {KERNEL_SIZE}x{KERNEL_SIZE} blurs")
         for name in degradations:
             rng = np.random.default_rng([seed, _code(name), i])
             yield Case(im.name, name, sharp, degrade(sharp, kernel_for(name, i, seed), rng, noise_sigma))

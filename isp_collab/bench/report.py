@@ -155,16 +155,34 @@ def machine_info(threads: int) -> dict[str, Any]:
     }
 
 
-def machine_section(info: dict[str, Any]) -> str:
+_MACHINE_ROW = re.compile(r"^\| `([A-Za-z0-9_.-]+)` \|")
+
+
+def machine_section(info: dict[str, Any], measured: dict[str, str], previous: str | None = None) -> str:
+    """The machine, and one row per section measured: threads, what ran the networks, date, revision.
+
+    ``measured``: ``{section: device}`` of this run (``info["threads"]`` threads); the rows of other
+    sections in ``previous`` (the section's former body) are kept as they were.
+    """
+    rows: dict[str, str] = {}
+    for line in (previous or "").splitlines():
+        m = _MACHINE_ROW.match(line)
+        if m:
+            rows[m.group(1)] = line
+    for name, device in measured.items():
+        rows[name] = f"| `{name}` | {info['threads']} | {device} | {info['date']} | {info['git']} |"
     v = info["versions"]
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
     return (
         "## Machine\n\n"
         f"- CPU: {info['cpu']}; {info['cores']}; memory {info['memory']}; {info['os']}\n"
         f"- GPU: {info['gpu']}\n"
-        f"- Threads used by the benchmarks: {info['threads']} (torch intra-op, ONNX Runtime intra-op, OpenCV)\n"
-        f"- Date: {info['date']}; source revision {info['git']}\n"
         f"- Libraries: {libs}\n"
+        f"- Machine and libraries as of the latest run ({info['date']}); per section, the run that measured it "
+        "(threads: torch intra-op, ONNX Runtime intra-op, OpenCV):\n\n"
+        "| section | threads | networks on | date | revision |\n|---|---|---|---|---|\n"
+        + "\n".join(rows.values())
+        + "\n"
     )
 
 

@@ -6,11 +6,13 @@ the machinery in seconds; its sections say so) and optional user images.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,10 @@ FIGURE_IMAGE = "set5/butterfly"
 
 @dataclass
 class BenchOptions:
-    """Shared options: output folder, quick mode, image folder, threads, models, device."""
+    """Shared options: output folder, quick mode, image folder, threads, models, device.
+
+    ``measured`` collects, as the drivers run, ``{section: what ran the networks}`` for the machine section.
+    """
 
     out: Path
     quick: bool = False
@@ -37,28 +42,56 @@ class BenchOptions:
     models: list[str] | None = None
     device: str | None = None
     say: Say = print
+    measured: dict[str, str] = field(default_factory=dict)
 
     @property
     def results(self) -> Path:
+        """``out/RESULTS.md``."""
         return self.out / "RESULTS.md"
 
-    def section(self, name: str) -> str:
-        """Section name; suffixed with the image folder's name for user images."""
+    @property
+    def images_tag(self) -> str | None:
+        """Suffix of sections and files for a user image folder: its name and a short hash of its path.
+
+        ``lensA/val`` and ``lensB/val`` get ``val-<hash A>`` and ``val-<hash B>``; None for the committed set.
+        """
         if self.images is None or Path(self.images).resolve() == VAL_DIR.resolve():
-            return name
-        return f"{name}-{Path(self.images).name}"
+            return None
+        path = Path(self.images).resolve()
+        name = re.sub(r"[^A-Za-z0-9_.]+", "_", path.name).strip("_.") or "images"
+        return f"{name}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+
+    def section(self, name: str) -> str:
+        """Section name; suffixed with :attr:`images_tag` for user images."""
+        tag = self.images_tag
+        return name if tag is None else f"{name}-{tag}"
 
     def file(self, stem: str, suffix: str) -> Path:
         """``out/<stem><suffix>``, the stem suffixed like :meth:`section` for user images."""
         return self.out / f"{self.section(stem)}{suffix}"
 
-    def load(self, max_images: int | None = None):
+    def load(self, max_images: int | None = None) -> list:
+        """The colour images of :attr:`images` (default: the committed set), at most ``max_images``."""
         return load_images(self.images, max_images=max_images)
+
+    @property
+    def device_name(self) -> str:
+        """The device the networks run on (``--device``, else CUDA when available, else CPU)."""
+        from ..device import pick_device
+
+        return str(pick_device(self.device))
 
 
 def write_machine(opts: BenchOptions) -> None:
-    """The machine / versions / threads / date section."""
-    report.write_section(opts.results, "machine", report.machine_section(report.machine_info(opts.threads)))
+    """The machine section: this machine, and per section measured in this run its threads, device and date.
+
+    Rows of sections measured by earlier runs are kept; nothing is claimed for a section this run did not measure.
+    """
+    if not opts.measured:
+        return
+    old = report.read_section(opts.results.read_text(), "machine") if opts.results.is_file() else None
+    body = report.machine_section(report.machine_info(opts.threads), opts.measured, old)
+    report.write_section(opts.results, "machine", body)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,7 +109,10 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     if opts.quick:
         kernels = dict(list(kernels.items())[:3])
     seeds = 2 if opts.quick else 10
-    experiments = [ke.run_experiment(grey, kernels, ke.DEFAULT_NS, seeds=seeds, boundary=b) for b in ke.BOUNDARIES]
+    try:
+        experiments = [ke.run_experiment(grey, kernels, ke.DEFAULT_NS, seeds=seeds, boundary=b) for b in ke.BOUNDARIES]
+    except ValueError as e:  # images too small for the crops
+        raise ValueError(f"{opts.images or VAL_DIR}: {e}") from None
     base_eps = ke.wiener_eps(ke.DEFAULT_PATCH, ke.DEFAULT_NOISE)
     sensitivity = [
         (f, ke.run_experiment(grey, kernels, ke.DEFAULT_NS, seeds=max(1, seeds // 2), eps=f * base_eps))
@@ -103,6 +139,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
         opts.say(
             f"kernels [{b}]: mean KSIM {dict(zip(s['ns'], s['mean_ksim'], strict=True))}; saturates at N={s['saturation_n']}"
         )
+    opts.measured[opts.section("kernel-estimation")] = "- (numpy)"
     opts.say(f"kernels: wrote {plot} and section kernel-estimation of {opts.results} ({seconds:.0f} s)")
     return summary
 
@@ -128,6 +165,7 @@ def bench_tune(opts: BenchOptions) -> dict[str, Any]:
         record = tune.tune_classical(ims, out=params_file, threads=opts.threads, progress=opts.say)
     section = report.classical_section(record, _rel(params_file, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
+    opts.measured[opts.section("classical-params")] = "- (OpenCV, Polyblur on torch CPU)"
     return record
 
 
@@ -148,23 +186,27 @@ def _classical_params(opts: BenchOptions) -> tuple[dict[str, dict[str, Any]], di
     return classical.load_params(), None, classical.PARAMS_FILE  # package defaults
 
 
+def _models_of(opts: BenchOptions, task: str) -> list[str]:
+    """``--models`` of ``task`` (card task), else the shipped models of ``task``."""
+    from . import quality
+
+    return (quality.shipped_by_task() if opts.models is None else quality.by_task(opts.models))[task]
+
+
 def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     """Sharpening table + lens table + plots (psnr_vs_sigma, psnr_vs_n, crops)."""
     from . import classical, quality
     from .protocol import degradation_names
 
     set_threads(opts.threads)
+    device = opts.device_name
     t0 = time.perf_counter()
     ims = opts.load(max_images=2 if opts.quick else None)
     crop = 96 if opts.quick else None
     degs = degradation_names((2.0,)) if opts.quick else degradation_names()
     params, record, params_path = _classical_params(opts)
-    own = params_path == opts.file("classical_params", ".json")
-    section = report.classical_section(record, _rel(params_path, opts.out))
-    report.write_section(opts.results, opts.section("classical-params") if own else "classical-params", section)
     methods = classical.classical_methods(params)
-    by_task = quality.shipped_by_task() if opts.models is None else quality.by_task(opts.models)
-    names = by_task["sharpen"]
+    names = _models_of(opts, "sharpen")
     notes = []
     if not names:
         whose = "among --models" if opts.models is not None else "shipped yet"
@@ -186,6 +228,9 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     psnr_t, ssim_t = quality.summarise(rows, "psnr"), quality.summarise(rows, "ssim")
     seconds = time.perf_counter() - t0
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
+    own = params_path == opts.file("classical_params", ".json")
+    section = report.classical_section(record, _rel(params_path, opts.out))
+    report.write_section(opts.results, opts.section("classical-params") if own else "classical-params", section)
     plots = []
     p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
     plots.append(p.name)
@@ -216,9 +261,10 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         f"{', '.join(degs)} (`sigma=s`: isotropic, s px; `aniso`: one random anisotropic kernel per image, stds "
         "U[0.3, 4], seed 0), white Gaussian noise 0.5/255, clipped to [0, 1]. PSNR and SSIM (scikit-image, channel_axis, "
         "data_range 1) in linear RGB on the image minus a 16-px border, mean over images. Networks: whole-image "
-        '`isp_collab.restore.restore(..., strategy="spread", n=<card n_trained>)`. Classical rows use the tuned '
+        '`isp_collab.restore.restore(..., strategy="spread", n=<card n_trained>)`'
+        f"{f' on {device}' if names else ''}. Classical rows use the tuned "
         f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items())}). "
-        f"{opts.threads} thread(s); mean seconds per image: "
+        f"{opts.threads} CPU thread(s); mean seconds per image: "
         + ", ".join(f"{m} {s:.2f}" for m, s in sec.items())
         + f". Total {seconds:.0f} s."
     )
@@ -227,52 +273,60 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(
         opts.results, opts.section("quality"), report.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
     )
+    opts.measured[opts.section("quality")] = device if names else "- (classical rows only)"
     opts.say(f"quality: wrote section {opts.section('quality')} and {', '.join(plots)} in {opts.out} ({seconds:.0f} s)")
     for m, per in psnr_t.items():
         opts.say(f"  {m:28s} mean PSNR {per['mean']:.2f} dB  SSIM {ssim_t[m]['mean']:.4f}")
     summary = {"psnr": psnr_t, "ssim": ssim_t}
-    summary["lens"] = bench_lens(opts, ims, 160 if opts.quick else None, by_task["lens"])
+    summary["lens"] = bench_lens(opts, ims, 160 if opts.quick else None)
     return summary
 
 
 def bench_lens_only(opts: BenchOptions) -> dict[str, Any] | None:
-    """Only the lens table of :func:`bench_quality` (``isp-collab bench lens``), for the shipped lens models."""
-    from . import quality
-
+    """Only the lens table of :func:`bench_quality` (``isp-collab bench lens``)."""
     set_threads(opts.threads)
     ims = opts.load(max_images=2 if opts.quick else None)
-    return bench_lens(opts, ims, 160 if opts.quick else None, quality.shipped_by_task()["lens"])
+    return bench_lens(opts, ims, 160 if opts.quick else None)
 
 
-def bench_lens(opts: BenchOptions, ims, crop: int | None, names: list[str]) -> dict[str, Any] | None:
-    """Lens table (edge / intermediate / centre) for the shipped ``lens-a`` models."""
-    from . import quality
+def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | None:
+    """Lens table (edge / intermediate / centre) of the lens models (``--models``, else shipped), each on its own lens."""
+    from . import lens
+    from .quality import model_label
 
-    names = quality.by_task(opts.models)["lens"] if opts.models is not None else names
+    names = _models_of(opts, "lens")
     if not names:
         whose = "among --models" if opts.models is not None else "shipped"
         body = (
             "## Lens correction: PSNR (dB) by field region (paper Table 3 layout)\n\n"
-            f"Not measured: no `{quality.LENS_NAME}` lens model {whose} (card task `lens`, lens "
-            f"`{quality.LENS_NAME}`). The code path is `isp_collab.bench.quality.run_lens`.\n"
+            f"Not measured: no lens model {whose} (card task `lens`). "
+            "The code path is `isp_collab.bench.lens.run_lens`.\n"
         )
         report.write_section(opts.results, opts.section("lens"), body)
-        opts.say(f"lens: no {quality.LENS_NAME} model {whose}; section left as a placeholder")
+        opts.say(f"lens: no lens model {whose}; section left as a placeholder")
         return None
+    groups = lens.lens_models(names)  # refuses a model whose lens cannot be rebuilt
+    device = opts.device_name
     t0 = time.perf_counter()
-    rows = quality.run_lens(ims, names, crop=crop, device=opts.device, progress=None if opts.quick else opts.say)
-    table = quality.summarise_lens(rows)
+    rows = lens.run_lens(ims, names, crop=crop, device=opts.device, progress=None if opts.quick else opts.say)
+    table = lens.summarise_lens(rows)
+    fields = "; ".join(
+        f"`{lz.key}` ({', '.join(f'`{model_label(n)}`' for n in ns)})"
+        + (" = `make_lens('" + lz.key + "', image_size, seed=0)`" if lz.path is None else f" = calibration `{lz.path}`")
+        for lz, ns in groups.items()
+    )
     how = (
-        f"{len(ims)} images{f' (centre crops of at most {crop}x{crop})' if crop else ''} in linear camera RGB, blurred by the "
-        "`lens-a` PSF field (`make_lens('lens-a', image_size, seed=0)` + `apply_psf_field`), noise 0.5/255; restored "
+        f"{len(ims)} images{f' (centre crops of at most {crop}x{crop})' if crop else ''} in linear camera RGB, each "
+        f"model's own lens (card `lens`): {fields}, applied with `apply_psf_field`, noise 0.5/255; restored "
         'whole-image with `strategy="mirror"` (stacks of patches mirrored about the optical centre, flipped into '
         'alignment) or `strategy="local"` (no alignment). PSNR per region of normalised distance r to the optical '
         "centre (r = 1 at the farthest corner): centre r < 1/3, intermediate 1/3-2/3, edge >= 2/3; 16-px border "
-        f"removed; mean over images. {opts.threads} thread(s), {time.perf_counter() - t0:.0f} s."
+        f"removed; mean over images. Networks on {device}, {opts.threads} CPU thread(s), {time.perf_counter() - t0:.0f} s."
     )
     if opts.quick:
         how = "**Quick run (machinery check, not the reported numbers).** " + how
     report.write_section(opts.results, opts.section("lens"), report.lens_section(table, how))
+    opts.measured[opts.section("lens")] = device
     opts.say(f"lens: wrote section {opts.section('lens')}")
     return table
 
@@ -295,7 +349,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
         images=opts.load(max_images=1),
         progress=opts.say,
     )
-    plot = plot_latency_vs_params(result, opts.out / "latency_vs_params.png")
+    plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"))
     how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
     how += (
         f"- this run: {result.size}x{result.size} image, {result.reps} timed runs, {result.threads} thread(s); "
@@ -305,35 +359,50 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     if any("untrained" in m["label"] for m in result.models):
         how += "\n- no shipped model yet: rows are untrained networks of the planned architectures (cost does not depend on the weights)."
     report.write_section(opts.results, opts.section("speed"), report.speed_section(result, plot.name, how, opts.quick))
-    opts.say(f"speed: wrote section speed and {plot.name} in {opts.out}")
+    opts.measured[opts.section("speed")] = "per runtime (see the section)"
+    opts.say(f"speed: wrote section {opts.section('speed')} and {plot.name} in {opts.out}")
     return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}
 
 
 def bench_training(opts: BenchOptions) -> dict[str, Any]:
-    """Training tables/curves from the cards (shipped, or ``--models``), and the collaboration gain vs tile and stack size."""
+    """Training tables/curves from the cards (shipped, or ``--models``), and the collaboration gain vs tile and stack size.
+
+    Everything is measured before a section is written.
+    """
     from ..training.report import training_section
     from .collab_gain import collab_gain_markdown, collab_gain_table
+    from .inputs import COLLAB_TILES
 
+    set_threads(opts.threads)
+    device = opts.device_name
+    images = str(opts.images or VAL_DIR)
+    tiles, max_images = COLLAB_TILES[opts.quick], (2 if opts.quick else 19)
+    models = _models_of(opts, "sharpen")
+    opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only, on {device})")
+    t0 = time.perf_counter()
+    rows = (
+        collab_gain_table(
+            [images], tiles=tiles, max_images=max_images, models=models, device=device, progress=not opts.quick
+        )
+        if models
+        else []
+    )
+    seconds = time.perf_counter() - t0
     whose = "models/*" if opts.models is None else "the --models folders'"
     opts.say(f"training: validation tables and curves from {whose} card.json + train_log.jsonl")
-    report.write_section(opts.results, "training", training_section(opts.out, opts.models))
-    images = str(opts.images or VAL_DIR)
-    tiles, max_images = ((32,), 2) if opts.quick else ((32, 64, 128), 19)
-    opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only)")
-    t0 = time.perf_counter()
-    from . import quality
-
-    models = quality.by_task(opts.models)["sharpen"] if opts.models is not None else None
-    rows = collab_gain_table([images], tiles=tiles, max_images=max_images, models=models)
+    body = training_section(opts.out, opts.models, plot_path=lambda task: opts.file(f"training_{task}", ".png"))
+    report.write_section(opts.results, opts.section("training"), body)
     if rows:
         how = (
-            f"Evaluation only ({time.perf_counter() - t0:.0f} s): the training validation protocol (photos of "
-            f"`{_rel(Path(images), opts.out)}` unprocessed to linear RGB with a fixed seed, isotropic Gaussian "
-            "blur σ ∈ {1, 2, 3, 4}, demosaicking residual noise), 16 tiles per photo; each cell is the mean PSNR "
+            f"Evaluation only ({seconds:.0f} s, networks on {device}, {opts.threads} CPU thread(s)): the training "
+            f"validation protocol (photos of `{_rel(Path(images), opts.out)}` unprocessed to linear RGB with a fixed "
+            "seed, isotropic Gaussian blur σ ∈ {1, 2, 3, 4}, demosaicking residual noise), "
+            f"{rows[0]['tiles_per_image']} tiles per photo; each cell is the mean PSNR "
             "over σ (dB, linear RGB, tile minus a border of min(8, tile/8) px). 'stack at test' = how many tiles "
-            "of one photo the network restores together (same weights)."
+            "of one photo the network restores together (same weights); `(trained)` marks the model's trained N."
         )
         if opts.quick:
             how = "**Quick run (machinery check, not the reported numbers).** " + how
         report.write_section(opts.results, opts.section("collab-gain"), how + "\n\n" + collab_gain_markdown(rows))
+        opts.measured[opts.section("collab-gain")] = device
     return {"collab_gain": rows}

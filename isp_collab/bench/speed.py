@@ -75,10 +75,12 @@ def model_specs(names: Sequence[str] | None = None) -> list[ModelSpec]:
 
         names = shipped_by_task()["sharpen"]
     if names:
+        from .quality import model_label
+
         out = []
         for name in names:
             card = read_card(name)
-            out.append(ModelSpec(name, max(1, int(card["n_trained"])), name=name, card=card))
+            out.append(ModelSpec(model_label(name), max(1, int(card["n_trained"])), name=name, card=card))
         return out
     return [ModelSpec(f"{a}-n{n} (untrained)", n, arch=a) for a, n in DEFAULT_ARCHS]
 

@@ -166,9 +166,10 @@ def tune_classical(
     else:
         say(f"tune: skipping Polyblur: {why}")
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        from ..pipeline.io import atomic_write_bytes
+
+        # temp file + rename: the committed file when out is benchmarks/, never left half-written
+        out = atomic_write_bytes(out, (json.dumps(record, indent=2) + "\n").encode(), overwrite=True)
         say(f"tune: wrote {out}")
     return record
 

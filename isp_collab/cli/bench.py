@@ -7,20 +7,26 @@ import tempfile
 from pathlib import Path
 
 ACTIONS = ("quality", "lens", "speed", "kernels", "training", "tune", "all")
+DEFAULT_THREADS = 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` subcommand and its flags."""
     p = sub.add_parser(
         "bench",
         help="benchmarks: quality vs classical sharpeners, cost per runtime, the kernel-estimation experiment",
         description=(
             "Run a benchmark and write its section of RESULTS.md plus PNG plots in --out. "
             "quality: PSNR/SSIM of the blurry input, unsharp mask, Polyblur and the shipped models (paper §5.2), "
-            "and the lens table; lens: the lens table alone; speed: params, GFLOPs/MP, latency per runtime, memory; kernels: the paper's §3 "
+            "and the lens table; lens: the lens table alone (each lens model on the lens of its card); speed: "
+            "params, GFLOPs/MP, latency per runtime, memory; kernels: the paper's §3 "
             "kernel-estimation experiment (KSIM vs N); tune: grid-search the classical sharpeners' parameters "
             "on the validation set (writes classical_params.json; not part of 'all'); training: tables and "
-            "curves of the shipped models and the collaboration gain vs tile/stack size; all: machine info + "
-            "kernels + training + quality + speed."
+            "curves of the shipped models and the collaboration gain vs tile/stack size; all: "
+            "kernels + training + quality + speed. The machine section records, per section measured, the "
+            "threads and device. Your own models, device or threads go to --out DIR: the published "
+            "benchmarks/ is refused without --overwrite. With --images every section and plot name gets the "
+            "folder's name and a short hash of its path."
         ),
     )
     p.add_argument("action", choices=ACTIONS, help="which benchmark")
@@ -34,16 +40,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="output folder for RESULTS.md and plots (default: benchmarks/)"
     )
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for every runtime (default 1)")
-    p.add_argument("--models", nargs="*", default=None, help="model names or folders (default: all shipped models)")
     p.add_argument(
-        "--device", default=None, help="device for the networks in quality (default: CUDA when available, else CPU)"
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"CPU threads for every runtime (default {DEFAULT_THREADS})",
+    )
+    p.add_argument(
+        "--models",
+        nargs="*",
+        default=None,
+        help="model names or folders (default: all shipped models); quality, lens, speed, training, all",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device for the networks of quality, lens and training (default: CUDA when available, else CPU)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --models, --device, --threads or --quick replace the published sections of benchmarks/RESULTS.md "
+        "and its plots (without it such a run needs --out DIR)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check every input, then run the action and write its sections, plots and machine rows in --out."""
     from ..bench.data import BENCH_DIR
+    from ..bench.inputs import unused_flag
     from ..bench.run import (
         BenchOptions,
         bench_kernels,
@@ -60,13 +86,20 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
     if args.images is not None and not args.images.is_dir():
         raise CLIError(f"{args.images}: no such image folder")
-    _check_inputs(args)  # models, device, images: before anything is written
+    refusal = unused_flag(args.action, args.models, args.device)
+    if refusal is not None:
+        raise CLIError(refusal)
     if args.out is not None:
         out = args.out
     elif args.quick:
-        out = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-"))
+        out = None  # a temporary folder, made once the inputs are checked
     else:
         out = BENCH_DIR
+    if out is not None and not args.overwrite:
+        _refuse_published(args, out, BENCH_DIR)
+    _check_inputs(args)  # models, their lenses, device, images: before anything is written
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-"))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -87,21 +120,66 @@ def run(args: argparse.Namespace) -> int:
         bench_lens_only(opts)
     if args.action in ("speed", "all"):
         bench_speed(opts)
-    if opts.section("machine") == "machine":  # the canonical set: the machine the sections were measured on
-        write_machine(opts)
+    write_machine(opts)  # threads / device / date of the sections this run measured, and of no other
     print(f"bench {args.action}: done, see {opts.results}")
     return 0
 
 
+def _refuse_published(args: argparse.Namespace, out: Path, published: Path) -> None:
+    """Refuse a run with the user's own models / device / threads / quick sizes into the published folder."""
+    from . import CLIError
+
+    if out.resolve() != published.resolve():
+        return
+    given = [
+        flag
+        for flag, on in (
+            ("--models", args.models is not None),
+            ("--device", args.device is not None),
+            (f"--threads {args.threads}", args.threads != DEFAULT_THREADS),
+            ("--quick", args.quick),
+        )
+        if on
+    ]
+    if given:
+        raise CLIError(
+            f"{' '.join(given)} would replace the published sections of {published / 'RESULTS.md'} and its plots "
+            "with this run's figures; pass --out DIR for your own results (or --overwrite to replace them)"
+        )
+
+
 def _check_inputs(args: argparse.Namespace) -> None:
-    """Refuse unknown models, an unusable device and an image folder without colour images, up front."""
+    """Refuse, up front: unknown models, a lens model whose lens cannot be rebuilt, an unusable device,
+    an image folder without colour images, and images below the size the action needs."""
     from ..bench.data import load_images
-    from ..device import pick_device
+    from ..bench.inputs import check_images
     from ..models import read_card
+    from . import CLIError
 
     for name in args.models or []:
         read_card(name)
+    ksize = 0
+    if args.action in ("quality", "lens", "all"):
+        from ..bench.lens import lens_models
+        from ..bench.quality import by_task, shipped_by_task
+
+        lenses = by_task(args.models)["lens"] if args.models is not None else shipped_by_task()["lens"]
+        ksize = max((lz.ksize for lz in lens_models(lenses)), default=0)
     if args.device is not None:
-        pick_device(args.device)
+        _check_device(args.device, CLIError)
     if args.images is not None:
         load_images(args.images, max_images=1)
+        check_images(args.images, args.action, args.quick, ksize)
+
+
+def _check_device(name: str, error: type[Exception]) -> None:
+    """``--device`` must be usable here: selected (ValueError) and able to hold a tensor (RuntimeError)."""
+    import torch
+
+    from ..device import pick_device
+
+    try:
+        torch.zeros(1, device=pick_device(name))
+    except (ValueError, RuntimeError, AssertionError) as e:  # AssertionError: torch built without CUDA
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise error(reason if name in reason else f"device {name!r}: not usable here ({reason})") from None

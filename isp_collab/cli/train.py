@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,21 +25,95 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("recipe", type=Path, help="recipe TOML file")
     p.add_argument("--images", nargs="+", help="training image folders (default: the recipe's, else dead leaves)")
-    p.add_argument("--val-images", nargs="+", help="validation image folders (default: the recipe's)")
+    p.add_argument(
+        "--val-images",
+        nargs="+",
+        help="validation image folders, which also pick the best checkpoint (default: the recipe's; the shipped "
+        "recipes have none, so procedural dead leaves)",
+    )
     p.add_argument("--out", type=Path, help="model output folder (default models/NAME)")
     p.add_argument("--run-dir", type=Path, help="checkpoint/log folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly where it stopped")
-    p.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="override the recipe's number of steps (a warmup as long is shortened to a tenth of them)",
+    )
     p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="K",
+        help="CPU threads per process (default: the recipe's train.threads, 0 there meaning torch's default); "
+        "an execution setting, which a resume may change",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model in --out, and start a finished run in --run-dir again",
+    )
     p.add_argument(
         "--init",
         help="start from a trained model's weights (shipped name or folder): fine-tune, or "
-        "warm-start an N>1 model from N=1 weights",
+        "warm-start an N>1 model from N=1 weights; recorded in the run, so --resume needs no --init",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or status lines (logs still written)")
     p.set_defaults(func=run)
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"isp-collab train: warning: {message}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    """isp-collab's own warnings (a memory cap reached...) as one line; third-party chatter as usual."""
+    if issubclass(category, UserWarning) and "isp_collab" in str(filename):
+        _warn(str(message).splitlines()[0])
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _apply_options(recipe, args: argparse.Namespace) -> None:
+    """The command-line overrides, each checked, with a note where one changes another setting."""
+    from ..training.config import short_warmup
+
+    for flag, folders in (("--images", args.images), ("--val-images", args.val_images)):
+        for folder in folders or []:
+            if not Path(folder).is_dir():
+                raise FileNotFoundError(f"{folder}: image folder not found ({flag})")
+    for key in ("images", "val_images"):  # the recipe's own folders, when no flag replaces them
+        if not getattr(args, key):
+            for folder in getattr(recipe.data, key):
+                if not Path(folder).is_dir():
+                    raise FileNotFoundError(f"{folder}: image folder not found (data.{key} of {recipe.path})")
+    if args.images:
+        recipe.data.images = list(args.images)
+    if args.val_images:
+        recipe.data.val_images = list(args.val_images)
+    if args.images and not recipe.data.val_images:
+        _warn(
+            "--images without --val-images: validation, and the choice of the best checkpoint, use procedural dead "
+            "leaves, not photos like yours; pass --val-images DIR"
+        )
+    if args.steps is not None:
+        recipe.train.steps = args.steps
+        if recipe.train.warmup >= args.steps > 0 and recipe.train.warmup != short_warmup(args.steps):
+            warmup = short_warmup(args.steps)
+            print(
+                f"note: train.warmup {recipe.train.warmup} lowered to {warmup} for --steps {args.steps}",
+                file=sys.stderr,
+            )
+            recipe.train.warmup = warmup
+    if args.lr is not None:
+        recipe.train.lr = args.lr
+        if 0 < args.lr < recipe.train.lr_min:  # the schedule's floor follows a peak set below it
+            print(f"note: train.lr_min {recipe.train.lr_min:g} lowered to --lr {args.lr:g}", file=sys.stderr)
+            recipe.train.lr_min = args.lr
+    if args.threads is not None:
+        recipe.train.threads = args.threads
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,20 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.config import validate
 
     recipe = load_recipe(args.recipe)
-    for folder in (args.images or []) + (args.val_images or []):
-        if not Path(folder).is_dir():
-            raise FileNotFoundError(f"{folder}: image folder not found")
-    if args.images:
-        recipe.data.images = list(args.images)
-    if args.val_images:
-        recipe.data.val_images = list(args.val_images)
-    if args.steps is not None:
-        recipe.train.steps = args.steps
-    if args.lr is not None:
-        recipe.train.lr = args.lr
-        if 0 < args.lr < recipe.train.lr_min:  # the schedule's floor follows a peak set below it
-            print(f"note: train.lr_min {recipe.train.lr_min:g} lowered to --lr {args.lr:g}", file=sys.stderr)
-            recipe.train.lr_min = args.lr
+    _apply_options(recipe, args)
     validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
     for flag, folder in (("--out", out), ("--run-dir", args.run_dir or Path("runs") / recipe.name)):
@@ -64,15 +133,19 @@ def run(args: argparse.Namespace) -> int:
             "or --overwrite to replace it"
         )
     try:
-        result = train(
-            recipe,
-            out,
-            run_dir=args.run_dir,
-            resume=args.resume,
-            device=args.device,
-            progress=not args.no_progress,
-            init=args.init,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", UserWarning)
+            warnings.showwarning = _show_warning  # restored by catch_warnings
+            result = train(
+                recipe,
+                out,
+                run_dir=args.run_dir,
+                resume=args.resume,
+                device=args.device,
+                progress=not args.no_progress,
+                init=args.init,
+                overwrite=args.overwrite,
+            )
     except KeyboardInterrupt:
         return 130
     if "validation" in result:

@@ -20,6 +20,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of decoded pixels
 
 
+class MemoryCapWarning(UserWarning):
+    """An :class:`ImageFolder` reached its memory cap and loaded only some of its images."""
+
+
 def _randint(high: int, generator: torch.Generator | None) -> int:
     return int(torch.randint(high, (1,), generator=generator))
 
@@ -61,14 +65,28 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def _list_images(paths: Sequence[str | Path]) -> list[Path]:
-    files: list[Path] = []
+def _list_images(paths: Sequence[str | Path]) -> list[list[Path]]:
+    """The image files of each path (a folder, recursive and sorted, or one file)."""
+    groups: list[list[Path]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            groups.append(sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES))
         elif p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-            files.append(p)
-    return files
+            groups.append([p])
+    return groups
+
+
+def _reading_order(sizes: list[int], seed: int) -> list[int]:
+    """A seeded order of ``sum(sizes)`` files (numbered group after group): one file of every group first, then
+    the rest so that every prefix holds each group in proportion to its size (each group shuffled, its k-th
+    file of n keyed ``(k + u) / n`` with ``u`` uniform in [0, 1))."""
+    rng = np.random.default_rng(seed)
+    keyed, first = [], 0
+    for n in sizes:
+        for k, j in enumerate(rng.permutation(n).tolist()):
+            keyed.append((k > 0, (k + rng.random()) / n, first + j))
+        first += n
+    return [i for *_, i in sorted(keyed)]
 
 
 class ImageFolder:
@@ -76,42 +94,58 @@ class ImageFolder:
 
     Args:
         paths: a folder/file or a list of them; PNG, JPEG, TIFF, 8 or 16 bit.
-        max_bytes: cap on the decoded pixels held; past it a warning is issued and loading stops.
+        max_bytes: cap on the decoded pixels held. Files are read in a seeded random order that
+            interleaves the folders in proportion to their sizes, so a cap keeps a random sample of
+            every folder; past the cap loading stops with one warning (how many of how many images were
+            loaded). The loaded images are kept in file order, so an uncapped folder gives the same
+            images, in the same order, as a plain sorted listing.
+        seed: seed of that reading order.
+
+    Attributes:
+        found: how many image files were found (``len(self)`` were loaded).
 
     Raises:
         ValueError: (one line, naming the folder) if no image is found.
     """
 
-    def __init__(self, paths: str | Path | Sequence[str | Path], max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, paths: str | Path | Sequence[str | Path], max_bytes: int = DEFAULT_MAX_BYTES, seed: int = 0
+    ) -> None:
         roots = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        files = _list_images(roots)
+        self.where = ", ".join(map(str, roots)) or "(no path given)"
+        groups = _list_images(roots)
+        files = [f for g in groups for f in g]
         if not files:
-            raise ValueError(f"no PNG/JPEG/TIFF images found in {', '.join(map(str, roots)) or '(no path given)'}")
-        self.arrays: list[np.ndarray] = []
-        self.paths: list[Path] = []
+            raise ValueError(f"no PNG/JPEG/TIFF images found in {self.where}")
+        self.found = len(files)
+        loaded: dict[int, np.ndarray] = {}
         total = 0
-        for f in files:
-            img = read_image(f)
+        for i in _reading_order([len(g) for g in groups], seed):
+            img = read_image(files[i])
             if total + img.nbytes > max_bytes:
                 warnings.warn(
-                    f"ImageFolder: memory cap of {max_bytes / 2**20:.0f} MiB reached; loaded {len(self.arrays)} of {len(files)} images",
+                    f"{self.where}: loaded {len(loaded)} of {len(files)} images (a random sample of every folder): "
+                    f"the memory cap of {max_bytes / 2**20:.0f} MiB is reached",
+                    MemoryCapWarning,
                     stacklevel=2,
                 )
                 break
-            self.arrays.append(img)
-            self.paths.append(f)
+            loaded[i] = img
             total += img.nbytes
-        if not self.arrays:
-            raise ValueError(f"no image of {roots[0]} fits in max_bytes={max_bytes}")
+        if not loaded:
+            raise ValueError(f"no image of {self.where} fits in max_bytes={max_bytes}")
+        self.arrays: list[np.ndarray] = [loaded[i] for i in sorted(loaded)]
+        self.paths: list[Path] = [files[i] for i in sorted(loaded)]
         self.nbytes = total
 
     def __len__(self) -> int:
         return len(self.arrays)
 
-    def _eligible(self, size: int) -> list[int]:
+    def eligible(self, size: int) -> list[int]:
+        """Indices of the images at least ``size`` px on each side; ``ValueError`` naming the folders if none."""
         idx = [i for i, a in enumerate(self.arrays) if min(a.shape[:2]) >= size]
         if not idx:
-            raise ValueError(f"no image in {self.paths[0].parent} is at least {size}x{size} px")
+            raise ValueError(f"{self.where}: no image is at least {size}x{size} px")
         return idx
 
     def _crop(self, i: int, size: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -128,7 +162,7 @@ class ImageFolder:
         Returns:
             ``(count, 3, size, size)`` float32 sRGB in [0, 1].
         """
-        idx = self._eligible(size)
+        idx = self.eligible(size)
         first = idx[_randint(len(idx), generator)]
         picks = [first if same_image or j == 0 else idx[_randint(len(idx), generator)] for j in range(count)]
         return torch.stack([self._crop(i, size, generator) for i in picks])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,11 @@ def shipped_models() -> list[str]:
     """Names of the models under ``models/`` that have weights and a card."""
     if not MODELS_DIR.is_dir():
         return []
-    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / WEIGHTS_FILE).is_file() and (p / CARD_FILE).is_file())
+    return sorted(
+        p.name
+        for p in MODELS_DIR.iterdir()
+        if not p.name.startswith(".") and (p / WEIGHTS_FILE).is_file() and (p / CARD_FILE).is_file()
+    )
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -123,22 +129,73 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     return model.to(device).eval()
 
 
-def save_model(model: CollaborativeUNet, out_dir: str | os.PathLike, card: dict[str, Any]) -> Path:
-    """Write ``model.safetensors`` and ``card.json`` atomically (temp file + rename)."""
+def save_model(
+    model: CollaborativeUNet,
+    out_dir: str | os.PathLike,
+    card: dict[str, Any],
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Write ``model.safetensors``, ``card.json`` and ``extra_files`` (name -> text) as one folder.
+
+    The files are written to a temporary folder beside ``out_dir``, which then takes its place: a crash
+    leaves the old model or the new one, never new weights with an old card, and the files of a replaced
+    model go with it. A folder that holds anything else (``out_dir`` is a working folder) gets the files
+    one by one instead, each atomically. A card holding NaN or infinity is refused (``ValueError``):
+    it would not be JSON.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as f:
-        tmp = Path(f.name)
-    save_file(state, str(tmp))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out / WEIGHTS_FILE)
     from .. import __version__
 
     full = {"colour_space": "linear RGB", "package_version": __version__, **model.config.to_dict(), **card}
-    full["weights_sha256"] = file_sha256(out / WEIGHTS_FILE)
-    atomic_write_text(out / CARD_FILE, json.dumps(full, indent=2) + "\n")
+    try:
+        json.dumps(full, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{out / CARD_FILE}: the card holds NaN or infinity; nothing written") from None
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        full["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
+        _put_in_place(tmp, out, {WEIGHTS_FILE, CARD_FILE, *(extra_files or {})})
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+# files a model folder may hold besides the weights and card (what training writes next to them)
+MODEL_FOLDER_FILES = {WEIGHTS_FILE, CARD_FILE, "train_log.jsonl"}
+
+
+def _put_in_place(tmp: Path, out: Path, names: set[str]) -> None:
+    """Move the finished folder ``tmp`` to ``out``: a rename when ``out`` is absent or a model folder."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: a file is there, not a model folder; nothing written")
+    if out.exists():
+        known = MODEL_FOLDER_FILES | names
+        others = [f for f in out.iterdir() if not f.is_file() or (f.name not in known and not f.name.endswith(".tmp"))]
+        if others or out.is_symlink():
+            for name in sorted(names, key=lambda n: n == CARD_FILE):  # the card last
+                os.replace(tmp / name, out / name)
+            return
+        os.chmod(tmp, stat.S_IMODE(out.stat().st_mode))
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        os.replace(out, old)  # onto the empty placeholder
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, out)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

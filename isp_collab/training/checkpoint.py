@@ -13,13 +13,17 @@ import torch
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file.
+
+    The file is readable by others (0644, like model files), so colleagues can resume or inspect a run.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
         torch.save(state, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

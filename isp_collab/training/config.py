@@ -57,7 +57,7 @@ class TrainSection:
     patches_per_step: int = 32  # equal for every N: an N=1 run uses N times more stacks per step
     lr: float = 1e-3
     lr_min: float = 1e-5
-    warmup: int = 200
+    warmup: int = 200  # a recipe that leaves it unset gets max(1, steps // 10) when 200 >= its steps
     grad_clip: float = 1.0
     seed: int = 0
     val_every: int = 500
@@ -151,8 +151,16 @@ def load_recipe(path: str | Path) -> Recipe:
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)
+    t = recipe.train
+    if "warmup" not in raw.get("train", {}) and isinstance(t.steps, int) and t.warmup >= t.steps:
+        t.warmup = short_warmup(t.steps)  # the default warmup fits a short recipe (tiny.toml)
     validate(recipe)
     return recipe
+
+
+def short_warmup(steps: int) -> int:
+    """The warmup of a run too short for its recipe's: a tenth of the steps, at least 1."""
+    return max(1, steps // 10)
 
 
 def validate(r: Recipe) -> None:
@@ -205,6 +213,11 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: need train.lr > 0 and 0 <= train.lr_min <= train.lr, got {t.lr!r} and {t.lr_min!r}")
     if t.warmup < 0 or not t.grad_clip > 0:
         raise ValueError(f"{where}: need train.warmup >= 0 and train.grad_clip > 0")
+    if t.warmup > 1 and t.warmup >= t.steps:  # warmup 0 and 1 both start at the peak
+        raise ValueError(
+            f"{where}: train.warmup must be less than train.steps (the learning rate would never reach its peak and "
+            f"decay), got warmup = {t.warmup} for {t.steps} steps"
+        )
     if not 0.0 <= r.train.ema < 1.0:
         raise ValueError(f"{where}: train.ema must be in [0, 1), got {r.train.ema}")
     if not 0.0 <= r.data.stacks_of_one <= 1.0:

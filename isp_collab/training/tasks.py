@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +18,104 @@ from ..data.batch import StackBatch
 from .config import Recipe
 from .validation import REGIONS, ValGroup, _linear_photo, build_sharpen_valset, evaluate
 
+DEAD_LEAVES = "dead-leaves (procedural)"
+
 
 def validation_photos(recipe: Recipe) -> list[torch.Tensor]:
     """Validation photos as (3, H, W) float32 sRGB in [0, 1] (dead leaves when none are given)."""
+    return _validation_photos(recipe)[0]
+
+
+def _validation_photos(recipe: Recipe) -> tuple[list[torch.Tensor], int]:
+    """The validation photos (the first ``val.max_images`` in file order) and how many files were found."""
     from ..data.sources import DeadLeaves, ImageFolder
 
     v = recipe.val
     if recipe.data.val_images:
-        return list(ImageFolder(recipe.data.val_images).images())[: v.max_images]
-    return list(DeadLeaves(seed=v.seed).images(count=v.dead_leaves_images, size=max(256, 2 * v.tile)))
+        folder = ImageFolder(recipe.data.val_images)
+        return list(folder.images())[: v.max_images], folder.found
+    photos = list(DeadLeaves(seed=v.seed).images(count=v.dead_leaves_images, size=max(256, 2 * v.tile)))
+    return photos, len(photos)
 
 
 def _source(recipe: Recipe):
-    from ..data.sources import image_source
+    """The training images (one warning, naming the recipe key, when the memory cap drops some), or dead leaves."""
+    from ..data.sources import MemoryCapWarning, image_source
 
-    if recipe.data.images:
-        return image_source(recipe.data.images, max_bytes=recipe.data.max_megabytes * 2**20)
-    return image_source(None)
+    if not recipe.data.images:
+        return image_source(None)
+    mb = recipe.data.max_megabytes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = image_source(recipe.data.images, max_bytes=mb * 2**20, seed=recipe.train.seed)
+    for w in caught:
+        hint = f" (raise [data] max_megabytes = {mb} to load more)" if issubclass(w.category, MemoryCapWarning) else ""
+        warnings.warn(f"{w.message}{hint}", w.category, stacklevel=3)
+    return source
 
 
-class SharpenTask:
+class _Task:
+    """What both tasks share: the training source, the lazily built validation set, data checks, card fields."""
+
+    recipe: Recipe
+    source: Any
+    crop_size: int  # side of the crops the sampler draws from the training images
+    _valset: dict[str, ValGroup] | None = None
+    val_used: int = 0  # validation photos that gave tiles
+    val_found: int = 0  # validation photo files found
+
+    @property
+    def valset(self) -> dict[str, ValGroup]:
+        if self._valset is None:
+            self._valset = self._build_valset()
+        return self._valset
+
+    def _build_valset(self) -> dict[str, ValGroup]:
+        raise NotImplementedError
+
+    def _val_where(self) -> str:
+        return ", ".join(self.recipe.data.val_images) or DEAD_LEAVES
+
+    def check_training_images(self) -> None:
+        """The training images must hold crops of ``crop_size`` px (the patch plus the blur's margin): checked
+        before a run writes anything, one ``ValueError`` line naming the folders."""
+        from ..data.sources import ImageFolder
+
+        if isinstance(self.source, ImageFolder):
+            try:
+                self.source.eligible(self.crop_size)
+            except ValueError as e:
+                raise ValueError(
+                    f"{e} (training crops are data.patch = {self.recipe.data.patch} px plus "
+                    f"{self.crop_size - self.recipe.data.patch} px for the blur)"
+                ) from None
+
+    def data_card(self) -> dict[str, Any]:
+        """Card fields: the training and validation data, and how many images of each were used."""
+        from ..data.sources import ImageFolder
+
+        images = isinstance(self.source, ImageFolder)
+        self.valset  # noqa: B018 - counts the validation photos
+        return {
+            "training_data": list(self.recipe.data.images) or [DEAD_LEAVES],
+            "training_images_used": len(self.source) if images else None,
+            "training_images_found": self.source.found if images else None,
+            "validation_data": list(self.recipe.data.val_images) or [DEAD_LEAVES],
+            "validation_images_used": self.val_used,
+            "validation_images_found": self.val_found,
+        }
+
+    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
+        return evaluate(model, self.valset, self.recipe.model.n, self.recipe.val.border, device)
+
+
+class SharpenTask(_Task):
     def __init__(self, recipe: Recipe) -> None:
         from ..data.sharpen import SharpenSampler
 
         self.recipe = recipe
         d = recipe.data
-        source = _source(recipe)
+        source = self.source = _source(recipe)
         self.sampler, self.single = (
             SharpenSampler(
                 source,
@@ -56,7 +129,7 @@ class SharpenTask:
             )
             for n in (recipe.model.n, 1)
         )
-        self._valset: dict[str, ValGroup] | None = None
+        self.crop_size = d.patch + self.sampler.kernel_size - 1
 
     def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
         """``stacks`` stacks of N; with ``data.stacks_of_one``, that fraction of draws is N x ``stacks`` stacks of 1."""
@@ -65,20 +138,14 @@ class SharpenTask:
             return self.single.sample(stacks * self.recipe.model.n, gen)
         return self.sampler.sample(stacks, gen)
 
-    @property
-    def valset(self) -> dict[str, ValGroup]:
-        if self._valset is None:
-            self._valset = build_sharpen_valset(
-                validation_photos(self.recipe), self.recipe.val, noise=self._val_noise()
-            )
-        return self._valset
+    def _build_valset(self) -> dict[str, ValGroup]:
+        photos, self.val_found = _validation_photos(self.recipe)
+        self.val_used = sum(min(p.shape[-2:]) >= self.recipe.val.tile for p in photos)
+        return build_sharpen_valset(photos, self.recipe.val, noise=self._val_noise(), where=self._val_where())
 
     def _val_noise(self) -> str:
         """Validation noise: the training noise; demosaicking residual noise for ``mixed`` (comparable runs)."""
         return "demosaic" if self.recipe.data.noise == "mixed" else self.recipe.data.noise
-
-    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
-        return evaluate(model, self.valset, self.recipe.model.n, self.recipe.val.border, device)
 
     def describe_validation(self) -> str:
         v = self.recipe.val
@@ -89,14 +156,14 @@ class SharpenTask:
         )
 
 
-class LensTask:
+class LensTask(_Task):
     def __init__(self, recipe: Recipe) -> None:
         from ..data.lens import LensSampler
 
         self.recipe = recipe
         d = recipe.data
         self.field = self._field((1024, 1536))
-        source = _source(recipe)
+        source = self.source = _source(recipe)
         self.sampler = LensSampler(
             source,
             self.field,
@@ -106,7 +173,7 @@ class LensTask:
             noise=d.noise,
             same_image=d.same_image,
         )
-        self._valset: dict[str, ValGroup] | None = None
+        self.crop_size = d.patch + self.field.ksize - 1
 
     def _field(self, image_size: tuple[int, int]):
         from ..physics.psf_field import load_calibration, make_lens
@@ -119,21 +186,21 @@ class LensTask:
     def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
         return self.sampler.sample(stacks, gen)
 
-    @property
-    def valset(self) -> dict[str, ValGroup]:
-        if self._valset is None:
-            self._valset = self._build_valset()
-        return self._valset
-
     def _build_valset(self) -> dict[str, ValGroup]:
-        """Mirror quadruplets of tiles over each photo, grouped by normalised field radius."""
+        """Mirror quadruplets of tiles over each photo, grouped by normalised field radius.
+
+        A photo gives tiles when its half-size holds a tile (at least 2 x ``val.tile`` px on each side);
+        a ``ValueError`` naming the folder when none does.
+        """
         from ..physics.noise import add_gaussian_noise, demosaic_residual_noise
         from ..physics.psf_field import apply_psf_field
 
         v, t = self.recipe.val, self.recipe.val.tile
         gen = torch.Generator().manual_seed(v.seed)
         groups: dict[str, tuple[list, list]] = {r: ([], []) for r in REGIONS}
-        for photo in validation_photos(self.recipe):
+        photos, self.val_found = _validation_photos(self.recipe)
+        self.val_used = 0
+        for photo in photos:
             lin = _linear_photo(photo, gen)
             _, h, w = lin.shape
             field = self._field((h, w))
@@ -145,6 +212,7 @@ class LensTask:
             cx, cy = w / 2, h / 2
             if min(cx, cy) < t:
                 continue
+            self.val_used += 1
             rmax = float(np.hypot(cx, cy))
             for fy in np.linspace(0, 1, 4):
                 for fx in np.linspace(0, 1, 4):
@@ -161,10 +229,12 @@ class LensTask:
                                 b, s = b.flip(dims), s.flip(dims)
                         groups[region][0].append(b)
                         groups[region][1].append(s)
+        if not self.val_used:
+            raise ValueError(
+                f"{self._val_where()}: no validation photo is at least {2 * t}x{2 * t} px (lens validation cuts "
+                f"mirror tiles of val.tile = {t} px about the centre)"
+            )
         return {r: ValGroup(torch.stack(b).clamp(0, 1), torch.stack(s), 4) for r, (b, s) in groups.items() if b}
-
-    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
-        return evaluate(model, self.valset, self.recipe.model.n, self.recipe.val.border, device)
 
     def describe_validation(self) -> str:
         return (
@@ -176,4 +246,5 @@ class LensTask:
 
 
 def build_task(recipe: Recipe) -> SharpenTask | LensTask:
+    """The recipe's task; loads its training images (the validation set is built on first use)."""
     return SharpenTask(recipe) if recipe.task.name == "sharpen" else LensTask(recipe)

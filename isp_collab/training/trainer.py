@@ -12,8 +12,10 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,10 @@ from ..device import pick_device
 from ..models import create_model, load_model, save_model
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe
-from .tasks import build_task
+from .resume import open_run, recipe_changes
+from .tasks import DEAD_LEAVES, build_task
+
+__all__ = ["ema_of", "finalize", "lr_factor", "recipe_changes", "train"]
 
 
 def lr_factor(step: int, recipe: Recipe) -> float:
@@ -81,26 +86,14 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
-def recipe_changes(saved: dict[str, Any], recipe: Recipe) -> list[str]:
-    """``section.key: was -> now`` for every setting of ``recipe`` that differs from a checkpoint's ``saved`` recipe.
+def _status(enabled: bool) -> Callable[[str], None]:
+    """One short line on stderr per otherwise silent phase (loading, validation), when progress is shown."""
 
-    Keys a checkpoint predates count as their defaults then; the recipe's file path and hash are not compared.
-    """
-    now, defaults = asdict(recipe), asdict(Recipe(name=recipe.name))
-    out = []
-    for section, values in now.items():
-        if section in ("path", "sha256"):
-            continue
-        if not isinstance(values, dict):
-            was = saved.get(section, values)
-            if was != values:
-                out.append(f"{section}: {was!r} -> {values!r}")
-            continue
-        for key, value in values.items():
-            was = saved.get(section, {}).get(key, defaults[section][key])
-            if was != value:
-                out.append(f"{section}.{key}: {was!r} -> {value!r}")
-    return out
+    def say(message: str) -> None:
+        if enabled:
+            tqdm.write(message, file=sys.stderr)
+
+    return say
 
 
 def train(
@@ -112,13 +105,17 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     init: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train ``recipe``; returns the final validation figures. See the module docstring for files.
 
     ``stop_after`` ends the run early after that many steps (checkpointing as usual), used by
     tests of resume; the schedule still follows ``recipe.train.steps``. ``init``: start from the
     weights of a trained model (shipped name or folder) instead of identity — fine-tuning, or warm
-    starting an N>1 model from N=1 weights (its collaboration layers then start as ``[I | 0]``).
+    starting an N>1 model from N=1 weights (its collaboration layers then start as ``[I | 0]``); it is
+    recorded in the checkpoint, and a resume keeps it. ``overwrite`` restarts a finished run in ``run_dir``.
+    The run directory, the task's data (image sizes, the validation set) and ``init`` are all checked
+    before anything is written.
     """
     rank, world = _dist_info()
     if world > 1 and torch.cuda.is_available():
@@ -131,17 +128,17 @@ def train(
     run_dir = Path(run_dir or Path("runs") / recipe.name)
     out_dir = Path(out_dir)
     last_path, best_path, log_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "log.jsonl"
-    if not resume and last_path.exists():
-        raise FileExistsError(f"{last_path}: a run exists; pass --resume to continue it or remove {run_dir}")
-    if resume and not last_path.exists():
-        raise FileNotFoundError(f"{last_path}: nothing to resume")
-    ck = load_checkpoint(last_path) if resume else {}
-    # a resumed run must be the run it continues (its card, schedule and best.pt say so)
-    if resume and (changed := recipe_changes(ck.get("recipe", {}), recipe)):
-        raise ValueError(
-            f"{last_path}: the run was started with other settings ({'; '.join(changed)}); resume with the "
-            "run's recipe and options (--images, --val-images, --steps, --lr), or start a new run"
-        )
+    start = open_run(run_dir, recipe, resume=resume, overwrite=overwrite, init=init)
+    ck, init = start.checkpoint, start.init
+    say = _status(progress and rank == 0)
+
+    if recipe.data.images:
+        say(f"loading the training images from {', '.join(recipe.data.images)}")
+    task = build_task(recipe)
+    task.check_training_images()
+    if rank == 0:  # the validation set is built (and its photos checked) now, on the rank that validates
+        say(f"building the validation set from {', '.join(recipe.data.val_images) or DEAD_LEAVES}")
+        task.valset  # noqa: B018
 
     torch.manual_seed(recipe.train.seed)
     model = create_model(
@@ -153,7 +150,6 @@ def train(
     evaluated = ema.module if ema is not None else model  # the weights validated, checkpointed as best, shipped
     opt = torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
-    task = build_task(recipe)
     gen = torch.Generator().manual_seed(recipe.train.seed * 1000 + rank)
     step, best, elapsed = 0, -float("inf"), 0.0
     if resume:
@@ -176,6 +172,7 @@ def train(
             f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split evenly over {world} processes "
             "(choose train.patches_per_step so that patches_per_step / model.n is a multiple of the process count)"
         )
+    cwd = os.getcwd()  # relative image folders in the recipe are taken from here (compared on resume)
 
     def checkpoint(path: Path) -> None:
         gens = [gen.get_state()]
@@ -196,6 +193,8 @@ def train(
                     "best": best,
                     "elapsed": elapsed,
                     "recipe": asdict(recipe),
+                    "cwd": ck.get("cwd", cwd),
+                    "init": init,
                     **({"ema": ema.state_dict()} if ema is not None else {}),
                 },
             )
@@ -205,16 +204,23 @@ def train(
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    if start.restart and world > 1:
+        dist.barrier()  # every process has read the finished run's last.pt before it goes
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if start.restart:  # --overwrite of a finished run: its checkpoints go
+            for path in (last_path, best_path):
+                path.unlink(missing_ok=True)
         if not resume:
             log_path.write_text("")
-            log({"event": "start", "recipe": asdict(recipe), "world": world, "device": str(dev)})
+            log({"event": "start", "recipe": asdict(recipe), "world": world, "device": str(dev), "init": init})
             val = task.validate(evaluated, dev)
             log({"step": 0, "val": val})
+            say(f"step 0: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
     end = min(recipe.train.steps, step + stop_after) if stop_after else recipe.train.steps
     bar = tqdm(total=recipe.train.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
-    t_last, patches = time.perf_counter(), 0
+    # throughput: the patches and the training time (validation excluded) since the last report
+    t_last, patches, busy = time.perf_counter(), 0, 0.0
     model.train()
     _interrupt_on_sigterm()
     try:
@@ -238,11 +244,12 @@ def train(
             patches += blurry.shape[0] * blurry.shape[1] * world
             now = time.perf_counter()
             elapsed += now - t_last
+            busy += now - t_last
             if step % 10 == 0 or step == end:
-                rate = patches / max(now - t_last, 1e-9) if patches else 0.0
+                rate = patches / max(busy, 1e-9)
                 bar.set_postfix(loss=f"{loss.item():.4f}", patches_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
                 log({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "elapsed": elapsed})
-                patches = 0
+                patches, busy = 0, 0.0
             t_last = now
             bar.update(1)
             is_val = step % recipe.train.val_every == 0 or step == recipe.train.steps
@@ -263,10 +270,11 @@ def train(
         if rank == 0:
             print(f"interrupted at step {step}: checkpoint written to {last_path}; continue with --resume")
         raise
-    bar.close()
+    finally:  # an error is printed on its own line, not after the bar
+        bar.close()
     result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
     if rank == 0 and result["finished"]:
-        result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path))
+        result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
     if world > 1:
         dist.barrier()
     return result
@@ -280,13 +288,31 @@ def _init_from(model: torch.nn.Module, init: str | Path) -> None:
     missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
     if unexpected or any(not k.startswith("collab_") for k in missing):
         raise ValueError(f"{init}: weights do not fit this network (e.g. {(unexpected or missing)[0]})")
-    model.initialised_from = str(init)
 
 
-def finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path) -> dict[str, Any]:
-    """Write the best weights + card (validation table at N trained and per condition) to ``out_dir``."""
+def finalize(
+    recipe: Recipe,
+    model: torch.nn.Module,
+    best_path: Path,
+    out_dir: Path,
+    task: Any,
+    dev: torch.device,
+    elapsed: float,
+    log_path: Path,
+    init: str | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Write the best weights + card (validation table at N trained and per condition) to ``out_dir``.
+
+    The weights, the card and ``train_log.jsonl`` (the validation records of ``log_path``, for the RESULTS
+    plot) are written as one folder (:func:`~isp_collab.models.save_model`).
+    """
     if best_path.exists():
-        model.load_state_dict(load_checkpoint(best_path)["model"])
+        best = load_checkpoint(best_path)
+        model.load_state_dict(best["model"])
+        say(f"final validation of the best weights (step {best.get('step', '?')})")
+    else:
+        say("final validation")
     val = task.validate(model, dev)
     card = {
         "task": recipe.task.name,
@@ -302,12 +328,11 @@ def finalize(recipe, model, best_path, out_dir, task, dev, elapsed, log_path) ->
         "wall_clock_s": round(elapsed, 1),
         "validation": val,
         "validation_protocol": task.describe_validation(),
-        "training_data": recipe.data.images or ["dead-leaves (procedural)"],
-        "initialised_from": getattr(model, "initialised_from", None),
+        **task.data_card(),
+        "initialised_from": init,
     }
-    save_model(model, out_dir, card)
+    extra = {}
     if log_path.exists():  # keep the curve next to the weights for the RESULTS plot
-        (Path(out_dir) / "train_log.jsonl").write_text(
-            "".join(line for line in log_path.read_text().splitlines(True) if '"val"' in line)
-        )
+        extra["train_log.jsonl"] = "".join(line for line in log_path.read_text().splitlines(True) if '"val"' in line)
+    save_model(model, out_dir, card, extra_files=extra)
     return {"validation": val, "out": str(out_dir)}

@@ -60,8 +60,13 @@ def _spread_tiles(h: int, w: int, tile: int, count: int, gen: torch.Generator) -
     return out
 
 
-def build_sharpen_valset(photos: list, cfg: ValSection, noise: str = "gaussian") -> dict[str, ValGroup]:
-    """photos: (3, H, W) sRGB tensors in [0, 1]; those smaller than ``cfg.tile`` are skipped."""
+def build_sharpen_valset(
+    photos: list, cfg: ValSection, noise: str = "gaussian", where: str = "validation photos"
+) -> dict[str, ValGroup]:
+    """photos: (3, H, W) sRGB tensors in [0, 1]; those smaller than ``cfg.tile`` are skipped.
+
+    Raises ``ValueError`` starting with ``where`` (the folder) when no photo holds a tile.
+    """
     gen = torch.Generator().manual_seed(cfg.seed)
     groups: dict[str, tuple[list, list]] = {f"sigma={s:g}": ([], []) for s in cfg.sigmas}
     for img in photos:
@@ -84,7 +89,7 @@ def build_sharpen_valset(photos: list, cfg: ValSection, noise: str = "gaussian")
                 b_list.append(blurry[0, :, y : y + cfg.tile, x : x + cfg.tile])
                 s_list.append(lin[:, y : y + cfg.tile, x : x + cfg.tile])
     if not any(b for b, _ in groups.values()):
-        raise ValueError(f"no validation photo is at least {cfg.tile} px on each side")
+        raise ValueError(f"{where}: no validation photo is at least {cfg.tile}x{cfg.tile} px (val.tile)")
     return {
         k: ValGroup(torch.stack(b).clamp(0, 1), torch.stack(s), cfg.tiles_per_image) for k, (b, s) in groups.items()
     }
@@ -105,7 +110,10 @@ def evaluate(model: torch.nn.Module, valset: dict[str, ValGroup], n: int, border
     """PSNR (dB, linear RGB) per condition, restored and blurry, restoring stacks of ``n`` tiles.
 
     Returns ``{"restored": {cond: psnr}, "blurry": {cond: psnr}, "mean_psnr": ..., "mean_blurry": ...}``.
+    Raises ``ValueError`` for an empty ``valset`` (its mean would be NaN).
     """
+    if not valset:
+        raise ValueError("empty validation set: no condition has a tile to score")
     was_training = model.training
     model.eval()
     restored, blurry = {}, {}

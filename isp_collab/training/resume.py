@@ -1,0 +1,129 @@
+"""What a run directory allows: start a run, continue it (``--resume``) or restart it (``--overwrite``).
+
+Decided before anything is written: a resumed run must be the run it continues (same settings, same
+data folders, same ``--init``), since its card, schedule and ``best.pt`` describe that run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import load_checkpoint
+from .config import Recipe
+
+# settings that change how a run executes, never what it computes: a resume may change them
+EXECUTION_ONLY = {("train", "threads"), ("train", "ckpt_every")}
+# image folders: compared as the folders they name, not as typed
+PATH_KEYS = {("data", "images"), ("data", "val_images")}
+
+
+def resolve_folders(paths: list[str], cwd: str | None = None) -> list[str]:
+    """``paths`` as absolute, normalised real paths, relative ones taken from ``cwd`` (default: the current folder)."""
+    base = cwd or os.getcwd()
+    return [os.path.realpath(os.path.join(base, os.fspath(p))) for p in paths]
+
+
+def recipe_changes(saved: dict[str, Any], recipe: Recipe, saved_cwd: str | None = None) -> list[str]:
+    """``section.key: was -> now`` for every setting of ``recipe`` that differs from a checkpoint's ``saved`` recipe.
+
+    Keys a checkpoint predates count as their defaults then; the recipe's file path and hash and the
+    execution-only keys (``train.threads``, ``train.ckpt_every``) are not compared. Image folders are
+    compared resolved: the saved ones from ``saved_cwd`` (the folder the run started in; the current
+    one for checkpoints that predate it), the recipe's from the current folder, so ``okimgs``,
+    ``okimgs/`` and its absolute path are the same folder.
+    """
+    now, defaults = asdict(recipe), asdict(Recipe(name=recipe.name))
+    out = []
+    for section, values in now.items():
+        if section in ("path", "sha256"):
+            continue
+        if not isinstance(values, dict):
+            was = saved.get(section, values)
+            if was != values:
+                out.append(f"{section}: {was!r} -> {values!r}")
+            continue
+        for key, value in values.items():
+            if (section, key) in EXECUTION_ONLY:
+                continue
+            was = saved.get(section, {}).get(key, defaults[section][key])
+            if (section, key) in PATH_KEYS:
+                resolved = resolve_folders(was, saved_cwd), resolve_folders(value)
+                if resolved[0] == resolved[1]:
+                    continue
+                if was == value:  # the same text naming other folders (another working folder): show where
+                    was, value = resolved
+            if was != value:
+                out.append(f"{section}.{key}: {was!r} -> {value!r}")
+    return out
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Two ``--init`` values naming the same model (shipped name or folder, as typed or resolved)."""
+    if a == b:
+        return True
+    from ..models.weights import WeightsError, resolve_model_dir
+
+    try:
+        return resolve_model_dir(a).resolve() == resolve_model_dir(b).resolve()
+    except WeightsError:
+        return False
+
+
+@dataclass
+class RunStart:
+    """How a run starts: ``checkpoint`` to continue (empty for a new run), the ``init`` model it started
+    from, and whether a finished run's checkpoints are to be removed first (``restart``)."""
+
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None
+    restart: bool = False
+
+
+def open_run(
+    run_dir: Path, recipe: Recipe, resume: bool = False, overwrite: bool = False, init: str | os.PathLike | None = None
+) -> RunStart:
+    """Check ``run_dir`` against the request; raises one line naming the folder and the way out.
+
+    - no run there: a new run (``--resume`` is refused: nothing to resume);
+    - an unfinished run: ``resume`` continues it (same settings and ``--init``, else refused);
+      otherwise refused (``--resume``, ``--run-dir`` or remove it);
+    - a finished run (all its steps done, its model written): ``overwrite`` restarts it; otherwise refused.
+    """
+    last = run_dir / "last.pt"
+    init = None if init is None else os.fspath(init)
+    if resume:
+        if not last.exists():
+            raise FileNotFoundError(f"{last}: nothing to resume")
+        ck = load_checkpoint(last)
+        if changed := recipe_changes(ck.get("recipe", {}), recipe, ck.get("cwd")):
+            raise ValueError(
+                f"{last}: the run was started with other settings ({'; '.join(changed)}); resume with the "
+                "run's recipe and options (--images, --val-images, --steps, --lr), or start a new run"
+            )
+        recorded = ck.get("init")
+        if init is not None and (recorded is None or not _same_model(init, recorded)):
+            started = f"with --init {recorded}" if recorded is not None else "without --init"
+            raise ValueError(f"{last}: the run was started {started}; resume it without --init (or start a new run)")
+        return RunStart(ck, recorded)
+    if init is not None:  # a missing model is found now, not after the images are loaded
+        from ..models.weights import resolve_model_dir
+
+        resolve_model_dir(init)
+    if not last.exists():
+        return RunStart(init=init)
+    ck = load_checkpoint(last)
+    step, steps = ck.get("step", 0), ck.get("recipe", {}).get("train", {}).get("steps", float("inf"))
+    if step < steps:
+        only = " (--overwrite restarts only a finished run)" if overwrite else ""
+        raise FileExistsError(
+            f"{run_dir}: an unfinished run is there (step {step} of {steps}); pass --resume to continue it, "
+            f"--run-dir DIR for a new run, or remove {run_dir}{only}"
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"{run_dir}: a finished run is there; pass --overwrite to start it again, or --run-dir DIR for a new run"
+        )
+    return RunStart(init=init, restart=True)

@@ -1,0 +1,144 @@
+"""``isp-collab bench`` refuses, before anything is written: runs that would replace the published results,
+flags the action ignores, an unusable device, and images too small for the action."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import isp_collab.bench.data as bench_data
+import isp_collab.device as device_module
+from isp_collab.bench.data import BenchImage
+from isp_collab.cli import main
+
+
+def _images(folder, sizes, name="im"):
+    """Colour PNGs of the given (h, w) sizes in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate(sizes):
+        cv2.imwrite(str(folder / f"{name}{i}.png"), (rng.random((h, w, 3)) * 255).astype(np.uint8))
+    return folder
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err, err
+    return err
+
+
+@pytest.fixture
+def published(tmp_path, monkeypatch):
+    """A stand-in for the checkout's benchmarks/ folder (the default --out) holding the published RESULTS.md."""
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    (folder / "RESULTS.md").write_text("published\n")
+    monkeypatch.setattr(bench_data, "BENCH_DIR", folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--models"],
+        ["--device", "cpu"],
+        ["--threads", "2"],
+        ["--models", "--out", "PUBLISHED"],
+        ["--quick", "--out", "PUBLISHED"],
+    ],
+)
+def test_own_figures_never_replace_the_published_results(tmp_path, published, capsys, args):
+    images = _images(tmp_path / "imgs", [(48, 48)])
+    args = [str(published) if a == "PUBLISHED" else a for a in args]
+    assert main(["bench", "quality", "--images", str(images), *args]) == 2
+    err = _one_line_error(capsys)
+    assert "published sections" in err and "--out DIR" in err and "--overwrite" in err
+    assert sorted(p.name for p in published.iterdir()) == ["RESULTS.md"]
+    assert (published / "RESULTS.md").read_text() == "published\n"
+
+
+def test_overwrite_lets_a_run_replace_the_published_results(tmp_path, published):
+    images = _images(tmp_path / "imgs", [(48, 48)])
+    args = ["--quick", "--models", "--images", str(images), "--out", str(published), "--overwrite"]
+    assert main(["bench", "quality", *args]) == 0
+    assert "<!-- section:quality-imgs-" in (published / "RESULTS.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "action, flag",
+    [
+        ("kernels", ["--models", "sharpen-unet-tx-n4"]),
+        ("tune", ["--models", "sharpen-unet-tx-n4"]),
+        ("kernels", ["--device", "cpu"]),
+        ("tune", ["--device", "cpu"]),
+        ("speed", ["--device", "cpu"]),
+    ],
+)
+def test_flags_the_action_ignores_are_refused(tmp_path, capsys, action, flag):
+    out = tmp_path / "out"
+    assert main(["bench", action, "--quick", "--out", str(out), *flag]) == 2
+    err = _one_line_error(capsys)
+    assert f"{flag[0]} does not apply to `bench {action}`" in err
+    assert not out.exists()
+
+
+def test_device_selection_error_is_one_line_before_any_output(tmp_path, capsys, monkeypatch):
+    def refuse(requested=None):
+        raise ValueError(f"device {requested!r}: not available in this PyTorch build or on this machine")
+
+    monkeypatch.setattr(device_module, "pick_device", refuse)
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--models", "--device", "mps", "--out", str(out)]) == 2
+    assert "'mps': not available" in _one_line_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_mps_without_mps_support_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--models", "--device", "mps", "--out", str(out)]) == 2
+    assert "mps" in _one_line_error(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "action, small",
+    [
+        ("quality", (20, 40)),  # a 16-px border on each side leaves nothing
+        ("lens", (20, 40)),
+        ("tune", (12, 12)),  # the 33x33 blurs pad by 16 px
+        ("kernels", (64, 64)),  # 64-px crops away from kernel-sized margins
+        ("training", (24, 24)),  # collaboration-gain tiles of 32 px
+        ("all", (64, 64)),
+    ],
+)
+def test_images_below_the_action_minimum_are_refused_up_front(tmp_path, capsys, action, small):
+    images = _images(tmp_path / "imgs", [(200, 200)])
+    _images(images, [small], name="small")
+    out = tmp_path / "out"
+    assert main(["bench", action, "--quick", "--images", str(images), "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert "small0.png" in err and "too small" in err and f"bench {action if action != 'all' else ''}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "stage, side, message",
+    [
+        ("lens", 12, "folder/tiny: image of 12x12 is too small"),
+        ("blur", 12, "folder/tiny: 12x12 px is too small for the 33x33 blurs"),
+        ("scores", 30, "folder/tiny: border 16 leaves nothing of a 30x30 image"),
+    ],
+)
+def test_size_errors_past_the_checks_name_the_image(stage, side, message):
+    from isp_collab.bench import protocol, quality
+    from isp_collab.bench.lens import lens_cases
+
+    tiny = [BenchImage("folder/tiny", np.full((side, side, 3), 0.5, np.float32))]
+    run = {
+        "lens": lambda: next(lens_cases(tiny)),
+        "blur": lambda: next(protocol.cases(tiny, ["sigma=1"])),
+        "scores": lambda: quality.run_quality(tiny, {}, ["sigma=1"]),
+    }[stage]
+    with pytest.raises(ValueError, match=message):
+        run()

@@ -1,0 +1,101 @@
+"""``bench training``: the section describes the given models from their card and log (no hard-coded claims);
+the collaboration-gain table runs at the trained N, on --device with --threads, with a progress bar."""
+
+import json
+
+import cv2
+import pytest
+import torch
+from test_bench_guards import _images
+
+import isp_collab.bench.collab_gain as collab_gain
+import isp_collab.training.report as report
+from isp_collab.bench.report import read_section
+from isp_collab.bench.run import BenchOptions
+from isp_collab.cli import main
+from isp_collab.models import create_model, save_model
+
+
+def _trained(folder, n=2, val_every=2, val_images=(), lr=1e-3):
+    """A model folder as ``isp-collab train`` leaves it: card with validation, log with the start record."""
+    card = {
+        "task": "sharpen", "n_trained": n, "steps": 4, "patches_per_step": 4, "patch": 16, "wall_clock_s": 3.0,
+        "validation_protocol": "isotropic Gaussian sigma in [1.0], demosaic noise",
+        "validation": {"restored": {"sigma=1": 30.0}, "blurry": {"sigma=1": 29.0}, "mean_psnr": 30.0,
+                       "mean_blurry": 29.0},
+    }  # fmt: skip
+    out = save_model(create_model("unet-tx", n=n), folder, card)
+    recipe = {
+        "name": folder.name,
+        "model": {"arch": "unet-tx", "n": n},
+        "data": {"val_images": list(val_images)},
+        "train": {"val_every": val_every, "threads": 0, "lr": lr},
+        "val": {"max_images": 19, "dead_leaves_images": 1, "seed": 1234},
+    }
+    start = {"event": "start", "recipe": recipe, "world": 1, "device": "cpu"}
+    vals = [{"step": s, "val": {"mean_psnr": 29.0 + s / 4}} for s in (0, 2, 4)]
+    (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [start, *vals]))
+    return str(out)
+
+
+def test_section_reads_cadence_data_and_circumstances_from_the_log(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, t, *a, **k: (titles.append(t), real(ax, t))[1])
+    model = _trained(tmp_path / "m-n2")
+    text = report.training_section(tmp_path, [model])
+    assert "validated every 2 steps" in text and "500" not in text
+    assert "validation data: procedural dead leaves (1 images, seed 1234)" in text
+    assert "as logged: cpu, 1 process, torch's default threads" in text
+    assert "2-core" not in text and "siblings" not in text
+    assert titles and all("Set14" not in t for t in titles) and "dead-leaves tiles" in titles[-1]
+
+
+def test_section_names_what_differs_between_the_models(tmp_path):
+    a = _trained(tmp_path / "a", n=1, val_every=5, val_images=["my_val"])
+    b = _trained(tmp_path / "b", n=2, val_every=10, val_images=["my_val"], lr=2e-3)
+    text = report.training_section(tmp_path, [a, b])
+    assert "validation data: photos of `my_val`, at most 19" in text
+    assert "validated every 5 (`a`), 10 (`b`) steps" in text
+    assert "Their recipes differ in N and in `train.lr`, `train.val_every`." in text
+
+
+def test_collab_gain_runs_on_the_device_with_the_threads(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_evaluate(model, valset, n, border, device):
+        seen.append((n, torch.get_num_threads(), device))
+        return {"restored": {}, "mean_psnr": 30.0, "mean_blurry": 29.0}
+
+    monkeypatch.setattr(collab_gain, "evaluate", fake_evaluate)
+    cv2_threads = cv2.getNumThreads()
+    model = _trained(tmp_path / "m-n2")
+    images = _images(tmp_path / "imgs", [(64, 64)])
+    out = tmp_path / "out"
+    args = ["--quick", "--images", str(images), "--models", model, "--threads", "2", "--device", "cpu"]
+    try:
+        assert main(["bench", "training", *args, "--out", str(out)]) == 0
+    finally:
+        cv2.setNumThreads(cv2_threads)
+    assert {n for n, _, _ in seen} == {1, 2, 4, 8}
+    assert {(t, str(d)) for _, t, d in seen} == {(2, "cpu")}
+    tag = BenchOptions(out=out, images=images).images_tag
+    gain = read_section((out / "RESULTS.md").read_text(), f"collab-gain-{tag}")
+    assert "networks on cpu, 2 CPU thread(s)" in gain
+
+
+def test_collab_gain_shows_progress(tmp_path, capsys):
+    model = _trained(tmp_path / "m-n2")
+    images = _images(tmp_path / "imgs", [(64, 64)])
+    rows = collab_gain.collab_gain_table(
+        [str(images)], tiles=(32,), stack_sizes=(1,), tiles_per_image=2, models=[model], progress=True
+    )
+    assert {r["n_eval"] for r in rows} == {1, 2}  # the trained N besides the stack sizes asked
+    assert "collab-gain" in capsys.readouterr().err  # the tqdm bar
+
+
+@pytest.mark.parametrize("n, expected", [(1, 16), (4, 16), (3, 48)])
+def test_tiles_per_photo_fit_every_stack(n, expected):
+    assert collab_gain.tiles_per_photo([*collab_gain.STACK_SIZES, n]) == expected
