@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,7 @@ class TaskSection:
 
 @dataclass
 class DataSection:
+    # image folders, relative ones taken from the recipe's folder (--images / --val-images: from the current one)
     images: list[str] = field(default_factory=list)  # empty -> procedural dead leaves
     val_images: list[str] = field(default_factory=list)  # empty -> dead leaves (seeded)
     patch: int = 64
@@ -124,6 +126,12 @@ def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
     return cls(**raw)
 
 
+def _beside(recipe: Path, folder: str) -> str:
+    """``folder`` as written in ``recipe``: ``~`` expanded, a relative path taken from the recipe's folder."""
+    folder = os.path.expanduser(folder)
+    return folder if os.path.isabs(folder) else os.path.normpath(os.path.join(recipe.parent, folder))
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read a recipe TOML into a :class:`Recipe`; errors are one line naming the file."""
     path = Path(path)
@@ -148,6 +156,11 @@ def load_recipe(path: str | Path) -> Recipe:
         parts = {k: _section(cls, raw.get(k, {}), f"{path} [{k}]") for k, cls in sections.items()}
     except TypeError as e:
         raise ValueError(f"{path}: {e}") from None
+    for key in ("images", "val_images"):  # a recipe's folders are relative to the recipe, not to where it is run
+        folders = getattr(parts["data"], key)
+        if not all(isinstance(f, str) for f in folders):
+            raise ValueError(f"{path} [data]: {key} must be a list of folder paths, got {folders!r}")
+        setattr(parts["data"], key, [_beside(path, f) for f in folders])
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)

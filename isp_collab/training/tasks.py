@@ -27,15 +27,30 @@ def validation_photos(recipe: Recipe) -> list[torch.Tensor]:
 
 
 def _validation_photos(recipe: Recipe) -> tuple[list[torch.Tensor], int]:
-    """The validation photos (the first ``val.max_images`` in file order) and how many files were found."""
+    """The validation photos and how many files were found.
+
+    A folder with more than ``val.max_images`` photos gives that many spread evenly over its sorted
+    listing (every sub-folder represented in proportion, not the first ones in file order).
+    """
     from ..data.sources import DeadLeaves, ImageFolder
 
     v = recipe.val
     if recipe.data.val_images:
         folder = ImageFolder(recipe.data.val_images)
-        return list(folder.images())[: v.max_images], folder.found
+        photos = list(folder.images())
+        return [photos[i] for i in spread(len(photos), v.max_images)], folder.found
     photos = list(DeadLeaves(seed=v.seed).images(count=v.dead_leaves_images, size=max(256, 2 * v.tile)))
     return photos, len(photos)
+
+
+def spread(count: int, k: int) -> list[int]:
+    """``min(k, count)`` distinct indices of ``range(count)``, evenly spaced, first one 0.
+
+    >>> spread(10, 4), spread(3, 5)
+    ([0, 2, 5, 7], [0, 1, 2])
+    """
+    k = min(k, count)
+    return [i * count // k for i in range(k)]
 
 
 def _source(recipe: Recipe):
