@@ -1,0 +1,45 @@
+"""benchmarks/known_blur.py: blind models against known-blur specialists (fake run logs)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "known_blur.py"
+spec = importlib.util.spec_from_file_location("known_blur", SCRIPT)
+known_blur = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(known_blur)
+
+
+def _run(folder: Path, curve: list[tuple[float, float]], log: str = "log.jsonl") -> Path:
+    """A run whose validations give (sigma=1, sigma=2) PSNR pairs, blurry 30 / 29."""
+    folder.mkdir(parents=True)
+    lines = [{"step": 0, "val": {"mean_psnr": 29.5}}, {"step": 5, "loss": 0.1}]
+    for i, (a, b) in enumerate(curve):
+        val = {"restored": {"sigma=1": a, "sigma=2": b}, "blurry": {"sigma=1": 30.0, "sigma=2": 29.0}}
+        lines.append({"step": 100 * (i + 1), "val": {**val, "mean_psnr": (a + b) / 2, "mean_blurry": 29.5}})
+    (folder / log).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return folder
+
+
+def test_headroom_and_share_per_sigma(tmp_path):
+    n1 = _run(tmp_path / "n1", [(33.0, 32.0), (34.0, 33.0), (33.9, 32.9)], log="train_log.jsonl")  # a model folder
+    n4 = _run(tmp_path / "n4", [(34.5, 32.8), (34.2, 33.2)])  # best mean at step 200: 34.2 / 33.2
+    # the sigma=1 specialist is best *at sigma=1* at step 100 even though its mean is better later
+    s1 = _run(tmp_path / "s1", [(35.0, 20.0), (34.8, 30.0)])
+    s2 = _run(tmp_path / "s2", [(31.0, 33.5), (30.0, 33.8)])
+    table = known_blur.known_blur_table([n1, n4], known_blur.parse_known(["1=" + str(s1), "2.0=" + str(s2)]))
+    row1, row2 = table.splitlines()[2:4]
+    assert row1 == "| sigma=1 | 30.00 | 34.00 | 34.20 | 35.00 (step 100) | +1.00 | +0.20 (20%) |"
+    assert row2 == "| sigma=2 | 29.00 | 33.00 | 33.20 | 33.80 (step 200) | +0.80 | +0.20 (25%) |"
+
+
+def test_bad_arguments_are_errors(tmp_path):
+    n1 = _run(tmp_path / "n1", [(33.0, 32.0)])
+    with pytest.raises(SystemExit, match="expected SIGMA=RUN_FOLDER"):
+        known_blur.parse_known(["two=runs/x"])
+    with pytest.raises(SystemExit, match="sigma=3 is not a validation condition"):
+        known_blur.known_blur_table([n1], known_blur.parse_known(["3=" + str(n1)]))
+    with pytest.raises(SystemExit, match="not a training run or model folder"):
+        known_blur.validations(tmp_path / "nothing")
