@@ -43,3 +43,26 @@ def test_bad_arguments_are_errors(tmp_path):
         known_blur.known_blur_table([n1], known_blur.parse_known(["3=" + str(n1)]))
     with pytest.raises(SystemExit, match="not a training run or model folder"):
         known_blur.validations(tmp_path / "nothing")
+
+
+def _load(name: str):
+    path = SCRIPT.parent / f"{name}.py"
+    s = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(s)
+    s.loader.exec_module(module)
+    return module
+
+
+def test_told_network_starts_as_the_identity_and_covariance_is_the_blur_s():
+    import torch
+
+    told = _load("known_blur_conditioned")
+    # an isotropic blur has no orientation; swapping the axes is a quarter turn
+    iso = told.covariance(torch.tensor([[2.0, 2.0], [2.0, 2.0]]), torch.tensor([0.0, 1.1]))
+    assert torch.allclose(iso[0], iso[1]) and torch.allclose(iso[0], torch.tensor([0.25, 0.25, 0.0]))
+    a = told.covariance(torch.tensor([[3.0, 1.0]]), torch.tensor([0.3]))
+    b = told.covariance(torch.tensor([[1.0, 3.0]]), torch.tensor([0.3 + torch.pi / 2]))
+    assert torch.allclose(a, b, atol=1e-6)
+    net = told.ToldUNet("unet-tx")
+    x = torch.rand(2, 1, 3, 16, 16)
+    assert torch.equal(net(x, torch.rand(2, 3)), x)  # zero output conv: untrained = identity, told or not
