@@ -64,16 +64,22 @@ def parse_known(items: list[str]) -> dict[str, Path]:
     return out
 
 
+def _checked(blind: list[Path], known: dict[str, Path]) -> list[dict]:
+    """The best-mean validation record of every blind run; every σ of ``known`` must be one of their conditions."""
+    bests = [best_by(validations(b), None) for b in blind]
+    conditions = bests[0]["val"]["restored"]
+    for cond, run in known.items():
+        if cond not in conditions:
+            raise SystemExit(f"{run}: {cond} is not a validation condition of {blind[0]} ({', '.join(conditions)})")
+    return bests
+
+
 def known_blur_table(blind: list[Path], known: dict[str, Path]) -> str:
     """Markdown table, one row per σ of ``known`` (see the module docstring)."""
-    bests = [best_by(validations(b), None) for b in blind]
+    bests = _checked(blind, known)
     base = bests[0]["val"]
     rows = []
     for cond, run in known.items():
-        if cond not in base["restored"]:
-            raise SystemExit(
-                f"{run}: {cond} is not a validation condition of {blind[0]} ({', '.join(base['restored'])})"
-            )
         spec = best_by(validations(run), cond)
         k = spec["val"]["restored"][cond]
         headroom = k - base["restored"][cond]
@@ -89,6 +95,54 @@ def known_blur_table(blind: list[Path], known: dict[str, Path]) -> str:
     return md_table(header, rows)
 
 
+def told_gain(pairs: list[tuple[Path, Path]]) -> dict[str, float]:
+    """{σ condition: mean over ``(told, blind)`` pairs of told − blind}, best-mean checkpoints of each run."""
+    out: dict[str, list[float]] = {}
+    for told, blind in pairs:
+        t, b = best_by(validations(told), None)["val"]["restored"], best_by(validations(blind), None)["val"]["restored"]
+        for cond in t:
+            out.setdefault(cond, []).append(t[cond] - b[cond])
+    return {cond: sum(v) / len(v) for cond, v in out.items()}
+
+
+def gains(
+    blind: list[Path], known: dict[str, Path], told: list[tuple[Path, Path]] | None = None
+) -> dict[str, dict[str, float]]:
+    """{σ condition: {label: PSNR gain}}: the other blind runs over the first, the specialist over the first,
+    and (with ``told``) one network told the blur over the same network blind (mean over the pairs)."""
+    bests = _checked(blind, known)
+    base = bests[0]["val"]["restored"]
+    told_by_cond = told_gain(told) if told else {}
+    out = {}
+    for cond, run in known.items():
+        row = {b.name: r["val"]["restored"][cond] - base[cond] for b, r in zip(blind[1:], bests[1:], strict=True)}
+        if cond in told_by_cond:
+            row[f"one network told the blur, over itself blind ({len(told)} seeds)"] = told_by_cond[cond]
+        row["one network per σ (known blur)"] = best_by(validations(run), cond)["val"]["restored"][cond] - base[cond]
+        out[cond] = row
+    return out
+
+
+def plot_gains(table: dict[str, dict[str, float]], baseline: str, path: Path) -> Path:
+    """Grouped bars: per σ, each run's PSNR gain over ``baseline`` (PNG, written atomically)."""
+    from isp_collab.bench.plots import _plt, _save
+
+    plt = _plt()
+    conds = list(table)
+    names = list(table[conds[0]])
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(conds))]
+        ax.bar(xs, [table[c][name] for c in conds], width, label=name)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(conds)), [c.replace("sigma=", "σ = ") for c in conds])
+    ax.set_ylabel("PSNR gain (dB)")
+    ax.set_title(f"Gains over {baseline}: what the stack recovers of a known blur (validation tiles)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blind", nargs="+", type=Path, required=True, help="blind runs or models; the first is N=1")
@@ -96,8 +150,21 @@ def main() -> None:
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--note", default="", help="markdown paragraph put above the table")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--plot", type=Path, help="also draw the gains as bars (PNG)")
+    ap.add_argument(
+        "--told",
+        nargs=2,
+        action="append",
+        type=Path,
+        metavar=("TOLD_RUN", "BLIND_RUN"),
+        help="for the plot: a run told the blur and the same run blind (benchmarks/known_blur_conditioned.py); "
+        "repeat for more seeds",
+    )
     args = ap.parse_args()
-    table = known_blur_table(args.blind, parse_known(args.known))
+    known = parse_known(args.known)
+    table = known_blur_table(args.blind, known)
+    if args.plot:
+        print(f"wrote {plot_gains(gains(args.blind, known, args.told), args.blind[0].name, args.plot)}")
     body = "\n\n".join(([args.note] if args.note else []) + [table])
     print(body)
     if args.section:

@@ -35,6 +35,23 @@ def test_headroom_and_share_per_sigma(tmp_path):
     assert row2 == "| sigma=2 | 29.00 | 33.00 | 33.20 | 33.80 (step 200) | +0.80 | +0.20 (25%) |"
 
 
+def test_gains_with_told_pairs_and_plot(tmp_path):
+    n1 = _run(tmp_path / "n1", [(34.0, 33.0)])
+    n4 = _run(tmp_path / "n4", [(34.3, 33.1)])
+    spec = _run(tmp_path / "s1", [(35.0, 20.0)])
+    pairs = [
+        (_run(tmp_path / "t0", [(34.0, 33.4)]), _run(tmp_path / "b0", [(34.0, 33.0)])),
+        (_run(tmp_path / "t1", [(34.2, 33.0)]), _run(tmp_path / "b1", [(34.0, 33.0)])),
+    ]
+    g = known_blur.gains([n1, n4], known_blur.parse_known([f"1={spec}"]), pairs)
+    assert list(g) == ["sigma=1"]
+    told = g["sigma=1"]["one network told the blur, over itself blind (2 seeds)"]
+    assert told == pytest.approx(0.1)  # (0.0 + 0.2) / 2 at sigma=1
+    assert g["sigma=1"]["n4"] == pytest.approx(0.3) and g["sigma=1"]["one network per σ (known blur)"] == 1.0
+    png = known_blur.plot_gains(g, "n1", tmp_path / "gains.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_bad_arguments_are_errors(tmp_path):
     n1 = _run(tmp_path / "n1", [(33.0, 32.0)])
     with pytest.raises(SystemExit, match="expected SIGMA=RUN_FOLDER"):
