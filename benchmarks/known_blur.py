@@ -1,20 +1,25 @@
-"""How much of a known blur's worth the collaboration recovers: blind models against known-blur specialists.
+"""What knowing the blur is worth, beside what the stack gives: blind models, known-blur specialists, told networks.
 
     .venv/bin/python benchmarks/known_blur.py \\
         --blind models/sharpen-unet-tx-n1 models/sharpen-unet-tx-n4 \\
         --known 1=runs/oracle/run-s1 2=runs/oracle/run-s2 3=runs/oracle/run-s3 4=runs/oracle/run-s4 \\
-        [--section known-blur-sharpen --note "what was run"]
+        [--told runs/cond/told runs/cond/blind ...] [--plot gains.png] [--section known-blur-sharpen --note "..."]
 
-A *known-blur* run is a network trained on one blur only (a recipe with ``sigma_min = sigma_max``): it
-does not have to infer the blur, so at its own σ it is what a blind network could reach if the blur
-were given, at the same architecture and budget. A stack of N patches sharing one blur can at best
-tell the network that blur, so the known-blur PSNR bounds what collaboration can add.
+Two references for the N>1 − N=1 gain of blind models:
+
+- a *known-blur specialist* (``--known SIGMA=RUN``) is a network trained on one blur only (a recipe with
+  ``sigma_min = sigma_max``): at its own σ it shows what one network *per blur* reaches at the same
+  architecture and budget — knowing the blur and spending all its capacity on it;
+- a *told* network (``--told TOLD BLIND``, from ``benchmarks/known_blur_conditioned.py``) is one network over
+  the whole blur range given the exact blur as input, against the same network and loop with it hidden:
+  what knowing the blur alone is worth, the most a stack could give if all it shared were the blur.
 
 Per σ of the validation set: the blurry input, each blind model (the first is the N=1 baseline) at its
-best validated mean (the checkpoint that is shipped), the known-blur run at its best validation *at
-that σ* (the checkpoint a specialist would ship), the headroom (known − baseline) and, for every other
-blind model, the share of that headroom it recovers. Runs are training run folders (``log.jsonl``) or
-model folders (``train_log.jsonl``). Prints markdown; with ``--section`` also writes benchmarks/RESULTS.md.
+best validated mean (the checkpoint that is shipped), the specialist at its best validation *at that σ*
+(the checkpoint a specialist would ship), its headroom over the baseline and, for every other blind model,
+the share of that headroom it recovers; then the told − blind table. Runs are training run folders
+(``log.jsonl``) or model folders (``train_log.jsonl``). Prints markdown; with ``--section`` also writes
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -105,6 +110,19 @@ def told_gain(pairs: list[tuple[Path, Path]]) -> dict[str, float]:
     return {cond: sum(v) / len(v) for cond, v in out.items()}
 
 
+def told_table(pairs: list[tuple[Path, Path]]) -> str:
+    """Markdown: per ``(told, blind)`` pair the best-mean and last validated mean PSNR of both and told − blind."""
+    rows = []
+    for told, blind in pairs:
+        vt, vb = validations(told), validations(blind)
+        bt, bb = best_by(vt, None)["val"]["mean_psnr"], best_by(vb, None)["val"]["mean_psnr"]
+        lt, lb = vt[-1]["val"]["mean_psnr"], vb[-1]["val"]["mean_psnr"]
+        rows.append([f"{told.name} / {blind.name}", f"{bb:.3f}", f"{bt:.3f}", f"{bt - bb:+.3f}"])
+        rows[-1] += [f"{lb:.3f} / {lt:.3f} (step {vt[-1]['step']})", f"{lt - lb:+.3f}"]
+    header = ["told run / blind run", "blind best", "told best", "told − blind (best)", "blind / told last"]
+    return md_table([*header, "told − blind (last)"], rows)
+
+
 def gains(
     blind: list[Path], known: dict[str, Path], told: list[tuple[Path, Path]] | None = None
 ) -> dict[str, dict[str, float]]:
@@ -157,12 +175,14 @@ def main() -> None:
         action="append",
         type=Path,
         metavar=("TOLD_RUN", "BLIND_RUN"),
-        help="for the plot: a run told the blur and the same run blind (benchmarks/known_blur_conditioned.py); "
-        "repeat for more seeds",
+        help="a run told the blur and the same run blind (benchmarks/known_blur_conditioned.py); repeat for more seeds",
     )
     args = ap.parse_args()
     known = parse_known(args.known)
     table = known_blur_table(args.blind, known)
+    if args.told:
+        table += "\n\nOne network told the blur against the same network blind (mean validation PSNR, dB):\n\n"
+        table += told_table(args.told)
     if args.plot:
         print(f"wrote {plot_gains(gains(args.blind, known, args.told), args.blind[0].name, args.plot)}")
     body = "\n\n".join(([args.note] if args.note else []) + [table])

@@ -1,14 +1,16 @@
-"""Train an N=1 UNet that is *told* the blur: the ceiling of what a stack's shared blur can give (experiment).
+"""Train an N=1 UNet that is *told* the blur: what knowing the blur is worth at equal budget (experiment).
 
     .venv/bin/python benchmarks/known_blur_conditioned.py train/sharpen-unet-tx-n1.toml \\
         --images ../shared/data/images/train --val-images ../shared/data/images/val --run-dir runs/cond/told
     ... --blind --run-dir runs/cond/blind      # the same network and loop with the blur hidden (zeros)
 
-A stack of N patches that share one blur can at best tell the network that blur. This script trains
+Of what a stack of N patches shares, the blur is the part collaboration is meant to recover. This script trains
 the recipe's N=1 network (same sampler, patches, steps, Adam, warmup + cosine, clipping and seed as
 ``isp-collab train``) with three extra input channels holding the blur's covariance (Σxx, Σyy, Σxy)/16 —
-constant maps, known exactly at training and validation — so at equal architecture and budget its
-validation PSNR is the blind network's ceiling for *any* N. Unlike one network per blur (a specialist,
+constant maps, known exactly at training and validation — so, against the same loop with the maps zeroed
+(``--blind``), it measures what exact knowledge of the blur adds at equal architecture and budget: the most
+a stack could add if the blur were all its patches shared (the tiles of one photo also share its noise and
+camera). Unlike one network per blur (a specialist,
 ``benchmarks/known_blur.py``) it covers the whole blur range with one set of weights, as a blind model does.
 
 Writes ``RUN_DIR/log.jsonl`` in the trainer's format (validation records: PSNR in linear RGB per σ on the
