@@ -5,7 +5,9 @@
 
 The training validation set of the recipe of ``--model`` (its card's recipe; demosaicking residual noise,
 8 tiles per photo, isotropic σ in {1, 2, 3, 4}) is rebuilt at each tile size; ``--model`` is run with
-stacks of 1 and of its trained N. Prints a markdown table (mean PSNR in dB, linear RGB) for RESULTS.md.
+stacks of 1 and of its trained N, the N tiles of a stack from one photo (as at inference: they share the
+blur, the photo's camera and its noise) and from N photos (the same tiles regrouped: they share only the
+blur, as the training stacks do). Prints a markdown table (mean PSNR in dB, linear RGB) for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,23 @@ from isp_collab.bench.report import md_table
 from isp_collab.models.weights import load_model, read_card, resolve_model_dir
 from isp_collab.training.config import load_recipe
 from isp_collab.training.tasks import validation_photos
-from isp_collab.training.validation import build_sharpen_valset, evaluate
+from isp_collab.training.validation import ValGroup, build_sharpen_valset, evaluate
+
+
+def across_photos(valset: dict[str, ValGroup], n: int) -> dict[str, ValGroup]:
+    """The same tiles regrouped so that every stack of ``n`` consecutive tiles comes from ``n`` different photos.
+
+    A group of ``g.group`` consecutive tiles comes from one photo; tile slot k of photos p, p+1, ... are
+    made consecutive (photo-major order becomes slot-major). Needs at least ``n`` photos.
+    """
+    out = {}
+    for cond, g in valset.items():
+        photos = len(g.blurry) // g.group
+        if photos < n:
+            raise SystemExit(f"{photos} validation photos cannot fill stacks of {n} tiles from different photos")
+        order = torch.arange(len(g.blurry)).reshape(photos, g.group).T.reshape(-1)
+        out[cond] = ValGroup(g.blurry[order], g.sharp[order], n)
+    return out
 
 
 def main() -> None:
@@ -42,7 +60,7 @@ def main() -> None:
     card = read_card(resolve_model_dir(args.model))
     n = int(card["n_trained"])
     recipe = load_recipe(args.recipe or Path(__file__).resolve().parents[1] / "train" / card["recipe"])
-    recipe.data.val_images = str(args.images)
+    recipe.data.val_images = [str(args.images)]
     photos = validation_photos(recipe)
     base, model = load_model(args.baseline), load_model(args.model)
     cpu = torch.device("cpu")
@@ -53,6 +71,7 @@ def main() -> None:
         b = evaluate(base, vs, 1, val.border, cpu)
         single = evaluate(model, vs, 1, val.border, cpu)["mean_psnr"]
         stacked = evaluate(model, vs, n, val.border, cpu)["mean_psnr"]
+        mixed = evaluate(model, across_photos(vs, n), n, val.border, cpu)["mean_psnr"]
         ref = b["mean_psnr"]
         rows.append(
             [
@@ -61,8 +80,10 @@ def main() -> None:
                 f"{ref:.3f}",
                 f"{single:.3f}",
                 f"{stacked:.3f}",
+                f"{mixed:.3f}",
                 f"{stacked - ref:+.2f}",
                 f"{stacked - single:+.2f}",
+                f"{mixed - single:+.2f}",
             ]
         )
     print(
@@ -72,9 +93,11 @@ def main() -> None:
                 "blurry",
                 "N=1",
                 f"N={n}, stacks of 1",
-                f"N={n}, stacks of {n}",
+                f"N={n}, stacks of {n} (one photo)",
+                f"N={n}, stacks of {n} ({n} photos)",
                 f"N={n} − N=1",
-                f"stack effect ({n} vs 1)",
+                f"stack effect ({n} vs 1, one photo)",
+                f"stack effect ({n} vs 1, {n} photos)",
             ],
             rows,
         )

@@ -1,4 +1,4 @@
-"""benchmarks/known_blur.py: blind models against known-blur specialists (fake run logs)."""
+"""Analysis scripts of the sharpening collaboration gain: known_blur, known_blur_conditioned, stack_effect."""
 
 import importlib.util
 import json
@@ -83,3 +83,21 @@ def test_told_network_starts_as_the_identity_and_covariance_is_the_blur_s():
     net = told.ToldUNet("unet-tx")
     x = torch.rand(2, 1, 3, 16, 16)
     assert torch.equal(net(x, torch.rand(2, 3)), x)  # zero output conv: untrained = identity, told or not
+
+
+def test_across_photos_regroups_every_stack_over_different_photos():
+    import torch
+
+    from isp_collab.training.validation import ValGroup
+
+    stack_effect = _load("stack_effect")
+    photos, per_photo = 5, 4
+    ids = torch.arange(photos).repeat_interleave(per_photo).float()  # tile value = its photo
+    tiles = ids[:, None, None, None].expand(-1, 3, 2, 2).clone()
+    out = stack_effect.across_photos({"sigma=1": ValGroup(tiles, tiles + 10, per_photo)}, 4)["sigma=1"]
+    assert out.group == 4 and sorted(out.blurry[:, 0, 0, 0].tolist()) == sorted(ids.tolist())  # same tiles
+    for stack in out.blurry[:, 0, 0, 0].reshape(-1, 4):
+        assert len(set(stack.tolist())) == 4  # four photos in every stack
+    assert torch.equal(out.sharp, out.blurry + 10)  # pairs kept together
+    with pytest.raises(SystemExit, match="cannot fill stacks of 8"):
+        stack_effect.across_photos({"sigma=1": ValGroup(tiles, tiles, per_photo)}, 8)
