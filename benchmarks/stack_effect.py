@@ -6,8 +6,8 @@
 The training validation set of the recipe of ``--model`` (its card's recipe; demosaicking residual noise,
 8 tiles per photo, isotropic σ in {1, 2, 3, 4}) is rebuilt at each tile size; ``--model`` is run with
 stacks of 1 and of its trained N, the N tiles of a stack from one photo (as at inference: they share the
-blur, the photo's camera and its noise) and from N photos (the same tiles regrouped: they share only the
-blur, as the training stacks do). Prints a markdown table (mean PSNR in dB, linear RGB) for RESULTS.md.
+blur, the photo's camera parameters and its noise level) and from N photos (the same tiles regrouped: they
+share the blur and the kind of noise, as the training stacks do). Prints a markdown table (mean PSNR in dB, linear RGB) for RESULTS.md.
 """
 
 from __future__ import annotations
