@@ -342,7 +342,7 @@ def speed_section(result, plot_name: str | None, how: str, quick: bool = False) 
             lrows.append([r["label"], r["kind"], "error", "", "", "", r["error"]])
             continue
         ach = r.get("achieved_gflops")
-        if r["kind"] in ("onnx-int8", "cuda"):
+        if r["kind"] == "onnx-int8" or r["kind"].startswith("cuda"):
             frac = f"n/a ({r['kind']})"  # int8 ops, or a GPU, against a CPU fp32 peak
         else:
             frac = f"{100 * ach / peak:.0f} %" if ach and peak else ""

@@ -18,7 +18,8 @@ import numpy as np
 
 from .timing import matmul_peak, peak_rss_mb, set_threads, summary, time_fn
 
-RUNTIMES = ("torch", "torch-cl", "onnx-fp32", "onnx-int8", "cuda")
+RUNTIMES = ("torch", "torch-cl", "onnx-fp32", "onnx-int8", "cuda", "cuda-cl")
+CUDA_RUNTIMES = ("cuda", "cuda-cl")
 #: One bullet per aspect of the method; RESULTS.md repeats them.
 HOW: tuple[str, ...] = (
     "every measurement runs in a fresh `spawn` child process with a fixed thread count (torch intra-op threads "
@@ -30,8 +31,9 @@ HOW: tuple[str, ...] = (
     "runtimes: `torch` = eager float32 on CPU, NCHW (`TorchBackend(channels_last=False)`); `torch-cl` = the same "
     "in channels-last (NHWC) memory format (restore's CPU default); `onnx-fp32` / `onnx-int8` = ONNX Runtime CPU "
     "on the files of `isp_collab.export.api.export_model` (BatchNorm folded; int8 = static QDQ, calibrated on "
-    "validation stacks); `cuda` = the torch CUDA reference when `torch.cuda.is_available()` (else skipped, "
-    "with the reason)",
+    "validation stacks); `cuda` / `cuda-cl` = the same torch float32 on the GPU, NCHW / channels-last, when "
+    "`torch.cuda.is_available()` (else skipped, with the reason; times synchronised with `torch.cuda.synchronize`, "
+    "and include the host work of tiling, gathering and stitching and the copies to and from the GPU)",
     "FLOPs: `isp_collab.models.gflops_per_megapixel` (`torch.utils.flop_counter`, GFLOPs = 2 x GMACs, per "
     "megapixel of network input); tiling overlap and stack padding make a whole image cost more than that",
     "achieved GFLOP/s: torch-counted FLOPs of one (1, N, 3, 256, 256) stack / the median time of one backend "
@@ -180,8 +182,8 @@ def make_runtime_backend(job: dict[str, Any]):
     threads = int(job["threads"])
     if kind.startswith("onnx"):
         return OnnxBackend(job["onnx_path"], providers=["CPUExecutionProvider"], threads=threads)
-    device = "cuda" if kind == "cuda" else "cpu"
-    return TorchBackend(spec.build(device), device, channels_last=(kind != "torch"))
+    device = "cuda" if kind in CUDA_RUNTIMES else "cpu"
+    return TorchBackend(spec.build(device), device, channels_last=kind.endswith("-cl"))
 
 
 def _time_restore(job: dict, image: np.ndarray, mpix: float, reps: int, warmup: int) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def _time_restore(job: dict, image: np.ndarray, mpix: float, reps: int, warmup: 
 
     spec: ModelSpec = job["spec"]
     backend = make_runtime_backend(job)
-    sync = torch.cuda.synchronize if job["kind"] == "cuda" else None
+    sync = torch.cuda.synchronize if job["kind"] in CUDA_RUNTIMES else None
     res = summary(
         time_fn(
             lambda: restore(image, backend, n=spec.n, strategy="spread", tile=TILE, overlap=OVERLAP), reps, warmup, sync
@@ -292,8 +294,8 @@ def run_speed(
     image = bench_image(size, images)
     skipped: list[str] = []
     runtimes = list(runtimes)
-    if "cuda" in runtimes and not torch.cuda.is_available():
-        runtimes.remove("cuda")
+    if any(r in runtimes for r in CUDA_RUNTIMES) and not torch.cuda.is_available():
+        runtimes = [r for r in runtimes if r not in CUDA_RUNTIMES]
         skipped.append("cuda: torch.cuda.is_available() is False on this machine (CUDA reference not measured)")
     base = {"threads": threads, "image": image, "reps": reps}
     models_info, jobs = [], []

@@ -15,6 +15,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -46,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help="CPU threads per process (default: the recipe's train.threads, 0 there meaning torch's default); "
         "an execution setting, which a resume may change",
+    )
+    p.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        metavar="K",
+        help="draw training batches in K worker processes (default: the recipe's train.workers, 0 = in the "
+        "training process). On a GPU, where one core drawing batches is the bottleneck, use several. Any K > 0 "
+        "draws the same batches (seeded by step), but not those of K = 0; a resume may change K > 0",
     )
     p.add_argument(
         "--overwrite",
@@ -114,6 +129,8 @@ def _apply_options(recipe, args: argparse.Namespace) -> None:
             recipe.train.lr_min = args.lr
     if args.threads is not None:
         recipe.train.threads = args.threads
+    if args.workers is not None:
+        recipe.train.workers = args.workers
 
 
 def run(args: argparse.Namespace) -> int:

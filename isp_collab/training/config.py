@@ -65,6 +65,8 @@ class TrainSection:
     val_every: int = 500
     ckpt_every: int = 250
     threads: int = 0  # 0: torch default
+    # > 0: batches drawn by that many worker processes, one seed per step (see training/loader.py)
+    workers: int = 0
     # > 0: validate, checkpoint and ship an exponential moving average of the weights (and BatchNorm
     # statistics) with this decay, e.g. 0.999 (warmed up as min(ema, (1 + t) / (10 + t)) at update t)
     ema: float = 0.0
@@ -212,6 +214,10 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: need 0 < data.sigma_min <= data.sigma_max, got {d.sigma_min!r} and {d.sigma_max!r}")
     if r.train.threads < 0:
         raise ValueError(f"{where}: train.threads must be >= 0 (0: torch default), got {r.train.threads}")
+    if r.train.workers < 0:
+        raise ValueError(
+            f"{where}: train.workers must be >= 0 (0: batches drawn in the training process), got {r.train.workers}"
+        )
     if r.task.name not in ("sharpen", "lens"):
         raise ValueError(f"{where}: task.name must be 'sharpen' or 'lens', got {r.task.name!r}")
     if r.task.name == "lens" and r.model.n not in (1, 4):

@@ -30,7 +30,8 @@ def recipe_changes(saved: dict[str, Any], recipe: Recipe, saved_cwd: str | None 
     """``section.key: was -> now`` for every setting of ``recipe`` that differs from a checkpoint's ``saved`` recipe.
 
     Keys a checkpoint predates count as their defaults then; the recipe's file path and hash and the
-    execution-only keys (``train.threads``, ``train.ckpt_every``) are not compared. Image folders are
+    execution-only keys (``train.threads``, ``train.ckpt_every``) are not compared, nor ``train.workers``
+    beyond whether it is 0 (any number of workers draws the same batches). Image folders are
     compared resolved: the saved ones from ``saved_cwd`` (the folder the run started in; the current
     one for checkpoints that predate it), the recipe's from the current folder, so ``okimgs``,
     ``okimgs/`` and its absolute path are the same folder.
@@ -55,9 +56,19 @@ def recipe_changes(saved: dict[str, Any], recipe: Recipe, saved_cwd: str | None 
                     continue
                 if was == value:  # the same text naming other folders (another working folder): show where
                     was, value = resolved
+            if (section, key) == ("train", "workers"):  # any K > 0 draws the same batches; 0 draws others
+                if bool(was) != bool(value):
+                    out.append(
+                        f"train.workers: {was!r} -> {value!r} (batches drawn {_drawn(was)}, now {_drawn(value)})"
+                    )
+                continue
             if was != value:
                 out.append(f"{section}.{key}: {was!r} -> {value!r}")
     return out
+
+
+def _drawn(workers: int) -> str:
+    return "by worker processes, by step" if workers else "in the training process"
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -101,7 +112,7 @@ def open_run(
         if changed := recipe_changes(ck.get("recipe", {}), recipe, ck.get("cwd")):
             raise ValueError(
                 f"{last}: the run was started with other settings ({'; '.join(changed)}); resume with the "
-                "run's recipe and options (--images, --val-images, --steps, --lr), or start a new run"
+                "run's recipe and options (--images, --val-images, --steps, --lr, --workers), or start a new run"
             )
         recorded = ck.get("init")
         if init is not None and (recorded is None or not _same_model(init, recorded)):

@@ -30,6 +30,7 @@ from ..device import pick_device
 from ..models import create_model, load_model, save_model
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe
+from .loader import training_batches
 from .resume import open_run, recipe_changes
 from .tasks import DEAD_LEAVES, build_task
 
@@ -223,10 +224,26 @@ def train(
     t_last, patches, busy = time.perf_counter(), 0, 0.0
     model.train()
     _interrupt_on_sigterm()
+    workers = recipe.train.workers
+    if dev.type == "cuda" and not workers:
+        say(
+            "note: batches are drawn in this process on one CPU core, which a GPU step outpaces; "
+            "train.workers / --workers K draws them in K processes"
+        )
+    batches = training_batches(
+        task,
+        stacks,
+        gen,
+        workers=workers,
+        seed=recipe.train.seed,
+        rank=rank,
+        start=step,
+        end=end,
+        pin_memory=dev.type == "cuda",
+    )
     try:
-        while step < end:
-            batch = task.sample(stacks, gen)
-            blurry, sharp = batch.blurry.to(dev, non_blocking=True), batch.sharp.to(dev, non_blocking=True)
+        for blurry, sharp in batches:
+            blurry, sharp = blurry.to(dev, non_blocking=True), sharp.to(dev, non_blocking=True)
             loss = F.l1_loss(net(blurry), sharp)  # Eq. 4: L1 over every patch of every stack
             if not torch.isfinite(loss):  # nothing non-finite is checkpointed or shipped
                 raise ValueError(

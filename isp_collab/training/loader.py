@@ -1,0 +1,71 @@
+"""Training batches for the loop: drawn in the training process, or ahead of it by worker processes.
+
+Drawing a batch (crop, blur, noise, all on the CPU) takes tens of milliseconds: a small share of a
+CPU step, but more than a whole step on a GPU, where training waits for it. ``workers = K > 0`` draws
+batches in K processes ahead of the loop (a ``torch.utils.data.DataLoader``).
+
+The two ways draw different sequences, both seeded and reproducible:
+- ``workers = 0``: one generator in the training process, carried from step to step (checkpointed);
+  the shipped models were trained so;
+- ``workers > 0``: the batch of step ``s`` comes from its own generator, seeded by (seed, rank, s), so
+  it is the same for any number of workers and a resumed run draws exactly the batches it would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The 63-bit seed of the batch of ``step`` (0-based) for process ``rank`` of a run seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class StepBatches(Dataset):
+    """Item ``s``: the ``(blurry, sharp)`` batch of step ``s``, each ``(stacks, N, 3, P, P)`` float32 linear RGB."""
+
+    def __init__(self, task: Any, stacks: int, seed: int, rank: int = 0) -> None:
+        self.task, self.stacks, self.seed, self.rank = task, stacks, seed, rank
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(step_seed(self.seed, self.rank, step))
+        batch = self.task.sample(self.stacks, gen)
+        return batch.blurry, batch.sharp
+
+
+def training_batches(
+    task: Any,
+    stacks: int,
+    gen: torch.Generator,
+    *,
+    workers: int,
+    seed: int,
+    rank: int,
+    start: int,
+    end: int,
+    pin_memory: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``(blurry, sharp)`` batches of steps ``start`` .. ``end - 1``, in order.
+
+    ``workers = 0``: drawn here from ``gen`` (advanced, so the caller checkpoints its state);
+    ``workers > 0``: drawn by that many worker processes, by step (``gen`` is not used).
+    """
+    if workers == 0:
+        for _ in range(start, end):
+            batch = task.sample(stacks, gen)
+            yield batch.blurry, batch.sharp
+        return
+    loader = DataLoader(
+        StepBatches(task, stacks, seed, rank),
+        sampler=range(start, end),
+        batch_size=None,  # an item is already a batch
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=4,
+    )
+    yield from loader
