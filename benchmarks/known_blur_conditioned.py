@@ -49,21 +49,23 @@ def covariance(sigmas: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 
 
 class ToldUNet(nn.Module):
-    """The recipe's UNet (N=1) with the blur covariance as 3 more input channels.
+    """The recipe's UNet (N=1) with ``told`` more input channels: constant maps of what it is told.
 
-    forward(stack, cov): stack (B, 1, 3, H, W) linear RGB in [0, 1], cov (B, 3) -> (B, 1, 3, H, W).
+    forward(stack, cov): stack (B, 1, 3, H, W) linear RGB in [0, 1], cov (B, told) -> (B, 1, 3, H, W);
+    ``cov`` holds the blur covariance (3 values), then, with ``--tell-noise-kind``, 1 for demosaicking
+    residual noise and 0 for white noise.
     """
 
-    def __init__(self, arch: str) -> None:
+    def __init__(self, arch: str, told: int = 3) -> None:
         super().__init__()
         self.net = create_model(arch, n=1)
         first = self.net.inc[0]
-        self.net.inc[0] = nn.Conv2d(6, first.out_channels, 3, padding=1, bias=False)
+        self.net.inc[0] = nn.Conv2d(3 + told, first.out_channels, 3, padding=1, bias=False)
 
     def forward(self, stack: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
         b, n, _, h, w = stack.shape
         flat = stack.reshape(b * n, 3, h, w)
-        maps = cov.repeat_interleave(n, 0)[:, :, None, None].expand(b * n, 3, h, w)
+        maps = cov.repeat_interleave(n, 0)[:, :, None, None].expand(b * n, cov.shape[1], h, w)
         net, skips = self.net, []
         x = net.inc(torch.cat([flat, maps], 1))
         for down in net.downs:
@@ -76,15 +78,22 @@ class ToldUNet(nn.Module):
 
 
 @torch.no_grad()
-def evaluate(model: ToldUNet, valset: dict[str, ValGroup], border: int, blind: bool) -> dict:
-    """PSNR (dB, linear RGB) per σ condition, as ``isp_collab.training.validation.evaluate`` reports it."""
+def evaluate(model: ToldUNet, valset: dict[str, ValGroup], border: int, blind: bool, kind: bool = False) -> dict:
+    """PSNR (dB, linear RGB) per σ condition, as ``isp_collab.training.validation.evaluate`` reports it.
+
+    The validation tiles carry demosaicking residual noise: ``kind`` tells the network so (1).
+    """
     model.eval()
     restored, blurry = {}, {}
     for cond, g in valset.items():
         sigma = float(cond.split("=")[1])
-        cov = torch.zeros(1, 3) if blind else covariance(torch.tensor([[sigma, sigma]]), torch.zeros(1))
+        cov = covariance(torch.tensor([[sigma, sigma]]), torch.zeros(1))
+        if kind:
+            cov = torch.cat([cov, torch.ones(1, 1)], 1)
+        if blind:
+            cov = torch.zeros_like(cov)
         x = g.blurry[:, None]
-        y = torch.cat([model(x[i : i + 32], cov.expand(len(x[i : i + 32]), 3)) for i in range(0, len(x), 32)])
+        y = torch.cat([model(x[i : i + 32], cov.expand(len(x[i : i + 32]), -1)) for i in range(0, len(x), 32)])
         restored[cond] = psnr(y[:, 0], g.sharp, border).mean().item()
         blurry[cond] = psnr(g.blurry, g.sharp, border).mean().item()
     model.train()
@@ -105,6 +114,12 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, required=True, help="where log.jsonl goes (must not exist)")
     ap.add_argument("--blind", action="store_true", help="hide the blur (zero maps): the same loop's blind baseline")
     ap.add_argument("--steps", type=int, help="override the recipe's steps")
+    ap.add_argument(
+        "--tell-noise-kind",
+        action="store_true",
+        help="a 4th map: the noise kind (1 demosaicking residual, 0 white; needs noise = 'mixed'); with --blind, zeros",
+    )
+    ap.add_argument("--seed", type=int, help="override the recipe's seed")
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
     if recipe.task.name != "sharpen":
@@ -116,6 +131,11 @@ def main() -> None:
         recipe.data.val_images = list(args.val_images)
     if args.steps:
         recipe.train.steps = args.steps
+    if args.seed is not None:
+        recipe.train.seed = args.seed
+    if args.tell_noise_kind and recipe.data.noise != "mixed":
+        raise SystemExit(f"{args.recipe}: --tell-noise-kind needs data.noise = 'mixed' (got {recipe.data.noise!r})")
+    kind = args.tell_noise_kind
     if args.run_dir.exists():
         raise SystemExit(f"{args.run_dir}: already exists (choose another --run-dir)")
     t = recipe.train
@@ -124,7 +144,7 @@ def main() -> None:
     task = build_task(recipe)
     valset = task.valset
     torch.manual_seed(t.seed)
-    model = ToldUNet(recipe.model.arch)
+    model = ToldUNet(recipe.model.arch, told=3 + kind)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
     gen = torch.Generator().manual_seed(t.seed * 1000)
@@ -135,12 +155,23 @@ def main() -> None:
         with log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
-    log({"event": "start", "told": not args.blind, "recipe": str(args.recipe), "steps": t.steps})
-    log({"step": 0, "val": evaluate(model, valset, recipe.val.border, args.blind)})
+    log(
+        {
+            "event": "start",
+            "told": not args.blind,
+            "noise_kind_map": kind,
+            "recipe": str(args.recipe),
+            "steps": t.steps,
+            "seed": t.seed,
+        }
+    )
+    log({"step": 0, "val": evaluate(model, valset, recipe.val.border, args.blind, kind)})
     model.train()
     for step in tqdm(range(1, t.steps + 1), dynamic_ncols=True):
         batch = task.sample(recipe.stacks_per_step, gen)
         cov = covariance(batch.info["sigmas"], batch.info["theta"])
+        if kind:
+            cov = torch.cat([cov, batch.info["demosaic"].float()[:, :1]], 1)
         loss = F.l1_loss(model(batch.blurry, torch.zeros_like(cov) if args.blind else cov), batch.sharp)
         if not math.isfinite(loss.item()):
             raise SystemExit(f"the loss became {loss.item()} at step {step}")
@@ -152,7 +183,7 @@ def main() -> None:
         if step % 10 == 0:
             log({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0]})
         if step % t.val_every == 0 or step == t.steps:
-            val = evaluate(model, valset, recipe.val.border, args.blind)
+            val = evaluate(model, valset, recipe.val.border, args.blind, kind)
             log({"step": step, "val": val})
             tqdm.write(f"step {step}: val {val['mean_psnr']:.3f} dB")
 
