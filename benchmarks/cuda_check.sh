@@ -7,18 +7,23 @@
 #    training process (--workers 0) and by $WORKERS worker processes; steps/s from the logs, and the time
 #    one core takes to draw a batch;
 # 3. `isp-collab bench speed` with the `cuda` / `cuda-cl` runtimes, into OUT_DIR/speed (its own RESULTS.md);
-#    skipped with SPEED=0.
+#    skipped with SPEED=0 (and 2. with TRAIN=0).
+# Exit status: that of the CUDA tests.
 # Runs from a source tree without installing (PYTHONPATH=.), with the machine's own torch.
 set -uo pipefail
 OUT=${1:?usage: bash benchmarks/cuda_check.sh OUT_DIR}
 THREADS=${THREADS:-$(nproc)}
 WORKERS=${WORKERS:-8}
 mkdir -p "$OUT"
+rm -rf /tmp/cuda-check  # no run of an earlier, cut-short check is resumed or read
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; print('torch', torch.__version__, torch.cuda.get_device_name(0))" || exit 2
 
 echo "== 1. CUDA tests"
-python3 -m pytest tests/test_cuda.py -q -s -rs -p no:cacheprovider 2>&1 | tee "$OUT/pytest.txt"
+python3 -m pytest tests/test_cuda.py -s -rs -p no:cacheprovider 2>&1 | tee "$OUT/pytest.txt"
+rc=$?
+
+if [ "${TRAIN:-1}" != 0 ]; then
 
 echo "== 2. training throughput on the GPU"
 for n in 1 4; do
@@ -46,6 +51,9 @@ for n in (1, 4):
             lines.append(f"N={n}, {w} workers: no run log (training failed)")
             continue
         recs = {r["step"]: r for r in map(json.loads, log.read_text().splitlines()) if "loss" in r}
+        if 100 not in recs or 300 not in recs:
+            lines.append(f"N={n}, {w} workers: the run stopped before step 300")
+            continue
         rate = 200 / (recs[300]["elapsed"] - recs[100]["elapsed"])
         lines.append(
             f"N={n}, {w} workers: {rate:.1f} steps/s on {torch.cuda.get_device_name(0)} (steps 100-300, "
@@ -63,8 +71,10 @@ for n in (1, 4):
 Path(sys.argv[1]).write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
+fi
 
-[ "${SPEED:-1}" = 0 ] && exit 0
+[ "${SPEED:-1}" = 0 ] && exit $rc
 echo "== 3. speed bench with the CUDA runtimes ($THREADS CPU threads)"
 timeout 330 python3 -m isp_collab bench speed --out "$OUT/speed" --threads "$THREADS" 2>&1 | tail -40
 ls -la "$OUT" "$OUT/speed"
+exit $rc

@@ -39,7 +39,8 @@ def test_gpu_restoration_matches_the_cpu(channels_last):
     assert psnr(gpu, cpu) > 60, psnr(gpu, cpu)
 
 
-def test_training_on_the_gpu_resumes_and_loads_on_the_cpu(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_on_the_gpu_resumes_and_loads_on_the_cpu(tmp_path, workers):
     """A GPU run, stopped and resumed, restores like the run straight through and like that run again.
 
     cuDNN convolutions and the bilinear upsampling's backward add in no fixed order on the GPU, so two
@@ -47,8 +48,10 @@ def test_training_on_the_gpu_resumes_and_loads_on_the_cpu(tmp_path):
     test_training.py); Adam then magnifies rounding in tiny early gradients, so the comparison is of
     what the networks output, not of their weights.
     """
+    recipe = tiny(6)
+    recipe.train.workers = workers  # > 0: batches from worker processes, pinned and copied asynchronously
     for out, kw in (("a", {}), ("a2", {}), ("b", {"stop_after": 3}), ("b", {"resume": True})):
-        train(tiny(6), tmp_path / out, run_dir=tmp_path / f"run-{out}", progress=False, device="cuda", **kw)
+        train(recipe, tmp_path / out, run_dir=tmp_path / f"run-{out}", progress=False, device="cuda", **kw)
     assert load_checkpoint(tmp_path / "run-b" / "last.pt")["step"] == 6
     x = torch.rand(2, 2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     outputs = {}
@@ -59,4 +62,5 @@ def test_training_on_the_gpu_resumes_and_loads_on_the_cpu(tmp_path):
             outputs[name] = model.eval()(x).numpy()
     again, resumed = psnr(outputs["a2"], outputs["a"]), psnr(outputs["b"], outputs["a"])
     print(f"GPU runs: the same run again {again:.1f} dB, stopped and resumed {resumed:.1f} dB from the first")
-    assert again > 60 and resumed > 60, (again, resumed)
+    # measured on an H200: 197 and 182 dB (200 is the cap: identical); a wrong batch would cost far more
+    assert again > 120 and resumed > 120, (again, resumed)

@@ -7,6 +7,7 @@ import torch
 from test_training import TINY, tiny
 
 from isp_collab.cli import main
+from isp_collab.models import load_model
 from isp_collab.training import train
 from isp_collab.training.checkpoint import load_checkpoint
 from isp_collab.training.loader import step_seed, training_batches
@@ -51,6 +52,7 @@ def test_workers_resume_exactly_with_another_worker_count(tmp_path):
     b = load_checkpoint(tmp_path / "run-b" / "last.pt")["model"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    assert load_model(tmp_path / "b").card["batches"] == "by step, in worker processes"
 
 
 def test_resume_refuses_switching_between_the_two_ways_of_drawing(tmp_path):
@@ -62,11 +64,14 @@ def test_resume_refuses_switching_between_the_two_ways_of_drawing(tmp_path):
         train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)
 
 
-def test_negative_workers_are_one_line_errors(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "line,reason", [("workers = -1", "train.workers must be >= 0"), ("seed = -1", "train.seed must be >= 0")]
+)
+def test_negative_workers_or_seed_are_one_line_errors(tmp_path, capsys, line, reason):
     bad = tmp_path / "bad.toml"
-    bad.write_text(TINY.read_text().replace("[train]\n", "[train]\nworkers = -1\n"))
+    bad.write_text(TINY.read_text().replace("[train]\n", f"[train]\n{line}\n"))
     assert main(["train", str(bad), "--run-dir", str(tmp_path / "r"), "--out", str(tmp_path / "m")]) == 2
-    assert "train.workers must be >= 0" in capsys.readouterr().err
+    assert reason in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["train", str(TINY), "--workers", "-1"])
     assert e.value.code == 2 and "must be >= 0" in capsys.readouterr().err

@@ -214,6 +214,8 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: need 0 < data.sigma_min <= data.sigma_max, got {d.sigma_min!r} and {d.sigma_max!r}")
     if r.train.threads < 0:
         raise ValueError(f"{where}: train.threads must be >= 0 (0: torch default), got {r.train.threads}")
+    if r.train.seed < 0:
+        raise ValueError(f"{where}: train.seed must be >= 0, got {r.train.seed}")
     if r.train.workers < 0:
         raise ValueError(
             f"{where}: train.workers must be >= 0 (0: batches drawn in the training process), got {r.train.workers}"

@@ -13,6 +13,7 @@ The two ways draw different sequences, both seeded and reproducible:
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,5 +68,9 @@ def training_batches(
         num_workers=workers,
         pin_memory=pin_memory,
         prefetch_factor=4,
+        # fork: workers share the images in memory (spawn / forkserver would pickle the task, images and
+        # all, into every worker) and inherit the trainer's SIGTERM handling
+        multiprocessing_context="fork" if "fork" in mp.get_all_start_methods() else None,
+        generator=torch.Generator(),  # the workers' base seed (unused) is not taken from the global RNG
     )
     yield from loader

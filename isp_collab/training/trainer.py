@@ -289,6 +289,7 @@ def train(
         raise
     finally:  # an error is printed on its own line, not after the bar
         bar.close()
+        batches.close()  # worker processes, if any, stop now, not when the traceback is freed
     result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
     if rank == 0 and result["finished"]:
         result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
@@ -343,6 +344,7 @@ def finalize(
         "patches_per_step": recipe.train.patches_per_step,
         "patch": recipe.data.patch,
         "wall_clock_s": round(elapsed, 1),
+        "batches": "by step, in worker processes" if recipe.train.workers else "one generator, in the training process",
         "validation": val,
         "validation_protocol": task.describe_validation(),
         **task.data_card(),
