@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/known_blur_conditioned.py train/sharpen-unet-tx-n1.toml \\
         --images ../shared/data/images/train --val-images ../shared/data/images/val --run-dir runs/cond/told
     ... --blind --run-dir runs/cond/blind      # the same network and loop with the blur hidden (zeros)
+    ... --tell-noise-kind --run-dir runs/cond/toldkind   # also told the noise kind (a 4th map); --blind zeroes all
 
 Of what a stack of N patches shares, the blur is the part collaboration is meant to recover. This script trains
 the recipe's N=1 network (same sampler, patches, steps, Adam, warmup + cosine, clipping and seed as
