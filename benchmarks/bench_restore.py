@@ -8,6 +8,7 @@ so ``peak - baseline`` is what restoration itself adds. Network: UNet-TX N=4 wit
 
     .venv/bin/python benchmarks/bench_restore.py                  # 12 MP and 24 MP, spread
     .venv/bin/python benchmarks/bench_restore.py --sizes 12 --formats  # + NCHW vs channels-last per batch
+    .venv/bin/python benchmarks/bench_restore.py --sizes 1,6 --host    # the host's share alone (see --host)
 
 Prints a markdown table (for benchmarks/RESULTS.md) with the machine, versions, threads and the
 load average (other jobs on the machine slow the figures down; the load is printed to judge that).
@@ -102,6 +103,50 @@ def formats(threads: int | None, reps: int) -> list[tuple[str, float]]:
     return list(best.items())
 
 
+class PassThrough:
+    """A backend that returns its stacks unchanged: what is left of ``restore`` is the host's work."""
+
+    n = None
+    tile = None
+    multiple = 8
+
+    def run(self, stacks):
+        return stacks.copy()
+
+
+def host_only(sizes: list[int], strategy: str, batch_size: int, reps: int) -> list[tuple[int, float]]:
+    """(N, ms per megapixel) of ``restore`` with :class:`PassThrough`, min of ``reps``, per N in 1, 4, 8,
+    over the frames of ``sizes``: tiling, gathering, flips, batching and stitching, no network.
+
+    On a GPU this is what remains on the CPU around each network call.
+    """
+    import numpy as np
+
+    from isp_collab.restore import restore
+
+    out = []
+    for n in (1, 4, 8):
+        best = float("inf")
+        for size in sizes:
+            w, h = SIZES[size]
+            image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+            for _ in range(reps):
+                t = time.perf_counter()
+                restore(
+                    image,
+                    PassThrough(),
+                    n=n,
+                    strategy=strategy,
+                    tile=256,
+                    overlap=32,
+                    batch_size=batch_size,
+                    progress=False,
+                )
+                best = min(best, (time.perf_counter() - t) / (w * h / 1e6))
+        out.append((n, 1000 * best))
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="12,24", help="comma-separated megapixel sizes from " + ",".join(map(str, SIZES)))
@@ -110,7 +155,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--channels-last", type=int, choices=[0, 1], default=None, help="default: backend's choice")
     p.add_argument("--formats", action="store_true", help="also time NCHW vs channels-last per mini-batch")
-    p.add_argument("--reps", type=int, default=5, help="repetitions for --formats (default 5)")
+    p.add_argument("--reps", type=int, default=5, help="repetitions for --formats and --host (default 5)")
+    p.add_argument("--host", action="store_true", help="only time the host's work (a pass-through backend), per N")
     p.add_argument("--child", nargs=2, type=int, metavar=("W", "H"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.channels_last is not None:
@@ -118,6 +164,11 @@ def main() -> None:
     if args.child:
         args.width, args.height = args.child
         child(args)
+        return
+
+    if args.host:
+        for n, ms in host_only([int(s) for s in args.sizes.split(",")], args.strategy, args.batch_size, args.reps):
+            print(f"host work of restore (no network), N={n}, {args.strategy}: {ms:.0f} ms/MP")
         return
 
     import numpy as np

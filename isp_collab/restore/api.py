@@ -11,7 +11,7 @@ from torch import nn
 
 from .backends import Backend, OnnxBackend, TorchBackend
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
-from .tiling import Stitcher, TileGrid, default_overlap, extract_tile, make_grid
+from .tiling import Stitcher, TileGrid, default_overlap, make_grid, tile_view
 
 # images above this many pixels get a progress bar by default (a 1-MP image takes a few seconds on a CPU)
 PROGRESS_PIXELS = 1_000_000
@@ -86,8 +86,7 @@ def iter_batches(
         for s, stack in enumerate(group):
             for m, (idx, (fx, fy)) in enumerate(zip(stack.tiles, stack.flips, strict=True)):
                 y0, x0 = grid.position(idx)
-                tile = extract_tile(image, y0, x0, t)
-                buf[s, m] = flip_tile(tile, fx, fy)
+                buf[s, m] = flip_tile(tile_view(image, y0, x0, t), fx, fy)  # one copy, into the batch
         yield group, buf[: len(group)]
 
 

@@ -174,21 +174,28 @@ def reflect_index(idx: np.ndarray, length: int) -> np.ndarray:
     return np.where(i >= length, period - i, i)
 
 
-def extract_tile(image: np.ndarray, y0: int, x0: int, tile: int, out: np.ndarray | None = None) -> np.ndarray:
-    """The ``tile x tile`` patch of ``image`` (H x W x C) at (y0, x0), reflect-padded where it leaves the image.
-
-    Returns (or writes into ``out``) a ``(C, tile, tile)`` array: channels first, as networks take it.
-    """
+def tile_view(image: np.ndarray, y0: int, x0: int, tile: int) -> np.ndarray:
+    """The ``tile x tile`` patch of ``image`` (H x W x C) at (y0, x0) as ``(C, tile, tile)``, reflect-padded
+    where it leaves the image: a strided view of ``image`` when it lies inside (most tiles), else a copy."""
     h, w = image.shape[:2]
     if y0 >= 0 and x0 >= 0 and y0 + tile <= h and x0 + tile <= w:
-        patch = image[y0 : y0 + tile, x0 : x0 + tile]  # a view: most tiles need no padding
+        patch = image[y0 : y0 + tile, x0 : x0 + tile]
     else:
         rows = reflect_index(np.arange(y0, y0 + tile), h)
         cols = reflect_index(np.arange(x0, x0 + tile), w)
         patch = image[np.ix_(rows, cols)]
+    return patch.transpose(2, 0, 1)
+
+
+def extract_tile(image: np.ndarray, y0: int, x0: int, tile: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The ``tile x tile`` patch of ``image`` (H x W x C) at (y0, x0), reflect-padded where it leaves the image.
+
+    Returns (or writes into ``out``) a contiguous ``(C, tile, tile)`` array: channels first, as networks take it.
+    """
+    patch = tile_view(image, y0, x0, tile)
     if out is None:
-        return np.ascontiguousarray(patch.transpose(2, 0, 1))
-    out[...] = patch.transpose(2, 0, 1)
+        return np.ascontiguousarray(patch)
+    out[...] = patch
     return out
 
 
@@ -208,7 +215,7 @@ class Stitcher:
         self.window = hann_taper_window(grid.tile, grid.overlap)
         self.acc = np.zeros((grid.height, grid.width, channels), dtype=np.float32)
         self.counts = np.zeros(len(grid), dtype=np.int64)
-        self._win2d = np.outer(self.window, self.window).astype(np.float32)[..., None]
+        self._win2d = np.outer(self.window, self.window).astype(np.float32)
 
     def _axis_weight(self, starts: tuple[int, ...], length: int) -> np.ndarray:
         acc = np.zeros(length, dtype=np.float64)
@@ -230,8 +237,10 @@ class Stitcher:
         t = g.tile
         ya, yb = max(y0, 0), min(y0 + t, g.height)
         xa, xb = max(x0, 0), min(x0 + t, g.width)
-        part = tile[:, ya - y0 : yb - y0, xa - x0 : xb - x0].transpose(1, 2, 0)
-        self.acc[ya:yb, xa:xb] += part * self._win2d[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        # weight in the tile's (C, T, T) layout, then one contiguous H x W x C copy to add: 2x faster
+        # than weighting a channels-last view (the same products and sums, so the same result)
+        part = tile[:, ya - y0 : yb - y0, xa - x0 : xb - x0] * self._win2d[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        self.acc[ya:yb, xa:xb] += np.ascontiguousarray(part.transpose(1, 2, 0))
         self.counts[index] += 1
 
     def finish(self) -> np.ndarray:
