@@ -35,9 +35,9 @@ class Backend(Protocol):
 # 4 stacks of 4 x 256^2 tiles on this project's 2-core AMD EPYC (min of interleaved runs, a loaded
 # machine, s per batch: 5.4 vs 7.8 and 4.2 vs 5.8 unfused, 3.6 vs 4.8 with BN folded; see
 # `bench_restore.py --formats`).
-# CUDA: measured on an H200 (`bench speed`, whole 512x512 image, ms/MP NCHW vs channels-last: N=1 144 vs
-# 140, N=4 169 vs 180, N=8 271 vs 241; benchmarks/cuda-h200/RESULTS.md): no consistent winner (up to 11 % either way), so
-# PyTorch's own default (NCHW) is kept.
+# CUDA: measured on an H200 (`bench speed`, whole 512x512 image, ms/MP NCHW vs channels-last, two runs:
+# N=1 144/140 and 101/96, N=4 169/180 and 233/139, N=8 271/241 and 226/227; benchmarks/cuda-h200/): the
+# format matters less than run-to-run noise, so PyTorch's own default (NCHW) is kept.
 CHANNELS_LAST_DEFAULT = {"cpu": True, "cuda": False}
 
 
