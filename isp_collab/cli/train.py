@@ -8,18 +8,17 @@ import warnings
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _int_at_least(low: int):
+    """An argparse ``type``: an integer >= ``low`` (argparse names the option and exits 2 otherwise)."""
 
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    parse.__name__ = "int"  # argparse's message for a non-integer: "invalid int value: 'x'"
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,14 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=_int_at_least(1),
         metavar="K",
         help="CPU threads per process (default: the recipe's train.threads, 0 there meaning torch's default); "
         "an execution setting, which a resume may change",
     )
     p.add_argument(
         "--workers",
-        type=_non_negative_int,
+        type=_int_at_least(0),
         metavar="K",
         help="draw training batches in K worker processes (default: the recipe's train.workers, 0 = in the "
         "training process). On a GPU, where one core drawing batches is the bottleneck, use several. Any K > 0 "
