@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from isp_collab.models import ARCHITECTURES, count_params, create_model
+from isp_collab.models.collab import POOLINGS
 from isp_collab.models.complexity import PAPER_PARAMS, gflops_per_megapixel
 
 
@@ -50,9 +51,9 @@ def _randomise(model):
     return model.eval()
 
 
-@pytest.mark.parametrize("pooling", ["max", "mean", "global-max", "attention"])
-def test_permuting_the_stack_permutes_the_output(pooling):
-    model = _randomise(create_model("unet-tx", n=4, pooling=pooling))
+@pytest.mark.parametrize(("pooling", "merge"), [(p, "concat") for p in POOLINGS] + [("max", "film")])
+def test_permuting_the_stack_permutes_the_output(pooling, merge):
+    model = _randomise(create_model("unet-tx", n=4, pooling=pooling, merge=merge))
     x = torch.rand(2, 4, 3, 16, 16)
     perm = torch.tensor([2, 0, 3, 1])
     with torch.no_grad():
@@ -126,3 +127,26 @@ def test_global_max_pooling_sees_the_stack_only_through_patch_descriptors():
     with torch.no_grad():
         torch.testing.assert_close(layer(feats, 4)[:3], layer(feats2, 4)[:3])
         assert (local(feats, 4)[:3] - local(feats2, 4)[:3]).abs().max() > 1e-3
+
+
+def test_film_merge_starts_as_the_plain_layer_and_scales_by_a_stack_descriptor():
+    """merge="film": identity at init; then own features are scaled per channel by a descriptor of
+    the whole stack (the same for every member, unchanged by permuting or repeating members)."""
+    x = torch.rand(1, 4, 3, 16, 16)
+    model = create_model("unet-tx", n=4, merge="film").eval()
+    assert torch.equal(model(x), x)
+    assert model.config.merge == "film" and create_model("unet-tx", n=4).collab_down[0].scale is None
+    layer = create_model("unet-tx", n=4, merge="film").collab_down[0]
+    plain = create_model("unet-tx", n=4).collab_down[0]
+    with torch.no_grad():
+        layer.scale.weight.normal_()
+        feats = torch.rand(8, 16, 8, 8)  # two stacks of 4
+        scale = layer(feats, 4) / plain(feats, 4)  # the merge conv is [I | 0] in both: own features
+        per_channel = scale.flatten(2)
+        torch.testing.assert_close(per_channel, per_channel[..., :1].expand_as(per_channel))  # uniform over space
+        torch.testing.assert_close(scale[:4], scale[:1].expand(4, -1, -1, -1))  # shared by the stack
+        assert (scale[0] - scale[4]).abs().max() > 1e-3  # another stack, another scale
+        five = torch.cat([feats[:4], feats[:1]])  # the first stack with member 0 repeated (restore pads so)
+        torch.testing.assert_close(layer(five, 5)[:4], layer(feats, 4)[:4])
+    with pytest.raises(ValueError, match="merge must be one of"):
+        create_model("unet-tx", n=4, merge="add")

@@ -337,6 +337,7 @@ def test_recipe_changes_treats_keys_a_checkpoint_predates_as_their_defaults():
         (("[train]\n", "[train]\nlr = inf\n"), "need train.lr > 0"),
         (('arch = "unet-tx"', 'arch = "unet-q"'), "model.arch must be one of"),
         (('arch = "unet-tx"', 'arch = "unet-tx"\ncollab_init = "zero"'), "model.collab_init must be one of"),
+        (('arch = "unet-tx"', 'arch = "unet-tx"\nmerge = "add"'), "model.merge must be one of"),
     ],
 )
 def test_recipe_values_are_checked_before_anything_runs(tmp_path, edit, reason):

@@ -162,3 +162,22 @@ def test_save_model_refuses_a_card_with_nan(tmp_path):
     with pytest.raises(ValueError, match=r"card.json: the card holds NaN or infinity; nothing written"):
         save_model(create_model("unet-tx", n=4), tmp_path / "m", {"validation": {"mean_psnr": float("nan")}})
     assert not (tmp_path / "m").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_film_merge_round_trips_and_old_cards_default_to_concat(tmp_path):
+    model = create_model("unet-tx", n=4, merge="film")
+    with torch.no_grad():
+        model.outc.weight.normal_(0, 0.01)
+        for layer in model.collab_down:
+            layer.scale.weight.normal_(0, 0.1)
+    out = save_model(model, tmp_path / "film", {"task": "sharpen", "n_trained": 4})
+    loaded = load_model(out)
+    assert loaded.config.merge == "film" and loaded.card["merge"] == "film"
+    x = torch.rand(1, 4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+    card = json.loads((out / "card.json").read_text())
+    del card["merge"]  # a card written before the option existed: the plain layer, so the tensors disagree
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="card.json|tensors"):
+        load_model(out)

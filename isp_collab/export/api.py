@@ -132,6 +132,7 @@ def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
         "depth": model.config.depth,
         "width": model.config.width,
         "pooling": model.config.pooling,
+        "merge": model.config.merge,
         "n_trained": int(card["n_trained"]) if "n_trained" in card else None,
         **({"lens": card["lens"], "align": card.get("align")} if card.get("lens") else {}),
         "weights_file": WEIGHTS_FILE,

@@ -11,6 +11,10 @@ patch, then the max over the stack, broadcast back over the patch): a shared blu
 everywhere, so the stack can agree on it without aligned content (an experiment, RESULTS.md
 *pooling-sharpen*); ``attention`` replaces ``g`` by a per-pixel self-attention over the stack
 followed by an inverted-bottleneck MLP (permutation equivariant).
+``merge="film"`` (an experiment, RESULTS.md *film-sharpen*) also scales each channel of the merged
+features by ``1 + conv1x1(mean over space of g)``: a stack-wide descriptor that can switch filters
+multiplicatively (as a blur-specific network would) where the concatenation only adds; the scale
+conv starts at zero, so the layer starts as the plain one.
 The merge conv is initialised as ``[I | 0]`` by default so that an untrained layer passes ``e_n``
 through unchanged: an N>1 model then starts as the N=1 model it may be warm-started from
 (``init="random"``: PyTorch's default conv init, the pooled features mixed in from the start).
@@ -27,6 +31,8 @@ Pooling = Literal["max", "mean", "global-max", "attention"]
 POOLINGS: tuple[str, ...] = ("max", "mean", "global-max", "attention")
 CollabInit = Literal["identity", "random"]
 COLLAB_INITS: tuple[str, ...] = ("identity", "random")
+Merge = Literal["concat", "film"]
+MERGES: tuple[str, ...] = ("concat", "film")
 
 
 class StackAttention(nn.Module):
@@ -60,15 +66,23 @@ class StackAttention(nn.Module):
 class Collaboration(nn.Module):
     """e_n <- conv1x1(concat(e_n, p(e_1..e_N))) for features x: (B*N, C, H, W) of stacks of size n."""
 
-    def __init__(self, channels: int, pooling: Pooling = "max", init: CollabInit = "identity") -> None:
+    def __init__(
+        self, channels: int, pooling: Pooling = "max", init: CollabInit = "identity", merge: Merge = "concat"
+    ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if init not in COLLAB_INITS:
             raise ValueError(f"init must be one of {COLLAB_INITS}, got {init!r}")
+        if merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
         self.pooling = pooling
         self.attention = StackAttention(channels) if pooling == "attention" else None
         self.merge = nn.Conv2d(2 * channels, channels, kernel_size=1)
+        self.scale = nn.Conv2d(channels, channels, kernel_size=1) if merge == "film" else None
+        if self.scale is not None:  # starts at 1 + 0: the plain layer
+            nn.init.zeros_(self.scale.weight)
+            nn.init.zeros_(self.scale.bias)
         if init == "random":
             return
         with torch.no_grad():  # [I | 0]: start by ignoring the pooled features
@@ -87,4 +101,7 @@ class Collaboration(nn.Module):
             g = stack.mean(dim=(3, 4), keepdim=True).amax(dim=1, keepdim=True).expand_as(stack)
         else:
             g = self.attention(stack)
-        return self.merge(torch.cat([stack, g], dim=2).reshape(bn, 2 * c, h, w))
+        out = self.merge(torch.cat([stack, g], dim=2).reshape(bn, 2 * c, h, w))
+        if self.scale is None:
+            return out
+        return out * (1 + self.scale(g.reshape(bn, c, h, w).mean(dim=(2, 3), keepdim=True)))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .collab import POOLINGS, CollabInit, Collaboration, Pooling
+from .collab import MERGES, POOLINGS, CollabInit, Collaboration, Merge, Pooling
 
 # name -> (depth, base width)
 ARCHITECTURES: dict[str, tuple[int, int]] = {
@@ -38,6 +38,7 @@ class ModelConfig:
     width: int = 16
     collaborative: bool = False
     pooling: Pooling = "max"
+    merge: Merge = "concat"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +71,8 @@ class CollaborativeUNet(nn.Module):
         super().__init__()
         if config.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
+        if config.merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {config.merge!r}")
         self.config = config
         d, c = config.depth, config.width
         widths = [c * 2**i for i in range(d)]  # encoder levels; bottleneck keeps the last width
@@ -87,9 +90,11 @@ class CollaborativeUNet(nn.Module):
         nn.init.zeros_(self.outc.weight)
         nn.init.zeros_(self.outc.bias)
         if config.collaborative:
-            self.collab_down = nn.ModuleList(Collaboration(w, config.pooling, collab_init) for w in widths)
+            self.collab_down = nn.ModuleList(
+                Collaboration(w, config.pooling, collab_init, config.merge) for w in widths
+            )
             up_in = [widths[-1]] + [widths[max(d - 2 - i, 0)] for i in range(d - 1)]
-            self.collab_up = nn.ModuleList(Collaboration(w, config.pooling, collab_init) for w in up_in)
+            self.collab_up = nn.ModuleList(Collaboration(w, config.pooling, collab_init, config.merge) for w in up_in)
         else:
             self.collab_down = self.collab_up = None
 
@@ -121,7 +126,12 @@ class CollaborativeUNet(nn.Module):
 
 
 def create_model(
-    arch: str = "unet-tx", *, n: int = 1, pooling: Pooling = "max", collab_init: CollabInit = "identity"
+    arch: str = "unet-tx",
+    *,
+    n: int = 1,
+    pooling: Pooling = "max",
+    collab_init: CollabInit = "identity",
+    merge: Merge = "concat",
 ) -> CollaborativeUNet:
     """A fresh (identity-initialised) network. ``n`` > 1 adds the collaboration layers.
 
@@ -136,4 +146,5 @@ def create_model(
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     depth, width = ARCHITECTURES[arch]
-    return CollaborativeUNet(ModelConfig(arch, depth, width, collaborative=n > 1, pooling=pooling), collab_init)
+    config = ModelConfig(arch, depth, width, collaborative=n > 1, pooling=pooling, merge=merge)
+    return CollaborativeUNet(config, collab_init)

@@ -92,6 +92,7 @@ def config_from_card(card: dict[str, Any]) -> ModelConfig:
         width=int(card["width"]),
         collaborative=bool(card.get("collaborative", int(card["n_trained"]) > 1)),
         pooling=card["pooling"],
+        merge=card.get("merge", "concat"),
     )
 
 

@@ -25,6 +25,9 @@ class ModelSection:
     # features are ignored, the untrained network is the N=1 one) or "random" (PyTorch's default
     # conv init: the pooled features are mixed in from the first step; RESULTS.md, collab-init-sharpen)
     collab_init: str = "identity"
+    # N>1: "concat" (the paper's conv1x1 of [own | pooled]) or "film" (also scales the channels by a
+    # stack-wide descriptor; RESULTS.md, film-sharpen)
+    merge: str = "concat"
 
 
 @dataclass
@@ -180,7 +183,7 @@ def short_warmup(steps: int) -> int:
 
 def validate(r: Recipe) -> None:
     """Every value checked before a run starts: one line naming the recipe, or nothing."""
-    from ..models.collab import COLLAB_INITS, POOLINGS
+    from ..models.collab import COLLAB_INITS, MERGES, POOLINGS
     from ..models.unet import ARCHITECTURES
 
     where = r.path or r.name
@@ -196,6 +199,8 @@ def validate(r: Recipe) -> None:
         raise ValueError(
             f"{where}: model.collab_init must be one of {', '.join(COLLAB_INITS)}, got {r.model.collab_init!r}"
         )
+    if r.model.merge not in MERGES:
+        raise ValueError(f"{where}: model.merge must be one of {', '.join(MERGES)}, got {r.model.merge!r}")
     m = 2 ** ARCHITECTURES[r.model.arch][0]  # H and W must be multiples of 2**depth
     for key, size in (("data.patch", r.data.patch), ("val.tile", r.val.tile)):
         if size < m or size % m:

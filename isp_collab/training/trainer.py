@@ -142,9 +142,8 @@ def train(
         task.valset  # noqa: B018
 
     torch.manual_seed(recipe.train.seed)
-    model = create_model(
-        recipe.model.arch, n=recipe.model.n, pooling=recipe.model.pooling, collab_init=recipe.model.collab_init
-    ).to(dev)
+    m = recipe.model
+    model = create_model(m.arch, n=m.n, pooling=m.pooling, collab_init=m.collab_init, merge=m.merge).to(dev)
     if init is not None and not resume:
         _init_from(model, init)
     ema = ema_of(model, recipe.train.ema) if recipe.train.ema else None
