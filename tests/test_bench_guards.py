@@ -122,6 +122,17 @@ def test_images_below_the_action_minimum_are_refused_up_front(tmp_path, capsys, 
     assert not out.exists()
 
 
+def test_a_truncated_image_is_one_line_before_anything_is_written(tmp_path, capfd):
+    images = _images(tmp_path / "imgs", [(200, 200)])
+    whole = (images / "im0.png").read_bytes()
+    (images / "zz.png").write_bytes(whole[: len(whole) // 2])  # a valid header, cut data
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--images", str(images), "--out", str(out)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()  # capfd: libpng's own fd-2 message counts too
+    assert len(err) == 1 and "zz.png: cannot read the image (libpng error" in err[0], err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "stage, side, message",
     [

@@ -358,6 +358,13 @@ def test_stack_size_is_bounded(capsys, tmp_path, inputs, n):
     assert code == 2 and len(err) == 1 and err[0].endswith(f"error: --n must be between 1 and 64, got {n}")
 
 
+@pytest.mark.parametrize("tile", ["0", "4097", "100000"])
+def test_tile_is_bounded(capsys, tmp_path, inputs, tile):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--tile", tile)
+    assert code == 2 and len(err) == 1 and err[0].endswith(f"error: --tile must be between 1 and 4096, got {tile}")
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs, monkeypatch):
     import isp_collab.pipeline.pipeline as pp
 

@@ -68,10 +68,23 @@ def test_existing_output_is_refused_without_overwrite(image, tmp_path, capsys):
         ("ok", ["--center", "12"], "--center must be X,Y"),
         ("ok", ["--strategy", "mirror", "--center", "5000,10"], "outside"),
         ("ok", ["--center", "10,10"], "--center applies to --strategy mirror only"),
-        ("ok", ["--n", "0"], "--n must be >= 1"),
+        ("ok", ["--n", "0"], "--n must be between 1 and 64, got 0"),
+        ("ok", ["--n", "65"], "--n must be between 1 and 64, got 65"),
+        ("ok", ["--tile", "100000"], "--tile must be between 1 and 4096, got 100000"),
         ("ok", ["--tile", "64", "--overlap", "40"], "overlap must be"),
     ],
-    ids=["missing", "empty", "corrupt", "center-format", "center-outside", "center-not-mirror", "n", "overlap"],
+    ids=[
+        "missing",
+        "empty",
+        "corrupt",
+        "center-format",
+        "center-outside",
+        "center-not-mirror",
+        "n",
+        "n-big",
+        "tile-big",
+        "overlap",
+    ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(image, tmp_path, capsys, make, args, message):
     names = {None: "missing.png", b"": "empty.png", b"this is text, not pixels": "corrupt.png", "ok": image.name}
@@ -109,6 +122,9 @@ def test_bad_output_paths_are_refused(image, tmp_path, capsys):
     assert "unsupported output type" in capsys.readouterr().err
     assert main(["gather", str(image), "-o", str(tmp_path / "nowhere" / "stacks.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "a-file.png").write_bytes(b"x")
+    assert main(["gather", str(image), "-o", str(tmp_path / "a-file.png" / "stacks.png")]) == 2
+    assert "a-file.png is a file, not a folder" in capsys.readouterr().err
     before = image.read_bytes()
     assert main(["gather", str(image), "-o", str(image), "--overwrite"]) == 2
     assert "would replace the input" in capsys.readouterr().err

@@ -134,6 +134,11 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
     bad.write_text("[model\n")
     assert main(["train", str(bad)]) == 2
     assert "not a valid TOML" in capsys.readouterr().err
+    for text in ("", "name = 'x'\n"):  # nothing to train from: refused, not run on every default
+        bad.write_text(text)
+        assert main(["train", str(bad), "--run-dir", str(tmp_path / "empty-run")]) == 2
+        assert "bad.toml: empty recipe" in capsys.readouterr().err
+        assert not (tmp_path / "empty-run").exists()
     assert main(["train", str(tmp_path / "missing.toml")]) == 2
     assert main(["train", str(TINY), "--images", str(tmp_path / "nope")]) == 2
     (taken := tmp_path / "taken").mkdir()
@@ -148,9 +153,10 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["--steps", "0"], "train.steps must be a whole number >= 1, got 0"),
-        (["--steps", "-5"], "train.steps must be a whole number >= 1, got -5"),
-        (["--lr", "0"], "need train.lr > 0"),
+        (["--steps", "0"], "error: --steps must be a whole number >= 1, got 0"),
+        (["--steps", "-5"], "error: --steps must be a whole number >= 1, got -5"),
+        (["--lr", "0"], "error: --lr must be a finite number > 0, got 0.0"),
+        (["--lr", "nan"], "error: --lr must be a finite number > 0, got nan"),
         (["--device", "foo"], "device 'foo': not a device name"),
     ],
 )

@@ -85,6 +85,48 @@ def test_bad_card_json(saved):
     _one_line_naming(e.value, "card.json")
 
 
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("n_trained", None),
+        ("n_trained", "four"),
+        ("n_trained", 0),
+        ("n_trained", True),
+        ("depth", None),
+        ("depth", 99),
+        ("width", 0),
+        ("arch", {"a": 1}),
+        ("pooling", "avg"),
+        ("merge", 3),
+        ("collaborative", "yes"),
+    ],
+)
+def test_malformed_card_value_is_one_line_naming_the_card(saved, key, value):
+    _, out = saved
+    card = json.loads((out / "card.json").read_text())
+    card[key] = value
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match=key if key != "arch" else "architecture") as e:
+        load_model(out)
+    _one_line_naming(e.value, "card.json")
+
+
+def test_process_with_a_malformed_card_exits_2_naming_it(saved, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    _, out = saved
+    card = json.loads((out / "card.json").read_text())
+    card["n_trained"] = None
+    (out / "card.json").write_text(json.dumps(card))
+    src = tmp_path / "in.png"
+    Image.fromarray((np.random.default_rng(0).random((32, 48, 3)) * 255).astype(np.uint8)).save(src)
+    assert main(["process", str(src), "-o", str(tmp_path / "out.png"), "--model", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "card.json" in err and "n_trained" in err and "\n" not in err
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_unknown_model_name():
     with pytest.raises(WeightsError, match="no such model"):
         load_model("no-such-model-xyz")
@@ -96,8 +138,8 @@ def test_info_cli_prints_table(capsys):
     assert "unet-tx" in out and "268,803" in out
 
 
-@pytest.mark.parametrize("n", ["0", "1"])
-def test_info_refuses_a_stack_below_two_before_printing(capsys, n):
+@pytest.mark.parametrize("n", ["0", "1", "65", "1000000"])
+def test_info_refuses_a_stack_out_of_range_before_printing(capsys, n):
     assert main(["info", "--n", n]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and f"--n {n}: the stack size" in captured.err

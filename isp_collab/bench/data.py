@@ -53,7 +53,9 @@ def read_srgb(path: str | Path) -> np.ndarray | None:
 
     try:
         arr = read_image(path)
-    except (ValueError, OSError, cv2.error) as e:
+    except ValueError as e:  # already one line naming the file
+        raise ValueError(str(e).splitlines()[0]) from None
+    except (OSError, cv2.error) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"{path}: cannot read the image ({reason})") from None
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0

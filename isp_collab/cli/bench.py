@@ -168,7 +168,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
     if args.device is not None:
         _check_device(args.device, CLIError)
     if args.images is not None:
-        load_images(args.images, max_images=1)
+        load_images(args.images)  # decodes every image: a truncated one is refused before anything is written
         check_images(args.images, args.action, args.quick, ksize)
 
 

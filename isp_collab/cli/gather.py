@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pipeline.collaborative import MAX_N, MAX_TILE
+
 # what cv2.imencode can write; checked before any work so a bad name fails fast
 WRITABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -89,16 +91,18 @@ def run(args: argparse.Namespace) -> int:
     # every check that can fail runs before anything is written
     if out.suffix.lower() not in WRITABLE:
         raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use one of {', '.join(sorted(WRITABLE))}")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ValueError(f"{out}: {out.parent} is a file, not a folder")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out}: output folder {out.parent} does not exist")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out}: exists (use --overwrite to replace it)")
     if src.exists() and out.exists() and src.resolve() == out.resolve():
         raise ValueError(f"{out}: output would replace the input image")
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
-    if args.tile < 1:
-        raise ValueError(f"--tile must be >= 1, got {args.tile}")
+    if not 1 <= args.n <= MAX_N:
+        raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
+    if not 1 <= args.tile <= MAX_TILE:
+        raise ValueError(f"--tile must be between 1 and {MAX_TILE}, got {args.tile}")
     overlap = default_overlap(args.tile) if args.overlap is None else args.overlap
     if not 0 <= overlap <= args.tile // 2:
         raise ValueError(f"--overlap must be in [0, tile // 2 = {args.tile // 2}], got {overlap}")

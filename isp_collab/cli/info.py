@@ -19,10 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..pipeline.collaborative import MAX_N
     from . import CLIError
 
-    if args.n < 2:  # checked before anything is printed
-        raise CLIError(f"--n {args.n}: the stack size of the N>1 rows must be >= 2 (N=1 rows are always shown)")
+    if not 2 <= args.n <= MAX_N:  # checked before anything is printed
+        raise CLIError(
+            f"--n {args.n}: the stack size of the N>1 rows must be between 2 and {MAX_N} (N=1 rows are always shown)"
+        )
 
     from .. import __version__
     from ..device import pick_device

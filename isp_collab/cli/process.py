@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ..models import DEFAULT_MODEL
-from ..pipeline.collaborative import MAX_N
+from ..pipeline.collaborative import MAX_N, MAX_TILE
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
@@ -83,6 +83,8 @@ def build_pipeline(args: argparse.Namespace):
         wanted = {"sharpen"}
     if args.n is not None and not 1 <= args.n <= MAX_N:
         raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
+    if args.tile is not None and not 1 <= args.tile <= MAX_TILE:
+        raise ValueError(f"--tile must be between 1 and {MAX_TILE}, got {args.tile}")
     backend = args.backend
     if args.onnx is not None:
         if backend == "torch":

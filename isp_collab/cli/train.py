@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -112,6 +113,11 @@ def _apply_options(recipe, args: argparse.Namespace) -> None:
             "--images without --val-images: validation, and the choice of the best checkpoint, use procedural dead "
             "leaves, not photos like yours; pass --val-images DIR"
         )
+    # checked here so that the error names the flag, not the recipe it overrides
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be a whole number >= 1, got {args.steps}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
     if args.steps is not None:
         recipe.train.steps = args.steps
         if recipe.train.warmup >= args.steps > 0 and recipe.train.warmup != short_warmup(args.steps):

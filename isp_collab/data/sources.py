@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..native_stderr import capture_stderr
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of decoded pixels
 
@@ -53,9 +55,12 @@ def read_image(path: str | Path) -> np.ndarray:
     Greyscale is repeated to 3 channels, alpha dropped, float images converted to uint16.
     Raises ``ValueError`` naming the file if it cannot be decoded.
     """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    libpng: list[str] = []  # a truncated PNG makes libpng print on fd 2: kept for the one-line error
+    with capture_stderr(libpng):
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"cannot decode image {path}")
+        detail = libpng[-1].strip() if libpng else "not an image, truncated or corrupt"
+        raise ValueError(f"{path}: cannot read the image ({detail})")
     if img.ndim == 2:
         img = img[..., None]
     # 1 channel = grey, 2 = grey + alpha, 3 = BGR, 4 = BGRA.

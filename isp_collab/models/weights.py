@@ -21,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .collab import MERGES, POOLINGS
 from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
@@ -80,17 +81,36 @@ def read_card(model_dir: str | os.PathLike) -> dict[str, Any]:
     for key in ("arch", "depth", "width", "pooling", "n_trained"):
         if key not in card:
             raise WeightsError(f"{card_path}: card lacks the key {key!r}")
-    if card["arch"] not in ARCHITECTURES:
-        raise WeightsError(f"{card_path}: unknown architecture {card['arch']!r}")
+    _check_card(card, card_path)
     return card
+
+
+def _check_card(card: dict[str, Any], card_path: Path) -> None:
+    """Types and values of the keys that build the network; WeightsError naming the card."""
+    if not isinstance(card["arch"], str) or card["arch"] not in ARCHITECTURES:
+        raise WeightsError(f"{card_path}: unknown architecture {card['arch']!r} (known: {', '.join(ARCHITECTURES)})")
+    depth, width = ARCHITECTURES[card["arch"]]
+    for key, expected in (("depth", depth), ("width", width)):
+        if card[key] != expected or isinstance(card[key], bool):
+            raise WeightsError(f"{card_path}: {key} {card[key]!r} does not match {card['arch']} ({key} {expected})")
+    n = card["n_trained"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise WeightsError(f"{card_path}: n_trained must be an integer >= 1, got {n!r}")
+    if not isinstance(card["pooling"], str) or card["pooling"] not in POOLINGS:
+        raise WeightsError(f"{card_path}: pooling must be one of {', '.join(POOLINGS)}, got {card['pooling']!r}")
+    merge = card.get("merge", "concat")
+    if not isinstance(merge, str) or merge not in MERGES:
+        raise WeightsError(f"{card_path}: merge must be one of {', '.join(MERGES)}, got {merge!r}")
+    if not isinstance(card.get("collaborative", True), bool):
+        raise WeightsError(f"{card_path}: collaborative must be true or false, got {card['collaborative']!r}")
 
 
 def config_from_card(card: dict[str, Any]) -> ModelConfig:
     return ModelConfig(
         arch=card["arch"],
-        depth=int(card["depth"]),
-        width=int(card["width"]),
-        collaborative=bool(card.get("collaborative", int(card["n_trained"]) > 1)),
+        depth=card["depth"],
+        width=card["width"],
+        collaborative=card.get("collaborative", card["n_trained"] > 1),
         pooling=card["pooling"],
         merge=card.get("merge", "concat"),
     )

@@ -21,6 +21,8 @@ LENS_MODEL = "lens-a-unet-tx-n4"
 # Largest stack size N: the shipped models are trained with N <= 8; restore caps N at the image's tile
 # count (a larger stack would only repeat tiles: the same output for more work).
 MAX_N = 64
+# Largest restore tile: a stack of 8 float32 4096² tiles is 1.6 GB (the export's cap too).
+MAX_TILE = 4096
 
 
 @dataclass
@@ -29,7 +31,7 @@ class CollaborativeStage(StageBase):
 
     model: a shipped model name or a model folder (None = the stage's default model); n: stack size,
     1..``MAX_N`` (None = the model's trained N, or the ONNX file's static N); tile/overlap: restore
-    tiling in pixels (tile None = the ONNX file's static tile, else 256; overlap None = restore's
+    tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else 256; overlap None = restore's
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
     ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
     model: a ``model`` given too must be that one); device: torch device (None = best available).
@@ -64,8 +66,8 @@ class CollaborativeStage(StageBase):
                 raise ValueError(f"{self.name}.{key} must be an integer, got {value!r}")
         if self.n is not None and not 1 <= self.n <= MAX_N:
             raise ValueError(f"{self.name}.n must be between 1 and {MAX_N}, got {self.n}")
-        if self.tile is not None and self.tile < 1:
-            raise ValueError(f"{self.name}.tile must be >= 1, got {self.tile}")
+        if self.tile is not None and not 1 <= self.tile <= MAX_TILE:
+            raise ValueError(f"{self.name}.tile must be between 1 and {MAX_TILE}, got {self.tile}")
         if self.overlap is not None and self.tile is not None and not 0 <= self.overlap <= self.tile // 2:
             raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {self.tile // 2}], got {self.overlap}")
         if self.overlap is not None and self.overlap < 0:

@@ -7,13 +7,10 @@ message is one line naming the file (LibRaw's own stderr chatter is captured int
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import re
-import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..native_stderr import capture_stderr
 from .frame import Frame, cfa_from_colors
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
 
@@ -30,26 +28,6 @@ SRGB_TO_XYZ = np.array(
 )
 # LibRaw ``sizes.flip`` -> EXIF orientation (LibRaw: 3 = 180, 5 = 90 CCW, 6 = 90 CW).
 _FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
-
-
-@contextlib.contextmanager
-def capture_stderr(lines: list[str]) -> Iterator[None]:
-    """Collect what C code (LibRaw) prints on file descriptor 2 into ``lines`` instead of the terminal."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (embedded interpreter): let it through
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines.extend(tmp.read().decode(errors="replace").splitlines())
 
 
 def _looks_like_text(path: Path) -> bool:

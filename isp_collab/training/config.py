@@ -154,6 +154,10 @@ def load_recipe(path: str | Path) -> Recipe:
         "train": TrainSection,
         "val": ValSection,
     }
+    if not set(raw) & set(sections):  # an empty file would silently train every default
+        raise ValueError(
+            f"{path}: empty recipe: no [model], [task], [data], [train] or [val] section (see train/*.toml)"
+        )
     unknown = sorted(set(raw) - set(sections) - {"name"})
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {unknown}")
