@@ -379,8 +379,8 @@ def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs,
         ("[lens]\ncenter = [1]\n", "p.toml: [lens] center must be a list of 2 numbers, got [1]"),
         ('[sharpen]\nenabled = "yes"\n', "p.toml: [sharpen] enabled must be true or false, got 'yes'"),
         ('[sharpen]\ndetail = "foo"\n', "p.toml: [sharpen] detail must be one of 'luma', 'rgb', got 'foo'"),
-        ("[sharpen]\noverlap = 500\n", "sharpen.overlap must be in [0, tile // 2 = 128], got 500"),
-        ("[sharpen]\ntile = 100\n", "sharpen.tile must be a multiple of"),
+        ("[sharpen]\noverlap = 500\n", "p.toml: [sharpen] sharpen.overlap must be in [0, tile // 2 = 128], got 500"),
+        ("[sharpen]\ntile = 100\n", "p.toml: [sharpen] sharpen.tile must be a multiple of"),
     ]:
         cfg.write_text(text)
         code, err, _ = run(capsys, inputs, "-o", out, "--config", cfg)
@@ -410,5 +410,5 @@ def test_flag_values_the_network_refuses_are_named_by_their_flag(capsys, tmp_pat
     assert "error: --tile must be a multiple of 8 (2**depth of the network), got 100" in err[0]
     (tmp_path / "p.toml").write_text("[sharpen]\ntile = 100\n")
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--config", tmp_path / "p.toml")
-    assert code == 2 and "error: sharpen.tile must be a multiple of 8" in err[0], err
+    assert code == 2 and "p.toml: [sharpen] sharpen.tile must be a multiple of 8" in err[0], err
     assert not (tmp_path / "x.png").exists()

@@ -180,11 +180,14 @@ def plan_jobs(
 
 
 def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
-    """A stage's ``sharpen.tile ...`` complaint worded as ``--tile ...`` when the value came from that flag."""
+    """A stage's ``sharpen.tile ...`` complaint worded as ``--tile ...`` when the value came from that flag,
+    else led by the ``--config`` file it came from (``p.toml: [sharpen] sharpen.overlap ...``)."""
     for key in ("tile", "n"):
         prefix = f"{stage}.{key}"
         if getattr(args, key, None) is not None and message.startswith(prefix):
             return f"--{key}{message[len(prefix) :]}"
+    if getattr(args, "config", None) and message.startswith(f"{stage}."):
+        return f"{args.config}: [{stage}] {message}"
     return message
 
 
