@@ -64,6 +64,38 @@ def test_overwrite_lets_a_run_replace_the_published_results(tmp_path, published)
     assert "<!-- section:quality-imgs-" in (published / "RESULTS.md").read_text()
 
 
+def _results_with(folder, *sections):
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"<!-- section:{s} -->\nearlier figures\n<!-- /section:{s} -->\n" for s in sections)
+    (folder / "RESULTS.md").write_text(text)
+    return text
+
+
+@pytest.mark.parametrize("action, held", [("speed", "speed"), ("lens", "lens"), ("all", "quality")])
+def test_an_earlier_runs_sections_in_out_are_not_replaced_without_overwrite(tmp_path, capsys, action, held):
+    out = tmp_path / "out"
+    before = _results_with(out, held)
+    assert main(["bench", action, "--quick", "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert str(out / "RESULTS.md") in err and f"section(s) {held} " in err and "--overwrite" in err
+    assert (out / "RESULTS.md").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == ["RESULTS.md"]
+
+
+def test_sections_of_other_actions_or_other_images_do_not_block(tmp_path):
+    import argparse
+
+    from isp_collab.cli.bench import _refuse_replacing
+
+    images = _images(tmp_path / "imgs", [(48, 48)])
+    out = tmp_path / "out"
+    _results_with(out, "speed", "kernel-estimation", "quality")  # sections of the committed image set
+    args = argparse.Namespace(action="quality", images=images)
+    _refuse_replacing(args, out, tmp_path / "benchmarks")  # quality-imgs-<hash> is not there: no refusal
+    _refuse_replacing(argparse.Namespace(action="lens", images=None), out, tmp_path / "benchmarks")
+    _refuse_replacing(argparse.Namespace(action="speed", images=None), out, out)  # the published folder
+
+
 @pytest.mark.parametrize(
     "action, flag",
     [

@@ -8,6 +8,16 @@ from pathlib import Path
 
 ACTIONS = ("quality", "lens", "speed", "kernels", "training", "tune", "all")
 DEFAULT_THREADS = 1
+#: The RESULTS.md sections each action writes (before the --images suffix); the machine section only merges rows.
+ACTION_SECTIONS = {
+    "kernels": ("kernel-estimation",),
+    "tune": ("classical-params",),
+    "training": ("training", "collab-gain"),
+    "quality": ("quality", "lens"),
+    "lens": ("lens",),
+    "speed": ("speed",),
+}
+ACTION_SECTIONS["all"] = tuple(s for a in ("kernels", "training", "quality", "speed") for s in ACTION_SECTIONS[a])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "curves of the shipped models and the collaboration gain vs tile/stack size; all: "
             "kernels + training + quality + speed. The machine section records, per section measured, the "
             "threads and device. Your own models, device or threads go to --out DIR: the published "
-            "benchmarks/ is refused without --overwrite. With --images every section and plot name gets the "
+            "benchmarks/ is refused without --overwrite, and so is a --out DIR whose RESULTS.md already holds the "
+            "sections this action writes. With --images every section and plot name gets the "
             "folder's name and a short hash of its path."
         ),
     )
@@ -61,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--overwrite",
         action="store_true",
         help="let --models, --device, --threads or --quick replace the published sections of benchmarks/RESULTS.md "
-        "and its plots (without it such a run needs --out DIR)",
+        "and its plots (without it such a run needs --out DIR), and let a run replace the sections of an earlier "
+        "run in --out DIR",
     )
     p.set_defaults(func=run)
 
@@ -97,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         out = BENCH_DIR
     if out is not None and not args.overwrite:
         _refuse_published(args, out, BENCH_DIR)
+        _refuse_replacing(args, out, BENCH_DIR)
     _check_inputs(args)  # models, their lenses, device, images: before anything is written
     if out is None:
         out = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-"))
@@ -145,6 +158,31 @@ def _refuse_published(args: argparse.Namespace, out: Path, published: Path) -> N
         raise CLIError(
             f"{' '.join(given)} would replace the published sections of {published / 'RESULTS.md'} and its plots "
             "with this run's figures; pass --out DIR for your own results (or --overwrite to replace them)"
+        )
+
+
+def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> None:
+    """Refuse a run into a folder of the user's whose RESULTS.md already holds this action's sections.
+
+    The published benchmarks/ is exempt: it is regenerated in place and kept under version control.
+    """
+    from ..bench.report import read_section
+    from ..bench.run import BenchOptions
+    from . import CLIError
+
+    opts = BenchOptions(out=out, images=args.images)  # for the section names, suffixed for --images
+    results = opts.results
+    if out.resolve() == published.resolve() or not results.is_file():
+        return
+    try:
+        text = results.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise CLIError(f"{results}: cannot read ({e.strerror})") from None
+    held = [s for s in map(opts.section, ACTION_SECTIONS[args.action]) if read_section(text, s) is not None]
+    if held:
+        raise CLIError(
+            f"{results}: already holds section(s) {', '.join(held)} of an earlier run; "
+            "pass --overwrite to replace them, or another --out DIR"
         )
 
 
