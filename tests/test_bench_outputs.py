@@ -14,8 +14,9 @@ import isp_collab.bench.speed as speed
 import isp_collab.training.report as training_report
 from isp_collab.bench import plots, report, tune
 from isp_collab.bench.data import VAL_DIR, load_images, read_srgb
+from isp_collab.bench.options import BenchOptions
 from isp_collab.bench.report import read_section
-from isp_collab.bench.run import BenchOptions, bench_speed
+from isp_collab.bench.run import bench_speed
 from isp_collab.cli import main
 
 

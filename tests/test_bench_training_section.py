@@ -10,8 +10,8 @@ from test_bench_guards import _images
 
 import isp_collab.bench.collab_gain as collab_gain
 import isp_collab.training.report as report
+from isp_collab.bench.options import BenchOptions
 from isp_collab.bench.report import read_section
-from isp_collab.bench.run import BenchOptions
 from isp_collab.cli import main
 from isp_collab.models import create_model, save_model
 

@@ -6,80 +6,22 @@ the machinery in seconds; its sections say so) and optional user images.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import report
-from .data import VAL_DIR, load_images, load_levin_kernels
+from .data import VAL_DIR, load_levin_kernels
+from .options import BenchOptions
 from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
 from .timing import set_threads
 
-Say = Callable[[str], None]
 #: The benchmark image of the before/after figure (fine detail and strong edges).
 FIGURE_IMAGE = "set5/butterfly"
-
-
-@dataclass
-class BenchOptions:
-    """Shared options: output folder, quick mode, image folder, threads, models, device.
-
-    ``measured`` collects, as the drivers run, ``{section: what ran the networks}`` for the machine section.
-    """
-
-    out: Path
-    quick: bool = False
-    images: Path | None = None
-    threads: int = 1
-    models: list[str] | None = None
-    device: str | None = None
-    say: Say = print
-    measured: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def results(self) -> Path:
-        """``out/RESULTS.md``."""
-        return self.out / "RESULTS.md"
-
-    @property
-    def images_tag(self) -> str | None:
-        """Suffix of sections and files for a user image folder: its name and a short hash of its path.
-
-        ``lensA/val`` and ``lensB/val`` get ``val-<hash A>`` and ``val-<hash B>``; None for the committed set.
-        """
-        if self.images is None or Path(self.images).resolve() == VAL_DIR.resolve():
-            return None
-        path = Path(self.images).resolve()
-        name = re.sub(r"[^A-Za-z0-9_.]+", "_", path.name).strip("_.") or "images"
-        return f"{name}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
-
-    def section(self, name: str) -> str:
-        """Section name; suffixed with :attr:`images_tag` for user images."""
-        tag = self.images_tag
-        return name if tag is None else f"{name}-{tag}"
-
-    def file(self, stem: str, suffix: str) -> Path:
-        """``out/<stem><suffix>``, the stem suffixed like :meth:`section` for user images."""
-        return self.out / f"{self.section(stem)}{suffix}"
-
-    def load(self, max_images: int | None = None) -> list:
-        """The colour images of :attr:`images` (default: the committed set), at most ``max_images``."""
-        return load_images(self.images, max_images=max_images)
-
-    @property
-    def device_name(self) -> str:
-        """The device the networks run on (``--device``, else CUDA when available, else CPU)."""
-        from ..device import pick_device
-
-        return str(pick_device(self.device))
 
 
 def write_machine(opts: BenchOptions) -> None:

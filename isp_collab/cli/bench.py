@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     """Check every input, then run the action and write its sections, plots and machine rows in --out."""
     from ..bench.data import BENCH_DIR
     from ..bench.inputs import unused_flag
+    from ..bench.options import BenchOptions
     from ..bench.run import (
-        BenchOptions,
         bench_kernels,
         bench_lens_only,
         bench_quality,
@@ -166,8 +166,8 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
 
     The published benchmarks/ is exempt: it is regenerated in place and kept under version control.
     """
+    from ..bench.options import BenchOptions
     from ..bench.report import read_section
-    from ..bench.run import BenchOptions
     from . import CLIError
 
     opts = BenchOptions(out=out, images=args.images)  # for the section names, suffixed for --images

@@ -19,12 +19,10 @@ from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
 from ..restore.tiling import default_overlap
 from .onnx_export import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, export_onnx, op_counts
+from .plan import artefact_name, plan_variants
 from .sidecar import artefact_stem, build_sidecar, sidecar_path, write_sidecar
 from .staging import prepare_out_dir, publish, remove_empty
 
-FORMATS = ("onnx", "coreml")
-PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
-DEFAULT_PRECISION = {"onnx": "fp32", "coreml": "fp16"}
 STRATEGIES = ("spread", "local", "mirror")
 CALIBRATION_STACKS = 8
 PARITY_STACKS = 2
@@ -67,48 +65,6 @@ class ExportedArtefact:
         else:
             fig = p.get("status", "parity not measured")
         return f"{self.path}  [{self.format} {self.precision}, {self.seconds:.1f} s]  {fig}"
-
-
-def _plan(formats: Sequence[str], precisions: Sequence[str] | None) -> list[tuple[str, str]]:
-    """(format, precision) pairs to build; ``precisions=None`` = each format's default.
-
-    Either argument may also be a comma-separated string (``"onnx,coreml"``).
-    """
-    if isinstance(formats, str):
-        formats = [f.strip() for f in formats.split(",") if f.strip()]
-    if isinstance(precisions, str):
-        precisions = [p.strip() for p in precisions.split(",") if p.strip()]
-    formats = list(dict.fromkeys(formats))
-    if not formats:
-        raise ValueError("no export format given (choose from onnx, coreml)")
-    for f in formats:
-        if f not in FORMATS:
-            raise ValueError(f"unknown export format {f!r}; choose from {', '.join(FORMATS)}")
-    if precisions is not None:
-        precisions = list(dict.fromkeys(precisions))
-        known = sorted({p for ps in PRECISIONS.values() for p in ps})
-        for p in precisions:
-            if p not in known:
-                raise ValueError(f"unknown precision {p!r}; choose from {', '.join(known)}")
-        if not precisions:
-            raise ValueError("no precision given (choose from fp32, fp16, int8)")
-    plan = []
-    for f in formats:
-        wanted = [DEFAULT_PRECISION[f]] if precisions is None else precisions
-        for p in wanted:
-            if p in PRECISIONS[f]:
-                plan.append((f, p))
-            else:
-                warnings.warn(f"{f} has no {p} variant; skipped (int8 is ONNX-only)", stacklevel=3)
-    if not plan:
-        raise ValueError(f"nothing to export: {'/'.join(formats)} has no {'/'.join(precisions or [])} variant")
-    return plan
-
-
-def _artefact_name(stem: str, fmt: str, precision: str) -> str:
-    if fmt == "onnx":
-        return (stem if precision == "fp32" else f"{stem}-{precision}") + ".onnx"
-    return f"{stem}-coreml-{precision}.mlpackage"
 
 
 def default_strategy(card: dict[str, Any]) -> str:
@@ -193,7 +149,7 @@ def export_model(
     say = log or (lambda _msg: None)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    plan = _plan(formats, precisions)
+    plan = plan_variants(formats, precisions)
     model_dir = resolve_model_dir(model_name_or_path)
     model = load_model(model_dir)
     m = model.multiple
@@ -232,7 +188,7 @@ def export_model(
 
     out = Path(out_dir)
     stem = artefact_stem(info["name"], n, tile)
-    targets = [(f, p, out / _artefact_name(stem, f, p)) for f, p in plan]
+    targets = [(f, p, out / artefact_name(stem, f, p)) for f, p in plan]
     if not overwrite:
         for *_, path in targets:
             for p in (path, sidecar_path(path)):
@@ -337,7 +293,7 @@ def _build(
         say(f"exporting ONNX (opset {opset}) for [1, {n}, 3, {tile}, {tile}] ...")
         onnx_info = export_onnx(model, fp32_onnx, n, tile, opset=opset, metadata=metadata)
     for fmt, precision in plan:
-        name = _artefact_name(stem, fmt, precision)
+        name = artefact_name(stem, fmt, precision)
         path = tmp / name
         if fmt == "onnx":
             assert fp32_onnx is not None

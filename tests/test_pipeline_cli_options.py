@@ -1,0 +1,131 @@
+"""``isp-collab process``: option checks (ONNX backend, stack and tile bounds, config values, options for
+stages that do not run): one line naming the flag or the file, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_pipeline_cli import make_inputs, run
+
+
+@pytest.fixture
+def inputs(tmp_path) -> Path:
+    return make_inputs(tmp_path)
+
+
+def _fake_onnx(folder: Path, task: str) -> Path:
+    """An .onnx path with an export sidecar recording ``task`` (the file itself is not a valid model)."""
+    onnx = folder / f"{task}-n4-t64.onnx"
+    onnx.write_bytes(b"not an onnx model")
+    onnx.with_suffix(".json").write_text(json.dumps({"model": {"name": task, "task": task}}))
+    return onnx
+
+
+def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
+    src, dst = inputs / "good.png", tmp_path / "x.png"
+    sharpen = _fake_onnx(tmp_path, "sharpen")
+    code, err, _ = run(capsys, src, "-o", dst, "--onnx", sharpen, "--backend", "torch")
+    assert code == 2 and len(err) == 1 and err[0].endswith("error: --onnx needs --backend onnx (got --backend torch)")
+    # --onnx alone implies the ONNX backend: its sidecar's task is checked against the stage
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "lens", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1, err
+    assert "sharpen-n4-t64.onnx: a 'sharpen' model (task from sharpen-n4-t64.json) cannot run the lens stage" in err[0]
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "sharpen", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1 and "sharpen-n4-t64.onnx: cannot load ONNX model" in err[0], err
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "lens,sharpen", "--backend", "onnx", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1 and "lens and sharpen both run" in err[0] and "onnx_path" in err[0], err
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "unsharp", "--onnx", sharpen)
+    assert code == 2 and len(err) == 1 and "no lens or sharpen stage runs" in err[0], err
+    # per stage, in the config: each file is checked against its own stage
+    cfg = tmp_path / "p.toml"
+    lens = _fake_onnx(tmp_path, "lens")
+    cfg.write_text(
+        f'[lens]\nbackend = "onnx"\nonnx_path = "{sharpen}"\n[sharpen]\nbackend = "onnx"\nonnx_path = "{lens}"\n'
+    )
+    code, err, _ = run(capsys, src, "-o", dst, "--config", cfg)
+    assert (
+        code == 2
+        and len(err) == 1
+        and "a 'sharpen' model (task from sharpen-n4-t64.json) cannot run the lens" in err[0]
+    )
+    assert not dst.exists()
+    # onnx_path alone in the config selects ONNX Runtime, as --onnx does (it was silently ignored)
+    cfg.write_text(f'[sharpen]\nonnx_path = "{sharpen}"\n')
+    code, err, _ = run(capsys, src, "-o", dst, "--config", cfg)
+    assert code == 2 and len(err) == 1 and "sharpen-n4-t64.onnx: cannot load ONNX model" in err[0], err
+    code, err, _ = run(capsys, src, "-o", dst, "--config", cfg, "--backend", "torch")
+    assert code == 2 and len(err) == 1 and "is set but backend is 'torch'" in err[0], err
+    # --backend onnx needs a file; --model must name the model the file was exported from
+    code, err, _ = run(capsys, src, "-o", dst, "--backend", "onnx")
+    assert code == 2 and err[0].endswith(
+        "--backend onnx: the sharpen stage needs --onnx PATH (or onnx_path in --config)"
+    )
+    code, err, _ = run(capsys, src, "-o", dst, "--onnx", sharpen, "--model", "sharpen-unet-tx-n8")
+    assert code == 2 and len(err) == 1 and "exported from 'sharpen' (see sharpen-n4-t64.json), not the model" in err[0]
+    code, err, _ = run(capsys, src, "-o", dst, "--stages", "")
+    assert code == 2 and err[0].endswith("--stages: empty (name the stages, or 'none' to run no restoration)")
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("n", ["0", "65", "100"])
+def test_stack_size_is_bounded(capsys, tmp_path, inputs, n):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--n", n)
+    assert code == 2 and len(err) == 1 and err[0].endswith(f"error: --n must be between 1 and 64, got {n}")
+
+
+@pytest.mark.parametrize("tile", ["0", "4097", "100000"])
+def test_tile_is_bounded(capsys, tmp_path, inputs, tile):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--tile", tile)
+    assert code == 2 and len(err) == 1 and err[0].endswith(f"error: --tile must be between 1 and 4096, got {tile}")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs, monkeypatch):
+    import isp_collab.pipeline.pipeline as pp
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a file was decoded")
+
+    monkeypatch.setattr(pp.Pipeline, "read", no_decoding)
+    cfg = tmp_path / "p.toml"
+    out = tmp_path / "out"
+    for text, reason in [
+        ('[sharpen]\ntile = "abc"\n', "p.toml: [sharpen] tile must be an integer, got 'abc'"),
+        ("[lens]\ncenter = [1]\n", "p.toml: [lens] center must be a list of 2 numbers, got [1]"),
+        ('[sharpen]\nenabled = "yes"\n', "p.toml: [sharpen] enabled must be true or false, got 'yes'"),
+        ('[sharpen]\ndetail = "foo"\n', "p.toml: [sharpen] detail must be one of 'luma', 'rgb', got 'foo'"),
+        ("[sharpen]\noverlap = 500\n", "p.toml: [sharpen] sharpen.overlap must be in [0, tile // 2 = 128], got 500"),
+        ("[sharpen]\ntile = 100\n", "p.toml: [sharpen] sharpen.tile must be a multiple of"),
+    ]:
+        cfg.write_text(text)
+        code, err, _ = run(capsys, inputs, "-o", out, "--config", cfg)
+        assert code == 2 and len(err) == 1 and reason in err[0], (text, err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--stages", "lens", "--model", "sharpen-unet-tx-n4"], "--model sharpen-unet-tx-n4: applies to the sharpen"),
+        (["--stages", "unsharp", "--lens-model", "foo"], "--lens-model foo: applies to the lens stage"),
+        (["--stages", "none", "--n", "4"], "--n 4: applies to the lens or sharpen stage, which does not run"),
+        (["--stages", "unsharp", "--tile", "64"], "--tile 64: applies to the lens or sharpen stage"),
+    ],
+)
+def test_options_for_a_stage_that_does_not_run_are_refused(capsys, tmp_path, inputs, args, reason):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", *args)
+    assert code == 2 and len(err) == 1 and reason in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_flag_values_the_network_refuses_are_named_by_their_flag(capsys, tmp_path, inputs):
+    """``--tile 100`` is reported as ``--tile ...``; the same value from a config keeps the config's name."""
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--tile", "100")
+    assert code == 2 and len(err) == 1, err
+    assert "error: --tile must be a multiple of 8 (2**depth of the network), got 100" in err[0]
+    (tmp_path / "p.toml").write_text("[sharpen]\ntile = 100\n")
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--config", tmp_path / "p.toml")
+    assert code == 2 and "p.toml: [sharpen] sharpen.tile must be a multiple of 8" in err[0], err
+    assert not (tmp_path / "x.png").exists()
