@@ -83,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
             )
         except ExportError as e:
             raise CLIError(str(e)) from None
+        except ValueError as e:  # worded for the Python API (``n must ...``): name the flag instead
+            message = str(e)
+            for key in ("n", "tile"):
+                if message.startswith(f"{key} must"):
+                    message = f"--{message}"
+            raise ValueError(message) from None
     print(f"wrote {len(written)} artefact(s) + sidecars to {args.out}/:")
     for art in written:
         print(f"  {art.summary()}")
