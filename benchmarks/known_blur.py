@@ -135,7 +135,7 @@ def gains(
     for cond, run in known.items():
         row = {b.name: r["val"]["restored"][cond] - base[cond] for b, r in zip(blind[1:], bests[1:], strict=True)}
         if cond in told_by_cond:
-            row[f"one network told the blur, over itself blind ({len(told)} seeds)"] = told_by_cond[cond]
+            row[f"one network told the blur, over itself blind, mean of {len(told)} pairs"] = told_by_cond[cond]
         row["one network per σ (known blur)"] = best_by(validations(run), cond)["val"]["restored"][cond] - base[cond]
         out[cond] = row
     return out

@@ -45,7 +45,7 @@ def test_gains_with_told_pairs_and_plot(tmp_path):
     ]
     g = known_blur.gains([n1, n4], known_blur.parse_known([f"1={spec}"]), pairs)
     assert list(g) == ["sigma=1"]
-    told = g["sigma=1"]["one network told the blur, over itself blind (2 seeds)"]
+    told = g["sigma=1"]["one network told the blur, over itself blind, mean of 2 pairs"]
     assert told == pytest.approx(0.1)  # (0.0 + 0.2) / 2 at sigma=1
     assert g["sigma=1"]["n4"] == pytest.approx(0.3) and g["sigma=1"]["one network per σ (known blur)"] == 1.0
     png = known_blur.plot_gains(g, "n1", tmp_path / "gains.png")
