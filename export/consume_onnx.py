@@ -312,6 +312,9 @@ def read_sidecar(onnx_path: str | os.PathLike, sidecar: str | os.PathLike | None
     for key in ("input", "output", "tiling"):
         if not isinstance(data, dict) or not isinstance(data.get(key), dict):
             raise ValueError(f"{path}: sidecar lacks the {key!r} block")
+    fmt = data.get("format", "onnx")
+    if fmt != "onnx":  # a Core ML package's sidecar holds the same weights hash: refuse it by its format
+        raise ValueError(f"{path}: the sidecar of a {fmt} artefact ({data.get('file', '?')}), not of an ONNX model")
     return data
 
 

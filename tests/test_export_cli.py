@@ -107,12 +107,34 @@ def test_overwrite_replaces_package_folders(capsys, tmp_path, model_dir, monkeyp
     ],
 )
 def test_bad_arguments(capsys, tmp_path, model_dir, args, needles):
-    out = tmp_path / "new" / "out"
+    out = tmp_path / "out"
     if "--model" not in args:
         args = ["--model", str(model_dir), *args]
     code, _, err = run_cli(capsys, *args, "--out", str(out))
     assert_one_line_error(code, err, *needles)
-    assert not (tmp_path / "new").exists()
+    assert not out.exists()
+
+
+def test_out_folder_is_created_but_not_a_tree_of_folders(capsys, tmp_path, model_dir, monkeypatch):
+    """A typo in --out must not create folders in silence: only the last component may be new."""
+    nested = tmp_path / "typo" / "out"
+    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--out", str(nested))
+    assert_one_line_error(code, err, f"{nested}: parent folder {nested.parent} does not exist")
+    assert not (tmp_path / "typo").exists()
+    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    out = tmp_path / "out"
+    code, *_ = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
+    assert code == 0 and out.is_dir()
+
+
+def test_stack_size_is_capped_like_the_other_commands(capsys, tmp_path, model_dir):
+    from isp_collab.restore.tiling import MAX_N
+
+    code, _, err = run_cli(
+        capsys, "--model", str(model_dir), "--n", str(MAX_N + 1), "--tile", str(TILE), "--out", str(tmp_path / "o")
+    )
+    assert_one_line_error(code, err, f"--n must be an integer between 1 and {MAX_N}, got {MAX_N + 1}")
+    assert not (tmp_path / "o").exists()
 
 
 def test_unwritable_out_folder(capsys, tmp_path, model_dir):
@@ -155,15 +177,16 @@ def test_failure_mid_export_leaves_nothing(tmp_path, model_dir, monkeypatch, cap
     with pytest.raises(ExportError, match="differs from PyTorch"):
         api.export_model(model_dir, tile=TILE, formats=("onnx",), out_dir=out)
     assert not (tmp_path / "a").exists()
+    cli_out = tmp_path / "out"  # the CLI creates only the last folder of --out
     code, _, err = run_cli(
-        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
+        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(cli_out)
     )
     assert_one_line_error(code, err, "differs from PyTorch")
-    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "a").exists() and not cli_out.exists()
 
 
 def test_sigterm_mid_export_cleans_up_like_ctrl_c(tmp_path, model_dir, monkeypatch, capsys):
-    """kill (SIGTERM) during an export: exit 130, no temporary folder or partial artefact left."""
+    """kill (SIGTERM) during an export: exit 143 (128 + SIGTERM), no temporary folder or partial artefact left."""
     import os
     import signal
     import time
@@ -176,10 +199,10 @@ def test_sigterm_mid_export_cleans_up_like_ctrl_c(tmp_path, model_dir, monkeypat
 
     monkeypatch.setattr(api, "export_onnx", killed)
     before = signal.getsignal(signal.SIGTERM)
-    out = tmp_path / "a" / "out"
+    out = tmp_path / "out"
     code, _, err = run_cli(
         capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
     )
-    assert code == 130 and "interrupted" in err
-    assert not (tmp_path / "a").exists()
+    assert code == 143 and "terminated" in err
+    assert not out.exists()
     assert signal.getsignal(signal.SIGTERM) is before  # restored for the caller

@@ -306,6 +306,20 @@ def test_consumer_refuses_a_sidecar_of_other_weights(tmp_path, capsys):  # revie
     assert str(onnx) in err
 
 
+def test_consumer_refuses_the_sidecar_of_a_core_ml_package(tmp_path, capsys):
+    """The Core ML sidecar carries the same weights hash: its format field must stop it."""
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    side.update(format="coreml", precision="fp16", file="m-fp16.mlpackage")
+    coreml = tmp_path / "m-fp16.json"
+    coreml.write_text(json.dumps(side))
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", coreml)
+    assert_one_error_line(code, err, f"{coreml}: the sidecar of a coreml artefact (m-fp16.mlpackage)")
+    assert not (tmp_path / "out.npy").exists()
+
+
 def test_consumer_refuses_flags_it_would_ignore(tmp_path, capsys):  # review finding 13
     consumer = load_consumer()
     model, src, out = artefact("fp32").path, tmp_path / "in.npy", tmp_path / "out.npy"

@@ -35,6 +35,19 @@ def test_mlpackage_spec(coreml_fp16):
         validate_mlpackage(art.path, N + 1, TILE)
 
 
+def test_package_holds_what_core_ml_reads_and_is_readable_by_the_team(coreml_fp16):
+    import os
+
+    manifest = json.loads((coreml_fp16.path / "Manifest.json").read_text())
+    listed = {entry["path"].split("/")[0] for entry in manifest["itemInfoEntries"].values()}
+    top = {p.name for p in coreml_fp16.path.iterdir()}
+    assert top == {"Manifest.json", "Data"} and listed == {"com.apple.CoreML"}, top  # no debug files
+    mask = os.umask(0)
+    os.umask(mask)
+    for item in coreml_fp16.path.rglob("*"):
+        assert item.stat().st_mode & 0o777 == (0o777 if item.is_dir() else 0o666) & ~mask, item
+
+
 def test_coreml_sidecar(coreml_fp16):
     side = json.loads(coreml_fp16.sidecar.read_text())
     assert side["format"] == "coreml" and side["precision"] == "fp16"

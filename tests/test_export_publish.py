@@ -142,6 +142,39 @@ def test_missing_calibration_folders_are_errors_and_synthetic_stacks_warn(tmp_pa
     assert art.parity["real_kind"] == "synthetic"
 
 
+@pytest.mark.parametrize(
+    ("contents", "reason"),
+    [
+        ({}, "no image files"),
+        ({"broken.png": b"not a png", "notes.txt": b"x"}, "1 unreadable (first: broken.png)"),
+        ({"grey.png": "grey"}, "1 greyscale"),
+        ({"tiny.png": "tiny"}, f"1 smaller than {TILE} px a side"),
+    ],
+)
+def test_a_named_calibration_folder_without_usable_photos_is_an_error(tmp_path, model_dir, capsys, contents, reason):
+    """A folder the user named never falls back to synthetic calibration in silence."""
+    import cv2
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, what in contents.items():
+        if isinstance(what, bytes):
+            (folder / name).write_bytes(what)
+        elif what == "grey":
+            cv2.imwrite(str(folder / name), np.repeat(rng.integers(0, 255, (TILE, TILE, 1), np.uint8), 3, axis=2))
+        else:
+            cv2.imwrite(str(folder / name), rng.integers(0, 255, (TILE // 2, TILE // 2, 3), np.uint8))
+    with pytest.raises(ValueError, match=rf"photos: .*{reason.replace('(', '.').replace(')', '.')}"):
+        api.export_model(model_dir, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", calibration_images=folder)
+    code, _, err = run_cli(
+        capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(tmp_path / "o"),
+        "--calibration-images", str(folder),
+    )  # fmt: skip
+    assert_one_line_error(code, err, str(folder), reason)
+    assert not (tmp_path / "o").exists()
+
+
 def test_calibration_stacks_are_linear_camera_rgb_and_unclipped():
     camera = validation_stacks(2, 32, 3, seed=5)
     srgb = validation_stacks(2, 32, 3, seed=5, domain="linear-srgb")

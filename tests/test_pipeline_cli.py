@@ -127,6 +127,7 @@ BAD_INPUTS = [
 def test_bad_input_gives_one_line_exit_2_and_no_output(capsys, tmp_path, inputs, case):
     src, extra, reason = bad_case(case, inputs)
     out = tmp_path / "out"
+    out.mkdir()
     code, err, _ = run(capsys, src, "-o", out / "result.png", "--stages", "none", "--compare", *extra)
     assert code == 2, err
     assert len(err) == 1, err
@@ -157,9 +158,24 @@ def test_existing_compare_output_blocks_before_any_work(capsys, tmp_path, inputs
 def test_output_under_a_file_is_refused(capsys, tmp_path, inputs):
     (tmp_path / "blocker").write_text("x")
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "blocker" / "r.png", "--stages", "none")
-    assert (
-        code == 2 and len(err) == 1 and "r.png: cannot create output" in err[0] and "blocker is not a folder" in err[0]
-    )
+    assert code == 2 and len(err) == 1 and "r.png: " in err[0] and "blocker is a file, not a folder" in err[0]
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_output_in_a_missing_folder_is_refused_not_created(capsys, tmp_path, inputs, named):
+    """A typo in -o must not create a tree of folders: a named file needs its folder, an output
+    folder its parent (as gather and the ONNX consumer)."""
+    if named:
+        dst, expected = tmp_path / "typo" / "sub" / "r.png", "output folder"
+        code, err, _ = run(capsys, inputs / "good.png", "-o", dst, "--stages", "none")
+    else:
+        dst, expected = tmp_path / "typo" / "sub", "parent folder"
+        code, err, _ = run(capsys, inputs, "-o", dst, "--stages", "none")
+    assert code == 2 and len(err) == 1, err
+    assert f"{dst}: {expected} {dst.parent} does not exist" in err[0]
+    assert not (tmp_path / "typo").exists()
+    code, err, _ = run(capsys, inputs, "-o", tmp_path / "new", "--stages", "none")  # one new folder is fine
+    assert code == 0 and len(files_under(tmp_path / "new")) == 2
 
 
 def test_unwritable_output_folder(capsys, tmp_path, inputs, monkeypatch):
@@ -170,6 +186,7 @@ def test_unwritable_output_folder(capsys, tmp_path, inputs, monkeypatch):
 
     monkeypatch.setattr(pio.tempfile, "mkstemp", refuse)  # as root, chmod cannot make a folder unwritable
     out = tmp_path / "locked"
+    out.mkdir()
     code, err, _ = run(capsys, inputs / "good.png", "-o", out / "r.png", "--stages", "none")
     assert code == 2 and len(err) == 1 and "r.png: cannot write to" in err[0] and "Permission denied" in err[0]
     assert not out.exists() or files_under(out) == []

@@ -23,6 +23,16 @@ def _fake_onnx(folder: Path, task: str) -> Path:
     return onnx
 
 
+def test_onnx_option_names_a_core_ml_package_for_what_it_is(capsys, tmp_path, inputs):
+    package = tmp_path / "sharpen-n4-t64.mlpackage"
+    (package / "Data").mkdir(parents=True)
+    package.with_suffix(".json").write_text(json.dumps({"model": {"name": "sharpen", "task": "sharpen"}}))
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--onnx", package)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].endswith(f"{package}: is a Core ML package, not an ONNX model file (.onnx)"), err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
     src, dst = inputs / "good.png", tmp_path / "x.png"
     sharpen = _fake_onnx(tmp_path, "sharpen")

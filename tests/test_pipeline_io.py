@@ -79,6 +79,18 @@ def test_headerless_optional_keys(tmp_path):
     np.testing.assert_allclose(frame.ccm, ccm)
 
 
+def test_two_descriptions_beside_a_dump_are_refused_and_one_from_elsewhere_is_named_in_full(tmp_path):
+    raw = write_headerless(tmp_path, np.zeros((32, 48)), description())
+    (tmp_path / "frame.toml").write_text('width = 40\nheight = 32\ndtype = "uint16"\n')
+    with pytest.raises(InputError, match=r"frame\.raw: two sensor descriptions beside it \(frame\.json, frame\.toml\)"):
+        HeaderlessDecode()(raw)
+    other = tmp_path / "descriptions"
+    other.mkdir()
+    (other / "frame.json").write_text(json.dumps(description(width=40)))
+    with pytest.raises(InputError, match=rf"but {re.escape(str(other / 'frame.json'))} describes 40x32"):
+        HeaderlessDecode(description=other / "frame.json")(raw)  # named: the files beside it do not matter
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
@@ -153,7 +165,8 @@ def test_output_bit_depth_policy():
     rgb16 = Frame(source=Path("a.png"), kind="rgb", height=2, width=2, bit_depth=16)
     assert output_bit_depth(Path("o.png"), raw) == 8
     assert output_bit_depth(Path("o.tif"), raw) == 16
-    assert output_bit_depth(Path("o.jpg"), rgb16) == 8
+    with pytest.warns(UserWarning, match=r"o\.jpg: 16-bit input written with 8 bits \(\.jpg holds no more"):
+        assert output_bit_depth(Path("o.jpg"), rgb16) == 8
     assert output_bit_depth(Path("o.png"), raw, 16) == 16
     with pytest.raises(ValueError, match="cannot hold 16-bit"):
         output_bit_depth(Path("o.jpg"), raw, 16)
@@ -167,7 +180,9 @@ def test_mosaic_too_small_to_demosaic_is_a_one_line_error_naming_the_file(tmp_pa
 
     raw = write_headerless(tmp_path, np.full((size, size), 200), description(width=size, height=size), name="tiny")
     assert main(["process", str(raw), "-o", str(tmp_path / "out.png")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines  # the error alone: no white-balance warning about a frame never processed
+    err = lines[0]
     assert re.search(rf"tiny\.raw: a {size}x{size} mosaic is too small to demosaic \(at least 4x4\)$", err), err
     assert not (tmp_path / "out.png").exists()
     ok = write_headerless(tmp_path, np.full((4, 4), 200), description(width=4, height=4))
@@ -255,7 +270,7 @@ def test_pixel_cap_is_ours_not_pillows(tmp_path):
         ImageDecode(max_pixels=300_000_000)(huge)
     small = tmp_path / "small.png"
     cv2.imwrite(str(small), np.zeros((20, 30, 3), np.uint8))
-    with pytest.raises(ValueError, match=r"30x20 = 0\.0 MP exceeds the pixel cap of 10 pixels"):
+    with pytest.raises(ValueError, match=r"30x20 = 600 pixels exceeds the pixel cap of 10 pixels"):
         ImageDecode(max_pixels=10)(small)
 
 

@@ -137,6 +137,10 @@ def test_small_tile_gets_the_shared_default_overlap(image, tmp_path, capsys):
     assert "tile 32, overlap 8)" in capsys.readouterr().out  # default_overlap(32), as restore and process use
     assert main(["gather", str(image), "--tile", "64", "--overlap", "40", "-o", str(out), "--overwrite"]) == 2
     assert capsys.readouterr().err.strip().endswith("--overlap must be in [0, tile // 2 = 32], got 40")
+    with pytest.raises(SystemExit):
+        main(["gather", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0..tile // 2 (default: 32 px or tile // 4, whichever is smaller)" in help_text  # as enforced above
 
 
 def test_gather_decodes_as_process_does(tmp_path, capsys):

@@ -96,6 +96,35 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path, monkeypatch):
     assert train(tiny(10), tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)["finished"]
 
 
+def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path, monkeypatch, capsys):
+    """kill (SIGTERM) a training run: the checkpoint is written as for Ctrl-C, exit code 128 + 15."""
+    import signal
+
+    real = trainer_mod.build_task
+
+    def terminating(recipe):
+        task = real(recipe)
+        calls = {"n": 0}
+        sample = task.sample
+
+        def sample_then_kill(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return sample(*a, **k)
+
+        task.sample = sample_then_kill
+        return task
+
+    monkeypatch.setattr(trainer_mod, "build_task", terminating)
+    before = signal.getsignal(signal.SIGTERM)
+    args = ["train", str(TINY), "--steps", "10", "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r")]
+    assert main([*args, "--no-progress"]) == 143
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"step": 1})

@@ -8,10 +8,13 @@ on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
+from ..signals import Terminated, exit_code, raise_terminated
 from . import bench, export, gather, info, process, train
 
 SUBCOMMANDS = [info, train, bench, gather, process, export]
@@ -19,6 +22,19 @@ SUBCOMMANDS = [info, train, bench, gather, process, export]
 
 class CLIError(Exception):
     """Bad input or refused action: printed as one line, exit code 2."""
+
+
+def require_parent_folder(path: str | os.PathLike, what: str = "output folder") -> None:
+    """Refuse an output whose parent folder is missing: the CLI creates at most the last path component.
+
+    A typo (``-o nodir/sub/x.png``) must not silently create a tree of folders. Raises
+    FileNotFoundError (missing) or ValueError (a file where the folder should be), naming ``path``.
+    """
+    parent = Path(path).parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{path}: {parent} is a file, not a folder")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{path}: {what} {parent} does not exist")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,25 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (kill, job schedulers; background jobs ignore SIGINT) cleans up like Ctrl-C: temporary
     # outputs are removed, a training run writes its checkpoint
     on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main else None
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if on_main else None
     try:
         return int(args.func(args) or 0)
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
         message = str(e).splitlines()[0] if str(e) else repr(e)
         print(f"isp-collab {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"isp-collab {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(
+            f"isp-collab {args.command}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return exit_code(e)
     finally:
         if on_main and previous is not None:
             signal.signal(signal.SIGTERM, previous)

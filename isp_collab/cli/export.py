@@ -17,6 +17,7 @@ def _csv(value: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..models import DEFAULT_MODEL
+    from ..restore.tiling import MAX_N
 
     p = sub.add_parser(
         "export",
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default=DEFAULT_MODEL, help=f"shipped model name or model folder (default {DEFAULT_MODEL})"
     )
-    p.add_argument("--n", type=int, default=4, help="tiles per stack N (default 4)")
+    p.add_argument("--n", type=int, default=4, help=f"tiles per stack N, 1..{MAX_N} (default 4)")
     p.add_argument("--tile", type=int, default=256, help="tile size T, a multiple of 2**depth (default 256)")
     p.add_argument("--format", type=_csv, default=["onnx", "coreml"], help="onnx,coreml (default both)")
     p.add_argument(
@@ -64,8 +65,9 @@ def _show_warning(
 
 def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_model
-    from . import CLIError
+    from . import CLIError, require_parent_folder
 
+    require_parent_folder(args.out, "parent folder")  # --out itself may be created, not a tree of folders
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.showwarning = _show_warning  # restored by catch_warnings

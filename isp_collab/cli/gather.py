@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"], help="default spread")
     p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
     p.add_argument("--tile", type=int, default=256, help="tile size in pixels (default 256)")
-    p.add_argument("--overlap", type=int, help="overlap between tiles in pixels (default 32, at most tile / 4)")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        help="overlap between tiles in pixels, 0..tile // 2 (default: 32 px or tile // 4, whichever is smaller)",
+    )
     p.add_argument("--center", default=None, metavar="X,Y", help="optical centre for mirror (default: image centre)")
     p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -86,15 +90,13 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..restore import default_overlap, draw_gathering, gather_stacks, make_grid
+    from . import require_parent_folder
 
     src, out = Path(args.image), Path(args.output)
     # every check that can fail runs before anything is written
     if out.suffix.lower() not in WRITABLE:
         raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use one of {', '.join(sorted(WRITABLE))}")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise ValueError(f"{out}: {out.parent} is a file, not a folder")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"{out}: output folder {out.parent} does not exist")
+    require_parent_folder(out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out}: exists (use --overwrite to replace it)")
     if src.exists() and out.exists() and src.resolve() == out.resolve():

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ..models import DEFAULT_MODEL
-from ..pipeline.collaborative import MAX_N, MAX_TILE
+from ..pipeline.collaborative import LENS_MODEL, MAX_N, MAX_TILE
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: sharpen, or what --config enables)",
     )
     p.add_argument("--model", help=f"sharpen model: shipped name or model folder (default {DEFAULT_MODEL})")
-    p.add_argument("--lens-model", help="lens-correction model: shipped name or model folder")
+    p.add_argument("--lens-model", help=f"lens-correction model: shipped name or model folder (default {LENS_MODEL})")
     p.add_argument(
         "--n", type=int, help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's)"
     )
@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--bit-depth",
         type=int,
         choices=(8, 16),
-        help="output bit depth (default: the input's for PNG/JPEG/TIFF inputs; RAW: 8 for PNG/JPEG, 16 for TIFF)",
+        help="output bit depth (default: the input's for PNG/JPEG/TIFF inputs, 8 for JPEG outputs, with a warning "
+        "for 16-bit inputs; RAW: 8 for PNG/JPEG, 16 for TIFF)",
     )
     p.add_argument("--compare", action="store_true", help="also write OUTPUT_compare.png: before/after crop")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -207,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import Encode
     from ..pipeline.encode import check_output_format
     from ..pipeline.io import check_output, expand_inputs, plan_outputs
+    from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -217,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         files = expand_inputs(args.inputs, problems=empty)
         planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
         named = len(planned) == 1 and planned[0][1] == Path(args.output)
+        # a named file's folder must exist; an output folder may be created, its parent must exist
+        require_parent_folder(args.output, "output folder" if named else "parent folder")
         if (
             named
             and args.format

@@ -139,6 +139,7 @@ def _apply_options(recipe, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..signals import exit_code
     from ..training import load_recipe, train
     from ..training.config import validate
 
@@ -168,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
                 init=args.init,
                 overwrite=args.overwrite,
             )
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # the checkpoint is written; 130 for Ctrl-C, 143 for SIGTERM
+        return exit_code(e)
     if "validation" in result:
         v = result["validation"]
         print(f"wrote {result['out']}: validation {v['mean_psnr']:.2f} dB (blurry input {v['mean_blurry']:.2f} dB)")

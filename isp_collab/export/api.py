@@ -17,7 +17,7 @@ from typing import Any
 
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
-from ..restore.tiling import default_overlap
+from ..restore.tiling import MAX_N, default_overlap
 from .onnx_export import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, export_onnx, op_counts
 from .plan import artefact_name, plan_variants
 from .sidecar import artefact_stem, build_sidecar, sidecar_path, write_sidecar
@@ -147,8 +147,8 @@ def export_model(
     from .. import __version__
 
     say = log or (lambda _msg: None)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise ValueError(f"n must be an integer between 1 and {MAX_N}, got {n!r}")
     plan = plan_variants(formats, precisions)
     model_dir = resolve_model_dir(model_name_or_path)
     model = load_model(model_dir)
@@ -163,8 +163,10 @@ def export_model(
             f"a [1, {n}, 3, {tile}, {tile}] stack is {gb:.1f} GB; N x tile² may be at most 8 x {MAX_TILE}² "
             "(use a smaller tile or N)"
         )
-    if calibration_images is not None and not Path(calibration_images).is_dir():
-        raise ValueError(f"{calibration_images}: calibration image folder not found")
+    if calibration_images is not None:  # named by the user: no silent fallback to synthetic images
+        from .calibration import check_photo_folder
+
+        check_photo_folder(calibration_images, min_size=tile)
     overlap = default_overlap(tile) if overlap is None else overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
@@ -193,7 +195,7 @@ def export_model(
         for *_, path in targets:
             for p in (path, sidecar_path(path)):
                 if p.exists() or p.is_symlink():
-                    raise FileExistsError(f"{p}: already exists (pass --overwrite / overwrite=True to replace it)")
+                    raise FileExistsError(f"{p}: already exists (pass --overwrite to replace it)")
 
     created, tmp = prepare_out_dir(out)
     try:
@@ -217,7 +219,7 @@ def export_model(
         try:
             publish([(src, out / src.name) for art in built for src in (art.sidecar, art.path)], tmp, overwrite)
         except FileExistsError as e:
-            raise FileExistsError(f"{e} (pass --overwrite / overwrite=True to replace it); nothing written") from None
+            raise FileExistsError(f"{e} (pass --overwrite to replace it); nothing written") from None
         except OSError as e:
             where = e.filename or out
             raise ExportError(f"{where}: cannot write ({e.strerror or e}); nothing written") from None

@@ -80,6 +80,40 @@ def _load_srgb(path: Path) -> np.ndarray | None:
     return srgb
 
 
+def check_photo_folder(folder: str | os.PathLike, min_size: int) -> None:
+    """Raise ValueError (naming ``folder`` and why) unless it holds a usable colour photo.
+
+    Usable: readable, colour, at least ``min_size`` px a side. The error names the first
+    unreadable file, so a folder of corrupt files is not mistaken for an empty one.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"{folder}: calibration image folder not found")
+    files = validation_files(root)
+    if not files:
+        raise ValueError(f"{folder}: no image files ({', '.join(SUFFIXES)}) in the calibration folder")
+    unreadable, grey, small = [], 0, 0
+    for path in files:
+        if cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8) is None:
+            unreadable.append(path)
+            continue
+        srgb = _load_srgb(path)
+        if srgb is None:
+            grey += 1
+        elif min(srgb.shape[:2]) < min_size:
+            small += 1
+        else:
+            return
+    why = []
+    if unreadable:
+        why.append(f"{len(unreadable)} unreadable (first: {unreadable[0].name})")
+    if grey:
+        why.append(f"{grey} greyscale")
+    if small:
+        why.append(f"{small} smaller than {min_size} px a side")
+    raise ValueError(f"{folder}: no usable colour photo among {len(files)} image files ({', '.join(why)})")
+
+
 def _photos(folder: str | os.PathLike | None, min_size: int, limit: int | None) -> list[tuple[str, np.ndarray]]:
     """(name, sRGB-encoded photo) for the colour photos of at least ``min_size`` px a side, at most ``limit``."""
     root = Path(folder) if folder is not None else validation_dir()

@@ -158,12 +158,33 @@ def export_coreml(
         mlmodel.user_defined_metadata[key] = str(value)
     with _quiet():
         mlmodel.save(str(Path(path)))
+    tidy_package(Path(path))
     return {
         "compute_precision": PRECISIONS[precision],
         "minimum_deployment_target": minimum_deployment_target,
         "fold_max_abs": fold_diff,
         "seconds": time.perf_counter() - t0,
     }
+
+
+#: Files coremltools writes into a package that Core ML never reads (not in its Manifest.json).
+DEBUG_FILES = ("executorch_debug_handle_mapping.json",)
+
+
+def tidy_package(package: Path) -> None:
+    """Drop coremltools' debug files from a saved package and give it the usual permissions.
+
+    coremltools leaves a torch.export debug-handle map (~47 KB, not in the Manifest) beside the
+    model, and writes the model spec and weights folder owner-only (0600 / 0700), unlike the
+    rest: a package shared with a team must be readable as a whole.
+    """
+    for name in DEBUG_FILES:
+        (package / name).unlink(missing_ok=True)
+    mask = os.umask(0)
+    os.umask(mask)
+    for item in [package, *package.rglob("*")]:
+        if not item.is_symlink():
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~mask)
 
 
 def _array_shape(feature: Any) -> tuple[list[int], str]:

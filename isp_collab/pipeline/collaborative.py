@@ -14,13 +14,11 @@ import numpy as np
 
 from ..restore.detail import DETAILS, Detail, transfer_luma_detail
 from ..restore.gathering import STRATEGIES
+from ..restore.tiling import MAX_N
 from .frame import Frame
 from .stages import StageBase
 
 LENS_MODEL = "lens-a-unet-tx-n4"
-# Largest stack size N: the shipped models are trained with N <= 8; restore caps N at the image's tile
-# count (a larger stack would only repeat tiles: the same output for more work).
-MAX_N = 64
 # Largest restore tile: a stack of 8 float32 4096² tiles is 1.6 GB (the export's cap too).
 MAX_TILE = 4096
 

@@ -95,6 +95,14 @@ def _malvar(mosaic: np.ndarray, pattern: CFAPattern) -> np.ndarray:
     return out
 
 
+def check_mosaic_shape(mosaic: np.ndarray) -> None:
+    """ValueError unless ``mosaic`` is (H, W) with H, W >= 4 (cheap: callers check before other work)."""
+    if mosaic.ndim != 2:
+        raise ValueError(f"expected a (H, W) mosaic, got shape {mosaic.shape}")
+    if min(mosaic.shape) < 4:  # two CFA periods: Malvar's 5x5 filters reflect-pad by 2 on each colour plane
+        raise ValueError(f"a {mosaic.shape[1]}x{mosaic.shape[0]} mosaic is too small to demosaic (at least 4x4)")
+
+
 def demosaic(mosaic: np.ndarray, pattern: CFAPattern, method: DemosaicMethod = "malvar") -> np.ndarray:
     """Interpolate a Bayer mosaic to full RGB.
 
@@ -102,10 +110,7 @@ def demosaic(mosaic: np.ndarray, pattern: CFAPattern, method: DemosaicMethod = "
     Returns (H, W, 3) float32 linear RGB (R, G, B order) in the mosaic's colour space; measured
     samples are kept as they are (OpenCV methods: except on their 1-pixel border).
     """
-    if mosaic.ndim != 2:
-        raise ValueError(f"expected a (H, W) mosaic, got shape {mosaic.shape}")
-    if min(mosaic.shape) < 4:  # two CFA periods: Malvar's 5x5 filters reflect-pad by 2 on each colour plane
-        raise ValueError(f"a {mosaic.shape[1]}x{mosaic.shape[0]} mosaic is too small to demosaic (at least 4x4)")
+    check_mosaic_shape(mosaic)
     if pattern not in CFA_PATTERNS:
         raise ValueError(f"CFA pattern must be one of {CFA_PATTERNS}, got {pattern!r}")
     if method == "malvar":

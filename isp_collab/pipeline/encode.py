@@ -172,7 +172,14 @@ def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> 
     if requested is not None:
         return requested
     if frame.kind == "rgb":
-        return frame.bit_depth if frame.bit_depth in allowed else 8
+        if frame.bit_depth not in allowed:
+            warnings.warn(
+                f"{path}: {frame.bit_depth}-bit input written with 8 bits ({ext} holds no more; "
+                "write .png or .tif to keep them)",
+                stacklevel=2,
+            )
+            return 8
+        return frame.bit_depth
     return 16 if ext in (".tif", ".tiff") else 8
 
 

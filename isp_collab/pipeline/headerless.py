@@ -29,7 +29,14 @@ from typing import Any, Literal
 import numpy as np
 
 from .frame import CFA_PATTERNS, CFAPattern, Frame
-from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, check_pixels, description_for
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    DESCRIPTION_EXTENSIONS,
+    InputError,
+    check_input_file,
+    check_pixels,
+    description_for,
+)
 
 _KEYS = {
     "width", "height", "dtype", "byte_order", "bit_depth", "cfa_pattern", "black_level", "white_level",
@@ -151,6 +158,12 @@ class HeaderlessDecode:
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
         p = check_input_file(path)
+        if self.description is None:
+            found = [p.with_suffix(ext) for ext in DESCRIPTION_EXTENSIONS if p.with_suffix(ext).is_file()]
+            if len(found) > 1:  # which one describes the dump is a guess: refuse it
+                raise InputError(
+                    f"{p}: two sensor descriptions beside it ({', '.join(f.name for f in found)}); keep one"
+                )
         desc_path = self.description or description_for(p)
         if desc_path is None:
             raise InputError(
@@ -162,9 +175,10 @@ class HeaderlessDecode:
             raise InputError(f"{p}: {e}") from None
         check_pixels(p, desc.height, desc.width, self.max_pixels)
         size = p.stat().st_size
+        shown = desc_path.name if desc_path.parent == p.parent else str(desc_path)  # a description from elsewhere
         if size != desc.nbytes:
             raise InputError(
-                f"{p}: file has {size} bytes but {desc_path.name} describes {desc.width}x{desc.height} "
+                f"{p}: file has {size} bytes but {shown} describes {desc.width}x{desc.height} "
                 f"{desc.dtype} = {desc.nbytes} bytes"
             )
         dt = np.dtype(desc.dtype).newbyteorder("<" if desc.byte_order == "little" else ">")
@@ -173,7 +187,7 @@ class HeaderlessDecode:
         if top > 2**desc.bit_depth - 1:
             raise InputError(
                 f"{p}: sample value {top} exceeds the {desc.bit_depth}-bit maximum {2**desc.bit_depth - 1} "
-                f"(wrong bit_depth, byte_order or dtype in {desc_path.name}?)"
+                f"(wrong bit_depth, byte_order or dtype in {shown}?)"
             )
         frame = Frame(
             source=p,

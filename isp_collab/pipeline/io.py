@@ -115,9 +115,9 @@ def check_pixels(path: Path, height: int, width: int, max_pixels: int | None) ->
     """Refuse images above the pixel cap before their pixel data is decoded."""
     if max_pixels is not None and height * width > max_pixels:
         cap = f"{max_pixels / 1e6:.1f} MP" if max_pixels >= 100_000 else f"{max_pixels:,} pixels"
+        size = f"{height * width / 1e6:.1f} MP" if max_pixels >= 100_000 else f"{height * width:,} pixels"
         raise InputError(
-            f"{path}: {width}x{height} = {height * width / 1e6:.1f} MP exceeds the pixel cap of "
-            f"{cap} (raise it with --max-pixels)"
+            f"{path}: {width}x{height} = {size} exceeds the pixel cap of {cap} (raise it with --max-pixels)"
         )
 
 

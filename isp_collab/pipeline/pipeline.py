@@ -41,7 +41,7 @@ import numpy as np
 
 from .collaborative import LensCorrect, Sharpen
 from .compare import side_by_side
-from .demosaic import Demosaic, normalize_mosaic
+from .demosaic import Demosaic, check_mosaic_shape, normalize_mosaic
 from .encode import Encode, ImageDecode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
 from .headerless import HeaderlessDecode
@@ -215,6 +215,7 @@ class Pipeline:
                 ) from None
             raise
         t["decode"] = time.perf_counter() - t0
+        check_mosaic_shape(mosaic)  # before white balance estimates anything (and warns) on it
         t0 = time.perf_counter()
         normalized = normalize_mosaic(mosaic, frame)
         frame = self.white_balance.resolve(frame, normalized)

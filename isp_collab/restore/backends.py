@@ -114,6 +114,9 @@ class OnnxBackend:
         import onnxruntime as ort  # imported here: slow to import, and only this backend needs it
 
         self.path = Path(path)
+        if self.path.is_dir():  # a Core ML .mlpackage or a model folder is not an .onnx file
+            kind = "a Core ML package" if self.path.suffix == ".mlpackage" else "a folder"
+            raise ValueError(f"{self.path}: is {kind}, not an ONNX model file (.onnx)")
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such ONNX model file")
         opts = ort.SessionOptions()

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..device import pick_device
 from ..models import create_model, load_model, save_model
+from ..signals import raise_terminated
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe
 from .loader import training_batches
@@ -77,14 +78,10 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def _raise_interrupt(signum, frame):  # noqa: ARG001
-    raise KeyboardInterrupt
-
-
 def _interrupt_on_sigterm() -> None:
     """SIGTERM (``kill``, job schedulers) checkpoints like Ctrl-C. Background jobs ignore SIGINT."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGTERM, raise_terminated)
 
 
 def _status(enabled: bool) -> Callable[[str], None]:

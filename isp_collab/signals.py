@@ -1,0 +1,28 @@
+"""SIGTERM as a clean interrupt: ``kill`` and job schedulers get the cleanup Ctrl-C gets.
+
+Background jobs ignore SIGINT, so SIGTERM is how they are stopped. :class:`Terminated` is a
+``KeyboardInterrupt``, so every ``except KeyboardInterrupt`` cleanup (temporary outputs, the
+training checkpoint) runs; the CLI then exits with the shell's code for each signal (130 for
+SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import signal
+
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001
+    """Signal handler: turn SIGTERM into :class:`Terminated`."""
+    raise Terminated
+
+
+def exit_code(interrupt: KeyboardInterrupt) -> int:
+    """143 for SIGTERM, 130 for Ctrl-C."""
+    return EXIT_SIGTERM if isinstance(interrupt, Terminated) else EXIT_SIGINT
