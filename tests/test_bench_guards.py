@@ -185,3 +185,78 @@ def test_size_errors_past_the_checks_name_the_image(stage, side, message):
     }[stage]
     with pytest.raises(ValueError, match=message):
         run()
+
+
+def test_files_an_action_writes_are_not_replaced_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ksim_vs_n.png").write_bytes(b"my notes")
+    assert main(["bench", "kernels", "--quick", "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert f"{out / 'ksim_vs_n.png'}: already exists" in err and "--overwrite" in err
+    assert sorted(p.name for p in out.iterdir()) == ["ksim_vs_n.png"] and (out / "ksim_vs_n.png").read_bytes() == (
+        b"my notes"
+    )
+
+
+def test_every_file_a_run_writes_is_listed_for_the_overwrite_check(tmp_path):
+    """ACTION_FILES must name what the actions really write, or the refusal above misses files."""
+    from isp_collab.cli.bench import ACTION_FILES
+
+    out = tmp_path / "out"
+    assert main(["bench", "kernels", "--quick", "--out", str(out)]) == 0
+    assert main(["bench", "speed", "--quick", "--models", "--out", str(out)]) == 0
+    written = {p.name for p in out.iterdir()} - {"RESULTS.md"}
+    listed = {f"{stem}{suffix}" for action in ("kernels", "speed") for stem, suffix in ACTION_FILES[action]}
+    assert written == listed
+
+
+def test_a_failure_half_way_leaves_the_output_folder_as_it_was(tmp_path, capsys, monkeypatch):
+    import isp_collab.bench.run as bench_run
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "RESULTS.md").write_text("<!-- section:notes -->\nmine\n<!-- /section:notes -->\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(opts):
+        raise ValueError("model.safetensors: corrupted or truncated")
+
+    monkeypatch.setattr(bench_run, "bench_training", broken)  # runs after kernels in `all`
+    assert main(["bench", "all", "--quick", "--models", "--out", str(out)]) == 2
+    assert "corrupted or truncated" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the kernels section and plot rolled back
+    new = tmp_path / "new"
+    assert main(["bench", "all", "--quick", "--models", "--out", str(new)]) == 2
+    assert not new.exists()  # a folder the run created is removed
+
+
+def test_a_corrupt_model_or_one_of_the_wrong_task_is_refused_before_any_output(tmp_path, capsys):
+    import shutil
+
+    from isp_collab.models.weights import resolve_model_dir
+
+    bad = tmp_path / "bad"
+    shutil.copytree(resolve_model_dir("sharpen-unet-tx-n1"), bad)
+    (bad / "model.safetensors").write_bytes(b"junk")
+    out = tmp_path / "out"
+    assert main(["bench", "all", "--quick", "--models", str(bad), "--out", str(out)]) == 2
+    assert "model.safetensors" in _one_line_error(capsys) and not out.exists()
+    assert main(["bench", "lens", "--quick", "--models", "sharpen-unet-tx-n1", "--out", str(out)]) == 2
+    assert "`bench lens` needs a lens model" in _one_line_error(capsys) and not out.exists()
+
+
+def test_out_in_a_missing_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "typo" / "out"
+    assert main(["bench", "kernels", "--quick", "--out", str(out)]) == 2
+    assert f"{out}: parent folder {out.parent} does not exist" in _one_line_error(capsys)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_the_published_results_are_not_regenerated_without_polyblur(tmp_path, published, capsys, monkeypatch):
+    import isp_collab.bench.classical as classical
+
+    monkeypatch.setattr(classical, "polyblur_status", lambda: (False, "polyblur is not usable (ImportError: x)"))
+    assert main(["bench", "tune"]) == 2
+    assert "polyblur is not usable" in _one_line_error(capsys)
+    assert sorted(p.name for p in published.iterdir()) == ["RESULTS.md"]

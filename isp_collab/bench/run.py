@@ -299,7 +299,10 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
         "(a load above the thread count means other processes shared the cores and the times are pessimistic)."
     )
     if any("untrained" in m["label"] for m in result.models):
-        how += "\n- no shipped model yet: rows are untrained networks of the planned architectures (cost does not depend on the weights)."
+        how += (
+            "\n- no model measured (none given, or none shipped): rows are untrained networks of the planned "
+            "architectures (cost does not depend on the weights)."
+        )
     report.write_section(opts.results, opts.section("speed"), report.speed_section(result, plot.name, how, opts.quick))
     opts.measured[opts.section("speed")] = "per runtime (see the section)"
     opts.say(f"speed: wrote section {opts.section('speed')} and {plot.name} in {opts.out}")

@@ -18,6 +18,20 @@ ACTION_SECTIONS = {
     "speed": ("speed",),
 }
 ACTION_SECTIONS["all"] = tuple(s for a in ("kernels", "training", "quality", "speed") for s in ACTION_SECTIONS[a])
+#: The files (stem, suffix) each action writes beside RESULTS.md (stems suffixed for --images like sections).
+ACTION_FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "kernels": (("ksim_vs_n", ".png"),),
+    "tune": (("classical_params", ".json"),),
+    "training": (("training_sharpen", ".png"), ("training_lens", ".png")),
+    "quality": (("psnr_vs_sigma", ".png"), ("psnr_vs_n", ".png"), ("crops", ".png")),
+    "lens": (),
+    "speed": (("latency_vs_params", ".png"),),
+}
+ACTION_FILES["all"] = tuple(f for a in ("kernels", "training", "quality", "speed") for f in ACTION_FILES[a])
+#: The actions that measure Polyblur (skipped, with a printed reason, when its package is missing).
+USES_POLYBLUR = ("tune", "quality", "speed", "all")
+#: The model task each action needs at least one model of, when --models names them.
+ACTION_TASKS = {"lens": "lens"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--models",
         nargs="*",
         default=None,
-        help="model names or folders (default: all shipped models); quality, lens, speed, training, all",
+        help="model names or folders (default: all shipped models; --models alone: none, the classical "
+        "baselines and untrained networks only); quality, lens, speed, training, all",
     )
     p.add_argument(
         "--device",
@@ -83,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.data import BENCH_DIR
     from ..bench.inputs import unused_flag
     from ..bench.options import BenchOptions
+    from ..bench.rollback import all_or_nothing
     from ..bench.run import (
         bench_kernels,
         bench_lens_only,
@@ -92,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         bench_tune,
         write_machine,
     )
-    from . import CLIError
+    from . import CLIError, require_parent_folder
 
     if args.threads < 1:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
@@ -103,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(refusal)
     if args.out is not None:
         out = args.out
+        require_parent_folder(out, "parent folder")
     elif args.quick:
         out = None  # a temporary folder, made once the inputs are checked
     else:
@@ -110,30 +127,40 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and not args.overwrite:
         _refuse_published(args, out, BENCH_DIR)
         _refuse_replacing(args, out, BENCH_DIR)
+    publishing = out is not None and out.resolve() == BENCH_DIR.resolve() and not args.quick
+    if publishing and args.action in USES_POLYBLUR:
+        from ..bench.classical import polyblur_status
+
+        ok, why = polyblur_status()
+        if not ok:  # the published Polyblur rows and tuned parameters would be dropped
+            raise CLIError(f"{why}; it is needed to regenerate the published {BENCH_DIR / 'RESULTS.md'}")
     _check_inputs(args)  # models, their lenses, device, images: before anything is written
     if out is None:
-        out = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-"))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CLIError(f"{out}: cannot create the output folder ({e.strerror})") from None
+        out, created = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-")), True
+    else:
+        created = not out.exists()
+        try:
+            out.mkdir(exist_ok=True)
+        except OSError as e:
+            raise CLIError(f"{out}: cannot create the output folder ({e.strerror})") from None
     opts = BenchOptions(
         out=out, quick=args.quick, images=args.images, threads=args.threads, models=args.models, device=args.device
     )
     print(f"bench {args.action}: writing to {out}{' (quick mode)' if args.quick else ''}, {args.threads} thread(s)")
-    if args.action in ("kernels", "all"):
-        bench_kernels(opts)
-    if args.action == "tune":
-        bench_tune(opts)
-    if args.action in ("training", "all"):
-        bench_training(opts)
-    if args.action in ("quality", "all"):
-        bench_quality(opts)
-    if args.action == "lens":
-        bench_lens_only(opts)
-    if args.action in ("speed", "all"):
-        bench_speed(opts)
-    write_machine(opts)  # threads / device / date of the sections this run measured, and of no other
+    with all_or_nothing(out, created):  # a failure or Ctrl-C half-way leaves --out as it was
+        if args.action in ("kernels", "all"):
+            bench_kernels(opts)
+        if args.action == "tune":
+            bench_tune(opts)
+        if args.action in ("training", "all"):
+            bench_training(opts)
+        if args.action in ("quality", "all"):
+            bench_quality(opts)
+        if args.action == "lens":
+            bench_lens_only(opts)
+        if args.action in ("speed", "all"):
+            bench_speed(opts)
+        write_machine(opts)  # threads / device / date of the sections this run measured, and of no other
     print(f"bench {args.action}: done, see {opts.results}")
     return 0
 
@@ -172,7 +199,15 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
 
     opts = BenchOptions(out=out, images=args.images)  # for the section names, suffixed for --images
     results = opts.results
-    if out.resolve() == published.resolve() or not results.is_file():
+    if out.resolve() == published.resolve():
+        return
+    existing = [p for p in (opts.file(stem, suffix) for stem, suffix in ACTION_FILES[args.action]) if p.exists()]
+    if existing:
+        raise CLIError(
+            f"{existing[0]}: already exists ({len(existing)} of the files `bench {args.action}` writes are in {out}); "
+            "pass --overwrite to replace them, or another --out DIR"
+        )
+    if not results.is_file():
         return
     try:
         text = results.read_text(encoding="utf-8", errors="replace")
@@ -191,11 +226,21 @@ def _check_inputs(args: argparse.Namespace) -> None:
     an image folder without colour images, and images below the size the action needs."""
     from ..bench.data import load_images
     from ..bench.inputs import check_images
-    from ..models import read_card
+    from ..models import WeightsError, load_model, read_card
     from . import CLIError
 
     for name in args.models or []:
         read_card(name)
+        try:
+            load_model(name, device="cpu")  # the weights too: a corrupt file is found now, not half-way
+        except WeightsError as e:
+            raise CLIError(str(e)) from None
+    task = ACTION_TASKS.get(args.action)
+    if args.models and task is not None:
+        from ..bench.quality import by_task
+
+        if not by_task(args.models)[task]:
+            raise CLIError(f"--models: `bench {args.action}` needs a {task} model, and none of {args.models} is one")
     ksize = 0
     if args.action in ("quality", "lens", "all"):
         from ..bench.lens import lens_models

@@ -142,14 +142,23 @@ def run(args: argparse.Namespace) -> int:
     from ..signals import exit_code
     from ..training import load_recipe, train
     from ..training.config import validate
+    from . import require_parent_folder
 
     recipe = load_recipe(args.recipe)
     _apply_options(recipe, args)
     validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
-    for flag, folder in (("--out", out), ("--run-dir", args.run_dir or Path("runs") / recipe.name)):
-        if folder.exists() and not folder.is_dir():  # found before training, not after it
+    for flag, folder, given in (
+        ("--out", out, args.out is not None),
+        ("--run-dir", args.run_dir or Path("runs") / recipe.name, args.run_dir is not None),
+    ):  # found before training, not after it
+        if folder.exists() and not folder.is_dir():
             raise FileExistsError(f"{folder}: {flag} must be a folder, and this is a file")
+        if given:  # a folder the user named: at most its last component is created
+            require_parent_folder(folder, "parent folder")
+        ancestor = next(d for d in folder.absolute().parents if d.exists())
+        if not ancestor.is_dir():
+            raise ValueError(f"{folder}: {ancestor} is a file, not a folder ({flag})")
     if (out / "model.safetensors").exists() and not args.overwrite:
         raise FileExistsError(
             f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..models.collab import MAX_N  # noqa: F401 (re-exported: the tools' cap on N)
+
 DEFAULT_OVERLAP = 32  # pixels between neighbouring tiles at the default 256 px tile
-# Largest stack size N every tool accepts (process, info, export): the shipped models are trained with
-# N <= 8; restore caps N at the image's tile count (a larger stack would only repeat tiles).
-MAX_N = 64
 
 
 def default_overlap(tile: int) -> int:

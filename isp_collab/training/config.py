@@ -118,6 +118,10 @@ def _type_error(value: Any, default: Any) -> str | None:
     return None
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(raw) - known)
@@ -154,13 +158,13 @@ def load_recipe(path: str | Path) -> Recipe:
         "train": TrainSection,
         "val": ValSection,
     }
+    unknown = sorted(set(raw) - set(sections) - {"name"})
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {unknown}; known: {sorted(sections)}")
     if not set(raw) & set(sections):  # an empty file would silently train every default
         raise ValueError(
             f"{path}: empty recipe: no [model], [task], [data], [train] or [val] section (see train/*.toml)"
         )
-    unknown = sorted(set(raw) - set(sections) - {"name"})
-    if unknown:
-        raise ValueError(f"{path}: unknown section(s) {unknown}")
     try:
         parts = {k: _section(cls, raw.get(k, {}), f"{path} [{k}]") for k, cls in sections.items()}
     except TypeError as e:
@@ -170,6 +174,9 @@ def load_recipe(path: str | Path) -> Recipe:
         if not all(isinstance(f, str) for f in folders):
             raise ValueError(f"{path} [data]: {key} must be a list of folder paths, got {folders!r}")
         setattr(parts["data"], key, [_beside(path, f) for f in folders])
+    lens = parts["task"].lens
+    if isinstance(lens, str) and Path(lens).suffix == ".npz":  # a calibration file: beside the recipe, as folders
+        parts["task"].lens = _beside(path, lens)
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)
@@ -187,14 +194,15 @@ def short_warmup(steps: int) -> int:
 
 def validate(r: Recipe) -> None:
     """Every value checked before a run starts: one line naming the recipe, or nothing."""
-    from ..models.collab import COLLAB_INITS, MERGES, POOLINGS
+    from ..models.collab import COLLAB_INITS, MAX_N, MERGES, POOLINGS
     from ..models.unet import ARCHITECTURES
+    from ..physics.optics import LENSES
 
     where = r.path or r.name
     if not isinstance(r.name, str) or not r.name or r.name in (".", "..") or any(c in r.name for c in "/\\"):
         raise ValueError(f"{where}: name must be a non-empty string usable as a folder name, got {r.name!r}")
-    if r.model.n < 1:
-        raise ValueError(f"{where}: model.n must be >= 1")
+    if not 1 <= r.model.n <= MAX_N:
+        raise ValueError(f"{where}: model.n must be between 1 and {MAX_N}, got {r.model.n}")
     if r.model.arch not in ARCHITECTURES:
         raise ValueError(f"{where}: model.arch must be one of {', '.join(ARCHITECTURES)}, got {r.model.arch!r}")
     if r.model.pooling not in POOLINGS:
@@ -211,8 +219,21 @@ def validate(r: Recipe) -> None:
             raise ValueError(f"{where}: {key} must be a multiple of {m} for {r.model.arch}, got {size}")
     if not 0 <= 2 * r.val.border < r.val.tile:
         raise ValueError(f"{where}: val.border must be >= 0 and less than half of val.tile, got {r.val.border}")
-    if not r.val.sigmas or not all(math.isfinite(s) and s > 0 for s in r.val.sigmas):
+    if not r.val.sigmas or not all(_is_number(s) and math.isfinite(s) and s > 0 for s in r.val.sigmas):
         raise ValueError(f"{where}: val.sigmas must be a non-empty list of positive numbers, got {r.val.sigmas!r}")
+    if not (math.isfinite(r.val.noise_level) and r.val.noise_level >= 0):
+        raise ValueError(f"{where}: val.noise_level must be a finite number >= 0, got {r.val.noise_level!r}")
+    for key in ("max_images", "dead_leaves_images"):
+        if getattr(r.val, key) < 1:
+            raise ValueError(f"{where}: val.{key} must be >= 1, got {getattr(r.val, key)}")
+    if r.val.seed < 0:
+        raise ValueError(f"{where}: val.seed must be >= 0, got {r.val.seed}")
+    if r.data.max_megabytes < 1:
+        raise ValueError(f"{where}: data.max_megabytes must be >= 1, got {r.data.max_megabytes}")
+    if r.task.name == "lens" and Path(r.task.lens).suffix != ".npz" and r.task.lens not in LENSES:
+        raise ValueError(
+            f"{where}: task.lens must be one of {', '.join(LENSES)} or a calibration .npz file, got {r.task.lens!r}"
+        )
     if r.val.tiles_per_image < 1 or (r.task.name == "sharpen" and r.val.tiles_per_image % r.model.n):
         raise ValueError(
             f"{where}: val.tiles_per_image must be a positive multiple of model.n (the tiles of a photo are "

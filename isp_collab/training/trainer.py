@@ -288,7 +288,13 @@ def train(
         batches.close()  # worker processes, if any, stop now, not when the traceback is freed
     result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
     if rank == 0 and result["finished"]:
-        result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
+        try:
+            result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
+        except (OSError, ValueError) as e:  # the run is finished and kept: say how to write its model
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise type(e)(
+                f"{message} (the trained run is kept in {run_dir}: --resume --out DIR writes its model elsewhere)"
+            ) from None
     if world > 1:
         dist.barrier()
     return result
