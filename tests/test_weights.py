@@ -1,6 +1,7 @@
 """Weights format: safetensors + card.json round trip, and one-line errors for bad files."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -133,9 +134,31 @@ def test_unknown_model_name():
 
 
 def test_info_cli_prints_table(capsys):
-    assert main(["info"]) == 0
+    assert main(["info", "--n", "8"]) == 0
     out = capsys.readouterr().out
     assert "unet-tx" in out and "268,803" in out
+    assert re.search(r"^unet-tx +N=8 +290,531", out, re.MULTILINE), out  # the rows name the N they were counted at
+
+
+def test_info_lists_every_model_when_one_card_is_broken(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import isp_collab.models.weights as weights
+
+    for name in ("good", "bad"):
+        shutil.copytree(weights.MODELS_DIR / "sharpen-unet-tx-n1", tmp_path / name)
+    (tmp_path / "bad" / "card.json").write_text("{not json")
+    monkeypatch.setattr(weights, "MODELS_DIR", tmp_path)
+    monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path))
+    assert main(["info"]) == 2
+    out, err = capsys.readouterr()
+    assert re.search(r"^  bad +unreadable card: .*card\.json", out, re.MULTILINE), out
+    assert re.search(r"^  good +task=sharpen", out, re.MULTILINE) and "unet-tx" in out, out  # the report goes on
+    assert err.strip() == "isp-collab info: error: 1 model card(s) unreadable: bad (see above)"
+    monkeypatch.setattr(weights, "MODELS_DIR", tmp_path / "nowhere")
+    monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path / "nowhere"))
+    assert main(["info"]) == 2
+    assert "nowhere: ISP_COLLAB_MODELS names no folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("n", ["0", "1", "65", "1000000"])

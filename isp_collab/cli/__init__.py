@@ -1,7 +1,8 @@
 """The ``isp-collab`` command line: it only parses arguments and calls library functions.
 
 Each subcommand lives in its own module with ``register(subparsers)`` that adds its parser and
-sets ``func``; a ``CLIError`` (or any ``ValueError`` subclass raised for bad input) becomes one line
+sets ``func``; a ``CLIError``, a ``ValueError`` (bad input) or an ``OSError`` (missing, existing or unwritable
+files, a full disk) becomes one line
 on stderr and exit code 2.
 """
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, raise_terminated) if on_main else None
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+    except (CLIError, ValueError, OSError) as e:  # OSError: missing, existing, unwritable, disk full
         message = str(e).splitlines()[0] if str(e) else repr(e)
         print(f"isp-collab {args.command}: error: {message}", file=sys.stderr)
         return 2

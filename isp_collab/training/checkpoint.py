@@ -35,7 +35,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
-        raise ValueError(f"{path}: unreadable checkpoint ({e.__class__.__name__})") from None
+        reason = str(e).splitlines()[0][:120] if str(e) else ""
+        raise ValueError(
+            f"{path}: unreadable checkpoint ({e.__class__.__name__}{': ' + reason if reason else ''})"
+        ) from None
 
 
 def rng_state() -> dict[str, Any]:

@@ -125,7 +125,10 @@ def open_run(
         resolve_model_dir(init)
     if not last.exists():
         return RunStart(init=init)
-    ck = load_checkpoint(last)
+    try:
+        ck = load_checkpoint(last)
+    except ValueError as e:  # a corrupt checkpoint: say the way out
+        raise ValueError(f"{e}; remove {run_dir}, or pass --run-dir DIR for a new run") from None
     step, steps = ck.get("step", 0), ck.get("recipe", {}).get("train", {}).get("steps", float("inf"))
     if step < steps:
         only = " (--overwrite restarts only a finished run)" if overwrite else ""

@@ -269,7 +269,7 @@ def train(
             if is_val and rank == 0:
                 val = task.validate(evaluated, dev)
                 log({"step": step, "val": val, "elapsed": elapsed})
-                bar.write(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
+                say(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
                 if val["mean_psnr"] > best:
                     best = val["mean_psnr"]
                     save_checkpoint(best_path, {"model": evaluated.state_dict(), "step": step, "val": val})
@@ -281,7 +281,10 @@ def train(
         checkpoint(last_path)
         bar.close()
         if rank == 0:
-            print(f"interrupted at step {step}: checkpoint written to {last_path}; continue with --resume")
+            tqdm.write(
+                f"interrupted at step {step}: checkpoint written to {last_path}; continue with --resume",
+                file=sys.stderr,
+            )
         raise
     finally:  # an error is printed on its own line, not after the bar
         bar.close()
