@@ -15,6 +15,7 @@ $(VENV_STAMP): pyproject.toml
 # The bundled real RAW (Blackmagic Pocket 4K DNG) through the pipeline with the shipped sharpening model.
 DEMO_MODEL ?= sharpen-unet-tx-n4
 demo: $(VENV_STAMP)
+	mkdir -p out
 	.venv/bin/isp-collab process isp_collab/assets/blackmagic_pocket4k.dng -o out/demo.png \
 		--model $(DEMO_MODEL) --compare --overwrite
 

@@ -16,6 +16,7 @@ THREADS=${THREADS:-$(nproc)}
 WORKERS=${WORKERS:-8}
 mkdir -p "$OUT"
 rm -rf /tmp/cuda-check  # no run of an earlier, cut-short check is resumed or read
+mkdir -p /tmp/cuda-check  # train creates only the last folder of --out / --run-dir
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; print('torch', torch.__version__, torch.cuda.get_device_name(0))" || exit 2
 
