@@ -213,6 +213,7 @@ def test_every_file_a_run_writes_is_listed_for_the_overwrite_check(tmp_path):
 
 def test_a_failure_half_way_leaves_the_output_folder_as_it_was(tmp_path, capsys, monkeypatch):
     import isp_collab.bench.run as bench_run
+    from isp_collab.bench.report import read_section, write_section
 
     out = tmp_path / "out"
     out.mkdir()
@@ -220,12 +221,19 @@ def test_a_failure_half_way_leaves_the_output_folder_as_it_was(tmp_path, capsys,
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def broken(opts):
+        (out / "user.json").write_text("written by someone else meanwhile")
+        write_section(out / "RESULTS.md", "other-run", "theirs")  # another run into the same folder
         raise ValueError("model.safetensors: corrupted or truncated")
 
     monkeypatch.setattr(bench_run, "bench_training", broken)  # runs after kernels in `all`
     assert main(["bench", "all", "--quick", "--models", "--out", str(out)]) == 2
     assert "corrupted or truncated" in capsys.readouterr().err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the kernels section and plot rolled back
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after.pop("user.json") == b"written by someone else meanwhile"  # not this run's file: kept
+    results = after.pop("RESULTS.md").decode()
+    assert after == {k: v for k, v in before.items() if k != "RESULTS.md"}  # the kernels plot removed
+    assert read_section(results, "other-run") == "theirs" and read_section(results, "notes") == "mine"
+    assert "kernel-estimation" not in results  # this run's section taken back
     new = tmp_path / "new"
     assert main(["bench", "all", "--quick", "--models", "--out", str(new)]) == 2
     assert not new.exists()  # a folder the run created is removed

@@ -145,16 +145,18 @@ def test_info_lists_every_model_when_one_card_is_broken(tmp_path, capsys, monkey
 
     import isp_collab.models.weights as weights
 
-    for name in ("good", "bad"):
+    for name in ("good", "bad", "null"):
         shutil.copytree(weights.MODELS_DIR / "sharpen-unet-tx-n1", tmp_path / name)
     (tmp_path / "bad" / "card.json").write_text("{not json")
+    (tmp_path / "null" / "card.json").write_text("null")  # valid JSON, not a card
     monkeypatch.setattr(weights, "MODELS_DIR", tmp_path)
     monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path))
     assert main(["info"]) == 2
     out, err = capsys.readouterr()
     assert re.search(r"^  bad +unreadable card: .*card\.json", out, re.MULTILINE), out
     assert re.search(r"^  good +task=sharpen", out, re.MULTILINE) and "unet-tx" in out, out  # the report goes on
-    assert err.strip() == "isp-collab info: error: 1 model card(s) unreadable: bad (see above)"
+    assert re.search(r"^  null +unreadable card: ", out, re.MULTILINE), out
+    assert err.strip() == "isp-collab info: error: 2 model card(s) unreadable: bad, null (see above)"
     monkeypatch.setattr(weights, "MODELS_DIR", tmp_path / "nowhere")
     monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path / "nowhere"))
     assert main(["info"]) == 2

@@ -54,6 +54,12 @@ def merge_section(text: str, name: str, body: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
+def remove_section(text: str, name: str) -> str:
+    """``text`` without section ``name`` (and the blank line before it); unchanged when absent."""
+    start, end = _markers(name)
+    return re.sub(r"\n*" + re.escape(start) + r".*?" + re.escape(end) + r"\n?", "\n", text, count=1, flags=re.DOTALL)
+
+
 def read_section(text: str, name: str) -> str | None:
     """The body of section ``name`` in ``text`` (None when absent)."""
     start, end = _markers(name)

@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and not args.overwrite:
         _refuse_published(args, out, BENCH_DIR)
         _refuse_replacing(args, out, BENCH_DIR)
-    publishing = out is not None and out.resolve() == BENCH_DIR.resolve() and not args.quick
+    # the published sections themselves (--images writes sections and plots of its own names)
+    publishing = out is not None and out.resolve() == BENCH_DIR.resolve() and not args.quick and args.images is None
     if publishing and args.action in USES_POLYBLUR:
         from ..bench.classical import polyblur_status
 
@@ -147,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         out=out, quick=args.quick, images=args.images, threads=args.threads, models=args.models, device=args.device
     )
     print(f"bench {args.action}: writing to {out}{' (quick mode)' if args.quick else ''}, {args.threads} thread(s)")
-    with all_or_nothing(out, created):  # a failure or Ctrl-C half-way leaves --out as it was
+    written = [opts.file(stem, suffix) for stem, suffix in ACTION_FILES[args.action]]
+    sections = [*map(opts.section, ACTION_SECTIONS[args.action]), "machine"]
+    with all_or_nothing(out, created, written, opts.results, sections):  # a failure half-way takes its writes back
         if args.action in ("kernels", "all"):
             bench_kernels(opts)
         if args.action == "tune":

@@ -54,14 +54,15 @@ def run(args: argparse.Namespace) -> int:
         try:
             card = read_card(name)
             n_trained = card["n_trained"]
-        except (ValueError, OSError, KeyError) as e:  # one broken card: reported, the listing goes on
+        except Exception as e:  # noqa: BLE001 - one broken card (any shape of JSON): reported, the listing goes on
             unreadable.append(name)
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             print(f"  {name:28s} unreadable card: {reason}")
             continue
-        val = card.get("validation", {}).get("mean_psnr")
+        validation = card.get("validation")
+        val = validation.get("mean_psnr") if isinstance(validation, dict) else None
         extra = f"  val PSNR {val:.2f} dB" if isinstance(val, (int, float)) else ""
-        print(f"  {name:28s} task={card.get('task', '?'):8s} N={n_trained}{extra}")
+        print(f"  {name:28s} task={str(card.get('task', '?')):8s} N={n_trained}{extra}")
     print(f"\n{'arch':9s} {'N':4s} {'params':>12s} {'paper':>10s} {'diff':>7s} {'GFLOPs/MP':>10s}")
     for r in family_table(args.n):
         paper = f"{r['paper'] / 1e6:.3g}M" if r["paper"] else "-"

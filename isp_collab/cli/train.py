@@ -139,7 +139,6 @@ def _apply_options(recipe, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..signals import exit_code
     from ..training import load_recipe, train
     from ..training.config import validate
     from . import require_parent_folder
@@ -164,22 +163,20 @@ def run(args: argparse.Namespace) -> int:
             f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
             "or --overwrite to replace it"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", UserWarning)
-            warnings.showwarning = _show_warning  # restored by catch_warnings
-            result = train(
-                recipe,
-                out,
-                run_dir=args.run_dir,
-                resume=args.resume,
-                device=args.device,
-                progress=not args.no_progress,
-                init=args.init,
-                overwrite=args.overwrite,
-            )
-    except KeyboardInterrupt as e:  # the checkpoint is written; 130 for Ctrl-C, 143 for SIGTERM
-        return exit_code(e)
+    # Ctrl-C / kill: the trainer writes its checkpoint, main() prints "interrupted" and exits 130 / 143
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = _show_warning  # restored by catch_warnings
+        result = train(
+            recipe,
+            out,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            device=args.device,
+            progress=not args.no_progress,
+            init=args.init,
+            overwrite=args.overwrite,
+        )
     if "validation" in result:
         v = result["validation"]
         print(f"wrote {result['out']}: validation {v['mean_psnr']:.2f} dB (blurry input {v['mean_blurry']:.2f} dB)")

@@ -87,6 +87,8 @@ def check_photo_folder(folder: str | os.PathLike, min_size: int) -> None:
     unreadable file, so a folder of corrupt files is not mistaken for an empty one.
     """
     root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{folder}: is a file, not a folder of calibration images")
     if not root.is_dir():
         raise ValueError(f"{folder}: calibration image folder not found")
     files = validation_files(root)

@@ -174,9 +174,6 @@ def load_recipe(path: str | Path) -> Recipe:
         if not all(isinstance(f, str) for f in folders):
             raise ValueError(f"{path} [data]: {key} must be a list of folder paths, got {folders!r}")
         setattr(parts["data"], key, [_beside(path, f) for f in folders])
-    lens = parts["task"].lens
-    if isinstance(lens, str) and Path(lens).suffix == ".npz":  # a calibration file: beside the recipe, as folders
-        parts["task"].lens = _beside(path, lens)
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)

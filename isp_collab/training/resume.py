@@ -108,7 +108,10 @@ def open_run(
     if resume:
         if not last.exists():
             raise FileNotFoundError(f"{last}: nothing to resume")
-        ck = load_checkpoint(last)
+        try:
+            ck = load_checkpoint(last)
+        except ValueError as e:  # a corrupt checkpoint: say the way out
+            raise ValueError(f"{e}; remove {run_dir}, or pass --run-dir DIR for a new run") from None
         if changed := recipe_changes(ck.get("recipe", {}), recipe, ck.get("cwd")):
             raise ValueError(
                 f"{last}: the run was started with other settings ({'; '.join(changed)}); resume with the "

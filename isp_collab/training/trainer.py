@@ -78,10 +78,19 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (``kill``, job schedulers) checkpoints like Ctrl-C. Background jobs ignore SIGINT."""
+def _interrupt_on_sigterm() -> Any:
+    """SIGTERM (``kill``, job schedulers) checkpoints like Ctrl-C. Background jobs ignore SIGINT.
+
+    Returns the previous handler (None off the main thread), for :func:`_restore_sigterm`.
+    """
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_terminated)
+        return signal.signal(signal.SIGTERM, raise_terminated)
+    return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _status(enabled: bool) -> Callable[[str], None]:
@@ -219,7 +228,6 @@ def train(
     # throughput: the patches and the training time (validation excluded) since the last report
     t_last, patches, busy = time.perf_counter(), 0, 0.0
     model.train()
-    _interrupt_on_sigterm()
     workers = recipe.train.workers
     if dev.type == "cuda" and not workers:
         say(
@@ -237,6 +245,7 @@ def train(
         end=end,
         pin_memory=dev.type == "cuda",
     )
+    previous_sigterm = _interrupt_on_sigterm()
     try:
         for blurry, sharp in batches:
             blurry, sharp = blurry.to(dev, non_blocking=True), sharp.to(dev, non_blocking=True)
@@ -289,15 +298,10 @@ def train(
     finally:  # an error is printed on its own line, not after the bar
         bar.close()
         batches.close()  # worker processes, if any, stop now, not when the traceback is freed
+        _restore_sigterm(previous_sigterm)  # a Python caller keeps its own handler after training
     result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
     if rank == 0 and result["finished"]:
-        try:
-            result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
-        except (OSError, ValueError) as e:  # the run is finished and kept: say how to write its model
-            message = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise type(e)(
-                f"{message} (the trained run is kept in {run_dir}: --resume --out DIR writes its model elsewhere)"
-            ) from None
+        result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
     if world > 1:
         dist.barrier()
     return result
@@ -358,5 +362,12 @@ def finalize(
     extra = {}
     if log_path.exists():  # keep the curve next to the weights for the RESULTS plot
         extra["train_log.jsonl"] = "".join(line for line in log_path.read_text().splitlines(True) if '"val"' in line)
-    save_model(model, out_dir, card, extra_files=extra)
+    try:
+        save_model(model, out_dir, card, extra_files=extra)
+    except OSError as e:  # the run is finished and kept: say how to write its model
+        reason = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+        raise OSError(
+            f"{out_dir}: cannot write the model ({reason}); the trained run is kept in {log_path.parent}: "
+            "--resume --out DIR writes its model elsewhere"
+        ) from None
     return {"validation": val, "out": str(out_dir)}
