@@ -71,24 +71,34 @@ def test_existing_run_needs_resume_or_overwrite_and_resume_needs_a_run(tmp_path)
         train(tiny(2), tmp_path / "m2", run_dir=tmp_path / "r2", progress=False, resume=True)
 
 
-def test_ctrl_c_writes_a_checkpoint(tmp_path, monkeypatch):
+def acting_at_batch(call: int, act):
+    """A ``build_task`` whose task runs ``act()`` when its batch number ``call`` is drawn."""
     real = trainer_mod.build_task
 
-    def interrupting(recipe):
+    def build(recipe):
         task = real(recipe)
         calls = {"n": 0}
         sample = task.sample
 
-        def sample_then_interrupt(*a, **k):
+        def sample_then_act(*a, **k):
             calls["n"] += 1
-            if calls["n"] == 3:
-                raise KeyboardInterrupt
+            if calls["n"] == call:
+                act()
             return sample(*a, **k)
 
-        task.sample = sample_then_interrupt
+        task.sample = sample_then_act
         return task
 
-    monkeypatch.setattr(trainer_mod, "build_task", interrupting)
+    return build
+
+
+def test_ctrl_c_writes_a_checkpoint(tmp_path, monkeypatch):
+    real = trainer_mod.build_task
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_mod, "build_task", acting_at_batch(3, interrupt))
     with pytest.raises(KeyboardInterrupt):
         train(tiny(10), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
     assert load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 2
@@ -100,23 +110,7 @@ def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path, monkeypatch, capsys
     """kill (SIGTERM) a training run: the checkpoint is written as for Ctrl-C, exit code 128 + 15."""
     import signal
 
-    real = trainer_mod.build_task
-
-    def terminating(recipe):
-        task = real(recipe)
-        calls = {"n": 0}
-        sample = task.sample
-
-        def sample_then_kill(*a, **k):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return sample(*a, **k)
-
-        task.sample = sample_then_kill
-        return task
-
-    monkeypatch.setattr(trainer_mod, "build_task", terminating)
+    monkeypatch.setattr(trainer_mod, "build_task", acting_at_batch(3, lambda: os.kill(os.getpid(), signal.SIGTERM)))
     before = signal.getsignal(signal.SIGTERM)
     args = ["train", str(TINY), "--steps", "10", "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r")]
     assert main([*args, "--no-progress"]) == 143
