@@ -1,9 +1,10 @@
 """The ``isp-collab`` command line: it only parses arguments and calls library functions.
 
 Each subcommand lives in its own module with ``register(subparsers)`` that adds its parser and
-sets ``func``; a ``CLIError``, a ``ValueError`` (bad input) or an ``OSError`` (missing, existing or unwritable
-files, a full disk) becomes one line
-on stderr and exit code 2.
+sets ``func``; a ``CLIError``, a ``ValueError`` (bad input) or an ``OSError`` (missing, existing or
+unwritable files, a full disk) becomes one line on stderr and exit code 2; Ctrl-C exits 130 and SIGTERM 143
+(:mod:`isp_collab.signals`). Output paths: a command creates at most their last folder
+(:func:`require_parent_folder`).
 """
 
 from __future__ import annotations
