@@ -151,18 +151,17 @@ def run(args: argparse.Namespace) -> int:
     written = [opts.file(stem, suffix) for stem, suffix in ACTION_FILES[args.action]]
     sections = [*map(opts.section, ACTION_SECTIONS[args.action]), "machine"]
     with all_or_nothing(out, created, written, opts.results, sections):  # a failure half-way takes its writes back
-        if args.action in ("kernels", "all"):
-            bench_kernels(opts)
-        if args.action == "tune":
-            bench_tune(opts)
-        if args.action in ("training", "all"):
-            bench_training(opts)
-        if args.action in ("quality", "all"):
-            bench_quality(opts)
-        if args.action == "lens":
-            bench_lens_only(opts)
-        if args.action in ("speed", "all"):
-            bench_speed(opts)
+        steps = {
+            "kernels": (bench_kernels,),
+            "tune": (bench_tune,),
+            "training": (bench_training,),
+            "quality": (bench_quality,),
+            "lens": (bench_lens_only,),
+            "speed": (bench_speed,),
+            "all": (bench_kernels, bench_training, bench_quality, bench_speed),
+        }
+        for step in steps[args.action]:
+            step(opts)
         write_machine(opts)  # threads / device / date of the sections this run measured, and of no other
     print(f"bench {args.action}: done, see {opts.results}")
     return 0
