@@ -150,3 +150,24 @@ def test_noise_kind_per_stack_keeps_levels_per_patch_and_n1_stream():
     assert torch.equal(a.blurry, c.blurry)
     with pytest.raises(ValueError, match="noise_kind_per must be"):
         SharpenSampler(DeadLeaves(), n=2, noise="mixed", noise_kind_per="photo")
+
+
+def test_every_command_reads_the_same_photo_files(tmp_path):
+    """train, bench, export calibration and process accept one set of photo suffixes, found the same way."""
+    import cv2
+    import numpy as np
+
+    from isp_collab.bench.data import list_images
+    from isp_collab.data.sources import IMAGE_SUFFIXES, image_files
+    from isp_collab.export.calibration import validation_files
+    from isp_collab.pipeline.io import IMAGE_EXTENSIONS
+
+    assert set(IMAGE_SUFFIXES) == IMAGE_EXTENSIONS
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "trap.png").mkdir()  # a folder named like a photo is not a photo
+    photo = np.zeros((8, 8, 3), np.uint8)
+    for name in ("a.png", "sub/b.JPG", "c.bmp"):
+        assert cv2.imwrite(str(tmp_path / name), photo)
+    (tmp_path / "d.txt").touch()
+    expected = [tmp_path / "a.png", tmp_path / "sub/b.JPG"]
+    assert image_files(tmp_path) == list_images(tmp_path) == validation_files(tmp_path) == expected

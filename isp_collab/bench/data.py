@@ -15,11 +15,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..data.sources import IMAGE_SUFFIXES, image_files
+
 BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 DATA_DIR = BENCH_DIR / "data"
 VAL_DIR = DATA_DIR / "val"
 LEVIN_KERNELS = DATA_DIR / "levin09.npz"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 @dataclass
@@ -35,7 +36,7 @@ def list_images(folder: str | Path | None = None) -> list[Path]:
     root = Path(folder) if folder is not None else VAL_DIR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such image folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(root)
     if not files:
         raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
     return files

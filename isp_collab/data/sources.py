@@ -18,7 +18,7 @@ import torch
 
 from ..native_stderr import capture_stderr
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # photo files every command reads
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of decoded pixels
 
 
@@ -70,12 +70,17 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The photo files (:data:`IMAGE_SUFFIXES`, any case) under ``folder``, recursive and sorted."""
+    return sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+
+
 def _list_images(paths: Sequence[str | Path]) -> list[list[Path]]:
     """The image files of each path (a folder, recursive and sorted, or one file)."""
     groups: list[list[Path]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            groups.append(sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES))
+            groups.append(image_files(p))
         elif p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
             groups.append([p])
     return groups

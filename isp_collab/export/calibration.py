@@ -25,12 +25,12 @@ import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
+from ..data.sources import IMAGE_SUFFIXES, image_files
 from .onnx_export import INPUT_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # First existing folder wins; ISP_COLLAB_VAL_IMAGES overrides.
 VAL_DIRS = (Path("/work/shared/data/images/val"), REPO_ROOT / "benchmarks" / "data" / "val")
-SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NOISE_SIGMA = 0.005
 
 
@@ -62,7 +62,7 @@ def validation_files(folder: str | os.PathLike | None = None) -> list[Path]:
     root = Path(folder) if folder is not None else validation_dir()
     if root is None or not root.is_dir():
         return []
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    return image_files(root)
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,7 +93,7 @@ def check_photo_folder(folder: str | os.PathLike, min_size: int) -> None:
         raise ValueError(f"{folder}: calibration image folder not found")
     files = validation_files(root)
     if not files:
-        raise ValueError(f"{folder}: no image files ({', '.join(SUFFIXES)}) in the calibration folder")
+        raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in the calibration folder")
     unreadable, grey, small = [], 0, 0
     for path in files:
         if cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8) is None:
