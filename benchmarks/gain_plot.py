@@ -6,7 +6,7 @@
 
 Each ``--point X N1_RUN NN_RUN`` is one setting: its two training run directories (with ``log.jsonl``), whose
 best validation checkpoints (mean PSNR, dB, linear RGB; :func:`runs_table.best_record`) are plotted at X.
-Left panel: both PSNRs and the blurry input; right panel: NN − N1, with the target as a dashed line.
+Left panel: both PSNRs (the blurry input's in the title); right panel: NN − N1, with the target as a dashed line.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> list[float]:
     fig, (left, right) = _plt().subplots(1, 2, figsize=(9, 3.6))
     left.plot(xs, n1, "o-", label=args.labels[0])
     left.plot(xs, nn, "s-", label=args.labels[1])
-    left.axhline(points[0][1]["val"]["mean_blurry"], color="grey", ls=":", label="blurry input")
-    left.set(xlabel=args.xlabel, ylabel="best validation PSNR (dB)", xticks=xs)
+    blurry = points[0][1]["val"]["mean_blurry"]
+    left.set(xlabel=args.xlabel, ylabel="best validation PSNR (dB)", xticks=xs, title=f"blurry input: {blurry:.2f} dB")
     left.legend()
     gains = [b - a for a, b in zip(n1, nn, strict=True)]
     right.bar(xs, gains, width=0.6 * min((b - a for a, b in zip(xs, xs[1:], strict=False)), default=1.0))
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> list[float]:
         right.axhline(args.target, color="k", ls="--", lw=1, label=f"target +{args.target:g} dB")
         right.legend()
     right.axhline(0.0, color="grey", lw=0.8)
+    right.margins(y=0.15)  # room for the labels
     right.set(xlabel=args.xlabel, ylabel=f"{args.labels[1]} − {args.labels[0]} (dB)", xticks=xs)
     print(f"wrote {_save(fig, args.out)}")
     return gains

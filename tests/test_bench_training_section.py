@@ -16,19 +16,19 @@ from isp_collab.cli import main
 from isp_collab.models import create_model, save_model
 
 
-def _trained(folder, n=2, val_every=2, val_images=(), lr=1e-3):
+def _trained(folder, n=2, val_every=2, val_images=(), lr=1e-3, blurry=29.0, data=None):
     """A model folder as ``isp-collab train`` leaves it: card with validation, log with the start record."""
     card = {
         "task": "sharpen", "n_trained": n, "steps": 4, "patches_per_step": 4, "patch": 16, "wall_clock_s": 3.0,
         "validation_protocol": "isotropic Gaussian sigma in [1.0], demosaic noise",
-        "validation": {"restored": {"sigma=1": 30.0}, "blurry": {"sigma=1": 29.0}, "mean_psnr": 30.0,
-                       "mean_blurry": 29.0},
+        "validation": {"restored": {"sigma=1": 30.0}, "blurry": {"sigma=1": blurry}, "mean_psnr": 30.0,
+                       "mean_blurry": blurry},
     }  # fmt: skip
     out = save_model(create_model("unet-tx", n=n), folder, card)
     recipe = {
         "name": folder.name,
         "model": {"arch": "unet-tx", "n": n},
-        "data": {"val_images": list(val_images)},
+        "data": {"val_images": list(val_images), **(data or {})},
         "train": {"val_every": val_every, "threads": 0, "lr": lr},
         "val": {"max_images": 19, "dead_leaves_images": 1, "seed": 1234},
     }
@@ -60,6 +60,23 @@ def test_section_names_what_differs_between_the_models(tmp_path):
     assert "validation data: photos of `my_val`, at most 19" in text
     assert "validated every 5 (`a`), 10 (`b`) steps" in text
     assert "Their recipes differ in N and in `train.lr`, `train.val_every`." in text
+
+
+def test_a_key_an_older_log_lacks_counts_as_its_default(tmp_path):
+    old = _trained(tmp_path / "old", n=1)
+    same = _trained(tmp_path / "same", data={"noise_kind_per": "patch"})  # the default: what "old" did
+    other = _trained(tmp_path / "other", data={"noise_kind_per": "stack"})
+    assert "Their recipes differ only in N." in report.training_section(tmp_path, [old, same])
+    assert "differ in N and in `data.noise_kind_per`." in report.training_section(tmp_path, [old, other])
+
+
+def test_models_sharing_a_validation_set_share_one_blurry_row(tmp_path):
+    a, b = _trained(tmp_path / "a", n=1), _trained(tmp_path / "b", n=4)
+    c = _trained(tmp_path / "c", n=1, blurry=28.0)
+    rows = [line for line in report.training_section(tmp_path, [a, b, c]).splitlines() if line.startswith("|")]
+    labels = [row.split("|")[1].strip() for row in rows[2:]]
+    assert labels == ["blurry input (`a`, `b`)", "`a`", "`b`", "blurry input (`c`)", "`c`"]
+    assert "| 29.00 |" in rows[2] and "| 28.00 |" in rows[5]
 
 
 def test_collab_gain_runs_on_the_device_with_the_threads(tmp_path, monkeypatch):
@@ -99,3 +116,11 @@ def test_collab_gain_shows_progress(tmp_path, capsys):
 @pytest.mark.parametrize("n, expected", [(1, 16), (4, 16), (3, 48)])
 def test_tiles_per_photo_fit_every_stack(n, expected):
     assert collab_gain.tiles_per_photo([*collab_gain.STACK_SIZES, n]) == expected
+
+
+def test_keys_the_task_does_not_read_are_not_compared():
+    lens = {"task": {"name": "lens", "lens": "lens-a"}, "data": {"noise_per": "stack"}}
+    other = {"task": {"name": "lens", "lens": "lens-b"}, "data": {"noise_per": "patch"}}  # noise_per: sharpen only
+    assert report.recipe_differences([lens, other]) == ["task.lens"]
+    sharpen = [{"data": {"noise_per": "stack"}, "task": {"lens": "x"}}, {"data": {"noise_per": "patch"}}]
+    assert report.recipe_differences(sharpen) == ["data.noise_per"]  # task.lens: lens only

@@ -87,6 +87,20 @@ class ValSection:
     seed: int = 1234
 
 
+# Recipe keys that only one task reads; the other task's runs ignore them (reports do not compare them there).
+TASK_ONLY_KEYS = {
+    "sharpen": (
+        "data.sigma_min",
+        "data.sigma_max",
+        "data.noise_per",
+        "data.noise_kind_per",
+        "data.stacks_of_one",
+        "val.sigmas",
+    ),
+    "lens": ("task.lens", "task.align"),
+}
+
+
 @dataclass
 class Recipe:
     name: str

@@ -9,6 +9,7 @@ record is not claimed.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.weights import MODELS_DIR, read_card, resolve_model_dir, shipped_models
+from .config import TASK_ONLY_KEYS, Recipe
 
 #: Recipe keys that do not change what a run learns (left out when comparing recipes).
 EXECUTION_KEYS = ("name", "path", "sha256", "model.n", "train.threads", "train.ckpt_every", "data.max_megabytes")
@@ -114,12 +116,17 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def recipe_differences(recipes: list[dict[str, Any] | None]) -> list[str] | None:
     """Recipe keys (``data.noise``) that differ between the runs, beyond N and execution settings.
 
-    None when a recipe was not logged.
+    A key a run's log lacks (logged before the option existed) counts as the option's default, the
+    behaviour that run had; a key no run's task reads (:data:`TASK_ONLY_KEYS`) is not compared. None when a
+    recipe was not logged.
     """
     if any(r is None for r in recipes):
         return None
-    flats = [_flat(r) for r in recipes]  # type: ignore[arg-type]
-    keys = sorted({k for f in flats for k in f} - set(EXECUTION_KEYS))
+    defaults = _flat(dataclasses.asdict(Recipe(name="")))
+    flats = [{**defaults, **_flat(r)} for r in recipes]  # type: ignore[arg-type]
+    tasks = {json.loads(f["task.name"]) for f in flats}
+    unread = {k for task, keys in TASK_ONLY_KEYS.items() if task not in tasks for k in keys}
+    keys = sorted({k for f in flats for k in f} - set(EXECUTION_KEYS) - unread)
     return [k for k in keys if len({f.get(k) for f in flats}) > 1]
 
 
@@ -229,12 +236,22 @@ def _task_lines(task: str, dirs: list[Path], models: list[str] | None) -> list[s
         cells = " | ".join(_fmt(v["blurry"], k) for k in conds)
         return f"| {label} | - | {cells} | {v['mean_blurry']:.2f} | - | - | - | - |"
 
+    def blurry_of(name: str) -> tuple:
+        v = cards[name]["validation"]
+        return v["blurry"], v["mean_blurry"]
+
     if shared:
         lines.append(blurry_row("blurry input", cards[names[0]]["validation"]))
-    for n, c in cards.items():
+    for i, (n, c) in enumerate(cards.items()):
         v = c["validation"]
-        if not shared:  # another validation set: its own blurry row
-            lines.append(blurry_row(f"blurry input (`{n}`)", v))
+        if not shared and (i == 0 or blurry_of(names[i - 1]) != blurry_of(n)):
+            # another validation set: its blurry row, naming the models that follow and share it
+            group = [n]
+            for m in names[i + 1 :]:
+                if blurry_of(m) != blurry_of(n):
+                    break
+                group.append(m)
+            lines.append(blurry_row("blurry input (" + ", ".join(f"`{m}`" for m in group) + ")", v))
         lines.append(
             f"| `{n}` | {c['n_trained']} | "
             + " | ".join(_fmt(v["restored"], k) for k in conds)
