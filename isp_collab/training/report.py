@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -236,28 +237,25 @@ def _task_lines(task: str, dirs: list[Path], models: list[str] | None) -> list[s
         cells = " | ".join(_fmt(v["blurry"], k) for k in conds)
         return f"| {label} | - | {cells} | {v['mean_blurry']:.2f} | - | - | - | - |"
 
-    def blurry_of(name: str) -> tuple:
-        v = cards[name]["validation"]
-        return v["blurry"], v["mean_blurry"]
-
-    if shared:
-        lines.append(blurry_row("blurry input", cards[names[0]]["validation"]))
-    for i, (n, c) in enumerate(cards.items()):
+    def model_row(n: str) -> str:
+        c = cards[n]
         v = c["validation"]
-        if not shared and (i == 0 or blurry_of(names[i - 1]) != blurry_of(n)):
-            # another validation set: its blurry row, naming the models that follow and share it
-            group = [n]
-            for m in names[i + 1 :]:
-                if blurry_of(m) != blurry_of(n):
-                    break
-                group.append(m)
-            lines.append(blurry_row("blurry input (" + ", ".join(f"`{m}`" for m in group) + ")", v))
-        lines.append(
+        return (
             f"| `{n}` | {c['n_trained']} | "
             + " | ".join(_fmt(v["restored"], k) for k in conds)
             + f" | **{v['mean_psnr']:.2f}** | {v['mean_psnr'] - v['mean_blurry']:+.2f} | {c['steps']} | "
             f"{c['patches_per_step']} x {c['patch']}² | {c['wall_clock_s'] / 60:.0f} min |"
         )
+
+    if shared:
+        lines.append(blurry_row("blurry input", cards[names[0]]["validation"]))
+        lines += [model_row(n) for n in names]
+        return lines
+    # several validation sets: each run of models sharing one gets a blurry row naming them
+    for _, run in itertools.groupby(names, key=lambda n: json.dumps(cards[n]["validation"]["blurry"], sort_keys=True)):
+        group = list(run)
+        label = "blurry input (" + ", ".join(f"`{m}`" for m in group) + ")"
+        lines += [blurry_row(label, cards[group[0]]["validation"]), *map(model_row, group)]
     return lines
 
 
