@@ -146,3 +146,33 @@ def test_classical_params_are_replaced_atomically(tmp_path, monkeypatch):
     )
     assert replaced == [str(params)]  # written beside it, then renamed over it
     assert "unsharp" in json.loads(params.read_text())
+
+
+def test_latency_plot_gives_models_of_one_size_a_column_each(tmp_path, monkeypatch):
+    """UNet-TX at N=4 and N=8 share a parameter count; each still gets its own labelled column."""
+    from isp_collab.bench.speed import SpeedResult
+
+    models = [
+        {"label": "tx-n8", "n": 8, "params": 290_531},
+        {"label": "ts-n1", "n": 1, "params": 1_072_131},
+        {"label": "tx-n4", "n": 4, "params": 290_531},
+        {"label": "tx-n1", "n": 1, "params": 268_803},
+    ]
+    latency = [
+        {"label": m["label"], "kind": rt, "ms_per_mp": 100.0 * (i + 1) * (j + 1), "params": m["params"]}
+        for i, m in enumerate(models)
+        for j, rt in enumerate(("torch", "onnx-fp32"))
+    ]
+    latency.append({"label": "tx-n1", "kind": "onnx-int8", "error": "no file", "params": 268_803})
+    result = SpeedResult(1, 64, 1, models, latency, [{"label": "unsharp mask", "ms_per_mp": 20.0}], {}, [])
+    axes = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (axes.append(fig.axes[0]), real_save(fig, path))[1])
+    out = plots.plot_latency_vs_params(result, tmp_path / "latency.png")
+    assert out.is_file()
+    ticks = [t.get_text().split("\n")[0] for t in axes[0].get_xticklabels()]
+    assert ticks == ["tx-n1", "tx-n4", "tx-n8", "ts-n1"]  # by size, then N
+    assert sorted(line.get_label() for line in axes[0].lines if not line.get_label().startswith("_")) == [
+        "onnx-fp32",
+        "torch",
+    ]

@@ -114,25 +114,35 @@ def plot_crops(
 
 
 def plot_latency_vs_params(result, path: str | Path) -> Path:
-    """ms/MP vs parameter count (log-log), one marker series per runtime."""
+    """ms/MP per model (ordered by parameter count, then N), one marker per runtime, on a log axis.
+
+    Models of one size (UNet-TX at N=4 and N=8) get a column each, so no point hides another.
+    """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    by_rt: dict[str, list[tuple[float, float, str]]] = {}
-    for r in result.latency:
-        if "ms_per_mp" in r:
-            by_rt.setdefault(r["kind"], []).append((r["params"], r["ms_per_mp"], r["label"]))
-    for i, (rt, pts) in enumerate(by_rt.items()):
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=f"C{i}", label=rt)
+    rows = [r for r in result.latency if "ms_per_mp" in r]
+    measured = {r["label"] for r in rows}
+    models = sorted((m["params"], m["n"], m["label"]) for m in result.models if m["label"] in measured)
+    column = {label: i for i, (_, _, label) in enumerate(models)}
+    runtimes = list(dict.fromkeys(r["kind"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(models) + 2), 4))
+    width = 0.6 / max(1, len(runtimes))
+    for i, rt in enumerate(runtimes):
+        pts = [
+            (column[r["label"]] + (i - (len(runtimes) - 1) / 2) * width, r["ms_per_mp"])
+            for r in rows
+            if r["kind"] == rt
+        ]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=f"C{i}", label=rt)
     for r in result.classical:
         if "ms_per_mp" in r:
             ax.axhline(r["ms_per_mp"], ls="--", lw=1, color="grey")
-            ax.text(ax.get_xlim()[0] if by_rt else 1, r["ms_per_mp"], " " + r["label"], fontsize=7, va="bottom")
-    ax.set_xscale("log")
+            ax.text(-0.45, r["ms_per_mp"], r["label"], fontsize=7, va="bottom")
+    ax.set_xticks(range(len(models)))
+    ax.set_xticklabels([f"{label}\n{params / 1e3:,.0f}K params" for params, _, label in models], fontsize=7)
+    ax.set_xlim(-0.5, len(models) - 0.5)
     ax.set_yscale("log")
-    ax.set_xlabel("parameters")
     ax.set_ylabel("whole-image latency (ms per megapixel)")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3, which="both", axis="y")
     ax.legend(fontsize=8)
-    ax.set_title(f"Latency vs size, {result.threads} CPU thread(s)")
+    ax.set_title(f"Latency per model and runtime, {result.threads} CPU thread(s)")
     return _save(fig, path)
