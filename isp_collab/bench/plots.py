@@ -139,7 +139,7 @@ def plot_latency_vs_params(result, path: str | Path) -> Path:
             ax.text(-0.45, r["ms_per_mp"], r["label"], fontsize=7, va="bottom")
     ax.set_xticks(range(len(models)))
     ax.set_xticklabels([f"{label}\n{params / 1e3:,.0f}K params" for params, _, label in models], fontsize=7)
-    ax.set_xlim(-0.5, len(models) - 0.5)
+    ax.set_xlim(-0.5, max(1, len(models)) - 0.5)
     ax.set_yscale("log")
     ax.set_ylabel("whole-image latency (ms per megapixel)")
     ax.grid(alpha=0.3, which="both", axis="y")
