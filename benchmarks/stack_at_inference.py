@@ -1,0 +1,88 @@
+"""Whole-image quality of sharpening models restored with more (or fewer) tiles per stack than they were trained with.
+
+    .venv/bin/python benchmarks/stack_at_inference.py sharpen-unet-tx-n4@4,8,16 sharpen-unet-tx-n8@8,16 \\
+        [--images DIR] [--crop 256] [--section stack-at-inference --note "what was run"]
+
+The *quality* protocol of ``isp-collab bench quality`` (``isp_collab.bench.quality``: photos unprocessed to
+linear RGB, Gaussian blurs σ = 1..4 and one anisotropic blur per photo, white noise 0.5/255, PSNR in linear
+RGB minus a border), with each model restored by ``restore(..., strategy="spread", n=N)`` at every N listed
+after its ``@`` (the same weights: pooling over the stack works at any N). Prints a markdown table of mean
+PSNR per blur; with ``--section`` also writes it into benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from isp_collab.bench.data import load_images
+from isp_collab.bench.protocol import degradation_names
+from isp_collab.bench.quality import model_label, model_restorer, run_quality, summarise
+from isp_collab.bench.report import md_table, write_section
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def parse_spec(spec: str) -> tuple[str, list[int]]:
+    """``"name@4,8"`` -> ``("name", [4, 8])``; a bare name runs at the card's trained N (``[]``)."""
+    name, _, sizes = spec.partition("@")
+    try:
+        ns = [int(s) for s in sizes.split(",")] if sizes else []
+    except ValueError:
+        raise SystemExit(f"{spec}: stack sizes after @ must be integers, e.g. {name}@4,8") from None
+    if not name or any(n < 1 for n in ns):
+        raise SystemExit(f"{spec}: expected MODEL or MODEL@N[,N...] with N >= 1")
+    return name, ns
+
+
+def measure(
+    specs: list[str], images: str | None = None, crop: int | None = None, max_images: int | None = None
+) -> tuple[str, float]:
+    """The markdown table (blurry input first, then each model at each stack size) and the seconds taken."""
+    methods, trained = {}, {}
+    for spec in specs:
+        name, sizes = parse_spec(spec)
+        for n in sizes or [None]:
+            run, card = model_restorer(name, n=n)
+            n_used = n or max(1, int(card["n_trained"]))
+            label = f"{model_label(name)} @ N={n_used}"
+            methods[label], trained[label] = run, n_used == int(card["n_trained"])
+    t0 = time.perf_counter()
+    degradations = degradation_names()
+    rows, _ = run_quality(load_images(images, max_images), methods, degradations, crop=crop)
+    table = summarise(rows)
+    header = ["method", *degradations, "mean"]
+    body = []
+    for label, per in table.items():
+        shown = label + (" (trained N)" if trained.get(label) else "")
+        body.append([shown, *(f"{per[d]:.2f}" for d in degradations), f"**{per['mean']:.3f}**"])
+    return md_table(header, body), time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", help="MODEL@N[,N...]: a shipped name or folder and the stack sizes to run")
+    ap.add_argument("--images", help="folder of colour photos (default: the committed benchmark set)")
+    ap.add_argument("--crop", type=int, help="centre crop of each photo, px (default: whole photos)")
+    ap.add_argument("--max-images", type=int, help="use the first K photos only")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
+    ap.add_argument("--note", default="", help="markdown paragraph put above the table")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    table, seconds = measure(args.models, args.images, args.crop, args.max_images)
+    how = f"Mean PSNR (dB, linear RGB) over the photos, {seconds:.0f} s on {args.threads} CPU thread(s)."
+    body = "\n\n".join(([args.note] if args.note else []) + [how, table])
+    print(body)
+    if args.section:
+        write_section(args.results, args.section, body)
+        print(f"wrote section {args.section} of {args.results}")
+    return body
+
+
+if __name__ == "__main__":
+    main()

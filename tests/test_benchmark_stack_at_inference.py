@@ -1,0 +1,52 @@
+"""benchmarks/stack_at_inference.py: one model restored at several stack sizes under the quality protocol."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from isp_collab.bench.report import read_section
+from isp_collab.models import create_model, save_model
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def script():
+    spec = importlib.util.spec_from_file_location("stack_at_inference", BENCH / "stack_at_inference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _model(folder: Path) -> str:
+    torch.manual_seed(0)
+    model = create_model("unet-tx", n=4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_model(model, folder, {"n_trained": 4, "task": "sharpen"})
+    return str(folder)
+
+
+def test_rows_per_stack_size_and_section(tmp_path, script):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (72, 80, 3), dtype=np.uint8)).save(images / "a.png")
+    model = _model(tmp_path / "m-n4")
+    results = tmp_path / "RESULTS.md"
+    script.main([f"{model}@1,4", "--images", str(images), "--section", "s", "--note", "why", "--results", str(results)])
+    body = read_section(results.read_text(), "s")
+    rows = [line.split(" | ")[0] for line in body.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == ["| method", "| blurry input", "| m-n4 @ N=1", "| m-n4 @ N=4 (trained N)"]
+    assert body.startswith("why\n")
+
+
+@pytest.mark.parametrize("spec", ["m@x", "m@0", "@4"])
+def test_bad_specs_are_one_line_errors(script, spec):
+    with pytest.raises(SystemExit, match="@"):
+        script.parse_spec(spec)
