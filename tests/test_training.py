@@ -267,6 +267,30 @@ def test_stacks_of_one_draws_single_patches_at_equal_patches(tmp_path):
             load_recipe(path)
 
 
+def test_stack_sizes_draw_every_listed_size_at_equal_patches(tmp_path):
+    """data.stack_sizes: each draw is stacks of one listed size, always the same number of patches."""
+    from isp_collab.training.tasks import build_task
+
+    recipe = tmp_path / "sizes.toml"
+    recipe.write_text(TINY.read_text().replace("[data]\n", "[data]\nstack_sizes = [1, 2, 4]\n"))
+    task = build_task(load_recipe(recipe))
+    gen = torch.Generator().manual_seed(0)
+    shapes = {tuple(task.sample(4, gen).blurry.shape[:2]) for _ in range(24)}
+    assert shapes == {(8, 1), (4, 2), (2, 4)}
+    bad_cases = (
+        ("stack_sizes = [2, 3]", "not a multiple"),
+        ("stack_sizes = [0, 2]", "whole numbers >= 1"),
+        ("stack_sizes = [2, 4]\nstacks_of_one = 0.5", "not both"),
+        ("stack_sizes = [2, 4]", "model.n > 1"),
+    )
+    for bad, match in bad_cases:
+        path = tmp_path / "bad.toml"
+        text = TINY.read_text().replace("[data]\n", f"[data]\n{bad}\n")
+        path.write_text(text.replace("n = 2", "n = 1") if "model.n" in match else text)
+        with pytest.raises(ValueError, match=match):
+            load_recipe(path)
+
+
 def test_ema_weights_are_validated_shipped_and_resumed_exactly(tmp_path):
     def ema_tiny(steps: int) -> Recipe:
         r = tiny(steps)

@@ -53,6 +53,10 @@ class DataSection:
     # sharpen, N>1: fraction of steps drawn as stacks of 1 (N times as many stacks, same patches per step),
     # so the single-patch path sees as many blurs as an N=1 run (RESULTS.md, pooling-sharpen)
     stacks_of_one: float = 0.0
+    # sharpen, N>1: draw each step's stack size from this list (uniformly) at equal patches per step,
+    # e.g. [2, 4, 8]: the model learns to use stacks of every size it may meet (RESULTS.md, stack-sizes-sharpen);
+    # empty: always model.n. Validation stays at model.n.
+    stack_sizes: list[int] = field(default_factory=list)
     max_megabytes: int = 3000  # cap on decoded training images held in memory
 
 
@@ -95,6 +99,7 @@ TASK_ONLY_KEYS = {
         "data.noise_per",
         "data.noise_kind_per",
         "data.stacks_of_one",
+        "data.stack_sizes",
         "val.sigmas",
     ),
     "lens": ("task.lens", "task.align"),
@@ -286,6 +291,20 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: data.stacks_of_one must be in [0, 1], got {r.data.stacks_of_one}")
     if r.data.stacks_of_one and (r.task.name != "sharpen" or r.model.n == 1):
         raise ValueError(f"{where}: data.stacks_of_one is for the sharpen task with model.n > 1")
+    sizes = r.data.stack_sizes
+    if sizes:
+        if r.task.name != "sharpen" or r.model.n == 1:
+            raise ValueError(f"{where}: data.stack_sizes is for the sharpen task with model.n > 1")
+        if r.data.stacks_of_one:
+            raise ValueError(f"{where}: set data.stack_sizes or data.stacks_of_one, not both")
+        if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in sizes):
+            raise ValueError(f"{where}: data.stack_sizes must be whole numbers >= 1, got {sizes!r}")
+        uneven = [m for m in sizes if r.train.patches_per_step % m]
+        if uneven:
+            raise ValueError(
+                f"{where}: train.patches_per_step = {r.train.patches_per_step} is not a multiple of the stack "
+                f"size(s) {uneven} in data.stack_sizes (every step has the same number of patches)"
+            )
     for key in ("noise_per", "noise_kind_per"):
         if getattr(r.data, key) not in ("patch", "stack"):
             raise ValueError(f"{where}: data.{key} must be 'patch' or 'stack', got {getattr(r.data, key)!r}")

@@ -131,8 +131,9 @@ class SharpenTask(_Task):
         self.recipe = recipe
         d = recipe.data
         source = self.source = _source(recipe)
-        self.sampler, self.single = (
-            SharpenSampler(
+
+        def sampler(n: int) -> SharpenSampler:
+            return SharpenSampler(
                 source,
                 n=n,
                 patch=d.patch,
@@ -142,15 +143,25 @@ class SharpenTask(_Task):
                 noise_per=d.noise_per,
                 noise_kind_per=d.noise_kind_per,
             )
-            for n in (recipe.model.n, 1)
-        )
+
+        self.sampler, self.single = sampler(recipe.model.n), sampler(1)
+        self.sized = {m: sampler(m) for m in d.stack_sizes}  # data.stack_sizes: one sampler per size
         self.crop_size = d.patch + self.sampler.kernel_size - 1
 
     def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
-        """``stacks`` stacks of N; with ``data.stacks_of_one``, that fraction of draws is N x ``stacks`` stacks of 1."""
-        p = self.recipe.data.stacks_of_one
+        """``stacks`` stacks of N (``stacks`` x N patches).
+
+        With ``data.stacks_of_one``, that fraction of draws is N x ``stacks`` stacks of 1; with
+        ``data.stack_sizes``, each draw picks a size m from the list and returns ``stacks`` x N / m stacks of m.
+        """
+        n, sizes, p = self.recipe.model.n, self.recipe.data.stack_sizes, self.recipe.data.stacks_of_one
+        if sizes:
+            m = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
+            if (stacks * n) % m:
+                raise ValueError(f"{stacks * n} patches cannot be drawn as stacks of {m}")
+            return self.sized[m].sample(stacks * n // m, gen)
         if p and torch.rand(1, generator=gen).item() < p:
-            return self.single.sample(stacks * self.recipe.model.n, gen)
+            return self.single.sample(stacks * n, gen)
         return self.sampler.sample(stacks, gen)
 
     def _build_valset(self) -> dict[str, ValGroup]:
