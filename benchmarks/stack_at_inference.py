@@ -20,7 +20,7 @@ import torch
 
 from isp_collab.bench.data import load_images
 from isp_collab.bench.protocol import degradation_names
-from isp_collab.bench.quality import model_label, model_restorer, run_quality, summarise
+from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, summarise
 from isp_collab.bench.report import md_table, write_section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -42,6 +42,9 @@ def measure(
     specs: list[str], images: str | None = None, crop: int | None = None, max_images: int | None = None
 ) -> tuple[str, float]:
     """The markdown table (blurry input first, then each model at each stack size) and the seconds taken."""
+    clash = label_clash(list(dict.fromkeys(parse_spec(spec)[0] for spec in specs)))
+    if clash:
+        raise SystemExit(clash)
     methods, trained = {}, {}
     for spec in specs:
         name, sizes = parse_spec(spec)

@@ -268,3 +268,19 @@ def test_the_published_results_are_not_regenerated_without_polyblur(tmp_path, pu
     assert main(["bench", "tune"]) == 2
     assert "polyblur is not usable" in _one_line_error(capsys)
     assert sorted(p.name for p in published.iterdir()) == ["RESULTS.md"]
+
+
+def test_two_models_of_one_row_label_are_refused(tmp_path, capsys):
+    """Rows are keyed by a folder's last name: runs/a/m and runs/b/m would silently share one row."""
+    from isp_collab.models import create_model, save_model
+
+    for parent in ("a", "b"):
+        save_model(create_model("unet-tx", n=1), tmp_path / parent / "m", {"n_trained": 1, "task": "sharpen"})
+    out = tmp_path / "out"
+    images = _images(tmp_path / "imgs", [(48, 48)])
+    a, b = str(tmp_path / "a" / "m"), str(tmp_path / "b" / "m")
+    for models in ([a, b], [a, a]):
+        assert main(["bench", "quality", "--images", str(images), "--out", str(out), "--models", *models]) == 2
+        err = _one_line_error(capsys)
+        assert a in err and ("'m'" in err if models[1] == b else "given twice" in err)
+        assert not out.exists()

@@ -50,3 +50,10 @@ def test_rows_per_stack_size_and_section(tmp_path, script):
 def test_bad_specs_are_one_line_errors(script, spec):
     with pytest.raises(SystemExit, match="@"):
         script.parse_spec(spec)
+
+
+def test_two_models_of_one_row_label_are_refused(tmp_path, script):
+    a, b = _model(tmp_path / "a" / "m"), _model(tmp_path / "b" / "m")
+    with pytest.raises(SystemExit, match="row label 'm'"):
+        script.measure([f"{a}@4", f"{b}@4"])
+    assert script.parse_spec(f"{a}@8")[0] == a  # one model at several sizes is fine

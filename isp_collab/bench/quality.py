@@ -74,6 +74,23 @@ def model_label(name: str) -> str:
     return Path(name).name if ("/" in str(name) or Path(name).is_dir()) else str(name)
 
 
+def label_clash(names: Sequence[str]) -> str | None:
+    """One line naming two models that would share a row label (``runs/a/m`` and ``runs/b/m``), else None.
+
+    Every table keys its rows by :func:`model_label`, so a second model of the same label would
+    silently replace the first.
+    """
+    seen: dict[str, str] = {}
+    for name in names:
+        label = model_label(name)
+        if label in seen:
+            first = seen[label]
+            what = "is given twice" if first == str(name) else f"and {name} would share the row label {label!r}"
+            return f"{first} {what}: give each model once, from folders of different names"
+        seen[label] = str(name)
+    return None
+
+
 def model_methods(names: Sequence[str], device: str | None = None) -> tuple[dict[str, Restorer], dict[str, dict]]:
     """Sharpening rows for the given model names or folders: ``({label: restorer}, {label: card})``."""
     methods, cards = {}, {}

@@ -228,9 +228,13 @@ def _check_inputs(args: argparse.Namespace) -> None:
     an image folder without colour images, and images below the size the action needs."""
     from ..bench.data import load_images
     from ..bench.inputs import check_images
+    from ..bench.quality import label_clash
     from ..models import WeightsError, load_model, read_card
     from . import CLIError
 
+    clash = label_clash(args.models or [])
+    if clash:
+        raise CLIError(f"--models: {clash}")
     for name in args.models or []:
         read_card(name)
         try:
