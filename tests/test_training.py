@@ -245,46 +245,6 @@ def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):
             load_recipe(kind)
 
 
-def _stack_shapes(tmp_path, data_lines: str, stacks: int, draws: int) -> set[tuple[int, int]]:
-    """The (stacks, N) shapes a tiny sharpen task (model.n = 2) draws with ``data_lines`` added to [data]."""
-    from isp_collab.training.tasks import build_task
-
-    recipe = tmp_path / "draw.toml"
-    recipe.write_text(TINY.read_text().replace("[data]\n", f"[data]\n{data_lines}"))
-    task = build_task(load_recipe(recipe))
-    gen = torch.Generator().manual_seed(0)
-    return {tuple(task.sample(stacks, gen).blurry.shape[:2]) for _ in range(draws)}
-
-
-def _refused(tmp_path, data_lines: str, match: str) -> None:
-    """The tiny recipe with ``data_lines`` in [data] (and model.n = 1 when ``match`` names it) is refused."""
-    path = tmp_path / "bad.toml"
-    text = TINY.read_text().replace("[data]\n", f"[data]\n{data_lines}\n")
-    path.write_text(text.replace("n = 2", "n = 1") if "model.n" in match else text)
-    with pytest.raises(ValueError, match=match):
-        load_recipe(path)
-
-
-def test_stacks_of_one_draws_single_patches_at_equal_patches(tmp_path):
-    """data.stacks_of_one: that fraction of draws is N x as many stacks of 1 (same patches per step)."""
-    assert _stack_shapes(tmp_path, "stacks_of_one = 0.5\n", 3, 12) == {(3, 2), (6, 1)}
-    assert _stack_shapes(tmp_path, "", 3, 6) == {(3, 2)}
-    for bad, match in (("stacks_of_one = 1.5", r"\[0, 1\]"), ("stacks_of_one = 0.5\n", "model.n > 1")):
-        _refused(tmp_path, bad, match)
-
-
-def test_stack_sizes_draw_every_listed_size_at_equal_patches(tmp_path):
-    """data.stack_sizes: each draw is stacks of one listed size, always the same number of patches."""
-    assert _stack_shapes(tmp_path, "stack_sizes = [1, 2, 4]\n", 4, 24) == {(8, 1), (4, 2), (2, 4)}
-    for bad, match in (
-        ("stack_sizes = [2, 3]", "not a multiple"),
-        ("stack_sizes = [0, 2]", "whole numbers >= 1"),
-        ("stack_sizes = [2, 4]\nstacks_of_one = 0.5", "not both"),
-        ("stack_sizes = [2, 4]", "model.n > 1"),
-    ):
-        _refused(tmp_path, bad, match)
-
-
 def test_ema_weights_are_validated_shipped_and_resumed_exactly(tmp_path):
     def ema_tiny(steps: int) -> Recipe:
         r = tiny(steps)
