@@ -54,7 +54,7 @@ class DataSection:
     # so the single-patch path sees as many blurs as an N=1 run (RESULTS.md, pooling-sharpen)
     stacks_of_one: float = 0.0
     # sharpen, N>1: draw each step's stack size from this list (uniformly) at equal patches per step,
-    # e.g. [2, 4, 8]: the model learns to use stacks of every size it may meet (RESULTS.md, stack-sizes-sharpen);
+    # e.g. [2, 4, 8]: the model learns to use stacks of every size it may meet (measured: no better, RESULTS.md stack-draws-sharpen);
     # empty: always model.n. Validation stays at model.n.
     stack_sizes: list[int] = field(default_factory=list)
     max_megabytes: int = 3000  # cap on decoded training images held in memory
