@@ -1,5 +1,5 @@
 """Recipes: image folders relative to the recipe file; validation photos spread over a large folder; how
-the [data] options stacks_of_one and stack_sizes draw training stacks."""
+the [data] options stacks_of_one, stack_sizes, blur_group and blur_jitter draw training stacks."""
 
 import os
 from pathlib import Path
@@ -93,3 +93,51 @@ def test_stack_sizes_draw_every_listed_size_at_equal_patches(tmp_path):
         ("stack_sizes = [2, 4]", "model.n > 1"),
     ):
         _refused(tmp_path, bad, match)
+
+
+def test_blur_group_draws_single_patches_that_share_a_blur_in_groups(tmp_path):
+    """data.blur_group (N=1): stacks of 1 whose blur is shared by consecutive groups of g patches."""
+    from isp_collab.training.tasks import build_task
+
+    recipe = tmp_path / "group.toml"
+    recipe.write_text(TINY.read_text().replace("n = 2", "n = 1").replace("[data]\n", "[data]\nblur_group = 2\n"))
+    task = build_task(load_recipe(recipe))
+    b = task.sample(6, torch.Generator().manual_seed(0))
+    assert b.blurry.shape[:2] == (6, 1) and b.info["kernels"].shape[0] == 3  # 3 blurs for 6 patches
+    for bad, match in (("blur_group = 0", ">= 1"), ("blur_group = 2", "model.n = 1"), ("blur_group = 5", "multiple")):
+        path = tmp_path / "bad.toml"
+        text = TINY.read_text().replace("[data]\n", f"[data]\n{bad}\n")
+        path.write_text(text if "model.n" in match else text.replace("n = 2", "n = 1"))
+        with pytest.raises(ValueError, match=match):
+            load_recipe(path)
+
+
+class _Dot:
+    """A source whose every crop is black with one white pixel at its centre: blurred, it shows the kernel."""
+
+    def random_crops(self, size, count, generator=None, same_image=False):
+        crops = torch.zeros(count, 3, size, size)
+        crops[..., size // 2, size // 2] = 1.0
+        return crops
+
+
+def test_blur_jitter_blurs_each_patch_with_its_own_kernel_near_the_stacks():
+    """data.blur_jitter: every patch is blurred with its own kernel, close to the stack's; 0 keeps it shared."""
+    from isp_collab.data.sharpen import SharpenSampler
+
+    clean = SharpenSampler(_Dot(), n=3, patch=9 + 1, kernel_size=9, blur_jitter=0.3).sample_clean(
+        2, torch.Generator().manual_seed(0)
+    )
+    own, shared = clean.info["patch_kernels"], clean.info["kernels"]
+    seen = clean.blurry[..., 1, 1:, 1:]  # a dot at the crop centre, blurred: the kernel, scaled by its colour
+    assert torch.allclose(seen / seen.sum(dim=(-2, -1), keepdim=True), own, atol=1e-5)
+    gaps = (own - shared[:, None]).abs().sum(dim=(-2, -1))
+    assert (gaps > 1e-3).all() and (gaps < 1.0).all()
+    exact = SharpenSampler(_Dot(), n=3, patch=10, kernel_size=9).sample_clean(2, torch.Generator().manual_seed(0))
+    seen = exact.blurry[..., 1, 1:, 1:]
+    assert "patch_kernels" not in exact.info
+    assert torch.allclose(
+        seen / seen.sum(dim=(-2, -1), keepdim=True), exact.info["kernels"][:, None].expand_as(seen), atol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        SharpenSampler(_Dot(), n=3, patch=10, kernel_size=9, blur_jitter=1.5)

@@ -12,6 +12,7 @@ in one photo, while levels and patterns stay per patch (*noise-kind-sharpen*).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -56,6 +57,9 @@ class SharpenSampler:
             (one per stack, as in one photo).
         noise_kind_per: mixed noise only: the coin demosaicking-or-white per ``"patch"`` or one per
             ``"stack"`` (every patch of a stack has the same kind of noise, as the tiles of one photo).
+        blur_jitter: j >= 0: each patch's kernel is the stack's with its two stds scaled by
+            ``exp(j u)`` and its angle turned by ``j u π/4`` (u uniform in [-1, 1], drawn per patch and
+            parameter), so a stack shares its blur only approximately; 0: exactly (the default).
     """
 
     def __init__(
@@ -69,12 +73,15 @@ class SharpenSampler:
         same_image: bool = False,
         noise_per: NoisePer = "patch",
         noise_kind_per: NoisePer = "patch",
+        blur_jitter: float = 0.0,
     ) -> None:
         if noise not in ("demosaic", "gaussian", "mixed"):
             raise ValueError(f"noise must be 'demosaic', 'gaussian' or 'mixed', got {noise!r}")
         for key, value in (("noise_per", noise_per), ("noise_kind_per", noise_kind_per)):
             if value not in ("stack", "patch"):
                 raise ValueError(f"{key} must be 'stack' or 'patch', got {value!r}")
+        if not 0.0 <= blur_jitter < 1.0:
+            raise ValueError(f"blur_jitter must be in [0, 1), got {blur_jitter}")
         if n < 1 or patch < 2 or patch % 2 or kernel_size % 2 == 0:
             raise ValueError(
                 f"need n >= 1, an even patch and an odd kernel_size; got n={n}, patch={patch}, kernel_size={kernel_size}"
@@ -82,6 +89,7 @@ class SharpenSampler:
         self.source, self.n, self.patch, self.noise = source, n, patch, noise
         self.sigma_range, self.kernel_size, self.same_image = sigma_range, kernel_size, same_image
         self.noise_per, self.noise_kind_per = noise_per, noise_kind_per
+        self.blur_jitter = blur_jitter
 
     def sample_clean(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:
         """Draw ``batch`` noise-free stacks: ``blurry`` is the blurred linear image without noise.
@@ -89,7 +97,8 @@ class SharpenSampler:
         Returns:
             :class:`StackBatch` with ``blurry``/``sharp`` ``(B, N, 3, P, P)`` float32 linear camera
             RGB and ``info``: ``kernels (B, k, k)``, ``sigmas (B, 2)`` and ``theta (B,)`` of the
-            kernels, ``isp`` (B :class:`~isp_collab.physics.unprocess.ISPParams`).
+            kernels, ``isp`` (B :class:`~isp_collab.physics.unprocess.ISPParams`); with ``blur_jitter``
+            the kernels each patch was blurred with, ``patch_kernels (B, N, k, k)``.
         """
         B, N, P, k = batch, self.n, self.patch, self.kernel_size
         sigmas, theta = sample_gaussian_params(B, generator, self.sigma_range)
@@ -99,10 +108,20 @@ class SharpenSampler:
             crops.append(self.source.random_crops(P + k - 1, N, generator, self.same_image))
             isp.append(random_isp_params(generator))
         linear = torch.stack([unprocess(c, p) for c, p in zip(crops, isp, strict=True)])
-        blurred = blur_stacks(linear, kernels, padding="valid")
+        info = {"kernels": kernels, "sigmas": sigmas, "theta": theta, "isp": isp}
+        if self.blur_jitter:  # one kernel per patch, near the stack's
+            u = 2 * torch.rand(B, N, 3, generator=generator) - 1
+            scaled = sigmas[:, None] * torch.exp(self.blur_jitter * u[..., :2])
+            turned = theta[:, None] + self.blur_jitter * u[..., 2] * math.pi / 4
+            own = gaussian_kernel(scaled[..., 0].flatten(), scaled[..., 1].flatten(), turned.flatten(), k)
+            flat = linear.reshape(B * N, 1, *linear.shape[2:])
+            blurred = blur_stacks(flat, own, padding="valid").reshape(B, N, 3, P, P)
+            info["patch_kernels"] = own.reshape(B, N, k, k)
+        else:
+            blurred = blur_stacks(linear, kernels, padding="valid")
         h = (k - 1) // 2
         sharp = linear[..., h : h + P, h : h + P].contiguous()
-        return StackBatch(blurred, sharp, {"kernels": kernels, "sigmas": sigmas, "theta": theta, "isp": isp})
+        return StackBatch(blurred, sharp, info)
 
     def sample(self, batch: int, generator: torch.Generator | None = None) -> StackBatch:
         """Draw ``batch`` stacks: :meth:`sample_clean` plus noise drawn per patch.

@@ -57,6 +57,12 @@ class DataSection:
     # e.g. [2, 4, 8]: the model learns to use stacks of every size it may meet (measured: no better, RESULTS.md stack-draws-sharpen);
     # empty: always model.n. Validation stays at model.n.
     stack_sizes: list[int] = field(default_factory=list)
+    # sharpen: each patch's blur is its stack's, scaled/turned by up to this much (see SharpenSampler),
+    # so N>1 training meets as many blurs as N=1; 0: a stack shares one blur exactly
+    blur_jitter: float = 0.0
+    # sharpen, N=1: groups of this many patches share one blur (and noise kind), drawn as stacks of that
+    # size, but the network sees each patch alone: the data of an N>1 run without its stack (a control)
+    blur_group: int = 1
     max_megabytes: int = 3000  # cap on decoded training images held in memory
 
 
@@ -100,6 +106,8 @@ TASK_ONLY_KEYS = {
         "data.noise_kind_per",
         "data.stacks_of_one",
         "data.stack_sizes",
+        "data.blur_jitter",
+        "data.blur_group",
         "val.sigmas",
     ),
     "lens": ("task.lens", "task.align"),
@@ -305,6 +313,19 @@ def validate(r: Recipe) -> None:
                 f"{where}: train.patches_per_step = {r.train.patches_per_step} is not a multiple of the stack "
                 f"size(s) {uneven} in data.stack_sizes (every step has the same number of patches)"
             )
+    if not 0.0 <= r.data.blur_jitter < 1.0:
+        raise ValueError(f"{where}: data.blur_jitter must be in [0, 1), got {r.data.blur_jitter}")
+    if r.data.blur_jitter and r.task.name != "sharpen":
+        raise ValueError(f"{where}: data.blur_jitter is for the sharpen task")
+    g = r.data.blur_group
+    if g < 1:
+        raise ValueError(f"{where}: data.blur_group must be >= 1, got {g}")
+    if g > 1 and (r.task.name != "sharpen" or r.model.n != 1):
+        raise ValueError(f"{where}: data.blur_group is for the sharpen task with model.n = 1")
+    if r.train.patches_per_step % g:
+        raise ValueError(
+            f"{where}: train.patches_per_step = {r.train.patches_per_step} is not a multiple of data.blur_group = {g}"
+        )
     for key in ("noise_per", "noise_kind_per"):
         if getattr(r.data, key) not in ("patch", "stack"):
             raise ValueError(f"{where}: data.{key} must be 'patch' or 'stack', got {getattr(r.data, key)!r}")

@@ -142,19 +142,28 @@ class SharpenTask(_Task):
                 same_image=d.same_image,
                 noise_per=d.noise_per,
                 noise_kind_per=d.noise_kind_per,
+                blur_jitter=d.blur_jitter,
             )
 
         self.sampler, self.single = sampler(recipe.model.n), sampler(1)
         self.sized = {m: sampler(m) for m in d.stack_sizes}  # data.stack_sizes: one sampler per size
+        self.grouped = sampler(d.blur_group)  # data.blur_group (N=1): patches drawn as stacks of that size
         self.crop_size = d.patch + self.sampler.kernel_size - 1
 
     def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
         """``stacks`` stacks of N (``stacks`` x N patches).
 
         With ``data.stacks_of_one``, that fraction of draws is N x ``stacks`` stacks of 1; with
-        ``data.stack_sizes``, each draw picks a size m from the list and returns ``stacks`` x N / m stacks of m.
+        ``data.stack_sizes``, each draw picks a size m from the list and returns ``stacks`` x N / m stacks of m;
+        with ``data.blur_group`` g > 1 (N=1), ``stacks`` / g stacks of g are drawn and returned as stacks of 1.
         """
         n, sizes, p = self.recipe.model.n, self.recipe.data.stack_sizes, self.recipe.data.stacks_of_one
+        g = self.recipe.data.blur_group
+        if g > 1:
+            if stacks % g:
+                raise ValueError(f"{stacks} patches cannot be drawn in groups of {g} sharing a blur")
+            b = self.grouped.sample(stacks // g, gen)
+            return StackBatch(b.blurry.flatten(0, 1)[:, None], b.sharp.flatten(0, 1)[:, None], b.info)
         if sizes:
             m = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
             if (stacks * n) % m:
