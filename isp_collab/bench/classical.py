@@ -26,9 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .data import BENCH_DIR
+from ..shipped import shipped_path
 
-PARAMS_FILE = BENCH_DIR / "classical_params.json"
+PARAMS_FILE = shipped_path("benchmarks/classical_params.json")
 
 #: Unsharp-mask starting point (a common photo-editor default).
 DEFAULT_UNSHARP: dict[str, float] = {"amount": 1.0, "radius": 1.0}

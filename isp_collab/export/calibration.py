@@ -26,11 +26,11 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from ..data.sources import IMAGE_SUFFIXES, image_files
+from ..shipped import shipped_path
 from .onnx_export import INPUT_NAME
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # First existing folder wins; ISP_COLLAB_VAL_IMAGES overrides.
-VAL_DIRS = (Path("/work/shared/data/images/val"), REPO_ROOT / "benchmarks" / "data" / "val")
+VAL_DIRS = (Path("/work/shared/data/images/val"), shipped_path("benchmarks/data/val"))
 NOISE_SIGMA = 0.005
 
 

@@ -21,14 +21,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..shipped import shipped_path
 from .collab import MERGES, POOLINGS
 from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
-# Shipped weights live in the repository's models/ folder; ISP_COLLAB_MODELS points elsewhere
-# (e.g. for a non-editable install, or a camera maker's own model zoo).
-MODELS_DIR = Path(os.environ.get("ISP_COLLAB_MODELS", Path(__file__).resolve().parents[2] / "models"))
+# Shipped weights live in the repository's models/ folder (a wheel carries a copy: isp_collab/shipped.py);
+# ISP_COLLAB_MODELS points elsewhere (e.g. a camera maker's own model zoo).
+MODELS_DIR = Path(os.environ.get("ISP_COLLAB_MODELS", shipped_path("models")))
 DEFAULT_MODEL = "sharpen-unet-tx-n4"
 
 
