@@ -318,3 +318,37 @@ def test_outputs_never_replace_another_input_of_the_run(capsys, tmp_path, inputs
     code, err, _ = run(capsys, src, "-o", tmp_path / "r.png", "--stages", "none", "--compare", "--overwrite")
     assert code == 2 and len(err) == 1 and "r_compare.png: the compare image would replace the input" in err[0]
     assert src.read_bytes() == before and not (tmp_path / "r.png").exists()
+
+
+def test_an_output_never_replaces_its_own_input_even_with_overwrite(capsys, tmp_path, inputs):
+    src = inputs / "good.png"
+    before = src.read_bytes()
+    code, err, _ = run(capsys, src, "-o", src, "--stages", "none", "--overwrite")
+    assert code == 2 and len(err) == 1 and f"{src}: the output would replace the input {src}" in err[0], err
+    assert src.read_bytes() == before
+    link = tmp_path / "link.png"  # the same file under another name
+    link.symlink_to(src)
+    code, err, _ = run(capsys, src, "-o", link, "--stages", "none", "--overwrite")
+    assert code == 2 and "would replace the input" in err[0] and src.read_bytes() == before
+    # an input named one by one into the folder it sits in: its output gets a new name, the source stays
+    code, err, _ = run(capsys, src, inputs / "good.dng", "-o", inputs, "--stages", "none", "--overwrite")
+    assert code == 0 and src.read_bytes() == before, err
+    assert {"good_2.png", "good_dng.png"} <= set(files_under(inputs))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stages", "none,sharpen"], "'none' runs no restoration; it cannot be combined"),
+        (["--demosaic", "bilinear"], "--demosaic bilinear: applies to RAW inputs, and none of the inputs is RAW"),
+    ],
+)
+def test_options_that_cannot_apply_are_refused(capsys, tmp_path, inputs, args, message):
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", *args)
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x.png").exists()
+    if "--demosaic" in args:  # with a RAW among the inputs it applies
+        code, err, _ = run(
+            capsys, inputs / "good.png", inputs / "good.dng", "-o", tmp_path / "o", "--stages", "none", *args
+        )
+        assert code == 0, err

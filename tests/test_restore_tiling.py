@@ -47,6 +47,7 @@ def test_identity_network_returns_the_input(size, strategy):
 
 @pytest.mark.parametrize("tile_overlap", [(64, 16), (32, 0), (64, 32), (8, 2)])
 @pytest.mark.parametrize("n", [1, 3, 4])
+@pytest.mark.filterwarnings("ignore:stack size 3 with mirror gathering")  # tested in test_restore_gathering
 def test_identity_for_other_tiles_overlaps_and_n(tile_overlap, n):
     tile, overlap = tile_overlap
     img = np.random.default_rng(1).random((75, 130, 3), dtype=np.float32) * 4 - 1  # any range
@@ -175,3 +176,12 @@ def test_restore_rejects_bad_input():
         restore(img, m, strategy="random")
     with pytest.raises(ValueError, match="n must be"):
         restore(img, m, n=0, tile=32, overlap=8)
+
+
+def test_progress_bar_only_on_a_terminal_unless_asked(capsys):
+    """A large image gets a bar by default only when stderr is a terminal: logs stay free of tqdm lines."""
+    img = np.zeros((1024, 1056, 3), np.float32)  # above the 1-MP default threshold
+    restore(img, FakeBackend(), n=4, tile=256)
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
+    restore(img, FakeBackend(), n=4, tile=256, progress=True)
+    assert "restore 1056x1024" in capsys.readouterr().err

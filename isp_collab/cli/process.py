@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..models import DEFAULT_MODEL
 from ..pipeline.collaborative import LENS_MODEL, MAX_N, MAX_TILE
+from ..pipeline.io import DEFAULT_MAX_PIXELS
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
@@ -38,7 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=f"sharpen model: shipped name or model folder (default {DEFAULT_MODEL})")
     p.add_argument("--lens-model", help=f"lens-correction model: shipped name or model folder (default {LENS_MODEL})")
     p.add_argument(
-        "--n", type=int, help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's)"
+        "--n",
+        type=int,
+        help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's; lens: 2 or a multiple of 4, "
+        "as its stacks are mirror orbits of 4 tiles)",
     )
     p.add_argument("--tile", type=int, help="tile size for the collaborative stages (default 256)")
     p.add_argument("--backend", choices=("torch", "onnx"), help="network runtime (default torch)")
@@ -60,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--compare", action="store_true", help="also write OUTPUT_compare.png: before/after crop")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--max-pixels", type=int, metavar="N", help="refuse inputs above N pixels")
+    p.add_argument(
+        "--max-pixels", type=int, metavar="N", help=f"refuse inputs above N pixels (default {DEFAULT_MAX_PIXELS:,})"
+    )
     p.add_argument("--timings", action="store_true", help="print seconds per stage for each file")
     p.set_defaults(func=run)
 
@@ -74,7 +80,10 @@ def build_pipeline(args: argparse.Namespace):
     if args.stages is not None:
         if not args.stages.strip(" ,"):
             raise ValueError("--stages: empty (name the stages, or 'none' to run no restoration)")
-        wanted = {s.strip() for s in args.stages.split(",") if s.strip()} - {"none"}
+        names = {s.strip() for s in args.stages.split(",") if s.strip()}
+        if "none" in names and len(names) > 1:
+            raise ValueError(f"--stages {args.stages}: 'none' runs no restoration; it cannot be combined with stages")
+        wanted = names - {"none"}
         unknown = wanted - set(RESTORATION)
         if unknown:
             raise ValueError(
@@ -150,12 +159,13 @@ def plan_jobs(
     input whose name is another's compare file (``a_compare.png``), would land on a path this run
     already writes, and an output must not replace another input of the run. In folder mode such an
     output gets ``_2``, ``_3``, ... (deterministic: jobs keep their order); an explicitly named output
-    file is never renamed, so a clash there is an error. Paths compare case-insensitively (macOS, Windows).
+    file is never renamed, so a clash there is an error; no output replaces its own input either, even
+    with ``--overwrite``. Paths compare case-insensitively (macOS, Windows).
     """
     from ..pipeline import OutputError
 
     def key(p: Path) -> str:
-        return os.path.normcase(os.path.abspath(p)).casefold()
+        return os.path.normcase(os.path.realpath(p)).casefold()
 
     def compare_of(d: Path) -> Path | None:
         return d.with_name(f"{d.stem}_compare.png") if compare else None
@@ -165,12 +175,14 @@ def plan_jobs(
     used: set[str] = set()
     planned: list[tuple[Path, Path, Path | None]] = []
     for src, dst in jobs:
-        # an output may not take a path written earlier in the run or another input's; the compare
-        # file not even its own input's (writing over one's own input needs --overwrite, as before)
-        blocked = used | (inputs - {key(src)})
+        # an output (or its compare file) may not take a path written earlier in the run or any input's,
+        # its own included: not even --overwrite replaces a source file
+        blocked = used | inputs
         out, k = dst, 1
-        while key(out) in blocked or ((c := compare_of(out)) is not None and key(c) in used | inputs):
+        while key(out) in blocked or ((c := compare_of(out)) is not None and key(c) in blocked):
             if single:
+                if key(out) in blocked:
+                    raise OutputError(f"{out}: the output would replace the input {src} (choose another output)")
                 raise OutputError(f"{compare_of(out)}: the compare image would replace the input {src}")
             k += 1
             out = dst.with_name(f"{dst.stem}_{k}{dst.suffix}")
@@ -190,6 +202,16 @@ def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
     if getattr(args, "config", None) and message.startswith(f"{stage}."):
         return f"{args.config}: [{stage}] {message}"
     return message
+
+
+def _is_raw(path: Path) -> bool:
+    """Whether ``path`` is decoded from a sensor mosaic (LibRaw or headerless), i.e. demosaicked."""
+    from ..pipeline.io import input_kind
+
+    try:
+        return input_kind(path) != "rgb"
+    except ValueError:  # unsupported: reported by name when processed
+        return False
 
 
 def _one_line(src, err: BaseException) -> str:
@@ -219,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         files = expand_inputs(args.inputs, problems=empty)
         planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
         named = len(planned) == 1 and planned[0][1] == Path(args.output)
+        if args.demosaic and not any(_is_raw(f) for f in files):
+            raise ValueError(f"--demosaic {args.demosaic}: applies to RAW inputs, and none of the inputs is RAW")
         # a named file's folder must exist; an output folder may be created, its parent must exist
         require_parent_folder(args.output, "output folder" if named else "parent folder")
         if (

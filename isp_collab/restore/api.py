@@ -116,7 +116,7 @@ def restore(
     between tiles (None: :func:`~.tiling.default_overlap` of the tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` (with ``onnx_path``). ``center``: (x, y) optical
     centre for ``mirror`` in pixel-index coordinates (default the image centre). ``batch_size``:
     stacks per network call; peak memory is the input, the output and one mini-batch.
-    ``progress``: a tqdm bar on stderr (None: for images above 1 MP).
+    ``progress``: a tqdm bar on stderr (None: for images above 1 MP when stderr is a terminal).
 
     Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments.
     """
@@ -155,7 +155,14 @@ def restore(
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(stacks), unit="stack", desc=f"restore {w}x{h}", file=sys.stderr, leave=False)
+        bar = tqdm(
+            total=len(stacks),
+            unit="stack",
+            desc=f"restore {w}x{h}",
+            file=sys.stderr,
+            leave=False,
+            disable=None if progress is None else False,  # by default, none when stderr is not a terminal (logs)
+        )
     try:
         for group, tiles in iter_batches(image, grid, stacks, n, batch_size):
             out = runner.run(tiles)

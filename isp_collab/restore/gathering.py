@@ -27,6 +27,7 @@ Numpy only (no torch).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -193,6 +194,8 @@ def gather_stacks(
             groups = [order[i::k] for i in range(k)]
         stacks = [_pad([(t, no_flip, True) for t in g], n) for g in groups]
     else:
+        if n == 3 or (n > 4 and n % 4):
+            warnings.warn(_mirror_size_note(n), stacklevel=2)
         orbits = _mirror_orbits(grid)
         stacks = []
         if n < 4:  # split each orbit; [id, flip-x] pairs stay together for n = 2
@@ -207,6 +210,19 @@ def gather_stacks(
                 stacks.append(_pad([m for o in orbits[i : i + per] for m in o], n))
     _check_exactly_once(stacks, len(grid))
     return stacks
+
+
+def _mirror_size_note(n: int) -> str:
+    """Why a stack size that is not 1, 2 or a multiple of 4 wastes mirror gathering."""
+    if n == 3:
+        return (
+            "stack size 3 with mirror gathering: each orbit of 4 mirror tiles is split 3 + 1, so one tile in "
+            "four is restored without its mirror partners; use N = 2, 4 or 8"
+        )
+    return (
+        f"stack size {n} with mirror gathering: a stack holds {n // 4} orbit(s) of 4 mirror tiles plus repeats, "
+        f"the result of N = {4 * (n // 4)} for more work; use a multiple of 4"
+    )
 
 
 def _check_exactly_once(stacks: list[Stack], count: int) -> None:
