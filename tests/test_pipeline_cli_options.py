@@ -4,6 +4,7 @@ stages that do not run): one line naming the flag or the file, exit 2, nothing w
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,19 @@ def test_flag_values_the_network_refuses_are_named_by_their_flag(capsys, tmp_pat
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--config", tmp_path / "p.toml")
     assert code == 2 and "p.toml: [sharpen] sharpen.tile must be a multiple of 8" in err[0], err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_config_paths_are_taken_from_the_config_files_folder(tmp_path, monkeypatch):
+    """A config's relative onnx_path / model folder are read beside the config, not in the current folder."""
+    from isp_collab.pipeline import Pipeline
+
+    (tmp_path / "cfg").mkdir()
+    cfg = tmp_path / "cfg" / "p.toml"
+    cfg.write_text('[sharpen]\nonnx_path = "exp.onnx"\n[lens]\nmodel = "./mine"\n[unsharp]\namount = 0.5\n')
+    monkeypatch.chdir(tmp_path)
+    p = Pipeline.from_toml("cfg/p.toml")
+    assert p.sharpen.onnx_path == os.path.join("cfg", "exp.onnx")
+    assert p.lens.model == os.path.join("cfg", "./mine")
+    cfg.write_text(f'[sharpen]\nmodel = "sharpen-unet-tx-n8"\n[lens]\nonnx_path = "{tmp_path / "abs.onnx"}"\n')
+    p = Pipeline.from_toml("cfg/p.toml")  # a shipped name and an absolute path stay as they are
+    assert p.sharpen.model == "sharpen-unet-tx-n8" and p.lens.onnx_path == str(tmp_path / "abs.onnx")

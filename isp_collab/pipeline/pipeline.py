@@ -17,7 +17,7 @@ when the file is read)::
     model = "sharpen-unet-tx-n4"
     n = 4
     backend = "onnx"
-    onnx_path = "export/sharpen-unet-tx-n4-n4-t256.onnx"
+    onnx_path = "export/sharpen-unet-tx-n4-n4-t256.onnx"  # relative paths: from the config file's folder
     [tone]
     curve = "smoothstep"
     [output]
@@ -142,7 +142,7 @@ class Pipeline:
             raise ValueError(f"{p}: no such config file") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ValueError(f"{p}: not a valid TOML pipeline config ({str(e).splitlines()[0]})") from None
-        return cls.from_dict(data, where=str(p))
+        return cls.from_dict(_relative_to(data, p.parent), where=str(p))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> Pipeline:
@@ -286,3 +286,24 @@ class Pipeline:
                 raise
         result.timings["write"] = time.perf_counter() - t0
         return result
+
+
+def _relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with the network stages' relative file paths taken from ``folder`` (the config file's).
+
+    ``onnx_path`` is always a path; ``model`` is one when it names a folder (``./mine``, ``runs/m``),
+    not when it is a shipped model name (``sharpen-unet-tx-n4``).
+    """
+    out = dict(data)
+    for stage in ("sharpen", "lens"):
+        table = out.get(stage)
+        if not isinstance(table, dict):
+            continue
+        table = out[stage] = dict(table)
+        for key in ("onnx_path", "model"):
+            value = table.get(key)
+            if not isinstance(value, str) or not value or Path(value).is_absolute():
+                continue
+            if key == "onnx_path" or "/" in value or os.sep in value or value.startswith("."):
+                table[key] = os.path.join(folder, value)
+    return out
