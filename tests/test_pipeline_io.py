@@ -19,6 +19,7 @@ from isp_collab.pipeline import (
     InputError,
     OutputError,
     Pipeline,
+    PipelineWarning,
     atomic_write_bytes,
     encode_image,
     output_bit_depth,
@@ -64,7 +65,8 @@ def test_headerless_decodes_pixel_exact(tmp_path, pattern, dtype, byte_order, bi
         dtype=dtype, byte_order=byte_order, bit_depth=bits, cfa_pattern=pattern, black_level=4, white_level=2**bits - 1
     )
     raw = write_headerless(tmp_path, mosaic, d, fmt=fmt)
-    got, frame = HeaderlessDecode()(raw)
+    with pytest.warns(PipelineWarning, match="no colour matrix"):  # the description has none: identity, said
+        got, frame = HeaderlessDecode()(raw)
     np.testing.assert_array_equal(got, mosaic)
     assert frame.cfa_pattern == pattern and frame.black_level == (4.0,) * 4 and frame.white_level == 2**bits - 1
     assert frame.wb_gains is None and frame.cam_to_srgb is None
@@ -290,8 +292,6 @@ def test_tiffs_pillow_cannot_open_get_the_reason(tmp_path):
 
 def test_alpha_and_non_srgb_profiles_are_warned_about(tmp_path):
     from PIL import Image, ImageCms
-
-    from isp_collab.pipeline import PipelineWarning
 
     rgb = Image.fromarray(np.full((8, 8, 3), 128, np.uint8))
     rgb.convert("RGBA").save(tmp_path / "a.png")

@@ -22,20 +22,22 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from .demosaic import check_mosaic_shape
 from .frame import CFA_PATTERNS, CFAPattern, Frame
 from .io import (
     DEFAULT_MAX_PIXELS,
-    DESCRIPTION_EXTENSIONS,
     InputError,
+    PipelineWarning,
     check_input_file,
     check_pixels,
-    description_for,
+    descriptions_beside,
 )
 
 _KEYS = {
@@ -147,10 +149,12 @@ def read_description(path: str | os.PathLike) -> SensorDescription:
 
 @dataclass(frozen=True)
 class HeaderlessDecode:
-    """Decode ``x.raw`` with its description (``description``, else ``x.json`` / ``x.toml`` beside it).
+    """Decode ``x.raw`` with its description (``description``, else ``x.json`` / ``x.toml`` beside it, the
+    suffix in any case).
 
     ``__call__(path) -> (mosaic, frame)``: mosaic (height, width) uint16 sample values exactly as
-    stored (byte order resolved); frame from the description (WB and CCM when given).
+    stored (byte order resolved); frame from the description (WB and CCM when given; without a CCM,
+    a :class:`PipelineWarning` says camera RGB is used as sRGB, as for a RAW file without one).
     """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -158,17 +162,19 @@ class HeaderlessDecode:
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
         p = check_input_file(path)
-        if self.description is None:
-            found = [p.with_suffix(ext) for ext in DESCRIPTION_EXTENSIONS if p.with_suffix(ext).is_file()]
+        desc_path = self.description
+        if desc_path is None:
+            found = descriptions_beside(p)
             if len(found) > 1:  # which one describes the dump is a guess: refuse it
                 raise InputError(
                     f"{p}: two sensor descriptions beside it ({', '.join(f.name for f in found)}); keep one"
                 )
-        desc_path = self.description or description_for(p)
-        if desc_path is None:
-            raise InputError(
-                f"{p}: headerless data needs a description {p.with_suffix('.json').name} or .toml beside it"
-            )
+            if not found:
+                raise InputError(
+                    f"{p}: no sensor description found "
+                    f"(a headerless dump needs {p.with_suffix('.json').name} or .toml beside it)"
+                )
+            desc_path = found[0]
         try:
             desc = read_description(desc_path)
         except InputError as e:  # name the dump being processed, then the faulty description
@@ -188,6 +194,16 @@ class HeaderlessDecode:
             raise InputError(
                 f"{p}: sample value {top} exceeds the {desc.bit_depth}-bit maximum {2**desc.bit_depth - 1} "
                 f"(wrong bit_depth, byte_order or dtype in {shown}?)"
+            )
+        try:
+            check_mosaic_shape(data)  # a dump too small to process fails here, before any warning about it
+        except ValueError as e:
+            raise InputError(f"{p}: {e}") from None
+        if desc.ccm_cam_to_srgb is None:
+            warnings.warn(
+                f"{p}: no colour matrix (ccm_cam_to_srgb) in {shown}; camera RGB is used as sRGB (identity)",
+                PipelineWarning,
+                stacklevel=2,
             )
         frame = Frame(
             source=p,

@@ -71,21 +71,55 @@ class PipelineWarning(UserWarning):
     """Something was guessed (white balance, colour matrix); the message starts with the file's path."""
 
 
+def descriptions_beside(path: Path) -> list[Path]:
+    """The sensor descriptions next to a headerless dump: ``x.raw`` -> ``x.json`` / ``x.toml``, the suffix in
+    any case (``x.JSON``, ``x.Toml``); the stem must match exactly. In ``DESCRIPTION_EXTENSIONS`` order."""
+    try:
+        found = [
+            path.parent / entry.name
+            for entry in os.scandir(path.parent)
+            if Path(entry.name).stem == path.stem
+            and Path(entry.name).suffix.lower() in DESCRIPTION_EXTENSIONS
+            and entry.is_file()
+        ]
+    except OSError:  # a folder that cannot be listed: the lower-case names only
+        found = [path.with_suffix(ext) for ext in DESCRIPTION_EXTENSIONS if path.with_suffix(ext).is_file()]
+    return sorted(found, key=lambda f: (DESCRIPTION_EXTENSIONS.index(f.suffix.lower()), f.suffix != f.suffix.lower()))
+
+
 def description_for(path: Path) -> Path | None:
-    """The sensor description next to a headerless dump (``x.raw`` -> ``x.json`` or ``x.toml``)."""
-    for ext in DESCRIPTION_EXTENSIONS:
-        candidate = path.with_suffix(ext)
-        if candidate.is_file():
-            return candidate
-    return None
+    """The sensor description next to a headerless dump (see :func:`descriptions_beside`), or None."""
+    found = descriptions_beside(path)
+    return found[0] if found else None
+
+
+# How RAW formats LibRaw reads from a header begin, when their files are named .raw (Panasonic and
+# Leica: "IIU\0"; TIFF-based ones). LibRaw identifies a file without a header it knows by its size
+# alone and guesses the layout (pattern, bit depth, white level) from a camera table: a headerless
+# dump must never get there.
+RAW_HEADER_SIGNATURES = (b"IIU\0", b"II*\0", b"MM\0*")
+
+
+def has_raw_header(path: Path) -> bool:
+    """Whether ``path`` starts with one of :data:`RAW_HEADER_SIGNATURES` (False when it cannot be read)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4) in RAW_HEADER_SIGNATURES
+    except OSError:
+        return False
 
 
 def input_kind(path: Path) -> InputKind:
-    """Which decoder reads ``path``, from its extension (``.raw`` with a sidecar description is headerless)."""
+    """Which decoder reads ``path``, from its extension.
+
+    A ``.raw`` file (any case) with a sidecar description is headerless; so is one without a description
+    unless it starts with a RAW header LibRaw reads (:func:`has_raw_header`): the headerless decoder
+    then refuses it for want of its description, instead of LibRaw guessing its layout from its size.
+    """
     ext = path.suffix.lower()
     if ext in IMAGE_EXTENSIONS:
         return "rgb"
-    if ext == ".raw" and description_for(path) is not None:
+    if ext == ".raw" and (description_for(path) is not None or not has_raw_header(path)):
         return "headerless"
     if ext in RAW_EXTENSIONS:
         return "raw"

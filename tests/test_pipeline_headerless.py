@@ -1,0 +1,128 @@
+"""Headerless dumps vs LibRaw: which decoder reads a ``.raw`` file, finding its description, its colour warning."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_pipeline_io import description, write_headerless
+
+from isp_collab.cli import main
+from isp_collab.pipeline import HeaderlessDecode, InputError, Pipeline, PipelineWarning
+from isp_collab.pipeline.io import expand_inputs, input_kind
+
+CHART = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "raw" / "headerless" / "chart_1920x1080_10bit_RGGB.raw"
+)
+NO_CCM = r"no colour matrix \(ccm_cam_to_srgb\) in {}; camera RGB is used as sRGB \(identity\)"
+
+
+@pytest.fixture
+def no_libraw(monkeypatch):
+    """Fail the test if anything hands a file to LibRaw."""
+    import rawpy
+
+    def imread(*args, **kwargs):
+        raise AssertionError(f"LibRaw was asked to read {args[0] if args else kwargs}")
+
+    monkeypatch.setattr(rawpy, "imread", imread)
+
+
+def _dump(folder: Path, name: str) -> Path:
+    """A 48x32 10-bit little-endian dump with no description beside it (no RAW header: it starts with samples)."""
+    p = folder / name
+    np.random.default_rng(0).integers(0, 1024, (32, 48)).astype("<u2").tofile(p)
+    return p
+
+
+@pytest.mark.parametrize("name", ["dump.raw", "dump.RAW", "dump.Raw"])
+def test_undescribed_raw_is_refused_before_libraw(tmp_path, no_libraw, name):
+    raw = _dump(tmp_path, name)
+    assert input_kind(raw) == "headerless"  # not "raw": LibRaw would guess a layout from the file size
+    with pytest.raises(InputError) as info:
+        Pipeline().read(raw)
+    assert str(info.value) == (
+        f"{raw}: no sensor description found (a headerless dump needs dump.json or .toml beside it)"
+    )
+    assert [p.name for p in expand_inputs([tmp_path])] == [name]  # a folder's undescribed dump is reported, not skipped
+
+
+def test_undescribed_raw_cli_is_one_line_exit_2_nothing_written(tmp_path, capsys, no_libraw):
+    raw = _dump(tmp_path, "nojson.RAW")
+    out = tmp_path / "x.png"
+    assert main(["process", str(raw), "-o", str(out), "--stages", "none"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [
+        f"isp-collab process: error: {raw}: no sensor description found "
+        "(a headerless dump needs nojson.json or .toml beside it)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nojson.RAW"]  # nothing written
+
+
+@pytest.mark.skipif(not CHART.is_file(), reason=f"shared chart dump not found at {CHART}")
+def test_real_chart_dump_without_description_is_refused(tmp_path, capsys):
+    """LibRaw opens this 4,147,200-byte dump by its size alone (wrong pattern, white 65535): it must not get it."""
+    raw = tmp_path / "nojson.raw"
+    shutil.copyfile(CHART, raw)
+    out = tmp_path / "x.png"
+    assert main(["process", str(raw), "-o", str(out), "--stages", "none"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].endswith(
+        "nojson.raw: no sensor description found (a headerless dump needs nojson.json or .toml beside it)"
+    ), err
+    assert not out.exists()
+
+
+def test_raw_with_a_libraw_header_still_goes_to_libraw(tmp_path):
+    """A Panasonic/Leica ``.RAW`` ("IIU\\0" header) is a LibRaw format; without a description it is LibRaw's."""
+    raw = tmp_path / "P1000001.RAW"
+    raw.write_bytes(b"IIU\0" + bytes(range(256)) * 16)
+    assert input_kind(raw) == "raw"
+    with pytest.raises(InputError, match=r"P1000001\.RAW: .*\(a headerless dump needs P1000001\.json or \.toml"):
+        Pipeline().read(raw)  # a broken one: LibRaw's reason, and the hint for a dump
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), [(".JSON", "json"), (".Json", "json"), (".TOML", "toml")])
+def test_description_suffix_in_any_case_is_found(tmp_path, no_libraw, suffix, fmt):
+    mosaic = np.random.default_rng(1).integers(0, 1024, (32, 48))
+    raw = write_headerless(tmp_path, mosaic, description(), fmt=fmt)
+    (tmp_path / f"frame.{fmt}").rename(tmp_path / f"frame{suffix}")
+    assert input_kind(raw) == "headerless"
+    with pytest.warns(PipelineWarning, match=NO_CCM.format(rf"frame\{suffix}")):  # named as it is spelt
+        got, frame = HeaderlessDecode()(raw)
+    np.testing.assert_array_equal(got, mosaic)
+    assert frame.cfa_pattern == "RGGB" and frame.white_level == 1023
+    assert [p.name for p in expand_inputs([tmp_path])] == ["frame.raw"]  # the description is not an input
+
+
+def test_descriptions_differing_only_in_case_are_refused(tmp_path):
+    raw = write_headerless(tmp_path, np.zeros((32, 48)), description())
+    (tmp_path / "frame.JSON").write_text((tmp_path / "frame.json").read_text())
+    if len(list(tmp_path.iterdir())) < 3:
+        pytest.skip("case-insensitive file system: frame.JSON is frame.json")
+    with pytest.raises(InputError, match=r"frame\.raw: two sensor descriptions beside it \(frame\.json, frame\.JSON\)"):
+        HeaderlessDecode()(raw)
+
+
+def test_description_without_colour_matrix_warns_as_raw_files_do(tmp_path, capsys):
+    raw = write_headerless(tmp_path, np.full((32, 48), 300), description())
+    expected = "^" + re.escape(f"{raw}: ") + NO_CCM.format(r"frame\.json") + "$"
+    with pytest.warns(PipelineWarning, match=expected):
+        frame = HeaderlessDecode()(raw)[1]
+    assert frame.cam_to_srgb is None
+    assert main(["process", str(raw), "-o", str(tmp_path / "x.png"), "--stages", "none"]) == 0
+    err = capsys.readouterr().err
+    assert f"isp-collab process: warning: {raw}: no colour matrix (ccm_cam_to_srgb) in frame.json;" in err
+
+
+def test_description_with_colour_matrix_does_not_warn(tmp_path):
+    ccm = [[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]]
+    raw = write_headerless(tmp_path, np.full((32, 48), 300), description(ccm_cam_to_srgb=ccm))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineWarning)
+        frame = HeaderlessDecode()(raw)[1]
+    assert frame.cam_to_srgb is not None
