@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import cv2
@@ -51,7 +52,13 @@ def test_kodak_kdc_decodes_with_guesses():
 @needs_shared
 @pytest.mark.parametrize(("name", "shape", "pattern", "bits"), HEADERLESS)
 def test_headerless_samples_decode(name, shape, pattern, bits):
-    mosaic, frame = HeaderlessDecode()(RAW_DIR / "headerless" / name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mosaic, frame = HeaderlessDecode()(RAW_DIR / "headerless" / name)
+    # the same warning a RAW file without a colour matrix gets, exactly when the description has none
+    assert [str(w.message).endswith("camera RGB is used as sRGB (identity)") for w in caught] == (
+        [True] if frame.cam_to_srgb is None else []
+    )
     assert mosaic.shape == shape and frame.cfa_pattern == pattern and frame.bit_depth == bits
     assert mosaic.max() <= 2**bits - 1 and mosaic.std() > 1  # a real scene, not padding
 
