@@ -29,8 +29,9 @@ def count_params(model: torch.nn.Module) -> int:
 
 
 def gflops_per_megapixel(model: torch.nn.Module, n: int = 1, size: int = 64) -> float:
-    """Forward GFLOPs per megapixel, counted on a (1, n, 3, size, size) stack."""
-    x = torch.zeros(1, n, 3, size, size)
+    """Forward GFLOPs per megapixel, counted on a (1, n, 3, size, size) stack on the model's device
+    (``"meta"`` counts without computing anything)."""
+    x = torch.zeros(1, n, 3, size, size, device=next(model.parameters()).device)
     model = model.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x)
@@ -42,7 +43,8 @@ def family_table(n_collab: int = 4) -> list[dict]:
     rows = []
     for arch in ARCHITECTURES:
         for label, n in (("N=1", 1), ("N>1", n_collab)):
-            model = create_model(arch, n=n)
+            with torch.device("meta"):  # shapes only: counting takes no memory or arithmetic (fast `info`)
+                model = create_model(arch, n=n)
             rows.append(
                 {
                     "arch": arch,
