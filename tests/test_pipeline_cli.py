@@ -352,3 +352,15 @@ def test_options_that_cannot_apply_are_refused(capsys, tmp_path, inputs, args, m
             capsys, inputs / "good.png", inputs / "good.dng", "-o", tmp_path / "o", "--stages", "none", *args
         )
         assert code == 0, err
+
+
+def test_a_file_named_twice_is_processed_once_and_the_user_told(capsys, tmp_path, inputs):
+    src = inputs / "good.png"
+    link = tmp_path / "link.png"
+    link.symlink_to(src)
+    code, err, _ = run(capsys, src, src, link, "-o", tmp_path / "o", "--stages", "none")
+    assert code == 0 and files_under(tmp_path / "o") == ["good.png"]
+    assert err == [
+        f"isp-collab process: note: {src}: the same file as {src}, processed once",
+        f"isp-collab process: note: {link}: the same file as {src}, processed once",
+    ]

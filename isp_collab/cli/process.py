@@ -235,10 +235,11 @@ def run(args: argparse.Namespace) -> int:
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     empty: list[ValueError] = []  # input folders with nothing to process: reported, the batch goes on
+    repeats: list[tuple[Path, Path]] = []  # files named twice (or via a link): processed once, said so
     try:
         pipeline = build_pipeline(args)
         folders = [item for item in args.inputs if Path(item).is_dir()]
-        files = expand_inputs(args.inputs, problems=empty)
+        files = expand_inputs(args.inputs, problems=empty, repeats=repeats)
         planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
         named = len(planned) == 1 and planned[0][1] == Path(args.output)
         if args.demosaic and not any(_is_raw(f) for f in files):
@@ -270,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
 
     for err in empty:
         print(f"isp-collab process: error: {err}", file=sys.stderr)
+    for again, kept in repeats:
+        print(f"isp-collab process: note: {again}: the same file as {kept}, processed once", file=sys.stderr)
     bad_input, other = len(empty), 0
     with warnings.catch_warnings():
         warnings.showwarning = show

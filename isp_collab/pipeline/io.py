@@ -215,14 +215,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     return p
 
 
-def expand_inputs(inputs: list[str | os.PathLike], problems: list[InputError] | None = None) -> list[Path]:
+def expand_inputs(
+    inputs: list[str | os.PathLike],
+    problems: list[InputError] | None = None,
+    repeats: list[tuple[Path, Path]] | None = None,
+) -> list[Path]:
     """Files to process: each file as given, each folder's supported files (not recursive, sorted),
     each file once (by its resolved path) in first-seen order.
 
     Missing or unsupported files named explicitly are kept, so that processing reports them by
     name; in folders, sidecar descriptions and other files are skipped. A folder with nothing to
     process raises InputError, or, when a ``problems`` list is given, is appended to it (a batch
-    reports it and goes on with the other inputs).
+    reports it and goes on with the other inputs). A file named again (or through a link) is kept once;
+    ``repeats``, when given, receives (the dropped name, the name kept) for each.
     """
     files: list[Path] = []
     for item in inputs:
@@ -247,7 +252,9 @@ def expand_inputs(inputs: list[str | os.PathLike], problems: list[InputError] | 
         files.extend(found)
     unique: dict[Path, Path] = {}  # the same file named twice (or a folder and a file in it): once
     for f in files:
-        unique.setdefault(f.resolve() if f.exists() else f, f)
+        kept = unique.setdefault(f.resolve() if f.exists() else f, f)
+        if kept is not f and repeats is not None:
+            repeats.append((f, kept))
     return list(unique.values())
 
 
