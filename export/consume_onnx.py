@@ -41,11 +41,13 @@ on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -467,6 +469,24 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.maximum(x, 1e-12) ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
+@contextlib.contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """Send what C libraries print on file descriptor 2 to /dev/null for the block (Python's stderr is kept)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to silence
+        yield
+        return
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
     """-> (H x W x 3 float32 linear RGB, bit depth: 0 for float files, else 8 / 16 of the sRGB file, greyscale file).
 
@@ -487,8 +507,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
 
     data = np.fromfile(path, dtype=np.uint8)  # imdecode, not imread: OpenCV 5's imread fails on rotated TIFFs
     # ANYDEPTH | ANYCOLOR: 8/16-bit or float as stored, 2-D when grey, alpha dropped, EXIF orientation applied
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
-    stored = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if img is not None else None  # as stored, with any alpha
+    with _c_stderr_silenced():  # libpng prints "libpng error: ..." for a truncated file; we report it in one line
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+        stored = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if img is not None else None  # as stored, with alpha
     if stored is None:
         raise ValueError(f"{path}: cannot decode the image (not a PNG / JPEG / TIFF, or corrupt)")
     channels = 1 if stored.ndim == 2 else stored.shape[2]

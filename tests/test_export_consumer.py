@@ -352,3 +352,16 @@ def test_consumer_refuses_exr(tmp_path, capsys):  # review finding 14: OpenCV's 
     with pytest.raises(SystemExit):
         consumer.main(["--help"])
     assert ".exr" not in capsys.readouterr().out
+
+
+def test_consumer_truncated_png_is_one_line_even_from_libpng(tmp_path, capfd):
+    """libpng prints its own complaint on file descriptor 2; the consumer's one line is all the user sees."""
+    import cv2
+
+    consumer = load_consumer()
+    ok, buf = cv2.imencode(".png", (sample_image(64, 64) * 255).astype(np.uint8))
+    src = tmp_path / "cut.png"
+    src.write_bytes(buf.tobytes()[: int(len(buf) * 0.9)])
+    assert consumer.main([str(model_copy(tmp_path / "ok")), str(src), str(tmp_path / "o.png")]) == 2
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and f"{src}: cannot decode the image" in err[0], err
