@@ -91,8 +91,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _apply_options(recipe, args: argparse.Namespace) -> None:
-    """The command-line overrides, each checked, with a note where one changes another setting."""
+def _apply_options(recipe, args: argparse.Namespace) -> list[str]:
+    """The command-line overrides, each checked; returns the notes and warnings to print once the run is
+    known to start (where one option changes another setting, or is likely a mistake)."""
+    notes: list[str] = []
     from ..training.config import short_warmup
 
     for flag, folders in (("--images", args.images), ("--val-images", args.val_images)):
@@ -109,9 +111,9 @@ def _apply_options(recipe, args: argparse.Namespace) -> None:
     if args.val_images:
         recipe.data.val_images = list(args.val_images)
     if args.images and not recipe.data.val_images:
-        _warn(
-            "--images without --val-images: validation, and the choice of the best checkpoint, use procedural dead "
-            "leaves, not photos like yours; pass --val-images DIR"
+        notes.append(
+            "isp-collab train: warning: --images without --val-images: validation, and the choice of the best "
+            "checkpoint, use procedural dead leaves, not photos like yours; pass --val-images DIR"
         )
     # checked here so that the error names the flag, not the recipe it overrides
     if args.steps is not None and args.steps < 1:
@@ -122,20 +124,18 @@ def _apply_options(recipe, args: argparse.Namespace) -> None:
         recipe.train.steps = args.steps
         if recipe.train.warmup >= args.steps > 0 and recipe.train.warmup != short_warmup(args.steps):
             warmup = short_warmup(args.steps)
-            print(
-                f"note: train.warmup {recipe.train.warmup} lowered to {warmup} for --steps {args.steps}",
-                file=sys.stderr,
-            )
+            notes.append(f"note: train.warmup {recipe.train.warmup} lowered to {warmup} for --steps {args.steps}")
             recipe.train.warmup = warmup
     if args.lr is not None:
         recipe.train.lr = args.lr
         if 0 < args.lr < recipe.train.lr_min:  # the schedule's floor follows a peak set below it
-            print(f"note: train.lr_min {recipe.train.lr_min:g} lowered to --lr {args.lr:g}", file=sys.stderr)
+            notes.append(f"note: train.lr_min {recipe.train.lr_min:g} lowered to --lr {args.lr:g}")
             recipe.train.lr_min = args.lr
     if args.threads is not None:
         recipe.train.threads = args.threads
     if args.workers is not None:
         recipe.train.workers = args.workers
+    return notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from . import require_parent_folder
 
     recipe = load_recipe(args.recipe)
-    _apply_options(recipe, args)
+    notes = _apply_options(recipe, args)
     validate(recipe)  # the overrides too
     out = args.out or Path("models") / recipe.name
     for flag, folder, given in (
@@ -163,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
             "or --overwrite to replace it"
         )
+    for note in notes:  # the run is going ahead: say what the options changed
+        print(note, file=sys.stderr)
     # Ctrl-C / kill: the trainer writes its checkpoint, main() prints "interrupted" and exits 130 / 143
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
