@@ -71,6 +71,7 @@ def test_existing_output_is_refused_without_overwrite(image, tmp_path, capsys):
         ("ok", ["--n", "0"], "--n must be between 1 and 64, got 0"),
         ("ok", ["--n", "65"], "--n must be between 1 and 64, got 65"),
         ("ok", ["--tile", "100000"], "--tile must be between 1 and 4096, got 100000"),
+        ("ok", ["--tile", "100"], "--tile must be a multiple of 8 (2**depth of the shipped networks), got 100"),
         ("ok", ["--tile", "64", "--overlap", "40"], "overlap must be"),
     ],
     ids=[
@@ -83,6 +84,7 @@ def test_existing_output_is_refused_without_overwrite(image, tmp_path, capsys):
         "n",
         "n-big",
         "tile-big",
+        "tile-multiple",
         "overlap",
     ],
 )

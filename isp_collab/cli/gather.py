@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="draw the tile grid and the stacks of a gathering strategy over an image",
         description="Draw the tile grid over IMAGE with each stack of N tiles (restored together by the "
         "collaborative network) in its own colour and number, so you see which regions collaborate. "
-        "A ' after a number marks a tile flipped before the network (mirror strategy).",
+        "Mirror strategy: a ' after a number marks a tile flipped left-right or up-down before the network, "
+        "'' one flipped both ways (the four mirror tiles about the optical centre then look alike).",
     )
     p.add_argument(
         "image",
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
     if not 1 <= args.tile <= MAX_TILE:
         raise ValueError(f"--tile must be between 1 and {MAX_TILE}, got {args.tile}")
+    if args.tile % 8:  # the tiles drawn are tiles process could restore (UNet-T: multiples of 2**3)
+        raise ValueError(f"--tile must be a multiple of 8 (2**depth of the shipped networks), got {args.tile}")
     overlap = default_overlap(args.tile) if args.overlap is None else args.overlap
     if not 0 <= overlap <= args.tile // 2:
         raise ValueError(f"--overlap must be in [0, tile // 2 = {args.tile // 2}], got {overlap}")
