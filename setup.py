@@ -25,6 +25,7 @@ class BuildPyWithShippedFiles(build_py):
         if getattr(self, "editable_mode", False):
             return
         dest = Path(self.build_lib) / "isp_collab" / "_shipped"
+        shutil.rmtree(dest, ignore_errors=True)  # a reused build/ folder must not keep files removed since
         for folder, pattern in SHIPPED:
             src = ROOT / folder
             if not src.is_dir():

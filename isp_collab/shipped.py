@@ -13,13 +13,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALLED_ROOT = Path(__file__).resolve().parent / "_shipped"
 
 
+def in_checkout() -> bool:
+    """Whether the package runs from a source checkout (not site-packages, where a stray models/ may sit)."""
+    return (REPO_ROOT / "pyproject.toml").is_file()
+
+
 def shipped_path(relative: str) -> Path:
     """``relative`` (e.g. ``"models"``, ``"benchmarks/data"``) in the checkout, else in the installed copy.
 
     Returns the checkout path when neither exists, so error messages name the folder a developer expects.
     """
-    checkout = (REPO_ROOT / "pyproject.toml").is_file()  # not site-packages, where a stray models/ may sit
-    if checkout and (REPO_ROOT / relative).exists():
+    if in_checkout() and (REPO_ROOT / relative).exists():
         return REPO_ROOT / relative
     if (INSTALLED_ROOT / relative).exists():
         return INSTALLED_ROOT / relative

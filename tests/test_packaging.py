@@ -66,3 +66,13 @@ def test_wheel_ships_models_and_benchmark_set_and_loads_the_default_model(tmp_pa
     assert run.returncode == 0, run.stderr
     where, images = run.stdout.split()
     assert Path(where).is_relative_to(site) and int(images) > 0
+    # bench publishes into a checkout's benchmarks/ by default; installed, it asks for a folder
+    bench = subprocess.run(
+        [sys.executable, "-m", "isp_collab", "bench", "quality"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(site)},
+    )
+    assert bench.returncode == 2 and "pass --out DIR (or --quick)" in bench.stderr, bench.stderr
+    assert not (site / "benchmarks").exists()

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         bench_tune,
         write_machine,
     )
+    from ..shipped import in_checkout
     from . import CLIError, require_parent_folder
 
     if args.threads < 1:
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         require_parent_folder(out, "parent folder")
     elif args.quick:
         out = None  # a temporary folder, made once the inputs are checked
+    elif not in_checkout():  # a wheel install: no benchmarks/ folder of a checkout to publish into
+        raise CLIError("pass --out DIR (or --quick): the published benchmarks/ folder exists only in a source checkout")
     else:
         out = BENCH_DIR
     if out is not None and not args.overwrite:
