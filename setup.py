@@ -5,6 +5,7 @@ install gets copies under ``isp_collab/_shipped/`` (found by :func:`isp_collab.s
 """
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from setuptools import setup
@@ -19,6 +20,20 @@ SHIPPED = (
 )
 
 
+def tracked(folder: Path) -> set[Path] | None:
+    """The files of ``folder`` under version control (a developer's own models stay out of the wheel);
+    None outside a git checkout (an sdist holds only what MANIFEST.in took)."""
+    if not (ROOT / ".git").exists():
+        return None
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", str(folder.relative_to(ROOT))], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {ROOT / name for name in listed.decode().split("\0") if name}
+
+
 class BuildPyWithShippedFiles(build_py):
     def run(self) -> None:
         super().run()
@@ -30,14 +45,14 @@ class BuildPyWithShippedFiles(build_py):
             src = ROOT / folder
             if not src.is_dir():
                 raise FileNotFoundError(f"{src}: missing; the wheel must ship it (setup.py)")
-            if pattern == "*":
-                shutil.copytree(
-                    src, dest / folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", "__pycache__")
-                )
-            else:
-                for path in src.glob(pattern):
-                    (dest / folder).mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, dest / folder / path.name)
+            keep = tracked(src)
+            files = src.rglob("*") if pattern == "*" else src.glob(pattern)
+            for path in sorted(files):
+                if not path.is_file() or path.name.startswith(".") or (keep is not None and path not in keep):
+                    continue
+                target = dest / folder / path.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
 
 
 setup(cmdclass={"build_py": BuildPyWithShippedFiles})

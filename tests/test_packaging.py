@@ -51,8 +51,8 @@ def test_wheel_ships_models_and_benchmark_set_and_loads_the_default_model(tmp_pa
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         z.extractall(site)
-    for model in (ROOT / "models").iterdir():
-        assert f"isp_collab/_shipped/models/{model.name}/model.safetensors" in names
+    for weights in (ROOT / "models").glob("*/model.safetensors"):
+        assert f"isp_collab/_shipped/models/{weights.parent.name}/model.safetensors" in names
     assert "isp_collab/_shipped/benchmarks/data/levin09.npz" in names
     assert "isp_collab/_shipped/benchmarks/classical_params.json" in names
     code = (

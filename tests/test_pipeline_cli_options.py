@@ -152,7 +152,11 @@ def test_config_paths_are_taken_from_the_config_files_folder(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     p = Pipeline.from_toml("cfg/p.toml")
     assert p.sharpen.onnx_path == os.path.join("cfg", "exp.onnx")
-    assert p.lens.model == os.path.join("cfg", "./mine")
+    assert p.lens.model == os.path.join("cfg", "mine")
+    (tmp_path / "cfg" / "bare").mkdir()  # a bare name that is a folder beside the config is that folder
+    cfg.write_text('[sharpen]\nmodel = "bare"\nonnx_path = "~/x.onnx"\n')
+    p = Pipeline.from_toml("cfg/p.toml")
+    assert p.sharpen.model == os.path.join("cfg", "bare") and p.sharpen.onnx_path == os.path.expanduser("~/x.onnx")
     cfg.write_text(f'[sharpen]\nmodel = "sharpen-unet-tx-n8"\n[lens]\nonnx_path = "{tmp_path / "abs.onnx"}"\n')
     p = Pipeline.from_toml("cfg/p.toml")  # a shipped name and an absolute path stay as they are
     assert p.sharpen.model == "sharpen-unet-tx-n8" and p.lens.onnx_path == str(tmp_path / "abs.onnx")

@@ -13,7 +13,7 @@ from test_pipeline_io import description, write_headerless
 
 from isp_collab.cli import main
 from isp_collab.pipeline import HeaderlessDecode, InputError, Pipeline, PipelineWarning
-from isp_collab.pipeline.io import expand_inputs, input_kind
+from isp_collab.pipeline.io import descriptions_beside, expand_inputs, input_kind
 
 CHART = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "raw" / "headerless" / "chart_1920x1080_10bit_RGGB.raw"
@@ -99,13 +99,16 @@ def test_description_suffix_in_any_case_is_found(tmp_path, no_libraw, suffix, fm
     assert [p.name for p in expand_inputs([tmp_path])] == ["frame.raw"]  # the description is not an input
 
 
-def test_descriptions_differing_only_in_case_are_refused(tmp_path):
+def test_the_description_named_as_written_wins_over_a_case_variant(tmp_path):
+    """frame.json beside frame.raw is found by name (no folder listing); a frame.JSON beside it is not a second
+    candidate. Only when the name as written is absent is the folder searched for another case."""
     raw = write_headerless(tmp_path, np.zeros((32, 48)), description())
-    (tmp_path / "frame.JSON").write_text((tmp_path / "frame.json").read_text())
+    (tmp_path / "frame.JSON").write_text("{not json")
     if len(list(tmp_path.iterdir())) < 3:
         pytest.skip("case-insensitive file system: frame.JSON is frame.json")
-    with pytest.raises(InputError, match=r"frame\.raw: two sensor descriptions beside it \(frame\.json, frame\.JSON\)"):
-        HeaderlessDecode()(raw)
+    assert descriptions_beside(raw) == [tmp_path / "frame.json"]
+    (tmp_path / "frame.json").unlink()
+    assert descriptions_beside(raw) == [tmp_path / "frame.JSON"]
 
 
 def test_description_without_colour_matrix_warns_as_raw_files_do(tmp_path, capsys):

@@ -155,3 +155,12 @@ def test_gather_decodes_as_process_does(tmp_path, capsys):
     dng = Path(__file__).resolve().parents[1] / "isp_collab" / "assets" / "blackmagic_pocket4k.dng"
     assert main(["gather", str(dng), "--strategy", "mirror", "-o", str(tmp_path / "d.jpg")]) == 0
     assert "4096x2160" in capsys.readouterr().out
+
+
+def test_mirror_stack_size_warning_is_one_line(image, tmp_path, capsys):
+    assert (
+        main(["gather", str(image), "--strategy", "mirror", "--n", "3", "--tile", "64", "-o", str(tmp_path / "g.png")])
+        == 0
+    )
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("isp-collab gather: warning: stack size 3 with mirror gathering"), err

@@ -259,10 +259,12 @@ def test_steps_shorter_than_the_warmup_lower_it_with_a_note(tmp_path, capsys):
     assert main(args(tmp_path, recipe, "--steps", "3")) == 0
     assert "note: train.warmup 50 lowered to 1 for --steps 3" in capsys.readouterr().err
     assert load_checkpoint(tmp_path / "r" / "last.pt")["recipe"]["train"]["warmup"] == 1
-    # a run that is refused (a trained model is there) prints its one error line, no note before it
-    assert main(args(tmp_path, recipe, "--steps", "3")) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and "a trained model is already there" in err[0], err
+    # a run that is refused prints its one error line, no note before it: a trained model is there, or
+    # (another --out) the run folder holds a finished run
+    for extra, reason in (((), "a trained model is already there"), (("--out", str(tmp_path / "m2")), "finished")):
+        assert main([*args(tmp_path, recipe, "--steps", "3"), *extra]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and reason in err[0], err
 
 
 def test_a_recipe_whose_warmup_is_all_its_steps_is_refused(tmp_path):

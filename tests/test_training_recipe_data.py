@@ -103,7 +103,12 @@ def test_blur_group_draws_single_patches_that_share_a_blur_in_groups(tmp_path):
     recipe.write_text(TINY.read_text().replace("n = 2", "n = 1").replace("[data]\n", "[data]\nblur_group = 2\n"))
     task = build_task(load_recipe(recipe))
     b = task.sample(6, torch.Generator().manual_seed(0))
-    assert b.blurry.shape[:2] == (6, 1) and b.info["kernels"].shape[0] == 3  # 3 blurs for 6 patches
+    kernels = b.info["kernels"]  # the kernel of each of the 6 patches: pairs share one, 3 blurs in all
+    assert b.blurry.shape[:2] == (6, 1) and kernels.shape[0] == 6
+    assert all(torch.equal(kernels[i], kernels[i + 1]) for i in (0, 2, 4))
+    assert not any(torch.equal(kernels[i], kernels[i + 2]) for i in (0, 2))
+    # a sampler draws the blur of a stack for all its patches: the pairs are drawn as stacks of 2
+    assert task.grouped.n == 2
     for bad, match in (("blur_group = 0", ">= 1"), ("blur_group = 2", "model.n = 1"), ("blur_group = 5", "multiple")):
         path = tmp_path / "bad.toml"
         text = TINY.read_text().replace("[data]\n", f"[data]\n{bad}\n")
@@ -141,3 +146,20 @@ def test_blur_jitter_blurs_each_patch_with_its_own_kernel_near_the_stacks():
     )
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         SharpenSampler(_Dot(), n=3, patch=10, kernel_size=9, blur_jitter=1.5)
+
+
+def test_blur_group_must_split_over_the_processes(monkeypatch, tmp_path):
+    """Under DDP each process draws its own groups: a split that breaks them is refused before anything is written."""
+    from isp_collab.training import train, trainer
+
+    recipe = tmp_path / "group.toml"
+    recipe.write_text(TINY.read_text().replace("n = 2", "n = 1").replace("[data]\n", "[data]\nblur_group = 4\n"))
+    r = load_recipe(recipe)
+    r.train.patches_per_step = 8  # 4 per process on 2 processes: one group each
+    monkeypatch.setattr(trainer, "_dist_info", lambda: (0, 4))  # 2 per process: not a group of 4
+    with pytest.raises(
+        ValueError, match=r"2 patches per process and step cannot be drawn in groups of data.blur_group = 4"
+    ):
+        train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
+    assert trainer._stacks_per_process(r, 2) == 4

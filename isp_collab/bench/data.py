@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image
 
 from ..data.sources import IMAGE_SUFFIXES, image_files
-from ..shipped import shipped_path
+from ..shipped import REPO_ROOT, shipped_path
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"  # RESULTS.md and plots: a source checkout
+BENCH_DIR = REPO_ROOT / "benchmarks"  # RESULTS.md and plots: a source checkout
 DATA_DIR = shipped_path("benchmarks/data")  # the benchmark set: the checkout's, or the wheel's copy
 VAL_DIR = DATA_DIR / "val"
 LEVIN_KERNELS = DATA_DIR / "levin09.npz"

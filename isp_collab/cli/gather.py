@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"], help="default spread")
     p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
-    p.add_argument("--tile", type=int, default=256, help="tile size in pixels (default 256)")
+    p.add_argument("--tile", type=int, default=256, help="tile size in pixels, a multiple of 8 (default 256)")
     p.add_argument(
         "--overlap",
         type=int,
@@ -63,7 +65,6 @@ def read_display_image(path: Path) -> np.ndarray:
     ``process`` restores.
     """
     import dataclasses
-    import warnings
 
     from ..pipeline import Pipeline, PipelineWarning
 
@@ -120,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
         grid = make_grid(h, w, args.tile, overlap, center)
     except ValueError as e:
         raise ValueError(f"{src}: {e}") from None
-    stacks = gather_stacks(grid, args.n, args.strategy)
+    with warnings.catch_warnings(record=True) as caught:  # a stack size mirror gathering wastes: one line
+        warnings.simplefilter("always")
+        stacks = gather_stacks(grid, args.n, args.strategy)
+    for warning in caught:
+        print(f"isp-collab gather: warning: {str(warning.message).splitlines()[0]}", file=sys.stderr)
     picture = draw_gathering(rgb, grid, stacks, show_center=args.strategy == "mirror")
     write_atomic(out, picture, args.overwrite)
     rows, cols = grid.shape

@@ -44,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's; lens: 2 or a multiple of 4, "
         "as its stacks are mirror orbits of 4 tiles)",
     )
-    p.add_argument("--tile", type=int, help="tile size for the collaborative stages (default 256)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="tile size for the collaborative stages, a multiple of the network's 2**depth (8 for UNet-T; default 256)",
+    )
     p.add_argument("--backend", choices=("torch", "onnx"), help="network runtime (default torch)")
     p.add_argument(
         "--onnx",
@@ -159,13 +163,14 @@ def plan_jobs(
     input whose name is another's compare file (``a_compare.png``), would land on a path this run
     already writes, and an output must not replace another input of the run. In folder mode such an
     output gets ``_2``, ``_3``, ... (deterministic: jobs keep their order); an explicitly named output
-    file is never renamed, so a clash there is an error; no output replaces its own input either, even
-    with ``--overwrite``. Paths compare case-insensitively (macOS, Windows).
+    file is never renamed, so a clash there is an error. An output that is its own input (the same file,
+    through a link or a case-insensitive file system too) is an error in both modes, even with
+    ``--overwrite``. Paths compare case-insensitively (macOS, Windows).
     """
     from ..pipeline import OutputError
 
     def key(p: Path) -> str:
-        return os.path.normcase(os.path.realpath(p)).casefold()
+        return os.path.normcase(os.path.abspath(p)).casefold()
 
     def compare_of(d: Path) -> Path | None:
         return d.with_name(f"{d.stem}_compare.png") if compare else None
@@ -175,14 +180,15 @@ def plan_jobs(
     used: set[str] = set()
     planned: list[tuple[Path, Path, Path | None]] = []
     for src, dst in jobs:
-        # an output (or its compare file) may not take a path written earlier in the run or any input's,
-        # its own included: not even --overwrite replaces a source file
-        blocked = used | inputs
+        if _same_file(dst, src):  # not even --overwrite replaces a source file, in either mode
+            where = "output" if single else "output folder"
+            raise OutputError(f"{dst}: the output would replace its own input; choose another {where}")
+        # an output may not take a path written earlier in the run or another input's; the compare
+        # file not even its own input's
+        blocked = used | (inputs - {key(src)})
         out, k = dst, 1
-        while key(out) in blocked or ((c := compare_of(out)) is not None and key(c) in blocked):
+        while key(out) in blocked or ((c := compare_of(out)) is not None and key(c) in used | inputs):
             if single:
-                if key(out) in blocked:
-                    raise OutputError(f"{out}: the output would replace the input {src} (choose another output)")
                 raise OutputError(f"{compare_of(out)}: the compare image would replace the input {src}")
             k += 1
             out = dst.with_name(f"{dst.stem}_{k}{dst.suffix}")
@@ -190,6 +196,16 @@ def plan_jobs(
         used.update(key(p) for p in (out, cmp) if p is not None)
         planned.append((src, out, cmp))
     return planned
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether paths ``a`` and ``b`` are one file: the same resolved path, or (both existing) one inode."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:

@@ -163,8 +163,6 @@ def run(args: argparse.Namespace) -> int:
             f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
             "or --overwrite to replace it"
         )
-    for note in notes:  # the run is going ahead: say what the options changed
-        print(note, file=sys.stderr)
     # Ctrl-C / kill: the trainer writes its checkpoint, main() prints "interrupted" and exits 130 / 143
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
@@ -178,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             init=args.init,
             overwrite=args.overwrite,
+            notes=notes,  # printed once the run is known to start
         )
     if "validation" in result:
         v = result["validation"]

@@ -59,7 +59,8 @@ class SharpenSampler:
             ``"stack"`` (every patch of a stack has the same kind of noise, as the tiles of one photo).
         blur_jitter: j >= 0: each patch's kernel is the stack's with its two stds scaled by
             ``exp(j u)`` and its angle turned by ``j u π/4`` (u uniform in [-1, 1], drawn per patch and
-            parameter), so a stack shares its blur only approximately; 0: exactly (the default).
+            parameter), so a stack shares its blur only approximately; 0: exactly (the default). A patch's
+            stds may leave ``sigma_range`` by that factor (j = 0.25: 4 px up to 5.1 px, 0.3 px down to 0.23 px).
     """
 
     def __init__(

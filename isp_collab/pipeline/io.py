@@ -72,19 +72,27 @@ class PipelineWarning(UserWarning):
 
 
 def descriptions_beside(path: Path) -> list[Path]:
-    """The sensor descriptions next to a headerless dump: ``x.raw`` -> ``x.json`` / ``x.toml``, the suffix in
-    any case (``x.JSON``, ``x.Toml``); the stem must match exactly. In ``DESCRIPTION_EXTENSIONS`` order."""
+    """The sensor descriptions next to a headerless dump: ``x.raw`` -> ``x.json`` / ``x.toml``, in
+    ``DESCRIPTION_EXTENSIONS`` order.
+
+    The names as written are looked up first (two ``stat`` calls, so listing a folder of thousands of dumps
+    stays linear; on a case-insensitive file system they find ``X.JSON`` too). Only when neither exists is
+    the folder listed for the suffix in another case (``x.JSON``, ``x.Toml``), the stem matching exactly.
+    """
+    found = [path.with_suffix(ext) for ext in DESCRIPTION_EXTENSIONS if path.with_suffix(ext).is_file()]
+    if found:
+        return found
     try:
-        found = [
+        others = [
             path.parent / entry.name
             for entry in os.scandir(path.parent)
             if Path(entry.name).stem == path.stem
             and Path(entry.name).suffix.lower() in DESCRIPTION_EXTENSIONS
             and entry.is_file()
         ]
-    except OSError:  # a folder that cannot be listed: the lower-case names only
-        found = [path.with_suffix(ext) for ext in DESCRIPTION_EXTENSIONS if path.with_suffix(ext).is_file()]
-    return sorted(found, key=lambda f: (DESCRIPTION_EXTENSIONS.index(f.suffix.lower()), f.suffix != f.suffix.lower()))
+    except OSError:  # a folder that cannot be listed
+        return []
+    return sorted(others, key=lambda f: DESCRIPTION_EXTENSIONS.index(f.suffix.lower()))
 
 
 def description_for(path: Path) -> Path | None:

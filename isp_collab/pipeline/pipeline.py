@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config_paths import beside
 from .collaborative import LensCorrect, Sharpen
 from .compare import side_by_side
 from .demosaic import Demosaic, check_mosaic_shape, normalize_mosaic
@@ -142,7 +143,7 @@ class Pipeline:
             raise ValueError(f"{p}: no such config file") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ValueError(f"{p}: not a valid TOML pipeline config ({str(e).splitlines()[0]})") from None
-        return cls.from_dict(_relative_to(data, p.parent), where=str(p))
+        return cls.from_dict(_relative_to(data, p), where=str(p))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> Pipeline:
@@ -288,11 +289,11 @@ class Pipeline:
         return result
 
 
-def _relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """``data`` with the network stages' relative file paths taken from ``folder`` (the config file's).
+def _relative_to(data: dict[str, Any], config_file: Path) -> dict[str, Any]:
+    """``data`` with the network stages' file paths read as written in ``config_file`` (:func:`beside`).
 
-    ``onnx_path`` is always a path; ``model`` is one when it names a folder (``./mine``, ``runs/m``),
-    not when it is a shipped model name (``sharpen-unet-tx-n4``).
+    ``onnx_path`` is always a path; ``model`` is one when it looks like one (``./mine``, ``runs/m``, ``~/m``)
+    or names a folder beside the config file, not when it is a shipped model name (``sharpen-unet-tx-n4``).
     """
     out = dict(data)
     for stage in ("sharpen", "lens"):
@@ -302,8 +303,9 @@ def _relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
         table = out[stage] = dict(table)
         for key in ("onnx_path", "model"):
             value = table.get(key)
-            if not isinstance(value, str) or not value or Path(value).is_absolute():
+            if not isinstance(value, str) or not value:
                 continue
-            if key == "onnx_path" or "/" in value or os.sep in value or value.startswith("."):
-                table[key] = os.path.join(folder, value)
+            looks_like_path = value.startswith((".", "~")) or "/" in value or os.sep in value
+            if key == "onnx_path" or looks_like_path or Path(beside(config_file, value)).is_dir():
+                table[key] = beside(config_file, value)
     return out

@@ -217,11 +217,11 @@ def _mirror_size_note(n: int) -> str:
     if n == 3:
         return (
             "stack size 3 with mirror gathering: each orbit of 4 mirror tiles is split 3 + 1, so one tile in "
-            "four is restored without its mirror partners; use N = 2, 4 or 8"
+            "four is restored without its mirror partners; use N = 2 or a multiple of 4"
         )
     return (
-        f"stack size {n} with mirror gathering: a stack holds {n // 4} orbit(s) of 4 mirror tiles plus repeats, "
-        f"the result of N = {4 * (n // 4)} for more work; use a multiple of 4"
+        f"stack size {n} with mirror gathering: a stack holds {n // 4} orbit(s) of 4 mirror tiles plus repeats "
+        f"(under max pooling, the result of N = {4 * (n // 4)} for more work); use a multiple of 4"
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from ..config_paths import beside
 
 
 @dataclass
@@ -57,11 +58,12 @@ class DataSection:
     # e.g. [2, 4, 8]: the model learns to use stacks of every size it may meet (measured: no better, RESULTS.md stack-draws-sharpen);
     # empty: always model.n. Validation stays at model.n.
     stack_sizes: list[int] = field(default_factory=list)
-    # sharpen: each patch's blur is its stack's, scaled/turned by up to this much (see SharpenSampler),
-    # so N>1 training meets as many blurs as N=1; 0: a stack shares one blur exactly
+    # sharpen: each patch's blur is its stack's, its stds scaled by up to exp(+-j) and turned by up to j*45
+    # degrees (see SharpenSampler), so N>1 training meets as many blurs as N=1; 0: one blur exactly
     blur_jitter: float = 0.0
-    # sharpen, N=1: groups of this many patches share one blur (and noise kind), drawn as stacks of that
-    # size, but the network sees each patch alone: the data of an N>1 run without its stack (a control)
+    # sharpen, N=1: groups of this many patches share one blur (and the noise kind with noise_kind_per =
+    # "stack"), drawn as stacks of that size, but the network sees each patch alone: an N>1 run's data
+    # without its stack (a control)
     blur_group: int = 1
     max_megabytes: int = 3000  # cap on decoded training images held in memory
 
@@ -162,12 +164,6 @@ def _section(cls: type, raw: dict[str, Any], where: str) -> Any:
     return cls(**raw)
 
 
-def _beside(recipe: Path, folder: str) -> str:
-    """``folder`` as written in ``recipe``: ``~`` expanded, a relative path taken from the recipe's folder."""
-    folder = os.path.expanduser(folder)
-    return folder if os.path.isabs(folder) else os.path.normpath(os.path.join(recipe.parent, folder))
-
-
 def load_recipe(path: str | Path) -> Recipe:
     """Read a recipe TOML into a :class:`Recipe`; errors are one line naming the file."""
     path = Path(path)
@@ -200,7 +196,7 @@ def load_recipe(path: str | Path) -> Recipe:
         folders = getattr(parts["data"], key)
         if not all(isinstance(f, str) for f in folders):
             raise ValueError(f"{path} [data]: {key} must be a list of folder paths, got {folders!r}")
-        setattr(parts["data"], key, [_beside(path, f) for f in folders])
+        setattr(parts["data"], key, [beside(path, f) for f in folders])
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)

@@ -163,7 +163,8 @@ class SharpenTask(_Task):
             if stacks % g:
                 raise ValueError(f"{stacks} patches cannot be drawn in groups of {g} sharing a blur")
             b = self.grouped.sample(stacks // g, gen)
-            return StackBatch(b.blurry.flatten(0, 1)[:, None], b.sharp.flatten(0, 1)[:, None], b.info)
+            per_patch = {k: v.repeat_interleave(g, 0) for k, v in b.info.items() if k in ("kernels", "sigmas", "theta")}
+            return StackBatch(b.blurry.flatten(0, 1)[:, None], b.sharp.flatten(0, 1)[:, None], per_patch)
         if sizes:
             m = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
             if (stacks * n) % m:

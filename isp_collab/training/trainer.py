@@ -68,6 +68,22 @@ def ema_of(model: torch.nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
+def _stacks_per_process(recipe: Recipe, world: int) -> int:
+    """Stacks each of ``world`` processes draws per step; ValueError naming the recipe when they do not split."""
+    stacks = recipe.stacks_per_step // world
+    if stacks < 1 or recipe.stacks_per_step % world:
+        raise ValueError(
+            f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split evenly over {world} processes "
+            "(choose train.patches_per_step so that patches_per_step / model.n is a multiple of the process count)"
+        )
+    if stacks % recipe.data.blur_group:  # each process draws its own groups of patches sharing a blur
+        raise ValueError(
+            f"{recipe.path}: {stacks} patches per process and step cannot be drawn in groups of data.blur_group = "
+            f"{recipe.data.blur_group} ({world} processes; make patches_per_step / processes a multiple of it)"
+        )
+    return stacks
+
+
 def _dist_info() -> tuple[int, int]:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         if not dist.is_initialized():
@@ -113,8 +129,12 @@ def train(
     stop_after: int | None = None,
     init: str | Path | None = None,
     overwrite: bool = False,
+    notes: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
     """Train ``recipe``; returns the final validation figures. See the module docstring for files.
+
+    ``notes``: lines printed on stderr once every check has passed and training is about to start (the
+    command line's notes on options it changed: never printed before a refusal).
 
     ``stop_after`` ends the run early after that many steps (checkpointing as usual), used by
     tests of resume; the schedule still follows ``recipe.train.steps``. ``init``: start from the
@@ -125,6 +145,7 @@ def train(
     before anything is written.
     """
     rank, world = _dist_info()
+    _stacks_per_process(recipe, world)  # refused before anything is written
     if world > 1 and torch.cuda.is_available():
         dev = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
         torch.cuda.set_device(dev)
@@ -146,6 +167,8 @@ def train(
     if rank == 0:  # the validation set is built (and its photos checked) now, on the rank that validates
         say(f"building the validation set from {', '.join(recipe.data.val_images) or DEAD_LEAVES}")
         task.valset  # noqa: B018
+        for note in notes:
+            print(note, file=sys.stderr)
 
     torch.manual_seed(recipe.train.seed)
     m = recipe.model
@@ -172,12 +195,7 @@ def train(
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     else:
         net = model
-    stacks = recipe.stacks_per_step // world
-    if stacks < 1 or recipe.stacks_per_step % world:
-        raise ValueError(
-            f"{recipe.path}: {recipe.stacks_per_step} stacks per step cannot be split evenly over {world} processes "
-            "(choose train.patches_per_step so that patches_per_step / model.n is a multiple of the process count)"
-        )
+    stacks = _stacks_per_process(recipe, world)
     cwd = os.getcwd()  # relative image folders in the recipe are taken from here (compared on resume)
 
     def checkpoint(path: Path) -> None:
