@@ -471,7 +471,10 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def _c_stderr_silenced() -> Iterator[None]:
-    """Send what C libraries print on file descriptor 2 to /dev/null for the block (Python's stderr is kept)."""
+    """Send what C libraries print on file descriptor 2 to /dev/null for the block (Python's stderr is kept).
+
+    The same fd juggling as ``isp_collab.native_stderr``, kept here on purpose: this file imports nothing from
+    ``isp_collab`` (whose package import pulls in torch), so it runs with numpy, OpenCV and onnxruntime only."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
