@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,33 @@ def test_sigterm_mid_export_cleans_up_like_ctrl_c(tmp_path, model_dir, monkeypat
     assert code == 143 and "terminated" in err
     assert not out.exists()
     assert signal.getsignal(signal.SIGTERM) is before  # restored for the caller
+
+
+def _card_copy(model_dir: Path, dest: Path, **changes) -> Path:
+    """A copy of the test model whose card has ``changes``."""
+    shutil.copytree(model_dir, dest)
+    card = json.loads((dest / "card.json").read_text())
+    (dest / "card.json").write_text(json.dumps({**card, **changes}))
+    return dest
+
+
+def test_default_n_is_the_trained_one_and_the_sidecar_carries_provenance(tmp_path, model_dir, monkeypatch):
+    seen = {}
+
+    def fake_build(model, info, plan, tmp, stem, n, *rest):  # records what would be built
+        seen.update(info=info, stem=stem, n=n)
+        return []
+
+    monkeypatch.setattr(api, "_build", fake_build)
+    validation = {"mean_psnr": 34.2, "mean_blurry": 31.5, "restored": {}, "blurry": {}}
+    m = _card_copy(model_dir, tmp_path / "m", n_trained=2, steps=3000, recipe_sha256="ab", validation=validation)
+    api.export_model(m, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o")
+    assert seen["n"] == 2 and seen["stem"].endswith(f"-n2-t{TILE}")  # not 4: the card's N
+    assert seen["info"]["training"] == {"recipe_sha256": "ab", "steps": 3000}
+    assert seen["info"]["validation"] == validation
+    # a mirror-gathered (lens) export at a stack size that splits mirror orbits says why
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        api.export_model(m, n=3, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", strategy="mirror")
+    said = [str(w.message) for w in caught]
+    assert any("stack size 3 with mirror gathering" in w for w in said) and any("not validated" in w for w in said)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import pytest
 from test_export_onnx import NAME, TILE, N, exported  # noqa: F401 (fixtures)
@@ -18,8 +19,26 @@ from isp_collab.export.coreml_export import validate_mlpackage
 @pytest.fixture(scope="module")
 def coreml_fp16(tmp_path_factory):
     out = tmp_path_factory.mktemp("coreml")
-    (art,) = export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), out_dir=out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (art,) = export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), out_dir=out)
+    art.warnings = [str(w.message) for w in caught]
     return art
+
+
+def test_sidecar_records_coremltools_and_warns_when_torch_is_newer_than_it_was_tested_with(coreml_fp16):
+    import json
+
+    import torch
+
+    from isp_collab.export.coreml_export import _newer
+
+    block = json.loads(coreml_fp16.sidecar.read_text())["coreml"]
+    assert block["coremltools_version"] and block["coremltools_tested_torch"]
+    untested = _newer(torch.__version__, block["coremltools_tested_torch"])
+    said = [w for w in coreml_fp16.warnings if "was tested with torch up to" in w]
+    assert len(said) == int(untested)
+    assert _newer("2.13.0+cpu", "2.7.0") and not _newer("2.7.1", "2.7.0")
 
 
 def test_mlpackage_spec(coreml_fp16):

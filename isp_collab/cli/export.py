@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default=DEFAULT_MODEL, help=f"shipped model name or model folder (default {DEFAULT_MODEL})"
     )
-    p.add_argument("--n", type=int, default=4, help=f"tiles per stack N, 1..{MAX_N} (default 4)")
+    p.add_argument("--n", type=int, help=f"tiles per stack N, 1..{MAX_N} (default: the N the model was trained with)")
     p.add_argument("--tile", type=int, default=256, help="tile size T, a multiple of 2**depth (default 256)")
     p.add_argument("--format", type=_csv, default=["onnx", "coreml"], help="onnx,coreml (default both)")
     p.add_argument(

@@ -277,7 +277,11 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     stage.network()
                 except ValueError as e:
-                    raise ValueError(_in_flag_terms(str(e), stage.name, args)) from None
+                    message = _in_flag_terms(str(e), stage.name, args)
+                    other = next((t for t in NETWORK_STAGES if t != stage.name and f"a '{t}" in message), None)
+                    if args.onnx is not None and other and "cannot run the" in message:
+                        message += f"; run it with --stages {other}"
+                    raise ValueError(message) from None
     except (ValueError, OSError) as e:  # printed here as one plain line (exit 2)
         print(f"isp-collab process: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)
         return 2

@@ -93,12 +93,18 @@ def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
         **({"lens": card["lens"], "align": card.get("align")} if card.get("lens") else {}),
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": file_sha256(model_dir / WEIGHTS_FILE),
+        # provenance: how the model was trained and what its card says it scores (PyTorch, validation tiles)
+        "training": {
+            k: card[k] for k in ("recipe", "recipe_sha256", "steps", "patches_per_step", "patch") if k in card
+        },
+        **({"validation": card["validation"]} if "validation" in card else {}),
+        **({"validation_protocol": card["validation_protocol"]} if "validation_protocol" in card else {}),
     }
 
 
 def export_model(
     model_name_or_path: str | os.PathLike = DEFAULT_MODEL,
-    n: int = 4,
+    n: int | None = None,
     tile: int = 256,
     formats: Sequence[str] = ("onnx", "coreml"),
     precisions: Sequence[str] | None = None,
@@ -117,7 +123,9 @@ def export_model(
 
     Args:
         model_name_or_path: shipped model name or folder with ``model.safetensors`` + ``card.json``.
-        n: tiles per stack (>= 1); a value other than the card's ``n_trained`` warns (quality not validated).
+        n: tiles per stack (>= 1); None: the card's ``n_trained`` (4 for a card without it). A value other
+            than ``n_trained`` warns (quality not validated); for mirror stacks (lens), one that is not 1, 2 or a
+            multiple of 4 warns why as well.
         tile: tile size, a multiple of 2**depth of the network.
         formats: any of ``onnx``, ``coreml``.
         precisions: any of ``fp32``, ``fp16``, ``int8`` (int8: ONNX only); ``None`` = ONNX fp32 and
@@ -147,11 +155,13 @@ def export_model(
     from .. import __version__
 
     say = log or (lambda _msg: None)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N):
         raise ValueError(f"n must be an integer between 1 and {MAX_N}, got {n!r}")
     plan = plan_variants(formats, precisions)
     model_dir = resolve_model_dir(model_name_or_path)
     model = load_model(model_dir)
+    if n is None:  # the stack size the model was trained and validated with
+        n = max(1, int((getattr(model, "card", {}) or {}).get("n_trained", 4)))
     m = model.multiple
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < m or tile % m:
         raise ValueError(f"tile must be a positive multiple of {m} (2**depth of {model.config.arch}), got {tile!r}")
@@ -173,6 +183,10 @@ def export_model(
     strategy = strategy or default_strategy(model.card)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if strategy == "mirror" and (n == 3 or (n > 4 and n % 4)):
+        from ..restore.gathering import mirror_size_note
+
+        warnings.warn(mirror_size_note(n), stacklevel=2)
     if opset < MIN_OPSET:
         raise ValueError(f"ONNX opset must be >= {MIN_OPSET}, got {opset}")
     if calibration_stacks < 1:
@@ -348,7 +362,7 @@ def _build(
                     )
         else:
             from .coreml_export import PRECISIONS as CT_PRECISIONS
-            from .coreml_export import export_coreml, validate_mlpackage
+            from .coreml_export import coreml_versions, export_coreml, validate_mlpackage
 
             say(f"converting to Core ML ({CT_PRECISIONS[precision]}, {coreml_target}) ...")
             c = export_coreml(
@@ -366,6 +380,7 @@ def _build(
                 "fold_max_abs": c["fold_max_abs"],
                 "spec_check": "ML Program; input/output names, shapes and dtypes; op types: ok",
                 "runs_on": "macOS / iOS only (Core ML framework)",
+                **coreml_versions(),
             }
             parity = measure_coreml_parity(path, model, n, tile)
         side = sidecar_path(path)

@@ -167,6 +167,32 @@ def export_coreml(
     }
 
 
+def coreml_versions() -> dict[str, str]:
+    """coremltools' version and the newest torch it was tested with (its conversion of a newer torch is
+    untested upstream: recorded, and said once as a warning, since ``_quiet`` hides coremltools' own)."""
+    import coremltools as ct
+    from coremltools import _deps
+
+    tested = str(getattr(_deps, "_TORCH_MAX_VERSION", ""))
+    out = {"coremltools_version": ct.__version__, "coremltools_tested_torch": tested or "unknown"}
+    if tested and _newer(torch.__version__, tested):
+        warnings.warn(
+            f"Core ML: coremltools {ct.__version__} was tested with torch up to {tested}, this is torch "
+            f"{torch.__version__.split('+')[0]}; parity on Apple devices is not measured here",
+            stacklevel=2,
+        )
+    return out
+
+
+def _newer(version: str, than: str) -> bool:
+    """Whether ``version`` (``2.13.0+cpu``) is newer than ``than`` (``2.7.0``), by major.minor."""
+
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split("+")[0].split(".")[:2] if p.isdigit())
+
+    return key(version) > key(than)
+
+
 #: Files coremltools writes into a package that Core ML never reads (not in its Manifest.json).
 DEBUG_FILES = ("executorch_debug_handle_mapping.json",)
 

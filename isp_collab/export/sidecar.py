@@ -6,7 +6,8 @@
 - ``input`` / ``output``: name, shape ``[1, N, 3, T, T]``, dtype ``float32``, layout, value range,
   colour space ``linear RGB``;
 - ``tiling``: ``n``, ``n_trained``, ``tile``, ``overlap``, ``strategy`` (gathering), ``window``;
-- ``model``: name, task, arch, weights file sha256; ``onnx`` (opset, IR version, ops) or ``coreml``
+- ``model``: name, task, arch, weights file sha256, ``training`` (recipe, its sha256, steps) and the card's
+  ``validation`` figures and protocol (PyTorch, fp32); ``onnx`` (opset, IR version, ops) or ``coreml``
   (deployment target, compute precision, spec checks); ``package_version``, ``torch_version``;
 - ``postprocess``: what ``isp-collab process`` does after stitching (``detail``: ``luma`` for
   sharpening, with the weights and formula, or ``rgb``; see :mod:`isp_collab.restore.detail`);
@@ -52,6 +53,10 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
         "colour_space": "linear RGB",
         "isp_position": "linear camera RGB after demosaicking, before white balance, the colour matrix and the "
         "tone curve (no gamma; the domain the model was trained in); the output is in the same space",
+        "normalisation": "raw sample minus its black level, divided by (white level - black level), per CFA site, "
+        "then demosaicked; no exposure gain (isp-collab process does exactly this). Trained on photos unprocessed "
+        "to that domain (Brooks et al. 2019): typical frames have a 99th percentile near 0.5. Much darker frames "
+        "are restored less well (benchmarks/RESULTS.md, exposure)",
     }
 
 

@@ -195,7 +195,7 @@ def gather_stacks(
         stacks = [_pad([(t, no_flip, True) for t in g], n) for g in groups]
     else:
         if n == 3 or (n > 4 and n % 4):
-            warnings.warn(_mirror_size_note(n), stacklevel=2)
+            warnings.warn(mirror_size_note(n), stacklevel=2)
         orbits = _mirror_orbits(grid)
         stacks = []
         if n < 4:  # split each orbit; [id, flip-x] pairs stay together for n = 2
@@ -212,7 +212,7 @@ def gather_stacks(
     return stacks
 
 
-def _mirror_size_note(n: int) -> str:
+def mirror_size_note(n: int) -> str:
     """Why a stack size that is not 1, 2 or a multiple of 4 wastes mirror gathering."""
     if n == 3:
         return (
