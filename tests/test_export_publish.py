@@ -123,8 +123,11 @@ def test_card_recommended_strategy_is_the_default():
 
 
 def test_stacks_too_large_for_memory_are_refused_before_any_work(tmp_path, model_dir):
-    with pytest.raises(ValueError, match=r"\[1, 64, 3, 4096, 4096\] stack is 12\.9 GB"):
+    with pytest.raises(ValueError, match=r"\[1, 64, 3, 4096, 4096\] stack needs about 1933 GB"):
         api.export_model(model_dir, n=64, tile=4096, formats=("onnx",), out_dir=tmp_path / "o")
+    # 8 x 2048² (34 Mpx) passed the old cap of 8 x 4096² stack pixels but would need ~60 GB: refused now
+    with pytest.raises(ValueError, match=r"needs about 60 GB .* at most 4 x 2048²"):
+        api.export_model(model_dir, n=8, tile=2048, formats=("onnx",), out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 
@@ -197,6 +200,7 @@ def test_every_onnx_variant_records_its_restoration_quality():
             and abs(quality["delta_db"] - (quality["psnr_db"] - quality["torch_psnr_db"])) < 2e-3
         )
         assert (precision == "fp32") == ("tolerance_db" not in quality)
+        assert 20 < quality["blurry_psnr_db"] != quality["psnr_db"] and "darker frames" in quality["scope"]
     assert abs(artefact("fp32").parity["quality"]["delta_db"]) < 1e-3
 
 

@@ -34,8 +34,11 @@ class ExportError(RuntimeError):
 
 #: Largest static tile accepted (a [1, 8, 3, 4096, 4096] float32 stack is 1.6 GB).
 MAX_TILE = 4096
-#: Largest N x tile² of one stack: parity and calibration hold real stacks in memory (8 x 4096², 1.6 GB).
-MAX_STACK_PIXELS = 8 * MAX_TILE**2
+#: Largest N x tile² of one stack. Parity and calibration run real stacks through PyTorch, whose forward
+#: pass holds about 1.8 GB per megapixel of stack (measured: 1.0 GB at 4 x 256², 2.4 GB at 4 x 512²): 16 Mpx
+#: (4 x 2048²) needs about 30 GB.
+MAX_STACK_PIXELS = 4 * 2048**2
+GB_PER_STACK_MEGAPIXEL = 1.8
 #: Restoration PSNR a cheaper variant may lose against PyTorch fp32 before the export warns (dB).
 QUALITY_TOLERANCE_DB = {"fp16": 0.05, "int8": 0.15}
 
@@ -168,10 +171,10 @@ def export_model(
     if tile > MAX_TILE:  # parity and calibration run real [1, N, 3, T, T] stacks: keep them in memory
         raise ValueError(f"tile must be at most {MAX_TILE} px (got {tile}); whole images are restored tile by tile")
     if n * tile * tile > MAX_STACK_PIXELS:
-        gb = n * 3 * tile * tile * 4 / 1e9
+        gb = n * tile * tile / 1e6 * GB_PER_STACK_MEGAPIXEL
         raise ValueError(
-            f"a [1, {n}, 3, {tile}, {tile}] stack is {gb:.1f} GB; N x tile² may be at most 8 x {MAX_TILE}² "
-            "(use a smaller tile or N)"
+            f"a [1, {n}, 3, {tile}, {tile}] stack needs about {gb:.0f} GB to check against PyTorch; N x tile² may "
+            f"be at most 4 x 2048² (use a smaller tile or N)"
         )
     if calibration_images is not None:  # named by the user: no silent fallback to synthetic images
         from .calibration import check_photo_folder
