@@ -13,7 +13,9 @@ It does what an ISP integration has to do around the network, and is the referen
    orientation) and run each stack ``[1, N, 3, T, T]`` through ONNX Runtime;
 4. stitch: every restored tile is multiplied by a separable window (1 in the middle, a Hann taper
    over the overlap) and the sum is divided by the accumulated window weight;
-5. post-process as the sidecar's ``postprocess`` says (what ``isp-collab process`` does): ``luma``
+5. a frame darker than the sidecar's ``preprocess.exposure_target`` is restored at the gain that brings it
+   there and divided back (steps 2-4 run on the brightened frame);
+6. post-process as the sidecar's ``postprocess`` says (what ``isp-collab process`` does): ``luma``
    (sharpening models) keeps the luminance of the change only, measured in white-balanced space
    (``--wb-gains``; 1, 1, 1 by default), ``rgb`` (lens models) keeps the output as it is.
 
@@ -416,6 +418,20 @@ def transfer_luma_detail(
     return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
 
 
+def exposure_gain(meta: dict, image: np.ndarray) -> float:
+    """The sidecar's ``preprocess`` gain for ``image`` (what ``isp-collab process`` applies before tiling;
+    mirrors ``isp_collab/restore/exposure.py``); 1 for sidecars without one."""
+    spec = meta.get("preprocess") or {}
+    target, max_gain = float(spec.get("exposure_target", 0.0)), float(spec.get("max_gain", 1.0))
+    if not target > 0:
+        return 1.0
+    sample = image[::4, ::4] if min(image.shape[:2]) >= 64 else image
+    level = float(np.percentile(sample.max(axis=2), 99))
+    if not level > 0 or not np.isfinite(level):
+        return 1.0
+    return float(np.clip(target / level, 1.0, max_gain))
+
+
 def postprocess(
     meta: dict,
     before: np.ndarray,
@@ -625,7 +641,9 @@ def main(argv: list[str] | None = None) -> int:
         h, w = image.shape[:2]
         if center and not (0 <= center[0] <= w - 1 and 0 <= center[1] <= h - 1):
             raise ValueError(f"--center: ({center[0]:g}, {center[1]:g}) is outside the {w}x{h} image {args.input}")
-        out = postprocess(restorer.meta, image, restorer(image, strategy, center), detail, gains)
+        gain = exposure_gain(restorer.meta, image)  # a dark frame is restored brighter, then divided back
+        restored = restorer(image * np.float32(gain), strategy, center) / np.float32(gain)
+        out = postprocess(restorer.meta, image, restored, detail, gains)
         write_image(args.output, out, depth, args.overwrite, grey)
     except (ValueError, OSError) as e:  # FileNotFoundError is an OSError
         print(f"consume_onnx: error: {_reason(e)}", file=sys.stderr)

@@ -365,3 +365,21 @@ def test_consumer_truncated_png_is_one_line_even_from_libpng(tmp_path, capfd):
     assert consumer.main([str(model_copy(tmp_path / "ok")), str(src), str(tmp_path / "o.png")]) == 2
     err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and f"{src}: cannot decode the image" in err[0], err
+
+
+def test_consumer_brightens_a_dark_frame_as_process_does(tmp_path):
+    """The sidecar's preprocess step: a dark frame gives what restore(..., exposure_target) gives."""
+    from isp_collab.restore.exposure import EXPOSURE_TARGET, exposure_gain
+
+    consumer = load_consumer()
+    image = sample_image(64, 80) * np.float32(0.05)
+    assert exposure_gain(image) > 1
+    src, dst = tmp_path / "dark.npy", tmp_path / "out.npy"
+    np.save(src, image)
+    assert consumer.main([str(artefact("fp32").path), str(src), str(dst), "--detail", "rgb"]) == 0
+    ref = restore_mod.restore(
+        image, load_model(exported()[0]), n=N, tile=TILE, backend="torch", exposure_target=EXPOSURE_TARGET
+    )
+    assert float(np.abs(np.load(dst) - ref).max()) <= 1e-5
+    side = json.loads(artefact("fp32").sidecar.read_text())
+    assert side["preprocess"]["exposure_target"] == EXPOSURE_TARGET

@@ -213,6 +213,7 @@ def test_process_tiles_an_exported_file_as_its_sidecar_says(tmp_path, model_dir,
     """overlap and strategy recorded at export are what ``process --onnx`` uses (as the consumer does)."""
     from isp_collab.pipeline import Frame
     from isp_collab.pipeline.collaborative import Sharpen
+    from isp_collab.restore.exposure import EXPOSURE_TARGET
 
     monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
     (art,) = api.export_model(
@@ -220,7 +221,9 @@ def test_process_tiles_an_exported_file_as_its_sidecar_says(tmp_path, model_dir,
     )
     frame = Frame(source=tmp_path / "x.png", kind="rgb", height=100, width=120, bit_depth=8)
     assert Sharpen(onnx_path=str(art.path)).restore_kwargs(frame) == dict(
-        n=None, strategy="local", tile=None, overlap=8
+        n=None, strategy="local", tile=None, overlap=8, exposure_target=EXPOSURE_TARGET
     )
     assert Sharpen(onnx_path=str(art.path), overlap=16).restore_kwargs(frame)["overlap"] == 16  # set here: wins
-    assert Sharpen().restore_kwargs(frame) == dict(n=None, strategy="spread", tile=None)
+    assert Sharpen().restore_kwargs(frame) == dict(
+        n=None, strategy="spread", tile=None, exposure_target=EXPOSURE_TARGET
+    )

@@ -9,6 +9,8 @@
 - ``model``: name, task, arch, weights file sha256, ``training`` (recipe, its sha256, steps) and the card's
   ``validation`` figures and protocol (PyTorch, fp32); ``onnx`` (opset, IR version, ops) or ``coreml``
   (deployment target, compute precision, spec checks); ``package_version``, ``torch_version``;
+- ``preprocess``: the exposure gain ``isp-collab process`` applies to a dark frame before tiling (and undoes
+  after stitching);
 - ``postprocess``: what ``isp-collab process`` does after stitching (``detail``: ``luma`` for
   sharpening, with the weights and formula, or ``rgb``; see :mod:`isp_collab.restore.detail`);
 - ``parity``: the measured figures (see :mod:`.parity`).
@@ -54,9 +56,9 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
         "isp_position": "linear camera RGB after demosaicking, before white balance, the colour matrix and the "
         "tone curve (no gamma; the domain the model was trained in); the output is in the same space",
         "normalisation": "raw sample minus its black level, divided by (white level - black level), per CFA site, "
-        "then demosaicked; no exposure gain (isp-collab process does exactly this). Trained on photos unprocessed "
-        "to that domain (Brooks et al. 2019): typical frames have a 99th percentile near 0.5. Much darker frames "
-        "are restored less well (benchmarks/RESULTS.md, exposure)",
+        "then demosaicked (isp-collab process does exactly this). Trained on photos unprocessed to that domain "
+        "(Brooks et al. 2019): typical frames have a 99th percentile near 0.5; darker frames are brought up first, "
+        "see preprocess (benchmarks/RESULTS.md, exposure)",
     }
 
 
@@ -97,12 +99,27 @@ def build_sidecar(
             "window": "separable: 1 in the middle, Hann taper sin^2(pi (k + 1/2) / (2 overlap)) over the overlap; "
             "stitched output = sum(window * tile) / sum(window)",
         },
+        "preprocess": preprocess_spec(),
         "postprocess": postprocess_spec(model.get("task")),
         "model": model,
         fmt: target,
         "package_version": package_version,
         "torch_version": torch_version,
         "parity": parity,
+    }
+
+
+def preprocess_spec() -> dict[str, Any]:
+    """What ``isp-collab process`` does to a frame before tiling it (:mod:`isp_collab.restore.exposure`)."""
+    from ..restore.exposure import EXPOSURE_TARGET, MAX_GAIN
+
+    return {
+        "exposure_target": EXPOSURE_TARGET,
+        "max_gain": MAX_GAIN,
+        "level": "99th percentile of max(R, G, B) over the frame's pixels [::4, ::4] (all pixels when the frame "
+        "is under 64 px on a side)",
+        "rule": "g = clip(exposure_target / level, 1, max_gain) (1 when level <= 0); restore the frame times g and "
+        "divide the stitched output by g. Frames at least as bright as the target are untouched",
     }
 
 

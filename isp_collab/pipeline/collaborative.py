@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..restore.detail import DETAILS, Detail, transfer_luma_detail
+from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
 from ..restore.tiling import MAX_N
 from .frame import Frame
@@ -32,8 +33,9 @@ class CollaborativeStage(StageBase):
     tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else 256; overlap None = restore's
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
     ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
-    model: a ``model`` given too must be that one); device: torch device (None = best available).
-    The backend is built once and reused for every image of a batch; building it checks that the
+    model: a ``model`` given too must be that one); device: torch device (None = best available);
+    exposure_target: a frame whose brightest 1% is darker than this is restored at the gain that brings it
+    there, then divided back (:mod:`isp_collab.restore.exposure`; 0: off). The backend is built once and reused for every image of a batch; building it checks that the
     model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's) and that n / tile
     / overlap fit it, so a bad setting stops a batch before any file is decoded.
     """
@@ -48,6 +50,7 @@ class CollaborativeStage(StageBase):
     backend: Literal["torch", "onnx"] | None = None
     onnx_path: str | None = None
     device: str | None = None
+    exposure_target: float = EXPOSURE_TARGET
     _runner: Any = field(default=None, init=False, repr=False, compare=False)
     _exported_tiling: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -68,6 +71,10 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.tile must be between 1 and {MAX_TILE}, got {self.tile}")
         if self.overlap is not None and self.tile is not None and not 0 <= self.overlap <= self.tile // 2:
             raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {self.tile // 2}], got {self.overlap}")
+        if isinstance(self.exposure_target, bool) or not isinstance(self.exposure_target, (int, float)):
+            raise ValueError(f"{self.name}.exposure_target must be a number, got {self.exposure_target!r}")
+        if not 0 <= self.exposure_target <= 1:
+            raise ValueError(f"{self.name}.exposure_target must be in [0, 1] (0: off), got {self.exposure_target}")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"{self.name}.overlap must be >= 0, got {self.overlap}")
         if self.model is not None:
@@ -147,7 +154,7 @@ class CollaborativeStage(StageBase):
         self.network()  # reads the sidecar of an exported file
         exported = self._exported_tiling
         strategy = exported.get("strategy") if exported.get("strategy") in STRATEGIES else self.strategy
-        kw: dict[str, Any] = dict(n=self.n, strategy=strategy, tile=self.tile)
+        kw: dict[str, Any] = dict(n=self.n, strategy=strategy, tile=self.tile, exposure_target=self.exposure_target)
         overlap = self.overlap if self.overlap is not None else exported.get("overlap")
         if isinstance(overlap, int) and not isinstance(overlap, bool):
             kw["overlap"] = overlap  # else restore's default_overlap of the tile it uses

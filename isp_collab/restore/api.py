@@ -10,6 +10,7 @@ import numpy as np
 from torch import nn
 
 from .backends import Backend, OnnxBackend, TorchBackend
+from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
 from .tiling import Stitcher, TileGrid, default_overlap, make_grid, tile_view
 
@@ -104,6 +105,7 @@ def restore(
     center: tuple[float, float] | None = None,
     batch_size: int = 2,
     progress: bool | None = None,
+    exposure_target: float = 0.0,
 ) -> np.ndarray:
     """Restore a whole image with a collaborative network, tile by tile, seamlessly.
 
@@ -117,10 +119,17 @@ def restore(
     centre for ``mirror`` in pixel-index coordinates (default the image centre). ``batch_size``:
     stacks per network call; peak memory is the input, the output and one mini-batch.
     ``progress``: a tqdm bar on stderr (None: for images above 1 MP when stderr is a terminal).
+    ``exposure_target`` > 0: a frame darker than that is restored at the gain that brings it there and
+    divided back (:mod:`.exposure`; the pipeline's stages use :data:`~.exposure.EXPOSURE_TARGET`); 0: as is.
 
     Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments.
     """
     image = check_image(image)
+    if exposure_target < 0:
+        raise ValueError(f"exposure_target must be >= 0 (0: off), got {exposure_target}")
+    gain = exposure_gain(image, exposure_target) if exposure_target else 1.0
+    if gain > 1.0:
+        image = image * np.float32(gain)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     if batch_size < 1:
@@ -177,4 +186,5 @@ def restore(
     finally:
         if bar is not None:
             bar.close()
-    return stitcher.finish()
+    out = stitcher.finish()
+    return out / np.float32(gain) if gain > 1.0 else out
