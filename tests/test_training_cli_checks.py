@@ -1,0 +1,81 @@
+"""``isp-collab train``: recipe values and output folders are checked before anything runs (review of the
+sixteenth session); a model that cannot be written, --no-progress and a corrupt checkpoint."""
+
+import pytest
+from test_training_cli import args, error_line, lens_recipe, recipe_file
+
+from isp_collab.cli import main
+from isp_collab.training import trainer as trainer_mod
+
+
+@pytest.mark.parametrize(
+    ("append", "reason"),
+    [
+        ('[val]\nsigmas = ["a"]\n', "val.sigmas must be a non-empty list of positive numbers, got ['a']"),
+        ("[val]\nsigmas = [[1]]\n", "val.sigmas must be a non-empty list of positive numbers"),
+        ("[val]\nnoise_level = nan\n", "val.noise_level must be a finite number >= 0, got nan"),
+        ("[val]\nnoise_level = -0.5\n", "val.noise_level must be a finite number >= 0, got -0.5"),
+        ("[val]\nmax_images = 0\n", "val.max_images must be >= 1, got 0"),
+        ("[val]\nseed = -1\n", "val.seed must be >= 0, got -1"),
+        ("[data]\nmax_megabytes = 0\n", "data.max_megabytes must be >= 1, got 0"),
+        ("[model]\nn = 65\n", "model.n must be between 1 and 64, got 65"),
+        ('[task]\nname = "lens"\nlens = "lens-z"\n', "task.lens must be one of lens-a, lens-b or a calibration .npz"),
+        ("[modle]\nn = 4\n", "unknown section(s) ['modle']"),
+    ],
+)
+def test_bad_recipe_values_are_one_line_errors_naming_the_key(tmp_path, capsys, append, reason):
+    def edit(text: str) -> str:
+        if append == "[model]\nn = 65\n":
+            return text.replace("n = 2", "n = 65")
+        for section in ("[val]", "[data]", "[model]"):  # a section given twice is a TOML error: merge into it
+            if append.startswith(section) and section in text:
+                return text.replace(section, append.rstrip("\n"), 1)
+        return text + append
+
+    if append.startswith("[task]"):
+        recipe = recipe_file(tmp_path, lambda text: lens_recipe(text).replace('[task]\nname = "lens"', append))
+    else:
+        recipe = recipe_file(tmp_path, edit)
+    assert main(args(tmp_path, recipe)) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "r.toml" in line and reason in line, line
+    assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
+
+
+def test_out_and_run_dir_are_checked_before_training(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for flag, folder, reason in (
+        ("--run-dir", tmp_path / "afile" / "sub", "afile is a file, not a folder"),
+        ("--out", tmp_path / "afile" / "sub", "afile is a file, not a folder"),
+        ("--out", tmp_path / "typo" / "deep" / "o", f"parent folder {tmp_path / 'typo' / 'deep'} does not exist"),
+        ("--run-dir", tmp_path / "typo" / "deep" / "r", f"parent folder {tmp_path / 'typo' / 'deep'} does not exist"),
+    ):
+        argv = args(tmp_path)
+        argv[argv.index(flag) + 1] = str(folder)
+        assert main(argv) == 2
+        line = error_line(capsys.readouterr().err)
+        assert str(folder) in line and reason in line, line
+        assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists() and not (tmp_path / "typo").exists()
+
+
+def test_a_model_that_cannot_be_written_keeps_the_run_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    def failing_save(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer_mod, "save_model", failing_save)
+    assert main(args(tmp_path)) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "--resume --out DIR" in line and str(tmp_path / "r") in line, line
+    monkeypatch.undo()
+    assert main([*args(tmp_path), "--resume"]) == 0  # the finished run writes its model
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
+def test_no_progress_prints_no_status_lines_and_a_corrupt_checkpoint_names_the_way_out(tmp_path, capsys):
+    assert main(args(tmp_path)) == 0
+    out, err = capsys.readouterr()
+    assert "step " not in out and "step " not in err  # the result lines only
+    (tmp_path / "r" / "last.pt").write_bytes(b"junk")
+    assert main([*args(tmp_path), "--out", str(tmp_path / "m2")]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "last.pt: unreadable checkpoint (" in line and "--run-dir DIR for a new run" in line, line
