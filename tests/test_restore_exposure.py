@@ -45,3 +45,13 @@ def test_restore_runs_a_dark_frame_brightened_and_divides_back():
     )
     with pytest.raises(ValueError, match="exposure_target must be >= 0"):
         restore(dark, net, n=2, tile=32, exposure_target=-1)
+
+
+def test_the_stages_default_is_on_and_the_option_is_checked():
+    from isp_collab.pipeline import Pipeline
+    from isp_collab.pipeline.collaborative import LensCorrect, Sharpen
+
+    assert Sharpen().exposure_target == LensCorrect().exposure_target == EXPOSURE_TARGET
+    assert Pipeline.from_dict({"sharpen": {"exposure_target": 0}}).sharpen.exposure_target == 0  # off
+    with pytest.raises(ValueError, match=r"exposure_target must be in \[0, 1\]"):
+        Pipeline.from_dict({"sharpen": {"exposure_target": 2}})
