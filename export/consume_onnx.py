@@ -616,7 +616,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", help="output image, same conventions")
     p.add_argument("--sidecar", help="sidecar JSON (default: MODEL with .json)")
     p.add_argument("--strategy", choices=STRATEGIES, help="gathering strategy (default: the sidecar's)")
-    p.add_argument("--center", help="optical centre X,Y in pixels, for --strategy mirror (default: image centre)")
+    p.add_argument(
+        "--center",
+        help="optical centre X,Y in pixels, for --strategy mirror (default: the sidecar's model optical_center, "
+        "else the image centre)",
+    )
     p.add_argument(
         "--detail", choices=DETAILS, help="after stitching: luma or rgb (default: the sidecar's postprocess)"
     )
@@ -641,6 +645,9 @@ def main(argv: list[str] | None = None) -> int:
         h, w = image.shape[:2]
         if center and not (0 <= center[0] <= w - 1 and 0 <= center[1] <= h - 1):
             raise ValueError(f"--center: ({center[0]:g}, {center[1]:g}) is outside the {w}x{h} image {args.input}")
+        trained = (restorer.meta.get("model") or {}).get("optical_center")  # fractions of width and height
+        if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
+            center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
         gain = exposure_gain(restorer.meta, image)  # a dark frame is restored brighter, then divided back
         restored = restorer(image * np.float32(gain), strategy, center) / np.float32(gain)
         out = postprocess(restorer.meta, image, restored, detail, gains)

@@ -223,6 +223,11 @@ def _bad_kernels(kind: str) -> np.ndarray:
         ("negative", "non-negative"),
         ("nan", "NaN"),
         ({"positions": np.zeros((5, 7, 2))}, "increase"),
+        ({"center": np.array([500.0, 40.0])}, r"center \(500.0, 40.0\) \(x, y\) is outside the 96x144"),
+        (
+            {"image_size": np.array(SIZE[::-1])},
+            r"outside the 144x96 \(H x W\) image \(image_size is \(H, W\): swapped\?\)",
+        ),
     ],
 )
 def test_bad_calibration_files_raise_one_line_errors(tmp_path, override, message):

@@ -64,7 +64,9 @@ def test_existing_run_needs_resume_or_overwrite_and_resume_needs_a_run(tmp_path)
     with pytest.raises(FileExistsError, match=r"an unfinished run is there .*--resume.*--run-dir DIR"):
         train(tiny(2), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
     train(tiny(2), tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)
-    with pytest.raises(FileExistsError, match=r"a finished run is there; pass --overwrite .* or --run-dir DIR"):
+    with pytest.raises(
+        FileExistsError, match=r"a finished run is there; pass --resume .* --overwrite .* or --run-dir DIR"
+    ):
         train(tiny(2), tmp_path / "m2", run_dir=tmp_path / "r", progress=False)
     assert train(tiny(2), tmp_path / "m2", run_dir=tmp_path / "r", progress=False, overwrite=True)["finished"]
     with pytest.raises(FileNotFoundError, match="nothing to resume"):

@@ -21,12 +21,19 @@ from isp_collab.training import trainer as trainer_mod
         ("[model]\nn = 65\n", "model.n must be between 1 and 64, got 65"),
         ('[task]\nname = "lens"\nlens = "lens-z"\n', "task.lens must be one of lens-a, lens-b or a calibration .npz"),
         ("[modle]\nn = 4\n", "unknown section(s) ['modle']"),
+        (
+            '[task]\nlens = "mylens.npz"\n',
+            "task.lens only apply to the lens task, but task.name is 'sharpen' (set task.name = \"lens\"",
+        ),
+        ("[train]\npatches_per_step = 5\n", "multiple of model.n (equal patches per stack), got 5 for n = 2"),
     ],
 )
 def test_bad_recipe_values_are_one_line_errors_naming_the_key(tmp_path, capsys, append, reason):
     def edit(text: str) -> str:
         if append == "[model]\nn = 65\n":
             return text.replace("n = 2", "n = 65")
+        if append.startswith("[train]"):
+            return text.replace("patches_per_step = 4", append.split("\n")[1])
         for section in ("[val]", "[data]", "[model]"):  # a section given twice is a TOML error: merge into it
             if append.startswith(section) and section in text:
                 return text.replace(section, append.rstrip("\n"), 1)
@@ -39,6 +46,15 @@ def test_bad_recipe_values_are_one_line_errors_naming_the_key(tmp_path, capsys, 
     assert main(args(tmp_path, recipe)) == 2
     line = error_line(capsys.readouterr().err)
     assert "r.toml" in line and reason in line, line
+    assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
+
+
+def test_keys_of_the_other_task_are_refused(tmp_path, capsys):
+    """A lens recipe setting the sharpening blur range would train without it: refused, naming the keys."""
+    recipe = recipe_file(tmp_path, lambda text: lens_recipe(text).replace("[data]", "[data]\nsigma_max = 3.0", 1))
+    assert main(args(tmp_path, recipe)) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "r.toml: data.sigma_max only apply to the sharpen task, but task.name is 'lens'" in line, line
     assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
 
 
@@ -74,7 +90,8 @@ def test_a_model_that_cannot_be_written_keeps_the_run_and_says_how_to_resume(tmp
 def test_no_progress_prints_no_status_lines_and_a_corrupt_checkpoint_names_the_way_out(tmp_path, capsys):
     assert main(args(tmp_path)) == 0
     out, err = capsys.readouterr()
-    assert "step " not in out and "step " not in err  # the result lines only
+    status = [line for line in (out + err).splitlines() if "step " in line and "warning: " not in line]
+    assert not status, status  # the result lines only (and warnings)
     (tmp_path / "r" / "last.pt").write_bytes(b"junk")
     assert main([*args(tmp_path), "--out", str(tmp_path / "m2")]) == 2
     line = error_line(capsys.readouterr().err)

@@ -94,6 +94,8 @@ def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
         "merge": model.config.merge,
         "n_trained": int(card["n_trained"]) if "n_trained" in card else None,
         **({"lens": card["lens"], "align": card.get("align")} if card.get("lens") else {}),
+        # mirror stacks are gathered about this point: fractions of the frame's width and height
+        **({"optical_center": card["optical_center"]} if card.get("optical_center") else {}),
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": file_sha256(model_dir / WEIGHTS_FILE),
         # provenance: how the model was trained and what its card says it scores (PyTorch, validation tiles)

@@ -155,9 +155,9 @@ def save_model(
     model: CollaborativeUNet,
     out_dir: str | os.PathLike,
     card: dict[str, Any],
-    extra_files: dict[str, str] | None = None,
+    extra_files: dict[str, str | bytes] | None = None,
 ) -> Path:
-    """Write ``model.safetensors``, ``card.json`` and ``extra_files`` (name -> text) as one folder.
+    """Write ``model.safetensors``, ``card.json`` and ``extra_files`` (name -> text or bytes) as one folder.
 
     The files are written to a temporary folder beside ``out_dir``, which then takes its place: a crash
     leaves the old model or the new one, never new weights with an old card, and the files of a replaced
@@ -180,8 +180,11 @@ def save_model(
         save_file(state, str(tmp / WEIGHTS_FILE))
         full["weights_sha256"] = file_sha256(tmp / WEIGHTS_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(full, indent=2, allow_nan=False) + "\n")
-        for name, text in (extra_files or {}).items():
-            (tmp / name).write_text(text)
+        for name, content in (extra_files or {}).items():
+            if isinstance(content, bytes):
+                (tmp / name).write_bytes(content)
+            else:
+                (tmp / name).write_text(content)
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
         _put_in_place(tmp, out, {WEIGHTS_FILE, CARD_FILE, *(extra_files or {})})

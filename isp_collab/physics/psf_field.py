@@ -104,6 +104,21 @@ def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: 
         raise ValueError(f"image_size must be positive (H, W), got {image_size}")
     if not (torch.isfinite(positions).all() and np.isfinite(center).all()):
         raise ValueError("positions and center must be finite")
+    h, w = image_size
+    if not (-0.5 <= center[0] <= w - 0.5 and -0.5 <= center[1] <= h - 0.5):
+        raise ValueError(f"center {tuple(center)} (x, y) is outside the {h}x{w} (H x W) image")
+    slack_x, slack_y = 0.05 * w, 0.05 * h  # nodes may sit a little outside the frame, not a field away
+    xs_all, ys_all = positions[..., 0], positions[..., 1]
+    if (
+        xs_all.min() < -0.5 - slack_x
+        or xs_all.max() > w - 0.5 + slack_x
+        or ys_all.min() < -0.5 - slack_y
+        or ys_all.max() > h - 0.5 + slack_y
+    ):
+        raise ValueError(
+            f"node positions span x {xs_all.min():.0f}..{xs_all.max():.0f}, y {ys_all.min():.0f}..{ys_all.max():.0f}, "
+            f"outside the {h}x{w} (H x W) image (image_size is (H, W): swapped?)"
+        )
     if not torch.isfinite(kernels).all():
         raise ValueError("kernels contain NaN or infinite values")
     if kernels.min() < 0:

@@ -53,6 +53,8 @@ class CollaborativeStage(StageBase):
     exposure_target: float = EXPOSURE_TARGET
     _runner: Any = field(default=None, init=False, repr=False, compare=False)
     _exported_tiling: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # what the model says of itself: its card, or the sidecar's model block for an exported file
+    _model_info: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.backend not in (None, "torch", "onnx"):
@@ -100,6 +102,7 @@ class CollaborativeStage(StageBase):
                 runner = OnnxBackend(self.onnx_path)
                 tiling = data.get("tiling")
                 self._exported_tiling = tiling if isinstance(tiling, dict) else {}
+                self._model_info = exported
             else:
                 from ..models import load_model
                 from ..models.weights import CARD_FILE, resolve_model_dir
@@ -107,6 +110,7 @@ class CollaborativeStage(StageBase):
                 model = self.model or self.default_model
                 net = load_model(model)
                 self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
+                self._model_info = dict(net.card or {})
                 runner = TorchBackend(net, self.device)
             self._check_fit(runner)
             self._runner = runner
@@ -211,7 +215,9 @@ class Sharpen(CollaborativeStage):
 
 @dataclass
 class LensCorrect(CollaborativeStage):
-    """Lens-aberration correction; ``mirror`` stacks about the optical centre (``center`` (x, y) or the frame's)."""
+    """Lens-aberration correction; ``mirror`` stacks about the optical centre: ``center`` (x, y) in pixels, else
+    the frame's, else the one the model was trained with (its card's ``optical_center``, fractions of the
+    width and height: a calibration's off-centre axis), else the frame centre."""
 
     name: ClassVar[str] = "lens"
     task: ClassVar[str] = "lens"
@@ -231,5 +237,21 @@ class LensCorrect(CollaborativeStage):
 
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
         kw = super().restore_kwargs(frame)
-        kw["center"] = tuple(self.center) if self.center is not None else frame.center
+        kw["center"] = self._optical_center(frame)
         return kw
+
+    def _optical_center(self, frame: Frame) -> tuple[float, float]:
+        if self.center is not None:
+            return tuple(self.center)
+        trained = self._model_info.get("optical_center")
+        if frame.optical_center is None and _two_numbers(trained) and 0 <= trained[0] <= 1 and 0 <= trained[1] <= 1:
+            return (trained[0] * frame.width - 0.5, trained[1] * frame.height - 0.5)
+        return frame.center
+
+
+def _two_numbers(value: Any) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )

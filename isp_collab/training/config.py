@@ -197,6 +197,17 @@ def load_recipe(path: str | Path) -> Recipe:
         if not all(isinstance(f, str) for f in folders):
             raise ValueError(f"{path} [data]: {key} must be a list of folder paths, got {folders!r}")
         setattr(parts["data"], key, [beside(path, f) for f in folders])
+    if Path(parts["task"].lens).suffix == ".npz":  # a calibration file, like the folders, beside the recipe
+        parts["task"].lens = beside(path, parts["task"].lens)
+    task_name = parts["task"].name
+    for other, keys in TASK_ONLY_KEYS.items():  # a key only the other task reads is a mistake, not a no-op
+        set_here = [k for k in keys if k.split(".")[1] in raw.get(k.split(".")[0], {})]
+        if other != task_name and set_here and task_name in TASK_ONLY_KEYS:
+            hint = ' (set task.name = "lens" in [task])' if other == "lens" else ""
+            raise ValueError(
+                f"{path}: {', '.join(set_here)} only apply to the {other} task, but task.name is "
+                f"{task_name!r}{hint}; remove them or change the task"
+            )
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)
@@ -275,7 +286,10 @@ def validate(r: Recipe) -> None:
     if r.task.name == "lens" and r.model.n not in (1, 4):
         raise ValueError(f"{where}: the lens task stacks the 4 mirror positions: n must be 1 or 4")
     if r.train.patches_per_step % r.model.n:
-        raise ValueError(f"{where}: train.patches_per_step must be a multiple of model.n")
+        raise ValueError(
+            f"{where}: train.patches_per_step must be a multiple of model.n (equal patches per stack), got "
+            f"{r.train.patches_per_step} for n = {r.model.n}"
+        )
     t = r.train
     for key in ("steps", "patches_per_step", "val_every", "ckpt_every"):
         if not isinstance(getattr(t, key), int) or getattr(t, key) < 1:

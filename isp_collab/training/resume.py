@@ -94,12 +94,18 @@ class RunStart:
 
 
 def open_run(
-    run_dir: Path, recipe: Recipe, resume: bool = False, overwrite: bool = False, init: str | os.PathLike | None = None
+    run_dir: Path,
+    recipe: Recipe,
+    resume: bool = False,
+    overwrite: bool = False,
+    init: str | os.PathLike | None = None,
+    world: int = 1,
 ) -> RunStart:
     """Check ``run_dir`` against the request; raises one line naming the folder and the way out.
 
     - no run there: a new run (``--resume`` is refused: nothing to resume);
-    - an unfinished run: ``resume`` continues it (same settings and ``--init``, else refused);
+    - an unfinished run: ``resume`` continues it (same settings, ``--init`` and number of processes
+      ``world``, else refused: each process draws its own batches);
       otherwise refused (``--resume``, ``--run-dir`` or remove it);
     - a finished run (all its steps done, its model written): ``overwrite`` restarts it; otherwise refused.
     """
@@ -116,6 +122,13 @@ def open_run(
             raise ValueError(
                 f"{last}: the run was started with other settings ({'; '.join(changed)}); resume with the "
                 "run's recipe and options (--images, --val-images, --steps, --lr, --workers), or start a new run"
+            )
+        saved_world = ck.get("world", len(ck.get("generators", [None])))  # one generator per process
+        if saved_world != world:
+            how = "without torchrun" if saved_world == 1 else f"with torchrun --nproc_per_node={saved_world}"
+            raise ValueError(
+                f"{last}: the run was started with {saved_world} process(es), this one has {world} (each process "
+                f"draws its own batches); resume it {how}, or start a new run"
             )
         recorded = ck.get("init")
         if init is not None and (recorded is None or not _same_model(init, recorded)):
@@ -141,6 +154,7 @@ def open_run(
         )
     if not overwrite:
         raise FileExistsError(
-            f"{run_dir}: a finished run is there; pass --overwrite to start it again, or --run-dir DIR for a new run"
+            f"{run_dir}: a finished run is there; pass --resume to write its model (again), --overwrite to train "
+            "it again, or --run-dir DIR for a new run"
         )
     return RunStart(init=init, restart=True)

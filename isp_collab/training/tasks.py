@@ -199,6 +199,12 @@ class LensTask(_Task):
         self.recipe = recipe
         d = recipe.data
         self.field = self._field((1024, 1536))
+        where = recipe.path or recipe.name
+        if d.patch % 2 or d.patch > min(self.field.image_size):
+            raise ValueError(
+                f"{where}: data.patch = {d.patch} must be even and fit in the image of the lens "
+                f"{recipe.task.lens} ({self.field.image_size[0]}x{self.field.image_size[1]} px)"
+            )
         source = self.source = _source(recipe)
         self.sampler = LensSampler(
             source,
@@ -216,11 +222,21 @@ class LensTask(_Task):
 
         lens = self.recipe.task.lens
         if Path(lens).suffix == ".npz":
-            return load_calibration(lens)
+            try:
+                return load_calibration(lens)
+            except ValueError as e:
+                raise ValueError(f"{self.recipe.path or self.recipe.name}: task.lens: {e}") from None
         return make_lens(lens, image_size=image_size, seed=0)
 
     def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
         return self.sampler.sample(stacks, gen)
+
+    def data_card(self) -> dict[str, Any]:
+        """The data fields, and the lens's optical centre as fractions of the frame's width and height
+        (0.5, 0.5: the frame centre), which the lens stage stacks mirror tiles about."""
+        h, w = self.field.image_size
+        cx, cy = self.field.center
+        return {**super().data_card(), "optical_center": [round((cx + 0.5) / w, 6), round((cy + 0.5) / h, 6)]}
 
     def _build_valset(self) -> dict[str, ValGroup]:
         """Mirror quadruplets of tiles over each photo, grouped by normalised field radius.
@@ -245,15 +261,18 @@ class LensTask(_Task):
                 blurry = demosaic_residual_noise(blurry[None], gen)[0]
             else:
                 blurry = add_gaussian_noise(blurry[None], v.noise_level, gen)[0]
-            cx, cy = w / 2, h / 2
-            if min(cx, cy) < t:
+            # the optical centre (the frame's unless a calibration says otherwise), from the frame's top-left
+            # corner; mirror tiles fit in the frame out to the nearer edge on each axis
+            cx, cy = (c + 0.5 for c in (field.resized((h, w)) if field.image_size != (h, w) else field).center)
+            ax, ay = min(cx, w - cx), min(cy, h - cy)
+            if min(ax, ay) < t:
                 continue
             self.val_used += 1
-            rmax = float(np.hypot(cx, cy))
+            rmax = float(np.hypot(max(cx, w - cx), max(cy, h - cy)))  # the farthest corner: field height 1
             for fy in np.linspace(0, 1, 4):
                 for fx in np.linspace(0, 1, 4):
                     # tile centre offsets from the optical centre, within the frame
-                    ox, oy = t / 2 + fx * (cx - t), t / 2 + fy * (cy - t)
+                    ox, oy = t / 2 + fx * (ax - t), t / 2 + fy * (ay - t)
                     r = np.hypot(ox, oy) / rmax
                     region = REGIONS[min(2, int(r * 3))]
                     for sx, sy in ((1, 1), (-1, 1), (1, -1), (-1, -1)):
@@ -267,8 +286,8 @@ class LensTask(_Task):
                         groups[region][1].append(s)
         if not self.val_used:
             raise ValueError(
-                f"{self._val_where()}: no validation photo is at least {2 * t}x{2 * t} px (lens validation cuts "
-                f"mirror tiles of val.tile = {t} px about the centre)"
+                f"{self._val_where()}: no validation photo is at least {2 * t}x{2 * t} px about the optical centre "
+                f"(lens validation cuts mirror tiles of val.tile = {t} px about it)"
             )
         return {r: ValGroup(torch.stack(b).clamp(0, 1), torch.stack(s), 4) for r, (b, s) in groups.items() if b}
 

@@ -15,7 +15,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,31 @@ def _restore_sigterm(previous: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _steps_are_whole() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM while a step's update is applied; they act as soon as it is whole.
+
+    So an interrupt never checkpoints weights that have seen a step the counter has not (exact resume).
+    Off the main thread (no signal handlers there) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)  # raises KeyboardInterrupt / Terminated
+            elif handler != signal.SIG_IGN:
+                raise KeyboardInterrupt
+
+
 def _status(enabled: bool) -> Callable[[str], None]:
     """One short line on stderr per otherwise silent phase (loading, validation), when progress is shown."""
 
@@ -156,7 +183,7 @@ def train(
     run_dir = Path(run_dir or Path("runs") / recipe.name)
     out_dir = Path(out_dir)
     last_path, best_path, log_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "log.jsonl"
-    start = open_run(run_dir, recipe, resume=resume, overwrite=overwrite, init=init)
+    start = open_run(run_dir, recipe, resume=resume, overwrite=overwrite, init=init, world=world)
     ck, init = start.checkpoint, start.init
     say = _status(progress and rank == 0)
 
@@ -190,6 +217,9 @@ def train(
         if ema is not None and "ema" in ck:
             ema.load_state_dict(ck["ema"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
+    # the batch generator and RNGs as they stand after the last whole step: what a checkpoint saves, so an
+    # interrupt while the next batch is drawn or used does not skip that batch on resume
+    whole_gen, whole_rng = gen.get_state(), rng_state()
 
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -199,10 +229,10 @@ def train(
     cwd = os.getcwd()  # relative image folders in the recipe are taken from here (compared on resume)
 
     def checkpoint(path: Path) -> None:
-        gens = [gen.get_state()]
+        gens = [whole_gen]
         if world > 1:
             gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, gen.get_state())
+            dist.all_gather_object(gathered, whole_gen)
             gens = gathered
         if rank == 0:
             save_checkpoint(
@@ -212,8 +242,9 @@ def train(
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(),
                     "generators": gens,
-                    "rng": rng_state(),
+                    "rng": whole_rng,
                     "step": step,
+                    "world": world,
                     "best": best,
                     "elapsed": elapsed,
                     "recipe": asdict(recipe),
@@ -276,11 +307,13 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            step += 1
+            with _steps_are_whole():
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    ema.update_parameters(model)
+                step += 1
+                whole_gen, whole_rng = gen.get_state(), rng_state()
             patches += blurry.shape[0] * blurry.shape[1] * world
             now = time.perf_counter()
             elapsed += now - t_last
@@ -352,22 +385,38 @@ def finalize(
     The weights, the card and ``train_log.jsonl`` (the validation records of ``log_path``, for the RESULTS
     plot) are written as one folder (:func:`~isp_collab.models.save_model`).
     """
+    best_step = recipe.train.steps
     if best_path.exists():
         best = load_checkpoint(best_path)
         model.load_state_dict(best["model"])
-        say(f"final validation of the best weights (step {best.get('step', '?')})")
+        best_step = best.get("step", best_step)
+        say(f"final validation of the best weights (step {best_step})")
     else:
         say("final validation")
     val = task.validate(model, dev)
+    if val["mean_psnr"] <= val["mean_blurry"]:
+        warnings.warn(
+            f"{out_dir}: the best weights (step {best_step}, {val['mean_psnr']:.3f} dB) do not beat the blurry "
+            f"input ({val['mean_blurry']:.3f} dB) on validation; train longer or check the recipe",
+            stacklevel=2,
+        )
+    extra: dict[str, str | bytes] = {}
+    lens = recipe.task.lens if recipe.task.name == "lens" else None
+    if lens is not None and Path(lens).suffix == ".npz":  # the calibration travels with the model (bench, process)
+        extra[Path(lens).name] = Path(lens).read_bytes()
+        lens = Path(lens).name
     card = {
         "task": recipe.task.name,
         "n_trained": recipe.model.n,
         "recommended_strategy": "mirror" if recipe.task.name == "lens" else "spread",
-        "lens": recipe.task.lens if recipe.task.name == "lens" else None,
+        "lens": lens,
         "align": recipe.task.align if recipe.task.name == "lens" else None,
         "recipe": Path(recipe.path).name if recipe.path else recipe.name,
         "recipe_sha256": recipe.sha256,
         "steps": recipe.train.steps,
+        "best_step": best_step,  # the step whose weights these are (the best validation)
+        "lr": recipe.train.lr,
+        "seed": recipe.train.seed,
         "patches_per_step": recipe.train.patches_per_step,
         "patch": recipe.data.patch,
         "wall_clock_s": round(elapsed, 1),
@@ -377,7 +426,6 @@ def finalize(
         **task.data_card(),
         "initialised_from": init,
     }
-    extra = {}
     if log_path.exists():  # keep the curve next to the weights for the RESULTS plot
         extra["train_log.jsonl"] = "".join(line for line in log_path.read_text().splitlines(True) if '"val"' in line)
     try:

@@ -1,0 +1,80 @@
+"""Exact resume after an interrupt that lands mid-step, the process count of a resumed run, the card's step."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from isp_collab.models import load_model
+from isp_collab.training import load_recipe, train
+from isp_collab.training import trainer as trainer_mod
+from isp_collab.training.checkpoint import load_checkpoint
+from isp_collab.training.resume import open_run
+
+TINY = Path(__file__).resolve().parents[1] / "train" / "tiny.toml"
+
+
+def tiny(steps: int):
+    r = load_recipe(TINY)
+    r.train.steps = steps
+    return r
+
+
+def interrupting_after_drawing(call: int):
+    """A ``build_task`` whose task raises KeyboardInterrupt just after drawing batch number ``call``."""
+    real = trainer_mod.build_task
+
+    def build(recipe):
+        task = real(recipe)
+        calls = {"n": 0}
+        sample = task.sample
+
+        def sample_then_interrupt(*a, **k):
+            batch = sample(*a, **k)
+            calls["n"] += 1
+            if calls["n"] == call:
+                raise KeyboardInterrupt  # the batch is drawn (the generator has moved), not yet used
+            return batch
+
+        task.sample = sample_then_interrupt
+        return task
+
+    return build
+
+
+def test_ctrl_c_after_a_batch_is_drawn_resumes_exactly(tmp_path, monkeypatch):
+    train(tiny(8), tmp_path / "a", run_dir=tmp_path / "ra", progress=False)
+    real = trainer_mod.build_task
+    monkeypatch.setattr(trainer_mod, "build_task", interrupting_after_drawing(5))
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(8), tmp_path / "b", run_dir=tmp_path / "rb", progress=False)
+    assert load_checkpoint(tmp_path / "rb" / "last.pt")["step"] == 4
+    monkeypatch.setattr(trainer_mod, "build_task", real)
+    train(tiny(8), tmp_path / "b", run_dir=tmp_path / "rb", progress=False, resume=True)
+    whole, resumed = (load_checkpoint(tmp_path / r / "last.pt")["model"] for r in ("ra", "rb"))
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_a_signal_during_the_update_acts_once_the_step_is_whole():
+    done = []
+    with pytest.raises(KeyboardInterrupt), trainer_mod._steps_are_whole():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("update")
+    assert done == ["update"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_resume_with_another_number_of_processes_is_refused(tmp_path):
+    train(tiny(4), tmp_path / "m", run_dir=tmp_path / "r", progress=False, stop_after=2)
+    with pytest.raises(ValueError, match=r"started with 1 process\(es\), this one has 2 .*resume it without torchrun"):
+        open_run(tmp_path / "r", tiny(4), resume=True, world=2)
+    assert open_run(tmp_path / "r", tiny(4), resume=True, world=1).checkpoint["world"] == 1
+
+
+def test_the_card_says_which_step_its_weights_are_from(tmp_path):
+    train(tiny(4), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    card = load_model(tmp_path / "m").card
+    best = load_checkpoint(tmp_path / "r" / "best.pt")["step"]
+    assert card["best_step"] == best and best in (2, 4)
+    assert (card["lr"], card["seed"]) == (tiny(4).train.lr, tiny(4).train.seed)
