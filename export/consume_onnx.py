@@ -530,6 +530,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
         img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
         stored = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if img is not None else None  # as stored, with alpha
     if stored is None:
+        if Path(path).suffix.lower() in RAW_SUFFIXES:
+            raise ValueError(
+                f"{path}: a camera RAW file; this consumer reads PNG / JPEG / TIFF (use isp-collab process)"
+            )
         raise ValueError(f"{path}: cannot decode the image (not a PNG / JPEG / TIFF, or corrupt)")
     channels = 1 if stored.ndim == 2 else stored.shape[2]
     grey = channels <= 2 or (data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and data[25] == 4)  # PNG grey + alpha
@@ -542,6 +546,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
         raise ValueError(f"{path}: unsupported sample type {img.dtype} (8/16-bit integers or float only)")
     depth = 16 if img.dtype == np.uint16 else 8
     return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth, grey
+
+
+# camera RAW files (LibRaw's usual suffixes), named in the error when one is given as input
+RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc", ".raw"}
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -630,6 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:  # the cheap checks first, before any work
         check_output(args.output, args.overwrite)
+        if Path(args.output).exists() and Path(args.input).exists() and os.path.samefile(args.output, args.input):
+            raise ValueError(f"{args.output}: the output is the input image (not replaced, even with --overwrite)")
         center = parse_center(args.center) if args.center is not None else None
         gains = parse_gains(args.wb_gains) if args.wb_gains else (1.0, 1.0, 1.0)
         if args.threads is not None and args.threads < 1:

@@ -86,6 +86,9 @@ def test_overwrite_replaces_package_folders(capsys, tmp_path, model_dir, monkeyp
     old.mkdir(parents=True)
     (old / "stale.bin").write_text("old")
     args = ("--model", str(model_dir), "--tile", str(TILE), "--format", "coreml", "--out", str(out))
+    code, _, err = run_cli(capsys, *args, "--overwrite")  # a folder that is no package: never replaced
+    assert_one_line_error(code, err, "a folder is there, not an exported artefact; not replaced, even with --overwrite")
+    (old / "Manifest.json").write_text("old")
     code, _, err = run_cli(capsys, *args)
     assert_one_line_error(code, err, "already exists")
     assert (old / "stale.bin").is_file()

@@ -234,10 +234,18 @@ def test_consumer_bad_files_and_flags_give_one_error_line(tmp_path, capsys):  # 
         ((not_json, src, out), f"{not_json.with_suffix('.json')}: sidecar is not JSON"),
         ((model, src, out, "--center", "abc"), "--center: must be two numbers X,Y"),
         ((model, src, nodir), f"{nodir}: the output folder {nodir.parent} does not exist"),
+        (
+            (model, src, src, "--overwrite"),
+            f"{src}: the output is the input image (not replaced, even with --overwrite)",
+        ),
+        ((model, tmp_path / "shot.dng", out), f"{tmp_path / 'shot.dng'}: a camera RAW file; this consumer reads PNG"),
     ]
+    (tmp_path / "shot.dng").write_bytes(b"II*\x00 not really a dng")
+    kept = src.read_bytes()
     for args, expected in cases:
         assert_one_error_line(*run_main(consumer, capsys, *args), expected)
         assert not out.exists()
+    assert src.read_bytes() == kept
 
 
 @pytest.mark.parametrize("ext", [".png", ".jpg"])

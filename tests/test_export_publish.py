@@ -131,6 +131,23 @@ def test_stacks_too_large_for_memory_are_refused_before_any_work(tmp_path, model
     assert not (tmp_path / "o").exists()
 
 
+def test_a_stack_beyond_the_available_memory_is_refused_and_running_out_is_one_line(tmp_path, model_dir, monkeypatch):
+    monkeypatch.setattr(api, "available_memory_gb", lambda: 1.0)  # 4 x 512² needs about 1.9 GB
+    with pytest.raises(ValueError, match=r"\[1, 4, 3, 512, 512\] stack needs about 1\.9 GB .* has 1\.0 GB available"):
+        api.export_model(model_dir, n=4, tile=512, formats=("onnx",), out_dir=tmp_path / "o")
+    monkeypatch.setattr(api, "available_memory_gb", lambda: None)
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(api, "_build", out_of_memory)
+    with pytest.raises(
+        api.ExportError, match=r"^out of memory checking a \[1, 4, 3, 64, 64\] stack .* nothing written$"
+    ):
+        api.export_model(model_dir, n=4, tile=64, formats=("onnx",), out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
 def test_missing_calibration_folders_are_errors_and_synthetic_stacks_warn(tmp_path, model_dir, monkeypatch):
     with pytest.raises(ValueError, match=r"nowhere: calibration image folder not found"):
         api.export_model(model_dir, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", calibration_images="nowhere")

@@ -51,6 +51,19 @@ def test_garbage_weights(saved):
     _one_line_naming(e.value, "model.safetensors")
 
 
+def test_non_finite_weights_are_refused_naming_the_tensor(saved, tmp_path, capsys):
+    model, out = saved
+    with torch.no_grad():
+        model.outc.weight[0, 0, 0, 0] = float("inf")
+    bad = save_model(model, tmp_path / "inf", {"task": "sharpen", "n_trained": 4})
+    with pytest.raises(WeightsError, match=r"tensor outc\.weight holds NaN or infinite values") as e:
+        load_model(bad)
+    _one_line_naming(e.value, "model.safetensors")
+    args = ["export", "--model", str(bad), "--format", "onnx", "--precision", "fp32", "--out", str(tmp_path / "o")]
+    assert main(args) == 2 and "holds NaN or infinite values" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_missing_weights(saved):
     _, out = saved
     (out / "model.safetensors").unlink()

@@ -53,7 +53,7 @@ def model_lens(name: str) -> Lens:
     A calibration path is looked up as written on the card (absolute, or relative to the current
     folder), then in the model folder.
     """
-    from ..models.weights import read_card, resolve_model_dir
+    from ..models.weights import calibration_candidates, read_card, resolve_model_dir
     from ..physics.optics import LENSES
     from ..physics.psf_field import load_calibration
 
@@ -65,12 +65,12 @@ def model_lens(name: str) -> Lens:
             f"{name}: its card names lens {lens!r}, neither a bundled lens ({', '.join(LENSES)}) nor a calibration .npz"
         )
     model_dir = resolve_model_dir(name)
-    tried = [Path(lens)] if Path(lens).is_absolute() else [Path(lens), model_dir / lens, model_dir / Path(lens).name]
+    tried = calibration_candidates(str(lens), model_dir)
     found = next((p for p in tried if p.is_file()), None)
     if found is None:
         raise ValueError(
             f"{name}: its lens {lens!r} cannot be rebuilt: no such calibration file "
-            f"(looked for {', '.join(map(str, dict.fromkeys(tried)))}); copy the .npz into the model folder"
+            f"(looked for {', '.join(map(str, tried))}); copy the .npz into the model folder"
         )
     try:
         load_calibration(found)

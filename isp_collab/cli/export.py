@@ -8,6 +8,13 @@ import warnings
 from pathlib import Path
 
 
+def _folder(text: str) -> Path:
+    """An output folder: an empty name would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name (use . for the current folder)")
+    return Path(text)
+
+
 def _csv(value: str) -> list[str]:
     items = [v.strip().lower() for v in value.split(",") if v.strip()]
     if not items:
@@ -45,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder of photos for int8 calibration and the parity / quality checks, taken to linear camera "
         "RGB (default: the validation photos of a source checkout; else synthetic images, with a warning)",
     )
-    p.add_argument("--out", type=Path, default=Path("export"), help="output folder (default export/)")
+    p.add_argument("--out", type=_folder, default=Path("export"), help="output folder (default export/)")
     p.add_argument("--overwrite", action="store_true", help="replace existing artefacts")
     p.set_defaults(func=run)
 

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
@@ -23,9 +23,12 @@ from .plan import artefact_name, plan_variants
 from .sidecar import artefact_stem, build_sidecar, sidecar_path, write_sidecar
 from .staging import prepare_out_dir, publish, remove_empty
 
+if TYPE_CHECKING:
+    from .calibration import LensBlur
+
 STRATEGIES = ("spread", "local", "mirror")
 CALIBRATION_STACKS = 8
-PARITY_STACKS = 2
+PARITY_STACKS = 6
 
 
 class ExportError(RuntimeError):
@@ -77,6 +80,42 @@ def default_strategy(card: dict[str, Any]) -> str:
         if card.get(key) in STRATEGIES:
             return card[key]
     return "mirror" if str(card.get("task", "")).startswith("lens") else "spread"
+
+
+def available_memory_gb() -> float | None:
+    """Memory the kernel says a new process can use (``MemAvailable``), in GB; None where it does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _lens_blur(info: dict[str, Any], model_dir: Path) -> LensBlur | None:
+    """How a lens model's check and calibration stacks are blurred (its lens, mirror tiles); None for others.
+
+    A calibration ``.npz`` that cannot be found warns, and Gaussian stacks stand in."""
+    from ..models.weights import calibration_candidates
+    from ..physics.optics import LENSES
+    from .calibration import LensBlur
+
+    lens, align = info.get("lens"), info.get("align") is not False
+    if not lens:
+        return None
+    if lens in LENSES:
+        return LensBlur(str(lens), align)
+    found = next((p for p in calibration_candidates(str(lens), model_dir) if p.is_file()), None)
+    if found is None or Path(found).suffix.lower() != ".npz":
+        warnings.warn(
+            f"{info['name']}: its lens {lens!r} cannot be rebuilt (copy the .npz into {model_dir}): the parity and "
+            "quality checks and int8 calibration use Gaussian-blurred stacks, not the lens's",
+            stacklevel=3,
+        )
+        return None
+    return LensBlur(str(found), align)
 
 
 def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
@@ -178,6 +217,12 @@ def export_model(
             f"a [1, {n}, 3, {tile}, {tile}] stack needs about {gb:.0f} GB to check against PyTorch; N x tile² may "
             f"be at most 4 x 2048² (use a smaller tile or N)"
         )
+    need, available = n * tile * tile / 1e6 * GB_PER_STACK_MEGAPIXEL, available_memory_gb()
+    if available is not None and need > available:
+        raise ValueError(
+            f"a [1, {n}, 3, {tile}, {tile}] stack needs about {need:.1f} GB to check against PyTorch, and this machine "
+            f"has {available:.1f} GB available (use a smaller tile or N)"
+        )
     if calibration_images is not None:  # named by the user: no silent fallback to synthetic images
         from .calibration import check_photo_folder
 
@@ -201,6 +246,7 @@ def export_model(
 
         deployment_target(coreml_target)
     info = _model_info(model, model_dir)
+    lens = _lens_blur(info, model_dir)
     if info["n_trained"] is not None and n != info["n_trained"]:
         warnings.warn(
             f"{info['name']} was trained with N={info['n_trained']}; quality at N={n} was not validated",
@@ -210,11 +256,15 @@ def export_model(
     out = Path(out_dir)
     stem = artefact_stem(info["name"], n, tile)
     targets = [(f, p, out / artefact_name(stem, f, p)) for f, p in plan]
-    if not overwrite:
-        for *_, path in targets:
-            for p in (path, sidecar_path(path)):
-                if p.exists() or p.is_symlink():
-                    raise FileExistsError(f"{p}: already exists (pass --overwrite to replace it)")
+    for *_, path in targets:
+        for p in (path, sidecar_path(path)):
+            package = p.suffix == ".mlpackage" and (p / "Manifest.json").is_file()
+            if p.is_dir() and not p.is_symlink() and not package:  # --overwrite replaces artefacts, not folders
+                raise FileExistsError(
+                    f"{p}: a folder is there, not an exported artefact; not replaced, even with --overwrite"
+                )
+            if not overwrite and (p.exists() or p.is_symlink()):
+                raise FileExistsError(f"{p}: already exists (pass --overwrite to replace it)")
 
     created, tmp = prepare_out_dir(out)
     try:
@@ -232,6 +282,7 @@ def export_model(
             coreml_target,
             calibration_stacks,
             calibration_images,
+            lens,
             __version__,
             say,
         )
@@ -245,9 +296,14 @@ def export_model(
         for art in built:
             art.path, art.sidecar = out / art.path.name, out / art.sidecar.name
         return built
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         remove_empty(created)
+        if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "allocate" in str(e)):
+            raise ExportError(
+                f"out of memory checking a [1, {n}, 3, {tile}, {tile}] stack against PyTorch (about {need:.1f} GB "
+                "needed); use a smaller tile or N; nothing written"
+            ) from None
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -267,6 +323,7 @@ def _build(
     coreml_target: str,
     calibration_stacks: int,
     calibration_images: str | os.PathLike | None,
+    lens: LensBlur | None,
     version: str,
     say: Callable[[str], None],
 ) -> list[ExportedArtefact]:
@@ -298,7 +355,8 @@ def _build(
         package_version=version,
         torch_version=torch.__version__,
     )
-    real = validation_stacks(n, tile, PARITY_STACKS, seed=1, folder=calibration_images)
+    say(f"drawing {PARITY_STACKS} validation stacks for the parity and quality checks ...")
+    real = validation_stacks(n, tile, PARITY_STACKS, seed=1, folder=calibration_images, lens=lens)
     if any(s.name.startswith("synthetic") for s in real):
         warnings.warn(
             f"no validation photos of at least {tile} px a side found: the parity and quality checks"
@@ -337,7 +395,9 @@ def _build(
                 from .quantize import quantize_int8
 
                 say(f"calibrating and quantising to int8 on {calibration_stacks} validation stacks ...")
-                calib = validation_stacks(n, tile, calibration_stacks, seed=100, folder=calibration_images)
+                calib = validation_stacks(  # photos other than the parity check's, where there are enough
+                    n, tile, calibration_stacks, seed=100, folder=calibration_images, lens=lens, skip_photos=len(real)
+                )
                 q = quantize_int8(fp32_onnx, path, StackCalibrationReader(calib))
                 seconds = q["seconds"]
                 target["quantization"] = {
@@ -347,6 +407,7 @@ def _build(
                     "calibration": "MinMax",
                     "calibration_stacks": len(calib),
                     "calibration_source": sorted({s.name for s in calib}),
+                    "calibration_disjoint_from_parity": not ({s.name for s in calib} & {s.name for s in real}),
                     "calibration_domain": "linear camera RGB (unprocessed photos, one random camera per stack)",
                     "float_nodes": q["excluded"],
                 }

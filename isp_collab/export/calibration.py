@@ -5,7 +5,9 @@ white balance, as the sidecar documents and as training feeds it (Brooks et al. 
 seeded random camera per stack; ``domain="linear-srgb"``: the plain sRGB curve instead). Each is
 blurred as a whole with one isotropic Gaussian (σ drawn in [1, 3] px, reflect border), given a
 little Gaussian noise (not clipped: real inputs dip below 0 too), and N tiles are cut from one photo
-to form a stack that shares its blur, the way ``restore`` builds stacks at inference. Everything is
+to form a stack that shares its blur, the way ``restore`` builds stacks at inference. For a lens model
+(:class:`LensBlur`) a photo is blurred by the lens's PSF field instead and its stacks are the mirror
+tiles about the optical centre, as ``restore`` gathers them with ``strategy="mirror"``. Everything is
 seeded; arrays are numpy float32.
 
 Photo folder: ``folder`` if given, else ``$ISP_COLLAB_VAL_IMAGES`` (which must exist), else the
@@ -20,6 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -153,6 +156,51 @@ def _to_domain(srgb: np.ndarray, domain: str, rng: np.random.Generator) -> np.nd
     return np.ascontiguousarray(unprocess(chw, camera).numpy().transpose(1, 2, 0), dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class LensBlur:
+    """How a lens model's stacks are made: each photo blurred by the lens's PSF field (scaled to the photo),
+    N tiles cut at the mirror positions about its optical centre, flipped into one orientation when
+    ``align`` -- the stacks ``restore`` gathers with ``strategy="mirror"``.
+
+    lens: a named lens (``lens-a``, ``lens-b``) or the path of a calibration ``.npz``.
+    """
+
+    lens: str
+    align: bool = True
+
+    def field(self, size: tuple[int, int]) -> Any:
+        from ..physics.psf_field import load_calibration, make_lens
+
+        if Path(self.lens).suffix.lower() == ".npz":
+            return load_calibration(self.lens)
+        return make_lens(self.lens, image_size=size, seed=0)
+
+
+def _mirror_tiles(
+    blurred: np.ndarray, sharp: np.ndarray, center: tuple[float, float], n: int, tile: int, align: bool, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """N tiles of ``blurred`` / ``sharp`` (H x W x 3) at mirror positions about ``center`` (x, y, pixel
+    indices): quadruplets at random offsets, the first quadrant a random one; each (1, N, 3, T, T)."""
+    h, w = sharp.shape[:2]
+    cx, cy = center[0] + 0.5, center[1] + 0.5  # from the top-left corner
+    reach_x, reach_y = max(0.0, min(cx, w - cx) - tile / 2), max(0.0, min(cy, h - cy) - tile / 2)
+    signs = [(1, 1), (-1, 1), (1, -1), (-1, -1)]
+    first = int(rng.integers(4))
+    pairs = []
+    while len(pairs) < n:
+        ox, oy = rng.uniform(0, reach_x), rng.uniform(0, reach_y)
+        for sx, sy in signs[first:] + signs[:first]:
+            x0 = int(np.clip(round(cx + sx * ox - tile / 2), 0, w - tile))
+            y0 = int(np.clip(round(cy + sy * oy - tile / 2), 0, h - tile))
+            b, s = blurred[y0 : y0 + tile, x0 : x0 + tile], sharp[y0 : y0 + tile, x0 : x0 + tile]
+            if align:  # into the (+x, +y) quadrant's orientation, as the mirror gathering does
+                b, s = (b[:, ::-1], s[:, ::-1]) if sx < 0 else (b, s)
+                b, s = (b[::-1], s[::-1]) if sy < 0 else (b, s)
+            pairs.append((b, s))
+    stacks = [np.stack([p[i].transpose(2, 0, 1) for p in pairs[:n]])[None] for i in (0, 1)]
+    return tuple(np.ascontiguousarray(a, dtype=np.float32) for a in stacks)
+
+
 @dataclass
 class ValStack:
     """One validation stack: ``blurry`` and ``sharp`` (1, N, 3, T, T) float32 linear RGB."""
@@ -181,21 +229,26 @@ def validation_stacks(
     sigma_range: tuple[float, float] = (1.0, 3.0),
     max_photos: int | None = None,
     domain: str = "camera",
+    lens: LensBlur | None = None,
+    skip_photos: int = 0,
 ) -> list[ValStack]:
     """``count`` seeded stacks of N tiles; stack i comes from photo ``i mod #photos``.
 
     ``max_photos``: decode at most this many photos (default ``count``: each stack its own photo).
     ``domain``: ``"camera"`` (linear camera RGB, the network's documented input) or ``"linear-srgb"``.
+    ``skip_photos``: leave out the first photos (those another set of stacks uses), unless that leaves none.
 
     Each photo is taken to ``domain``, blurred once with an isotropic Gaussian σ ~ U(sigma_range)
-    and noised (σ = :data:`NOISE_SIGMA`, not clipped); N tile positions are drawn uniformly in the
-    photo. Without photos of at least ``tile`` px a side, smooth synthetic images are used and the
-    names start with ``synthetic``.
+    (``lens``: by the lens's PSF field instead, σ recorded as 0) and noised (σ = :data:`NOISE_SIGMA`, not
+    clipped); N tile positions are drawn uniformly in the photo (``lens``: at mirror positions about the
+    optical centre). Without photos of at least ``tile`` px a side, smooth synthetic images are used and
+    the names start with ``synthetic``.
     """
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; choose from {', '.join(DOMAINS)}")
     rng = np.random.default_rng(seed)
-    photos = _photos(folder, min_size=tile, limit=max_photos or count)
+    photos = _photos(folder, min_size=tile, limit=skip_photos + (max_photos or count))
+    photos = photos[skip_photos:] or photos
     out = []
     for i in range(count):
         if photos:
@@ -203,6 +256,9 @@ def validation_stacks(
         else:
             name, srgb = f"synthetic{i}", _synthetic_image(rng, 2 * tile)
         img = _to_domain(srgb, domain, rng)
+        if lens is not None:
+            out.append(_lens_stack(name, img, lens, n, tile, rng))
+            continue
         sigma = float(rng.uniform(*sigma_range))
         blurred = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
         blurred = (blurred + rng.normal(0.0, NOISE_SIGMA, blurred.shape)).astype(np.float32)
@@ -216,6 +272,21 @@ def validation_stacks(
 
         out.append(ValStack(name, sigma, cut(blurred), cut(img)))
     return out
+
+
+def _lens_stack(name: str, img: np.ndarray, lens: LensBlur, n: int, tile: int, rng) -> ValStack:
+    import torch
+
+    from ..physics.psf_field import apply_psf_field
+
+    h, w = img.shape[:2]
+    field = lens.field((h, w))
+    field = field.resized((h, w)) if field.image_size != (h, w) else field
+    chw = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    blurred = apply_psf_field(chw, field).numpy().transpose(1, 2, 0)
+    blurred = (blurred + rng.normal(0.0, NOISE_SIGMA, blurred.shape)).astype(np.float32)
+    b, s = _mirror_tiles(blurred, img, field.center, n, tile, lens.align, rng)
+    return ValStack(name, 0.0, b, s)
 
 
 class StackCalibrationReader(CalibrationDataReader):

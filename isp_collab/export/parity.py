@@ -108,7 +108,7 @@ def measure_parity(
         "psnr_db": round(exported, 3),
         "torch_psnr_db": round(reference, 3),
         "blurry_psnr_db": round(blurry, 3),  # the input itself: what the model must beat
-        "delta_db": round(exported - reference, 3),
+        "delta_db": round(exported - reference, 3) + 0.0,  # + 0.0: no "-0.0"
         "against": f"the sharp tiles of the {len(real)} real stacks (linear RGB, [0, 1] peak)",
         "scope": "photos at their usual exposure (99th percentile near 0.5); darker frames, where an int8 "
         "variant loses more, are not covered: check a variant on your own exposures",

@@ -146,6 +146,8 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
             raise WeightsError(
                 f"{weights}: tensor {key} has shape {tuple(t.shape)}, card expects {tuple(expected[key].shape)}"
             )
+        if t.is_floating_point() and not torch.isfinite(t).all():  # would restore black or NaN images
+            raise WeightsError(f"{weights}: tensor {key} holds NaN or infinite values")
     model.load_state_dict(state)
     model.card = card
     return model.to(device).eval()
@@ -192,6 +194,15 @@ def save_model(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def calibration_candidates(lens: str, model_dir: str | os.PathLike) -> list[Path]:
+    """Where a card's calibration ``lens`` (a ``.npz`` path) may be, in order: as written (absolute, or from
+    the current folder), then in the model folder (where training puts it)."""
+    path = Path(lens)
+    if path.is_absolute():
+        return [path]
+    return list(dict.fromkeys([path, Path(model_dir) / path, Path(model_dir) / path.name]))
 
 
 # files a model folder may hold besides the weights and card (what training writes next to them)

@@ -44,7 +44,7 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
         return {"detail": "rgb", "description": "use the stitched network output as it is (per channel)"}
     return {
         "detail": "luma",
-        "luma_weights": LUMA_WEIGHTS.tolist(),
+        "luma_weights": [round(float(w), 6) for w in LUMA_WEIGHTS],  # as written, not float32 noise
         "description": "keep the luminance of the change only: with before/after the stitched H x W x 3 linear "
         "camera RGB and g the frame's white-balance gains (R, G, B; 1, 1, 1 when unknown), "
         "d = ((after - before) * g) @ luma_weights; result = before + d[..., None] / g",
