@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -358,6 +359,12 @@ class OnnxRestorer:
                 f"{self.sidecar}: a sidecar for other weights (sha256 {theirs[:12]}...) "
                 f"than {self.path} ({ours[:12]}...)"
             )
+        recorded = self.meta.get("file_sha256")  # the exported file the sidecar was written for
+        if isinstance(recorded, str) and recorded != _sha256(self.path):
+            raise ValueError(
+                f"{self.sidecar}: written for another file than {self.path} (its file_sha256 differs: another "
+                f"precision or export of the model?); pass that file's own sidecar"
+            )
         shape = list(self.session.get_inputs()[0].shape)
         if shape != [1, self.n, 3, self.tile, self.tile]:
             raise ValueError(f"{self.path}: input shape {shape} does not match the sidecar (N={self.n}, T={self.tile})")
@@ -546,6 +553,14 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
         raise ValueError(f"{path}: unsupported sample type {img.dtype} (8/16-bit integers or float only)")
     depth = 16 if img.dtype == np.uint16 else 8
     return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth, grey
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # camera RAW files (LibRaw's usual suffixes), named in the error when one is given as input

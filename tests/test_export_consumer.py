@@ -312,6 +312,10 @@ def test_consumer_refuses_a_sidecar_of_other_weights(tmp_path, capsys):  # revie
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", other)
     assert_one_error_line(code, err, f"{other}: a sidecar for other weights")
     assert str(onnx) in err
+    int8_side = artefact("int8").sidecar  # same weights, another file: told apart by the file's own hash
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", int8_side)
+    assert_one_error_line(code, err, f"{int8_side}: written for another file than {onnx} (its file_sha256 differs")
+    assert not (tmp_path / "out.npy").exists()
 
 
 def test_consumer_refuses_the_sidecar_of_a_core_ml_package(tmp_path, capsys):

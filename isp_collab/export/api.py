@@ -450,9 +450,13 @@ def _build(
             }
             parity = measure_coreml_parity(path, model, n, tile)
         side = sidecar_path(path)
+        # the file's own hash (ONNX; a Core ML package is a folder): a consumer can tell a sidecar of another
+        # precision or export of the same weights
+        own = {"file_sha256": file_sha256(path)} if path.is_file() else {}
         write_sidecar(
             side,
             build_sidecar(fmt=fmt, precision=precision, file=name, target=target, parity=parity, **common)
+            | own
             | {"export_seconds": round(seconds, 2)},
         )
         built.append(ExportedArtefact(path, side, fmt, precision, parity, seconds, target))

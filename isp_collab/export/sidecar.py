@@ -2,7 +2,8 @@
 
 ``NAME-nN-tT[-VARIANT].json`` sits beside ``NAME-nN-tT[-VARIANT].onnx`` / ``.mlpackage``. Keys:
 
-- ``format`` (``onnx`` | ``coreml``), ``precision`` (``fp32`` | ``fp16`` | ``int8``), ``file``;
+- ``format`` (``onnx`` | ``coreml``), ``precision`` (``fp32`` | ``fp16`` | ``int8``), ``file``, ``file_sha256``
+  (ONNX: the file's own sha256, so a sidecar of another precision or export is told apart);
 - ``input`` / ``output``: name, shape ``[1, N, 3, T, T]``, dtype ``float32``, layout, value range,
   colour space ``linear RGB``;
 - ``tiling``: ``n``, ``n_trained``, ``tile``, ``overlap``, ``strategy`` (gathering), ``window``;
