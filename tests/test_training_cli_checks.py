@@ -1,6 +1,8 @@
 """``isp-collab train``: recipe values and output folders are checked before anything runs (review of the
 sixteenth session); a model that cannot be written, --no-progress and a corrupt checkpoint."""
 
+from pathlib import Path
+
 import pytest
 from test_training_cli import args, error_line, lens_recipe, recipe_file
 
@@ -96,3 +98,18 @@ def test_no_progress_prints_no_status_lines_and_a_corrupt_checkpoint_names_the_w
     assert main([*args(tmp_path), "--out", str(tmp_path / "m2")]) == 2
     line = error_line(capsys.readouterr().err)
     assert "last.pt: unreadable checkpoint (" in line and "--run-dir DIR for a new run" in line, line
+
+
+def test_every_recipe_key_is_documented():
+    """docs/recipes.md has a row for every key of every section (a new key cannot go unexplained)."""
+    from dataclasses import fields
+
+    from isp_collab.training import config
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text()
+    sections = {"model": config.ModelSection, "task": config.TaskSection, "data": config.DataSection}
+    sections |= {"train": config.TrainSection, "val": config.ValSection}
+    for name, cls in sections.items():
+        part = text.split(f"## `[{name}]`")[1].split("\n## ")[0]
+        missing = [f.name for f in fields(cls) if f"`{f.name}`" not in part]
+        assert not missing, f"[{name}] keys missing from docs/recipes.md: {missing}"
