@@ -79,6 +79,9 @@ def bad_case(name: str, folder: Path) -> tuple[Path, list[str], str]:
     if name == "truncated PNG":
         (p := folder / "half.png").write_bytes((folder / "good.png").read_bytes()[:200])
         return p, [], "cannot (read|decode) image"
+    if name == "PNG cut before IEND":  # Pillow reads the header; libpng fails in the decoder, printing on fd 2
+        (p := folder / "noend.png").write_bytes((folder / "good.png").read_bytes()[:-12])
+        return p, [], r"cannot decode image \(truncated or corrupt; libpng error: PNG input buffer is incomplete\)"
     if name == "headerless size mismatch":
         return _headerless(folder, "size", width=40), [], "file has 3072 bytes but size.json describes"
     if name == "headerless bad JSON":
@@ -113,6 +116,7 @@ BAD_INPUTS = [
     "unsupported extension",
     "corrupt PNG",
     "truncated PNG",
+    "PNG cut before IEND",
     "headerless size mismatch",
     "headerless bad JSON",
     "headerless missing key",
@@ -124,11 +128,12 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_gives_one_line_exit_2_and_no_output(capsys, tmp_path, inputs, case):
+def test_bad_input_gives_one_line_exit_2_and_no_output(capfd, tmp_path, inputs, case):
+    # capfd: what C libraries (libpng, LibRaw) print on file descriptor 2 counts as a line too
     src, extra, reason = bad_case(case, inputs)
     out = tmp_path / "out"
     out.mkdir()
-    code, err, _ = run(capsys, src, "-o", out / "result.png", "--stages", "none", "--compare", *extra)
+    code, err, _ = run(capfd, src, "-o", out / "result.png", "--stages", "none", "--compare", *extra)
     assert code == 2, err
     assert len(err) == 1, err
     assert src.name in err[0] and err[0].startswith("isp-collab process: error: ")
@@ -178,18 +183,29 @@ def test_output_in_a_missing_folder_is_refused_not_created(capsys, tmp_path, inp
     assert code == 0 and len(files_under(tmp_path / "new")) == 2
 
 
-def test_unwritable_output_folder(capsys, tmp_path, inputs, monkeypatch):
+def test_unwritable_output_folder_is_refused_before_any_decoding(capsys, tmp_path, inputs, monkeypatch):
     import isp_collab.pipeline.io as pio
+    import isp_collab.pipeline.pipeline as pp
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a file was decoded before the output folder was found unwritable")
+
     monkeypatch.setattr(pio.tempfile, "mkstemp", refuse)  # as root, chmod cannot make a folder unwritable
+    monkeypatch.setattr(pp.Pipeline, "read", no_decoding)
     out = tmp_path / "locked"
     out.mkdir()
     code, err, _ = run(capsys, inputs / "good.png", "-o", out / "r.png", "--stages", "none")
-    assert code == 2 and len(err) == 1 and "r.png: cannot write to" in err[0] and "Permission denied" in err[0]
-    assert not out.exists() or files_under(out) == []
+    assert err == [f"isp-collab process: error: {out}: cannot write to this output folder (Permission denied)"]
+    assert code == 2 and files_under(out) == []
+    new = tmp_path / "new"  # folder mode: the folder to be created is probed where it would be made
+    code, err, _ = run(capsys, inputs, "-o", new, "--stages", "none")
+    assert err == [
+        f"isp-collab process: error: {new}: cannot create this output folder in {tmp_path} (Permission denied)"
+    ]
+    assert code == 2 and not new.exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -201,7 +217,17 @@ def test_read_only_output_folder(capsys, tmp_path, inputs):
         code, err, _ = run(capsys, inputs / "good.png", "-o", out / "r.png", "--stages", "none")
     finally:
         out.chmod(0o700)
-    assert code == 2 and "r.png: cannot write" in err[0] and files_under(out) == []
+    assert code == 2 and f"{out}: cannot write to this output folder" in err[0] and files_under(out) == []
+
+
+def test_process_file_checks_its_folder_before_decoding(tmp_path, inputs, monkeypatch):
+    import isp_collab.pipeline.io as pio
+    from isp_collab.pipeline import OutputError, Pipeline
+
+    monkeypatch.setattr(Pipeline, "read", lambda *a, **k: pytest.fail("decoded before the folder check"))
+    monkeypatch.setattr(pio.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(OutputError, match="cannot write to this output folder"):
+        Pipeline().process_file(inputs / "good.png", tmp_path / "r.png")
 
 
 def test_unsupported_output_type(capsys, tmp_path, inputs):

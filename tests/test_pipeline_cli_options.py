@@ -81,6 +81,18 @@ def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
     assert not dst.exists()
 
 
+def test_onnx_file_without_its_sidecar_is_refused(capsys, tmp_path, inputs):
+    """Without the sidecar the task is unknown: a sharpening network would run as the lens stage unchecked."""
+    onnx = _fake_onnx(tmp_path, "sharpen")
+    onnx.with_suffix(".json").unlink()
+    dst = tmp_path / "x.png"
+    code, err, _ = run(capsys, inputs / "good.png", "-o", dst, "--stages", "lens", "--onnx", onnx)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"isp-collab process: error: {onnx}: no sidecar sharpen-n4-t64.json beside it"), err
+    assert "task cannot be checked against the lens stage" in err[0] and '{"model": {"task": "lens"}}' in err[0]
+    assert not dst.exists()
+
+
 @pytest.mark.parametrize("n", ["0", "65", "100"])
 def test_stack_size_is_bounded(capsys, tmp_path, inputs, n):
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--n", n)
@@ -108,8 +120,8 @@ def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs,
         ("[lens]\ncenter = [1]\n", "p.toml: [lens] center must be a list of 2 numbers, got [1]"),
         ('[sharpen]\nenabled = "yes"\n', "p.toml: [sharpen] enabled must be true or false, got 'yes'"),
         ('[sharpen]\ndetail = "foo"\n', "p.toml: [sharpen] detail must be one of 'luma', 'rgb', got 'foo'"),
-        ("[sharpen]\noverlap = 500\n", "p.toml: [sharpen] sharpen.overlap must be in [0, tile // 2 = 128], got 500"),
-        ("[sharpen]\ntile = 100\n", "p.toml: [sharpen] sharpen.tile must be a multiple of"),
+        ("[sharpen]\noverlap = 500\n", "p.toml: [sharpen] overlap must be in [0, tile // 2 = 128], got 500"),
+        ("[sharpen]\ntile = 100\n", "p.toml: [sharpen] tile must be a multiple of"),
     ]:
         cfg.write_text(text)
         code, err, _ = run(capsys, inputs, "-o", out, "--config", cfg)
@@ -132,6 +144,26 @@ def test_options_for_a_stage_that_does_not_run_are_refused(capsys, tmp_path, inp
     assert not (tmp_path / "x.png").exists()
 
 
+def test_tile_below_the_training_patch_is_one_warning_line(capsys, tmp_path, inputs):
+    """--tile 8 on a model trained on 32-px patches gives a visible block grid: said once, then processed."""
+    import torch
+
+    from isp_collab.models import create_model, save_model
+
+    torch.set_num_threads(1)
+    card = {"task": "sharpen", "n_trained": 4, "patch": 32}
+    model = save_model(create_model("unet-tx", n=4), tmp_path / "m", card)
+    src = inputs / "good.png"
+    code, err, _ = run(capsys, src, "-o", tmp_path / "t8.png", "--model", model, "--tile", "8")
+    assert code == 0 and (tmp_path / "t8.png").is_file()
+    assert err == [
+        "isp-collab process: warning: --tile 8 is smaller than the 32-px patches the model was trained on: "
+        "expect a visible grid of tiles (use 32 or more)"
+    ], err
+    code, err, _ = run(capsys, src, "-o", tmp_path / "t32.png", "--model", model, "--tile", "32")
+    assert code == 0 and err == [], err
+
+
 def test_flag_values_the_network_refuses_are_named_by_their_flag(capsys, tmp_path, inputs):
     """``--tile 100`` is reported as ``--tile ...``; the same value from a config keeps the config's name."""
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--tile", "100")
@@ -139,7 +171,7 @@ def test_flag_values_the_network_refuses_are_named_by_their_flag(capsys, tmp_pat
     assert "error: --tile must be a multiple of 8 (2**depth of the network), got 100" in err[0]
     (tmp_path / "p.toml").write_text("[sharpen]\ntile = 100\n")
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--config", tmp_path / "p.toml")
-    assert code == 2 and "p.toml: [sharpen] sharpen.tile must be a multiple of 8" in err[0], err
+    assert code == 2 and "p.toml: [sharpen] tile must be a multiple of 8" in err[0], err
     assert not (tmp_path / "x.png").exists()
 
 

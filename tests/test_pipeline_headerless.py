@@ -129,3 +129,13 @@ def test_description_with_colour_matrix_does_not_warn(tmp_path):
         warnings.simplefilter("error", PipelineWarning)
         frame = HeaderlessDecode()(raw)[1]
     assert frame.cam_to_srgb is not None
+
+
+def test_missing_white_balance_names_the_description_not_the_file(tmp_path):
+    """A dump has no metadata of its own: the gains are missing from its description, and the warning says so."""
+    ccm = [[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]]
+    raw = write_headerless(tmp_path, np.full((32, 48), 300), description(ccm_cam_to_srgb=ccm))
+    expected = "^" + re.escape(f"{raw}: no white balance (wb_gains_rgb) in frame.json; using gray world") + "$"
+    with pytest.warns(PipelineWarning, match=expected):
+        frame = Pipeline().read(raw)[1]
+    assert frame.wb_source == "gray_world" and frame.description == tmp_path / "frame.json"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from isp_collab.pipeline import (
     srgb_to_linear,
 )
 from isp_collab.pipeline.bench import mosaic_rgb
-from isp_collab.pipeline.stages import gray_world_gains
+from isp_collab.pipeline.stages import gray_world_gains, highlight_safe_gains
 
 RAW = Frame(
     source=Path("x.dng"),
@@ -99,6 +100,33 @@ def test_white_balance_and_colour_matrix():
     np.testing.assert_allclose(ColorCorrect()(x, RAW), x @ RAW.ccm.T, atol=1e-6)
     grey = np.full((4, 4, 3), 0.3, np.float32)  # rows sum to 1: grey stays grey
     np.testing.assert_allclose(ColorCorrect()(grey, RAW), grey, atol=1e-6)
+
+
+def test_saturated_highlights_stay_white_when_a_gain_is_below_one():
+    """Gray-world gains normalised to G = 1 can put B at 0.836: sensor white must come out white, not cream."""
+    frame = RAW.replace(wb_gains=(1.16, 1.0, 0.836))
+    x = np.array([[[1.0, 1.0, 1.0], [0.2, 0.3, 0.4]]], np.float32)
+    out = WhiteBalance()(x, frame)
+    np.testing.assert_array_equal(out[0, 0], [1.0, 1.0, 1.0])
+    balanced = np.array([0.2, 0.3, 0.4]) * [1.16, 1.0, 0.836] / 0.836  # the balance is kept, the smallest gain is 1
+    np.testing.assert_allclose(out[0, 1], balanced, rtol=1e-6)
+    assert highlight_safe_gains((2.0, 1.0, 1.5)) == (2.0, 1.0, 1.5)  # the usual case (no gain below 1): unchanged
+    assert highlight_safe_gains((0.5, 1.0, 2.0)) == (1.0, 2.0, 4.0)
+
+
+def test_clipped_sensor_area_is_neutral_white_through_the_pipeline(tmp_path):
+    """A headerless dump with a blown half: the blown half is (1, 1, 1) in the output whatever the gains."""
+    from test_pipeline_io import description, write_headerless
+
+    mosaic = np.full((32, 48), 400)
+    mosaic[:, :24] = 1023  # the sensor's white level
+    ccm = [[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]]
+    for gains in ([1.16, 1.0, 0.836], [0.957, 1.0, 1.3], [2.0, 1.0, 1.5]):
+        raw = write_headerless(tmp_path, mosaic, description(wb_gains_rgb=gains, ccm_cam_to_srgb=ccm))
+        out = Pipeline().run(raw).image
+        np.testing.assert_allclose(out[4:-4, 4:18], 1.0, atol=1e-6, err_msg=str(gains))
+        grey = out[4:-4, 30:-4].reshape(-1, 3)
+        assert np.ptp(grey, axis=0).max() < 1e-5 and grey.max() < 0.99  # an unclipped flat area stays flat
 
 
 def test_white_balance_modes():
@@ -179,6 +207,19 @@ def test_orientation_matches_pillow(orientation):
     np.testing.assert_array_equal(apply_orientation(a, orientation), want)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_box_turns_with_its_image(orientation):
+    from isp_collab.pipeline.frame import orient_box
+
+    h, w, box = 6, 10, (2, 1, 7, 4)  # x0, y0, x1, y1
+    mask = np.zeros((h, w), bool)
+    mask[box[1] : box[3], box[0] : box[2]] = True
+    x0, y0, x1, y1 = orient_box(box, h, w, orientation)
+    turned = np.zeros_like(apply_orientation(mask, orientation))
+    turned[y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(turned, apply_orientation(mask, orientation))
+
+
 def _fake_restore(calls):
     def restore(image, model, **kw):
         calls.append(kw)
@@ -240,6 +281,9 @@ def test_collaborative_stage_refuses_a_model_of_another_task(tmp_path):
     (tmp_path / "m-n4-t64.json").write_text("{broken")
     with pytest.raises(ValueError, match=r"m-n4-t64\.json: cannot read the ONNX model's sidecar"):
         LensCorrect(backend="onnx", onnx_path=str(onnx)).network()
+    (tmp_path / "m-n4-t64.json").unlink()  # no sidecar: the task is unknown, so the file is refused
+    with pytest.raises(ValueError, match=r"m-n4-t64\.onnx: no sidecar m-n4-t64\.json beside it, so the model's task"):
+        Sharpen(onnx_path=str(onnx)).network()
 
 
 @pytest.mark.parametrize(
@@ -271,7 +315,24 @@ def test_collaborative_stage_settings_are_checked_against_the_network(tmp_path):
         Sharpen(model=model, tile=20).network()
     with pytest.raises(ValueError, match=r"sharpen\.overlap must be in \[0, tile // 2 = 128\], got 500"):
         Sharpen(model=model, overlap=500).network()  # default tile 256
-    assert Sharpen(model=model, tile=24, overlap=12).network() is not None
+    assert Sharpen(model=model, tile=24, overlap=12).network() is not None  # the card says no patch: no warning
+
+
+def test_tile_below_the_training_patch_is_warned_about(tmp_path):
+    from isp_collab.models import create_model, save_model
+    from isp_collab.pipeline import PipelineWarning
+
+    card = {"task": "sharpen", "n_trained": 4, "patch": 32}
+    model = str(save_model(create_model("unet-tx", n=4), tmp_path / "m", card))
+    with pytest.warns(PipelineWarning, match=r"^sharpen\.tile 16 is smaller than the 32-px patches the model was"):
+        Sharpen(model=model, tile=16).network()
+    stage = Sharpen(model=model, tile=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineWarning)
+        stage.network()
+    assert stage.trained_patch == 32
+    stage._model_info = {"name": "x", "training": {"patch": 48}}  # an ONNX sidecar's model block
+    assert stage.trained_patch == 48
 
 
 def test_pipeline_toml(tmp_path):
@@ -293,10 +354,10 @@ def test_pipeline_toml(tmp_path):
         ("[sharpen]\nmodel = 5\n", r"p\.toml: \[sharpen\] model must be a string, got 5"),
         ("[sharpen]\nenabled = 'yes'\n", r"p\.toml: \[sharpen\] enabled must be true or false, got 'yes'"),
         ("[sharpen]\ndetail = 'foo'\n", r"p\.toml: \[sharpen\] detail must be one of 'luma', 'rgb', got 'foo'"),
-        ("[sharpen]\nn = 100\n", r"p\.toml: \[sharpen\] sharpen\.n must be between 1 and 64"),
+        ("[sharpen]\nn = 100\n", r"p\.toml: \[sharpen\] n must be between 1 and 64"),
         (
             "[sharpen]\ntile = 64\noverlap = 500\n",
-            r"p\.toml: \[sharpen\] sharpen\.overlap must be in \[0, tile // 2 = 32\], got 500",
+            r"p\.toml: \[sharpen\] overlap must be in \[0, tile // 2 = 32\], got 500",
         ),
         ("[lens]\ncenter = [1]\n", r"p\.toml: \[lens\] center must be a list of 2 numbers, got \[1\]"),
         ("[lens]\ncenter = ['a', 2]\n", r"p\.toml: \[lens\] center must be a list of 2 numbers"),
@@ -306,8 +367,8 @@ def test_pipeline_toml(tmp_path):
         # NaN and infinities used to give an all-black image and exit 0, or an overflow after processing
         ("[unsharp]\namount = nan\n", r"p\.toml: \[unsharp\] amount must be a finite number, got nan"),
         ("[tone]\nexposure_ev = inf\n", r"p\.toml: \[tone\] exposure_ev must be a finite number, got inf"),
-        ("[tone]\nexposure_ev = 1e6\n", r"p\.toml: \[tone\] tone\.exposure_ev must be between -16 and 16"),
-        ("[unsharp]\nsigma = 1e9\n", r"p\.toml: \[unsharp\] unsharp needs 0 < sigma <= 100"),
+        ("[tone]\nexposure_ev = 1e6\n", r"p\.toml: \[tone\] exposure_ev must be between -16 and 16, got 1000000\.0"),
+        ("[unsharp]\nsigma = 1e9\n", r"p\.toml: \[unsharp\] needs 0 < sigma <= 100"),
         ("[white_balance]\ngains = [nan, 1, 2]\n", r"p\.toml: \[white_balance\] gains must be a list of 3"),
         ("[demosaic]\nbalance = 1\n", r"p\.toml: \[demosaic\] balance must be true or false, got 1"),
         ("[tone\n", r"p\.toml: not a valid TOML"),

@@ -164,3 +164,54 @@ def test_mirror_stack_size_warning_is_one_line(image, tmp_path, capsys):
     )
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("isp-collab gather: warning: stack size 3 with mirror gathering"), err
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_gather_lays_the_grid_where_process_restores_a_turned_raw_file(tmp_path, capsys, monkeypatch, orientation):
+    """process restores a RAW file on its unrotated sensor frame and turns the result upright at the end: gather
+    draws that grid and those stacks, then turns the picture, the stack numbers written upright."""
+    import torch
+    from test_pipeline_dng import random_mosaic, write_dng
+
+    import isp_collab.restore as restore_package
+    import isp_collab.restore.api as restore_api
+    from isp_collab.cli.gather import read_display_image
+    from isp_collab.models import create_model, save_model
+    from isp_collab.pipeline import Pipeline, Sharpen, apply_orientation
+    from isp_collab.pipeline.frame import orient_box
+    from isp_collab.restore.draw import draw_labels, gathering_labels
+
+    torch.set_num_threads(1)
+    dng = write_dng(tmp_path / "turned.dng", random_mosaic(12, shape=(64, 96)), "RGGB", 12, orientation=orientation)
+    grids: dict[str, list] = {"process": [], "gather": []}
+
+    def recorder(name, make):
+        def record(*args, **kwargs):
+            grids[name].append(args)
+            return make(*args, **kwargs)
+
+        return record
+
+    monkeypatch.setattr(restore_api, "make_grid", recorder("process", restore_api.make_grid))
+    monkeypatch.setattr(restore_package, "make_grid", recorder("gather", restore_package.make_grid))
+    model = save_model(create_model("unet-tx", n=4), tmp_path / "m", {"task": "sharpen", "n_trained": 4})
+    upright = Pipeline(sharpen=Sharpen(model=str(model), n=4, tile=32, overlap=8)).run(dng).image
+    out = tmp_path / "stacks.png"
+    argv = ["gather", str(dng), "--tile", "32", "--overlap", "8", "--n", "4", "-o", str(out)]
+    assert main(argv) == 0
+    assert grids["gather"] == grids["process"] == [(64, 96, 32, 8, None)]  # the sensor frame, as process tiles it
+    picture = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+    assert picture.shape == upright.shape  # shown upright, as process writes it
+    rgb, turn = read_display_image(dng)
+    assert turn == orientation and rgb.shape == (64, 96, 3)
+    grid = make_grid(64, 96, 32, 8, None)
+    stacks = gather_stacks(grid, 4, "spread")
+    expected = apply_orientation(draw_gathering(rgb, grid, stacks, numbers=False), orientation)
+    labels = [
+        label.__class__(label.text, orient_box(label.box, 64, 96, orientation), label.colour)
+        for label in gathering_labels(grid, stacks)
+    ]
+    numbered = draw_labels(expected.copy(), labels)
+    assert (numbered != expected).any()  # the cells are big enough for their numbers
+    np.testing.assert_array_equal(picture, numbered)  # the numbers written after the turn: upright
+    assert f"tiles on the unrotated 96x64 sensor frame, EXIF orientation {orientation}" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Draw the tile grid over IMAGE with each stack of N tiles (restored together by the "
         "collaborative network) in its own colour and number, so you see which regions collaborate. "
         "Mirror strategy: a ' after a number marks a tile flipped left-right or up-down before the network, "
-        "'' one flipped both ways (the four mirror tiles about the optical centre then look alike).",
+        "'' one flipped both ways (the four mirror tiles about the optical centre then look alike). "
+        "The grid is laid on the frame process restores (a RAW file's unrotated sensor frame); the picture is "
+        "then turned upright by the file's orientation.",
     )
     p.add_argument(
         "image",
@@ -37,7 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="overlap between tiles in pixels, 0..tile // 2 (default: 32 px or tile // 4, whichever is smaller)",
     )
-    p.add_argument("--center", default=None, metavar="X,Y", help="optical centre for mirror (default: image centre)")
+    p.add_argument(
+        "--center",
+        default=None,
+        metavar="X,Y",
+        help="optical centre for mirror, in pixels of the frame process restores (a RAW file's unrotated sensor "
+        "frame, as [lens] center in a process config; default: its centre)",
+    )
     p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
@@ -56,13 +65,15 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
         raise ValueError(f"--center must be X,Y in pixels (e.g. 2000,1500), got {text!r}") from None
 
 
-def read_display_image(path: Path) -> np.ndarray:
-    """An input as ``H x W x 3`` uint8 display sRGB for drawing, decoded as ``isp-collab process`` does.
+def read_display_image(path: Path) -> tuple[np.ndarray, int]:
+    """An input as ``H x W x 3`` uint8 display sRGB for drawing, decoded as ``isp-collab process`` does, in
+    the frame process restores it in; and the EXIF orientation that turns that frame upright.
 
     The camera pipeline without its restoration stages: RAW files get the same crop (DNG
-    DefaultCrop), orientation, demosaicking and colour, headerless ``.raw`` files their description,
-    and every input the same one-line errors and pixel cap, so the tiles drawn are the tiles
-    ``process`` restores.
+    DefaultCrop), demosaicking and colour, headerless ``.raw`` files their description, and every input
+    the same one-line errors and pixel cap, so the tiles drawn are the tiles ``process`` restores.
+    A RAW file is restored on its unrotated sensor frame and turned upright at the end, so the image
+    comes back unrotated with the file's orientation (1 for ordinary images: decoded upright).
     """
     import dataclasses
 
@@ -73,8 +84,25 @@ def read_display_image(path: Path) -> np.ndarray:
         setattr(pipeline, stage.name, dataclasses.replace(stage, enabled=False))
     with warnings.catch_warnings():  # colour caveats (no white balance in the file...) do not matter for a drawing
         warnings.simplefilter("ignore", PipelineWarning)
-        image = pipeline.run(path).image
-    return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        image, frame, _ = pipeline.read(path)
+        image = pipeline.finish(image, frame.replace(orientation=1))  # where process restores: not turned yet
+    return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8), frame.orientation
+
+
+def draw_upright(rgb: np.ndarray, grid, stacks: list, orientation: int, *, show_center: bool = False) -> np.ndarray:
+    """The gathering drawn on ``rgb`` (the frame ``grid`` is laid on), turned by EXIF ``orientation`` for
+    display, with the stack numbers written after the turn so that they read upright."""
+    from ..pipeline.frame import apply_orientation, orient_box
+    from ..restore.draw import draw_gathering, draw_labels, gathering_labels
+
+    picture = draw_gathering(rgb, grid, stacks, numbers=False, show_center=show_center)
+    picture = apply_orientation(picture, orientation)
+    h, w = rgb.shape[:2]
+    labels = [
+        dataclasses.replace(label, box=orient_box(label.box, h, w, orientation))
+        for label in gathering_labels(grid, stacks)
+    ]
+    return draw_labels(picture, labels)
 
 
 def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
@@ -91,7 +119,8 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..restore import default_overlap, draw_gathering, gather_stacks, make_grid
+    from ..pipeline.io import check_writable_folder
+    from ..restore import default_overlap, gather_stacks, make_grid
     from . import require_parent_folder
 
     src, out = Path(args.image), Path(args.output)
@@ -115,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     center = parse_center(args.center)
     if center is not None and args.strategy != "mirror":
         raise ValueError(f"--center applies to --strategy mirror only, got --strategy {args.strategy}")
-    rgb = read_display_image(src)
+    check_writable_folder(out.parent)  # before decoding: a RAW file takes seconds
+    rgb, orientation = read_display_image(src)
     h, w = rgb.shape[:2]
     try:
         grid = make_grid(h, w, args.tile, overlap, center)
@@ -126,11 +156,15 @@ def run(args: argparse.Namespace) -> int:
         stacks = gather_stacks(grid, args.n, args.strategy)
     for warning in caught:
         print(f"isp-collab gather: warning: {str(warning.message).splitlines()[0]}", file=sys.stderr)
-    picture = draw_gathering(rgb, grid, stacks, show_center=args.strategy == "mirror")
+    picture = draw_upright(rgb, grid, stacks, orientation, show_center=args.strategy == "mirror")
     write_atomic(out, picture, args.overwrite)
     rows, cols = grid.shape
+    turned = (
+        f" (tiles on the unrotated {w}x{h} sensor frame, EXIF orientation {orientation})" if orientation != 1 else ""
+    )
     print(
-        f"wrote {out}: {w}x{h}, {len(grid)} tiles ({rows}x{cols}, tile {args.tile}, overlap {overlap}), "
+        f"wrote {out}: {picture.shape[1]}x{picture.shape[0]}{turned}, {len(grid)} tiles ({rows}x{cols}, "
+        f"tile {args.tile}, overlap {overlap}), "
         f"{len(stacks)} stacks of N={args.n}, strategy {args.strategy}"
         + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if args.strategy == "mirror" else "")
     )

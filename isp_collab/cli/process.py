@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--onnx",
         metavar="PATH",
-        help="exported ONNX model for the one network stage run (implies --backend onnx; its sidecar names the "
-        "model, so --model is not needed; for lens and sharpen together give each its onnx_path in --config)",
+        help="exported ONNX model for the one network stage run (implies --backend onnx; its sidecar X.json, "
+        "required beside X.onnx, names the model and its task, so --model is not needed; for lens and sharpen "
+        "together give each its onnx_path in --config)",
     )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
     p.add_argument("--config", metavar="TOML", help="pipeline configuration file")
@@ -210,13 +211,15 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
     """A stage's ``sharpen.tile ...`` complaint worded as ``--tile ...`` when the value came from that flag,
-    else led by the ``--config`` file it came from (``p.toml: [sharpen] sharpen.overlap ...``)."""
+    else led by the ``--config`` file it came from (``p.toml: [sharpen] overlap ...``)."""
     for key in ("tile", "n"):
         prefix = f"{stage}.{key}"
         if getattr(args, key, None) is not None and message.startswith(prefix):
             return f"--{key}{message[len(prefix) :]}"
     if getattr(args, "config", None) and message.startswith(f"{stage}."):
-        return f"{args.config}: [{stage}] {message}"
+        from ..pipeline.pipeline import in_table
+
+        return f"{args.config}: {in_table(stage, message)}"
     return message
 
 
@@ -245,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..pipeline import Encode
     from ..pipeline.encode import check_output_format
-    from ..pipeline.io import check_output, expand_inputs, plan_outputs
+    from ..pipeline.io import check_output, check_writable_folder, expand_inputs, plan_outputs
     from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
@@ -272,10 +275,17 @@ def run(args: argparse.Namespace) -> int:
         bits = pipeline.output.bit_depth if isinstance(pipeline.output, Encode) else None
         for dst in {dst.suffix.lower(): dst for _, dst, _ in jobs}.values():  # one per type, before any decoding
             check_output_format(dst, bits)
+        for folder in dict.fromkeys(dst.parent for _, dst, _ in jobs):  # a read-only place fails now, not per file
+            check_writable_folder(folder)
         for stage in pipeline.restoration:  # load networks once, before the batch; a bad model stops here
             if stage.enabled and hasattr(stage, "network"):
                 try:
-                    stage.network()
+                    with warnings.catch_warnings(record=True) as caught:  # a tile below the training patch: one line
+                        warnings.simplefilter("always")
+                        stage.network()
+                    for w in caught:
+                        said = _in_flag_terms(str(w.message).splitlines()[0], stage.name, args)
+                        print(f"isp-collab process: warning: {said}", file=sys.stderr)
                 except ValueError as e:
                     message = _in_flag_terms(str(e), stage.name, args)
                     other = next((t for t in NETWORK_STAGES if t != stage.name and f"a '{t}" in message), None)

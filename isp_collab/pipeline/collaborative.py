@@ -6,6 +6,7 @@ network over the whole image with :func:`isp_collab.restore.restore` (PyTorch or
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -17,6 +18,7 @@ from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
 from ..restore.tiling import MAX_N
 from .frame import Frame
+from .io import PipelineWarning
 from .stages import StageBase
 
 LENS_MODEL = "lens-a-unet-tx-n4"
@@ -33,11 +35,14 @@ class CollaborativeStage(StageBase):
     tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else 256; overlap None = restore's
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
     ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
-    model: a ``model`` given too must be that one); device: torch device (None = best available);
+    model: a ``model`` given too must be that one; a file without its sidecar is refused, since a network
+    of another task would otherwise run unchecked); device: torch device (None = best available);
     exposure_target: a frame whose brightest 1% is darker than this is restored at the gain that brings it
     there, then divided back (:mod:`isp_collab.restore.exposure`; 0: off). The backend is built once and reused for every image of a batch; building it checks that the
     model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's) and that n / tile
-    / overlap fit it, so a bad setting stops a batch before any file is decoded.
+    / overlap fit it, so a bad setting stops a batch before any file is decoded; a tile smaller than the
+    model's training patches (:attr:`trained_patch`, 32 px for the shipped models) is warned about
+    (a :class:`~.io.PipelineWarning`), not refused.
     """
 
     task: ClassVar[str] = ""
@@ -96,6 +101,13 @@ class CollaborativeStage(StageBase):
                 if not self.onnx_path:
                     raise ValueError(f"{self.name}: backend 'onnx' needs onnx_path (an exported .onnx file)")
                 data, sidecar = onnx_sidecar(self.onnx_path)
+                if not sidecar.is_file():  # refused, not warned: a network of another task would run silently
+                    raise ValueError(
+                        f"{self.onnx_path}: no sidecar {sidecar.name} beside it, so the model's task cannot be "
+                        f"checked against the {self.name} stage; put the {sidecar.name} that isp-collab export wrote "
+                        f'with it there (or, for an ONNX file from elsewhere, one with {{"model": {{"task": '
+                        f'"{self.task}"}}}})'
+                    )
                 exported = data.get("model") if isinstance(data.get("model"), dict) else {}
                 self._check_task(exported.get("task"), self.onnx_path, f" (task from {sidecar.name})")
                 self._check_exported_model(exported.get("name"), sidecar)
@@ -151,6 +163,26 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.tile must be a multiple of {multiple} (2**depth of the network), got {tile}")
         if self.overlap is not None and self.overlap > tile // 2:
             raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {tile // 2}], got {self.overlap}")
+        patch = self.trained_patch
+        if patch and tile < patch:
+            # Warned, not refused: the network runs on any multiple of 2**depth, and small tiles have their uses
+            # (latency and memory experiments); but a tile smaller than every patch the network saw gives it too
+            # little context, and its per-tile result shows as a grid of blocks (--tile 8 on the shipped models).
+            warnings.warn(
+                f"{self.name}.tile {tile} is smaller than the {patch}-px patches the model was trained on: "
+                f"expect a visible grid of tiles (use {patch} or more)",
+                PipelineWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def trained_patch(self) -> int | None:
+        """Side of the training patches, from the model card (``patch``) or the ONNX sidecar's model block
+        (``training.patch``); None when the model does not say (then no tile is warned about)."""
+        info = self._model_info
+        training = info.get("training") if isinstance(info.get("training"), dict) else {}
+        patch = info.get("patch", training.get("patch"))
+        return patch if isinstance(patch, int) and not isinstance(patch, bool) and patch > 0 else None
 
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
         """Tiling for :func:`restore`. An exported file is tiled as its sidecar says (``overlap`` unless

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..native_stderr import capture_stderr
 from .frame import Frame, apply_orientation
 from .io import (
     DEFAULT_MAX_PIXELS,
@@ -76,9 +77,12 @@ class ImageDecode:
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
-        bgr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), flags)
+        said: list[str] = []  # libpng prints on fd 2 (a PNG cut before IEND): kept for the one-line error
+        with capture_stderr(said):
+            bgr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), flags)
         if bgr is None:
-            raise InputError(f"{p}: cannot decode image (truncated or corrupt)")
+            detail = "; ".join(dict.fromkeys(line.strip() for line in said if line.strip()))
+            raise InputError(f"{p}: cannot decode image (truncated or corrupt{f'; {detail}' if detail else ''})")
         if bgr.dtype == np.uint8:
             bits, scale = 8, 1 / 255
         elif bgr.dtype == np.uint16:

@@ -45,6 +45,8 @@ class Frame:
             through the pipeline as three equal channels and is written back as grey.
         exif: the input's EXIF block (TIFF-structured bytes, orientation reset to 1) to carry to
             the output, or None (RAW inputs, images without EXIF).
+        description: the sensor description a headerless dump was read with (its ``.json`` /
+            ``.toml``), or None; messages about missing metadata name it instead of "the file".
     """
 
     source: Path
@@ -62,6 +64,7 @@ class Frame:
     optical_center: tuple[float, float] | None = None
     greyscale: bool = False
     exif: bytes | None = None
+    description: Path | None = None
 
     def replace(self, **changes) -> Frame:
         """A copy with some fields changed (frames are immutable)."""
@@ -124,3 +127,30 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     if orientation not in ops:
         raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
     return np.ascontiguousarray(ops[orientation](image))
+
+
+def orient_point(row: int, col: int, height: int, width: int, orientation: int) -> tuple[int, int]:
+    """Where pixel (row, col) of an unrotated ``height x width`` image lands in
+    ``apply_orientation(image, orientation)``: its (row, col) there."""
+    h, w = height - 1, width - 1
+    moves = {
+        1: (row, col),
+        2: (row, w - col),
+        3: (h - row, w - col),
+        4: (h - row, col),
+        5: (col, row),
+        6: (col, h - row),
+        7: (w - col, h - row),
+        8: (w - col, row),
+    }
+    if orientation not in moves:
+        raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
+    return moves[orientation]
+
+
+def orient_box(box: tuple[int, int, int, int], height: int, width: int, orientation: int) -> tuple[int, int, int, int]:
+    """A pixel box (x0, y0, x1, y1; x1 and y1 exclusive) of an unrotated ``height x width`` image, as it lies
+    in ``apply_orientation(image, orientation)`` (the same four values for orientation 1)."""
+    x0, y0, x1, y1 = box
+    (ra, ca), (rb, cb) = (orient_point(r, c, height, width, orientation) for r, c in ((y0, x0), (y1 - 1, x1 - 1)))
+    return min(ca, cb), min(ra, rb), max(ca, cb) + 1, max(ra, rb) + 1

@@ -217,5 +217,6 @@ class HeaderlessDecode:
             wb_gains=desc.wb_gains_rgb,
             wb_source="description" if desc.wb_gains_rgb else "none",
             cam_to_srgb=desc.ccm_cam_to_srgb,
+            description=desc_path,
         )
         return data, frame

@@ -179,6 +179,30 @@ def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
     return p
 
 
+def check_writable_folder(folder: str | os.PathLike) -> Path:
+    """Fail early (before any decoding) if no file can be created in ``folder``; returns it.
+
+    A temporary file is created there and removed again: permission bits say nothing of a read-only
+    mount, an ACL or root's rights, the file system does. A folder that does not exist yet is probed
+    in the nearest existing folder above it, where it would be created. Raises :class:`OutputError`,
+    one line naming the folder.
+    """
+    target = Path(folder)
+    where = target
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        fd, name = tempfile.mkstemp(dir=where, prefix=".isp-collab-probe.", suffix=".tmp")
+    except OSError as e:
+        reason = e.strerror or str(e)
+        if where == target:
+            raise OutputError(f"{target}: cannot write to this output folder ({reason})") from None
+        raise OutputError(f"{target}: cannot create this output folder in {where} ({reason})") from None
+    os.close(fd)
+    Path(name).unlink(missing_ok=True)
+    return target
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -52,6 +52,7 @@ from .io import (
     atomic_write_bytes,
     check_input_file,
     check_output,
+    check_writable_folder,
     input_kind,
 )
 from .raw import RawDecode
@@ -99,6 +100,17 @@ def _type_problem(value: Any, hint: Any) -> str | None:
     if hint is str:
         return None if isinstance(value, str) else "a string"
     return None
+
+
+def in_table(table: str, message: str) -> str:
+    """A stage's complaint as said of its TOML table: ``[tone] exposure_ev must be ...``, not
+    ``[tone] tone.exposure_ev must be ...`` (the stage's own name leads its messages: ``tone.``,
+    ``sharpen: ``, ``unsharp needs``, ``demosaic method``)."""
+    for lead in (f"{table}.", f"{table}: ", f"{table} "):
+        if message.startswith(lead):
+            message = message[len(lead) :]
+            break
+    return f"[{table}] {message}"
 
 
 @dataclass
@@ -177,7 +189,7 @@ class Pipeline:
             try:
                 kwargs[key] = stage_cls(**args)
             except (TypeError, ValueError) as e:
-                raise ValueError(f"{where}: [{key}] {e}") from None
+                raise ValueError(f"{where}: {in_table(key, str(e))}") from None
         return cls(**kwargs)
 
     @property
@@ -260,9 +272,11 @@ class Pipeline:
     ) -> Result:
         """Process ``src`` and write ``dst`` (and the before/after ``compare`` PNG) atomically.
 
-        Refuses to start when an output exists and ``overwrite`` is false; on any error nothing is written.
+        Refuses to start when an output exists and ``overwrite`` is false, or when its folder cannot be
+        written to (:func:`~.io.check_writable_folder`); on any error nothing is written.
         """
         dst = check_output(dst, overwrite=overwrite)
+        check_writable_folder(dst.parent)
         # a type or bit depth the output cannot hold is refused before the (slow) processing
         check_output_format(dst, self.output.bit_depth if isinstance(self.output, Encode) else None)
         if compare is not None:

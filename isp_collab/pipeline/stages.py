@@ -115,14 +115,39 @@ def gray_world_gains(mosaic: np.ndarray, pattern: str) -> tuple[float, float, fl
     return (float(means[1] / means[0]), 1.0, float(means[1] / means[2]))
 
 
+def highlight_safe_gains(gains: tuple[float, float, float]) -> tuple[float, float, float]:
+    """(R, G, B) white-balance gains scaled so that the smallest is at least 1 (unchanged when it is).
+
+    dcraw's ``scale_colors`` (``pre_mul[c] /= dmin`` when highlights are clipped): every channel's
+    sensor white then maps to >= 1, so clipping at 1 leaves saturated pixels neutral white
+    (see :class:`WhiteBalance`). The balance (the ratios) is kept.
+    """
+    low = min(gains)
+    return tuple(float(g) for g in gains) if low >= 1 else tuple(float(g) / low for g in gains)  # type: ignore[return-value]
+
+
 @dataclass
 class WhiteBalance(StageBase):
-    """Multiply camera RGB by ``frame.wb_gains`` and clip to [0, 1] (sensor saturation stays white).
+    """Multiply camera RGB by ``frame.wb_gains`` and clip to [0, 1]; sensor saturation comes out white.
 
     ``mode`` says where the gains come from (see :meth:`resolve`, run by the pipeline before
     demosaicking): ``"as_shot"`` (the file's; gray world when it has none), ``"gray_world"``,
     ``"none"`` (unit gains), or explicit ``gains`` (R, G, B) that override the mode.
     Ordinary sRGB images are already balanced: the stage passes them through.
+
+    The gains applied are :func:`highlight_safe_gains`: scaled so that none is below 1, as dcraw and
+    LibRaw do (``scale_colors`` with highlight mode 0, clip). Gains normalised to G = 1 can put R or B
+    below 1 (gray world on a green-poor scene, a tungsten-lit file's blue...); the sensor's clip level
+    in that channel then lands below output white and a blown highlight keeps that channel's deficit
+    (a cream or cyan cast instead of white). With every gain >= 1 a channel at the sensor's white
+    level reaches 1 and clips there, so saturated areas come out neutral white. The cost is a uniform
+    brightening by 1 / min(gain) when a gain is below 1 (0.26 EV for gray-world gains 1.16, 1, 0.836);
+    this is the smallest change that can make sensor white output white with a per-channel linear
+    map, and it leaves the usual case (G = 1 the smallest gain, e.g. daylight) unchanged. A per-pixel
+    fix of clipped pixels only would need the exact clip level (the shared chart dump's description
+    says 1023; its sensor clips at 1020) and leaves tinted rings where a highlight fades into its
+    surroundings. ``frame.wb_gains`` keeps the gains as found (G = 1). Explicit ``gains`` are scaled
+    the same way when one is below 1 (to darken, use ``tone.exposure_ev``); gains all >= 1 apply as given.
     """
 
     name: ClassVar[str] = "white_balance"
@@ -154,15 +179,24 @@ class WhiteBalance(StageBase):
             return frame
         if self.mode == "as_shot":
             warnings.warn(
-                f"{frame.source}: no white balance in the file; using gray world", PipelineWarning, stacklevel=2
+                f"{frame.source}: {_no_white_balance(frame)}; using gray world", PipelineWarning, stacklevel=2
             )
         return frame.replace(wb_gains=gray_world_gains(mosaic, frame.cfa_pattern), wb_source="gray_world")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         if frame.kind != "raw" or frame.wb_gains is None:
             return image
-        out = image * np.asarray(frame.wb_gains, dtype=np.float32)
+        out = image * np.asarray(highlight_safe_gains(frame.wb_gains), dtype=np.float32)
         return np.clip(out, 0.0, 1.0, out=out) if self.clip else out
+
+
+def _no_white_balance(frame: Frame) -> str:
+    """What lacks the gains: the RAW file, or a headerless dump's description (named as the colour warning names it)."""
+    desc = frame.description
+    if desc is None:
+        return "no white balance in the file"
+    shown = desc.name if desc.parent == frame.source.parent else str(desc)
+    return f"no white balance (wb_gains_rgb) in {shown}"
 
 
 @dataclass
