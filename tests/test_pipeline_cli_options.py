@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_pipeline_cli import make_inputs, run
 
@@ -193,3 +194,33 @@ def test_config_paths_are_taken_from_the_config_files_folder(tmp_path, monkeypat
     cfg.write_text(f'[sharpen]\nmodel = "sharpen-unet-tx-n8"\n[lens]\nonnx_path = "{tmp_path / "abs.onnx"}"\n')
     p = Pipeline.from_toml("cfg/p.toml")  # a shipped name and an absolute path stay as they are
     assert p.sharpen.model == "sharpen-unet-tx-n8" and p.lens.onnx_path == str(tmp_path / "abs.onnx")
+
+
+def test_white_balance_and_exposure_flags(capsys, tmp_path, inputs):
+    """--white-balance and --exposure-ev set the stages a --config would, and bad values are one line."""
+    import cv2
+
+    dng, outs = inputs / "good.dng", {}
+    for label, args in (
+        ("plain", ()),
+        ("ev", ("--exposure-ev", "1")),
+        ("none", ("--white-balance", "none")),
+        ("gains", ("--white-balance", "2,1,1")),
+    ):
+        out = tmp_path / f"{label}.png"
+        code, err, _ = run(capsys, dng, "-o", out, "--stages", "none", *args)
+        assert code == 0, err
+        outs[label] = cv2.imread(str(out)).astype(float)
+    assert outs["ev"].mean() > outs["plain"].mean() + 5  # one stop brighter before the tone curve
+    assert not np.array_equal(outs["none"], outs["plain"])
+    assert outs["gains"][..., 2].mean() > outs["none"][..., 2].mean()  # red (BGR index 2) doubled
+    for args, reason in (
+        (("--white-balance", "1,x,2"), "--white-balance must be as_shot, gray_world, none or three positive gains"),
+        (("--white-balance", "0,1,1"), "three positive gains R,G,B, got '0,1,1'"),
+        (("--exposure-ev", "40"), "--exposure-ev must be between -16 and 16, got 40"),
+    ):
+        code, err, _ = run(capsys, dng, "-o", tmp_path / "bad.png", "--stages", "none", *args)
+        assert code == 2 and len(err) == 1 and reason in err[0], err
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--white-balance", "none")
+    assert code == 2 and "--white-balance none: applies to RAW inputs" in err[0]
+    assert not (tmp_path / "bad.png").exists() and not (tmp_path / "x.png").exists()

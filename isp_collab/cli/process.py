@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from ..models import DEFAULT_MODEL
 from ..pipeline.collaborative import LENS_MODEL, MAX_N, MAX_TILE
@@ -58,6 +60,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "together give each its onnx_path in --config)",
     )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
+    p.add_argument(
+        "--white-balance",
+        metavar="MODE",
+        help="RAW white balance: as_shot (the file's; gray world without one), gray_world, none, or gains R,G,B "
+        "(default: as_shot, or the --config's)",
+    )
+    p.add_argument(
+        "--exposure-ev",
+        type=float,
+        metavar="EV",
+        help="brighten (or darken, < 0) by EV stops before the tone curve, -16..16 (e.g. a DNG's BaselineExposure)",
+    )
     p.add_argument("--config", metavar="TOML", help="pipeline configuration file")
     p.add_argument("--format", choices=("png", "jpg", "tif"), help="output type in folder mode (default png)")
     p.add_argument(
@@ -143,6 +157,13 @@ def build_pipeline(args: argparse.Namespace):
         setattr(pipeline, name, dataclasses.replace(getattr(pipeline, name), onnx_path=args.onnx))
     if args.demosaic:
         pipeline.demosaic = dataclasses.replace(pipeline.demosaic, method=args.demosaic)
+    if args.white_balance is not None:
+        pipeline.white_balance = _white_balance(args.white_balance)
+    if args.exposure_ev is not None:
+        try:
+            pipeline.tone = dataclasses.replace(pipeline.tone, exposure_ev=args.exposure_ev)
+        except ValueError:
+            raise ValueError(f"--exposure-ev must be between -16 and 16, got {args.exposure_ev:g}") from None
     if args.bit_depth:
         pipeline.output = dataclasses.replace(pipeline.output, bit_depth=args.bit_depth)
     elif not isinstance(pipeline.output, Encode):
@@ -153,6 +174,24 @@ def build_pipeline(args: argparse.Namespace):
         pipeline.max_pixels = args.max_pixels
     assert isinstance(pipeline.demosaic, Demosaic)
     return pipeline
+
+
+def _white_balance(text: str) -> Any:
+    """``--white-balance``: a mode, or explicit gains ``R,G,B`` (positive numbers)."""
+    from ..pipeline.stages import WhiteBalance
+
+    if text in ("as_shot", "gray_world", "none"):
+        return WhiteBalance(mode=text)
+    parts = text.split(",")
+    try:
+        gains = tuple(float(v) for v in parts)
+    except ValueError:
+        gains = ()
+    if len(gains) != 3 or not all(math.isfinite(g) and g > 0 for g in gains):
+        raise ValueError(
+            f"--white-balance must be as_shot, gray_world, none or three positive gains R,G,B, got {text!r}"
+        )
+    return WhiteBalance(gains=gains)
 
 
 def plan_jobs(
@@ -261,8 +300,9 @@ def run(args: argparse.Namespace) -> int:
         files = expand_inputs(args.inputs, problems=empty, repeats=repeats)
         planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
         named = len(planned) == 1 and planned[0][1] == Path(args.output)
-        if args.demosaic and not any(_is_raw(f) for f in files):
-            raise ValueError(f"--demosaic {args.demosaic}: applies to RAW inputs, and none of the inputs is RAW")
+        for flag, value in (("--demosaic", args.demosaic), ("--white-balance", args.white_balance)):
+            if value and not any(_is_raw(f) for f in files):
+                raise ValueError(f"{flag} {value}: applies to RAW inputs, and none of the inputs is RAW")
         # a named file's folder must exist; an output folder may be created, its parent must exist
         require_parent_folder(args.output, "output folder" if named else "parent folder")
         if (
