@@ -139,3 +139,25 @@ def test_missing_white_balance_names_the_description_not_the_file(tmp_path):
     with pytest.warns(PipelineWarning, match=expected):
         frame = Pipeline().read(raw)[1]
     assert frame.wb_source == "gray_world" and frame.description == tmp_path / "frame.json"
+
+
+def test_orientation_in_the_description_turns_the_finished_image(tmp_path, capsys):
+    """A sensor mounted upside down: ``orientation = 3`` turns the output 180°, as EXIF does for a file."""
+    import cv2
+
+    ccm = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    mosaic = np.tile(np.linspace(100, 900, 48), (32, 1))  # bright to the right
+    outs = {}
+    for orientation in (1, 3, 6):
+        folder = tmp_path / str(orientation)
+        folder.mkdir()
+        desc = description(ccm_cam_to_srgb=ccm, wb_gains_rgb=[1.0, 1.0, 1.0], orientation=orientation)
+        raw = write_headerless(folder, mosaic, desc)
+        assert main(["process", str(raw), "-o", str(folder / "out.png"), "--stages", "none"]) == 0
+        outs[orientation] = cv2.imread(str(folder / "out.png")).astype(float).mean(axis=2)
+    assert outs[1].shape == outs[3].shape == (32, 48) and outs[6].shape == (48, 32)
+    assert outs[1][:, -1].mean() > outs[1][:, 0].mean() and outs[3][:, 0].mean() > outs[3][:, -1].mean()
+    np.testing.assert_array_equal(outs[3], outs[1][::-1, ::-1])
+    raw = write_headerless(tmp_path, mosaic, description(orientation=9), name="bad")
+    assert main(["process", str(raw), "-o", str(tmp_path / "bad.png")]) == 2
+    assert "'orientation' must be an EXIF orientation 1..8, got 9" in capsys.readouterr().err

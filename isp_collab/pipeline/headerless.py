@@ -12,6 +12,8 @@ description has the keys::
     white_level          number
     wb_gains_rgb         optional [r, g, b] multipliers
     ccm_cam_to_srgb      optional 3x3 row-major, white-balanced camera RGB -> linear sRGB
+    orientation          optional EXIF orientation 1..8 of the finished image (3: turned 180°, a sensor
+                         mounted upside down; 6 / 8: 90° clockwise / counter-clockwise); default 1
     note                 optional free text
 
 Unknown keys are refused (a typo must not silently fall back to a default).
@@ -42,7 +44,7 @@ from .io import (
 
 _KEYS = {
     "width", "height", "dtype", "byte_order", "bit_depth", "cfa_pattern", "black_level", "white_level",
-    "wb_gains_rgb", "ccm_cam_to_srgb", "note",
+    "wb_gains_rgb", "ccm_cam_to_srgb", "orientation", "note",
 }  # fmt: skip
 _REQUIRED = ("width", "height", "dtype", "bit_depth", "cfa_pattern", "black_level", "white_level")
 
@@ -61,6 +63,7 @@ class SensorDescription:
     white_level: float
     wb_gains_rgb: tuple[float, float, float] | None = None
     ccm_cam_to_srgb: tuple[tuple[float, float, float], ...] | None = None
+    orientation: int = 1
 
     @property
     def nbytes(self) -> int:
@@ -121,6 +124,9 @@ def parse_description(d: dict[str, Any], where: Path) -> SensorDescription:
         if not isinstance(rows, list) or len(rows) != 3:
             raise InputError(f"{where}: 'ccm_cam_to_srgb' must be 3 rows of 3 numbers")
         ccm = tuple(_numbers({"ccm_cam_to_srgb": r}, "ccm_cam_to_srgb", where, 3) for r in rows)
+    orientation = d.get("orientation", 1)
+    if isinstance(orientation, bool) or orientation not in range(1, 9):
+        raise InputError(f"{where}: 'orientation' must be an EXIF orientation 1..8, got {orientation!r}")
     return SensorDescription(
         width,
         height,
@@ -132,6 +138,7 @@ def parse_description(d: dict[str, Any], where: Path) -> SensorDescription:
         white,
         gains,
         ccm,  # type: ignore[arg-type]
+        orientation,
     )
 
 
@@ -218,5 +225,6 @@ class HeaderlessDecode:
             wb_source="description" if desc.wb_gains_rgb else "none",
             cam_to_srgb=desc.ccm_cam_to_srgb,
             description=desc_path,
+            orientation=desc.orientation,
         )
         return data, frame
