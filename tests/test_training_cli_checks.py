@@ -28,12 +28,15 @@ from isp_collab.training import trainer as trainer_mod
             "task.lens only apply to the lens task, but task.name is 'sharpen' (set task.name = \"lens\"",
         ),
         ("[train]\npatches_per_step = 5\n", "multiple of model.n (equal patches per stack), got 5 for n = 2"),
+        ("[model]\nn = 1\n", "train.collab_lr is for model.n > 1"),
     ],
 )
 def test_bad_recipe_values_are_one_line_errors_naming_the_key(tmp_path, capsys, append, reason):
     def edit(text: str) -> str:
         if append == "[model]\nn = 65\n":
             return text.replace("n = 2", "n = 65")
+        if append == "[model]\nn = 1\n":
+            return text.replace("n = 2", "n = 1").replace("[train]", "[train]\ncollab_lr = 2.0")
         if append.startswith("[train]"):
             return text.replace("patches_per_step = 4", append.split("\n")[1])
         for section in ("[val]", "[data]", "[model]"):  # a section given twice is a TOML error: merge into it

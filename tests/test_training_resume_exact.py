@@ -78,3 +78,18 @@ def test_the_card_says_which_step_its_weights_are_from(tmp_path):
     best = load_checkpoint(tmp_path / "r" / "best.pt")["step"]
     assert card["best_step"] == best and best in (2, 4)
     assert (card["lr"], card["seed"]) == (tiny(4).train.lr, tiny(4).train.seed)
+
+
+def test_collab_lr_puts_the_collaboration_layers_in_their_own_group():
+    from isp_collab.models import create_model
+    from isp_collab.training.trainer import _param_groups
+
+    r = load_recipe(TINY)
+    model = create_model("unet-tx", n=r.model.n)
+    assert len(_param_groups(model, r)) == 1  # the default: one group, as the shipped models were trained
+    r.train.collab_lr = 10.0
+    rest, collab = _param_groups(model, r)
+    assert collab["lr"] == 10.0 * r.train.lr and "lr" not in rest
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert collab["params"] and all(names[id(p)].startswith("collab_") for p in collab["params"])
+    assert len(rest["params"]) + len(collab["params"]) == len(list(model.parameters()))

@@ -85,6 +85,8 @@ class TrainSection:
     # > 0: validate, checkpoint and ship an exponential moving average of the weights (and BatchNorm
     # statistics) with this decay, e.g. 0.999 (warmed up as min(ema, (1 + t) / (10 + t)) at update t)
     ema: float = 0.0
+    # N>1: the learning rate of the collaboration layers' merge convs, as a multiple of lr (1: the same)
+    collab_lr: float = 1.0
 
 
 @dataclass
@@ -303,6 +305,10 @@ def validate(r: Recipe) -> None:
             f"{where}: train.warmup must be less than train.steps (the learning rate would never reach its peak and "
             f"decay), got warmup = {t.warmup} for {t.steps} steps"
         )
+    if not (math.isfinite(r.train.collab_lr) and r.train.collab_lr > 0):
+        raise ValueError(f"{where}: train.collab_lr must be a positive number, got {r.train.collab_lr!r}")
+    if r.train.collab_lr != 1.0 and r.model.n == 1:
+        raise ValueError(f"{where}: train.collab_lr is for model.n > 1 (an N=1 network has no collaboration layers)")
     if not 0.0 <= r.train.ema < 1.0:
         raise ValueError(f"{where}: train.ema must be in [0, 1), got {r.train.ema}")
     if not 0.0 <= r.data.stacks_of_one <= 1.0:

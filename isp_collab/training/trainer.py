@@ -204,7 +204,7 @@ def train(
         _init_from(model, init)
     ema = ema_of(model, recipe.train.ema) if recipe.train.ema else None
     evaluated = ema.module if ema is not None else model  # the weights validated, checkpointed as best, shipped
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.train.lr)
+    opt = torch.optim.Adam(_param_groups(model, recipe), lr=recipe.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
     gen = torch.Generator().manual_seed(recipe.train.seed * 1000 + rank)
     step, best, elapsed = 0, -float("inf"), 0.0
@@ -356,6 +356,16 @@ def train(
     if world > 1:
         dist.barrier()
     return result
+
+
+def _param_groups(model: torch.nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
+    """Adam's parameter groups: one, or the collaboration layers apart at ``train.collab_lr`` times the rate."""
+    scale = recipe.train.collab_lr
+    if scale == 1.0:
+        return [{"params": list(model.parameters())}]
+    collab = [p for name, p in model.named_parameters() if name.startswith("collab_")]
+    rest = [p for name, p in model.named_parameters() if not name.startswith("collab_")]
+    return [{"params": rest}, {"params": collab, "lr": recipe.train.lr * scale}]
 
 
 def _init_from(model: torch.nn.Module, init: str | Path) -> None:
