@@ -73,8 +73,8 @@ def test_existing_run_needs_resume_or_overwrite_and_resume_needs_a_run(tmp_path)
         train(tiny(2), tmp_path / "m2", run_dir=tmp_path / "r2", progress=False, resume=True)
 
 
-def acting_at_batch(call: int, act):
-    """A ``build_task`` whose task runs ``act()`` when its batch number ``call`` is drawn."""
+def acting_at_batch(call: int, act, after: bool = False):
+    """A ``build_task`` whose task runs ``act()`` when its batch number ``call`` is drawn (``after``: once drawn)."""
     real = trainer_mod.build_task
 
     def build(recipe):
@@ -84,9 +84,12 @@ def acting_at_batch(call: int, act):
 
         def sample_then_act(*a, **k):
             calls["n"] += 1
-            if calls["n"] == call:
+            if calls["n"] == call and not after:
                 act()
-            return sample(*a, **k)
+            batch = sample(*a, **k)
+            if calls["n"] == call and after:
+                act()
+            return batch
 
         task.sample = sample_then_act
         return task

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training import acting_at_batch
 
 from isp_collab.models import load_model
 from isp_collab.training import load_recipe, train
@@ -22,32 +23,15 @@ def tiny(steps: int):
     return r
 
 
-def interrupting_after_drawing(call: int):
-    """A ``build_task`` whose task raises KeyboardInterrupt just after drawing batch number ``call``."""
-    real = trainer_mod.build_task
-
-    def build(recipe):
-        task = real(recipe)
-        calls = {"n": 0}
-        sample = task.sample
-
-        def sample_then_interrupt(*a, **k):
-            batch = sample(*a, **k)
-            calls["n"] += 1
-            if calls["n"] == call:
-                raise KeyboardInterrupt  # the batch is drawn (the generator has moved), not yet used
-            return batch
-
-        task.sample = sample_then_interrupt
-        return task
-
-    return build
+def interrupt():
+    raise KeyboardInterrupt
 
 
 def test_ctrl_c_after_a_batch_is_drawn_resumes_exactly(tmp_path, monkeypatch):
     train(tiny(8), tmp_path / "a", run_dir=tmp_path / "ra", progress=False)
     real = trainer_mod.build_task
-    monkeypatch.setattr(trainer_mod, "build_task", interrupting_after_drawing(5))
+    # the 5th batch is drawn (the generator has moved) but not yet used when Ctrl-C comes
+    monkeypatch.setattr(trainer_mod, "build_task", acting_at_batch(5, interrupt, after=True))
     with pytest.raises(KeyboardInterrupt):
         train(tiny(8), tmp_path / "b", run_dir=tmp_path / "rb", progress=False)
     assert load_checkpoint(tmp_path / "rb" / "last.pt")["step"] == 4
