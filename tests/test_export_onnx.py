@@ -193,6 +193,9 @@ def test_sidecar_content():
             "strategy": "spread",
             "n_validated": True,
         }
+        assert side["tiling"]["gathering"].startswith("tiles ordered along a generalised Hilbert curve")
+        assert "mirror-symmetric about the image centre" in side["tiling"]["grid"]
+        assert side["file_sha256"] == file_sha256(art.path)
         assert side["model"]["weights_sha256"] == file_sha256(model_dir / "model.safetensors")
         assert side["model"]["name"] == NAME and side["onnx"]["opset"] >= 17 and side["onnx"]["batchnorm_folded"]
         assert side["package_version"] and side["parity"]["random"]["max_abs"] >= 0

@@ -63,6 +63,17 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
     }
 
 
+# how each strategy forms its stacks, in words (the sidecar's tiling.gathering)
+GATHERING = {
+    "spread": "tiles ordered along a generalised Hilbert curve, the curve cut into N regions; stack k takes the k-th "
+    "tile of every region (N far-apart tiles sharing one blur)",
+    "local": "N consecutive tiles along the generalised Hilbert curve",
+    "mirror": "the 4 mirror positions of a tile about the optical centre form a stack, each tile flipped into the "
+    "orientation of the one right of and below the centre (y down) and its output flipped back",
+}
+GATHERING_PADDING = "a stack with fewer than N distinct tiles is padded with repeats whose outputs are discarded"
+
+
 def build_sidecar(
     *,
     fmt: str,
@@ -96,6 +107,11 @@ def build_sidecar(
             "tile": tile,
             "overlap": overlap,
             "strategy": strategy,
+            "grid": "stride tile - overlap; per axis mirror-symmetric about the image centre (the optical centre for "
+            "mirror): two tiles meet there, or one is centred on it when that needs fewer; tiles are added outwards "
+            "until the image plus overlap // 2 is covered",
+            "gathering": f"{GATHERING.get(strategy, strategy)}; {GATHERING_PADDING}",
+            "guide": "export/README.md, 'Whole image: tiling, gathering, stitching'; export/consume_onnx.py does it",
             "padding": "reflect-101 where a tile leaves the image",
             "window": "separable: 1 in the middle, Hann taper sin^2(pi (k + 1/2) / (2 overlap)) over the overlap; "
             "stitched output = sum(window * tile) / sum(window)",
