@@ -50,7 +50,7 @@ def test_speed_quick(tmp_path):
     speed = read_section((tmp_path / "RESULTS.md").read_text(), "speed")
     for runtime in ("| torch |", "| torch-cl |", "| onnx-fp32 |", "| onnx-int8 |"):
         assert runtime in speed
-    assert "fp32 matmul peak" in speed
+    assert "torch.mm throughput (fp32, 256²" in speed and "of torch.mm throughput" in speed
     assert (tmp_path / "latency_vs_params.png").is_file()
 
 

@@ -11,7 +11,7 @@ Modules (numpy images are ``H x W x 3`` float32, linear RGB in [0, 1], unless st
 * :mod:`.quality` — the sharpening table;
 * :mod:`.lens` — the lens-region table, each lens model on its own lens;
 * :mod:`.collab_gain` — validation PSNR vs tile and stack size (``bench training``);
-* :mod:`.speed` — parameters, FLOPs, latency per runtime, memory, matmul peak;
+* :mod:`.speed` — parameters, FLOPs, latency per runtime, memory, ``torch.mm`` reference throughput;
 * :mod:`.report` — RESULTS.md sections (merged by markers) and matplotlib plots;
 * :mod:`.inputs` — the up-front checks of the CLI (flags per action, minimum image sizes);
 * :mod:`.run` — the drivers behind the CLI.

@@ -1,7 +1,7 @@
 """The committed benchmark set and user image folders.
 
 ``benchmarks/data/val/`` holds Set14 (Zeyde et al. 2010) without its one greyscale image
-(``bridge.png``) and Set5 (Bevilacqua et al. 2012): 18 colour PNGs. ``benchmarks/data/levin09.npz``
+(``bridge.png``) and Set5 (Bevilacqua et al. 2012): 17 colour PNGs (12 + 5). ``benchmarks/data/levin09.npz``
 holds the 8 motion-blur kernels of Levin et al. 2009 ("Understanding and evaluating blind
 deconvolution algorithms"), ``kernel1``..``kernel8``, each summing to 1.
 """
@@ -102,13 +102,21 @@ def check_min_size(folder: str | Path | None, min_side: int, why: str) -> None:
             raise ValueError(f"{path}: {w}x{h} px is too small; {why} needs at least {min_side} px on each side")
 
 
-def load_images(folder: str | Path | None = None, max_images: int | None = None) -> list[BenchImage]:
-    """Colour images of ``folder`` (default the committed set), named relative to the folder."""
+def load_images(
+    folder: str | Path | None = None, max_images: int | None = None, skipped: list[Path] | None = None
+) -> list[BenchImage]:
+    """Colour images of ``folder`` (default the committed set), named relative to the folder.
+
+    Greyscale images are left out (:func:`read_srgb`); ``skipped``, when given, collects their paths
+    so the caller can say which were left out.
+    """
     root = Path(folder) if folder is not None else VAL_DIR
     out: list[BenchImage] = []
     for path in list_images(root):
         srgb = read_srgb(path)
         if srgb is None:
+            if skipped is not None:
+                skipped.append(path)
             continue
         out.append(BenchImage(path.relative_to(root).with_suffix("").as_posix(), srgb))
         if max_images is not None and len(out) >= max_images:

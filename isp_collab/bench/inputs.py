@@ -29,6 +29,18 @@ def unused_flag(action: str, models: Sequence[str] | None, device: str | None) -
     return None
 
 
+def skipped_warning(folder: Path, skipped: Sequence[Path], named: int = 5) -> str:
+    """One line naming the photos of ``folder`` left out (greyscale: the unprocessing needs colour)."""
+    from .report import plural
+
+    names = [str(Path(p).relative_to(folder)) if Path(p).is_relative_to(folder) else str(p) for p in skipped]
+    more = f" and {len(names) - named} more" if len(names) > named else ""
+    return (
+        f"skipped {plural(len(names), 'greyscale image')} of {folder} (the colour unprocessing needs colour): "
+        f"{', '.join(names[:named])}{more}"
+    )
+
+
 def _kernels_min(quick: bool) -> int:
     from .data import load_levin_kernels
     from .kernel_estimation import DEFAULT_PATCH
@@ -68,9 +80,41 @@ def min_image_side(action: str, quick: bool, lens_ksize: int = 0) -> tuple[int, 
     return needs[action]
 
 
+#: Centre crop of the lens table in quick runs (``bench_lens``).
+LENS_QUICK_CROP = 160
+
+
 def check_images(folder: Path | None, action: str, quick: bool, lens_ksize: int = 0) -> None:
-    """Refuse (ValueError naming the file) an image of ``folder`` below what ``action`` needs."""
+    """Refuse (ValueError naming the file) an image of ``folder`` below what ``action`` needs.
+
+    ``lens_ksize`` > 0 (lens models are benchmarked): every image must also keep a scored pixel in each
+    field region of the lens table (:func:`~isp_collab.bench.lens.missing_regions`), which takes more
+    than the border alone: a region left empty would be a NaN cell, or a column of fewer images.
+    """
     from .data import check_min_size
 
     side, why = min_image_side(action, quick, lens_ksize)
     check_min_size(folder, side, why)
+    if lens_ksize > 0 and action in ("quality", "lens", "all"):
+        check_lens_regions(folder, action, quick)
+
+
+def check_lens_regions(folder: Path | None, action: str, quick: bool) -> None:
+    """Refuse (ValueError naming the file) an image with an empty lens-table region once the border is removed."""
+    from .data import VAL_DIR, image_header, list_images
+    from .lens import min_lens_side, missing_regions
+    from .metrics import DEFAULT_BORDER
+
+    crop = LENS_QUICK_CROP if quick else None
+    for path in list_images(folder if folder is not None else VAL_DIR):
+        w, h, grey = image_header(path)
+        if grey:
+            continue
+        shape = (h, w) if crop is None else (min(h, crop), min(w, crop))
+        empty = missing_regions(shape, DEFAULT_BORDER)
+        if empty:
+            raise ValueError(
+                f"{path}: {w}x{h} px is too small; bench {action} (the lens table, scored without a "
+                f"{DEFAULT_BORDER}-px border) would have no {' or '.join(empty)} region (a square image needs at "
+                f"least {min_lens_side(DEFAULT_BORDER)} px on each side)"
+            )

@@ -7,7 +7,9 @@ Each model is measured on *its own* lens, the one its card names (card ``lens``)
 optical centre) and without (``strategy="local"``). PSNR in three field regions by normalised
 distance r from the optical centre (r = 1 at the farthest image corner): centre r < 1/3,
 intermediate 1/3 <= r < 2/3, edge r >= 2/3. A model whose lens cannot be rebuilt is refused
-(ValueError naming the model), never skipped.
+(ValueError naming the model), never skipped; so is an image with no scored pixel in some region
+(:func:`missing_regions`: after the 16-px border the edge region exists only from about 97 px), so
+every column averages the same images and no cell is NaN.
 """
 
 from __future__ import annotations
@@ -102,6 +104,35 @@ def region_masks(shape: tuple[int, int], center: tuple[float, float] | None = No
     return {"edge": r >= 2 / 3, "intermediate": (r >= 1 / 3) & (r < 2 / 3), "centre": r < 1 / 3}
 
 
+def missing_regions(
+    shape: tuple[int, int], border: int = DEFAULT_BORDER, center: tuple[float, float] | None = None
+) -> list[str]:
+    """The regions of :func:`region_masks` with no pixel left once ``border`` px are removed on each side.
+
+    ``shape`` (H, W); ``center`` (x, y), default the image centre. Closed form (no H x W arrays, so
+    it runs on the header sizes of large photos): the scored pixels span distances from the centre's
+    nearest to the farthest corner of the inner rectangle.
+    """
+    h, w = shape
+    x0, x1, y0, y1 = border, w - 1 - border, border, h - 1 - border
+    if x1 < x0 or y1 < y0:
+        return list(REGIONS)
+    cx, cy = center if center is not None else ((w - 1) / 2, (h - 1) / 2)
+    far = max(max(np.hypot(px - cx, py - cy) for px in (0, w - 1) for py in (0, h - 1)), 1e-9)
+    d_max = max(np.hypot(px - cx, py - cy) for px in (x0, x1) for py in (y0, y1)) / far
+    d_min = np.hypot(min(max(cx, x0), x1) - cx, min(max(cy, y0), y1) - cy) / far
+    present = {"edge": d_max >= 2 / 3, "intermediate": d_max >= 1 / 3 and d_min < 2 / 3, "centre": d_min < 1 / 3}
+    return [r for r in REGIONS if not present[r]]
+
+
+def min_lens_side(border: int = DEFAULT_BORDER) -> int:
+    """The smallest square image side with every region scored (97 px for a 16-px border)."""
+    side = 2 * border + 1
+    while missing_regions((side, side), border):
+        side += 1
+    return side
+
+
 @dataclass
 class LensRow:
     """Per image, per method: PSNR (dB) in each field region."""
@@ -159,7 +190,8 @@ def run_lens(
 ) -> list[LensRow]:
     """Region PSNRs of the blurry input and of each lens model / strategy on every image, each on its own lens.
 
-    With models of several lenses the blurry rows are labelled ``blurry input (<lens>)``.
+    With models of several lenses the blurry rows are labelled ``blurry input (<lens>)``. An image
+    with a region left empty by the border is refused (ValueError naming it), never scored NaN.
     """
     from ..models import load_model
     from ..restore import TorchBackend, restore
@@ -173,6 +205,13 @@ def run_lens(
         blurry_label = BLURRY if len(groups) == 1 else f"{BLURRY} ({lens.key})"
         for name, sharp, blurry, field in lens_cases(images, seed, crop, lens):
             center = field.center
+            empty = missing_regions(sharp.shape[:2], border, center)
+            if empty:
+                h, w = sharp.shape[:2]
+                raise ValueError(
+                    f"{name}: {w}x{h} px is too small for the lens table: no {' or '.join(empty)} region is left "
+                    f"after the {border}-px border (a square image needs at least {min_lens_side(border)} px)"
+                )
             masks = region_masks(sharp.shape[:2], center)
             inner = np.zeros(sharp.shape[:2], dtype=bool)
             inner[border : sharp.shape[0] - border, border : sharp.shape[1] - border] = True
@@ -182,10 +221,7 @@ def run_lens(
                 kw = {"center": center} if strategy == "mirror" else {}
                 outputs[label] = restore(blurry, backends[mname], strategy=strategy, n=n, **kw)
             for label, out in outputs.items():
-                scores = {
-                    r: psnr_from_mse(mse(out, sharp, masks[r] & inner)) if (masks[r] & inner).any() else float("nan")
-                    for r in REGIONS
-                }
+                scores = {r: psnr_from_mse(mse(out, sharp, masks[r] & inner)) for r in REGIONS}
                 rows.append(LensRow(label, name, scores))
             if progress:
                 progress(f"  lens ({lens.key}): {name} done")
@@ -193,12 +229,9 @@ def run_lens(
 
 
 def summarise_lens(rows: Sequence[LensRow]) -> dict[str, dict[str, float]]:
-    """``table[method][region]`` = mean over images of the region PSNR (dB); NaN where a region was empty."""
+    """``table[method][region]`` = mean over images of the region PSNR (dB); every cell averages every image."""
     acc: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         for region, v in r.psnr.items():
             acc.setdefault(r.method, {}).setdefault(region, []).append(v)
-    return {
-        m: {reg: float(np.nanmean(v)) if not np.isnan(v).all() else float("nan") for reg, v in per.items()}
-        for m, per in acc.items()
-    }
+    return {m: {reg: float(np.mean(v)) for reg, v in per.items()} for m, per in acc.items()}

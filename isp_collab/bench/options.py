@@ -11,6 +11,8 @@ from pathlib import Path
 from .data import VAL_DIR, load_images
 
 Say = Callable[[str], None]
+#: Sections name the images they measured when there are at most this many (else count and folder).
+MAX_NAMED_IMAGES = 8
 
 
 @dataclass
@@ -54,6 +56,17 @@ class BenchOptions:
     def file(self, stem: str, suffix: str) -> Path:
         """``out/<stem><suffix>``, the stem suffixed like :meth:`section` for user images."""
         return self.out / f"{self.section(stem)}{suffix}"
+
+    def describe_images(self, images: list) -> str:
+        """What a section says of the images it measured: count and folder, and their names when few.
+
+        ``"2 images of `photos/` (`a`, `b`)"``; the committed set is named by its sources.
+        """
+        from .report import plural
+
+        folder = "Set14 colour + Set5 (`benchmarks/data/val`)" if self.images_tag is None else f"`{Path(self.images)}`"
+        names = f" (`{'`, `'.join(im.name for im in images)}`)" if len(images) <= MAX_NAMED_IMAGES else ""
+        return f"{plural(len(images), 'image')} of {folder}{names}"
 
     def load(self, max_images: int | None = None) -> list:
         """The colour images of :attr:`images` (default: the committed set), at most ``max_images``."""

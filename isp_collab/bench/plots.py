@@ -27,7 +27,8 @@ def _save(fig, path: str | Path) -> Path:
     from ..pipeline.io import atomic_write_bytes
 
     try:
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:  # a figure made with layout="constrained" keeps it
+            fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, dpi=120, format="png")
         return atomic_write_bytes(path, buf.getvalue(), overwrite=True)
@@ -72,23 +73,33 @@ def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path) -> 
     return _save(fig, path)
 
 
-def plot_psnr_vs_n(points: dict[str, list[tuple[int, float]]], baselines: dict[str, float], path: str | Path) -> Path:
-    """Mean PSNR vs stack size N, one line per architecture; classical rows as horizontal lines."""
+def plot_psnr_vs_n(
+    families: Sequence[Sequence[tuple[int, float, str]]], baselines: dict[str, float], path: str | Path
+) -> Path:
+    """Mean PSNR vs trained N: each model a labelled point; a line joins only the models of one family.
+
+    ``families``: per family (recipes equal apart from N, :func:`~isp_collab.bench.quality.recipe_families`),
+    its models as ``(n_trained, mean PSNR, label)``. Classical rows are horizontal lines.
+    """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for arch, pts in points.items():
-        pts = sorted(pts)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", label=arch)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, family in enumerate(families):
+        pts = sorted(family)
+        label = " / ".join(p[2] for p in pts) + (" (one recipe, N varies)" if len(pts) > 1 else "")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=f"C{i % 10}", label=label)
+        for n, v, name in pts:
+            ax.annotate(name, (n, v), textcoords="offset points", xytext=(4, 4), fontsize=6, color=f"C{i % 10}")
     for i, (name, v) in enumerate(baselines.items()):
-        ax.axhline(v, ls="--", lw=1, color=f"C{(i + len(points)) % 10}", label=name)
+        ax.axhline(v, ls="--", lw=1, color=f"C{(i + len(families)) % 10}", label=name)
     ax.set_xscale("log", base=2)
-    ns = sorted({p[0] for pts in points.values() for p in pts}) or [1]
+    ns = sorted({p[0] for family in families for p in family}) or [1]
     ax.set_xticks(ns, [str(n) for n in ns])
-    ax.set_xlabel("N (patches restored together)")
+    ax.margins(x=0.2)  # room for the point names
+    ax.set_xlabel("trained N (patches restored together)")
     ax.set_ylabel("mean PSNR (dB)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Collaboration: PSNR vs N at a fixed network")
+    ax.legend(fontsize=7)
+    ax.set_title("PSNR vs N; a line joins models trained with one recipe apart from N", fontsize=9)
     return _save(fig, path)
 
 
@@ -102,7 +113,9 @@ def plot_crops(
     names = list(kept)
     cols = min(4, len(names))
     rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+    # constrained layout sizes the rows around the two-line titles and the suptitle (tight_layout let
+    # a row's titles overlap the images above)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.4 * rows + 0.3), squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, name in zip(axes.ravel(), names, strict=False):

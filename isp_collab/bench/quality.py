@@ -100,6 +100,28 @@ def model_methods(names: Sequence[str], device: str | None = None) -> tuple[dict
     return methods, cards
 
 
+def recipe_families(names: Sequence[str]) -> list[list[str]]:
+    """Models grouped into families: training recipes (as logged in ``train_log.jsonl``) equal apart from N.
+
+    Settings that do not change what a run learns are not compared
+    (:func:`isp_collab.training.report.recipe_differences`); a model without a logged recipe is a
+    family of its own. Only within a family does PSNR vs N say what the stack size is worth.
+    Families and their models keep the order of ``names``.
+    """
+    from ..models.weights import resolve_model_dir
+    from ..training.report import recipe_differences, run_facts
+
+    recipes = [run_facts(resolve_model_dir(name))["recipe"] for name in names]
+    families: list[list[int]] = []
+    for i, recipe in enumerate(recipes):
+        home = next((f for f in families if recipe_differences([recipes[f[0]], recipe]) == []), None)
+        if home is None:
+            families.append([i])
+        else:
+            home.append(i)
+    return [[names[i] for i in f] for f in families]
+
+
 @dataclass
 class QualityRow:
     """One score: ``method`` on ``image`` under ``degradation``; PSNR dB, SSIM, seconds."""

@@ -38,6 +38,11 @@ LIBRARIES = (
 )
 
 
+def plural(n: int, word: str) -> str:
+    """``"1 image"``, ``"2 images"``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _markers(name: str) -> tuple[str, str]:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"section name {name!r}: use letters, digits, '-', '_', '.'")
@@ -213,10 +218,12 @@ def kernels_section(
     seconds: float,
     quick: bool = False,
     sensitivity: Sequence[tuple[float, Any]] = (),
+    images: str | None = None,
 ) -> str:
     """Markdown of the §3 experiment: mean KSIM per N (one column per boundary model) and per kernel.
 
     ``sensitivity``: ``(eps factor, experiment)`` pairs, the circular experiment rerun with eps scaled.
+    ``images``: what the images were (:meth:`~isp_collab.bench.options.BenchOptions.describe_images`).
     """
     main = experiments[0]
     ns = main.ns
@@ -241,15 +248,15 @@ def kernels_section(
     sens = ""
     if sensitivity:
         srows = [[f"{f:g} x P^2 sigma^2"] + [f"{v:.3f}" for v in e.mean()] for f, e in sensitivity]
-        sens = f"\nSensitivity to eps (circular, {sensitivity[0][1].seeds} seeds, mean KSIM):\n\n" + md_table(
+        sens = f"\nSensitivity to eps (circular, {plural(sensitivity[0][1].seeds, 'seed')}, mean KSIM):\n\n" + md_table(
             ["eps", *[f"N={n}" for n in sensitivity[0][1].ns]], srows
         )
     return (
         "## Kernel estimation from N pairs (paper §3, Fig. 1)\n\n"
         + ("**Quick run (machinery check, not the reported numbers).**\n\n" if quick else "")
-        + f"How measured: for each of the {len(main.kernel_names)} kernels of Levin et al. 2009 and each of {main.seeds} seeds, "
-        f"{max(ns)} random {main.patch}x{main.patch} grey-level crops (mean of the sRGB channels) of the "
-        f"{main.n_images} benchmark images; blurry crop = kernel * crop + Gaussian noise of std {main.noise_sigma:g} "
+        + f"How measured: for each of the {len(main.kernel_names)} kernels of Levin et al. 2009 and each of "
+        f"{plural(main.seeds, 'seed')}, {max(ns)} random {main.patch}x{main.patch} grey-level crops (mean of the sRGB "
+        f"channels) of the {images or plural(main.n_images, 'benchmark image')}; blurry crop = kernel * crop + Gaussian noise of std {main.noise_sigma:g} "
         "(1 %). The kernel is estimated from the first N pairs with the closed form of Eq. 2, "
         "K = sum conj(X_n) Y_n / (sum |X_n|^2 + eps) with eps = P^2 sigma^2 (the Wiener value for a unit prior "
         "on |K|^2), cut to the true support, negative taps clipped, normalised to sum 1. Score: KSIM "
@@ -288,9 +295,15 @@ def classical_section(record: dict[str, Any] | None, params_file: str) -> str:
             ]
         )
     blurry = record.get("blurry_input", {}).get("mean_psnr")
+    names = record.get("images") or []
+    folder = f" of `{record['image_folder']}`" if record.get("image_folder") else ""
+    listed = f": `{'`, `'.join(names)}`" if names and len(names) <= 8 else ""
+    tuned_on = f"Tuned on {plural(len(names), 'image')}{folder}{listed}. " if names else ""
     return (
         "## Classical sharpeners: tuned parameters\n\n"
-        f"How chosen: {record['how']} Date {record.get('date', '?')}, {record.get('threads', '?')} thread(s). "
+        + ("**Quick run (machinery check, not the reported numbers).**\n\n" if record.get("quick") else "")
+        + f"How chosen: {record['how']} {tuned_on}"
+        f"Date {record.get('date', '?')}, {record.get('threads', '?')} thread(s). "
         f"Full record (grids, top 5, per-degradation scores): `{params_file}`.\n\n"
         + md_table(["method", "chosen", "mean PSNR (dB)", "package default", "default PSNR (dB)"], rows)
         + (f"\nBlurry input on the same crops: {blurry:.2f} dB.\n" if blurry is not None else "")
@@ -337,10 +350,13 @@ def lens_section(table: dict[str, dict[str, float]], how: str, notes: Sequence[s
 # ----------------------------------------------------------------------------------------------
 # speed
 
+#: The latency table's last column: achieved GFLOP/s over ``torch.mm``'s, which faster kernels can exceed.
+MM_COLUMN = "of torch.mm throughput"
+
 
 def speed_section(result, plot_name: str | None, how: str, quick: bool = False) -> str:
     """Markdown of :class:`~isp_collab.bench.speed.SpeedResult`."""
-    peak = result.matmul.get("gflops")
+    mm = result.matmul.get("gflops")  # torch.mm's fp32 throughput: a reference, not a hardware peak
     mrows = [[m["label"], m["n"], f"{m['params']:,}", f"{m['gflops_per_mp']:.1f}"] for m in result.models]
     lrows = []
     for r in result.latency:
@@ -349,9 +365,9 @@ def speed_section(result, plot_name: str | None, how: str, quick: bool = False) 
             continue
         ach = r.get("achieved_gflops")
         if r["kind"] == "onnx-int8" or r["kind"].startswith("cuda"):
-            frac = f"n/a ({r['kind']})"  # int8 ops, or a GPU, against a CPU fp32 peak
+            frac = f"n/a ({r['kind']})"  # int8 ops, or a GPU, against a CPU fp32 rate
         else:
-            frac = f"{100 * ach / peak:.0f} %" if ach and peak else ""
+            frac = f"{100 * ach / mm:.0f} %" if ach and mm else ""
         lrows.append(
             [
                 r["label"],
@@ -378,14 +394,13 @@ def speed_section(result, plot_name: str | None, how: str, quick: bool = False) 
         + f"How measured: {how}\n\n"
         + md_table(["model", "N", "params", "GFLOPs/MP (2 x GMACs)"], mrows)
         + "\n"
-        + md_table(
-            ["model", "runtime", "ms / MP", "MP / s", "peak RSS (MiB)", "achieved GFLOP/s", "of fp32 peak"], lrows
-        )
+        + md_table(["model", "runtime", "ms / MP", "MP / s", "peak RSS (MiB)", "achieved GFLOP/s", MM_COLUMN], lrows)
         + "\n"
         + md_table(["classical", "ms / MP", "MP / s", "peak RSS (MiB)"], crows)
         + (
-            f"\nfp32 matmul peak (torch.mm {result.matmul.get('n')}², median): {peak:.1f} GFLOP/s at {result.threads} thread(s).\n"
-            if peak
+            f"\ntorch.mm throughput (fp32, {result.matmul.get('n')}², median): {mm:.1f} GFLOP/s at "
+            f"{result.threads} thread(s); a reference rate, not the hardware peak.\n"
+            if mm
             else ""
         )
     )

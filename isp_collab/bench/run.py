@@ -16,12 +16,16 @@ import numpy as np
 
 from . import report
 from .data import VAL_DIR, load_levin_kernels
+from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
 from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
 from .timing import set_threads
 
 #: The benchmark image of the before/after figure (fine detail and strong edges).
 FIGURE_IMAGE = "set5/butterfly"
+#: Headings of the sections of ``bench training`` (every section opens with its own ``##`` heading).
+TRAINING_HEADING = "## Training: validation PSNR of the models (from their card.json and train_log.jsonl)"
+COLLAB_GAIN_HEADING = "## Collaboration gain vs tile and stack size (evaluation only)"
 
 
 def write_machine(opts: BenchOptions) -> None:
@@ -66,7 +70,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(
         opts.results,
         opts.section("kernel-estimation"),
-        report.kernels_section(experiments, plot.name, seconds, opts.quick, sensitivity),
+        report.kernels_section(experiments, plot.name, seconds, opts.quick, sensitivity, opts.describe_images(ims)),
     )
     summary = {
         e.boundary: {
@@ -91,20 +95,25 @@ def bench_tune(opts: BenchOptions) -> dict[str, Any]:
     from . import tune
 
     ims = opts.load(max_images=2 if opts.quick else None)
-    if opts.quick:
-        params_file = opts.file("classical_params", ".json")
-        record = tune.tune_classical(
-            ims,
-            out=params_file,
-            crop=64,
-            unsharp_grid={"amount": [0.5, 1.0], "radius": [1.0]},
-            polyblur_stages=[{"alpha": [2.0, 1.0]}, {"b": [0.768, 0.3]}],
-            threads=opts.threads,
-            progress=opts.say,
-        )
-    else:
-        params_file = opts.file("classical_params", ".json")  # the committed file when out is benchmarks/
-        record = tune.tune_classical(ims, out=params_file, threads=opts.threads, progress=opts.say)
+    params_file = opts.file("classical_params", ".json")  # the committed file when out is benchmarks/
+    small = (
+        {
+            "crop": 64,
+            "unsharp_grid": {"amount": [0.5, 1.0], "radius": [1.0]},
+            "polyblur_stages": [{"alpha": [2.0, 1.0]}, {"b": [0.768, 0.3]}],
+        }
+        if opts.quick
+        else {}
+    )
+    record = tune.tune_classical(
+        ims,
+        out=params_file,
+        threads=opts.threads,
+        progress=opts.say,
+        quick=opts.quick,  # recorded: a full benchmark refuses quick-tuned parameters
+        folder=_rel(Path(opts.images or VAL_DIR), opts.out),
+        **small,
+    )
     section = report.classical_section(record, _rel(params_file, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
     opts.measured[opts.section("classical-params")] = "- (OpenCV, Polyblur on torch CPU)"
@@ -118,13 +127,38 @@ def _rel(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _classical_params(opts: BenchOptions) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, Path]:
-    """Tuned parameters: ``out/classical_params[-<images>].json`` if there, else the committed one, else defaults."""
+def classical_params_path(opts: BenchOptions) -> Path | None:
+    """The tuned parameters a run uses: ``out/classical_params[-<images>].json`` if there, else the committed one."""
     from . import classical
 
-    for path in (opts.file("classical_params", ".json"), classical.PARAMS_FILE):
-        if path.is_file():
-            return classical.load_params(path), json.loads(path.read_text()), path
+    return next((p for p in (opts.file("classical_params", ".json"), classical.PARAMS_FILE) if p.is_file()), None)
+
+
+def check_params_not_quick(opts: BenchOptions) -> None:
+    """Refuse (ValueError, one line) a full run whose tuned parameters come from ``bench tune --quick``.
+
+    A quick tune searches tiny grids on 2 images and 64-px crops: fine for a quick run, not for
+    figures to report. The CLI calls this before anything is computed.
+    """
+    path = classical_params_path(opts)
+    if opts.quick or path is None:
+        return
+    record = json.loads(path.read_text())
+    if isinstance(record, dict) and record.get("quick"):
+        raise ValueError(
+            f"{path}: tuned by a quick run (`bench tune --quick`: small grids, 2 images, 64-px crops), not used by "
+            "a full benchmark; rerun `isp-collab bench tune` without --quick into that folder, or remove the file"
+        )
+
+
+def _classical_params(opts: BenchOptions) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, Path]:
+    """Tuned parameters of :func:`classical_params_path`, else the package defaults; quick ones only for quick runs."""
+    from . import classical
+
+    check_params_not_quick(opts)
+    path = classical_params_path(opts)
+    if path is not None:
+        return classical.load_params(path), json.loads(path.read_text()), path
     return classical.load_params(), None, classical.PARAMS_FILE  # package defaults
 
 
@@ -170,20 +204,18 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     psnr_t, ssim_t = quality.summarise(rows, "psnr"), quality.summarise(rows, "ssim")
     seconds = time.perf_counter() - t0
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
-    own = params_path == opts.file("classical_params", ".json")
     section = report.classical_section(record, _rel(params_path, opts.out))
-    report.write_section(opts.results, opts.section("classical-params") if own else "classical-params", section)
+    report.write_section(opts.results, opts.section("classical-params"), section)
     plots = []
     p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
     plots.append(p.name)
-    points: dict[str, list[tuple[int, float]]] = {}
-    for name, card in cards.items():
-        points.setdefault(f"{card['arch']} ({card.get('pooling', '?')} pooling)", []).append(
-            (int(card["n_trained"]), psnr_t[name]["mean"])
-        )
-    if points:
+    if names:  # one line per family of one recipe apart from N: never a curve across unrelated networks
+        families = [
+            [(int(cards[lb]["n_trained"]), psnr_t[lb]["mean"], lb) for lb in map(quality.model_label, family)]
+            for family in quality.recipe_families(names)
+        ]
         baselines = {m: psnr_t[m]["mean"] for m in psnr_t if m not in cards}
-        p = plot_psnr_vs_n(points, baselines, opts.file("psnr_vs_n", ".png"))
+        p = plot_psnr_vs_n(families, baselines, opts.file("psnr_vs_n", ".png"))
         plots.append(p.name)
     for key, outs in kept.items():
         image, deg = key.rsplit(" ", 1)
@@ -197,8 +229,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         )
         plots.append(p.name)
     how = (
-        f"{len(ims)} images ({'user folder ' + str(opts.images) if opts.images else 'Set14 colour + Set5, benchmarks/data/val'}"
-        f"{f', centre crops of at most {crop}x{crop}' if crop else ', full size'}), unprocessed to linear camera RGB with the fixed camera "
+        f"{opts.describe_images(ims)}{f', centre crops of at most {crop}x{crop}' if crop else ', full size'}, unprocessed to linear camera RGB with the fixed camera "
         "(Brooks et al. 2019; `isp_collab.bench.protocol`), blurred with 33x33 Gaussian kernels (reflect borders): "
         f"{', '.join(degs)} (`sigma=s`: isotropic, s px; `aniso`: one random anisotropic kernel per image, stds "
         "U[0.3, 4], seed 0), white Gaussian noise 0.5/255, clipped to [0, 1]. PSNR and SSIM (scikit-image, channel_axis, "
@@ -220,7 +251,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     for m, per in psnr_t.items():
         opts.say(f"  {m:28s} mean PSNR {per['mean']:.2f} dB  SSIM {ssim_t[m]['mean']:.4f}")
     summary = {"psnr": psnr_t, "ssim": ssim_t}
-    summary["lens"] = bench_lens(opts, ims, 160 if opts.quick else None)
+    summary["lens"] = bench_lens(opts, ims, LENS_QUICK_CROP if opts.quick else None)
     return summary
 
 
@@ -228,7 +259,7 @@ def bench_lens_only(opts: BenchOptions) -> dict[str, Any] | None:
     """Only the lens table of :func:`bench_quality` (``isp-collab bench lens``)."""
     set_threads(opts.threads)
     ims = opts.load(max_images=2 if opts.quick else None)
-    return bench_lens(opts, ims, 160 if opts.quick else None)
+    return bench_lens(opts, ims, LENS_QUICK_CROP if opts.quick else None)
 
 
 def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | None:
@@ -258,7 +289,7 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
         for lz, ns in groups.items()
     )
     how = (
-        f"{len(ims)} images{f' (centre crops of at most {crop}x{crop})' if crop else ''} in linear camera RGB, each "
+        f"{opts.describe_images(ims)}{f', centre crops of at most {crop}x{crop},' if crop else ''} in linear camera RGB, each "
         f"model's own lens (card `lens`): {fields}, applied with `apply_psf_field`, noise 0.5/255; restored "
         'whole-image with `strategy="mirror"` (stacks of patches mirrored about the optical centre, flipped into '
         'alignment) or `strategy="local"` (no alignment). PSNR per region of normalised distance r to the optical '
@@ -336,7 +367,14 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
     whose = "models/*" if opts.models is None else "the --models folders'"
     opts.say(f"training: validation tables and curves from {whose} card.json + train_log.jsonl")
     body = training_section(opts.out, opts.models, plot_path=lambda task: opts.file(f"training_{task}", ".png"))
-    report.write_section(opts.results, opts.section("training"), body)
+    if not body.strip():
+        whose = "among --models" if opts.models is not None else "shipped"
+        body = (
+            f"Not measured: no trained model {whose} (a card.json with a `validation` record, as "
+            "`isp-collab train` writes).\n"
+        )
+        opts.say(f"training: no trained model {whose}; section left as a placeholder")
+    report.write_section(opts.results, opts.section("training"), f"{TRAINING_HEADING}\n\n{body}")
     if rows:
         how = (
             f"Evaluation only ({seconds:.0f} s, networks on {device}, {opts.threads} CPU thread(s)): the training "
@@ -348,6 +386,7 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
         )
         if opts.quick:
             how = "**Quick run (machinery check, not the reported numbers).** " + how
-        report.write_section(opts.results, opts.section("collab-gain"), how + "\n\n" + collab_gain_markdown(rows))
+        body = f"{COLLAB_GAIN_HEADING}\n\n{how}\n\n{collab_gain_markdown(rows)}"
+        report.write_section(opts.results, opts.section("collab-gain"), body)
         opts.measured[opts.section("collab-gain")] = device
     return {"collab_gain": rows}

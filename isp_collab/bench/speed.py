@@ -37,9 +37,10 @@ HOW: tuple[str, ...] = (
     "FLOPs: `isp_collab.models.gflops_per_megapixel` (`torch.utils.flop_counter`, GFLOPs = 2 x GMACs, per "
     "megapixel of network input); tiling overlap and stack padding make a whole image cost more than that",
     "achieved GFLOP/s: torch-counted FLOPs of one (1, N, 3, 256, 256) stack / the median time of one backend "
-    "call on it (network only), compared with the fp32 peak measured by `torch.mm` of two square fp32 "
-    "matrices (2 n^3 FLOPs, median of runs) at the same thread count; for int8 it is an fp32-equivalent rate, "
-    "not comparable with the fp32 peak",
+    "call on it (network only), as a fraction of the fp32 throughput of `torch.mm` on two square fp32 "
+    "matrices (2 n^3 FLOPs, median of runs) at the same thread count: a reference rate, not the hardware "
+    "peak, so a runtime with faster kernels (ONNX Runtime) can exceed 100 %; for int8 it is an fp32-equivalent "
+    "rate, not comparable with the fp32 reference",
     "classical sharpeners: unsharp mask (OpenCV) and Polyblur (`polyblur` package, torch CPU) with the tuned "
     "parameters, timed on the same image",
 )
@@ -273,7 +274,7 @@ def run_speed(
     workdir: str | Path | None = None,
     progress: Callable[[str], None] | None = print,
 ) -> SpeedResult:
-    """Measure every model x runtime, the classical sharpeners and the matmul peak.
+    """Measure every model x runtime, the classical sharpeners and the ``torch.mm`` reference throughput.
 
     ``workdir`` receives the ONNX files (and saved stand-in models); default a temporary folder,
     removed afterwards.

@@ -1,4 +1,4 @@
-"""Timing primitives for the benchmarks: thread pools, wall-clock repetitions, peak memory, fp32 peak.
+"""Timing primitives for the benchmarks: thread pools, wall-clock repetitions, peak memory, torch.mm throughput.
 
 Used by :mod:`isp_collab.bench.speed` (runtime latency rows) and :mod:`isp_collab.bench.run`.
 """
@@ -60,7 +60,10 @@ def time_fn(fn: Callable[[], Any], reps: int, warmup: int = 1, sync: Callable[[]
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 7) -> dict[str, float]:
-    """Measured fp32 GFLOP/s of ``torch.mm`` on (n, n) matrices: 2 n^3 / median time."""
+    """Measured fp32 GFLOP/s of ``torch.mm`` on (n, n) matrices: 2 n^3 / median time.
+
+    A reference rate for the speed table, not the hardware peak (other kernels can beat it).
+    """
     import torch
 
     set_threads(threads)

@@ -23,6 +23,7 @@ import numpy as np
 from . import classical
 from .metrics import psnr
 from .protocol import Case, cases, degradation_names
+from .report import plural
 
 #: Default grids (modest: the machine is shared with training).
 UNSHARP_GRID: dict[str, list] = {
@@ -116,10 +117,15 @@ def tune_classical(
     polyblur_stages: Sequence[dict[str, Sequence]] | None = None,
     threads: int = 1,
     progress: Callable[[str], None] | None = print,
+    quick: bool = False,
+    folder: str | None = None,
 ) -> dict[str, Any]:
     """Tune unsharp mask and Polyblur; write (and return) the JSON record of the choice.
 
-    ``images``: :class:`~isp_collab.bench.data.BenchImage` list (the validation set).
+    ``images``: :class:`~isp_collab.bench.data.BenchImage` list (the validation set), read from
+    ``folder`` (recorded as ``image_folder``). ``quick``: a machinery check on small grids; recorded as
+    ``"quick": true`` so that a full benchmark refuses these parameters
+    (:func:`isp_collab.bench.run.check_params_not_quick`).
     """
     import torch
 
@@ -132,12 +138,14 @@ def tune_classical(
     record: dict[str, Any] = {
         "how": (
             "Grid search maximising the mean PSNR (linear RGB, "
-            f"{border}-px border removed) over {len(images)} validation images x {len(degs)} degradations "
+            f"{border}-px border removed) over {plural(len(images), 'validation image')} x {len(degs)} degradations "
             f"({', '.join(degs)}; noise 0.5/255; protocol of isp_collab.bench.protocol with seed={seed}, "
             f"benchmark uses seed=0) on {crop}x{crop} centre crops; one parameter set for all blurs "
             "(blind methods). The validation set is the benchmark set, which can only favour these rows."
         ),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": quick,
+        "image_folder": folder,
         "images": [im.name for im in images],
         "threads": threads,
         "blurry_input": baseline(data, border),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,10 @@ ACTION_SECTIONS = {
     "speed": ("speed",),
 }
 ACTION_SECTIONS["all"] = tuple(s for a in ("kernels", "training", "quality", "speed") for s in ACTION_SECTIONS[a])
+#: Sections an action also rewrites from what it reads (quality: the tuned parameters it used). An earlier
+#: run's copy does not block the action (``bench tune`` then ``bench quality`` into one folder), but a
+#: failed run takes them back like the sections above.
+ACTION_ALSO_WRITES = {"quality": ("classical-params",), "all": ("classical-params",)}
 #: The files (stem, suffix) each action writes beside RESULTS.md (stems suffixed for --images like sections).
 ACTION_FILES: dict[str, tuple[tuple[str, str], ...]] = {
     "kernels": (("ksim_vs_n", ".png"),),
@@ -32,6 +38,11 @@ ACTION_FILES["all"] = tuple(f for a in ("kernels", "training", "quality", "speed
 USES_POLYBLUR = ("tune", "quality", "speed", "all")
 #: The model task each action needs at least one model of, when --models names them.
 ACTION_TASKS = {"lens": "lens"}
+#: Actions that measure nothing without a model: ``--models`` naming none is refused (in quality and
+#: all, whose other sections still measure something, their sections say "Not measured" instead).
+NEEDS_A_MODEL = ("lens", "training")
+#: Actions that read the tuned classical parameters (a full run refuses quick-tuned ones).
+USES_PARAMS = ("quality", "speed", "all")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,10 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "on the validation set (writes classical_params.json; not part of 'all'); training: tables and "
             "curves of the shipped models and the collaboration gain vs tile/stack size; all: "
             "kernels + training + quality + speed. The machine section records, per section measured, the "
-            "threads and device. Your own models, device or threads go to --out DIR: the published "
+            "threads and device. Your own models, device, threads or images go to --out DIR: the published "
             "benchmarks/ is refused without --overwrite, and so is a --out DIR whose RESULTS.md already holds the "
             "sections this action writes. With --images every section and plot name gets the "
-            "folder's name and a short hash of its path."
+            "folder's name and a short hash of its path; greyscale images are skipped, with a warning naming "
+            "them. Parameters tuned by `tune --quick` are marked quick, and a full quality, speed or all "
+            "refuses them."
         ),
     )
     p.add_argument("action", choices=ACTIONS, help="which benchmark")
@@ -62,9 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "writes to a temporary folder unless --out is given",
     )
     p.add_argument("--images", type=Path, default=None, help="folder of colour images (default: benchmarks/data/val)")
-    p.add_argument(
-        "--out", type=Path, default=None, help="output folder for RESULTS.md and plots (default: benchmarks/)"
-    )
+    p.add_argument("--out", default=None, help="output folder for RESULTS.md and plots (default: benchmarks/)")
     p.add_argument(
         "--threads",
         type=int,
@@ -76,7 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="*",
         default=None,
         help="model names or folders (default: all shipped models; --models alone: none, the classical "
-        "baselines and untrained networks only); quality, lens, speed, training, all",
+        "baselines and untrained networks only, refused by lens and training, which need a model); "
+        "quality, lens, speed, training, all",
     )
     p.add_argument(
         "--device",
@@ -86,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="let --models, --device, --threads or --quick replace the published sections of benchmarks/RESULTS.md "
+        help="let --models, --device, --threads, --quick or --images write into the published benchmarks/RESULTS.md "
         "and its plots (without it such a run needs --out DIR), and let a run replace the sections of an earlier "
         "run in --out DIR",
     )
@@ -106,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         bench_speed,
         bench_training,
         bench_tune,
+        check_params_not_quick,
         write_machine,
     )
     from ..shipped import in_checkout
@@ -113,11 +126,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
+    if args.out is not None:
+        if not str(args.out).strip():  # Path("") is the current folder: never what an empty value meant
+            raise CLIError("--out: an empty folder name (use . for the current folder)")
+        args.out = Path(args.out)
+    cpus = os.cpu_count() or 1
+    if args.threads > cpus:
+        print(
+            f"bench {args.action}: warning: --threads {args.threads} exceeds the {cpus} CPUs here; "
+            "threads then share cores and the times are pessimistic",
+            file=sys.stderr,
+        )
     if args.images is not None and not args.images.is_dir():
         raise CLIError(f"{args.images}: no such image folder")
     refusal = unused_flag(args.action, args.models, args.device)
     if refusal is not None:
         raise CLIError(refusal)
+    if args.models == [] and args.action in NEEDS_A_MODEL:
+        raise CLIError(
+            f"`bench {args.action}` needs a model: --models names none (name models or folders, "
+            "or drop --models for the shipped ones)"
+        )
     if args.out is not None:
         out = args.out
         require_parent_folder(out, "parent folder")
@@ -139,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         if not ok:  # the published Polyblur rows and tuned parameters would be dropped
             raise CLIError(f"{why}; it is needed to regenerate the published {BENCH_DIR / 'RESULTS.md'}")
     _check_inputs(args)  # models, their lenses, device, images: before anything is written
+    if out is not None and args.action in USES_PARAMS:
+        check_params_not_quick(BenchOptions(out=out, quick=args.quick, images=args.images))
     if out is None:
         out, created = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-")), True
     else:
@@ -147,12 +178,14 @@ def run(args: argparse.Namespace) -> int:
             out.mkdir(exist_ok=True)
         except OSError as e:
             raise CLIError(f"{out}: cannot create the output folder ({e.strerror})") from None
+        _require_writable(out, created)
     opts = BenchOptions(
         out=out, quick=args.quick, images=args.images, threads=args.threads, models=args.models, device=args.device
     )
     print(f"bench {args.action}: writing to {out}{' (quick mode)' if args.quick else ''}, {args.threads} thread(s)")
     written = [opts.file(stem, suffix) for stem, suffix in ACTION_FILES[args.action]]
-    sections = [*map(opts.section, ACTION_SECTIONS[args.action]), "machine"]
+    written_sections = (*ACTION_SECTIONS[args.action], *ACTION_ALSO_WRITES.get(args.action, ()))
+    sections = [*map(opts.section, written_sections), "machine"]
     with all_or_nothing(out, created, written, opts.results, sections):  # a failure half-way takes its writes back
         steps = {
             "kernels": (bench_kernels,),
@@ -170,8 +203,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_writable(out: Path, created: bool) -> None:
+    """Refuse, before anything is computed, an output folder this run cannot write into."""
+    from . import CLIError
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".isp-collab-bench-", dir=out)
+    except OSError as e:
+        if created:
+            out.rmdir()
+        raise CLIError(f"{out}: cannot write into the output folder ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _refuse_published(args: argparse.Namespace, out: Path, published: Path) -> None:
-    """Refuse a run with the user's own models / device / threads / quick sizes into the published folder."""
+    """Refuse a run with the user's own models / device / threads / quick sizes / images into the published folder.
+
+    Images of another folder would add sections of the user's photos (and their path) to the published file.
+    """
+    from ..bench.options import BenchOptions
     from . import CLIError
 
     if out.resolve() != published.resolve():
@@ -183,13 +234,15 @@ def _refuse_published(args: argparse.Namespace, out: Path, published: Path) -> N
             ("--device", args.device is not None),
             (f"--threads {args.threads}", args.threads != DEFAULT_THREADS),
             ("--quick", args.quick),
+            ("--images", BenchOptions(out=out, images=args.images).images_tag is not None),
         )
         if on
     ]
     if given:
         raise CLIError(
-            f"{' '.join(given)} would replace the published sections of {published / 'RESULTS.md'} and its plots "
-            "with this run's figures; pass --out DIR for your own results (or --overwrite to replace them)"
+            f"{' '.join(given)} would write this run's figures into the published sections of "
+            f"{published / 'RESULTS.md'} and its plots; pass --out DIR for your own results "
+            "(or --overwrite to write them there)"
         )
 
 
@@ -230,7 +283,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
     """Refuse, up front: unknown models, a lens model whose lens cannot be rebuilt, an unusable device,
     an image folder without colour images, and images below the size the action needs."""
     from ..bench.data import load_images
-    from ..bench.inputs import check_images
+    from ..bench.inputs import check_images, skipped_warning
     from ..bench.quality import label_clash
     from ..models import WeightsError, load_model, read_card
     from . import CLIError
@@ -260,7 +313,10 @@ def _check_inputs(args: argparse.Namespace) -> None:
     if args.device is not None:
         _check_device(args.device, CLIError)
     if args.images is not None:
-        load_images(args.images)  # decodes every image: a truncated one is refused before anything is written
+        skipped: list[Path] = []
+        load_images(args.images, skipped=skipped)  # decodes every image: a truncated one is refused now
+        if skipped:
+            print(f"bench {args.action}: warning: {skipped_warning(args.images, skipped)}", file=sys.stderr)
         check_images(args.images, args.action, args.quick, ksize)
 
 
