@@ -219,3 +219,16 @@ def test_small_static_tile_runs_through_the_pipeline_with_the_default_overlap(tm
     image = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
     out = stage.apply(image, Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8))
     assert out.shape == image.shape and np.isfinite(out).all()
+
+
+def test_the_pipeline_refuses_a_sidecar_written_for_another_file(tmp_path):
+    """An int8 sidecar copied beside the fp32 file (same weights, same shapes): told apart by the file's hash."""
+    from isp_collab.pipeline.collaborative import Sharpen
+
+    onnx_path = tmp_path / "m.onnx"
+    shutil.copy(artefact("fp32").path, onnx_path)
+    shutil.copy(artefact("int8").sidecar, tmp_path / "m.json")
+    with pytest.raises(ValueError, match=r"m\.json: written for another file than .*m\.onnx \(its file_sha256 differs"):
+        Sharpen(enabled=True, onnx_path=str(onnx_path)).network()
+    shutil.copy(artefact("fp32").sidecar, tmp_path / "m.json")
+    assert Sharpen(enabled=True, onnx_path=str(onnx_path)).network() is not None

@@ -224,3 +224,17 @@ def test_white_balance_and_exposure_flags(capsys, tmp_path, inputs):
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "x.png", "--white-balance", "none")
     assert code == 2 and "--white-balance none: applies to RAW inputs" in err[0]
     assert not (tmp_path / "bad.png").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_white_balance_flag_keeps_the_configs_other_white_balance_settings(tmp_path):
+    from isp_collab.cli import build_parser
+    from isp_collab.cli.process import build_pipeline
+
+    config = tmp_path / "p.toml"
+    config.write_text("[white_balance]\nclip = false\n")
+    for flag, mode, gains in (("none", "none", None), ("2,1,1.5", "as_shot", (2.0, 1.0, 1.5))):
+        args = build_parser().parse_args(
+            ["process", "x.dng", "-o", "y.png", "--config", str(config), "--white-balance", flag]
+        )
+        wb = build_pipeline(args).white_balance
+        assert (wb.mode, wb.gains, wb.clip) == (mode, gains, False)

@@ -53,3 +53,54 @@ def test_a_calibration_centre_outside_its_image_is_refused(tmp_path, lens_recipe
     err = capsys.readouterr().err
     assert "lens.toml: task.lens:" in err and "cal.npz: center (500.0, 40.0) (x, y) is outside the 96x144" in err
     assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
+
+
+def test_a_resume_finds_the_calibration_from_another_folder_and_refuses_an_edited_one(
+    tmp_path, lens_recipe, monkeypatch
+):
+    from isp_collab.training import load_recipe, train
+
+    def recipe():
+        r = load_recipe(lens_recipe.name if Path.cwd() == lens_recipe.parent else lens_recipe)
+        r.train.steps = 4
+        return r
+
+    monkeypatch.chdir(lens_recipe.parent)  # started as "lens.toml" naming "cal.npz", from the recipe's folder
+    for run in ("r", "r2"):
+        train(recipe(), tmp_path / f"m-{run}", run_dir=tmp_path / run, progress=False, stop_after=2)
+    monkeypatch.chdir(tmp_path)  # resumed by the recipe's full path: the same calibration
+    assert train(recipe(), tmp_path / "m-r", run_dir=tmp_path / "r", progress=False, resume=True)["finished"]
+    assert load_model(tmp_path / "m-r").card["lens_sha256"]
+    field = make_lens("lens-b", image_size=SIZE, grid=(5, 7), ksize=9)
+    save_calibration(replace(field, center=(70.0, 50.0)), lens_recipe.parent / "cal.npz")  # edited since
+    with pytest.raises(ValueError, match=r"the calibration .*cal\.npz changed since the run started"):
+        train(recipe(), tmp_path / "m-r2", run_dir=tmp_path / "r2", progress=False, resume=True)
+
+
+def test_a_cards_bare_calibration_name_is_the_model_folders_file_first(tmp_path):
+    from isp_collab.models.weights import calibration_candidates
+
+    model = tmp_path / "model"
+    assert calibration_candidates("cal.npz", model) == [model / "cal.npz", Path("cal.npz")]
+    assert calibration_candidates("lenses/cal.npz", model) == [
+        Path("lenses/cal.npz"),
+        model / "lenses/cal.npz",
+        model / "cal.npz",
+    ]
+    assert calibration_candidates(str(tmp_path / "x.npz"), model) == [tmp_path / "x.npz"]
+
+
+@pytest.mark.parametrize("turned", range(1, 9))
+def test_the_trained_centre_turns_with_an_image_turned_upright_at_decode(turned):
+    """The card's centre is the sensor's; an ordinary image turned by its EXIF orientation takes it along."""
+    from isp_collab.pipeline.frame import apply_orientation
+
+    stage = LensCorrect()
+    stage._model_info = {"optical_center": [2.5 / 8, 1.5 / 8]}  # the centre of pixel (row 1, col 2), 8 x 8 sensor
+    sensor = np.zeros((8, 8))
+    sensor[1, 2] = 1
+    upright = apply_orientation(sensor, turned)
+    frame = Frame(source=Path("x.jpg"), kind="rgb", height=8, width=8, bit_depth=8, turned=turned)
+    x, y = stage._optical_center(frame)
+    row, col = np.argwhere(upright == 1)[0]
+    assert (x, y) == pytest.approx((col, row))  # the same pixel

@@ -1,5 +1,6 @@
 """Exact resume after an interrupt that lands mid-step, the process count of a resumed run, the card's step."""
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -77,3 +78,32 @@ def test_collab_lr_puts_the_collaboration_layers_in_their_own_group():
     names = {id(p): n for n, p in model.named_parameters()}
     assert collab["params"] and all(names[id(p)].startswith("collab_") for p in collab["params"])
     assert len(rest["params"]) + len(collab["params"]) == len(list(model.parameters()))
+
+
+def test_an_interrupted_validation_is_done_on_resume(tmp_path, monkeypatch):
+    """Ctrl-C during the last step's validation: the resumed run validates that step before anything else."""
+    real = trainer_mod.build_task
+    calls = {"n": 0}
+
+    def build(recipe):
+        task = real(recipe)
+        validate = task.validate
+
+        def validate_or_interrupt(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 3:  # step 0, step 2, then step 4 (the last) is interrupted
+                raise KeyboardInterrupt
+            return validate(*a, **k)
+
+        task.validate = validate_or_interrupt
+        return task
+
+    monkeypatch.setattr(trainer_mod, "build_task", build)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(4), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert (ck["step"], ck["validated"]) == (4, 2)
+    monkeypatch.setattr(trainer_mod, "build_task", real)
+    assert train(tiny(4), tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)["finished"]
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val" in r] == [0, 2, 4]

@@ -136,6 +136,14 @@ def polyblur_deblur(
     return np.ascontiguousarray(y[0].permute(1, 2, 0).numpy(), dtype=np.float32)
 
 
+def read_params_json(path: Path) -> Any:
+    """The parsed parameters file; a corrupt one is a ValueError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: unreadable tuned parameters ({str(e).splitlines()[0]}); rerun bench tune") from None
+
+
 def load_params(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Chosen parameters ``{"unsharp": {...}, "polyblur": {...}}`` from the JSON file.
 
@@ -145,7 +153,7 @@ def load_params(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     path = Path(path) if path is not None else PARAMS_FILE
     data: dict[str, Any] = {}
     if path.is_file():
-        data = json.loads(path.read_text())
+        data = read_params_json(path)
     out: dict[str, dict[str, Any]] = {}
     for name, default in (("unsharp", DEFAULT_UNSHARP), ("polyblur", DEFAULT_POLYBLUR)):
         chosen = data.get(name, {}).get("chosen")

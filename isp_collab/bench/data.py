@@ -1,7 +1,7 @@
 """The committed benchmark set and user image folders.
 
-``benchmarks/data/val/`` holds Set14 (Zeyde et al. 2010) without its one greyscale image
-(``bridge.png``) and Set5 (Bevilacqua et al. 2012): 17 colour PNGs (12 + 5). ``benchmarks/data/levin09.npz``
+``benchmarks/data/val/`` holds Set14 (Zeyde et al. 2010) without its two greyscale images
+(``bridge.png``, ``man.png``) and Set5 (Bevilacqua et al. 2012): 17 colour PNGs (12 + 5). ``benchmarks/data/levin09.npz``
 holds the 8 motion-blur kernels of Levin et al. 2009 ("Understanding and evaluating blind
 deconvolution algorithms"), ``kernel1``..``kernel8``, each summing to 1.
 """

@@ -6,7 +6,6 @@ the machinery in seconds; its sections say so) and optional user images.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -143,7 +142,9 @@ def check_params_not_quick(opts: BenchOptions) -> None:
     path = classical_params_path(opts)
     if opts.quick or path is None:
         return
-    record = json.loads(path.read_text())
+    from .classical import read_params_json
+
+    record = read_params_json(path)
     if isinstance(record, dict) and record.get("quick"):
         raise ValueError(
             f"{path}: tuned by a quick run (`bench tune --quick`: small grids, 2 images, 64-px crops), not used by "
@@ -158,7 +159,7 @@ def _classical_params(opts: BenchOptions) -> tuple[dict[str, dict[str, Any]], di
     check_params_not_quick(opts)
     path = classical_params_path(opts)
     if path is not None:
-        return classical.load_params(path), json.loads(path.read_text()), path
+        return classical.load_params(path), classical.read_params_json(path), path
     return classical.load_params(), None, classical.PARAMS_FILE  # package defaults
 
 

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="X,Y",
         help="optical centre for mirror, in pixels of the frame process restores (a RAW file's unrotated sensor "
-        "frame, as [lens] center in a process config; default: its centre)",
+        "frame, as [lens] center in a process config; default: its centre; a lens model trained on an off-centre "
+        "calibration gathers about its card's optical_center, fractions of width and height: give that point here)",
     )
     p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -10,7 +10,6 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 from ..models import DEFAULT_MODEL
 from ..pipeline.collaborative import LENS_MODEL, MAX_N, MAX_TILE
@@ -158,7 +157,8 @@ def build_pipeline(args: argparse.Namespace):
     if args.demosaic:
         pipeline.demosaic = dataclasses.replace(pipeline.demosaic, method=args.demosaic)
     if args.white_balance is not None:
-        pipeline.white_balance = _white_balance(args.white_balance)
+        mode, gains = _white_balance(args.white_balance)  # the config's other settings (clip...) are kept
+        pipeline.white_balance = dataclasses.replace(pipeline.white_balance, mode=mode, gains=gains)
     if args.exposure_ev is not None:
         try:
             pipeline.tone = dataclasses.replace(pipeline.tone, exposure_ev=args.exposure_ev)
@@ -176,12 +176,10 @@ def build_pipeline(args: argparse.Namespace):
     return pipeline
 
 
-def _white_balance(text: str) -> Any:
-    """``--white-balance``: a mode, or explicit gains ``R,G,B`` (positive numbers)."""
-    from ..pipeline.stages import WhiteBalance
-
+def _white_balance(text: str) -> tuple[str, tuple[float, float, float] | None]:
+    """``--white-balance``: ``(mode, gains)`` for a mode, or for explicit gains ``R,G,B`` (positive numbers)."""
     if text in ("as_shot", "gray_world", "none"):
-        return WhiteBalance(mode=text)
+        return text, None
     parts = text.split(",")
     try:
         gains = tuple(float(v) for v in parts)
@@ -191,7 +189,7 @@ def _white_balance(text: str) -> Any:
         raise ValueError(
             f"--white-balance must be as_shot, gray_world, none or three positive gains R,G,B, got {text!r}"
         )
-    return WhiteBalance(gains=gains)
+    return "as_shot", gains  # type: ignore[return-value]
 
 
 def plan_jobs(
@@ -285,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from ..pipeline import Encode
+    from ..pipeline import Encode, PipelineWarning
     from ..pipeline.encode import check_output_format
     from ..pipeline.io import check_output, check_writable_folder, expand_inputs, plan_outputs
     from . import require_parent_folder
@@ -324,6 +322,9 @@ def run(args: argparse.Namespace) -> int:
                         warnings.simplefilter("always")
                         stage.network()
                     for w in caught:
+                        if not issubclass(w.category, PipelineWarning):  # library chatter: shown as usual
+                            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+                            continue
                         said = _in_flag_terms(str(w.message).splitlines()[0], stage.name, args)
                         print(f"isp-collab process: warning: {said}", file=sys.stderr)
                 except ValueError as e:

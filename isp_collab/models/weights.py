@@ -197,12 +197,18 @@ def save_model(
 
 
 def calibration_candidates(lens: str, model_dir: str | os.PathLike) -> list[Path]:
-    """Where a card's calibration ``lens`` (a ``.npz`` path) may be, in order: as written (absolute, or from
-    the current folder), then in the model folder (where training puts it)."""
+    """Where a card's calibration ``lens`` (a ``.npz`` path) may be, in order.
+
+    A bare name (what training records: it copies the file into the model folder) is the model folder's
+    file first, so a file of that name in the current folder never stands in for it; a path with folders
+    (older cards) is tried as written (from the current folder), then in the model folder."""
     path = Path(lens)
     if path.is_absolute():
         return [path]
-    return list(dict.fromkeys([path, Path(model_dir) / path, Path(model_dir) / path.name]))
+    here = Path(model_dir) / path.name
+    if len(path.parts) == 1:
+        return [here, path]
+    return list(dict.fromkeys([path, Path(model_dir) / path, here]))
 
 
 # files a model folder may hold besides the weights and card (what training writes next to them)

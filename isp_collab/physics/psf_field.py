@@ -107,7 +107,10 @@ def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: 
     h, w = image_size
     if not (-0.5 <= center[0] <= w - 0.5 and -0.5 <= center[1] <= h - 0.5):
         raise ValueError(f"center {tuple(center)} (x, y) is outside the {h}x{w} (H x W) image")
-    slack_x, slack_y = 0.05 * w, 0.05 * h  # nodes may sit a little outside the frame, not a field away
+    # nodes may sit outside the frame by a node spacing (a grid padded by one node) or 5%, not a field away
+    xs, ys = positions[0, :, 0], positions[:, 0, 1]
+    slack_x = max(0.05 * w, float(xs.diff().max()) if len(xs) > 1 else 0.0)
+    slack_y = max(0.05 * h, float(ys.diff().max()) if len(ys) > 1 else 0.0)
     xs_all, ys_all = positions[..., 0], positions[..., 1]
     if (
         xs_all.min() < -0.5 - slack_x

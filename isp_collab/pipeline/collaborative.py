@@ -17,7 +17,7 @@ from ..restore.detail import DETAILS, Detail, transfer_luma_detail
 from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
 from ..restore.tiling import MAX_N
-from .frame import Frame
+from .frame import Frame, orient_point
 from .io import PipelineWarning
 from .stages import StageBase
 
@@ -111,6 +111,15 @@ class CollaborativeStage(StageBase):
                 exported = data.get("model") if isinstance(data.get("model"), dict) else {}
                 self._check_task(exported.get("task"), self.onnx_path, f" (task from {sidecar.name})")
                 self._check_exported_model(exported.get("name"), sidecar)
+                recorded = data.get("file_sha256")  # the file the sidecar was written for (another precision?)
+                if isinstance(recorded, str):
+                    from ..models.weights import file_sha256
+
+                    if recorded != file_sha256(Path(self.onnx_path)):
+                        raise ValueError(
+                            f"{sidecar}: written for another file than {self.onnx_path} (its file_sha256 differs: "
+                            "another precision or export of the model?); use that file's own sidecar"
+                        )
                 runner = OnnxBackend(self.onnx_path)
                 tiling = data.get("tiling")
                 self._exported_tiling = tiling if isinstance(tiling, dict) else {}
@@ -277,7 +286,10 @@ class LensCorrect(CollaborativeStage):
             return tuple(self.center)
         trained = self._model_info.get("optical_center")
         if frame.optical_center is None and _two_numbers(trained) and 0 <= trained[0] <= 1 and 0 <= trained[1] <= 1:
-            return (trained[0] * frame.width - 0.5, trained[1] * frame.height - 0.5)
+            fx, fy = trained
+            if frame.turned != 1:  # an image turned upright at decode: the sensor's point, turned with it
+                fy, fx = orient_point(fy, fx, 2, 2, frame.turned)  # on the unit square
+            return (fx * frame.width - 0.5, fy * frame.height - 0.5)
         return frame.center
 
 

@@ -93,7 +93,14 @@ class ImageDecode:
         if p.suffix.lower() not in (".tif", ".tiff"):
             rgb = apply_orientation(rgb, orientation if 1 <= orientation <= 8 else 1)
         frame = Frame(
-            source=p, kind="rgb", height=rgb.shape[0], width=rgb.shape[1], bit_depth=bits, greyscale=grey, exif=exif
+            source=p,
+            kind="rgb",
+            height=rgb.shape[0],
+            width=rgb.shape[1],
+            bit_depth=bits,
+            greyscale=grey,
+            exif=exif,
+            turned=orientation if 1 <= orientation <= 8 else 1,  # TIFF: OpenCV turned it
         )
         return rgb, frame
 

@@ -47,6 +47,8 @@ class Frame:
             the output, or None (RAW inputs, images without EXIF).
         description: the sensor description a headerless dump was read with (its ``.json`` /
             ``.toml``), or None; messages about missing metadata name it instead of "the file".
+        turned: the EXIF orientation (1..8) an ordinary image was already turned upright by when it was
+            decoded (its pixels are no longer in the sensor's order; 1 for RAW inputs).
     """
 
     source: Path
@@ -65,6 +67,7 @@ class Frame:
     greyscale: bool = False
     exif: bytes | None = None
     description: Path | None = None
+    turned: int = 1
 
     def replace(self, **changes) -> Frame:
         """A copy with some fields changed (frames are immutable)."""

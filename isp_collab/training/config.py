@@ -85,7 +85,8 @@ class TrainSection:
     # > 0: validate, checkpoint and ship an exponential moving average of the weights (and BatchNorm
     # statistics) with this decay, e.g. 0.999 (warmed up as min(ema, (1 + t) / (10 + t)) at update t)
     ema: float = 0.0
-    # N>1: the learning rate of the collaboration layers' merge convs, as a multiple of lr (1: the same)
+    # N>1: the learning rate of the collaboration layers (their merge convs, and with merge = "film" their
+    # scale layers), as a multiple of lr (1: the same)
     collab_lr: float = 1.0
 
 

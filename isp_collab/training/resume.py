@@ -34,7 +34,7 @@ def recipe_changes(saved: dict[str, Any], recipe: Recipe, saved_cwd: str | None 
     beyond whether it is 0 (any number of workers draws the same batches). Image folders are
     compared resolved: the saved ones from ``saved_cwd`` (the folder the run started in; the current
     one for checkpoints that predate it), the recipe's from the current folder, so ``okimgs``,
-    ``okimgs/`` and its absolute path are the same folder.
+    ``okimgs/`` and its absolute path are the same folder; a calibration ``task.lens`` likewise.
     """
     now, defaults = asdict(recipe), asdict(Recipe(name=recipe.name))
     out = []
@@ -50,6 +50,11 @@ def recipe_changes(saved: dict[str, Any], recipe: Recipe, saved_cwd: str | None 
             if (section, key) in EXECUTION_ONLY:
                 continue
             was = saved.get(section, {}).get(key, defaults[section][key])
+            if (section, key) == ("task", "lens") and str(was).endswith(".npz") and str(value).endswith(".npz"):
+                # a calibration file: compared as the file it names, from where each run was started
+                if resolve_folders([was], saved_cwd) != resolve_folders([value]):
+                    out.append(f"task.lens: {was!r} -> {value!r}")
+                continue
             if (section, key) in PATH_KEYS:
                 resolved = resolve_folders(was, saved_cwd), resolve_folders(value)
                 if resolved[0] == resolved[1]:
@@ -65,6 +70,16 @@ def recipe_changes(saved: dict[str, Any], recipe: Recipe, saved_cwd: str | None 
             if was != value:
                 out.append(f"{section}.{key}: {was!r} -> {value!r}")
     return out
+
+
+def calibration_sha256(recipe: Recipe) -> str | None:
+    """The sha256 of a lens recipe's calibration ``.npz`` (None for other recipes, or a file not there)."""
+    lens = recipe.task.lens
+    if recipe.task.name != "lens" or not lens.endswith(".npz") or not os.path.isfile(lens):
+        return None
+    from ..models.weights import file_sha256
+
+    return file_sha256(Path(lens))
 
 
 def _drawn(workers: int) -> str:
@@ -129,6 +144,12 @@ def open_run(
             raise ValueError(
                 f"{last}: the run was started with {saved_world} process(es), this one has {world} (each process "
                 f"draws its own batches); resume it {how}, or start a new run"
+            )
+        saved_sha, sha = ck.get("lens_sha256"), calibration_sha256(recipe)
+        if saved_sha and sha and saved_sha != sha:
+            raise ValueError(
+                f"{last}: the calibration {recipe.task.lens} changed since the run started (sha256 {saved_sha[:12]}... "
+                f"-> {sha[:12]}...); resume with the file the run was started with, or start a new run"
             )
         recorded = ck.get("init")
         if init is not None and (recorded is None or not _same_model(init, recorded)):

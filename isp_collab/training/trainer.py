@@ -8,6 +8,7 @@ weights go to ``models/<name>/`` (safetensors + card with the validation table).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from ..signals import raise_terminated
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe
 from .loader import training_batches
-from .resume import open_run, recipe_changes
+from .resume import calibration_sha256, open_run, recipe_changes
 from .tasks import DEAD_LEAVES, build_task
 
 __all__ = ["ema_of", "finalize", "lr_factor", "recipe_changes", "train"]
@@ -207,7 +208,7 @@ def train(
     opt = torch.optim.Adam(_param_groups(model, recipe), lr=recipe.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
     gen = torch.Generator().manual_seed(recipe.train.seed * 1000 + rank)
-    step, best, elapsed = 0, -float("inf"), 0.0
+    step, best, elapsed, validated = 0, -float("inf"), 0.0, 0  # validated: the last step validated
     if resume:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -217,6 +218,7 @@ def train(
         if ema is not None and "ema" in ck:
             ema.load_state_dict(ck["ema"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
+        validated = ck.get("validated", step)
     # the batch generator and RNGs as they stand after the last whole step: what a checkpoint saves, so an
     # interrupt while the next batch is drawn or used does not skip that batch on resume
     whole_gen, whole_rng = gen.get_state(), rng_state()
@@ -227,6 +229,7 @@ def train(
         net = model
     stacks = _stacks_per_process(recipe, world)
     cwd = os.getcwd()  # relative image folders in the recipe are taken from here (compared on resume)
+    lens_sha = calibration_sha256(recipe)  # a calibration edited before a resume is refused
 
     def checkpoint(path: Path) -> None:
         gens = [whole_gen]
@@ -244,7 +247,9 @@ def train(
                     "generators": gens,
                     "rng": whole_rng,
                     "step": step,
+                    "validated": validated,
                     "world": world,
+                    "lens_sha256": lens_sha,
                     "best": best,
                     "elapsed": elapsed,
                     "recipe": asdict(recipe),
@@ -272,6 +277,24 @@ def train(
             val = task.validate(evaluated, dev)
             log({"step": 0, "val": val})
             say(f"step 0: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
+
+    def validate_now() -> None:
+        """Validate the weights of ``step`` (rank 0), log it, keep them as best.pt when they are the best yet."""
+        nonlocal best, validated
+        val = task.validate(evaluated, dev)
+        log({"step": step, "val": val, "elapsed": elapsed})
+        say(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
+        if val["mean_psnr"] > best:
+            best = val["mean_psnr"]
+            save_checkpoint(best_path, {"model": evaluated.state_dict(), "step": step, "val": val})
+        validated = step
+        model.train()
+
+    def is_val_step(k: int) -> bool:
+        return k % recipe.train.val_every == 0 or k == recipe.train.steps
+
+    if resume and rank == 0 and step > 0 and validated < step and is_val_step(step):
+        validate_now()  # the run was stopped at a validation step before its validation was done
     end = min(recipe.train.steps, step + stop_after) if stop_after else recipe.train.steps
     bar = tqdm(total=recipe.train.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
     # throughput: the patches and the training time (validation excluded) since the last report
@@ -325,15 +348,9 @@ def train(
                 patches, busy = 0, 0.0
             t_last = now
             bar.update(1)
-            is_val = step % recipe.train.val_every == 0 or step == recipe.train.steps
+            is_val = is_val_step(step)
             if is_val and rank == 0:
-                val = task.validate(evaluated, dev)
-                log({"step": step, "val": val, "elapsed": elapsed})
-                say(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
-                if val["mean_psnr"] > best:
-                    best = val["mean_psnr"]
-                    save_checkpoint(best_path, {"model": evaluated.state_dict(), "step": step, "val": val})
-                model.train()
+                validate_now()
                 t_last = time.perf_counter()
             if step % recipe.train.ckpt_every == 0 or is_val or step == end:
                 checkpoint(last_path)
@@ -412,20 +429,24 @@ def finalize(
         )
     extra: dict[str, str | bytes] = {}
     lens = recipe.task.lens if recipe.task.name == "lens" else None
+    lens_card: dict[str, Any] = {}
     if lens is not None and Path(lens).suffix == ".npz":  # the calibration travels with the model (bench, process)
         extra[Path(lens).name] = Path(lens).read_bytes()
+        lens_card = {"lens_sha256": hashlib.sha256(extra[Path(lens).name]).hexdigest()}
         lens = Path(lens).name
     card = {
         "task": recipe.task.name,
         "n_trained": recipe.model.n,
         "recommended_strategy": "mirror" if recipe.task.name == "lens" else "spread",
         "lens": lens,
+        **lens_card,
         "align": recipe.task.align if recipe.task.name == "lens" else None,
         "recipe": Path(recipe.path).name if recipe.path else recipe.name,
         "recipe_sha256": recipe.sha256,
         "steps": recipe.train.steps,
         "best_step": best_step,  # the step whose weights these are (the best validation)
         "lr": recipe.train.lr,
+        **({"collab_lr": recipe.train.collab_lr} if recipe.train.collab_lr != 1.0 else {}),
         "seed": recipe.train.seed,
         "patches_per_step": recipe.train.patches_per_step,
         "patch": recipe.data.patch,
