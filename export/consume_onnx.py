@@ -642,7 +642,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--center",
         help="optical centre X,Y in pixels, for --strategy mirror (default: the sidecar's model optical_center, "
-        "else the image centre)",
+        "else the image centre; that point is the sensor's: for an image turned upright by its EXIF orientation "
+        "and an off-centre lens, give the turned point here)",
     )
     p.add_argument(
         "--detail", choices=DETAILS, help="after stitching: luma or rgb (default: the sidecar's postprocess)"
