@@ -137,6 +137,7 @@ def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs,
         (["--stages", "unsharp", "--lens-model", "foo"], "--lens-model foo: applies to the lens stage"),
         (["--stages", "none", "--n", "4"], "--n 4: applies to the lens or sharpen stage, which does not run"),
         (["--stages", "unsharp", "--tile", "64"], "--tile 64: applies to the lens or sharpen stage"),
+        (["--stages", "lens", "--strength", "0.5"], "--strength 0.5: applies to the sharpen stage, which does not run"),
     ],
 )
 def test_options_for_a_stage_that_does_not_run_are_refused(capsys, tmp_path, inputs, args, reason):
@@ -238,3 +239,20 @@ def test_white_balance_flag_keeps_the_configs_other_white_balance_settings(tmp_p
         )
         wb = build_pipeline(args).white_balance
         assert (wb.mode, wb.gains, wb.clip) == (mode, gains, False)
+
+
+def test_strength_scales_the_sharpening(capsys, tmp_path, inputs):
+    """--strength 0 returns the input, 0.5 half the network's change, and values outside [0, 2] are one line."""
+    from isp_collab.pipeline import Sharpen
+    from isp_collab.pipeline.frame import Frame
+
+    image = np.random.default_rng(1).random((40, 56, 3), dtype=np.float32)
+    frame = Frame(source=tmp_path / "x.png", kind="rgb", height=40, width=56, bit_depth=8)
+    full = Sharpen(tile=32).apply(image, frame)
+    half = Sharpen(tile=32, strength=0.5).apply(image, frame)
+    assert np.array_equal(Sharpen(tile=32, strength=0.0).apply(image, frame), image)
+    np.testing.assert_allclose(half - image, 0.5 * (full - image), atol=1e-6)
+    assert np.abs(full - image).max() > 1e-3  # the network does change the image
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "s.png", "--strength", "3")
+    assert code == 2 and len(err) == 1 and "--strength must be in [0, 2]" in err[0]
+    assert not (tmp_path / "s.png").exists()

@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
     p.add_argument(
+        "--strength",
+        type=float,
+        help="sharpen stage: how much of the network's change to keep, 0..2 (default 1; 0 returns the input)",
+    )
+    p.add_argument(
         "--white-balance",
         metavar="MODE",
         help="RAW white balance: as_shot (the file's; gray world without one), gray_world, none, or gains R,G,B "
@@ -133,6 +138,7 @@ def build_pipeline(args: argparse.Namespace):
         ("--n", args.n, set(NETWORK_STAGES)),
         ("--tile", args.tile, set(NETWORK_STAGES)),
         ("--backend", args.backend, set(NETWORK_STAGES)),
+        ("--strength", args.strength, {"sharpen"}),
     ):
         if value is not None and not running & stages:  # an option for a stage that does not run
             raise ValueError(f"{flag} {value}: applies to the {' or '.join(sorted(stages))} stage, which does not run")
@@ -156,6 +162,10 @@ def build_pipeline(args: argparse.Namespace):
         setattr(pipeline, name, dataclasses.replace(getattr(pipeline, name), onnx_path=args.onnx))
     if args.demosaic:
         pipeline.demosaic = dataclasses.replace(pipeline.demosaic, method=args.demosaic)
+    if args.strength is not None:
+        if not 0 <= args.strength <= 2:
+            raise ValueError(f"--strength must be in [0, 2] (1: the network's sharpening), got {args.strength:g}")
+        pipeline.sharpen = dataclasses.replace(pipeline.sharpen, strength=args.strength)
     if args.white_balance is not None:
         mode, gains = _white_balance(args.white_balance)  # the config's other settings (clip...) are kept
         pipeline.white_balance = dataclasses.replace(pipeline.white_balance, mode=mode, gains=gains)

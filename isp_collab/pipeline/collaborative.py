@@ -236,6 +236,9 @@ class Sharpen(CollaborativeStage):
     :func:`isp_collab.restore.detail.transfer_luma_detail`) — on the real Blackmagic DNG the shipped models' per-channel output
     put green/magenta fringes on thin dark branches once white balance scaled R and B by ~2;
     ``"rgb"`` keeps the network's three channels as they are.
+    strength: how much of the network's change is kept, ``input + strength * (restored - input)``: 1 (default)
+    is the network's sharpening, 0 the input, up to 2; the tuning knob of a sharpening stage (e.g. less on
+    noisy frames).
     """
 
     name: ClassVar[str] = "sharpen"
@@ -243,15 +246,25 @@ class Sharpen(CollaborativeStage):
     strategy: ClassVar[str] = "spread"
     default_model: ClassVar[str] = "sharpen-unet-tx-n4"
     detail: Detail = "luma"
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.detail not in DETAILS:
             raise ValueError(f"sharpen.detail must be 'luma' or 'rgb', got {self.detail!r}")
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
+            raise ValueError(f"sharpen.strength must be a number, got {self.strength!r}")
+        if not 0 <= self.strength <= 2:  # NaN fails too
+            raise ValueError(f"sharpen.strength must be in [0, 2] (1: the network's sharpening), got {self.strength}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        if self.strength == 0:
+            return image
         out = super().apply(image, frame)
-        return out if self.detail == "rgb" else transfer_luma_detail(image, out, frame.wb_gains)
+        out = out if self.detail == "rgb" else transfer_luma_detail(image, out, frame.wb_gains)
+        if self.strength != 1:
+            out = image + np.float32(self.strength) * (out - image)
+        return np.ascontiguousarray(out, dtype=np.float32)
 
 
 @dataclass
