@@ -649,6 +649,11 @@ def main(argv: list[str] | None = None) -> int:
         "--detail", choices=DETAILS, help="after stitching: luma or rgb (default: the sidecar's postprocess)"
     )
     p.add_argument("--wb-gains", help="white-balance gains R,G,B of the frame, for --detail luma (default: 1,1,1)")
+    p.add_argument(
+        "--strength",
+        type=float,
+        help="keep this much of the change after the detail step, 0..2 (default 1), as isp-collab process --strength",
+    )
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads, >= 1 (default: ORT's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     args = p.parse_args(argv)
@@ -660,6 +665,8 @@ def main(argv: list[str] | None = None) -> int:
         gains = parse_gains(args.wb_gains) if args.wb_gains else (1.0, 1.0, 1.0)
         if args.threads is not None and args.threads < 1:
             raise ValueError(f"--threads: must be >= 1, got {args.threads}")
+        if args.strength is not None and not 0 <= args.strength <= 2:
+            raise ValueError(f"--strength: must be in [0, 2], got {args.strength:g}")
         restorer = OnnxRestorer(args.model, args.sidecar, args.threads)
         strategy = args.strategy or restorer.strategy
         if center and strategy != "mirror":
@@ -677,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         gain = exposure_gain(restorer.meta, image)  # a dark frame is restored brighter, then divided back
         restored = restorer(image * np.float32(gain), strategy, center) / np.float32(gain)
         out = postprocess(restorer.meta, image, restored, detail, gains)
+        if args.strength is not None and args.strength != 1:
+            out = image + np.float32(args.strength) * (out - image)
         write_image(args.output, out, depth, args.overwrite, grey)
     except (ValueError, OSError) as e:  # FileNotFoundError is an OSError
         print(f"consume_onnx: error: {_reason(e)}", file=sys.stderr)

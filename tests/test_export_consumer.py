@@ -99,18 +99,25 @@ def test_consumer_detail_and_white_balance_gains(tmp_path, capsys):
     model = str(artefact("fp32").path)
     raw = consumer.OnnxRestorer(model)(image)
     outs = {}
-    for name, extra in {"rgb": ["--detail", "rgb"], "luma-wb": ["--wb-gains", "2.0,1,1.5"]}.items():
+    runs = {
+        "rgb": ["--detail", "rgb"],
+        "luma-wb": ["--wb-gains", "2.0,1,1.5"],
+        "half": ["--detail", "rgb", "--strength", "0.5"],
+    }
+    for name, extra in runs.items():
         assert consumer.main([model, str(src), str(tmp_path / f"{name}.npy"), *extra]) == 0
         outs[name] = np.load(tmp_path / f"{name}.npy")
     np.testing.assert_array_equal(outs["rgb"], raw)
     expected = transfer_luma_detail(image, raw, (2.0, 1.0, 1.5))
     assert float(np.abs(outs["luma-wb"] - expected).max()) <= 1e-6
     assert float(np.abs(outs["luma-wb"] - raw).max()) > 1e-4  # the step changed something
+    np.testing.assert_allclose(outs["half"] - image, 0.5 * (raw - image), atol=1e-6)  # --strength 0.5
     capsys.readouterr()
     for extra, message in [
         (["--wb-gains", "2,0,1"], "--wb-gains: must be three positive numbers"),
         (["--wb-gains", "2,1"], "--wb-gains: must be three positive numbers"),
         (["--detail", "rgb", "--wb-gains", "2,1,1"], "--wb-gains: applies to --detail luma only"),
+        (["--strength", "-1"], "--strength: must be in [0, 2], got -1"),
     ]:
         dst = tmp_path / "refused.npy"
         assert consumer.main([model, str(src), str(dst), *extra]) == 2

@@ -43,6 +43,8 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
     if default_detail(task) == "rgb":
         return {"detail": "rgb", "description": "use the stitched network output as it is (per channel)"}
     return {
+        "strength": "optional tuning, after the detail step: result = before + s * (result - before), s in [0, 2] "
+        "(1, the default: as restored; `isp-collab process --strength`, `consume_onnx.py --strength`)",
         "detail": "luma",
         "luma_weights": [round(float(w), 6) for w in LUMA_WEIGHTS],  # as written, not float32 noise
         "description": "keep the luminance of the change only: with before/after the stitched H x W x 3 linear "
