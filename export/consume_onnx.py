@@ -27,7 +27,7 @@ isp_collab (which needs torch).
 Usage::
 
     python consume_onnx.py MODEL.onnx INPUT OUTPUT [--sidecar X.json] [--strategy S] [--center X,Y]
-                           [--detail luma|rgb] [--wb-gains R,G,B] [--threads K] [--overwrite]
+                           [--detail luma|rgb] [--wb-gains R,G,B] [--strength S] [--threads K] [--overwrite]
 
 Images: ``.npy`` (H x W x 3 float linear RGB) and float ``.tif`` are linear RGB, and must be finite (the
 checks of ``isp_collab.restore.check_image``); 8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded:

@@ -25,7 +25,7 @@ from isp_collab.training import trainer as trainer_mod
         ("[modle]\nn = 4\n", "unknown section(s) ['modle']"),
         (
             '[task]\nlens = "mylens.npz"\n',
-            "task.lens only apply to the lens task, but task.name is 'sharpen' (set task.name = \"lens\"",
+            "task.lens only applies to the lens task, but task.name is 'sharpen' (set task.name = \"lens\"",
         ),
         ("[train]\npatches_per_step = 5\n", "multiple of model.n (equal patches per stack), got 5 for n = 2"),
         ("[model]\nn = 1\n", "train.collab_lr is for model.n > 1"),
@@ -59,7 +59,7 @@ def test_keys_of_the_other_task_are_refused(tmp_path, capsys):
     recipe = recipe_file(tmp_path, lambda text: lens_recipe(text).replace("[data]", "[data]\nsigma_max = 3.0", 1))
     assert main(args(tmp_path, recipe)) == 2
     line = error_line(capsys.readouterr().err)
-    assert "r.toml: data.sigma_max only apply to the sharpen task, but task.name is 'lens'" in line, line
+    assert "r.toml: data.sigma_max only applies to the sharpen task, but task.name is 'lens'" in line, line
     assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
 
 

@@ -261,3 +261,16 @@ def test_film_merge_round_trips_and_old_cards_default_to_concat(tmp_path):
     (out / "card.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="card.json|tensors"):
         load_model(out)
+
+
+def test_info_into_a_closed_pipe_is_quiet():
+    """``isp-collab info | head -1``: the reader leaves early; no error line, exit as SIGPIPE would (141)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from isp_collab.cli import main; sys.exit(main(['info']))"
+    proc = subprocess.run(
+        f"{sys.executable} -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and len(proc.stdout) == 10
+    assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr

@@ -10,6 +10,7 @@ unwritable files, a full disk) becomes one line on stderr and exit code 2; Ctrl-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, raise_terminated) if on_main else None
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `isp-collab info | head`: the reader left; quiet, as a command killed by SIGPIPE
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + 13
     except (CLIError, ValueError, OSError) as e:  # OSError: missing, existing, unwritable, disk full
         message = str(e).splitlines()[0] if str(e) else repr(e)
         print(f"isp-collab {args.command}: error: {message}", file=sys.stderr)

@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {out}: {picture.shape[1]}x{picture.shape[0]}{turned}, {len(grid)} tiles ({rows}x{cols}, "
         f"tile {args.tile}, overlap {overlap}), "
-        f"{len(stacks)} stacks of N={args.n}, strategy {args.strategy}"
+        f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} of N={args.n}, strategy {args.strategy}"
         + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if args.strategy == "mirror" else "")
     )
     return 0

@@ -208,7 +208,8 @@ def load_recipe(path: str | Path) -> Recipe:
         if other != task_name and set_here and task_name in TASK_ONLY_KEYS:
             hint = ' (set task.name = "lens" in [task])' if other == "lens" else ""
             raise ValueError(
-                f"{path}: {', '.join(set_here)} only apply to the {other} task, but task.name is "
+                f"{path}: {', '.join(set_here)} only appl{'y' if len(set_here) > 1 else 'ies'} to the {other} task, "
+                "but task.name is "
                 f"{task_name!r}{hint}; remove them or change the task"
             )
     if not isinstance(raw.get("name", path.stem), str):
