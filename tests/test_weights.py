@@ -270,7 +270,7 @@ def test_info_into_a_closed_pipe_is_quiet():
 
     code = "import sys; from isp_collab.cli import main; sys.exit(main(['info']))"
     proc = subprocess.run(
-        f"{sys.executable} -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True, timeout=120
+        f'{sys.executable} -c "{code}" | head -c 10', shell=True, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and len(proc.stdout) == 10
     assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr
