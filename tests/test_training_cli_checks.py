@@ -7,7 +7,7 @@ import pytest
 from test_training_cli import args, error_line, lens_recipe, recipe_file
 
 from isp_collab.cli import main
-from isp_collab.training import trainer as trainer_mod
+from isp_collab.training import finish
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_a_model_that_cannot_be_written_keeps_the_run_and_says_how_to_resume(tmp
     def failing_save(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(trainer_mod, "save_model", failing_save)
+    monkeypatch.setattr(finish, "save_model", failing_save)
     assert main(args(tmp_path)) == 2
     line = error_line(capsys.readouterr().err)
     assert "--resume --out DIR" in line and str(tmp_path / "r") in line, line

@@ -13,6 +13,7 @@ from isp_collab.models import load_model
 from isp_collab.training import load_recipe, train
 from isp_collab.training import trainer as trainer_mod
 from isp_collab.training.checkpoint import load_checkpoint
+from isp_collab.training.interrupts import steps_are_whole
 from isp_collab.training.resume import open_run
 
 TINY = Path(__file__).resolve().parents[1] / "train" / "tiny.toml"
@@ -44,7 +45,7 @@ def test_ctrl_c_after_a_batch_is_drawn_resumes_exactly(tmp_path, monkeypatch):
 
 def test_a_signal_during_the_update_acts_once_the_step_is_whole():
     done = []
-    with pytest.raises(KeyboardInterrupt), trainer_mod._steps_are_whole():
+    with pytest.raises(KeyboardInterrupt), steps_are_whole():
         os.kill(os.getpid(), signal.SIGINT)
         done.append("update")
     assert done == ["update"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler

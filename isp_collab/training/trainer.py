@@ -8,17 +8,12 @@ weights go to ``models/<name>/`` (safetensors + card with the validation table).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,10 +25,11 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ..device import pick_device
-from ..models import create_model, load_model, save_model
-from ..signals import raise_terminated
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..models import create_model, load_model
+from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import Recipe
+from .finish import finalize
+from .interrupts import interrupt_on_sigterm, restore_sigterm, steps_are_whole
 from .loader import training_batches
 from .resume import calibration_sha256, open_run, recipe_changes
 from .tasks import DEAD_LEAVES, build_task
@@ -95,46 +91,6 @@ def _dist_info() -> tuple[int, int]:
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def _interrupt_on_sigterm() -> Any:
-    """SIGTERM (``kill``, job schedulers) checkpoints like Ctrl-C. Background jobs ignore SIGINT.
-
-    Returns the previous handler (None off the main thread), for :func:`_restore_sigterm`.
-    """
-    if threading.current_thread() is threading.main_thread():
-        return signal.signal(signal.SIGTERM, raise_terminated)
-    return None
-
-
-def _restore_sigterm(previous: Any) -> None:
-    if previous is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _steps_are_whole() -> Iterator[None]:
-    """Hold Ctrl-C / SIGTERM while a step's update is applied; they act as soon as it is whole.
-
-    So an interrupt never checkpoints weights that have seen a step the counter has not (exact resume).
-    Off the main thread (no signal handlers there) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if held:
-            handler = previous[held[0]]
-            if callable(handler):
-                handler(held[0], None)  # raises KeyboardInterrupt / Terminated
-            elif handler != signal.SIG_IGN:
-                raise KeyboardInterrupt
 
 
 def _status(enabled: bool) -> Callable[[str], None]:
@@ -317,7 +273,7 @@ def train(
         end=end,
         pin_memory=dev.type == "cuda",
     )
-    previous_sigterm = _interrupt_on_sigterm()
+    previous_sigterm = interrupt_on_sigterm()
     try:
         for blurry, sharp in batches:
             blurry, sharp = blurry.to(dev, non_blocking=True), sharp.to(dev, non_blocking=True)
@@ -330,7 +286,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
-            with _steps_are_whole():
+            with steps_are_whole():
                 opt.step()
                 sched.step()
                 if ema is not None:
@@ -366,7 +322,7 @@ def train(
     finally:  # an error is printed on its own line, not after the bar
         bar.close()
         batches.close()  # worker processes, if any, stop now, not when the traceback is freed
-        _restore_sigterm(previous_sigterm)  # a Python caller keeps its own handler after training
+        restore_sigterm(previous_sigterm)  # a Python caller keeps its own handler after training
     result: dict[str, Any] = {"step": step, "finished": step >= recipe.train.steps}
     if rank == 0 and result["finished"]:
         result.update(finalize(recipe, evaluated, best_path, out_dir, task, dev, elapsed, log_path, init, say))
@@ -393,78 +349,3 @@ def _init_from(model: torch.nn.Module, init: str | Path) -> None:
     missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
     if unexpected or any(not k.startswith("collab_") for k in missing):
         raise ValueError(f"{init}: weights do not fit this network (e.g. {(unexpected or missing)[0]})")
-
-
-def finalize(
-    recipe: Recipe,
-    model: torch.nn.Module,
-    best_path: Path,
-    out_dir: Path,
-    task: Any,
-    dev: torch.device,
-    elapsed: float,
-    log_path: Path,
-    init: str | None = None,
-    say: Callable[[str], None] = lambda message: None,
-) -> dict[str, Any]:
-    """Write the best weights + card (validation table at N trained and per condition) to ``out_dir``.
-
-    The weights, the card and ``train_log.jsonl`` (the validation records of ``log_path``, for the RESULTS
-    plot) are written as one folder (:func:`~isp_collab.models.save_model`).
-    """
-    best_step = recipe.train.steps
-    if best_path.exists():
-        best = load_checkpoint(best_path)
-        model.load_state_dict(best["model"])
-        best_step = best.get("step", best_step)
-        say(f"final validation of the best weights (step {best_step})")
-    else:
-        say("final validation")
-    val = task.validate(model, dev)
-    if val["mean_psnr"] <= val["mean_blurry"]:
-        warnings.warn(
-            f"{out_dir}: the best weights (step {best_step}, {val['mean_psnr']:.3f} dB) do not beat the blurry "
-            f"input ({val['mean_blurry']:.3f} dB) on validation; train longer or check the recipe",
-            stacklevel=2,
-        )
-    extra: dict[str, str | bytes] = {}
-    lens = recipe.task.lens if recipe.task.name == "lens" else None
-    lens_card: dict[str, Any] = {}
-    if lens is not None and Path(lens).suffix == ".npz":  # the calibration travels with the model (bench, process)
-        extra[Path(lens).name] = Path(lens).read_bytes()
-        lens_card = {"lens_sha256": hashlib.sha256(extra[Path(lens).name]).hexdigest()}
-        lens = Path(lens).name
-    card = {
-        "task": recipe.task.name,
-        "n_trained": recipe.model.n,
-        "recommended_strategy": "mirror" if recipe.task.name == "lens" else "spread",
-        "lens": lens,
-        **lens_card,
-        "align": recipe.task.align if recipe.task.name == "lens" else None,
-        "recipe": Path(recipe.path).name if recipe.path else recipe.name,
-        "recipe_sha256": recipe.sha256,
-        "steps": recipe.train.steps,
-        "best_step": best_step,  # the step whose weights these are (the best validation)
-        "lr": recipe.train.lr,
-        **({"collab_lr": recipe.train.collab_lr} if recipe.train.collab_lr != 1.0 else {}),
-        "seed": recipe.train.seed,
-        "patches_per_step": recipe.train.patches_per_step,
-        "patch": recipe.data.patch,
-        "wall_clock_s": round(elapsed, 1),
-        "batches": "by step, in worker processes" if recipe.train.workers else "one generator, in the training process",
-        "validation": val,
-        "validation_protocol": task.describe_validation(),
-        **task.data_card(),
-        "initialised_from": init,
-    }
-    if log_path.exists():  # keep the curve next to the weights for the RESULTS plot
-        extra["train_log.jsonl"] = "".join(line for line in log_path.read_text().splitlines(True) if '"val"' in line)
-    try:
-        save_model(model, out_dir, card, extra_files=extra)
-    except OSError as e:  # the run is finished and kept: say how to write its model
-        reason = e.strerror or (str(e).splitlines()[0] if str(e) else type(e).__name__)
-        raise OSError(
-            f"{out_dir}: cannot write the model ({reason}); the trained run is kept in {log_path.parent}: "
-            "--resume --out DIR writes its model elsewhere"
-        ) from None
-    return {"validation": val, "out": str(out_dir)}
