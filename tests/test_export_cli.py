@@ -12,6 +12,7 @@ import pytest
 from test_export_onnx import NAME, TILE, artefact, exported  # noqa: F401 (fixtures)
 
 import isp_collab.export.api as api
+import isp_collab.export.build as build
 from isp_collab.cli import main
 from isp_collab.export import ExportError
 
@@ -50,7 +51,7 @@ def fake_export_onnx(model, path, n, tile, **kw):
 
 
 def test_success_prints_paths_and_parity(capsys, tmp_path, model_dir, monkeypatch):
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)  # the real exporter is tested in test_export_onnx
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)  # the real exporter is tested in test_export_onnx
     out = tmp_path / "out"
     code, stdout, _ = run_cli(
         capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)
@@ -126,7 +127,7 @@ def test_out_folder_is_created_but_not_a_tree_of_folders(capsys, tmp_path, model
     code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--out", str(nested))
     assert_one_line_error(code, err, f"{nested}: parent folder {nested.parent} does not exist")
     assert not (tmp_path / "typo").exists()
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
     out = tmp_path / "out"
     code, *_ = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out))
     assert code == 0 and out.is_dir()
@@ -171,7 +172,7 @@ def test_failure_mid_export_leaves_nothing(tmp_path, model_dir, monkeypatch, cap
         Path(dst).write_bytes(b"half-written")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
     monkeypatch.setattr("isp_collab.export.quantize.quantize_int8", broken_int8)
     with pytest.raises(RuntimeError, match="disk full"):
         api.export_model(model_dir, tile=TILE, formats=("onnx",), precisions=("fp32", "fp16", "int8"), out_dir=out)
@@ -202,7 +203,7 @@ def test_sigterm_mid_export_cleans_up_like_ctrl_c(tmp_path, model_dir, monkeypat
         time.sleep(5)  # the handler interrupts this
         raise AssertionError("SIGTERM did not interrupt the export")
 
-    monkeypatch.setattr(api, "export_onnx", killed)
+    monkeypatch.setattr(build, "export_onnx", killed)
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "out"
     code, _, err = run_cli(
@@ -228,7 +229,7 @@ def test_default_n_is_the_trained_one_and_the_sidecar_carries_provenance(tmp_pat
         seen.update(info=info, stem=stem, n=n)
         return []
 
-    monkeypatch.setattr(api, "_build", fake_build)
+    monkeypatch.setattr(api, "build_artefacts", fake_build)
     validation = {"mean_psnr": 34.2, "mean_blurry": 31.5, "restored": {}, "blurry": {}}
     m = _card_copy(model_dir, tmp_path / "m", n_trained=2, steps=3000, recipe_sha256="ab", validation=validation)
     api.export_model(m, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o")

@@ -16,6 +16,7 @@ from test_export_cli import assert_one_line_error, fake_export_onnx, run_cli, tr
 from test_export_onnx import NAME, TILE, artefact, exported  # noqa: F401 (fixtures)
 
 import isp_collab.export.api as api
+import isp_collab.export.build as build
 import isp_collab.export.staging as staging
 from isp_collab.export.calibration import validation_dir, validation_stacks
 
@@ -63,7 +64,7 @@ def test_publish_failure_with_overwrite_restores_the_old_files(tmp_path, monkeyp
 def test_a_write_failure_while_publishing_is_one_line_and_leaves_the_old_export(
     capsys, tmp_path, model_dir, monkeypatch
 ):
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
     out = tmp_path / "out"
     args = (
         "--model",
@@ -111,7 +112,7 @@ def test_model_folder_named_dot_exports_under_its_own_name(tmp_path, monkeypatch
     card = json.loads((folder / "card.json").read_text())
     card.pop("name", None)
     (folder / "card.json").write_text(json.dumps(card))
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
     monkeypatch.chdir(folder)
     (art,) = api.export_model(".", tile=TILE, formats=("onnx",), out_dir=tmp_path / "o")
     assert art.path.name == f"my-sharpener-n4-t{TILE}.onnx"
@@ -140,7 +141,7 @@ def test_a_stack_beyond_the_available_memory_is_refused_and_running_out_is_one_l
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(api, "_build", out_of_memory)
+    monkeypatch.setattr(api, "build_artefacts", out_of_memory)
     with pytest.raises(
         api.ExportError, match=r"^out of memory checking a \[1, 4, 3, 64, 64\] stack .* nothing written$"
     ):
@@ -156,7 +157,7 @@ def test_missing_calibration_folders_are_errors_and_synthetic_stacks_warn(tmp_pa
         validation_dir()
     (tmp_path / "empty").mkdir()
     monkeypatch.setenv("ISP_COLLAB_VAL_IMAGES", str(tmp_path / "empty"))
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
     with pytest.warns(UserWarning, match="use synthetic images"):
         (art,) = api.export_model(model_dir, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o")
     assert art.parity["real_kind"] == "synthetic"
@@ -232,7 +233,7 @@ def test_process_tiles_an_exported_file_as_its_sidecar_says(tmp_path, model_dir,
     from isp_collab.pipeline.collaborative import Sharpen
     from isp_collab.restore.exposure import EXPOSURE_TARGET
 
-    monkeypatch.setattr(api, "export_onnx", fake_export_onnx)
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
     (art,) = api.export_model(
         model_dir, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", overlap=8, strategy="local"
     )
