@@ -8,7 +8,7 @@ from test_bench_guards import _images
 from test_bench_training_section import _trained
 
 import isp_collab.bench.run as bench_run
-from isp_collab.bench import plots, report
+from isp_collab.bench import plots, sections
 from isp_collab.bench.data import BENCH_DIR
 from isp_collab.bench.options import BenchOptions
 from isp_collab.bench.report import read_section
@@ -63,7 +63,7 @@ def test_the_published_bench_sections_carry_the_generated_headings():
     assert read_section(text, "training").startswith(bench_run.TRAINING_HEADING + "\n\n### sharpen")
     assert read_section(text, "collab-gain").startswith(bench_run.COLLAB_GAIN_HEADING + "\n\n")
     speed = read_section(text, "speed")
-    assert f"| achieved GFLOP/s | {report.MM_COLUMN} |" in speed and "fp32 peak" not in speed
+    assert f"| achieved GFLOP/s | {sections.MM_COLUMN} |" in speed and "fp32 peak" not in speed
 
 
 def test_skipped_images_are_named_and_sections_name_the_images_used(tmp_path, capsys):
@@ -112,7 +112,7 @@ def test_speed_table_compares_with_torch_mm_not_a_peak():
     latency = [{"label": "m", "kind": "onnx-fp32", "ms_per_mp": 10.0, "mp_per_s": 100.0, "peak_rss_mb": 300.0,
                 "achieved_gflops": 110.0}]  # fmt: skip
     result = SpeedResult(1, 64, 1, [], latency, [], {"gflops": 95.0, "n": 256}, [])
-    text = report.speed_section(result, None, "x")
+    text = sections.speed_section(result, None, "x")
     assert "| of torch.mm throughput |" in text and "| 116 % |" in text
     assert "fp32 peak" not in text and "matmul peak" not in text
     assert "torch.mm throughput (fp32, 256², median): 95.0 GFLOP/s" in text

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import report
+from . import report, sections
 from .data import VAL_DIR, load_levin_kernels
 from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
@@ -69,7 +69,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(
         opts.results,
         opts.section("kernel-estimation"),
-        report.kernels_section(experiments, plot.name, seconds, opts.quick, sensitivity, opts.describe_images(ims)),
+        sections.kernels_section(experiments, plot.name, seconds, opts.quick, sensitivity, opts.describe_images(ims)),
     )
     summary = {
         e.boundary: {
@@ -113,7 +113,7 @@ def bench_tune(opts: BenchOptions) -> dict[str, Any]:
         folder=_rel(Path(opts.images or VAL_DIR), opts.out),
         **small,
     )
-    section = report.classical_section(record, _rel(params_file, opts.out))
+    section = sections.classical_section(record, _rel(params_file, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
     opts.measured[opts.section("classical-params")] = "- (OpenCV, Polyblur on torch CPU)"
     return record
@@ -205,7 +205,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     psnr_t, ssim_t = quality.summarise(rows, "psnr"), quality.summarise(rows, "ssim")
     seconds = time.perf_counter() - t0
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
-    section = report.classical_section(record, _rel(params_path, opts.out))
+    section = sections.classical_section(record, _rel(params_path, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
     plots = []
     p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
@@ -245,7 +245,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     if opts.quick:
         how = "**Quick run (machinery check, not the reported numbers).** " + how
     report.write_section(
-        opts.results, opts.section("quality"), report.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
+        opts.results, opts.section("quality"), sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
     )
     opts.measured[opts.section("quality")] = device if names else "- (classical rows only)"
     opts.say(f"quality: wrote section {opts.section('quality')} and {', '.join(plots)} in {opts.out} ({seconds:.0f} s)")
@@ -299,7 +299,7 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
     )
     if opts.quick:
         how = "**Quick run (machinery check, not the reported numbers).** " + how
-    report.write_section(opts.results, opts.section("lens"), report.lens_section(table, how))
+    report.write_section(opts.results, opts.section("lens"), sections.lens_section(table, how))
     opts.measured[opts.section("lens")] = device
     opts.say(f"lens: wrote section {opts.section('lens')}")
     return table
@@ -335,7 +335,9 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
             "\n- no model measured (none given, or none shipped): rows are untrained networks of the planned "
             "architectures (cost does not depend on the weights)."
         )
-    report.write_section(opts.results, opts.section("speed"), report.speed_section(result, plot.name, how, opts.quick))
+    report.write_section(
+        opts.results, opts.section("speed"), sections.speed_section(result, plot.name, how, opts.quick)
+    )
     opts.measured[opts.section("speed")] = "per runtime (see the section)"
     opts.say(f"speed: wrote section {opts.section('speed')} and {plot.name} in {opts.out}")
     return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}
