@@ -1,0 +1,60 @@
+"""The torch-free consumer refuses a sidecar that does not describe the ONNX file it is given."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from test_export_consumer import assert_one_error_line, load_consumer, model_copy, run_main, sample_image
+from test_export_onnx import N, artefact, exported  # noqa: F401 (fixtures)
+
+
+def test_consumer_refuses_mismatched_sidecar(tmp_path):
+    consumer = load_consumer()
+    art = artefact("fp32")
+    onnx_copy = tmp_path / art.path.name
+    shutil.copy(art.path, onnx_copy)
+    side = json.loads(art.sidecar.read_text())
+    side["tiling"]["n"] = N + 1
+    onnx_copy.with_suffix(".json").write_text(json.dumps(side))
+    with pytest.raises(ValueError, match="does not match the sidecar"):
+        consumer.OnnxRestorer(onnx_copy)
+    with pytest.raises(FileNotFoundError, match="sidecar"):
+        consumer.OnnxRestorer(art.path, sidecar=tmp_path / "missing.json")
+
+
+def test_consumer_refuses_a_sidecar_of_other_weights(tmp_path, capsys):  # review finding 10
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    meta = consumer.OnnxRestorer(onnx).session.get_modelmeta().custom_metadata_map  # its own sidecar is fine
+    assert meta["isp_collab.weights_sha256"] == side["model"]["weights_sha256"]
+    side["model"]["weights_sha256"] = "0" * 64
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(side))
+    with pytest.raises(ValueError, match="a sidecar for other weights"):
+        consumer.OnnxRestorer(onnx, sidecar=other)
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", other)
+    assert_one_error_line(code, err, f"{other}: a sidecar for other weights")
+    assert str(onnx) in err
+    int8_side = artefact("int8").sidecar  # same weights, another file: told apart by the file's own hash
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", int8_side)
+    assert_one_error_line(code, err, f"{int8_side}: written for another file than {onnx} (its file_sha256 differs")
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_consumer_refuses_the_sidecar_of_a_core_ml_package(tmp_path, capsys):
+    """The Core ML sidecar carries the same weights hash: its format field must stop it."""
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    side.update(format="coreml", precision="fp16", file="m-fp16.mlpackage")
+    coreml = tmp_path / "m-fp16.json"
+    coreml.write_text(json.dumps(side))
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", coreml)
+    assert_one_error_line(code, err, f"{coreml}: the sidecar of a coreml artefact (m-fp16.mlpackage)")
+    assert not (tmp_path / "out.npy").exists()
