@@ -308,7 +308,7 @@ def test_wrongly_typed_recipe_values_are_one_line_errors(tmp_path, line, reason)
     [
         (lambda r: setattr(r.train, "ema", 0.9), "train.ema: 0.0 -> 0.9"),
         (lambda r: setattr(r.train, "steps", 3), "train.steps: 4 -> 3"),
-        (lambda r: setattr(r.model, "n", 4), "model.n: 2 -> 4"),
+        (lambda r: (setattr(r.model, "n", 4), setattr(r.val, "tiles_per_image", 4)), "model.n: 2 -> 4"),
         (lambda r: setattr(r.data, "images", ["elsewhere"]), "data.images: [] -> ['elsewhere']"),
     ],
 )

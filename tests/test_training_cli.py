@@ -186,7 +186,9 @@ def test_threads_flag_sets_the_recipe_and_a_resume_may_change_threads_and_ckpt_e
     calls = []
     monkeypatch.setattr(trainer_mod.torch, "set_num_threads", calls.append)
     assert main(args(tmp_path, TINY, "--threads", "3", "--steps", "1")) == 0
-    assert calls == [3] and load_checkpoint(tmp_path / "r" / "last.pt")["recipe"]["train"]["threads"] == 3
+    threads = trainer_mod.torch.get_num_threads()
+    assert calls == [3, threads]  # set for the run, then given back to the caller
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["recipe"]["train"]["threads"] == 3
     err = capsys.readouterr().err  # --no-progress: no status lines either
     assert "loading" not in err and "building" not in err and "final validation" not in err
     with pytest.raises(SystemExit):

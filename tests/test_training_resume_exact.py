@@ -108,3 +108,19 @@ def test_an_interrupted_validation_is_done_on_resume(tmp_path, monkeypatch):
     assert train(tiny(4), tmp_path / "m", run_dir=tmp_path / "r", progress=False, resume=True)["finished"]
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "val" in r] == [0, 2, 4]
+
+
+def test_train_checks_a_recipe_changed_in_python_and_leaves_the_callers_state(tmp_path):
+    r = tiny(4)
+    r.train.steps = -3
+    with pytest.raises(ValueError, match=r"train.steps must be a whole number >= 1, got -3"):
+        train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    r = tiny(2)
+    r.train.threads = 1
+    train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    assert torch.get_num_threads() == threads and torch.equal(torch.rand(3), expected)

@@ -194,6 +194,8 @@ def export_model(
 
         check_photo_folder(calibration_images, min_size=tile)
     overlap = default_overlap(tile) if overlap is None else overlap
+    if isinstance(overlap, bool) or not isinstance(overlap, int):
+        raise ValueError(f"overlap must be an integer number of pixels, got {overlap!r}")
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
     strategy = strategy or default_strategy(model.card)

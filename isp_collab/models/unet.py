@@ -110,6 +110,11 @@ class CollaborativeUNet(nn.Module):
         m = self.multiple
         if h % m or w % m:
             raise ValueError(f"H and W must be multiples of {m} (2**depth), got H={h}, W={w}")
+        if min(b, n) < 1:
+            raise ValueError(f"expected at least one stack of at least one patch, got B={b}, N={n}")
+        expected = next(self.inc.parameters()).dtype
+        if stack.dtype != expected:  # uint8 or float64 would fail deep inside conv2d
+            raise ValueError(f"expected a {expected} stack (linear RGB in [0, 1]), got {stack.dtype}")
         x = self.inc(stack.reshape(b * n, 3, h, w))
         skips = []
         for i, down in enumerate(self.downs):

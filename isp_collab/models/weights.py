@@ -124,6 +124,9 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     the card. Raises :class:`WeightsError` (one line, naming the file) for a missing, truncated or
     corrupted weights file, or a card that does not match the tensors.
     """
+    from ..device import pick_device
+
+    device = pick_device(device)  # "cuda" without a GPU, or "gpu": one line, before any reading
     model_dir = resolve_model_dir(name_or_path)
     card = read_card(model_dir)
     weights = model_dir / WEIGHTS_FILE

@@ -206,9 +206,14 @@ def encode_image(
         raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
+    ext = ext.lower()
+    allowed = OUTPUT_EXTENSIONS.get(ext)  # others would be written wrong (a 16-bit JPEG comes out white)
+    if allowed is None:
+        raise ValueError(f"cannot encode {ext!r}: use .png, .jpg or .tif")
+    if bit_depth not in allowed:
+        raise ValueError(f"{ext} cannot hold {bit_depth}-bit samples (allowed: {allowed})")
     peak, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
     q = (np.clip(image, 0.0, 1.0) * peak + 0.5).astype(dtype)
-    ext = ext.lower()
     if ext in (".tif", ".tiff"):  # tifffile: OpenCV cannot embed a colour profile
         import tifffile
 

@@ -12,7 +12,7 @@ from torch import nn
 from .backends import Backend, OnnxBackend, TorchBackend
 from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
-from .tiling import Stitcher, TileGrid, default_overlap, make_grid, tile_view
+from .tiling import MAX_N, Stitcher, TileGrid, default_overlap, make_grid, tile_view
 
 # images above this many pixels get a progress bar by default (a 1-MP image takes a few seconds on a CPU)
 PROGRESS_PIXELS = 1_000_000
@@ -125,8 +125,15 @@ def restore(
     Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments.
     """
     image = check_image(image)
-    if exposure_target < 0:
+    for key, value in (("n", n), ("tile", tile), ("overlap", overlap), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
+    if isinstance(exposure_target, bool) or not isinstance(exposure_target, (int, float)):
+        raise ValueError(f"exposure_target must be a number (0: off), got {exposure_target!r}")
+    if not exposure_target >= 0:  # NaN fails too
         raise ValueError(f"exposure_target must be >= 0 (0: off), got {exposure_target}")
+    if backend == "onnx" and device not in (None, "cpu"):
+        raise ValueError(f"device {device!r}: the onnx backend runs on the CPU (ONNX Runtime CPU provider)")
     gain = exposure_gain(image, exposure_target) if exposure_target else 1.0
     if gain > 1.0:
         image = image * np.float32(gain)
@@ -136,8 +143,8 @@ def restore(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     runner = make_backend(model, backend, onnx_path, device)
     n = default_n(model, runner) if n is None else n
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
+        raise ValueError(f"n must be an integer in 1..{MAX_N}, got {n!r}")
     if getattr(runner, "n", None) and n != runner.n:
         raise ValueError(f"the model runs stacks of N={runner.n} only (static shape), got n={n}")
     static_tile = getattr(runner, "tile", None)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..device import pick_device
 from ..models import create_model, load_model
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
-from .config import Recipe
+from .config import Recipe, validate
 from .finish import finalize
 from .interrupts import interrupt_on_sigterm, restore_sigterm, steps_are_whole
 from .loader import training_batches
@@ -125,9 +125,31 @@ def train(
     weights of a trained model (shipped name or folder) instead of identity — fine-tuning, or warm
     starting an N>1 model from N=1 weights (its collaboration layers then start as ``[I | 0]``); it is
     recorded in the checkpoint, and a resume keeps it. ``overwrite`` restarts a finished run in ``run_dir``.
-    The run directory, the task's data (image sizes, the validation set) and ``init`` are all checked
-    before anything is written.
+    The recipe (also one changed in Python after :func:`~.config.load_recipe`), the run directory, the
+    task's data (image sizes, the validation set) and ``init`` are all checked before anything is written.
+    The caller's torch thread count and random states (torch, numpy, random) are as they were afterwards.
     """
+    validate(recipe)
+    threads, caller_rng = torch.get_num_threads(), rng_state()
+    try:
+        return _train(recipe, out_dir, run_dir, resume, device, progress, stop_after, init, overwrite, notes)
+    finally:
+        torch.set_num_threads(threads)
+        set_rng_state(caller_rng)
+
+
+def _train(
+    recipe: Recipe,
+    out_dir: str | Path,
+    run_dir: str | Path | None,
+    resume: bool,
+    device: str | None,
+    progress: bool,
+    stop_after: int | None,
+    init: str | Path | None,
+    overwrite: bool,
+    notes: tuple[str, ...] | list[str],
+) -> dict[str, Any]:
     rank, world = _dist_info()
     _stacks_per_process(recipe, world)  # refused before anything is written
     if world > 1 and torch.cuda.is_available():

@@ -1,0 +1,63 @@
+"""The library entry points refuse bad arguments in one line, before any work (a Python user's review)."""
+
+import numpy as np
+import pytest
+import torch
+
+from isp_collab.export import export_model
+from isp_collab.models import WeightsError, create_model, load_model
+from isp_collab.pipeline.encode import encode_image
+from isp_collab.restore import restore
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tile": 64.0}, "tile must be an integer, got 64.0"),
+        ({"n": True}, "n must be an integer, got True"),
+        ({"batch_size": 1.5}, "batch_size must be an integer, got 1.5"),
+        ({"n": 1000}, "n must be an integer in 1..64, got 1000"),
+        ({"exposure_target": float("nan")}, "exposure_target must be >= 0"),
+        ({"backend": "onnx", "device": "cuda"}, "the onnx backend runs on the CPU"),
+    ],
+)
+def test_restore_refuses_bad_arguments(kwargs, message):
+    image = np.zeros((32, 32, 3), np.float32)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        restore(image, create_model("unet-tx", n=4).eval(), **kwargs)
+
+
+def test_the_network_refuses_a_stack_of_the_wrong_dtype_or_size():
+    net = create_model("unet-tx", n=4).eval()
+    for stack, message in (
+        (torch.zeros(1, 2, 3, 16, 16, dtype=torch.float64), "expected a torch.float32 stack"),
+        (torch.zeros(1, 2, 3, 16, 16, dtype=torch.uint8), "expected a torch.float32 stack"),
+        (torch.zeros(1, 0, 3, 16, 16), "at least one patch, got B=1, N=0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            net(stack)
+
+
+def test_load_model_checks_its_device_first():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        load_model("sharpen-unet-tx-n4", device="cuda")
+    with pytest.raises(ValueError, match="not a device name"):
+        load_model("sharpen-unet-tx-n4", device="gpu")
+    with pytest.raises(WeightsError):  # the name is still checked
+        load_model("no-such-model")
+
+
+def test_encode_image_refuses_what_it_would_write_wrong():
+    image = np.full((4, 4, 3), 0.5, np.float32)
+    with pytest.raises(ValueError, match=r"\.jpg cannot hold 16-bit samples"):
+        encode_image(image, ".jpg", 16)
+    with pytest.raises(ValueError, match=r"cannot encode '\.bmp'"):
+        encode_image(image, ".bmp", 8)
+
+
+def test_export_refuses_a_fractional_overlap(tmp_path):
+    with pytest.raises(ValueError, match="overlap must be an integer number of pixels, got 8.5"):
+        export_model("sharpen-unet-tx-n4", tile=64, overlap=8.5, formats=("onnx",), out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
