@@ -8,6 +8,9 @@ from isp_collab.data.sharpen import SharpenSampler
 from isp_collab.data.sources import DeadLeaves
 from isp_collab.physics.unprocess import unprocess
 
+# tiny kernels keep these tests fast; the sampler warns that they cut the widest blurs (tested below)
+pytestmark = pytest.mark.filterwarnings("ignore:kernel_size .* cuts Gaussians")
+
 
 class ImpulseSource:
     """Black crops with one white pixel at the centre; records what it returned."""

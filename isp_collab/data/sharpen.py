@@ -13,11 +13,13 @@ in one photo, while levels and patterns stay per patch (*noise-kind-sharpen*).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Literal, Protocol
 
 import torch
 
+from ..physics.checks import require_sigma_range
 from ..physics.kernels import blur_stacks, gaussian_kernel, sample_gaussian_params
 from ..physics.noise import (
     PATTERNS,
@@ -87,6 +89,13 @@ class SharpenSampler:
             raise ValueError(
                 f"need n >= 1, an even patch and an odd kernel_size; got n={n}, patch={patch}, kernel_size={kernel_size}"
             )
+        require_sigma_range(sigma_range)
+        if kernel_size < 6 * sigma_range[1] + 1:  # the support cuts the widest blurs: they are milder than drawn
+            warnings.warn(
+                f"kernel_size {kernel_size} cuts Gaussians of sigma up to {sigma_range[1]:g} px (needs "
+                f"{math.ceil(6 * sigma_range[1] + 1) | 1}): the widest blurs are milder than info['sigmas'] says",
+                stacklevel=2,
+            )
         self.source, self.n, self.patch, self.noise = source, n, patch, noise
         self.sigma_range, self.kernel_size, self.same_image = sigma_range, kernel_size, same_image
         self.noise_per, self.noise_kind_per = noise_per, noise_kind_per
@@ -101,6 +110,8 @@ class SharpenSampler:
             kernels, ``isp`` (B :class:`~isp_collab.physics.unprocess.ISPParams`); with ``blur_jitter``
             the kernels each patch was blurred with, ``patch_kernels (B, N, k, k)``.
         """
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")
         B, N, P, k = batch, self.n, self.patch, self.kernel_size
         sigmas, theta = sample_gaussian_params(B, generator, self.sigma_range)
         kernels = gaussian_kernel(sigmas[:, 0], sigmas[:, 1], theta, k)

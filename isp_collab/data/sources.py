@@ -8,6 +8,7 @@ iteration over whole images for validation (``images``). All randomness comes fr
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -172,6 +173,7 @@ class ImageFolder:
         Returns:
             ``(count, 3, size, size)`` float32 sRGB in [0, 1].
         """
+        _check_count(count)
         idx = self.eligible(size)
         first = idx[_randint(len(idx), generator)]
         picks = [first if same_image or j == 0 else idx[_randint(len(idx), generator)] for j in range(count)]
@@ -185,6 +187,11 @@ class ImageFolder:
         """Every loaded image as ``(3, H, W)`` float32 sRGB in [0, 1], in file order."""
         for a in self.arrays:
             yield _to_tensor(a)
+
+
+def _check_count(count: int) -> None:
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a whole number >= 1, got {count!r}")
 
 
 class DeadLeaves:
@@ -202,12 +209,16 @@ class DeadLeaves:
     """
 
     def __init__(self, seed: int = 0, r_min: float = 2.0, blur: bool = True) -> None:
+        if not (math.isfinite(r_min) and r_min > 0):
+            raise ValueError(f"r_min must be a finite radius > 0 px, got {r_min!r}")
         self.seed = seed
         self.r_min = r_min
         self.blur = blur
 
     def render(self, size: int, seed: int) -> np.ndarray:
         """One ``size x size x 3`` float32 sRGB image in [0, 1], deterministic in ``seed``."""
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be a whole number of pixels >= 1, got {size!r}")
         rng = np.random.default_rng(seed)
         r_min, r_max = self.r_min, max(self.r_min * 2, size / 2)
         # Mean disc area under p(r) ∝ r^-3 is 2π r_min² ln(r_max/r_min) / (1 - (r_min/r_max)²);
@@ -235,6 +246,7 @@ class DeadLeaves:
         self, size: int, count: int, generator: torch.Generator | None = None, same_image: bool = False
     ) -> torch.Tensor:
         """``count`` images ``(count, 3, size, size)`` float32 sRGB; crops of one larger image if ``same_image``."""
+        _check_count(count)
         if not same_image:
             return torch.stack([self.random_crop(size, generator) for _ in range(count)])
         big = self.render(2 * size, _randint(2**31 - 1, generator))

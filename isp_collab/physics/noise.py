@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from .checks import require_float_tensor, require_level
+
 Pattern = Literal["RGGB", "GRBG", "GBRG", "BGGR"]
 PATTERNS: tuple[Pattern, ...] = ("RGGB", "GRBG", "GBRG", "BGGR")
 Method = Literal["bilinear", "malvar"]
@@ -71,6 +73,8 @@ def add_gaussian_noise(
     Returns:
         Noisy ``x`` (not clipped), same shape.
     """
+    require_float_tensor("x", x)
+    require_level("sigma", sigma)
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
     return x + _per_sample(sigma, x) * noise.to(x.device)
 
@@ -107,6 +111,7 @@ def mosaic(x: torch.Tensor, pattern: str | Sequence[str]) -> torch.Tensor:
     Returns:
         ``(B, 1, H, W)`` raw mosaic.
     """
+    require_float_tensor("x", x)
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"x must be (B, 3, H, W), got {tuple(x.shape)}")
     masks = bayer_masks(pattern, x.shape[0], *x.shape[-2:]).to(x)
@@ -133,6 +138,7 @@ def demosaic(raw: torch.Tensor, pattern: str | Sequence[str], method: Method = "
     Returns:
         ``(B, 3, H, W)`` linear RGB; measured samples are kept exactly.
     """
+    require_float_tensor("raw", raw)
     if raw.dim() != 4 or raw.shape[1] != 1:
         raise ValueError(f"raw must be (B, 1, H, W), got {tuple(raw.shape)}")
     B, _, H, W = raw.shape
@@ -177,6 +183,7 @@ def demosaic_residual_noise(
         ``(B, 3, H, W)`` noisy demosaicked linear RGB (not clipped). ``result - x`` is the
         residual noise plus the demosaicking artefacts, correlated across pixels and channels.
     """
+    require_float_tensor("x", x)
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"x must be (B, 3, H, W), got {tuple(x.shape)}")
     B = x.shape[0]
@@ -184,6 +191,8 @@ def demosaic_residual_noise(
         s, r = random_noise_levels(B, generator)
         shot = s if shot is None else shot
         read = r if read is None else read
+    require_level("shot", shot)
+    require_level("read", read)
     if pattern is None:
         pattern = [PATTERNS[i] for i in torch.randint(4, (B,), generator=generator).tolist()]
     raw = mosaic(x, pattern)

@@ -17,6 +17,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .checks import require_float_array, require_float_tensor
+
 # XYZ -> camera matrices of four cameras (Brooks et al. 2019, ``random_ccm`` in unprocess.py).
 XYZ2CAMS = torch.tensor(
     [
@@ -86,6 +88,7 @@ def fixed_isp_params() -> ISPParams:
 
 
 def _check(x: torch.Tensor) -> None:
+    require_float_tensor("image", x)
     if x.dim() < 3 or x.shape[-3] != 3:
         raise ValueError(f"image must be (..., 3, H, W), got {tuple(x.shape)}")
 
@@ -141,8 +144,17 @@ def process(linear: torch.Tensor, params: ISPParams) -> torch.Tensor:
     return 3.0 * x**2 - 2.0 * x**3  # smoothstep
 
 
+def _check_float(x: Array) -> None:
+    """Integer pixels would be clipped to 0 or 1: refused (NaN passes through, as in numpy)."""
+    if isinstance(x, torch.Tensor):
+        require_float_tensor("x", x, finite=False)
+    else:
+        require_float_array("x", x)
+
+
 def srgb_to_linear(x: Array) -> Array:
-    """Plain sRGB decoding curve (IEC 61966-2-1), any shape, torch or numpy; input clipped to [0, 1]."""
+    """Plain sRGB decoding curve (IEC 61966-2-1), any shape, torch or numpy float; input clipped to [0, 1]."""
+    _check_float(x)
     if isinstance(x, torch.Tensor):
         x = x.clamp(0.0, 1.0)
         return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
@@ -151,7 +163,8 @@ def srgb_to_linear(x: Array) -> Array:
 
 
 def linear_to_srgb(x: Array) -> Array:
-    """Plain sRGB encoding curve (IEC 61966-2-1), any shape, torch or numpy; input clipped to [0, 1]."""
+    """Plain sRGB encoding curve (IEC 61966-2-1), any shape, torch or numpy float; input clipped to [0, 1]."""
+    _check_float(x)
     if isinstance(x, torch.Tensor):
         x = x.clamp(0.0, 1.0)
         return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)

@@ -53,10 +53,14 @@ def normalize_mosaic(mosaic: np.ndarray, frame: Frame) -> np.ndarray:
     mosaic: (H, W) integer or float raw values laid out as ``frame.cfa_pattern``.
     Returns (H, W) float32 in [0, 1], linear camera RGB samples.
     """
-    if mosaic.ndim != 2:
-        raise ValueError(f"expected a (H, W) mosaic, got shape {mosaic.shape}")
+    check_mosaic_shape(mosaic)
+    black = np.asarray(frame.black_level, dtype=np.float32)
+    if black.size != 4:
+        raise ValueError(f"black_level must hold 4 values (one per 2x2 CFA site), got {frame.black_level!r}")
+    black = black.reshape(2, 2)
+    if not frame.white_level > black.max():
+        raise ValueError(f"white_level {frame.white_level} must be above every black level ({frame.black_level!r})")
     out = np.empty(mosaic.shape, dtype=np.float32)
-    black = np.asarray(frame.black_level, dtype=np.float32).reshape(2, 2)
     for i in range(2):
         for j in range(2):
             scale = np.float32(1.0 / (frame.white_level - black[i, j]))
@@ -97,6 +101,8 @@ def _malvar(mosaic: np.ndarray, pattern: CFAPattern) -> np.ndarray:
 
 def check_mosaic_shape(mosaic: np.ndarray) -> None:
     """ValueError unless ``mosaic`` is (H, W) with H, W >= 4 (cheap: callers check before other work)."""
+    if not isinstance(mosaic, np.ndarray):
+        raise TypeError(f"expected a numpy (H, W) mosaic, got {type(mosaic).__name__}")
     if mosaic.ndim != 2:
         raise ValueError(f"expected a (H, W) mosaic, got shape {mosaic.shape}")
     if min(mosaic.shape) < 4:  # two CFA periods: Malvar's 5x5 filters reflect-pad by 2 on each colour plane
@@ -111,6 +117,12 @@ def demosaic(mosaic: np.ndarray, pattern: CFAPattern, method: DemosaicMethod = "
     samples are kept as they are (OpenCV methods: except on their 1-pixel border).
     """
     check_mosaic_shape(mosaic)
+    if not np.issubdtype(mosaic.dtype, np.floating):
+        raise TypeError(
+            f"expected a float mosaic in [0, 1], got {mosaic.dtype}: normalise raw values with normalize_mosaic"
+        )
+    if not np.isfinite(mosaic).all():
+        raise ValueError("the mosaic contains NaN or infinity")
     if pattern not in CFA_PATTERNS:
         raise ValueError(f"CFA pattern must be one of {CFA_PATTERNS}, got {pattern!r}")
     if method == "malvar":

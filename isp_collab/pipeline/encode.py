@@ -176,8 +176,9 @@ def check_output_format(path: Path, requested: int | None = None) -> tuple[int, 
     return allowed
 
 
-def output_bit_depth(path: Path, frame: Frame, requested: int | None = None) -> int:
+def output_bit_depth(path: str | os.PathLike, frame: Frame, requested: int | None = None) -> int:
     """8 or 16 for writing ``path`` (see the module docstring); ValueError for impossible requests."""
+    path = Path(path)
     ext = path.suffix.lower()
     allowed = check_output_format(path, requested)
     if requested is not None:
@@ -202,8 +203,19 @@ def encode_image(
     ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only); exif:
     TIFF-structured EXIF to embed (PNG and JPEG). The file is tagged as sRGB (module docstring).
     """
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {image.shape}")
+    if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
+        what = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
+        raise TypeError(f"expected a float numpy image in [0, 1], got {what} (integer pixels would be clipped to 0/1)")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)) or image.size == 0:
+        raise ValueError(f"expected a non-empty (H, W, 3) or (H, W) image, got shape {image.shape}")
+    if not np.isfinite(image).all():
+        raise ValueError("the image contains NaN or infinity (no pixel value to write for it)")
+    if (
+        isinstance(jpeg_quality, bool)
+        or not isinstance(jpeg_quality, (int, np.integer))
+        or not 0 <= jpeg_quality <= 100
+    ):
+        raise ValueError(f"jpeg_quality must be an integer in 0..100, got {jpeg_quality!r}")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
     ext = ext.lower()

@@ -128,7 +128,7 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
         8: lambda a: np.rot90(a, 1),
     }
     if orientation not in ops:
-        raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
+        raise ValueError(f"EXIF orientation must be 1..8, got {orientation!r}")
     return np.ascontiguousarray(ops[orientation](image))
 
 
@@ -147,7 +147,7 @@ def orient_point(row: int, col: int, height: int, width: int, orientation: int) 
         8: (w - col, row),
     }
     if orientation not in moves:
-        raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
+        raise ValueError(f"EXIF orientation must be 1..8, got {orientation!r}")
     return moves[orientation]
 
 
