@@ -61,3 +61,16 @@ def test_export_refuses_a_fractional_overlap(tmp_path):
     with pytest.raises(ValueError, match="overlap must be an integer number of pixels, got 8.5"):
         export_model("sharpen-unet-tx-n4", tile=64, overlap=8.5, formats=("onnx",), out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_restore_refuses_an_object_that_is_no_model():
+    with pytest.raises(TypeError, match="model must be a network"):
+        restore(np.zeros((16, 16, 3), np.float32), object())  # was AttributeError: no attribute 'eval'
+
+
+@pytest.mark.parametrize("args", [(10.5, 10, 8, 2), (10, 10, 8.0, 2), (10, 10, 8, 2.0)])
+def test_make_grid_refuses_fractional_sizes(args):
+    from isp_collab.restore.tiling import make_grid
+
+    with pytest.raises(ValueError, match="must be an integer"):
+        make_grid(*args)  # returned float tile starts

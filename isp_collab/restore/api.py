@@ -58,6 +58,10 @@ def make_backend(
         from ..models import load_model
 
         model = load_model(model)
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a network, a shipped model name or folder, an .onnx path or a backend, got {type(model).__name__}"
+        )
     return TorchBackend(model, device)
 
 

@@ -144,6 +144,9 @@ def make_grid(
     rounded to the nearest half pixel; the grid is mirror-symmetric about it. Raises ValueError for
     an empty image, ``tile < 1``, ``overlap`` outside ``[0, tile // 2]`` or a centre outside the image.
     """
+    for key, value in (("height", height), ("width", width), ("tile", tile), ("overlap", overlap)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
     if height < 1 or width < 1:
         raise ValueError(f"image must be at least 1x1, got {height}x{width}")
     if tile < 1:
