@@ -216,11 +216,30 @@ def test_init_warm_starts_n2_from_n1_weights(tmp_path):
     r2 = tiny(1)
     r2.train.lr = r2.train.lr_min = 1e-12
     r2.train.warmup = 1
-    res = train(r2, tmp_path / "n2", run_dir=tmp_path / "r2", progress=False, init=tmp_path / "n1")
-    assert load_model(tmp_path / "n2").card["initialised_from"] == str(tmp_path / "n1")
-    # [I | 0] collaboration layers: the warm-started N=2 model scores what the N=1 model scored
-    n1 = load_model(tmp_path / "n1").card["validation"]["mean_psnr"]
-    assert res["validation"]["mean_psnr"] == pytest.approx(n1, abs=0.05)
+    # perturbed weights: a fresh network of the same seed starts from the N=1 run's own initial trunk
+    from isp_collab.models import save_model
+
+    source = load_model(tmp_path / "n1")
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_model(source, tmp_path / "n1p", dict(source.card))
+    res = train(r2, tmp_path / "n2", run_dir=tmp_path / "r2", progress=False, init=tmp_path / "n1p")
+    assert load_model(tmp_path / "n2").card["initialised_from"] == str(tmp_path / "n1p")
+    assert res["validation"]["mean_psnr"] != pytest.approx(res["validation"]["mean_blurry"], abs=1e-3)
+    # what --init copies: every tensor but the collaboration layers, which keep [I | 0]
+    from isp_collab.models import create_model
+
+    n2 = create_model("unet-tx", n=2)
+    trainer_mod._init_from(n2, tmp_path / "n1p")
+    trunk = source.state_dict()
+    for k, v in n2.state_dict().items():
+        if not k.startswith("collab_"):
+            torch.testing.assert_close(v, trunk[k], atol=0, rtol=0, msg=k)
+    x = torch.rand(1, 2, 3, 16, 16)  # so the N=2 network restores each tile as the N=1 network does
+    with torch.no_grad():
+        expected = source.eval()(x.reshape(2, 1, 3, 16, 16)).reshape(x.shape)
+        torch.testing.assert_close(n2.eval()(x), expected, atol=1e-5, rtol=0)
 
 
 def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):
