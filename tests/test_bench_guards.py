@@ -199,6 +199,7 @@ def test_files_an_action_writes_are_not_replaced_without_overwrite(tmp_path, cap
     )
 
 
+@pytest.mark.slow  # 26 s: a whole quick run
 def test_every_file_a_run_writes_is_listed_for_the_overwrite_check(tmp_path):
     """ACTION_FILES must name what the actions really write, or the refusal above misses files."""
     from isp_collab.cli.bench import ACTION_FILES

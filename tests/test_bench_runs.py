@@ -54,6 +54,7 @@ def test_speed_quick(tmp_path):
     assert (tmp_path / "latency_vs_params.png").is_file()
 
 
+@pytest.mark.slow  # 40 s: every bench action in turn
 def test_bench_all_quick_end_to_end(tmp_path):
     """The CI check of the benchmark machinery (numbers are not checked): every section and plot is written."""
     assert main(["bench", "all", "--quick", "--out", str(tmp_path)]) == 0

@@ -37,7 +37,10 @@ def test_params_are_a_valid_camera():
         torch.testing.assert_close(p.rgb2cam.sum(dim=-1), torch.ones(3))
         torch.testing.assert_close(p.rgb2cam @ p.cam2rgb, torch.eye(3), atol=1e-5, rtol=0)
         assert 1.9 <= p.red_gain <= 2.4 and 1.5 <= p.blue_gain <= 1.9 and p.rgb_gain > 0
-    assert torch.equal(fixed_isp_params().cam2rgb, fixed_isp_params().cam2rgb)
+    p = fixed_isp_params()  # the benchmark protocol's camera: a valid one, with the documented gains
+    torch.testing.assert_close(p.rgb2cam.sum(dim=-1), torch.ones(3))
+    torch.testing.assert_close(p.rgb2cam @ p.cam2rgb, torch.eye(3), atol=1e-5, rtol=0)
+    assert (p.red_gain, p.blue_gain) == (2.15, 1.7) and p.rgb_gain == pytest.approx(1 / 0.8)
 
 
 def test_white_stays_white():

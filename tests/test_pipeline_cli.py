@@ -291,6 +291,11 @@ def test_process_raw_with_identity_model(capsys, tmp_path, inputs):
     sharp = cv2.imread(str(tmp_path / "sharp.tif"), cv2.IMREAD_UNCHANGED)
     assert plain.dtype == np.uint8 and sharp.dtype == np.uint16 and sharp.shape == plain.shape == (32, 48, 3)
     assert (tmp_path / "sharp_compare.png").is_file()
+    # an identity network changes nothing: the sharpen stage alone writes the unsharpened image
+    code, err, _ = run(capsys, src, "-o", tmp_path / "same.png", "--model", model, "--n", "4", "--tile", "16")
+    assert code == 0, err
+    same = cv2.imread(str(tmp_path / "same.png"), cv2.IMREAD_UNCHANGED)
+    assert np.abs(same.astype(int) - plain.astype(int)).max() <= 1
     code, err, _ = run(capsys, src, "-o", tmp_path / "x.png", "--stages", "sharpen,blur")
     assert code == 2 and "unknown stage 'blur'" in err[0]
 

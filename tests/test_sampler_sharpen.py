@@ -95,6 +95,43 @@ def test_same_image_and_bad_arguments():
         SharpenSampler(DeadLeaves(), n=2, patch=15)
 
 
+@pytest.mark.parametrize("same_image", [False, True])
+def test_same_image_reaches_the_source(same_image):
+    class Recording(ImpulseSource):
+        flags: list[bool] = []
+
+        def random_crops(self, size, count, generator=None, same_image=False):
+            self.flags.append(same_image)
+            return super().random_crops(size, count, generator, same_image)
+
+    source = Recording()
+    source.flags = []
+    SharpenSampler(source, n=2, patch=8, kernel_size=5, same_image=same_image).sample(3, torch.Generator())
+    assert source.flags == [same_image] * 3
+
+
+@pytest.mark.parametrize("same_image", [False, True])
+def test_image_folder_crops_one_photo_for_a_stack_when_asked(tmp_path, same_image):
+    import cv2
+    import numpy as np
+
+    from isp_collab.data.sources import ImageFolder
+
+    levels = [10, 60, 110, 160, 210, 250]
+    for i, level in enumerate(levels):  # flat photos: a crop's level says which photo it came from
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 40, 3), level, np.uint8))
+    src = ImageFolder(tmp_path)
+    stacks = [  # the photos each stack's four crops came from
+        {round(float(c.mean()) * 255) for c in src.random_crops(16, 4, torch.Generator().manual_seed(s), same_image)}
+        for s in range(5)
+    ]
+    if same_image:
+        assert all(len(photos) == 1 for photos in stacks)
+    else:  # 4 crops of 6 photos, drawn 5 times: some stack mixes photos
+        assert max(len(photos) for photos in stacks) > 1
+    assert len(set().union(*stacks)) > 1  # and stacks come from different photos
+
+
 def test_image_folder_reads_8_16_bit_and_grey(tmp_path):
     import cv2
     import numpy as np

@@ -150,8 +150,12 @@ def test_unknown_model_name():
 def test_info_cli_prints_table(capsys):
     assert main(["info", "--n", "8"]) == 0
     out = capsys.readouterr().out
-    assert "unet-tx" in out and "268,803" in out
-    assert re.search(r"^unet-tx +N=8 +290,531", out, re.MULTILINE), out  # the rows name the N they were counted at
+    from isp_collab.models.complexity import count_params
+
+    n1, n8 = (count_params(create_model("unet-tx", n=n)) for n in (1, 8))
+    assert re.search(rf"^unet-tx +N=1 +{n1:,} ", out, re.MULTILINE), out
+    assert re.search(rf"^unet-tx +N=8 +{n8:,} ", out, re.MULTILINE), out  # the rows name the N they were counted at
+    assert n8 > n1  # the collaboration layers
 
 
 def test_info_lists_every_model_when_one_card_is_broken(tmp_path, capsys, monkeypatch):
