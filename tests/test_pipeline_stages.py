@@ -129,6 +129,14 @@ def test_clipped_sensor_area_is_neutral_white_through_the_pipeline(tmp_path):
         assert np.ptp(grey, axis=0).max() < 1e-5 and grey.max() < 0.99  # an unclipped flat area stays flat
 
 
+def test_gray_world_ignores_whole_cells_where_one_channel_clips():
+    """Green clips first: dropping clipped samples channel by channel read green low and turned greys green."""
+    rgb = np.full((16, 16, 3), [0.2, 0.4, 0.1], np.float32)  # grey under a greenish illuminant
+    rgb[:8] = [0.5, 1.0, 0.25]  # the same grey, brighter: green clips, red and blue do not
+    gains = gray_world_gains(mosaic_rgb(rgb, "RGGB"), "RGGB")
+    np.testing.assert_allclose(gains, (2.0, 1.0, 4.0), rtol=1e-5)  # per channel it was (1.14, 1, 2.29)
+
+
 def test_white_balance_modes():
     mosaic = mosaic_rgb(np.full((8, 8, 3), [0.2, 0.4, 0.1], np.float32), "GRBG")
     np.testing.assert_allclose(gray_world_gains(mosaic, "GRBG"), (2.0, 1.0, 4.0), rtol=1e-5)

@@ -99,16 +99,19 @@ class Linearize(StageBase):
 def gray_world_gains(mosaic: np.ndarray, pattern: str) -> tuple[float, float, float]:
     """(R, G, B) gains that make the mean of each channel equal to green's (gray-world assumption).
 
-    mosaic: (H, W) float32 normalised to [0, 1]; nearly saturated samples (>= 0.98) are ignored.
+    mosaic: (H, W) float32 normalised to [0, 1]. Averages run over the 2x2 CFA cells none of whose
+    samples is nearly saturated (>= 0.98): dropping samples channel by channel would drop more green
+    (it clips first) than red or blue and turn neutrals green. Unit gains when no cell is usable.
     """
     colour = site_colour(pattern)  # type: ignore[arg-type]
+    h, w = mosaic.shape[0] // 2 * 2, mosaic.shape[1] // 2 * 2
+    cells = mosaic[:h, :w].reshape(h // 2, 2, w // 2, 2)
+    usable = (cells < 0.98).all(axis=(1, 3))  # (H/2, W/2): cells with no clipped sample
     sums, counts = np.zeros(3), np.zeros(3)
     for i in range(2):
         for j in range(2):
-            s = mosaic[i::2, j::2]
-            s = s[s < 0.98]
-            sums[colour[i, j]] += float(s.sum())
-            counts[colour[i, j]] += s.size
+            sums[colour[i, j]] += float(cells[:, i, :, j][usable].sum())
+            counts[colour[i, j]] += int(usable.sum())
     means = sums / np.maximum(counts, 1)
     if np.any(means <= 1e-6):
         return (1.0, 1.0, 1.0)
