@@ -192,3 +192,23 @@ def test_valid_inputs_still_work():
     assert float(U.srgb_to_linear(0.5)) == pytest.approx(0.21404, abs=1e-5)
     assert normalize_mosaic(np.full((8, 8), 1023, np.uint16), _frame()).max() == 1.0
     assert encode_image(np.zeros((8, 8, 3), np.float64), ".png")[:4] == b"\x89PNG"
+
+
+def test_jpeg_keeps_full_resolution_colour_unless_asked():
+    """4:2:0 (OpenCV's default) halved the colour resolution: 1-px colour stripes were lost."""
+    import cv2
+
+    from isp_collab.pipeline.encode import Encode
+
+    stripes = np.zeros((32, 32, 3), np.float32)
+    stripes[:, ::2, 0] = 1.0  # red / black columns one pixel wide
+
+    def error(data: bytes) -> float:
+        return float(np.abs(cv2.imdecode(np.frombuffer(data, np.uint8), 1)[..., ::-1] / 255 - stripes).mean())
+
+    assert error(encode_image(stripes, ".jpg")) < 0.01
+    assert error(encode_image(stripes, ".jpg", jpeg_chroma="420")) > 0.1
+    with pytest.raises(ValueError, match="jpeg_chroma must be one of 444, 422, 420"):
+        encode_image(stripes, ".jpg", jpeg_chroma="411")
+    with pytest.raises(ValueError, match="output.jpeg_chroma"):
+        Encode(jpeg_chroma="4:2:0")

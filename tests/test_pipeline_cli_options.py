@@ -92,6 +92,9 @@ def test_onnx_file_without_its_sidecar_is_refused(capsys, tmp_path, inputs):
     assert err[0].startswith(f"isp-collab process: error: {onnx}: no sidecar sharpen-n4-t64.json beside it"), err
     assert "task cannot be checked against the lens stage" in err[0] and '{"model": {"task": "lens"}}' in err[0]
     assert not dst.exists()
+    missing = tmp_path / "nowhere.onnx"  # was reported as a missing sidecar
+    code, err, _ = run(capsys, inputs / "good.png", "-o", dst, "--onnx", missing)
+    assert code == 2 and err == [f"isp-collab process: error: {missing}: no such ONNX model file"], err
 
 
 @pytest.mark.parametrize("n", ["0", "65", "100"])
@@ -256,3 +259,21 @@ def test_strength_scales_the_sharpening(capsys, tmp_path, inputs):
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "s.png", "--strength", "3")
     assert code == 2 and len(err) == 1 and "--strength must be in [0, 2]" in err[0]
     assert not (tmp_path / "s.png").exists()
+
+
+def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs):
+    """On a photo from another lens such a model corrects the wrong aberrations (bridge.jpg: more fringes)."""
+    from isp_collab.models import create_model, save_model
+
+    net = create_model("unet-tx", n=4)
+    synthetic = save_model(net, tmp_path / "synthetic", {"task": "lens", "n_trained": 4, "lens": "lens-a"})
+    measured = save_model(net, tmp_path / "measured", {"task": "lens", "n_trained": 4, "lens": "mine.npz"})
+    args = ["--stages", "lens", "--n", "4", "--tile", "16"]
+    code, err, _ = run(
+        capsys, inputs / "good.png", inputs / "good.dng", "-o", tmp_path / "a", *args, "--lens-model", synthetic
+    )
+    assert code == 0, err
+    notes = [line for line in err if "synthetic lens 'lens-a'" in line]
+    assert len(notes) == 1 and "Retrain for your own lens" in notes[0]
+    code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "b.png", *args, "--lens-model", measured)
+    assert code == 0 and not any("synthetic lens" in line for line in err), err

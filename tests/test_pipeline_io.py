@@ -356,7 +356,8 @@ def test_outputs_are_tagged_srgb_and_decode_to_the_same_pixels(ext, bits):
             assert "sRGB" in ImageCms.getProfileDescription(profile)
     # the tags change no pixel: the file decodes exactly as OpenCV's own untagged encoding does
     samples = (image * (255 if bits == 8 else 65535) + 0.5).astype(np.uint8 if bits == 8 else np.uint16)
-    plain = cv2.imencode(ext, cv2.cvtColor(samples, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    plain = cv2.imencode(ext, cv2.cvtColor(samples, cv2.COLOR_RGB2BGR), params)[1]
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(decoded, cv2.imdecode(plain, cv2.IMREAD_UNCHANGED))
     if ext != ".jpg":  # lossless: every sample back
@@ -381,3 +382,34 @@ def test_exif_is_carried_upright(tmp_path, ext):
     png = tmp_path / "plain.png"
     cv2.imwrite(str(png), np.zeros((8, 8, 3), np.uint8))
     assert ImageDecode()(png)[1].exif is None
+
+
+@pytest.mark.parametrize("name", ["photo.tif", "photo.png", "photo.jpg"])
+@pytest.mark.parametrize("kind", ["tiff-ep", "preview"])
+def test_a_camera_raw_named_as_an_image_is_refused_not_read_as_its_preview(tmp_path, name, kind):
+    """A Kodak KDC renamed .png or .tif came out as its 96x64 preview, with exit 0."""
+    import tifffile
+
+    thumb = np.zeros((8, 12, 3), np.uint8)
+    path = tmp_path / name
+    with tifffile.TiffWriter(path) as tif:
+        if kind == "tiff-ep":  # a TIFF/EP version tag on the first image, as camera RAWs have
+            tif.write(
+                thumb, photometric="rgb", extratags=[(37398, "B", 4, (1, 0, 0, 0), True), (271, "s", 0, "Cam", True)]
+            )
+        else:  # a reduced-resolution first image, the full one in another directory
+            tif.write(thumb, photometric="rgb", subfiletype=1)
+            tif.write(np.zeros((16, 24), np.uint16), photometric="minisblack")
+    with pytest.raises(InputError, match=rf"{name}: a camera RAW file.*give it its camera's extension"):
+        ImageDecode()(path)
+
+
+def test_an_ordinary_multi_page_tiff_is_still_an_image(tmp_path):
+    import tifffile
+
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(np.full((8, 12, 3), 200, np.uint8), photometric="rgb")
+        tif.write(np.zeros((8, 12, 3), np.uint8), photometric="rgb")
+    img, frame = ImageDecode()(path)
+    assert img.shape == (8, 12, 3) and frame.kind == "rgb" and img.min() > 0.7

@@ -399,3 +399,21 @@ def test_onnx_path_alone_selects_onnx_and_the_exported_model_must_match(tmp_path
         Sharpen(model="sharpen-unet-tx-n8", onnx_path=str(onnx)).network()
     with pytest.raises(ValueError, match=r"cannot load ONNX model"):  # the same model named: accepted
         Sharpen(model="models/sharpen-unet-tx-n4", onnx_path=str(onnx)).network()
+
+
+def test_every_pipeline_key_is_documented():
+    """docs/pipeline.md has a row for every key a pipeline TOML accepts (a new key cannot go unexplained)."""
+    import dataclasses
+    from pathlib import Path
+
+    from isp_collab.pipeline.pipeline import SECTIONS, Pipeline
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "pipeline.md").read_text()
+    top = text.split("## Top level")[1].split("\n## ")[0]
+    assert all(f"| `{k}` |" in top for k in ("max_pixels", "crop"))
+    assert {f.name for f in dataclasses.fields(Pipeline)} - set(SECTIONS) == {"max_pixels", "crop", "linearize"}
+    for name, cls in SECTIONS.items():
+        heading = next(h for h in text.split("\n## ")[1:] if f"`[{name}]`" in h.splitlines()[0])
+        keys = [f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]
+        missing = [k for k in keys if f"| `{k}` |" not in heading]
+        assert not missing, f"[{name}] keys missing from docs/pipeline.md: {missing}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..models import DEFAULT_MODEL
 from ..pipeline.collaborative import LENS_MODEL, MAX_N, MAX_TILE
-from ..pipeline.io import DEFAULT_MAX_PIXELS
+from ..pipeline.io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
@@ -270,6 +270,19 @@ def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
     return message
 
 
+def _note_synthetic_lens(stage: object) -> None:
+    """One line when the lens stage runs a model of a synthetic lens: on another lens it corrects the wrong aberrations."""
+    from ..physics.optics import LENSES
+
+    lens = getattr(stage, "_model_info", {}).get("lens")
+    if getattr(stage, "name", "") == "lens" and isinstance(lens, str) and lens in LENSES:
+        print(
+            f"isp-collab process: note: the lens model corrects the aberrations of the synthetic lens {lens!r}; on "
+            "photos from another lens it can add colour fringes (README: Retrain for your own lens)",
+            file=sys.stderr,
+        )
+
+
 def _is_raw(path: Path) -> bool:
     """Whether ``path`` is decoded from a sensor mosaic (LibRaw or headerless), i.e. demosaicked."""
     from ..pipeline.io import input_kind
@@ -319,6 +332,8 @@ def run(args: argparse.Namespace) -> int:
             and Path(args.output).suffix.lower().replace("jpeg", "jpg").replace("tiff", "tif") != (f".{args.format}")
         ):
             raise ValueError(f"--format {args.format} contradicts the output file name {args.output}")
+        if args.format and args.bit_depth and args.bit_depth not in OUTPUT_EXTENSIONS[f".{args.format}"]:
+            raise ValueError(f"--format {args.format} cannot hold --bit-depth {args.bit_depth} samples (8-bit only)")
         jobs = plan_jobs(planned, args.output, args.compare)
         bits = pipeline.output.bit_depth if isinstance(pipeline.output, Encode) else None
         for dst in {dst.suffix.lower(): dst for _, dst, _ in jobs}.values():  # one per type, before any decoding
@@ -337,6 +352,7 @@ def run(args: argparse.Namespace) -> int:
                             continue
                         said = _in_flag_terms(str(w.message).splitlines()[0], stage.name, args)
                         print(f"isp-collab process: warning: {said}", file=sys.stderr)
+                    _note_synthetic_lens(stage)
                 except ValueError as e:
                     message = _in_flag_terms(str(e), stage.name, args)
                     other = next((t for t in NETWORK_STAGES if t != stage.name and f"a '{t}" in message), None)

@@ -100,6 +100,8 @@ class CollaborativeStage(StageBase):
             if self.runtime == "onnx":
                 if not self.onnx_path:
                     raise ValueError(f"{self.name}: backend 'onnx' needs onnx_path (an exported .onnx file)")
+                if not Path(self.onnx_path).exists():  # said as such, not as a missing sidecar
+                    raise ValueError(f"{self.onnx_path}: no such ONNX model file")
                 data, sidecar = onnx_sidecar(self.onnx_path)
                 if not sidecar.is_file():  # refused, not warned: a network of another task would run silently
                     raise ValueError(

@@ -8,6 +8,10 @@ the network and lens stages work per channel and may leave a faint tint on a gre
 Every output is tagged as sRGB (PNG ``sRGB`` chunk; JPEG and TIFF an sRGB ICC profile), and the EXIF
 of an ordinary image (camera, exposure, date...) is carried to PNG and JPEG outputs with its
 orientation set to 1, since the pixels are already upright. RAW inputs carry no EXIF.
+
+JPEGs keep full-resolution colour (4:4:4) by default: the common 4:2:0 halves the chroma resolution,
+which undoes a per-channel lens correction (its colour edges) and puts back soft fringes;
+``jpeg_chroma = "420"`` (or ``"422"``) trades that for about a third smaller files.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class ImageDecode:
                     icc = im.info.get("icc_profile")
                     grey = im.mode in _GREY_MODES
                     exif = _upright_exif(im)
+                    tiff = im.format == "TIFF"
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -73,6 +78,8 @@ class ImageDecode:
             raise InputError(f"{p}: cannot read image ({reason})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = pillow_cap
+        if tiff and (reason := _camera_raw_reason(p)):  # Pillow reads its preview: the sensor data would be lost
+            raise InputError(f"{p}: {reason}")
         _warn_dropped(p, alpha, icc)
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
@@ -148,6 +155,35 @@ def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
             )
 
 
+def _camera_raw_reason(path: Path) -> str | None:
+    """Why a file Pillow opens as a TIFF is a camera RAW instead (TIFF/EP: KDC, NEF, CR2, DNG...); None if not.
+
+    Such a file's first image is a small preview (a 96x64 one for the Kodak DC50 KDC); decoded as an image
+    it would silently replace the photo. Signs, from the first image directory: the DNG or TIFF/EP
+    version tag, a colour filter array, or a reduced-resolution first image with the full one elsewhere.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            tags = page.tags
+            subfile = tags.get(254)
+            preview = subfile is not None and int(subfile.value) & 1 and (tags.get(330) or len(tif.pages) > 1)
+            if 50706 in tags:  # DNGVersion
+                return "a DNG raw file: give it the .dng extension"
+            if 37398 in tags or 33422 in tags or 37399 in tags or preview or page.photometric == 32803:
+                make = tags.get(271)
+                camera = f" ({str(make.value).strip()})" if make is not None and str(make.value).strip() else ""
+                return (
+                    f"a camera RAW file{camera}, read as an image it gives only its preview; give it its camera's "
+                    "extension (.kdc, .nef, .cr2, ...) so LibRaw decodes the sensor data"
+                )
+    except Exception:  # noqa: BLE001 - tifffile cannot read it: Pillow's reading stands
+        return None
+    return None
+
+
 def _tiff_reason(path: Path) -> str | None:
     """Why Pillow could not open a TIFF that is one: a DNG, or samples other than 8/16-bit integers."""
     try:
@@ -162,6 +198,10 @@ def _tiff_reason(path: Path) -> str | None:
         return None
 
 
+def _bits(allowed: tuple[int, ...]) -> str:
+    return " or ".join(f"{b}-bit" for b in allowed)
+
+
 def check_output_format(path: Path, requested: int | None = None) -> tuple[int, ...]:
     """The bit depths ``path``'s type can hold; OutputError for an unknown type or an impossible request.
 
@@ -172,7 +212,7 @@ def check_output_format(path: Path, requested: int | None = None) -> tuple[int, 
         raise OutputError(f"{path}: cannot write {ext or 'files without extension'!r}; use .png, .jpg or .tif")
     allowed = OUTPUT_EXTENSIONS[ext]
     if requested is not None and requested not in allowed:
-        raise OutputError(f"{path}: {ext} cannot hold {requested}-bit samples (allowed: {allowed})")
+        raise OutputError(f"{path}: {ext} cannot hold {requested}-bit samples ({_bits(allowed)} only)")
     return allowed
 
 
@@ -195,13 +235,26 @@ def output_bit_depth(path: str | os.PathLike, frame: Frame, requested: int | Non
     return 16 if ext in (".tif", ".tiff") else 8
 
 
+JPEG_CHROMA = {
+    "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+}
+
+
 def encode_image(
-    image: np.ndarray, ext: str, bit_depth: int = 8, jpeg_quality: int = 95, exif: bytes | None = None
+    image: np.ndarray,
+    ext: str,
+    bit_depth: int = 8,
+    jpeg_quality: int = 95,
+    exif: bytes | None = None,
+    jpeg_chroma: str = "444",
 ) -> bytes:
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
     ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only); exif:
-    TIFF-structured EXIF to embed (PNG and JPEG). The file is tagged as sRGB (module docstring).
+    TIFF-structured EXIF to embed (PNG and JPEG); jpeg_chroma: ``"444"`` (full-resolution colour),
+    ``"422"`` or ``"420"``. The file is tagged as sRGB (module docstring).
     """
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
         what = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
@@ -216,6 +269,8 @@ def encode_image(
         or not 0 <= jpeg_quality <= 100
     ):
         raise ValueError(f"jpeg_quality must be an integer in 0..100, got {jpeg_quality!r}")
+    if jpeg_chroma not in JPEG_CHROMA:
+        raise ValueError(f"jpeg_chroma must be one of {', '.join(JPEG_CHROMA)}, got {jpeg_chroma!r}")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
     ext = ext.lower()
@@ -223,7 +278,7 @@ def encode_image(
     if allowed is None:
         raise ValueError(f"cannot encode {ext!r}: use .png, .jpg or .tif")
     if bit_depth not in allowed:
-        raise ValueError(f"{ext} cannot hold {bit_depth}-bit samples (allowed: {allowed})")
+        raise ValueError(f"{ext} cannot hold {bit_depth}-bit samples ({_bits(allowed)} only)")
     peak, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
     q = (np.clip(image, 0.0, 1.0) * peak + 0.5).astype(dtype)
     if ext in (".tif", ".tiff"):  # tifffile: OpenCV cannot embed a colour profile
@@ -242,7 +297,14 @@ def encode_image(
             software="isp-collab",
         )
         return out.getvalue()
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext in (".jpg", ".jpeg") else []
+    params = []
+    if ext in (".jpg", ".jpeg"):
+        params = [
+            cv2.IMWRITE_JPEG_QUALITY,
+            int(jpeg_quality),
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+            JPEG_CHROMA[jpeg_chroma],
+        ]
     ok, buf = cv2.imencode(ext, q if q.ndim == 2 else cv2.cvtColor(q, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
@@ -284,20 +346,26 @@ def _jpeg_with_segments(jpeg: bytes, segments: list[tuple[int, bytes]]) -> bytes
 class Encode:
     """Final stage: ``__call__(image, frame, path) -> bytes`` for the output file ``path``.
 
-    bit_depth: 8, 16 or None (see :func:`output_bit_depth`); jpeg_quality: 1..100.
+    bit_depth: 8, 16 or None (see :func:`output_bit_depth`); jpeg_quality: 1..100; jpeg_chroma: ``"444"``
+    (full-resolution colour, the default), ``"422"`` or ``"420"`` (smaller files, softer colour edges).
     """
 
     bit_depth: int | None = None
     jpeg_quality: int = 95
+    jpeg_chroma: str = "444"
 
     def __post_init__(self) -> None:
         if self.bit_depth not in (None, 8, 16):
             raise ValueError(f"output.bit_depth must be 8 or 16, got {self.bit_depth!r}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"output.jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        if self.jpeg_chroma not in JPEG_CHROMA:
+            raise ValueError(f"output.jpeg_chroma must be one of {', '.join(JPEG_CHROMA)}, got {self.jpeg_chroma!r}")
 
     def __call__(self, image: np.ndarray, frame: Frame, path: Path) -> bytes:
         bits = output_bit_depth(Path(path), frame, self.bit_depth)
         if frame.greyscale:  # back to the one channel it came with (Rec. 601 luma, as OpenCV converts)
             image = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
-        return encode_image(image, Path(path).suffix, bits, self.jpeg_quality, exif=frame.exif)
+        return encode_image(
+            image, Path(path).suffix, bits, self.jpeg_quality, exif=frame.exif, jpeg_chroma=self.jpeg_chroma
+        )
