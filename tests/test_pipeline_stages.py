@@ -103,7 +103,7 @@ def test_white_balance_and_colour_matrix():
 
 
 def test_saturated_highlights_stay_white_when_a_gain_is_below_one():
-    """Gray-world gains normalised to G = 1 can put B at 0.836: sensor white must come out white, not cream."""
+    """Gains normalised to G = 1 can put B at 0.836: sensor white must come out white, not cream."""
     frame = RAW.replace(wb_gains=(1.16, 1.0, 0.836))
     x = np.array([[[1.0, 1.0, 1.0], [0.2, 0.3, 0.4]]], np.float32)
     out = WhiteBalance()(x, frame)

@@ -144,7 +144,7 @@ class WhiteBalance(StageBase):
     in that channel then lands below output white and a blown highlight keeps that channel's deficit
     (a cream or cyan cast instead of white). With every gain >= 1 a channel at the sensor's white
     level reaches 1 and clips there, so saturated areas come out neutral white. The cost is a uniform
-    brightening by 1 / min(gain) when a gain is below 1 (0.26 EV for gray-world gains 1.16, 1, 0.836);
+    brightening by 1 / min(gain) when a gain is below 1 (0.26 EV for gains 1.16, 1, 0.836, such as a tungsten-lit file might carry);
     this is the smallest change that can make sensor white output white with a per-channel linear
     map, and it leaves the usual case (G = 1 the smallest gain, e.g. daylight) unchanged. A per-pixel
     fix of clipped pixels only would need the exact clip level (the shared chart dump's description
