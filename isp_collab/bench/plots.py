@@ -24,7 +24,7 @@ def _plt():
 
 def _save(fig, path: str | Path) -> Path:
     """Lay out, write as PNG (120 dpi) atomically (temp file + rename) and free the figure."""
-    from ..pipeline.io import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     try:
         if fig.get_layout_engine() is None:  # a figure made with layout="constrained" keeps it

@@ -78,7 +78,7 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text() if path.is_file() else HEADER
     new = merge_section(text, name, body)
-    from ..pipeline.io import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     # temp + fsync + rename with the usual permissions (a bare NamedTemporaryFile would leave 0600)
     return atomic_write_bytes(path, new.encode("utf-8"), overwrite=True)

@@ -45,7 +45,7 @@ def all_or_nothing(
 
 
 def _undo(before: dict[Path, bytes | None], results: Path, text_before: str | None, sections: Sequence[str]) -> None:
-    from ..pipeline.io import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
     from .report import HEADER, merge_section, read_section, remove_section
 
     for path, old in before.items():

@@ -174,7 +174,7 @@ def tune_classical(
     else:
         say(f"tune: skipping Polyblur: {why}")
     if out is not None:
-        from ..pipeline.io import atomic_write_bytes
+        from ..atomic import atomic_write_bytes
 
         # temp file + rename: the committed file when out is benchmarks/, never left half-written
         out = atomic_write_bytes(out, (json.dumps(record, indent=2) + "\n").encode(), overwrite=True)

@@ -113,14 +113,14 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
     ok, buf = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"{path}: could not encode the picture")
-    from ..pipeline.io import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     # the pipeline's writer: fsync, usual permissions (not mkstemp's 0600), never clobbers without overwrite
     atomic_write_bytes(path, buf.tobytes(), overwrite=overwrite)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline.io import check_writable_folder
+    from ..atomic import check_writable_folder
     from ..restore import default_overlap, gather_stacks, make_grid
     from . import require_parent_folder
 

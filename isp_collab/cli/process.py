@@ -306,9 +306,10 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
+    from ..atomic import check_output, check_writable_folder
     from ..pipeline import Encode, PipelineWarning
     from ..pipeline.encode import check_output_format
-    from ..pipeline.io import check_output, check_writable_folder, expand_inputs, plan_outputs
+    from ..pipeline.io import expand_inputs, plan_outputs
     from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.

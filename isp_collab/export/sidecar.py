@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from ..restore.detail import postprocess_spec
 
 SCHEMA = "isp-collab-export/1"
@@ -142,20 +142,8 @@ def preprocess_spec() -> dict[str, Any]:
 
 def write_sidecar(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     """Write ``data`` as indented JSON atomically (temp file in the same folder + rename)."""
-    path = Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(data, f, indent=2, allow_nan=False, default=_jsonable)
-        f.write("\n")
-        tmp = f.name
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # NamedTemporaryFile creates 0600; a sidecar is a normal file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(data, indent=2, allow_nan=False, default=_jsonable) + "\n"
+    return atomic_write_text(path, text)
 
 
 def _jsonable(o: Any) -> Any:

@@ -241,12 +241,3 @@ def _put_in_place(tmp: Path, out: Path, names: set[str]) -> None:
         return
     os.chmod(tmp, 0o755)
     os.replace(tmp, out)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        f.write(text)
-        tmp = f.name
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)

@@ -5,12 +5,13 @@ RAW (LibRaw or headerless) -> normalise -> demosaic -> lens / sharpen / unsharp 
 between stages are (H, W, 3) float32 linear RGB; see :mod:`.stages` for the protocol.
 """
 
+from ..atomic import OutputError, atomic_write_bytes
 from .collaborative import LensCorrect, Sharpen
 from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, normalize_mosaic
 from .encode import Encode, ImageDecode, encode_image, output_bit_depth
 from .frame import CFA_PATTERNS, CFAPattern, Frame, apply_orientation, cfa_from_colors
 from .headerless import HeaderlessDecode, SensorDescription, read_description
-from .io import DEFAULT_MAX_PIXELS, InputError, OutputError, PipelineWarning, atomic_write_bytes
+from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning
 from .pipeline import RESTORATION_STAGES, Pipeline, Result
 from .raw import RawDecode
 from .stages import (

@@ -27,13 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..atomic import OutputError
 from ..native_stderr import capture_stderr
 from .frame import Frame, apply_orientation
 from .io import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_EXTENSIONS,
     InputError,
-    OutputError,
     PipelineWarning,
     check_input_file,
     check_pixels,

@@ -7,9 +7,10 @@ file's path, so the CLI prints it as is and exits with code 2.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Literal
+
+from ..atomic import OutputError
 
 # Formats LibRaw decodes (the common ones; LibRaw is tried on any of these extensions).
 RAW_EXTENSIONS = frozenset(
@@ -61,10 +62,6 @@ OUTPUT_EXTENSIONS = {".png": (8, 16), ".jpg": (8,), ".jpeg": (8,), ".tif": (8, 1
 
 class InputError(ValueError):
     """An input that cannot be processed; str(error) is one line starting with the file's path."""
-
-
-class OutputError(ValueError):
-    """An output that cannot or must not be written; str(error) is one line naming the file."""
 
 
 class PipelineWarning(UserWarning):
@@ -161,90 +158,6 @@ def check_pixels(path: Path, height: int, width: int, max_pixels: int | None) ->
         raise InputError(
             f"{path}: {width}x{height} = {size} exceeds the pixel cap of {cap} (raise it with --max-pixels)"
         )
-
-
-def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Fail early (before any work) if ``path`` exists and may not be overwritten, or is a folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise OutputError(f"{p}: is a folder, expected an output file path")
-    if p.exists() and not overwrite:
-        raise OutputError(f"{p}: output exists (pass --overwrite to replace it)")
-    parent = p.parent
-    for d in (parent, *parent.parents):  # the first existing ancestor must be a folder
-        if d.exists():
-            if not d.is_dir():
-                raise OutputError(f"{p}: cannot create output, {d} is not a folder")
-            break
-    return p
-
-
-def check_writable_folder(folder: str | os.PathLike) -> Path:
-    """Fail early (before any decoding) if no file can be created in ``folder``; returns it.
-
-    A temporary file is created there and removed again: permission bits say nothing of a read-only
-    mount, an ACL or root's rights, the file system does. A folder that does not exist yet is probed
-    in the nearest existing folder above it, where it would be created. Raises :class:`OutputError`,
-    one line naming the folder.
-    """
-    target = Path(folder)
-    where = target
-    while not where.exists() and where != where.parent:
-        where = where.parent
-    try:
-        fd, name = tempfile.mkstemp(dir=where, prefix=".isp-collab-probe.", suffix=".tmp")
-    except OSError as e:
-        reason = e.strerror or str(e)
-        if where == target:
-            raise OutputError(f"{target}: cannot write to this output folder ({reason})") from None
-        raise OutputError(f"{target}: cannot create this output folder in {where} ({reason})") from None
-    os.close(fd)
-    Path(name).unlink(missing_ok=True)
-    return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
-
-    A reader never sees a partial file, a failed write leaves nothing behind, and without
-    ``overwrite`` an existing file is never replaced (hard-link publish fails if it exists).
-    Raises :class:`OutputError` with a one-line message naming ``path``.
-    """
-    p = check_output(path, overwrite=overwrite)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as e:
-        raise OutputError(f"{p}: cannot write to {p.parent} ({e.strerror or e})") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        if overwrite:
-            os.replace(tmp, p)
-        else:
-            try:
-                os.link(tmp, p)  # atomic and never clobbers
-            except FileExistsError:
-                raise OutputError(f"{p}: output exists (pass --overwrite to replace it)") from None
-            except OSError:  # a filesystem without hard links
-                if p.exists():
-                    raise OutputError(f"{p}: output exists (pass --overwrite to replace it)") from None
-                os.replace(tmp, p)
-    except OSError as e:
-        raise OutputError(f"{p}: cannot write ({e.strerror or e})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return p
 
 
 def expand_inputs(

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write_bytes, check_output, check_writable_folder
 from ..config_paths import beside
 from .collaborative import LensCorrect, Sharpen
 from .compare import side_by_side
@@ -46,15 +47,7 @@ from .demosaic import Demosaic, check_mosaic_shape, normalize_mosaic
 from .encode import Encode, ImageDecode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
 from .headerless import HeaderlessDecode
-from .io import (
-    DEFAULT_MAX_PIXELS,
-    InputError,
-    atomic_write_bytes,
-    check_input_file,
-    check_output,
-    check_writable_folder,
-    input_kind,
-)
+from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, input_kind
 from .raw import RawDecode
 from .stages import ColorCorrect, Linearize, Tone, UnsharpMask, WhiteBalance
 
@@ -273,7 +266,7 @@ class Pipeline:
         """Process ``src`` and write ``dst`` (and the before/after ``compare`` PNG) atomically.
 
         Refuses to start when an output exists and ``overwrite`` is false, or when its folder cannot be
-        written to (:func:`~.io.check_writable_folder`); on any error nothing is written.
+        written to (:func:`~isp_collab.atomic.check_writable_folder`); on any error nothing is written.
         """
         dst = check_output(dst, overwrite=overwrite)
         check_writable_folder(dst.parent)

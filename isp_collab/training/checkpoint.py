@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..atomic import atomic_path
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -17,17 +17,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
     The file is readable by others (0644, like model files), so colleagues can resume or inspect a run.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, mode=0o644) as tmp:
         torch.save(state, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

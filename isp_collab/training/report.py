@@ -144,7 +144,7 @@ def _per_model(names: list[str], values: list[str]) -> str:
 
 def _save_png(fig: Any, out: Path) -> Path:
     """Write the figure atomically (temp file + rename): a reader never sees half a PNG."""
-    from ..pipeline.io import atomic_write_bytes
+    from ..atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, dpi=120, format="png")
