@@ -309,6 +309,20 @@ def test_init_is_recorded_and_restored_on_resume_and_checked(tmp_path):
         train(r, tmp_path / "m3", run_dir=tmp_path / "r3", progress=False, resume=True, init=init)
 
 
+def test_more_steps_for_a_finished_run_points_to_init(tmp_path, capsys):
+    """A finished run's cosine schedule has ended: `--resume --steps MORE` says how to train on (--init)."""
+    assert main(args(tmp_path, TINY, "--steps", "2")) == 0
+    capsys.readouterr()
+    assert main(args(tmp_path, TINY, "--steps", "4", "--resume", "--overwrite")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "finished its 2 steps" in err and "--init MODEL_FOLDER" in err
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 2  # untouched
+    # what it says works: a new run from the finished model
+    on = ["--init", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r2"), "--out", str(tmp_path / "m2")]
+    assert main(["train", str(TINY), "--steps", "4", *on, "--no-progress"]) == 0
+    assert load_model(tmp_path / "m2").card["initialised_from"] == str(tmp_path / "m")
+
+
 # ------------------------------------------------------------------------------------------------
 # devices (12), checkpoint mode (17)
 

@@ -134,6 +134,16 @@ def open_run(
         except ValueError as e:  # a corrupt checkpoint: say the way out
             raise ValueError(f"{e}; remove {run_dir}, or pass --run-dir DIR for a new run") from None
         if changed := recipe_changes(ck.get("recipe", {}), recipe, ck.get("cwd")):
+            saved_steps = ck.get("recipe", {}).get("train", {}).get("steps")
+            if ck.get("step", 0) >= (saved_steps or float("inf")) and all(
+                c.startswith("train.steps:") for c in changed
+            ):
+                # a finished run's schedule has ended: more steps is a new run that starts from its model
+                raise ValueError(
+                    f"{last}: the run finished its {saved_steps} steps and its learning-rate schedule with them; to "
+                    "train its model further, start a new run from it: --init MODEL_FOLDER --run-dir NEW_DIR "
+                    f"--steps {recipe.train.steps}"
+                )
             raise ValueError(
                 f"{last}: the run was started with other settings ({'; '.join(changed)}); resume with the "
                 "run's recipe and options (--images, --val-images, --steps, --lr, --workers), or start a new run"
