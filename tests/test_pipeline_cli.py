@@ -184,7 +184,7 @@ def test_output_in_a_missing_folder_is_refused_not_created(capsys, tmp_path, inp
 
 
 def test_unwritable_output_folder_is_refused_before_any_decoding(capsys, tmp_path, inputs, monkeypatch):
-    import isp_collab.pipeline.io as pio
+    import isp_collab.atomic as atomic
     import isp_collab.pipeline.pipeline as pp
 
     def refuse(*args, **kwargs):
@@ -193,7 +193,7 @@ def test_unwritable_output_folder_is_refused_before_any_decoding(capsys, tmp_pat
     def no_decoding(*args, **kwargs):
         raise AssertionError("a file was decoded before the output folder was found unwritable")
 
-    monkeypatch.setattr(pio.tempfile, "mkstemp", refuse)  # as root, chmod cannot make a folder unwritable
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)  # as root, chmod cannot make a folder unwritable
     monkeypatch.setattr(pp.Pipeline, "read", no_decoding)
     out = tmp_path / "locked"
     out.mkdir()
@@ -221,11 +221,13 @@ def test_read_only_output_folder(capsys, tmp_path, inputs):
 
 
 def test_process_file_checks_its_folder_before_decoding(tmp_path, inputs, monkeypatch):
-    import isp_collab.pipeline.io as pio
+    import isp_collab.atomic as atomic
     from isp_collab.pipeline import OutputError, Pipeline
 
     monkeypatch.setattr(Pipeline, "read", lambda *a, **k: pytest.fail("decoded before the folder check"))
-    monkeypatch.setattr(pio.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    monkeypatch.setattr(
+        atomic.tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied"))
+    )
     with pytest.raises(OutputError, match="cannot write to this output folder"):
         Pipeline().process_file(inputs / "good.png", tmp_path / "r.png")
 
