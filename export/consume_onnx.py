@@ -1,27 +1,16 @@
 #!/usr/bin/env python3
 """Torch-free reference consumer of an exported isp-collab ONNX model (numpy + onnxruntime + OpenCV).
 
-It does what an ISP integration has to do around the network, and is the reference for it:
-
-1. read the sidecar ``NAME-nN-tT[-VARIANT].json`` next to the ``.onnx`` file (N, tile, overlap,
-   gathering strategy, input/output names);
-2. cut the linear-RGB image into a grid of ``tile x tile`` tiles overlapping by ``overlap`` pixels
-   (reflect-101 padding where a tile leaves the image; the grid is mirror-symmetric about the
-   image centre, or the optical centre for ``mirror``);
-3. gather the tiles into stacks of N that share a blur (``spread``: N far-apart tiles; ``local``: N
-   neighbours; ``mirror``: the four mirror positions about the optical centre, flipped into one
-   orientation) and run each stack ``[1, N, 3, T, T]`` through ONNX Runtime;
-4. stitch: every restored tile is multiplied by a separable window (1 in the middle, a Hann taper
-   over the overlap) and the sum is divided by the accumulated window weight;
-5. a frame darker than the sidecar's ``preprocess.exposure_target`` is restored at the gain that brings it
-   there and divided back (steps 2-4 run on the brightened frame);
-6. post-process as the sidecar's ``postprocess`` says (what ``isp-collab process`` does): ``luma``
-   (sharpening models) keeps the luminance of the change only, measured in white-balanced space
-   (``--wb-gains``; 1, 1, 1 by default), ``rgb`` (lens models) keeps the output as it is.
+It does what an ISP integration has to do around the network: read the sidecar ``NAME-nN-tT[-VARIANT].json``
+next to the ``.onnx`` file (N, tile, overlap, gathering strategy, input/output names, ``preprocess``,
+``postprocess``), read the image, run the steps of ``collab_core.py`` (this folder; the algorithm alone, numpy
+only: exposure gain, grid, gathering, tiles through ONNX Runtime as ``[1, N, 3, T, T]`` stacks, window-blended
+stitching, the ``luma`` / ``rgb`` detail step and the strength) and write the result. ``export/README.md``
+("Whole image") states every rule a port needs.
 
 The stitched output equals ``isp_collab.restore.restore(image, model, backend="torch", ...)`` to
 within 1e-4, and the ``luma`` step equals ``isp_collab.restore.detail.transfer_luma_detail`` (tested).
-This file mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py`` and imports nothing from
+``collab_core.py`` mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py``; neither file imports
 isp_collab (which needs torch).
 
 Usage::
@@ -51,244 +40,23 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-STRATEGIES = ("spread", "local", "mirror")
-DETAILS = ("luma", "rgb")
-REC709_LUMA = (0.2126, 0.7152, 0.0722)
+_HERE = str(Path(__file__).resolve().parent)  # collab_core.py sits next to this file: found from any cwd
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+import collab_core as core  # noqa: E402
+from collab_core import DETAILS, STRATEGIES  # noqa: E402
+
 NO_EXR = "the .exr format is not supported (OpenCV's wheels are built without OpenEXR): use .npy or a float .tif"
 
 
 def _reason(e: BaseException) -> str:
     """The first line of an exception's message, or its type's name."""
     return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-# --------------------------------------------------------------------------------------- tiling
-def hann_taper_window(tile: int, overlap: int) -> np.ndarray:
-    """(tile,) float64: 1 in the middle, ``sin^2(pi (k + 1/2) / (2 o))`` over o = min(overlap, tile // 2) at each end."""
-    w = np.ones(tile, dtype=np.float64)
-    o = min(overlap, tile // 2)
-    if o > 0:
-        ramp = np.sin(np.pi * (np.arange(o) + 0.5) / (2 * o)) ** 2
-        w[:o] = ramp
-        w[tile - o :] = ramp[::-1]
-    return w
-
-
-def axis_starts(length: int, tile: int, overlap: int, center2: int) -> list[int]:
-    """Tile starts along one axis, mirror-symmetric about the centre ``center2 / 2`` (pixel-index units).
-
-    Two layouts: a "seam" (two mirror tiles meeting at the centre, overlapping by ``overlap`` or
-    ``overlap + 1``) or a tile centred on the centre (when ``center2 - tile + 1`` is even). Outwards
-    the stride is ``tile - overlap`` until the axis plus a margin of ``overlap // 2`` is covered.
-    The centred layout is used only when it has fewer tiles.
-    """
-    stride = tile - overlap
-    lo, hi = -(overlap // 2), length - 1 + overlap // 2
-
-    def layout(first_right: int) -> list[int]:
-        starts, s = {first_right}, first_right
-        while s + tile - 1 < hi:
-            s += stride
-            starts.add(s)
-        s = first_right
-        while True:
-            m = center2 - s - tile + 1  # the mirror of the tile starting at s
-            starts.add(m)
-            if m <= lo:
-                break
-            s += stride
-        return sorted(s for s in starts if s + tile > 0 and s < length)
-
-    seam = layout((center2 + 1 - overlap) // 2)
-    if (center2 - tile + 1) % 2 == 0:
-        centred = layout((center2 - tile + 1) // 2)
-        if len(centred) < len(seam):
-            return centred
-    return seam
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Tile starts ``ys`` x ``xs`` (tile i at ``(ys[i // len(xs)], xs[i % len(xs)])``), centre (x, y)."""
-
-    height: int
-    width: int
-    tile: int
-    overlap: int
-    ys: tuple[int, ...]
-    xs: tuple[int, ...]
-    center: tuple[float, float]
-
-    def __len__(self) -> int:
-        return len(self.ys) * len(self.xs)
-
-    def position(self, index: int) -> tuple[int, int]:
-        r, c = divmod(index, len(self.xs))
-        return self.ys[r], self.xs[c]
-
-    def index_of(self, y0: int, x0: int) -> int | None:
-        if y0 in self.ys and x0 in self.xs:
-            return self.ys.index(y0) * len(self.xs) + self.xs.index(x0)
-        return None
-
-
-def make_grid(height: int, width: int, tile: int, overlap: int, center: tuple[float, float] | None = None) -> Grid:
-    """The tile grid of an ``height x width`` image; ``center`` (x, y) defaults to the image centre."""
-    if not 0 <= overlap < tile:
-        raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
-    if center is None:
-        cx2, cy2 = width - 1, height - 1
-    else:
-        cx, cy = float(center[0]), float(center[1])
-        if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
-            raise ValueError(f"centre ({cx:g}, {cy:g}) is outside the {width}x{height} image")
-        cx2, cy2 = round(2 * cx), round(2 * cy)
-    ys = axis_starts(height, tile, overlap, cy2)
-    xs = axis_starts(width, tile, overlap, cx2)
-    return Grid(height, width, tile, overlap, tuple(ys), tuple(xs), (cx2 / 2, cy2 / 2))
-
-
-def reflect_index(idx: np.ndarray, length: int) -> np.ndarray:
-    """Indices folded into [0, length) by reflect-101 padding (``dcb|abcd|cba``), periodically."""
-    if length == 1:
-        return np.zeros_like(idx)
-    period = 2 * (length - 1)
-    i = np.mod(idx, period)
-    return np.where(i >= length, period - i, i)
-
-
-def extract_tile(image: np.ndarray, y0: int, x0: int, tile: int) -> np.ndarray:
-    """(3, tile, tile) patch of the H x W x 3 image at (y0, x0), reflect-padded outside the image."""
-    rows = reflect_index(np.arange(y0, y0 + tile), image.shape[0])
-    cols = reflect_index(np.arange(x0, x0 + tile), image.shape[1])
-    return np.ascontiguousarray(image[np.ix_(rows, cols)].transpose(2, 0, 1))
-
-
-def flip_tile(tile: np.ndarray, flip_x: bool, flip_y: bool) -> np.ndarray:
-    """Flip (..., H, W) horizontally / vertically; its own inverse."""
-    if flip_x:
-        tile = tile[..., ::-1]
-    if flip_y:
-        tile = tile[..., ::-1, :]
-    return tile
-
-
-# ------------------------------------------------------------------------------------ gathering
-def gilbert_order(rows: int, cols: int) -> list[tuple[int, int]]:
-    """All (row, col) cells of a rows x cols grid along a generalised Hilbert curve (Cervený's gilbert)."""
-
-    def sgn(v: int) -> int:
-        return (v > 0) - (v < 0)
-
-    def gen(x, y, ax, ay, bx, by):  # noqa: ANN001, ANN202 - direct port of the recursive algorithm
-        w, h = abs(ax + ay), abs(bx + by)
-        dax, day, dbx, dby = sgn(ax), sgn(ay), sgn(bx), sgn(by)
-        if h == 1:
-            for _ in range(w):
-                yield x, y
-                x, y = x + dax, y + day
-            return
-        if w == 1:
-            for _ in range(h):
-                yield x, y
-                x, y = x + dbx, y + dby
-            return
-        ax2, ay2, bx2, by2 = ax // 2, ay // 2, bx // 2, by // 2
-        w2, h2 = abs(ax2 + ay2), abs(bx2 + by2)
-        if 2 * w > 3 * h:
-            if w2 % 2 and w > 2:
-                ax2, ay2 = ax2 + dax, ay2 + day
-            yield from gen(x, y, ax2, ay2, bx, by)
-            yield from gen(x + ax2, y + ay2, ax - ax2, ay - ay2, bx, by)
-        else:
-            if h2 % 2 and h > 2:
-                bx2, by2 = bx2 + dbx, by2 + dby
-            yield from gen(x, y, bx2, by2, ax2, ay2)
-            yield from gen(x + bx2, y + by2, ax, ay, bx - bx2, by - by2)
-            yield from gen(
-                x + (ax - dax) + (bx2 - dbx), y + (ay - day) + (by2 - dby), -bx2, -by2, -(ax - ax2), -(ay - ay2)
-            )
-
-    if rows < 1 or cols < 1:
-        return []
-    cells = gen(0, 0, cols, 0, 0, rows) if cols >= rows else gen(0, 0, 0, rows, cols, 0)
-    return [(y, x) for x, y in cells]
-
-
-# A stack member: (tile index, (flip_x, flip_y), keep its output)
-Member = tuple[int, tuple[bool, bool], bool]
-
-
-def _pad(members: list[Member], n: int) -> list[Member]:
-    """Complete to n members with repeats of kept members; the repeats' outputs are discarded."""
-    kept = [m for m in members if m[2]] or members
-    out = list(members)
-    i = 0
-    while len(out) < n:
-        t, f, _ = kept[i % len(kept)]
-        out.append((t, f, False))
-        i += 1
-    return out
-
-
-def _mirror_orbits(grid: Grid) -> list[list[Member]]:
-    """The tiles grouped by their four mirror positions about the centre, first-quadrant member first."""
-    t = grid.tile
-    c2x, c2y = round(2 * grid.center[0]), round(2 * grid.center[1])
-    orbits: dict[tuple[int, int], list[Member]] = {}
-    for y0 in grid.ys:
-        for x0 in grid.xs:
-            rx = x0 if 2 * x0 + t - 1 >= c2x else c2x - x0 - t + 1
-            ry = y0 if 2 * y0 + t - 1 >= c2y else c2y - y0 - t + 1  # (+x, +y) quadrant, y down: as trained
-            if (ry, rx) in orbits:
-                continue
-            members, seen = [], set()
-            for fx, fy in ((False, False), (True, False), (False, True), (True, True)):
-                idx = grid.index_of(c2y - ry - t + 1 if fy else ry, c2x - rx - t + 1 if fx else rx)
-                if idx is None:
-                    continue
-                members.append((idx, (fx, fy), idx not in seen))
-                seen.add(idx)
-            orbits[(ry, rx)] = members
-    rys, rxs = sorted({k[0] for k in orbits}), sorted({k[1] for k in orbits})
-    rank = {cell: i for i, cell in enumerate(gilbert_order(len(rys), len(rxs)))}
-    return [orbits[k] for k in sorted(orbits, key=lambda k: rank[(rys.index(k[0]), rxs.index(k[1]))])]
-
-
-def gather_stacks(grid: Grid, n: int, strategy: str) -> list[list[Member]]:
-    """Stacks of exactly n members; every tile is kept in exactly one stack."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    if n == 1:
-        return [[(i, (False, False), True)] for i in range(len(grid))]
-    if strategy in ("spread", "local"):
-        cols = len(grid.xs)
-        order = [r * cols + c for r, c in gilbert_order(len(grid.ys), cols)]
-        if strategy == "local":
-            groups = [order[i : i + n] for i in range(0, len(order), n)]
-        else:
-            k = -(-len(order) // n)
-            groups = [order[i::k] for i in range(k)]
-        return [_pad([(t, (False, False), True) for t in g], n) for g in groups]
-    orbits = _mirror_orbits(grid)
-    stacks = []
-    if n < 4:
-        for orbit in orbits:
-            for i in range(0, len(orbit), n):
-                chunk = orbit[i : i + n]
-                if any(m[2] for m in chunk):
-                    stacks.append(_pad(chunk, n))
-    else:
-        per = n // 4
-        for i in range(0, len(orbits), per):
-            stacks.append(_pad([m for o in orbits[i : i + per] for m in o], n))
-    return stacks
 
 
 # ----------------------------------------------------------------------------------- restoring
@@ -374,86 +142,40 @@ class OnnxRestorer:
         return self.session.run([self.output_name], {self.input_name: stack[None]})[0][0]
 
     def __call__(
-        self, image: np.ndarray, strategy: str | None = None, center: tuple[float, float] | None = None
+        self,
+        image: np.ndarray,
+        strategy: str | None = None,
+        center: tuple[float, float] | None = None,
+        exposure: tuple[float, float] = (0.0, 1.0),
     ) -> np.ndarray:
-        """H x W x 3 float32 linear RGB -> restored H x W x 3 float32 linear RGB.
+        """H x W x 3 float32 linear RGB -> restored H x W x 3 float32 linear RGB (``collab_core.restore``).
 
         ``strategy`` defaults to the sidecar's; ``center`` (x, y) is the optical centre for
-        ``mirror`` in pixel-index coordinates (default: the image centre).
+        ``mirror`` in pixel-index coordinates (default: the image centre); ``exposure``: (target, max_gain),
+        off by default (``sidecar_exposure`` gives the sidecar's).
         """
         image = check_image(image)
-        strategy = strategy or self.strategy
-        h, w = image.shape[:2]
-        t = self.tile
-        grid = make_grid(h, w, t, self.overlap, center if strategy == "mirror" else None)
-        win = hann_taper_window(t, self.overlap)
-        win2d = np.outer(win, win).astype(np.float32)[..., None]
-        acc = np.zeros((h, w, 3), dtype=np.float32)
-        stack = np.empty((self.n, 3, t, t), dtype=np.float32)
-        for members in gather_stacks(grid, self.n, strategy):
-            for m, (idx, (fx, fy), _) in enumerate(members):
-                stack[m] = flip_tile(extract_tile(image, *grid.position(idx), t), fx, fy)
-            out = self.run_stack(stack)
-            for m, (idx, (fx, fy), keep) in enumerate(members):
-                if not keep:
-                    continue
-                y0, x0 = grid.position(idx)
-                ya, yb, xa, xb = max(y0, 0), min(y0 + t, h), max(x0, 0), min(x0 + t, w)
-                part = flip_tile(out[m], fx, fy)[:, ya - y0 : yb - y0, xa - x0 : xb - x0].transpose(1, 2, 0)
-                acc[ya:yb, xa:xb] += part * win2d[ya - y0 : yb - y0, xa - x0 : xb - x0]
-        # normalise by the accumulated window weight, separable: (sum_i wy_i(y)) * (sum_j wx_j(x))
-        wy, wx = np.zeros(h), np.zeros(w)
-        for weights, starts, length in ((wy, grid.ys, h), (wx, grid.xs, w)):
-            for s in starts:
-                a, b = max(s, 0), min(s + t, length)
-                weights[a:b] += win[a - s : b - s]
-        inv_x = (1.0 / wx).astype(np.float32)
-        for y in range(h):
-            acc[y] *= (inv_x * np.float32(1.0 / wy[y]))[:, None]
-        return acc
+        return core.restore(
+            image, self.run_stack, self.n, self.tile, self.overlap, strategy or self.strategy, center, *exposure
+        )
 
 
-def transfer_luma_detail(
-    before: np.ndarray,
-    after: np.ndarray,
-    wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    weights: tuple[float, float, float] = REC709_LUMA,
-) -> np.ndarray:
-    """H x W x 3 linear camera RGB: ``before`` plus only the luma of ``after - before``, in white-balanced space."""
-    g = np.asarray(wb_gains, dtype=np.float32)
-    d_luma = ((after - before) * g) @ np.asarray(weights, dtype=np.float32)
-    return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
-
-
-def exposure_gain(meta: dict, image: np.ndarray) -> float:
-    """The sidecar's ``preprocess`` gain for ``image`` (what ``isp-collab process`` applies before tiling;
-    mirrors ``isp_collab/restore/exposure.py``); 1 for sidecars without one."""
+def sidecar_exposure(meta: dict) -> tuple[float, float]:
+    """(exposure_target, max_gain) of the sidecar's ``preprocess`` (0, 1: off, for sidecars without one)."""
     spec = meta.get("preprocess") or {}
-    target, max_gain = float(spec.get("exposure_target", 0.0)), float(spec.get("max_gain", 1.0))
-    if not target > 0:
-        return 1.0
-    sample = image[::4, ::4] if min(image.shape[:2]) >= 64 else image
-    level = float(np.percentile(sample.max(axis=2), 99))
-    if not level > 0 or not np.isfinite(level):
-        return 1.0
-    return float(np.clip(target / level, 1.0, max_gain))
+    return float(spec.get("exposure_target", 0.0)), float(spec.get("max_gain", 1.0))
 
 
-def postprocess(
-    meta: dict,
-    before: np.ndarray,
-    after: np.ndarray,
-    detail: str | None = None,
-    wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
-) -> np.ndarray:
-    """The sidecar's ``postprocess`` step (or ``detail`` when given); sidecars without one mean ``rgb``."""
+def sidecar_postprocess(meta: dict, where: str | os.PathLike = "sidecar") -> tuple[str, tuple[float, ...], float]:
+    """(detail, luma_weights, strength) of the sidecar's ``postprocess``: ``rgb`` without one; strength 1 where
+    the sidecar gives none or, as sidecars before the numeric key did, gives it in words."""
     spec = meta.get("postprocess") or {}
-    detail = detail or spec.get("detail", "rgb")
-    if detail not in DETAILS:
-        raise ValueError(f"unknown detail {detail!r}: choose from {', '.join(DETAILS)}")
-    if detail == "rgb":
-        return after
-    return transfer_luma_detail(before, after, wb_gains, tuple(spec.get("luma_weights", REC709_LUMA)))
+    strength = spec.get("strength", 1.0)
+    if isinstance(strength, str):  # older sidecars: the tuning described in words, default 1
+        strength = 1.0
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
+        raise ValueError(f"{where}: postprocess.strength must be a number in [0, 2], got {strength!r}")
+    return str(spec.get("detail", "rgb")), tuple(spec.get("luma_weights", core.REC709_LUMA)), float(strength)
 
 
 def _numbers(text: str) -> tuple[float, ...]:
@@ -652,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--strength",
         type=float,
-        help="keep this much of the change after the detail step, 0..2 (default 1), as isp-collab process --strength",
+        help="keep this much of the change after the detail step, 0..2 (default: the sidecar's postprocess.strength, "
+        "else 1), as isp-collab process --strength",
     )
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads, >= 1 (default: ORT's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -671,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         strategy = args.strategy or restorer.strategy
         if center and strategy != "mirror":
             raise ValueError(f"--center: applies to --strategy mirror only (this run gathers with {strategy})")
-        detail = args.detail or (restorer.meta.get("postprocess") or {}).get("detail", "rgb")
+        side_detail, weights, side_strength = sidecar_postprocess(restorer.meta, restorer.sidecar)
+        detail = args.detail or side_detail
+        if detail not in DETAILS:
+            raise ValueError(f"unknown detail {detail!r}: choose from {', '.join(DETAILS)}")
+        strength = side_strength if args.strength is None else args.strength
         if args.wb_gains and detail != "luma":
             raise ValueError(f"--wb-gains: applies to --detail luma only (this run keeps {detail})")
         image, depth, grey = read_image(args.input)
@@ -681,11 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         trained = (restorer.meta.get("model") or {}).get("optical_center")  # fractions of width and height
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
-        gain = exposure_gain(restorer.meta, image)  # a dark frame is restored brighter, then divided back
-        restored = restorer(image * np.float32(gain), strategy, center) / np.float32(gain)
-        out = postprocess(restorer.meta, image, restored, detail, gains)
-        if args.strength is not None and args.strength != 1:
-            out = image + np.float32(args.strength) * (out - image)
+        # a dark frame is restored brighter, then divided back (the sidecar's preprocess)
+        restored = restorer(image, strategy, center, sidecar_exposure(restorer.meta))
+        out = core.postprocess(image, restored, detail, gains, weights, strength)
         write_image(args.output, out, depth, args.overwrite, grey)
     except (ValueError, OSError) as e:  # FileNotFoundError is an OSError
         print(f"consume_onnx: error: {_reason(e)}", file=sys.stderr)

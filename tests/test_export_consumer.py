@@ -88,6 +88,7 @@ def test_sidecar_records_the_postprocess_step():
     assert side["model"]["task"] == "sharpen"
     assert side["postprocess"]["detail"] == "luma"
     assert side["postprocess"]["luma_weights"] == pytest.approx(LUMA_WEIGHTS.tolist())
+    assert side["postprocess"]["strength"] == 1.0 and "before + strength *" in side["postprocess"]["strength_rule"]
     assert postprocess_spec("lens-a") == {"detail": "rgb", "description": postprocess_spec("lens")["description"]}
 
 

@@ -13,7 +13,8 @@
 - ``preprocess``: the exposure gain ``isp-collab process`` applies to a dark frame before tiling (and undoes
   after stitching);
 - ``postprocess``: what ``isp-collab process`` does after stitching (``detail``: ``luma`` for
-  sharpening, with the weights and formula, or ``rgb``; see :mod:`isp_collab.restore.detail`);
+  sharpening, with the weights, the formula and a numeric default ``strength``, or ``rgb``; see
+  :mod:`isp_collab.restore.detail`);
 - ``parity``: the measured figures (see :mod:`.parity`).
 """
 
@@ -63,15 +64,26 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
     }
 
 
-# how each strategy forms its stacks, in words (the sidecar's tiling.gathering)
+# how each strategy forms its stacks, in words (the sidecar's tiling.gathering); export/README.md has the detail
+CURVE = (
+    "tiles ordered along a generalised Hilbert curve (Cerveny's gilbert2d over the grid's rows x columns: from the "
+    "top-left tile, along the longer axis, columns on a tie; tile index = row * columns + column)"
+)
 GATHERING = {
-    "spread": "tiles ordered along a generalised Hilbert curve, the curve cut into N regions; stack k takes the k-th "
-    "tile of every region (N far-apart tiles sharing one blur)",
-    "local": "N consecutive tiles along the generalised Hilbert curve",
-    "mirror": "the 4 mirror positions of a tile about the optical centre form a stack, each tile flipped into the "
-    "orientation of the one right of and below the centre (y down) and its output flipped back",
+    "spread": f"{CURVE}; with k = ceil(tiles / N), stack i (0 <= i < k) takes order[i], order[i + k], order[i + 2k] "
+    "...: N far-apart tiles sharing one blur (fewer where the curve runs out)",
+    "local": f"{CURVE}; stack i takes order[i N] to order[i N + N - 1]: N neighbours",
+    "mirror": "a tile's mirror positions about the optical centre (no flip, x, y, both; those in the grid) form an "
+    "orbit, each tile flipped into the orientation of the one right of and below the centre (y down) and its output "
+    "flipped back; orbits ordered along the gilbert2d curve over the grid of their first-quadrant tiles; N >= 4: "
+    "N // 4 orbits per stack, N < 4: each orbit cut into chunks of N. Optical centre: model.optical_center "
+    "(fractions fx, fy) -> (fx W - 0.5, fy H - 0.5) pixels, else the image centre",
 }
-GATHERING_PADDING = "a stack with fewer than N distinct tiles is padded with repeats whose outputs are discarded"
+GATHERING_PADDING = (
+    "N = 1: one tile per stack, in index order. A stack with fewer than N members is completed with repeats of its "
+    "kept members, cycling from the first; outputs are kept once per tile (repeats and a self-mirror tile's "
+    "flipped copies are discarded)"
+)
 
 
 def build_sidecar(
@@ -107,14 +119,19 @@ def build_sidecar(
             "tile": tile,
             "overlap": overlap,
             "strategy": strategy,
-            "grid": "stride tile - overlap; per axis mirror-symmetric about the image centre (the optical centre for "
-            "mirror): two tiles meet there, or one is centred on it when that needs fewer; tiles are added outwards "
-            "until the image plus overlap // 2 is covered",
+            "grid": "per axis, mirror-symmetric about the image centre (the optical centre for mirror), in "
+            "integers: c2 = twice the centre (length - 1, or round(2 x) half to even); the tile starting at s "
+            "mirrors to c2 - s - tile + 1. From a first start f: f + k (tile - overlap), k = 0, 1, ... until "
+            "s + tile - 1 >= length - 1 + overlap // 2, plus the mirrors of f + k (tile - overlap), k = 0, 1, ... up "
+            "to the first starting at or before -(overlap // 2); tiles touching no pixel are dropped. "
+            "f = floor((c2 + 1 - overlap) / 2) (two tiles meet at the centre), or (c2 - tile + 1) / 2 (one tile "
+            "centred) when that is even and gives strictly fewer tiles",
             "gathering": f"{GATHERING.get(strategy, strategy)}; {GATHERING_PADDING}",
-            "guide": "export/README.md, 'Whole image: tiling, gathering, stitching'; export/consume_onnx.py does it",
-            "padding": "reflect-101 where a tile leaves the image",
-            "window": "separable: 1 in the middle, Hann taper sin^2(pi (k + 1/2) / (2 overlap)) over the overlap; "
-            "stitched output = sum(window * tile) / sum(window)",
+            "guide": "export/README.md, 'Whole image: tiling, gathering, stitching'; export/collab_core.py does it",
+            "padding": "reflect-101 where a tile leaves the image (dcb|abcd|cba), periodic when the tile is wider "
+            "than the image: with P = 2 (L - 1), i -> i mod P, then P - i when that is >= L (L = 1: 0)",
+            "window": "separable: 1 in the middle, sin^2(pi (k + 1/2) / (2 o)) over the first and last "
+            "o = min(overlap, tile // 2) pixels; stitched output = sum(window * tile) / sum(window)",
         },
         "preprocess": preprocess_spec(),
         "postprocess": postprocess_spec(model.get("task")),

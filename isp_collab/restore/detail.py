@@ -39,12 +39,14 @@ def transfer_luma_detail(before: np.ndarray, after: np.ndarray, wb_gains: Any = 
 
 
 def postprocess_spec(task: str | None) -> dict[str, Any]:
-    """The sidecar's ``postprocess`` entry: what ``isp-collab process`` does after stitching."""
+    """The sidecar's ``postprocess`` entry: what ``isp-collab process`` does after stitching (sharpening models:
+    ``detail`` ``luma``, then a numeric default ``strength``; lens models: ``detail`` ``rgb``, no strength)."""
     if default_detail(task) == "rgb":
         return {"detail": "rgb", "description": "use the stitched network output as it is (per channel)"}
     return {
-        "strength": "optional tuning, after the detail step: result = before + s * (result - before), s in [0, 2] "
-        "(1, the default: as restored; `isp-collab process --strength`, `consume_onnx.py --strength`)",
+        "strength": 1.0,
+        "strength_rule": "after the detail step: result = before + strength * (result - before); a tuning knob in "
+        "[0, 2], 1 keeps the restoration as it is (`isp-collab process --strength`, `consume_onnx.py --strength`)",
         "detail": "luma",
         "luma_weights": [round(float(w), 6) for w in LUMA_WEIGHTS],  # as written, not float32 noise
         "description": "keep the luminance of the change only: with before/after the stitched H x W x 3 linear "

@@ -1,0 +1,129 @@
+"""export/collab_core.py, the algorithm of the reference consumer alone: the same image as the package's
+``restore``, numpy only; and the sidecar's numeric ``postprocess.strength`` (older sidecars' text still read)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from test_export_consumer import assert_one_error_line, load_consumer, model_copy, run_main, sample_image
+from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures)
+
+restore_mod = pytest.importorskip("isp_collab.restore")
+from isp_collab.models import load_model  # noqa: E402
+from isp_collab.restore.exposure import EXPOSURE_TARGET, MAX_GAIN  # noqa: E402
+from isp_collab.restore.tiling import default_overlap  # noqa: E402
+
+CORE = Path(__file__).resolve().parents[1] / "export" / "collab_core.py"
+
+
+def load_core():
+    spec = importlib.util.spec_from_file_location("collab_core", CORE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["collab_core"] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+def onnx_run_stack():
+    """The fixture export's fp32 ONNX file as a run_stack callable: (N, 3, T, T) -> (N, 3, T, T)."""
+    session = ort.InferenceSession(str(artefact("fp32").path), providers=["CPUExecutionProvider"])
+    return lambda stack: session.run(None, {"stack": stack[None]})[0][0]
+
+
+@pytest.mark.parametrize(
+    "shape,strategy,center",
+    [
+        ((75, 131), "spread", None),
+        ((75, 131), "mirror", None),
+        ((97, 131), "mirror", (70.0, 20.5)),  # off-centre: some mirror positions fall outside the image
+    ],
+)
+def test_core_restore_equals_the_package_restore(shape, strategy, center):
+    core = load_core()
+    image = sample_image(*shape)
+    out = core.restore(image, onnx_run_stack(), N, TILE, default_overlap(TILE), strategy, center)
+    ref = restore_mod.restore(
+        image, load_model(exported()[0]), n=N, strategy=strategy, tile=TILE, backend="torch", center=center
+    )
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert float(np.abs(out - ref).max()) <= 1e-4
+    assert float(np.abs(out - image).max()) > 1e-3  # the network did something
+
+
+def test_core_exposure_and_postprocess_equal_the_package():
+    from isp_collab.restore.detail import transfer_luma_detail
+
+    core = load_core()
+    dark = sample_image(61, 83) * np.float32(0.05)
+    assert core.exposure_gain(dark, EXPOSURE_TARGET, MAX_GAIN) > 1
+    out = core.restore(
+        dark, onnx_run_stack(), N, TILE, default_overlap(TILE), "spread", None, EXPOSURE_TARGET, MAX_GAIN
+    )
+    ref = restore_mod.restore(
+        dark, load_model(exported()[0]), n=N, tile=TILE, backend="torch", exposure_target=EXPOSURE_TARGET
+    )
+    assert float(np.abs(out - ref).max()) <= 1e-5
+    gains = (2.0, 1.0, 1.5)
+    luma = core.postprocess(dark, out, "luma", gains)
+    np.testing.assert_allclose(luma, transfer_luma_detail(dark, out, gains), atol=1e-7)
+    np.testing.assert_allclose(
+        core.postprocess(dark, out, "luma", gains, strength=0.5) - dark, 0.5 * (luma - dark), atol=1e-7
+    )
+    assert core.postprocess(dark, out, "rgb") is out
+
+
+def test_core_imports_numpy_only():
+    code = (
+        f"import sys; sys.path.insert(0, {str(CORE.parent)!r}); import collab_core\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'isp_collab', 'onnxruntime', 'cv2'))\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_consumer_runs_from_another_folder(tmp_path):
+    """``python export/consume_onnx.py`` finds collab_core.py beside it whatever the working folder."""
+    src, dst = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, sample_image(40, 33))
+    consumer = CORE.parent / "consume_onnx.py"
+    r = subprocess.run(
+        [sys.executable, str(consumer), str(artefact("fp32").path), "in.npy", "out.npy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert dst.is_file()
+
+
+def test_consumer_takes_the_sidecars_strength_and_reads_older_sidecars(tmp_path, capsys):
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path / "m"), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    sidecar = onnx.with_suffix(".json")
+    side = json.loads(sidecar.read_text())
+    assert side["postprocess"]["strength"] == 1.0
+
+    def run(name: str, postprocess: dict, *extra: str) -> np.ndarray:
+        sidecar.write_text(json.dumps(side | {"postprocess": side["postprocess"] | postprocess}))
+        code, err = run_main(consumer, capsys, onnx, src, tmp_path / f"{name}.npy", *extra)
+        assert code == 0, err
+        return np.load(tmp_path / f"{name}.npy")
+
+    default = run("default", {})
+    older = {"strength": "optional tuning, after the detail step: result = before + s * (result - before)"}
+    np.testing.assert_array_equal(run("older", older), default)  # text, as older sidecars had: 1
+    np.testing.assert_array_equal(run("side-half", {"strength": 0.5}), run("flag-half", {}, "--strength", "0.5"))
+    np.testing.assert_array_equal(run("flag-wins", {"strength": 0.5}, "--strength", "1"), default)
+    sidecar.write_text(json.dumps(side | {"postprocess": side["postprocess"] | {"strength": 3}}))
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "bad.npy")
+    assert_one_error_line(code, err, f"{sidecar}: postprocess.strength must be a number in [0, 2], got 3")
