@@ -27,7 +27,7 @@ from isp_collab.pipeline import (
     linear_to_srgb,
     srgb_to_linear,
 )
-from isp_collab.pipeline.bench import mosaic_rgb
+from isp_collab.bench.pipeline import mosaic_rgb
 from isp_collab.pipeline.stages import gray_world_gains, highlight_safe_gains
 
 RAW = Frame(

@@ -9,7 +9,7 @@ Methods (``method=``):
 - ``"opencv_ea"``: OpenCV's edge-aware demosaic (``cv2.COLOR_Bayer*2RGB_EA``) on uint16.
 - ``"bilinear"``: OpenCV's bilinear demosaic on uint16.
 
-Measured choice (``python -m isp_collab.pipeline.bench demosaic``: the 19 photos of Set5 + Set14
+Measured choice (``python -m isp_collab.bench.pipeline demosaic``: the 19 photos of Set5 + Set14
 made linear with the sRGB curve, mosaicked with each of the 4 Bayer patterns, demosaicked, PSNR in
 linear RGB against the original with an 8-px border excluded; time on a 2176x4128 mosaic - the
 Blackmagic frame - with one thread, best of 3, on the shared 2-core dev machine under load):

@@ -1,8 +1,9 @@
-"""Measurements behind the pipeline's defaults (run with one thread; figures go in docstrings/RESULTS).
+"""Measurements behind the pipeline's defaults (run with one thread; figures go in docstrings/RESULTS): the
+pipeline's own bench, kept in the measuring layer so the pipeline never imports it.
 
-python -m isp_collab.pipeline.bench demosaic [IMAGE_OR_FOLDER ...]   # PSNR and time per method
-python -m isp_collab.pipeline.bench stages RAW_FILE [--repeat 3]     # seconds per stage
-python -m isp_collab.pipeline.bench stages RAW_FILE --sharpen-onnx X.onnx --threads 2 --write benchmarks/RESULTS.md
+python -m isp_collab.bench.pipeline demosaic [IMAGE_OR_FOLDER ...]   # PSNR and time per method
+python -m isp_collab.bench.pipeline stages RAW_FILE [--repeat 3]     # seconds per stage
+python -m isp_collab.bench.pipeline stages RAW_FILE --sharpen-onnx X.onnx --threads 2 --write benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .demosaic import DEMOSAIC_METHODS, demosaic
-from .encode import ImageDecode
-from .frame import CFA_PATTERNS, site_colour
-from .stages import srgb_to_linear
+from ..pipeline.demosaic import DEMOSAIC_METHODS, demosaic
+from ..pipeline.encode import ImageDecode
+from ..pipeline.frame import CFA_PATTERNS, site_colour
+from ..pipeline.stages import srgb_to_linear
 
 SHARED_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "images" / "val"
 CAMERA_GAINS = np.array([2.2, 1.0, 1.9], dtype=np.float32)  # a typical daylight WB: camera R and B are weak
@@ -79,7 +80,7 @@ def time_demosaic(shape: tuple[int, int] = (2176, 4128), repeat: int = 3) -> dic
 
 def time_stages(path: Path, repeat: int = 3, **pipeline_kwargs) -> dict[str, float]:
     """Best-of-``repeat`` seconds per step of :meth:`Pipeline.run` + encode on ``path`` (nothing written)."""
-    from .pipeline import Pipeline
+    from ..pipeline import Pipeline
 
     pipeline = Pipeline(**pipeline_kwargs)
     best: dict[str, float] = {}
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    ap = argparse.ArgumentParser(prog="python -m isp_collab.pipeline.bench")
+    ap = argparse.ArgumentParser(prog="python -m isp_collab.bench.pipeline")
     sub = ap.add_subparsers(dest="what", required=True)
     d = sub.add_parser("demosaic")
     d.add_argument("images", nargs="*", type=Path)
@@ -130,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         import os
 
-        from .collaborative import Sharpen
-        from .demosaic import Demosaic
+        from ..pipeline.collaborative import Sharpen
+        from ..pipeline.demosaic import Demosaic
 
         torch.set_num_threads(args.threads)
         kwargs: dict = {"demosaic": Demosaic(args.demosaic)}
@@ -144,11 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         for k, v in t.items():
             print(f"  {k:14s} {v:.3f} s")
         if args.write:
-            from ..bench.report import write_section
+            from .report import write_section
 
             rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in t.items())
             body = (
-                f"Command: `python -m isp_collab.pipeline.bench stages {args.raw} "
+                f"Command: `python -m isp_collab.bench.pipeline stages {args.raw} "
                 f"{'--sharpen-onnx ' + str(args.sharpen_onnx) + ' ' if args.sharpen_onnx else ''}--threads {args.threads}` "
                 f"({time.strftime('%Y-%m-%d')}). {head}; load average before: {os.getloadavg()[0]:.1f}.\n\n"
                 f"| step | seconds |\n|---|---:|\n{rows}\n"
