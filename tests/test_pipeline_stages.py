@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from isp_collab.bench.pipeline import mosaic_rgb
 from isp_collab.pipeline import (
     CFA_PATTERNS,
     ColorCorrect,
@@ -27,7 +28,6 @@ from isp_collab.pipeline import (
     linear_to_srgb,
     srgb_to_linear,
 )
-from isp_collab.bench.pipeline import mosaic_rgb
 from isp_collab.pipeline.stages import gray_world_gains, highlight_safe_gains
 
 RAW = Frame(

@@ -116,3 +116,59 @@ def test_restore_accepts_a_backend_a_module_and_defaults_n_from_the_card():
     a = restore(img, model, tile=TILE, overlap=8, device="cpu")
     b = restore(img, TorchBackend(model, "cpu"), n=4, tile=TILE, overlap=8)
     assert np.abs(a - b).max() <= 1e-6
+
+
+class RecordingBackend:
+    """Returns its input; records how many stacks each call got (and says it runs on ``device``)."""
+
+    n = tile = None
+    multiple, pooling = 1, "max"
+
+    def __init__(self, device: str | None = None):
+        self.calls: list[int] = []
+        if device:
+            self.device = torch.device(device)
+
+    def run(self, stacks):
+        self.calls.append(len(stacks))
+        return stacks
+
+
+def test_one_stack_per_call_on_the_cpu_two_on_a_gpu_unless_asked():
+    img = np.random.default_rng(0).random((100, 140, 3), dtype=np.float32)
+    for device, per_call in ((None, 1), ("cpu", 1), ("cuda", 2)):
+        be = RecordingBackend(device)
+        assert np.allclose(restore(img, be, n=2, tile=32, overlap=8), img, atol=1e-5)
+        assert len(be.calls) > 2 and set(be.calls[:-1]) == {per_call}, (device, be.calls)
+    be = RecordingBackend()
+    restore(img, be, n=2, tile=32, overlap=8, batch_size=3)
+    assert set(be.calls[:-1]) == {3}
+
+
+def test_keep_freed_memory_sets_glibc_once_and_leaves_a_users_setting(tmp_path):
+    import platform
+    import subprocess
+    import sys
+
+    code = "from isp_collab.allocator import keep_freed_memory as k; print(k(), k())"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert out.split() == (["True", "True"] if glibc else ["False", "False"])
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"  # the user's choice wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_process_sets_the_allocator(monkeypatch, tmp_path):
+    import cv2
+
+    import isp_collab.allocator as allocator
+    from isp_collab.cli import main
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.full((8, 8, 3), 128, np.uint8))
+    assert main(["process", str(src), "-o", str(tmp_path / "out.png"), "--stages", "none"]) == 0
+    assert calls == [1]

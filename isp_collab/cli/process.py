@@ -306,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
+    from ..allocator import keep_freed_memory
     from ..atomic import check_output, check_writable_folder
     from ..pipeline import Encode, PipelineWarning
     from ..pipeline.encode import check_output_format
@@ -314,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    keep_freed_memory()  # network calls reuse freed memory instead of fresh pages (glibc; see allocator.py)
     empty: list[ValueError] = []  # input folders with nothing to process: reported, the batch goes on
     repeats: list[tuple[Path, Path]] = []  # files named twice (or via a link): processed once, said so
     try:
