@@ -187,6 +187,21 @@ def test_demosaic_keeps_measured_samples_and_a_smooth_image(pattern, method):
 
 
 @pytest.mark.parametrize("pattern", CFA_PATTERNS)
+@pytest.mark.parametrize("shape", [(16, 24), (17, 24), (16, 25), (23, 19)])
+def test_pipeline_malvar_equals_the_training_datas(pattern, shape):
+    """The pipeline's OpenCV Malvar is the torch code that makes the training data's demosaicking residual."""
+    import torch
+
+    from isp_collab.physics.noise import demosaic as torch_demosaic
+
+    mosaic = np.random.default_rng(2).random(shape, dtype=np.float32)
+    h, w = shape
+    even = np.pad(mosaic, ((0, h % 2), (0, w % 2)), mode="reflect")  # the torch code wants even sizes
+    want = torch_demosaic(torch.from_numpy(even)[None, None], pattern, "malvar")[0].permute(1, 2, 0).numpy()[:h, :w]
+    np.testing.assert_allclose(demosaic(mosaic, pattern, "malvar"), want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("pattern", CFA_PATTERNS)
 def test_balanced_demosaic_equals_white_balancing_the_mosaic(pattern):
     rgb = np.random.default_rng(1).random((32, 32, 3), dtype=np.float32) * 0.4
     gains = np.array([2.0, 1.0, 1.6], np.float32)

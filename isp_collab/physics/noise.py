@@ -17,19 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from .checks import require_float_tensor, require_level
+from .malvar_taps import MALVAR_TAPS
 
 Pattern = Literal["RGGB", "GRBG", "GBRG", "BGGR"]
 PATTERNS: tuple[Pattern, ...] = ("RGGB", "GRBG", "GBRG", "BGGR")
 Method = Literal["bilinear", "malvar"]
 
-# Malvar, He & Cutler, "High-quality linear interpolation for demosaicing of Bayer-patterned
-# color images", ICASSP 2004, Fig. 2 (same values as colour-demosaicing's malvar2004.py), /8.
-_G_AT_RB = [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]
-# Red/blue at a green site whose same-row neighbours are the wanted colour.
-_RB_AT_G_ROW = [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]]
-# Red at blue sites and blue at red sites.
-_RB_AT_BR = [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]]
-_MALVAR = torch.tensor([_G_AT_RB, _RB_AT_G_ROW, [list(r) for r in zip(*_RB_AT_G_ROW, strict=True)], _RB_AT_BR]) / 8.0
+_MALVAR = torch.tensor(MALVAR_TAPS) / 8.0  # Malvar-He-Cutler 2004 (malvar_taps.py)
 
 _BILINEAR_RB = [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
 _BILINEAR_G = [[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]
