@@ -1,4 +1,5 @@
-"""glibc's allocator, set for whole-image CPU inference (the ``process`` command sets it; a library user may too).
+"""glibc's allocator, set for whole-image CPU inference: ``isp-collab process`` sets it when a network runs
+with PyTorch on the CPU; a library user may call it too (it changes the whole process's allocator).
 
 A network call on a 256 px stack allocates tens of MB of activations and frees them again. glibc serves
 blocks above its mmap threshold with fresh ``mmap`` pages, so every call pays page faults for memory it
@@ -7,7 +8,8 @@ and never trimming the heap lets the calls reuse it. Measured on ``make demo`` (
 2 threads, end to end, two runs each): 14.2-15.3 s before; 12.1-13.9 s with one stack per network call
 (``restore``'s CPU default); 10.7-10.9 s with this as well; the PNG is byte-identical. The cost is that
 freed memory stays with the process until it exits. The environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do the
-same for any process; when either (or ``GLIBC_TUNABLES``) is set, it wins and nothing is changed here.
+same for any process; when either (or a ``glibc.malloc.*`` entry of ``GLIBC_TUNABLES``) is set, it wins and
+nothing is changed here.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ def keep_freed_memory() -> bool:
         return True
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
-    if any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")):
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if (
+        any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"))
+        or "glibc.malloc." in tunables
+    ):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

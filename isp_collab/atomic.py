@@ -1,9 +1,9 @@
 """Atomic file writes: a temp file in the target's folder, fsync, then a rename.
 
-A reader never sees a partial file, a failed or interrupted write leaves nothing behind, and a file
-that exists is replaced only when the caller says so. The writers of every layer (images, model
-folders' cards, checkpoints, sidecars, reports) go through here; errors are :class:`OutputError`,
-one line naming the file.
+A reader never sees a partial file, a failed or interrupted write leaves nothing behind, a file that
+exists is replaced only when the caller says so, and the folder is synced after the rename. Images,
+checkpoints, sidecars and reports are written here (a model folder is published whole by
+:func:`isp_collab.models.save_model`); errors are :class:`OutputError`, one line naming the file.
 """
 
 from __future__ import annotations
@@ -100,12 +100,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
         raise OutputError(f"{p}: cannot write ({e.strerror or e})") from None
     finally:
         tmp.unlink(missing_ok=True)
+    _sync_folder(p.parent)
     return p
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
-    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8 (replaces by default: cards, sidecars, reports)."""
+def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename into it survives a crash (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -114,16 +129,23 @@ def atomic_path(path: str | os.PathLike, *, mode: int | None = None) -> Iterator
     ``safetensors``); when the block ends without error the file is synced, given ``mode`` (default: the
     usual permissions under the umask) and renamed onto ``path``, replacing it. On error or interrupt
     the temporary file is removed and ``path`` is untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = check_output(path, overwrite=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write to {path.parent} ({e.strerror or e})") from None
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+        _sync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)

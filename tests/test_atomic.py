@@ -43,13 +43,24 @@ def test_atomic_path_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o666 & ~umask
 
 
-def test_atomic_write_text_replaces_by_default_and_refuses_folders(tmp_path):
+def test_atomic_write_text_replaces_only_when_asked_and_refuses_folders(tmp_path):
     dst = tmp_path / "card.json"
     atomic_write_text(dst, "one")
-    atomic_write_text(dst, "two")
+    atomic_write_text(dst, "two", overwrite=True)
     assert dst.read_text() == "two"
     with pytest.raises(OutputError, match="output exists"):
-        atomic_write_text(dst, "three", overwrite=False)
+        atomic_write_text(dst, "three")
     with pytest.raises(OutputError, match="is a folder"):
         atomic_write_bytes(tmp_path, b"x", overwrite=True)
     assert dst.read_text() == "two"
+
+
+def test_atomic_path_errors_are_one_line_naming_the_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    bad = r"afile/ck\.pt: cannot create output, .*afile is not a folder"
+    with pytest.raises(OutputError, match=bad), atomic_path(tmp_path / "afile" / "ck.pt"):
+        pass
+    (tmp_path / "adir.pt").mkdir()
+    with pytest.raises(OutputError, match=r"adir\.pt: is a folder"), atomic_path(tmp_path / "adir.pt"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.pt", "afile"]

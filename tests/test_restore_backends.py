@@ -155,9 +155,13 @@ def test_keep_freed_memory_sets_glibc_once_and_leaves_a_users_setting(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert out.split() == (["True", "True"] if glibc else ["False", "False"])
-    env["MALLOC_MMAP_THRESHOLD_"] = "65536"  # the user's choice wins
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    for key, value in (("MALLOC_MMAP_THRESHOLD_", "65536"), ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")):
+        mine = {**env, key: value}  # the user's choice wins
+        out = subprocess.run([sys.executable, "-c", code], env=mine, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == ["False", "False"]
+    other = {**env, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F"}  # a tunable of something else
+    out = subprocess.run([sys.executable, "-c", code], env=other, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == (["True", "True"] if glibc else ["False", "False"])
 
 
 def test_process_sets_the_allocator(monkeypatch, tmp_path):
@@ -169,6 +173,8 @@ def test_process_sets_the_allocator(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
     src = tmp_path / "in.png"
-    cv2.imwrite(str(src), np.full((8, 8, 3), 128, np.uint8))
-    assert main(["process", str(src), "-o", str(tmp_path / "out.png"), "--stages", "none"]) == 0
-    assert calls == [1]
+    cv2.imwrite(str(src), np.full((64, 64, 3), 128, np.uint8))
+    assert main(["process", str(src), "-o", str(tmp_path / "a.png"), "--stages", "none"]) == 0
+    assert calls == []  # no network, the caller's allocator is left alone
+    assert main(["process", str(src), "-o", str(tmp_path / "b.png")]) == 0  # the default network, torch
+    assert calls == ([] if torch.cuda.is_available() else [1])  # set for the CPU only

@@ -133,8 +133,18 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: cannot write the checkpoint \(disk full\)$"):
         save_checkpoint(path, {"step": 2})
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+    def torch_disk_full(obj, f):  # what torch.save raises on a full disk
+        Path(f).write_bytes(b"part")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598\nmore")
+
+    monkeypatch.setattr(torch, "save", torch_disk_full)
+    with pytest.raises(ValueError, match=r"cannot write the checkpoint \(\[enforce fail .* 598\)$"):
+        save_checkpoint(path, {"step": 3})
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 

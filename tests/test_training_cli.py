@@ -315,11 +315,14 @@ def test_more_steps_for_a_finished_run_points_to_init(tmp_path, capsys):
     capsys.readouterr()
     assert main(args(tmp_path, TINY, "--steps", "4", "--resume", "--overwrite")) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "finished its 2 steps" in err and "--init MODEL_FOLDER" in err
+    assert len(err.splitlines()) == 1 and "finished its 2 steps" in err and "2 steps more" in err
+    assert err.endswith("--init MODEL_FOLDER --run-dir NEW_DIR --steps 2")  # a new run counts from 0
+    assert main(args(tmp_path, TINY, "--steps", "1", "--resume", "--overwrite")) == 2  # fewer: the plain refusal
+    assert "other settings (train.steps: 2 -> 1)" in capsys.readouterr().err
     assert load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 2  # untouched
     # what it says works: a new run from the finished model
     on = ["--init", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r2"), "--out", str(tmp_path / "m2")]
-    assert main(["train", str(TINY), "--steps", "4", *on, "--no-progress"]) == 0
+    assert main(["train", str(TINY), "--steps", "2", *on, "--no-progress"]) == 0
     assert load_model(tmp_path / "m2").card["initialised_from"] == str(tmp_path / "m")
 
 

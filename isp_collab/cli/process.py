@@ -315,7 +315,6 @@ def run(args: argparse.Namespace) -> int:
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    keep_freed_memory()  # network calls reuse freed memory instead of fresh pages (glibc; see allocator.py)
     empty: list[ValueError] = []  # input folders with nothing to process: reported, the batch goes on
     repeats: list[tuple[Path, Path]] = []  # files named twice (or via a link): processed once, said so
     try:
@@ -348,7 +347,9 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     with warnings.catch_warnings(record=True) as caught:  # a tile below the training patch: one line
                         warnings.simplefilter("always")
-                        stage.network()
+                        runner = stage.network()
+                    if getattr(getattr(runner, "device", None), "type", None) == "cpu":
+                        keep_freed_memory()  # torch's calls reuse freed memory, not fresh pages (allocator.py)
                     for w in caught:
                         if not issubclass(w.category, PipelineWarning):  # library chatter: shown as usual
                             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -160,7 +160,7 @@ def preprocess_spec() -> dict[str, Any]:
 def write_sidecar(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     """Write ``data`` as indented JSON atomically (temp file in the same folder + rename)."""
     text = json.dumps(data, indent=2, allow_nan=False, default=_jsonable) + "\n"
-    return atomic_write_text(path, text)
+    return atomic_write_text(path, text, overwrite=True)
 
 
 def _jsonable(o: Any) -> Any:

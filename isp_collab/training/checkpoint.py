@@ -9,16 +9,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from ..atomic import OutputError, atomic_path
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """torch.save to a temp file in the same folder, then rename: a crash never leaves half a file.
 
     The file is readable by others (0644, like model files), so colleagues can resume or inspect a run.
+    Raises :class:`~isp_collab.atomic.OutputError` (one line naming ``path``) when it cannot be written.
     """
     with atomic_path(path, mode=0o644) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except (RuntimeError, OSError) as e:  # torch reports a full disk as a RuntimeError
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise OutputError(f"{path}: cannot write the checkpoint ({reason})") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

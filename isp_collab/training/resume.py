@@ -135,14 +135,14 @@ def open_run(
             raise ValueError(f"{e}; remove {run_dir}, or pass --run-dir DIR for a new run") from None
         if changed := recipe_changes(ck.get("recipe", {}), recipe, ck.get("cwd")):
             saved_steps = ck.get("recipe", {}).get("train", {}).get("steps")
-            if ck.get("step", 0) >= (saved_steps or float("inf")) and all(
-                c.startswith("train.steps:") for c in changed
-            ):
+            more = recipe.train.steps - (saved_steps or 0)
+            finished = saved_steps is not None and ck.get("step", 0) >= saved_steps
+            if finished and more > 0 and all(c.startswith("train.steps:") for c in changed):
                 # a finished run's schedule has ended: more steps is a new run that starts from its model
                 raise ValueError(
                     f"{last}: the run finished its {saved_steps} steps and its learning-rate schedule with them; to "
-                    "train its model further, start a new run from it: --init MODEL_FOLDER --run-dir NEW_DIR "
-                    f"--steps {recipe.train.steps}"
+                    f"train its model {more} steps more, start a new run from it: --init MODEL_FOLDER --run-dir "
+                    f"NEW_DIR --steps {more}"
                 )
             raise ValueError(
                 f"{last}: the run was started with other settings ({'; '.join(changed)}); resume with the "
