@@ -58,7 +58,7 @@ def axis_starts(length: int, tile: int, overlap: int, center2: int) -> list[int]
     ``length - 1 + overlap // 2``, plus the mirrors of f, f + stride, ... until a mirror starts at or before
     ``-(overlap // 2)``; tiles touching no pixel are dropped. Seam layout: f = (center2 + 1 - overlap) // 2
     (the two centre tiles overlap by overlap, or overlap + 1 when center2 + 1 - overlap is odd). Centred
-    layout (one tile on the centre): f = (center2 - tile + 1) / 2, only when that is even, used only when
+    layout (one tile on the centre): f = (center2 - tile + 1) / 2, only when center2 - tile + 1 is even, used only when
     it has strictly fewer tiles.
     """
     stride = tile - overlap

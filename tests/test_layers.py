@@ -40,6 +40,8 @@ def _imported(path: Path, root: Path = PACKAGE) -> set[str]:
                 base = package[: len(package) - node.level + 1]
                 target = (*base, *(node.module.split(".") if node.module else ()))
                 names = [target] if node.module else [(*base, a.name) for a in node.names]
+            elif node.module == "isp_collab":  # from isp_collab import bench: the names are the modules
+                names = [("isp_collab", a.name) for a in node.names]
             else:
                 names = [tuple(node.module.split("."))] if node.module else []
         elif isinstance(node, ast.Import):
@@ -74,9 +76,12 @@ def test_imports_follow_the_layers():
 def test_the_check_sees_imports(tmp_path):
     """The reader finds relative, absolute and in-function imports (so the test above can fail)."""
     sample = PACKAGE / "pipeline" / "stages.py"
-    text = "from ..bench import report\nimport isp_collab.cli\ndef f():\n    from .. import training\n"
+    text = (
+        "from ..bench import report\nimport isp_collab.cli\nfrom isp_collab import export\n"
+        "def f():\n    from .. import training\n"
+    )
     fake = tmp_path / "isp_collab" / "pipeline" / "x.py"
     fake.parent.mkdir(parents=True)
     fake.write_text(text)
-    assert _imported(fake, tmp_path / "isp_collab") == {"bench", "cli", "training"}
+    assert _imported(fake, tmp_path / "isp_collab") == {"bench", "cli", "export", "training"}
     assert _imported(sample) <= UTILITIES | ALLOWED["pipeline"] | {"pipeline"}

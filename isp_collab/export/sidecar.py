@@ -125,7 +125,7 @@ def build_sidecar(
             "s + tile - 1 >= length - 1 + overlap // 2, plus the mirrors of f + k (tile - overlap), k = 0, 1, ... up "
             "to the first starting at or before -(overlap // 2); tiles touching no pixel are dropped. "
             "f = floor((c2 + 1 - overlap) / 2) (two tiles meet at the centre), or (c2 - tile + 1) / 2 (one tile "
-            "centred) when that is even and gives strictly fewer tiles",
+            "centred) when c2 - tile + 1 is even and that gives strictly fewer tiles",
             "gathering": f"{GATHERING.get(strategy, strategy)}; {GATHERING_PADDING}",
             "guide": "export/README.md, 'Whole image: tiling, gathering, stitching'; export/collab_core.py does it",
             "padding": "reflect-101 where a tile leaves the image (dcb|abcd|cba), periodic when the tile is wider "
