@@ -5,8 +5,18 @@ are H x W x 3 float32 numpy arrays, linear RGB.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from .models import create_model, load_model
+
+def __getattr__(name: str) -> Any:
+    """``create_model`` / ``load_model`` from :mod:`isp_collab.models`, imported on first use: importing the
+    package (or running ``isp-collab process --onnx``) does not import torch (about 1 s)."""
+    if name in ("create_model", "load_model"):
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 try:
     __version__ = version("isp-collab")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+DEFAULT_MODEL = "sharpen-unet-tx-n4"  # the model process, export and the demo use unless told otherwise
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALLED_ROOT = Path(__file__).resolve().parent / "_shipped"
 

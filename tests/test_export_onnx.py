@@ -251,3 +251,23 @@ def test_read_sidecar_refuses_a_sidecar_without_a_required_key_or_not_json(tmp_p
 def _conv_layers() -> int:
     """Conv layers of the exported network (batch norms folded into them): one graph Conv each."""
     return sum(isinstance(m, torch.nn.Conv2d) for m in load_model(exported()[0]).modules())
+
+
+def test_process_with_onnx_never_imports_torch(tmp_path):
+    """`process --onnx` runs where torch cannot be imported (it used to cost ~1 s of every run), same image."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    from isp_collab.cli import main
+
+    art = artefact("fp32")
+    src, alone, beside = tmp_path / "in.png", tmp_path / "alone.png", tmp_path / "beside.png"
+    cv2.imwrite(str(src), np.random.default_rng(3).integers(0, 255, (80, 96, 3), dtype=np.uint8))
+    argv = ["process", str(src), "-o", str(alone), "--onnx", str(art.path)]
+    code = f"import sys\nsys.modules['torch'] = None\nfrom isp_collab.cli import main\nsys.exit(main({argv!r}))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert main(["process", str(src), "-o", str(beside), "--onnx", str(art.path)]) == 0  # torch imported here
+    assert np.array_equal(cv2.imread(str(alone)), cv2.imread(str(beside)))

@@ -13,7 +13,17 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "isp_collab"
 
 # single modules at the package's root that every layer may use; they import no layer themselves
-UTILITIES = {"allocator", "atomic", "config_paths", "device", "native_stderr", "shipped", "signals"}
+UTILITIES = {
+    "allocator",
+    "atomic",
+    "config_paths",
+    "device",
+    "hashing",
+    "limits",
+    "native_stderr",
+    "shipped",
+    "signals",
+}
 ROOT_NAMES = {"__version__"}  # names of the package itself, not modules
 # layer -> the layers it may import
 ALLOWED = {

@@ -23,8 +23,8 @@ def _csv(value: str) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..models import DEFAULT_MODEL
     from ..restore.tiling import MAX_N
+    from ..shipped import DEFAULT_MODEL
 
     p = sub.add_parser(
         "export",

@@ -11,9 +11,9 @@ import time
 import warnings
 from pathlib import Path
 
-from ..models import DEFAULT_MODEL
 from ..pipeline.collaborative import LENS_MODEL, MAX_N, MAX_TILE
 from ..pipeline.io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
+from ..shipped import DEFAULT_MODEL
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
@@ -272,10 +272,12 @@ def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
 
 def _note_synthetic_lens(stage: object) -> None:
     """One line when the lens stage runs a model of a synthetic lens: on another lens it corrects the wrong aberrations."""
-    from ..physics.optics import LENSES
-
     lens = getattr(stage, "_model_info", {}).get("lens")
-    if getattr(stage, "name", "") == "lens" and isinstance(lens, str) and lens in LENSES:
+    if getattr(stage, "name", "") != "lens" or not isinstance(lens, str):
+        return
+    from ..physics.optics import LENSES  # torch: only for a lens model
+
+    if lens in LENSES:
         print(
             f"isp-collab process: note: the lens model corrects the aberrations of the synthetic lens {lens!r}; on "
             "photos from another lens it can add colour fringes (README: Retrain for your own lens)",

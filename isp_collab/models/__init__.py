@@ -1,9 +1,10 @@
 """The collaborative UNet family, its weights format and its complexity counts."""
 
+from ..shipped import DEFAULT_MODEL
 from .collab import POOLINGS, Collaboration
 from .complexity import count_params, family_table, gflops_per_megapixel
 from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig, create_model
-from .weights import DEFAULT_MODEL, WeightsError, load_model, read_card, save_model, shipped_models
+from .weights import WeightsError, load_model, read_card, save_model, shipped_models
 
 __all__ = [
     "ARCHITECTURES",

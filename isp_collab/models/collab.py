@@ -27,10 +27,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..limits import MAX_N  # noqa: F401 (re-exported: the tools' cap on N)
+
 Pooling = Literal["max", "mean", "global-max", "attention"]
-# Largest stack size N every tool accepts (train, process, info, export): the shipped models are trained
-# with N <= 8; restore caps N at the image's tile count (a larger stack would only repeat tiles).
-MAX_N = 64
 POOLINGS: tuple[str, ...] = ("max", "mean", "global-max", "attention")
 CollabInit = Literal["identity", "random"]
 COLLAB_INITS: tuple[str, ...] = ("identity", "random")

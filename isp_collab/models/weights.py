@@ -8,7 +8,6 @@ package version. :func:`load_model` is the one way to get a trained network; eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..shipped import shipped_path
+from ..hashing import file_sha256
+from ..shipped import DEFAULT_MODEL, shipped_path  # noqa: F401 (DEFAULT_MODEL: re-exported, its old home)
 from .collab import MERGES, POOLINGS
 from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig
 
@@ -30,7 +30,6 @@ CARD_FILE = "card.json"
 # Shipped weights live in the repository's models/ folder (a wheel carries a copy: isp_collab/shipped.py);
 # ISP_COLLAB_MODELS points elsewhere (e.g. a camera maker's own model zoo).
 MODELS_DIR = Path(os.environ.get("ISP_COLLAB_MODELS", shipped_path("models")))
-DEFAULT_MODEL = "sharpen-unet-tx-n4"
 
 
 class WeightsError(ValueError):
@@ -60,14 +59,6 @@ def shipped_models() -> list[str]:
         for p in MODELS_DIR.iterdir()
         if not p.name.startswith(".") and (p / WEIGHTS_FILE).is_file() and (p / CARD_FILE).is_file()
     )
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_card(model_dir: str | os.PathLike) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class CollaborativeStage(StageBase):
                 self._check_exported_model(exported.get("name"), sidecar)
                 recorded = data.get("file_sha256")  # the file the sidecar was written for (another precision?)
                 if isinstance(recorded, str):
-                    from ..models.weights import file_sha256
+                    from ..hashing import file_sha256
 
                     if recorded != file_sha256(Path(self.onnx_path)):
                         raise ValueError(

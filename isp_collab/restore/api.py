@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from .backends import Backend, OnnxBackend, TorchBackend
 from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
 from .tiling import MAX_N, Stitcher, TileGrid, default_overlap, make_grid, tile_view
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # images above this many pixels get a progress bar by default (a 1-MP image takes a few seconds on a CPU)
 PROGRESS_PIXELS = 1_000_000
@@ -36,6 +39,13 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def _is_network(obj: object) -> bool:
+    """Whether ``obj`` is a torch ``nn.Module``, without importing torch: none exists before torch is imported
+    (so ``restore`` on an ``.onnx`` file never loads torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
 def make_backend(
     model: nn.Module | str | os.PathLike | Backend,
     backend: str = "torch",
@@ -46,7 +56,7 @@ def make_backend(
     if backend not in ("torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     if isinstance(model, (TorchBackend, OnnxBackend)) or (
-        not isinstance(model, (nn.Module, str, os.PathLike)) and hasattr(model, "run")
+        not isinstance(model, (str, os.PathLike)) and not _is_network(model) and hasattr(model, "run")
     ):
         return model  # already a backend
     if backend == "onnx" or (isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx")):
@@ -58,7 +68,7 @@ def make_backend(
         from ..models import load_model
 
         model = load_model(model)
-    if not isinstance(model, nn.Module):
+    if not _is_network(model):
         raise TypeError(
             f"model must be a network, a shipped model name or folder, an .onnx path or a backend, got {type(model).__name__}"
         )

@@ -10,14 +10,13 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..device import pick_device
+if TYPE_CHECKING:  # torch is imported where a torch network runs: the ONNX path never loads it
+    import torch
+    from torch import nn
 
 
 @runtime_checkable
@@ -48,6 +47,9 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     CPU, 14-18% faster and 10-20% less activation memory (measured once, loaded machine); the same
     result within float rounding.
     """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
     for child in module.children():
         if isinstance(child, nn.Sequential):
             for i in range(len(child) - 1):
@@ -76,6 +78,10 @@ class TorchBackend:
     def __init__(
         self, model: nn.Module, device: str | torch.device | None = None, channels_last: bool | None = None
     ) -> None:
+        import torch
+
+        from ..device import pick_device
+
         self.device = pick_device(str(device) if device is not None else None)
         if channels_last is None:
             channels_last = CHANNELS_LAST_DEFAULT.get(self.device.type, False)
@@ -92,6 +98,8 @@ class TorchBackend:
 
     def run(self, stacks: np.ndarray) -> np.ndarray:
         """``(S, N, 3, T, T)`` float32 linear RGB -> restored, same shape and dtype."""
+        import torch
+
         x = torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)).to(self.device)
         with torch.inference_mode():
             y = self.model(x)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.collab import MAX_N  # noqa: F401 (re-exported: the tools' cap on N)
+from ..limits import MAX_N  # noqa: F401 (re-exported: the tools' cap on N)
 
 DEFAULT_OVERLAP = 32  # pixels between neighbouring tiles at the default 256 px tile
 
