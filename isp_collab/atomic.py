@@ -65,6 +65,16 @@ def _umask() -> int:
     return mask
 
 
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    """An open, empty temporary file in ``path``'s folder (created if missing): (fd, its path)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write to {path.parent} ({e.strerror or e})") from None
+    return fd, Path(name)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
@@ -73,12 +83,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     Raises :class:`OutputError` with a one-line message naming ``path``.
     """
     p = check_output(path, overwrite=overwrite)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as e:
-        raise OutputError(f"{p}: cannot write to {p.parent} ({e.strerror or e})") from None
-    tmp = Path(tmp_name)
+    fd, tmp = _temp_beside(p)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -130,13 +135,8 @@ def atomic_path(path: str | os.PathLike, *, mode: int | None = None) -> Iterator
     usual permissions under the umask) and renamed onto ``path``, replacing it. On error or interrupt
     the temporary file is removed and ``path`` is untouched."""
     path = check_output(path, overwrite=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write to {path.parent} ({e.strerror or e})") from None
+    fd, tmp = _temp_beside(path)
     os.close(fd)
-    tmp = Path(name)
     try:
         yield tmp
         try:

@@ -22,12 +22,17 @@ from isp_collab.restore.detail import LUMA_WEIGHTS, postprocess_spec, transfer_l
 CONSUMER = Path(__file__).resolve().parents[1] / "export" / "consume_onnx.py"
 
 
-def load_consumer():
-    spec = importlib.util.spec_from_file_location("consume_onnx", CONSUMER)
+def load_script(path: Path):
+    """The export/ script at ``path`` as a module (export/ is not a package: users run these files)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["consume_onnx"] = module  # dataclasses need the module registered
+    sys.modules[path.stem] = module  # dataclasses need the module registered
     spec.loader.exec_module(module)
     return module
+
+
+def load_consumer():
+    return load_script(CONSUMER)
 
 
 def sample_image(h: int = 150, w: int = 203) -> np.ndarray:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from test_export_consumer import assert_one_error_line, load_consumer, model_copy, run_main, sample_image
+from test_export_consumer import assert_one_error_line, load_consumer, load_script, model_copy, run_main, sample_image
 from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures)
 
 restore_mod = pytest.importorskip("isp_collab.restore")
@@ -24,11 +23,7 @@ CORE = Path(__file__).resolve().parents[1] / "export" / "collab_core.py"
 
 
 def load_core():
-    spec = importlib.util.spec_from_file_location("collab_core", CORE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["collab_core"] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module
+    return load_script(CORE)
 
 
 def onnx_run_stack():
