@@ -5,7 +5,10 @@ are H x W x 3 float32 numpy arrays, linear RGB.
 """
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports them on first use
+    from .models import create_model, load_model
 
 
 def __getattr__(name: str) -> Any:
