@@ -1,5 +1,5 @@
 """Recipes: image folders relative to the recipe file; validation photos spread over a large folder; how
-the [data] options stacks_of_one, stack_sizes, blur_group and blur_jitter draw training stacks."""
+the [data] options stacks_of_one, stack_sizes, blur_group, blur_jitter and clip draw training stacks."""
 
 import os
 from pathlib import Path
@@ -163,3 +163,21 @@ def test_blur_group_must_split_over_the_processes(monkeypatch, tmp_path):
         train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
     assert trainer._stacks_per_process(r, 2) == 4
+
+
+@pytest.mark.parametrize("task_lines", ["", '[task]\nname = "lens"\nlens = "lens-a"\n'], ids=["sharpen", "lens"])
+def test_clip_keeps_training_inputs_in_the_unit_range_and_draws_the_same_batch(tmp_path, task_lines):
+    """data.clip: the noisy inputs are the unclipped draw clipped to [0, 1] (as the pipeline's white balance and
+    the validation tiles clip); the targets and the random stream are untouched."""
+    from isp_collab.training.tasks import build_task
+
+    batches = {}
+    for clip in (False, True):
+        recipe = tmp_path / f"clip-{clip}.toml"
+        text = TINY.read_text().replace("[data]\n", f"[data]\nclip = {str(clip).lower()}\n") + task_lines
+        recipe.write_text(text if not task_lines else text.replace("n = 2", "n = 1"))
+        batches[clip] = build_task(load_recipe(recipe)).sample(8, torch.Generator().manual_seed(0))
+    raw, clipped = batches[False].blurry, batches[True].blurry
+    assert raw.min() < 0 or raw.max() > 1  # the noise leaves the range somewhere, so the option has work to do
+    assert clipped.min() >= 0 and clipped.max() <= 1
+    assert torch.equal(clipped, raw.clamp(0, 1)) and torch.equal(batches[True].sharp, batches[False].sharp)

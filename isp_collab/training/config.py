@@ -49,6 +49,9 @@ class DataSection:
     sigma_min: float = 0.3
     sigma_max: float = 4.0
     same_image: bool = False  # draw the N patches of a stack from one photo (sharpen and lens)
+    # clip the noisy training inputs to [0, 1], as the pipeline's white balance and the validation tiles do
+    # (false: noise may take them below 0 or above 1, as in every run before this option)
+    clip: bool = False
     noise_per: str = "patch"  # sharpen: noise level + Bayer pattern per patch, or one per stack ("stack")
     noise_kind_per: str = "patch"  # sharpen, mixed noise: demosaicking-or-white coin per patch or per stack
     # sharpen, N>1: fraction of steps drawn as stacks of 1 (N times as many stacks, same patches per step),

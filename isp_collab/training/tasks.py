@@ -88,6 +88,16 @@ class _Task:
     def _build_valset(self) -> dict[str, ValGroup]:
         raise NotImplementedError
 
+    def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
+        """A training batch of ``stacks`` stacks (see :meth:`_draw`); ``data.clip`` clips ``blurry`` to [0, 1]."""
+        batch = self._draw(stacks, gen)
+        if self.recipe.data.clip:
+            return StackBatch(batch.blurry.clamp(0.0, 1.0), batch.sharp, batch.info)
+        return batch
+
+    def _draw(self, stacks: int, gen: torch.Generator) -> StackBatch:
+        raise NotImplementedError
+
     def _val_where(self) -> str:
         return ", ".join(self.recipe.data.val_images) or DEAD_LEAVES
 
@@ -150,7 +160,7 @@ class SharpenTask(_Task):
         self.grouped = sampler(d.blur_group)  # data.blur_group (N=1): patches drawn as stacks of that size
         self.crop_size = d.patch + self.sampler.kernel_size - 1
 
-    def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
+    def _draw(self, stacks: int, gen: torch.Generator) -> StackBatch:
         """``stacks`` stacks of N (``stacks`` x N patches).
 
         With ``data.stacks_of_one``, that fraction of draws is N x ``stacks`` stacks of 1; with
@@ -228,7 +238,7 @@ class LensTask(_Task):
                 raise ValueError(f"{self.recipe.path or self.recipe.name}: task.lens: {e}") from None
         return make_lens(lens, image_size=image_size, seed=0)
 
-    def sample(self, stacks: int, gen: torch.Generator) -> StackBatch:
+    def _draw(self, stacks: int, gen: torch.Generator) -> StackBatch:
         return self.sampler.sample(stacks, gen)
 
     def data_card(self) -> dict[str, Any]:
