@@ -43,6 +43,30 @@ def test_ctrl_c_after_a_batch_is_drawn_resumes_exactly(tmp_path, monkeypatch):
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 
 
+def test_ctrl_c_after_a_forward_pass_resumes_exactly(tmp_path, monkeypatch):
+    """The forward pass of the interrupted step has moved BatchNorm's running statistics: the checkpoint keeps
+    those of the last whole step, so the resumed run does not count that batch twice."""
+    train(tiny(6), tmp_path / "a", run_dir=tmp_path / "ra", progress=False)
+    real, calls = trainer_mod.F.l1_loss, []
+
+    def loss_then_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        out = real(*args, **kwargs)  # the network has run on step 3's batch
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(trainer_mod.F, "l1_loss", loss_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(6), tmp_path / "b", run_dir=tmp_path / "rb", progress=False)
+    monkeypatch.setattr(trainer_mod.F, "l1_loss", real)
+    assert load_checkpoint(tmp_path / "rb" / "last.pt")["step"] == 2
+    train(tiny(6), tmp_path / "b", run_dir=tmp_path / "rb", progress=False, resume=True)
+    whole, resumed = (load_checkpoint(tmp_path / r / "last.pt")["model"] for r in ("ra", "rb"))
+    assert any(k.endswith("running_mean") for k in whole)  # the network has BatchNorm statistics to keep
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
 def test_a_signal_during_the_update_acts_once_the_step_is_whole():
     done = []
     with pytest.raises(KeyboardInterrupt), steps_are_whole():

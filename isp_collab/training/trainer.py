@@ -197,9 +197,10 @@ def _train(
             ema.load_state_dict(ck["ema"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
         validated = ck.get("validated", step)
-    # the batch generator and RNGs as they stand after the last whole step: what a checkpoint saves, so an
-    # interrupt while the next batch is drawn or used does not skip that batch on resume
-    whole_gen, whole_rng = gen.get_state(), rng_state()
+    # the batch generator, RNGs and BatchNorm statistics as they stand after the last whole step: what a
+    # checkpoint saves, so an interrupt while the next batch is drawn or used (its forward pass has already
+    # moved the running statistics) neither skips that batch on resume nor counts it twice
+    whole_gen, whole_rng, whole_buffers = gen.get_state(), rng_state(), _buffers(model)
 
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -219,7 +220,7 @@ def _train(
             save_checkpoint(
                 path,
                 {
-                    "model": model.state_dict(),
+                    "model": {**model.state_dict(), **whole_buffers},
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(),
                     "generators": gens,
@@ -314,7 +315,7 @@ def _train(
                 if ema is not None:
                     ema.update_parameters(model)
                 step += 1
-                whole_gen, whole_rng = gen.get_state(), rng_state()
+                whole_gen, whole_rng, whole_buffers = gen.get_state(), rng_state(), _buffers(model)
             patches += blurry.shape[0] * blurry.shape[1] * world
             now = time.perf_counter()
             elapsed += now - t_last
@@ -351,6 +352,12 @@ def _train(
     if world > 1:
         dist.barrier()
     return result
+
+
+def _buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's saved buffers (BatchNorm running statistics), keyed as in its ``state_dict``."""
+    saved = model.state_dict(keep_vars=True)
+    return {k: b.detach().clone() for k, b in model.named_buffers() if k in saved}
 
 
 def _param_groups(model: torch.nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
