@@ -244,6 +244,20 @@ def test_white_balance_flag_keeps_the_configs_other_white_balance_settings(tmp_p
         assert (wb.mode, wb.gains, wb.clip) == (mode, gains, False)
 
 
+@pytest.mark.parametrize(
+    ("section", "flag", "value"), [("white_balance", "--white-balance", "2,1,1.5"), ("tone", "--exposure-ev", "2")]
+)
+def test_a_flag_for_a_stage_the_config_turns_off_is_refused(capsys, tmp_path, inputs, section, flag, value):
+    """Flags win over the file, so a flag the run would ignore (its stage off in --config) is one line, exit 2."""
+    config = tmp_path / "off.toml"
+    config.write_text(f"[{section}]\nenabled = false\n")
+    out = tmp_path / "x.png"
+    code, err, _ = run(capsys, inputs / "good.dng", "-o", out, "--stages", "none", "--config", config, flag, value)
+    assert code == 2 and len(err) == 1, err
+    assert f"{flag} {value}: the --config file turns the {section} stage off" in err[0]
+    assert not out.exists()
+
+
 def test_strength_scales_the_sharpening(capsys, tmp_path, inputs):
     """--strength 0 returns the input, 0.5 half the network's change, and values outside [0, 2] are one line."""
     from isp_collab.pipeline import Sharpen

@@ -87,6 +87,16 @@ def build_pipeline(args: argparse.Namespace):
         if not 0 <= args.strength <= 2:
             raise ValueError(f"--strength must be in [0, 2] (1: the network's sharpening), got {args.strength:g}")
         pipeline.sharpen = dataclasses.replace(pipeline.sharpen, strength=args.strength)
+    for flag, value, section in (
+        ("--white-balance", args.white_balance, "white_balance"),
+        ("--exposure-ev", args.exposure_ev, "tone"),
+    ):
+        if value is not None and not getattr(pipeline, section).enabled:  # a flag the run would silently ignore
+            value = f"{value:g}" if isinstance(value, float) else value
+            raise ValueError(
+                f"{flag} {value}: the --config file turns the {section} stage off ([{section}] enabled = false); "
+                "drop the flag or enable the stage"
+            )
     if args.white_balance is not None:
         mode, gains = _white_balance(args.white_balance)  # the config's other settings (clip...) are kept
         pipeline.white_balance = dataclasses.replace(pipeline.white_balance, mode=mode, gains=gains)
