@@ -364,6 +364,19 @@ def test_outputs_are_tagged_srgb_and_decode_to_the_same_pixels(ext, bits):
         assert np.array_equal(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), samples)
 
 
+@pytest.mark.parametrize(("ext", "bits"), [(".jpg", 8), (".tif", 8), (".tif", 16)])
+def test_grey_outputs_carry_no_rgb_profile(ext, bits):
+    """An RGB ICC profile on grey pixels makes colour-managed readers fail ("cannot build transform")."""
+    import io
+
+    from PIL import Image
+
+    grey = np.linspace(0, 1, 12 * 20, dtype=np.float32).reshape(12, 20)
+    with Image.open(io.BytesIO(encode_image(grey, ext, bits))) as im:
+        im.load()
+        assert im.mode in ("L", "I;16", "I;16B", "I") and "icc_profile" not in im.info, (im.mode, im.info.keys())
+
+
 @pytest.mark.parametrize("ext", [".png", ".jpg"])
 def test_exif_is_carried_upright(tmp_path, ext):
     """Camera EXIF of an ordinary image reaches PNG/JPEG outputs; orientation is 1 (pixels already upright)."""

@@ -292,7 +292,7 @@ def encode_image(
             photometric=photometric,
             compression="zlib",
             predictor=True,
-            iccprofile=_srgb_icc(),
+            iccprofile=_srgb_icc() if q.ndim == 3 else None,  # an RGB profile on grey pixels breaks colour management
             metadata=None,
             software="isp-collab",
         )
@@ -310,9 +310,8 @@ def encode_image(
         raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
     if ext == ".png":
         return _png_with_chunks(buf.tobytes(), [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else []))
-    return _jpeg_with_segments(
-        buf.tobytes(), ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + [(0xE2, _ICC_HEADER + _srgb_icc())]
-    )
+    icc = [(0xE2, _ICC_HEADER + _srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
+    return _jpeg_with_segments(buf.tobytes(), ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc)
 
 
 _ICC_HEADER = b"ICC_PROFILE\x00\x01\x01"  # one chunk of one (the profile fits a single APP2 segment)
