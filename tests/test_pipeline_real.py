@@ -41,12 +41,44 @@ def test_bundled_dng_is_the_shared_sample():
     assert digest[0] == digest[1]
 
 
+# LibRaw's camera->sRGB matrix for the Kodak DC50 (its rgb_cam, read through LibRaw's C API
+# libraw_get_rgb_cam; rawpy does not expose it). The KDC file itself holds no colour matrix.
+KDC_RGB_CAM = [[1.8125, -0.3365, -0.476], [-0.435, 1.852, -0.417], [-0.676, -1.393, 3.069]]
+
+
+def _mean_chroma(img: np.ndarray) -> float:
+    """Mean of max(R, G, B) - min(R, G, B) over the pixels, in the image's levels."""
+    return float((img.max(axis=2).astype(np.float64) - img.min(axis=2)).mean())
+
+
 @needs_shared
-def test_kodak_kdc_decodes_with_guesses():
-    with pytest.warns(UserWarning, match=r"kodak_dc50\.kdc: no colour matrix"):
+def test_kodak_kdc_decodes_with_libraws_matrix():
+    with pytest.warns(UserWarning, match=r"kodak_dc50\.kdc: no colour matrix in the file; using LibRaw's"):
         mosaic, frame = RawDecode()(RAW_DIR / "kodak_dc50.kdc")
     assert mosaic.shape == (512, 768) and frame.cfa_pattern == "GRBG"
-    assert frame.cam_to_srgb is None and frame.wb_gains is None  # the file has neither
+    assert frame.wb_gains is None  # the file has none
+    # recovered from LibRaw's rendering: LibRaw's own matrix, not the identity
+    np.testing.assert_allclose(frame.ccm, KDC_RGB_CAM, atol=1e-3)
+    np.testing.assert_allclose(frame.ccm.sum(axis=1), 1.0, atol=1e-3)
+
+
+@needs_shared
+def test_kodak_kdc_colours_match_libraw(tmp_path):
+    """With the identity matrix the KDC came out flat: mean chroma 8.7 levels against LibRaw's 24.2."""
+    import rawpy
+
+    kdc = RAW_DIR / "kodak_dc50.kdc"
+    out = tmp_path / "kdc.png"
+    assert main(["process", str(kdc), "-o", str(out), "--stages", "none"]) == 0
+    ours = cv2.imread(str(out), cv2.IMREAD_COLOR)[..., ::-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, frame, _ = Pipeline().read(kdc)  # the gray-world gains the pipeline applied
+    r, g, b = frame.wb_gains
+    with rawpy.imread(str(kdc)) as raw:  # LibRaw's rendering with the same gains, sRGB curve, no brightening
+        ref = raw.postprocess(user_wb=[r, g, b, g], no_auto_bright=True, adjust_maximum_thr=0, gamma=(2.4, 12.92))
+    assert ours.shape == ref.shape
+    assert _mean_chroma(ours) == pytest.approx(_mean_chroma(ref), rel=0.15)
 
 
 @needs_shared

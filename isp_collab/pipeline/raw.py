@@ -1,7 +1,8 @@
 """RAW decoding with LibRaw (rawpy): every format LibRaw reads (DNG, NEF, CR2/CR3, ARW, RAF, ORF, RW2, KDC, ...).
 
 Only the undemosaicked sensor data and its metadata are taken from LibRaw; demosaicking, white
-balance and colour are the pipeline's own stages. Every failure is an :class:`InputError` whose
+balance and colour are the pipeline's own stages. (A file without a colour matrix gets LibRaw's own
+camera->sRGB matrix, fitted from two small LibRaw renderings: :func:`libraw_cam_to_srgb`.) Every failure is an :class:`InputError` whose
 message is one line naming the file (LibRaw's own stderr chatter is captured into that line).
 """
 
@@ -150,6 +151,77 @@ def _wb_gains(raw) -> tuple[float, float, float] | None:
     return (r / g, 1.0, b / g)
 
 
+# The fit of LibRaw's camera->sRGB matrix (see :func:`fit_cam_to_srgb`): pixels used, and what it must meet.
+_FIT_SAMPLES = 20_000  # at most, evenly spaced over the usable pixels
+_FIT_MIN_SAMPLES = 1_000
+_FIT_MAX_COND = 1e3  # condition number of the samples, columns scaled to unit norm (natural scenes: 50-100)
+_FIT_MAX_RESIDUAL = 1e-3  # RMS residual / RMS of the sRGB values (an exact 3x3 map leaves ~4e-5: rounding)
+
+
+def fit_cam_to_srgb(cam: np.ndarray, srgb: np.ndarray) -> np.ndarray | None:
+    """The (3, 3) matrix M with ``srgb = M @ cam`` per pixel, from two 16-bit renderings of one frame.
+
+    cam, srgb: (H, W, 3) uint16, LibRaw's linear renderings of the same frame with
+    ``output_color`` raw and sRGB (LibRaw computes the second from the first with its camera->sRGB
+    matrix ``rgb_cam``, then truncates to integers and clips at 0 and 65535). Pixels with a clipped or
+    near-black channel are left out. None when the fit cannot be trusted: too few usable pixels,
+    samples too close to one colour to separate the channels (ill-conditioned), or a residual no
+    3x3 matrix would leave.
+    """
+    x = cam.reshape(-1, 3)
+    y = srgb.reshape(-1, 3)
+    ok = np.ones(x.shape[0], dtype=bool)
+    for c in range(3):  # channel by channel: min/max over a trailing axis of 3 is slow in numpy
+        ok &= (x[:, c] >= 0.01 * 65535) & (x[:, c] <= 0.98 * 65535) & (y[:, c] > 0) & (y[:, c] < 65535)
+    usable = np.flatnonzero(ok)
+    if usable.size < _FIT_MIN_SAMPLES:
+        return None
+    pick = usable[:: -(-usable.size // _FIT_SAMPLES)]
+    xs = x[pick].astype(np.float64)
+    ys = y[pick].astype(np.float64) + 0.5  # LibRaw truncates its sRGB values: 0.5 low on average
+    gram = xs.T @ xs  # least squares by the normal equations: 3x3, well within double precision at cond <= 1e3
+    norms = np.sqrt(np.diag(gram))
+    if not np.all(norms > 0) or np.sqrt(np.linalg.cond(gram / np.outer(norms, norms))) > _FIT_MAX_COND:
+        return None
+    m = np.linalg.solve(gram, xs.T @ ys)
+    residual = np.sqrt(np.mean((xs @ m - ys) ** 2) / np.mean(ys**2))
+    if not (np.all(np.isfinite(m)) and residual <= _FIT_MAX_RESIDUAL):
+        return None
+    return m.T
+
+
+def libraw_cam_to_srgb(raw) -> np.ndarray | None:
+    """LibRaw's own camera->sRGB matrix (``rgb_cam``, which rawpy does not expose), or None.
+
+    Fitted (:func:`fit_cam_to_srgb`) on two half-size renderings of the frame (no demosaicking, unit
+    white balance, linear, 16 bits): camera RGB and LibRaw's sRGB. For files whose colour data LibRaw
+    keeps in its own tables rather than in the file (the Kodak DC50's KDC). None when the fit is not
+    trustworthy, when it is the identity (LibRaw has no matrix either), or when LibRaw fails.
+    """
+    import rawpy
+
+    common = dict(
+        half_size=True,
+        user_wb=[1.0, 1.0, 1.0, 1.0],
+        use_camera_wb=False,
+        use_auto_wb=False,
+        gamma=(1.0, 1.0),
+        no_auto_bright=True,
+        output_bps=16,
+    )
+    try:
+        cam = raw.postprocess(output_color=rawpy.ColorSpace.raw, **common)
+        srgb = raw.postprocess(output_color=rawpy.ColorSpace.sRGB, **common)
+    except (rawpy.LibRawError, MemoryError):
+        return None
+    if cam.shape != srgb.shape or cam.ndim != 3 or cam.shape[2] != 3:
+        return None
+    m = fit_cam_to_srgb(cam, srgb)
+    if m is None or np.allclose(m, np.eye(3), atol=1e-3):
+        return None
+    return m
+
+
 def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | None:
     cm = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cm) and np.all(np.isfinite(cm)):
@@ -157,6 +229,15 @@ def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | No
     xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]  # zero for DNGs: LibRaw fills color_matrix
     if np.any(xyz) and abs(np.linalg.det(xyz)) > 1e-12:
         return tuple(tuple(float(v) for v in row) for row in cam_to_srgb_from_xyz(xyz))
+    fitted = libraw_cam_to_srgb(raw)  # LibRaw may still know the camera (a built-in table)
+    if fitted is not None:
+        warnings.warn(
+            f"{path}: no colour matrix in the file; using LibRaw's camera->sRGB matrix for it, "
+            "recovered from LibRaw's rendering",
+            PipelineWarning,
+            stacklevel=2,
+        )
+        return tuple(tuple(float(v) for v in row) for row in fitted)
     warnings.warn(
         f"{path}: no colour matrix in the file; camera RGB is used as sRGB (identity)", PipelineWarning, stacklevel=2
     )
