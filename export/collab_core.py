@@ -11,7 +11,9 @@
 5. normalise: divide the accumulator by the window weight, separable: Wy(y) * Wx(x);
 6. divide by g (steps 1-6: restore());
 7. detail: ``luma`` keeps the luminance of the change only (transfer_luma_detail), ``rgb`` keeps it all;
-8. strength s: before + s * (result - before) (steps 7-8: postprocess()).
+8. keep_level (sharpening sidecars' ``postprocess.keep_level``, box B, passes P): result - L(result - before),
+   L = P normalised B x B box filters, reflect-101 borders repeated periodically (keep_local_level);
+9. strength s: before + s * (result - before) (steps 7-9: postprocess()).
 """
 
 from __future__ import annotations
@@ -325,6 +327,33 @@ def transfer_luma_detail(
     return np.ascontiguousarray(before + d_luma[..., None] / g, dtype=np.float32)
 
 
+def box_mean_rows(plane: np.ndarray, box: int) -> np.ndarray:
+    """(H, W) float64: the mean over ``box`` (odd) rows centred on each row, reflect-101 borders (reflect_index:
+    reflected again where H <= box // 2), from float64 running sums (cumulative, then differenced)."""
+    r, length = box // 2, plane.shape[0]
+    sums = np.zeros((length + 2 * r + 1, *plane.shape[1:]), dtype=np.float64)
+    np.cumsum(plane[reflect_index(np.arange(-r, length + r), length)], axis=0, out=sums[1:])
+    return (sums[box:] - sums[:-box]) / box
+
+
+def keep_local_level(before: np.ndarray, after: np.ndarray, box: int, passes: int) -> np.ndarray:
+    """H x W x 3 float32 (any size, 1 x 1 included): ``after - L(after - before)``, L being ``passes`` normalised
+    ``box`` x ``box`` box filters, each channel alone (OpenCV's ``blur``, BORDER_REFLECT_101), in float64. The
+    vertical and horizontal passes commute: all ``passes`` down the columns, then all along the rows."""
+    if box < 1 or box % 2 == 0 or passes < 1:
+        raise ValueError(f"keep_local_level: box must be odd and >= 1 and passes >= 1, got {box} and {passes}")
+    low = np.empty(after.shape, dtype=np.float32)
+    for c in range(after.shape[2]):  # a channel at a time: float64 planes, not a float64 copy of the image
+        plane = after[..., c].astype(np.float64) - before[..., c]
+        for _ in range(passes):
+            plane = box_mean_rows(plane, box)
+        plane = plane.T
+        for _ in range(passes):
+            plane = box_mean_rows(plane, box)
+        low[..., c] = plane.T
+    return np.ascontiguousarray(after - low, dtype=np.float32)
+
+
 def postprocess(
     before: np.ndarray,
     after: np.ndarray,
@@ -332,11 +361,15 @@ def postprocess(
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
     luma_weights: tuple[float, float, float] = REC709_LUMA,
     strength: float = 1.0,
+    keep_level: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Steps 7-8: the detail step (``luma`` or ``rgb``), then ``before + strength * (result - before)``."""
+    """Steps 7-9: the detail step (``luma`` or ``rgb``), then ``keep_level`` ((box, passes), or None: off),
+    then ``before + strength * (result - before)``."""
     if detail not in DETAILS:
         raise ValueError(f"unknown detail {detail!r}: choose from {', '.join(DETAILS)}")
     out = after if detail == "rgb" else transfer_luma_detail(before, after, wb_gains, luma_weights)
+    if keep_level is not None:
+        out = keep_local_level(before, out, *keep_level)
     if strength != 1:
         out = before + np.float32(strength) * (out - before)
     return out

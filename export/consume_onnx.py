@@ -5,18 +5,20 @@ It does what an ISP integration has to do around the network: read the sidecar `
 next to the ``.onnx`` file (N, tile, overlap, gathering strategy, input/output names, ``preprocess``,
 ``postprocess``), read the image, run the steps of ``collab_core.py`` (this folder; the algorithm alone, numpy
 only: exposure gain, grid, gathering, tiles through ONNX Runtime as ``[1, N, 3, T, T]`` stacks, window-blended
-stitching, the ``luma`` / ``rgb`` detail step and the strength) and write the result. ``export/README.md``
-("Whole image") states every rule a port needs.
+stitching, the ``luma`` / ``rgb`` detail step, ``keep_level`` and the strength) and write the result.
+``export/README.md`` ("Whole image") states every rule a port needs.
 
 The stitched output equals ``isp_collab.restore.restore(image, model, backend="torch", ...)`` to
-within 1e-4, and the ``luma`` step equals ``isp_collab.restore.detail.transfer_luma_detail`` (tested).
+within 1e-4, and the ``luma`` and ``keep_level`` steps equal ``transfer_luma_detail`` and ``keep_local_level``
+of ``isp_collab.restore.detail``; the whole run gives what ``isp-collab process --onnx`` gives (tested).
 ``collab_core.py`` mirrors ``isp_collab/restore/tiling.py`` and ``gathering.py``; neither file imports
 isp_collab (which needs torch).
 
 Usage::
 
     python consume_onnx.py MODEL.onnx INPUT OUTPUT [--sidecar X.json] [--strategy S] [--center X,Y]
-                           [--detail luma|rgb] [--wb-gains R,G,B] [--strength S] [--threads K] [--overwrite]
+                           [--detail luma|rgb] [--wb-gains R,G,B] [--no-keep-level] [--strength S]
+                           [--threads K] [--overwrite]
 
 Images: ``.npy`` (H x W x 3 float linear RGB) and float ``.tif`` are linear RGB, and must be finite (the
 checks of ``isp_collab.restore.check_image``); 8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded:
@@ -176,6 +178,20 @@ def sidecar_postprocess(meta: dict, where: str | os.PathLike = "sidecar") -> tup
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
         raise ValueError(f"{where}: postprocess.strength must be a number in [0, 2], got {strength!r}")
     return str(spec.get("detail", "rgb")), tuple(spec.get("luma_weights", core.REC709_LUMA)), float(strength)
+
+
+def sidecar_keep_level(meta: dict, where: str | os.PathLike = "sidecar") -> tuple[int, int] | None:
+    """(box, passes) of the sidecar's ``postprocess.keep_level``; None (off) without one: lens models, and
+    sharpening sidecars written before the step."""
+    spec = (meta.get("postprocess") or {}).get("keep_level")
+    if spec is None:
+        return None
+    box, passes = (spec.get("box"), spec.get("passes")) if isinstance(spec, dict) else (None, None)
+    if type(box) is not int or type(passes) is not int or box < 1 or box % 2 == 0 or passes < 1:  # bool: no
+        raise ValueError(
+            f"{where}: postprocess.keep_level needs box (an odd int >= 1) and passes (an int >= 1), got {spec!r}"
+        )
+    return box, passes
 
 
 def _numbers(text: str) -> tuple[float, ...]:
@@ -372,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--wb-gains", help="white-balance gains R,G,B of the frame, for --detail luma (default: 1,1,1)")
     p.add_argument(
+        "--no-keep-level",
+        action="store_true",
+        help="skip the sidecar's postprocess.keep_level step (default: done when the sidecar has it, as process does)",
+    )
+    p.add_argument(
         "--strength",
         type=float,
         help="keep this much of the change after the detail step, 0..2 (default: the sidecar's postprocess.strength, "
@@ -399,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         if detail not in DETAILS:
             raise ValueError(f"unknown detail {detail!r}: choose from {', '.join(DETAILS)}")
         strength = side_strength if args.strength is None else args.strength
+        keep_level = sidecar_keep_level(restorer.meta, restorer.sidecar)  # checked even when skipped
+        keep_level = None if args.no_keep_level else keep_level
         if args.wb_gains and detail != "luma":
             raise ValueError(f"--wb-gains: applies to --detail luma only (this run keeps {detail})")
         image, depth, grey = read_image(args.input)
@@ -410,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
         # a dark frame is restored brighter, then divided back (the sidecar's preprocess)
         restored = restorer(image, strategy, center, sidecar_exposure(restorer.meta))
-        out = core.postprocess(image, restored, detail, gains, weights, strength)
+        out = core.postprocess(image, restored, detail, gains, weights, strength, keep_level)
         write_image(args.output, out, depth, args.overwrite, grey)
     except (ValueError, OSError) as e:  # FileNotFoundError is an OSError
         print(f"consume_onnx: error: {_reason(e)}", file=sys.stderr)

@@ -17,7 +17,12 @@ from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures
 restore_mod = pytest.importorskip("isp_collab.restore")
 from isp_collab.export.calibration import validation_images  # noqa: E402
 from isp_collab.models import load_model  # noqa: E402
-from isp_collab.restore.detail import LUMA_WEIGHTS, postprocess_spec, transfer_luma_detail  # noqa: E402
+from isp_collab.restore.detail import (  # noqa: E402
+    LUMA_WEIGHTS,
+    keep_local_level,
+    postprocess_spec,
+    transfer_luma_detail,
+)
 
 CONSUMER = Path(__file__).resolve().parents[1] / "export" / "consume_onnx.py"
 
@@ -84,8 +89,9 @@ def test_consumer_subprocess_without_torch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "no torch" in r.stdout and "wrote" in r.stdout
     ref = restore_mod.restore(image, load_model(exported()[0]), n=N, tile=TILE, backend="torch")
-    # a sharpening model's sidecar says detail = luma, as isp-collab process does by default
-    assert float(np.abs(np.load(dst) - transfer_luma_detail(image, ref)).max()) <= 1e-4
+    # a sharpening model's sidecar says detail = luma, then keep_level, as isp-collab process does by default
+    expected = keep_local_level(image, transfer_luma_detail(image, ref))
+    assert float(np.abs(np.load(dst) - expected).max()) <= 1e-4
 
 
 def test_sidecar_records_the_postprocess_step():
@@ -94,6 +100,8 @@ def test_sidecar_records_the_postprocess_step():
     assert side["postprocess"]["detail"] == "luma"
     assert side["postprocess"]["luma_weights"] == pytest.approx(LUMA_WEIGHTS.tolist())
     assert side["postprocess"]["strength"] == 1.0 and "before + strength *" in side["postprocess"]["strength_rule"]
+    assert side["postprocess"]["keep_level"] == {"box": 33, "passes": 3}
+    assert "BORDER_REFLECT_101" in side["postprocess"]["keep_level_rule"]
     assert postprocess_spec("lens-a") == {"detail": "rgb", "description": postprocess_spec("lens")["description"]}
 
 
@@ -105,10 +113,10 @@ def test_consumer_detail_and_white_balance_gains(tmp_path, capsys):
     model = str(artefact("fp32").path)
     raw = consumer.OnnxRestorer(model)(image)
     outs = {}
-    runs = {
-        "rgb": ["--detail", "rgb"],
-        "luma-wb": ["--wb-gains", "2.0,1,1.5"],
-        "half": ["--detail", "rgb", "--strength", "0.5"],
+    runs = {  # without the sidecar's keep_level step (tested in test_export_consumer_level.py)
+        "rgb": ["--detail", "rgb", "--no-keep-level"],
+        "luma-wb": ["--wb-gains", "2.0,1,1.5", "--no-keep-level"],
+        "half": ["--detail", "rgb", "--strength", "0.5", "--no-keep-level"],
     }
     for name, extra in runs.items():
         assert consumer.main([model, str(src), str(tmp_path / f"{name}.npy"), *extra]) == 0
@@ -352,7 +360,7 @@ def test_consumer_brightens_a_dark_frame_as_process_does(tmp_path):
     assert exposure_gain(image) > 1
     src, dst = tmp_path / "dark.npy", tmp_path / "out.npy"
     np.save(src, image)
-    assert consumer.main([str(artefact("fp32").path), str(src), str(dst), "--detail", "rgb"]) == 0
+    assert consumer.main([str(artefact("fp32").path), str(src), str(dst), "--detail", "rgb", "--no-keep-level"]) == 0
     ref = restore_mod.restore(
         image, load_model(exported()[0]), n=N, tile=TILE, backend="torch", exposure_target=EXPOSURE_TARGET
     )
