@@ -264,7 +264,9 @@ def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):
     assert "demosaic noise" in task.describe_validation()
     assert task.sample(2, torch.Generator().manual_seed(0)).info["demosaic"].shape[0] == 2
     lens = tmp_path / "lens.toml"
-    lens.write_text(recipe.read_text().replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\n')
+    lens.write_text(
+        recipe.read_text().replace("n = 2", "n = 4").replace("tiles_per_image = 2\n", "") + '\n[task]\nname = "lens"\n'
+    )
     with pytest.raises(ValueError, match="data.noise"):
         load_recipe(lens)
     kind = tmp_path / "kind.toml"

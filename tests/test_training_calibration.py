@@ -24,7 +24,8 @@ def lens_recipe(tmp_path):
     folder.mkdir()
     field = make_lens("lens-b", image_size=SIZE, grid=(5, 7), ksize=9)
     save_calibration(replace(field, center=(80.0, 40.0)), folder / "cal.npz")
-    text = TINY.read_text().replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\nlens = "cal.npz"\n'
+    text = TINY.read_text().replace("n = 2", "n = 4").replace("tiles_per_image = 2\n", "")
+    text += '\n[task]\nname = "lens"\nlens = "cal.npz"\n'
     (folder / "lens.toml").write_text(text)
     return folder / "lens.toml"
 

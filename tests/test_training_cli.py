@@ -40,7 +40,7 @@ def recipe_file(tmp_path: Path, edit=lambda text: text, name: str = "r.toml") ->
 
 
 def lens_recipe(text: str) -> str:
-    return text.replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\n'
+    return text.replace("n = 2", "n = 4").replace("tiles_per_image = 2\n", "") + '\n[task]\nname = "lens"\n'
 
 
 def args(tmp_path: Path, recipe: Path = TINY, *extra: str, progress: bool = False) -> list[str]:

@@ -4,7 +4,7 @@ sixteenth session); a model that cannot be written, --no-progress and a corrupt 
 from pathlib import Path
 
 import pytest
-from test_training_cli import args, error_line, lens_recipe, recipe_file
+from test_training_cli import TINY, args, error_line, lens_recipe, recipe_file
 
 from isp_collab.cli import main
 from isp_collab.training import finish
@@ -39,6 +39,8 @@ def test_bad_recipe_values_are_one_line_errors_naming_the_key(tmp_path, capsys, 
             return text.replace("n = 2", "n = 1").replace("[train]", "[train]\ncollab_lr = 2.0")
         if append.startswith("[train]"):
             return text.replace("patches_per_step = 4", append.split("\n")[1])
+        if "noise_level" in append:  # read with white-noise validation only
+            text = text.replace("[data]", '[data]\nnoise = "gaussian"', 1)
         for section in ("[val]", "[data]", "[model]"):  # a section given twice is a TOML error: merge into it
             if append.startswith(section) and section in text:
                 return text.replace(section, append.rstrip("\n"), 1)
@@ -116,3 +118,24 @@ def test_every_recipe_key_is_documented():
         part = text.split(f"## `[{name}]`")[1].split("\n## ")[0]
         missing = [f.name for f in fields(cls) if f"`{f.name}`" not in part]
         assert not missing, f"[{name}] keys missing from docs/recipes.md: {missing}"
+
+
+def test_validation_keys_a_recipe_would_ignore_are_refused(tmp_path):
+    """val.tiles_per_image is the sharpen validation's (lens cuts mirror tiles on a grid); val.noise_level is the
+    white noise of gaussian-noise validation only: set where nothing reads them, they are one-line errors."""
+    from isp_collab.training import load_recipe
+
+    lens = tmp_path / "lens.toml"
+    lens.write_text(TINY.read_text().replace("n = 2", "n = 4") + '\n[task]\nname = "lens"\n')
+    with pytest.raises(ValueError, match="val.tiles_per_image only applies to the sharpen task"):
+        load_recipe(lens)
+    noisy = tmp_path / "noisy.toml"
+    noisy.write_text(TINY.read_text().replace("[val]\n", "[val]\nnoise_level = 0.01\n"))
+    with pytest.raises(ValueError, match="val.noise_level is the white noise .* 'demosaic' noise"):
+        load_recipe(noisy)
+    noisy.write_text(
+        TINY.read_text()
+        .replace("[val]\n", "[val]\nnoise_level = 0.01\n")
+        .replace("[data]\n", '[data]\nnoise = "gaussian"\n')
+    )
+    assert load_recipe(noisy).val.noise_level == 0.01

@@ -99,7 +99,7 @@ class ValSection:
     tile: int = 128
     tiles_per_image: int = 8
     border: int = 8
-    noise_level: float = 0.5 / 255  # sharpen validation follows the paper: Gaussian noise 0.5/255
+    noise_level: float = 0.5 / 255  # with data.noise = "gaussian": the validation inputs' white noise (the paper's)
     max_images: int = 19
     dead_leaves_images: int = 4
     seed: int = 1234
@@ -117,6 +117,7 @@ TASK_ONLY_KEYS = {
         "data.blur_jitter",
         "data.blur_group",
         "val.sigmas",
+        "val.tiles_per_image",
     ),
     "lens": ("task.lens", "task.align"),
 }
@@ -215,6 +216,11 @@ def load_recipe(path: str | Path) -> Recipe:
                 "but task.name is "
                 f"{task_name!r}{hint}; remove them or change the task"
             )
+    if "noise_level" in raw.get("val", {}) and parts["data"].noise != "gaussian":
+        raise ValueError(
+            f"{path}: val.noise_level is the white noise of the validation inputs, used with data.noise = "
+            f"'gaussian' only (this recipe's validation inputs get its {parts['data'].noise!r} noise); remove it"
+        )
     if not isinstance(raw.get("name", path.stem), str):
         raise ValueError(f"{path}: name must be a string, got {raw['name']!r}")
     recipe = Recipe(name=raw.get("name", path.stem), path=str(path), sha256=hashlib.sha256(data).hexdigest(), **parts)
