@@ -415,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
         strategy = args.strategy or restorer.strategy
         if center and strategy != "mirror":
             raise ValueError(f"--center: applies to --strategy mirror only (this run gathers with {strategy})")
+        if strategy == "mirror" and (restorer.meta.get("model") or {}).get("align") is False:
+            raise ValueError(
+                f"{restorer.sidecar}: the model was trained on mirror stacks left unflipped (align false), but "
+                "mirror gathering flips every tile into one orientation; retrain it with align = true"
+            )
         side_detail, weights, side_strength = sidecar_postprocess(restorer.meta, restorer.sidecar)
         detail = args.detail or side_detail
         if detail not in DETAILS:

@@ -58,3 +58,16 @@ def test_consumer_refuses_the_sidecar_of_a_core_ml_package(tmp_path, capsys):
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--sidecar", coreml)
     assert_one_error_line(code, err, f"{coreml}: the sidecar of a coreml artefact (m-fp16.mlpackage)")
     assert not (tmp_path / "out.npy").exists()
+
+
+def test_consumer_refuses_mirror_gathering_for_a_model_trained_unflipped(tmp_path, capsys):
+    """A lens model trained with task.align = false saw mirror stacks left unflipped; mirror gathering flips them."""
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    side["model"]["align"] = False
+    onnx.with_suffix(".json").write_text(json.dumps(side))
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--strategy", "mirror")
+    assert_one_error_line(code, err, f"{onnx.with_suffix('.json')}: the model was trained on mirror stacks left")
+    assert not (tmp_path / "out.npy").exists()

@@ -275,6 +275,19 @@ def test_strength_scales_the_sharpening(capsys, tmp_path, inputs):
     assert not (tmp_path / "s.png").exists()
 
 
+def test_a_lens_model_trained_without_mirror_alignment_is_refused(capsys, tmp_path, inputs):
+    """The lens stage flips mirror tiles into one orientation: a model trained on unflipped stacks would run on
+    inputs unlike its training; one line, exit 2, nothing written."""
+    from isp_collab.models import create_model, save_model
+
+    card = {"task": "lens", "n_trained": 4, "lens": "lens-a", "align": False}
+    unaligned = save_model(create_model("unet-tx", n=4), tmp_path / "unaligned", card)
+    out = tmp_path / "x.png"
+    code, err, _ = run(capsys, inputs / "good.png", "-o", out, "--stages", "lens", "--lens-model", unaligned)
+    assert code == 2 and len(err) == 1 and "task.align = false" in err[0], err
+    assert not out.exists()
+
+
 def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs):
     """On a photo from another lens such a model corrects the wrong aberrations (bridge.jpg: more fringes)."""
     from isp_collab.models import create_model, save_model

@@ -135,6 +135,11 @@ class CollaborativeStage(StageBase):
                 self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
                 self._model_info = dict(net.card or {})
                 runner = TorchBackend(net, self.device)
+            if self.task == "lens" and self._model_info.get("align") is False:
+                raise ValueError(
+                    f"{self.onnx_path or self.model or self.default_model}: trained on mirror stacks left unflipped (task.align = false), "
+                    "but the lens stage flips every mirror tile into one orientation; retrain it with align = true"
+                )
             self._check_fit(runner)
             self._runner = runner
         return self._runner
