@@ -253,3 +253,14 @@ def test_not_an_npz_raises(tmp_path):
 def test_make_lens_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown lens"):
         make_lens("lens-z")
+
+
+def test_calibration_mistakes_name_their_cause(tmp_path):
+    """Kernels stored colour-last, and node positions given as fractions of the frame, are common slips."""
+    field = small_lens("lens-b")
+    colour_last = np.moveaxis(field.kernels.numpy(), 2, -1)
+    with pytest.raises(ValueError, match=r"colour last\? the colour axis goes third"):
+        load_calibration(_calibration(tmp_path, kernels=colour_last))
+    fractions = field.positions.numpy() / np.array([SIZE[1], SIZE[0]])
+    with pytest.raises(ValueError, match="positions are pixel coordinates .x, y., not fractions"):
+        load_calibration(_calibration(tmp_path, positions=fractions))

@@ -32,7 +32,9 @@ def test_tiny_recipe_trains_end_to_end(tmp_path):
     assert result["finished"]
     model = load_model(tmp_path / "model")
     card = model.card
-    assert card["n_trained"] == 2 and card["task"] == "sharpen" and card["recipe_sha256"]
+    assert (
+        card["n_trained"] == 2 and card["task"] == "sharpen" and card["recipe_sha256"] and card["recipe_name"] == "tiny"
+    )
     assert set(card["validation"]["restored"]) == {"sigma=1", "sigma=2", "sigma=3", "sigma=4"}
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("loss" in rec for rec in log) and any("val" in rec for rec in log)

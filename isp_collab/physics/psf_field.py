@@ -139,6 +139,12 @@ def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: 
     xs, ys = positions[0, :, 0], positions[:, 0, 1]
     if (xs.diff() <= 0).any() or (ys.diff() <= 0).any():
         raise ValueError("node positions must increase: x along columns, y along rows")
+    for axis, nodes, side in (("x", xs, w), ("y", ys, h)):  # 0..1 fractions put every node in one pixel
+        if len(nodes) > 1 and float(nodes.max() - nodes.min()) < 0.1 * side:
+            raise ValueError(
+                f"node positions span {float(nodes.min()):.3g}..{float(nodes.max()):.3g} in {axis}, under a tenth of "
+                f"the image's {side} px: positions are pixel coordinates (x, y), not fractions of the frame"
+            )
     grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)
     if (positions - grid).abs().max() > 0.5:
         raise ValueError("node positions must form a rectilinear grid (x constant down columns, y along rows)")
@@ -340,7 +346,15 @@ def load_calibration(path: str | os.PathLike) -> PSFField:
         raise ValueError(f"{path}: kernels contain NaN or infinite values")
     if kernels.size and kernels.min() < 0:
         raise ValueError(f"{path}: kernels must be non-negative (min {kernels.min():.3g})")
-    if kernels.ndim == 5 and kernels.size:
+    if positions.ndim != 3 or positions.shape[-1] != 2:
+        raise ValueError(f"{path}: positions must have shape (R, C, 2), got {positions.shape}")
+    r, c = positions.shape[:2]
+    if kernels.ndim != 5 or kernels.shape[:3] != (r, c, 3) or kernels.shape[3] != kernels.shape[4]:
+        last = " (colour last? the colour axis goes third)" if kernels.ndim == 5 and kernels.shape[-1] == 3 else ""
+        raise ValueError(
+            f"{path}: kernels must have shape ({r}, {c}, 3, k, k) to match positions, got {kernels.shape}{last}"
+        )
+    if kernels.size:
         sums = kernels.sum(axis=(-2, -1), keepdims=True)
         if (sums <= 0).any():
             raise ValueError(f"{path}: a kernel channel is all zero")

@@ -64,6 +64,7 @@ def finalize(
         **lens_card,
         "align": recipe.task.align if recipe.task.name == "lens" else None,
         "recipe": Path(recipe.path).name if recipe.path else recipe.name,
+        "recipe_name": recipe.name,  # the recipe's `name` (the run's; exports are named after the model folder)
         "recipe_sha256": recipe.sha256,
         "steps": recipe.train.steps,
         "best_step": best_step,  # the step whose weights these are (the best validation)
