@@ -37,6 +37,8 @@ def test_a_calibration_travels_with_the_model_and_its_centre_with_the_card(tmp_p
     card = load_model(out).card
     assert card["lens"] == "cal.npz" and (out / "cal.npz").read_bytes() == (lens_recipe.parent / "cal.npz").read_bytes()
     assert card["optical_center"] == pytest.approx([80.5 / 144, 40.5 / 96], abs=1e-6)
+    # mirror stacks reach 63.5 px either side of x = 80.5 and 40.5 px either side of y = 40.5
+    assert card["frame_not_trained"] == pytest.approx(1 - (2 * 63.5) * (2 * 40.5) / (144 * 96), abs=1e-4)
     stage = LensCorrect(model=str(out), n=4, tile=32)
     stage.network()
     frame = Frame(source=tmp_path / "x.png", kind="rgb", height=192, width=288, bit_depth=8)
@@ -105,3 +107,11 @@ def test_the_trained_centre_turns_with_an_image_turned_upright_at_decode(turned)
     x, y = stage._optical_center(frame)
     row, col = np.argwhere(upright == 1)[0]
     assert (x, y) == pytest.approx((col, row))  # the same pixel
+
+
+def test_an_off_centre_axis_warns_of_the_frame_its_mirror_stacks_miss(lens_recipe):
+    from isp_collab.training import load_recipe
+    from isp_collab.training.tasks import build_task
+
+    with pytest.warns(UserWarning, match=r"never reach 25\.6% of the frame"):
+        build_task(load_recipe(lens_recipe))

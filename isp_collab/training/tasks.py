@@ -226,6 +226,26 @@ class LensTask(_Task):
             same_image=d.same_image,
         )
         self.crop_size = d.patch + self.field.ksize - 1
+        missed = self.frame_not_trained
+        if missed > 0.005:  # an off-centre axis: mirror patches reach only as far as the nearer edge
+            warnings.warn(
+                f"{where}: the optical centre of {recipe.task.lens} is off the frame's centre, so N=4 mirror stacks "
+                f"never reach {missed:.1%} of the frame (the strips beyond the nearer edges' mirror images); those "
+                "parts are neither trained nor validated (the card's frame_not_trained)",
+                stacklevel=2,
+            )
+
+    @property
+    def frame_not_trained(self) -> float:
+        """Fraction of the lens's frame no mirror stack reaches (N=4: the patches of a stack sit at the four
+        mirror images of one offset, so they reach only as far from the optical centre as the nearer edge on
+        each axis); 0 for N=1 and for a centred axis."""
+        if self.recipe.model.n == 1:
+            return 0.0
+        h, w = self.field.image_size
+        cx, cy = (c + 0.5 for c in self.field.center)  # from the frame's top-left corner
+        covered = 2 * min(cx, w - cx) * 2 * min(cy, h - cy)
+        return max(0.0, 1.0 - covered / (w * h))
 
     def _field(self, image_size: tuple[int, int]):
         from ..physics.psf_field import load_calibration, make_lens
@@ -246,7 +266,11 @@ class LensTask(_Task):
         (0.5, 0.5: the frame centre), which the lens stage stacks mirror tiles about."""
         h, w = self.field.image_size
         cx, cy = self.field.center
-        return {**super().data_card(), "optical_center": [round((cx + 0.5) / w, 6), round((cy + 0.5) / h, 6)]}
+        return {
+            **super().data_card(),
+            "optical_center": [round((cx + 0.5) / w, 6), round((cy + 0.5) / h, 6)],
+            "frame_not_trained": round(self.frame_not_trained, 4),
+        }
 
     def _build_valset(self) -> dict[str, ValGroup]:
         """Mirror quadruplets of tiles over each photo, grouped by normalised field radius.
