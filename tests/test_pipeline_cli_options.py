@@ -304,3 +304,23 @@ def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs)
     assert len(notes) == 1 and "Retrain for your own lens" in notes[0]
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "b.png", *args, "--lens-model", measured)
     assert code == 0 and not any("synthetic lens" in line for line in err), err
+
+
+def test_skip_existing_processes_only_the_new_inputs(capsys, tmp_path, inputs):
+    """A re-run into the same folder: without a flag every existing output is an error; --skip-existing leaves
+    them (byte for byte) and processes the new input; it cannot be combined with --overwrite."""
+    import shutil
+
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run(capsys, inputs, "-o", out, "--stages", "none")[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, err, _ = run(capsys, inputs, "-o", out, "--stages", "none")
+    assert code == 2 and sum("exists" in line for line in err) == len(before), err
+    shutil.copy(inputs / "good.png", inputs / "new.png")
+    code, err, _ = run(capsys, inputs, "-o", out, "--stages", "none", "--skip-existing")
+    assert code == 0 and err == [f"isp-collab process: note: {len(before)} input(s) skipped: their outputs exist"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
+    assert (out / "new.png").is_file()
+    with pytest.raises(SystemExit):
+        run(capsys, inputs, "-o", out, "--skip-existing", "--overwrite")
