@@ -102,7 +102,8 @@ def test_sidecar_records_the_postprocess_step():
     assert side["postprocess"]["strength"] == 1.0 and "before + strength *" in side["postprocess"]["strength_rule"]
     assert side["postprocess"]["keep_level"] == {"box": 33, "passes": 3}
     assert "BORDER_REFLECT_101" in side["postprocess"]["keep_level_rule"]
-    assert postprocess_spec("lens-a") == {"detail": "rgb", "description": postprocess_spec("lens")["description"]}
+    lens = postprocess_spec("lens-a")  # per channel, then keep_level, as the lens stage does by default
+    assert lens["detail"] == "rgb" and lens["keep_level"] == {"box": 33, "passes": 3} and "strength" not in lens
 
 
 def test_consumer_detail_and_white_balance_gains(tmp_path, capsys):

@@ -38,7 +38,11 @@ class CollaborativeStage(StageBase):
     model: a ``model`` given too must be that one; a file without its sidecar is refused, since a network
     of another task would otherwise run unchecked); device: torch device (None = best available);
     exposure_target: a frame whose brightest 1% is darker than this is restored at the gain that brings it
-    there, then divided back (:mod:`isp_collab.restore.exposure`; 0: off). The backend is built once and reused for every image of a batch; building it checks that the
+    there, then divided back (:mod:`isp_collab.restore.exposure`; 0: off). keep_level: True (default): take the
+    low frequencies out of the network's change (:func:`isp_collab.restore.detail.keep_local_level`), so the
+    stage keeps the local level and colour; without it the shipped sharpening networks darken dark textured
+    areas by 5-12% (the bundled DNG's grass) and shift their hue, and lens-b casts dark areas magenta on
+    ``bridge.jpg``. The backend is built once and reused for every image of a batch; building it checks that the
     model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's) and that n / tile
     / overlap fit it, so a bad setting stops a batch before any file is decoded; a tile smaller than the
     model's training patches (:attr:`trained_patch`, 32 px for the shipped models) is warned about
@@ -56,12 +60,15 @@ class CollaborativeStage(StageBase):
     onnx_path: str | None = None
     device: str | None = None
     exposure_target: float = EXPOSURE_TARGET
+    keep_level: bool = True
     _runner: Any = field(default=None, init=False, repr=False, compare=False)
     _exported_tiling: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     # what the model says of itself: its card, or the sidecar's model block for an exported file
     _model_info: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.keep_level, bool):
+            raise ValueError(f"{self.name}.keep_level must be true or false, got {self.keep_level!r}")
         if self.backend not in (None, "torch", "onnx"):
             raise ValueError(f"{self.name}.backend must be 'torch' or 'onnx', got {self.backend!r}")
         if self.backend == "torch" and self.onnx_path:
@@ -243,9 +250,7 @@ class Sharpen(CollaborativeStage):
     :func:`isp_collab.restore.detail.transfer_luma_detail`) — on the real Blackmagic DNG the shipped models' per-channel output
     put green/magenta fringes on thin dark branches once white balance scaled R and B by ~2;
     ``"rgb"`` keeps the network's three channels as they are.
-    keep_level: True (default): take the low frequencies out of the change (see
-    :func:`isp_collab.restore.detail.keep_local_level`), so sharpening keeps the local level; the shipped
-    networks otherwise darken dark textured areas by 5-12% (the bundled DNG's grass) and shift their hue.
+    keep_level (both stages, see :class:`CollaborativeStage`) comes after ``detail``.
     strength: how much of the network's change is kept, ``input + strength * (restored - input)``: 1 (default)
     is the network's sharpening, 0 the input, up to 2; the tuning knob of a sharpening stage (e.g. less on
     noisy frames). Order: network, ``detail``, ``keep_level``, ``strength``.
@@ -256,15 +261,12 @@ class Sharpen(CollaborativeStage):
     strategy: ClassVar[str] = "spread"
     default_model: ClassVar[str] = "sharpen-unet-tx-n4"
     detail: Detail = "luma"
-    keep_level: bool = True
     strength: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.detail not in DETAILS:
             raise ValueError(f"sharpen.detail must be 'luma' or 'rgb', got {self.detail!r}")
-        if not isinstance(self.keep_level, bool):
-            raise ValueError(f"sharpen.keep_level must be true or false, got {self.keep_level!r}")
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
             raise ValueError(f"sharpen.strength must be a number, got {self.strength!r}")
         if not 0 <= self.strength <= 2:  # NaN fails too
@@ -308,6 +310,10 @@ class LensCorrect(CollaborativeStage):
         kw = super().restore_kwargs(frame)
         kw["center"] = self._optical_center(frame)
         return kw
+
+    def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        out = super().apply(image, frame)
+        return keep_local_level(image, out) if self.keep_level else out
 
     def _optical_center(self, frame: Frame) -> tuple[float, float]:
         if self.center is not None:

@@ -71,9 +71,13 @@ def keep_local_level(
 def postprocess_spec(task: str | None) -> dict[str, Any]:
     """The sidecar's ``postprocess`` entry: what ``isp-collab process`` does after stitching (sharpening models:
     ``detail`` ``luma``, ``keep_level``, then a numeric default ``strength``; lens models: ``detail`` ``rgb``,
-    nothing else)."""
+    then ``keep_level``)."""
     if default_detail(task) == "rgb":
-        return {"detail": "rgb", "description": "use the stitched network output as it is (per channel)"}
+        return {
+            "detail": "rgb",
+            "description": "use the stitched network output as it is (per channel)",
+            **_KEEP_LEVEL_SPEC,
+        }
     return {
         "strength": 1.0,
         "strength_rule": "after the detail step: result = before + strength * (result - before); a tuning knob in "
@@ -83,9 +87,14 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
         "description": "keep the luminance of the change only: with before/after the stitched H x W x 3 linear "
         "camera RGB and g the frame's white-balance gains (R, G, B; 1, 1, 1 when unknown), "
         "d = ((after - before) * g) @ luma_weights; result = before + d[..., None] / g",
-        "keep_level": {"box": KEEP_LEVEL_BOX, "passes": KEEP_LEVEL_PASSES},
-        "keep_level_rule": "after the detail step, before the strength: result = result - L(result - before), L "
-        "being `passes` normalised box x box box filters (mean over the box centred on each pixel, borders "
-        "reflected without repeating the edge pixel, i.e. OpenCV's BORDER_REFLECT_101, reflected again where the "
-        "image is smaller than the box), each channel alone: the change keeps no local mean",
+        **_KEEP_LEVEL_SPEC,
     }
+
+
+_KEEP_LEVEL_SPEC = {
+    "keep_level": {"box": KEEP_LEVEL_BOX, "passes": KEEP_LEVEL_PASSES},
+    "keep_level_rule": "after the detail step, before the strength: result = result - L(result - before), L "
+    "being `passes` normalised box x box box filters (mean over the box centred on each pixel, borders "
+    "reflected without repeating the edge pixel, i.e. OpenCV's BORDER_REFLECT_101, reflected again where the "
+    "image is smaller than the box), each channel alone: the change keeps no local mean",
+}

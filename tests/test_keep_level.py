@@ -1,4 +1,4 @@
-"""The sharpen stage keeps the local level (``keep_level``): the shipped networks darken dark textured areas."""
+"""The network stages keep the local level (``keep_level``): the shipped networks darken or tint dark areas."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ def test_sharpening_keeps_the_level_of_dark_texture(grass):
     assert lost.max() < 0.95, lost
     np.testing.assert_allclose(kept, 1.0, atol=0.005)
     assert np.abs(kept_image - crop).mean() > 2e-4  # and it still sharpens
+
+
+def test_the_lens_stage_keeps_the_level_too(tmp_path):
+    """keep_level is on by default for the lens stage as well: the network's change minus its low frequencies."""
+    from isp_collab.pipeline import LensCorrect
+    from isp_collab.pipeline.frame import Frame
+
+    image = (0.05 * np.random.default_rng(3).random((96, 128, 3))).astype(np.float32)  # dark texture
+    frame = Frame(source=tmp_path / "x.png", kind="rgb", height=96, width=128, bit_depth=8)
+    raw = LensCorrect(model="lens-b-unet-tx-n4", tile=32, keep_level=False).apply(image, frame)
+    kept = LensCorrect(model="lens-b-unet-tx-n4", tile=32).apply(image, frame)
+    assert np.abs(raw - image).max() > 1e-3  # the network changes the image
+    np.testing.assert_allclose(kept, keep_local_level(image, raw), atol=1e-6)
+    with pytest.raises(ValueError, match="lens.keep_level must be true or false"):
+        LensCorrect(keep_level="yes")
