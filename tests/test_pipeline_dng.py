@@ -82,6 +82,8 @@ def write_dng(
     t.set(Tag.DNGVersion, DNGVersion.V1_4)
     t.set(Tag.Make, "isp-collab")
     t.set(Tag.Model, "synthetic")
+    t.set(Tag.ExposureTime, [[1, 125]])
+    t.set(Tag.FNumber, [[28, 10]])
     writer = RAW2DNG()
     writer.options(t, path="", compress=False)
     original = pidng_core.pack14
@@ -216,3 +218,20 @@ def test_tiff_cut_before_a_main_chain_directory_is_refused(tmp_path, capfd):
     log = logging.getLogger("tifffile")
     assert log.propagate and not log.handlers  # the logger is left as found
     assert capfd.readouterr().err == ""  # tifffile's own error line is not shown
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_a_raw_files_camera_and_exposure_reach_png_and_jpeg_outputs(tmp_path, ext):
+    """The DNG's Make / Model and exposure are carried (orientation 1: the pixels are turned at decode)."""
+    from PIL import Image
+
+    from isp_collab.cli import main
+
+    dng = write_dng(tmp_path / "m.dng", random_mosaic(12), "RGGB", 12, orientation=6)
+    out = tmp_path / f"m{ext}"
+    assert main(["process", str(dng), "-o", str(out), "--stages", "none"]) == 0
+    with Image.open(out) as im:
+        exif = im.getexif()
+        exposure = exif.get_ifd(0x8769)
+    assert (exif[271], exif[272], exif[0x0112]) == ("isp-collab", "synthetic", 1)
+    assert float(exposure[33434]) == pytest.approx(1 / 125) and float(exposure[33437]) == pytest.approx(2.8)
