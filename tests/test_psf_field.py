@@ -264,3 +264,27 @@ def test_calibration_mistakes_name_their_cause(tmp_path):
     fractions = field.positions.numpy() / np.array([SIZE[1], SIZE[0]])
     with pytest.raises(ValueError, match="positions are pixel coordinates .x, y., not fractions"):
         load_calibration(_calibration(tmp_path, positions=fractions))
+
+
+def test_your_own_lens_design_becomes_a_calibration(tmp_path):
+    """make_lens takes a LensDesign (Seidel coefficients): lateral colour pushes R out and B in at the corner."""
+    from isp_collab.physics.optics import LensDesign
+
+    design = LensDesign(
+        spherical=0.0,
+        coma=0.0,
+        astig=(0.0, 0.0),
+        curvature=(0.0, 0.0),
+        lateral_color=(1.0, 0.0, -1.0),
+        axial_color=(0.0, 0.0, 0.0),
+    )
+    field = make_lens(design, image_size=SIZE, grid=(3, 5), ksize=15)
+    save_calibration(field, tmp_path / "mine.npz")
+    loaded = load_calibration(tmp_path / "mine.npz")
+    assert loaded.image_size == SIZE and tuple(loaded.kernels.shape) == (3, 5, 3, 15, 15)
+    corner = loaded.kernels[2, 4].numpy()  # bottom-right node: outwards is +x, +y
+    xs = np.arange(15) - 7
+    centroid_x = [(corner[c].sum(0) * xs).sum() for c in range(3)]
+    assert centroid_x[0] > 0.3 > abs(centroid_x[1]) and centroid_x[2] < -0.3, centroid_x
+    with pytest.raises(ValueError, match="or a LensDesign"):
+        make_lens("lens-z")

@@ -99,10 +99,11 @@ def _node_axes(h: int, w: int, grid: tuple[int, int]) -> tuple[np.ndarray, np.nd
 
 @functools.lru_cache(maxsize=16)
 def _lens_kernels(
-    name: str, h: int, w: int, seed: int, grid: tuple[int, int], k: int, perturbation: float
+    name: str | LensDesign, h: int, w: int, seed: int, grid: tuple[int, int], k: int, perturbation: float
 ) -> np.ndarray:
-    design = LENSES[name]
-    rng = np.random.default_rng([seed, list(LENSES).index(name)])
+    design = LENSES[name] if isinstance(name, str) else name
+    # a named lens's perturbation stream is its own (as shipped); a user's design draws from the seed alone
+    rng = np.random.default_rng([seed, list(LENSES).index(name)] if isinstance(name, str) else [seed])
     # perturbation: magnitudes in [0.5, 1] x the design maximum, random orientations
     amp = perturbation * rng.uniform(0.5, 1.0, size=3) * np.array([design.tilt, design.coma0, design.astig0])
     ang = rng.uniform(0, 2 * np.pi, size=3)

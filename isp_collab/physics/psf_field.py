@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .checks import require_float_tensor
-from .optics import LENSES, _fast_len, _lens_kernels, _node_axes
+from .optics import LENSES, LensDesign, _fast_len, _lens_kernels, _node_axes
 
 
 @dataclass
@@ -154,29 +154,31 @@ def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: 
 
 
 def make_lens(
-    name: str,
+    name: str | LensDesign,
     image_size: tuple[int, int] = (1024, 1536),
     seed: int = 0,
     grid: tuple[int, int] = (9, 13),
     ksize: int = 31,
     perturbation: float = 1.0,
 ) -> PSFField:
-    """A named lens (``lens-a`` strong, ``lens-b`` mild) as a PSF field for an image of ``image_size`` (H, W).
+    """A named lens (``lens-a`` strong, ``lens-b`` mild), or your own :class:`~.optics.LensDesign` (Seidel
+    coefficients in waves), as a PSF field for an image of ``image_size`` (H, W); write it with
+    :func:`save_calibration` for a recipe's ``task.lens``.
 
     Nodes form a ``grid = (rows, cols)`` spanning the image corner to corner, symmetric about the centre.
     ``seed`` draws the manufacturing perturbation; ``perturbation`` scales it (0 gives an exactly
     mirror-symmetric lens). Returns kernels (R, C, 3, ksize, ksize) float32, linear RGB, each channel
     summing to 1. Deterministic; results are cached, so repeated calls are cheap.
     """
-    if name not in LENSES:
-        raise ValueError(f"unknown lens {name!r} (known: {', '.join(LENSES)})")
+    if not isinstance(name, LensDesign) and name not in LENSES:
+        raise ValueError(f"unknown lens {name!r} (known: {', '.join(LENSES)}, or a LensDesign)")
     if ksize < 1 or ksize % 2 == 0:
         raise ValueError(f"ksize must be a positive odd number, got {ksize}")
     h, w, grid = int(image_size[0]), int(image_size[1]), (int(grid[0]), int(grid[1]))
     kernels = _lens_kernels(name, h, w, int(seed), grid, int(ksize), float(perturbation))
     xs, ys = _node_axes(h, w, grid)
     positions = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1)
-    return PSFField(positions, (h, w), kernels.copy(), name=name)
+    return PSFField(positions, (h, w), kernels.copy(), name=name if isinstance(name, str) else "design")
 
 
 # --------------------------------------------------------------------------- interpolation and blurring
