@@ -11,7 +11,7 @@
 5. normalise: divide the accumulator by the window weight, separable: Wy(y) * Wx(x);
 6. divide by g (steps 1-6: restore());
 7. detail: ``luma`` keeps the luminance of the change only (transfer_luma_detail), ``rgb`` keeps it all;
-8. keep_level (sharpening sidecars' ``postprocess.keep_level``, box B, passes P): result - L(result - before),
+8. keep_level (the sidecar's ``postprocess.keep_level``, box B, passes P): result - L(result - before),
    L = P normalised B x B box filters, reflect-101 borders repeated periodically (keep_local_level);
 9. strength s: before + s * (result - before) (steps 7-9: postprocess()).
 """

@@ -181,8 +181,8 @@ def sidecar_postprocess(meta: dict, where: str | os.PathLike = "sidecar") -> tup
 
 
 def sidecar_keep_level(meta: dict, where: str | os.PathLike = "sidecar") -> tuple[int, int] | None:
-    """(box, passes) of the sidecar's ``postprocess.keep_level``; None (off) without one: lens models, and
-    sharpening sidecars written before the step."""
+    """(box, passes) of the sidecar's ``postprocess.keep_level``; None (off) without one: sidecars written
+    before the step."""
     spec = (meta.get("postprocess") or {}).get("keep_level")
     if spec is None:
         return None
@@ -415,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         strategy = args.strategy or restorer.strategy
         if center and strategy != "mirror":
             raise ValueError(f"--center: applies to --strategy mirror only (this run gathers with {strategy})")
-        if strategy == "mirror" and (restorer.meta.get("model") or {}).get("align") is False:
+        model = restorer.meta.get("model") if isinstance(restorer.meta.get("model"), dict) else {}
+        if strategy == "mirror" and model.get("align") is False:
             raise ValueError(
                 f"{restorer.sidecar}: the model was trained on mirror stacks left unflipped (align false), but "
                 "mirror gathering flips every tile into one orientation; retrain it with align = true"
@@ -433,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         h, w = image.shape[:2]
         if center and not (0 <= center[0] <= w - 1 and 0 <= center[1] <= h - 1):
             raise ValueError(f"--center: ({center[0]:g}, {center[1]:g}) is outside the {w}x{h} image {args.input}")
-        trained = (restorer.meta.get("model") or {}).get("optical_center")  # fractions of width and height
+        trained = model.get("optical_center")  # fractions of width and height
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
         # a dark frame is restored brighter, then divided back (the sidecar's preprocess)

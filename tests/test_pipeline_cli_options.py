@@ -322,5 +322,7 @@ def test_skip_existing_processes_only_the_new_inputs(capsys, tmp_path, inputs):
     assert code == 0 and err == [f"isp-collab process: note: {len(before)} input(s) skipped: their outputs exist"]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
     assert (out / "new.png").is_file()
+    code, err, _ = run(capsys, inputs, "-o", out, "--stages", "none", "--skip-existing", "--compare")
+    assert code == 0 and "3 input(s) skipped" in err[0], err  # the output decides, not its compare image
     with pytest.raises(SystemExit):
         run(capsys, inputs, "-o", out, "--skip-existing", "--overwrite")

@@ -84,6 +84,7 @@ def write_dng(
     t.set(Tag.Model, "synthetic")
     t.set(Tag.ExposureTime, [[1, 125]])
     t.set(Tag.FNumber, [[28, 10]])
+    t.set(Tag.PhotographicSensitivity, [400, 400])  # tag 34855, ISOSpeedRatings: two shorts, not a rational
     writer = RAW2DNG()
     writer.options(t, path="", compress=False)
     original = pidng_core.pack14
@@ -235,3 +236,4 @@ def test_a_raw_files_camera_and_exposure_reach_png_and_jpeg_outputs(tmp_path, ex
         exposure = exif.get_ifd(0x8769)
     assert (exif[271], exif[272], exif[0x0112]) == ("isp-collab", "synthetic", 1)
     assert float(exposure[33434]) == pytest.approx(1 / 125) and float(exposure[33437]) == pytest.approx(2.8)
+    assert exposure[34855] == 400  # a number, not the rational 400/400

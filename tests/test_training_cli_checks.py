@@ -139,3 +139,6 @@ def test_validation_keys_a_recipe_would_ignore_are_refused(tmp_path):
         .replace("[data]\n", '[data]\nnoise = "gaussian"\n')
     )
     assert load_recipe(noisy).val.noise_level == 0.01
+    noisy.write_text(noisy.read_text().replace('noise = "gaussian"', 'noise = "Gaussian"'))  # a typo: named as such
+    with pytest.raises(ValueError, match="data.noise must be one of"):
+        load_recipe(noisy)

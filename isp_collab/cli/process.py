@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     replace.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave inputs whose outputs (and --compare images) exist alone: a re-run processes only new files",
+        help="leave inputs whose outputs exist alone: a re-run into the same folder processes only new files",
     )
     p.add_argument(
         "--max-pixels", type=int, metavar="N", help=f"refuse inputs above N pixels (default {DEFAULT_MAX_PIXELS:,})"
@@ -233,11 +233,12 @@ def run(args: argparse.Namespace) -> int:
         if args.format and args.bit_depth and args.bit_depth not in OUTPUT_EXTENSIONS[f".{args.format}"]:
             raise ValueError(f"--format {args.format} cannot hold --bit-depth {args.bit_depth} samples (8-bit only)")
         jobs = plan_jobs(planned, args.output, args.compare)
-        if args.skip_existing:
-            done = [job for job in jobs if job[1].exists() and (job[2] is None or job[2].exists())]
-            jobs = [job for job in jobs if job not in done]
-            if done:
-                print(f"isp-collab process: note: {len(done)} input(s) skipped: their outputs exist", file=sys.stderr)
+        if args.skip_existing:  # the output decides (its --compare image is not written again for a skipped input)
+            kept = [job for job in jobs if not job[1].exists()]
+            if len(kept) < len(jobs):
+                skipped = len(jobs) - len(kept)
+                print(f"isp-collab process: note: {skipped} input(s) skipped: their outputs exist", file=sys.stderr)
+            jobs = kept
         bits = pipeline.output.bit_depth if isinstance(pipeline.output, Encode) else None
         for dst in {dst.suffix.lower(): dst for _, dst, _ in jobs}.values():  # one per type, before any decoding
             check_output_format(dst, bits)

@@ -18,7 +18,8 @@ Each local PSF conserves energy, but their centroids move with the field positio
 ±2.2 px for ``lens-a``), so a flat field comes out slightly darker where they spread apart (up to 3.6% in
 red, 2.1% in blue for ``lens-a`` at 192x256; 1.2% for ``lens-b``): the Jacobian of that displacement, as
 a real lens's. Kernels keep their size in pixels when a field is :meth:`~PSFField.resized`, so the effect
-grows on smaller images, and lens networks learn this slight flat-field colour change with the blur.
+grows on smaller images, and lens networks learn this slight flat-field colour change with the blur (the
+pipeline's lens stage then takes it out again with ``keep_level``, on by default: docs/pipeline.md).
 """
 
 from __future__ import annotations

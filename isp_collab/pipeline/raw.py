@@ -155,6 +155,9 @@ _EXIF_TAGS = {
 }
 
 
+_RATIONAL_TAGS = {"ExposureTime", "FNumber", "ExposureBiasValue", "FocalLength"}
+
+
 def raw_exif(path: str | os.PathLike) -> bytes | None:
     """The camera and exposure tags of a TIFF-based RAW file (DNG, KDC, NEF, CR2, ARW...) as an EXIF block
     (TIFF-structured bytes, orientation 1: the pixels are turned upright at decode), for PNG/JPEG outputs.
@@ -166,9 +169,11 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
     from PIL import Image
     from PIL.TiffImagePlugin import IFDRational
 
-    def value(v):
-        if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v):
-            return IFDRational(v[0], v[1]) if v[1] else None  # a rational
+    def value(v, rational: bool = False):
+        if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v) and rational:
+            return IFDRational(v[0], v[1]) if v[1] else None
+        if isinstance(v, tuple) and v and isinstance(v[0], int) and not rational:  # a list of shorts: ISO
+            return v[0]
         if isinstance(v, str):
             return v.rstrip("\x00").strip() or None
         return v if isinstance(v, (int, float)) else None
@@ -188,7 +193,7 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
         for name, v in ifd0.items():
             if value(v) is not None:
                 exif[_IFD0_TAGS[name]] = value(v)
-        exposure = {tag: value(sub.get(name)) for name, tag in _EXIF_TAGS.items()}
+        exposure = {tag: value(sub.get(name), name in _RATIONAL_TAGS) for name, tag in _EXIF_TAGS.items()}
         exposure = {tag: v for tag, v in exposure.items() if v is not None}
         if not len(exif) and not exposure:
             return None

@@ -62,10 +62,12 @@ def keep_local_level(
     if box < 1 or box % 2 == 0 or passes < 1:
         raise ValueError(f"keep_local_level: box must be odd and >= 1 and passes >= 1, got {box} and {passes}")
     change = np.ascontiguousarray(after - before, dtype=np.float32)
-    low = change
-    for _ in range(passes):
-        low = cv2.blur(low, (box, box), borderType=cv2.BORDER_REFLECT_101)
-    return np.ascontiguousarray(after - low, dtype=np.float32)
+    low = np.empty_like(change)  # two full-size buffers in all, whatever the number of passes
+    cv2.blur(change, (box, box), dst=low, borderType=cv2.BORDER_REFLECT_101)
+    for _ in range(passes - 1):
+        cv2.blur(low, (box, box), dst=change, borderType=cv2.BORDER_REFLECT_101)
+        low, change = change, low
+    return np.subtract(after, low, out=low, dtype=np.float32)
 
 
 def postprocess_spec(task: str | None) -> dict[str, Any]:

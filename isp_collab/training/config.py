@@ -216,7 +216,7 @@ def load_recipe(path: str | Path) -> Recipe:
                 "but task.name is "
                 f"{task_name!r}{hint}; remove them or change the task"
             )
-    if "noise_level" in raw.get("val", {}) and parts["data"].noise != "gaussian":
+    if "noise_level" in raw.get("val", {}) and parts["data"].noise in ("demosaic", "mixed"):  # others: validate()
         raise ValueError(
             f"{path}: val.noise_level is the white noise of the validation inputs, used with data.noise = "
             f"'gaussian' only (this recipe's validation inputs get its {parts['data'].noise!r} noise); remove it"
