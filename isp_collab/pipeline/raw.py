@@ -200,7 +200,8 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
         if exposure:
             exif.get_ifd(0x8769).update(exposure)
         exif[0x0112] = 1
-        return exif.tobytes()
+        data = exif.tobytes()
+        return data[6:] if data.startswith(b"Exif\x00\x00") else data  # the TIFF structure alone, as encode wants
     except Exception:  # not TIFF-structured, or a tag Pillow cannot write: the metadata is simply not carried
         return None
 
