@@ -55,7 +55,7 @@ def keep_local_level(
     pixels wide, which keep an image's local mean (the kernel sums to 1); but the shipped networks lose
     5-12% of the level of dark textured areas (the bundled DNG's grass), darkening shadows and shifting
     their hue. This step keeps the local level the input had and costs the networks nothing: measured on
-    the validation photos it is 0.00 to +0.07 dB per sigma.
+    10 validation photos (Gaussian blur sigma 1-4, white noise 0.5/255) it gains +0.02 to +0.05 dB per sigma.
     """
     import cv2
 
