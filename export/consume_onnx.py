@@ -342,8 +342,10 @@ def write_image(
             srgb = linear_to_srgb(image)
             srgb = cv2.cvtColor(srgb, cv2.COLOR_RGB2GRAY) if grey else srgb[..., ::-1]  # RGB -> grey / BGR
             data = np.round(srgb * (2**depth - 1)).astype(np.uint16 if depth == 16 else np.uint8)
+        # JPEG as isp-collab process writes it: quality 95, full-resolution colour (4:4:4, not OpenCV's 4:2:0)
+        jpeg = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
         try:
-            ok, encoded = cv2.imencode(ext, data)
+            ok, encoded = cv2.imencode(ext, data, jpeg if ext in (".jpg", ".jpeg") else [])
         except cv2.error:
             ok = False
         if not ok:

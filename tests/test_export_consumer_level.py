@@ -167,3 +167,20 @@ def test_consumer_gives_what_process_onnx_gives(tmp_path, capsys, case):
         code, err = run_main(consumer, capsys, model, src, tmp_path / "no-level.png", "--no-keep-level")
         assert code == 0, err
         assert int(np.abs(read("no-level") - read("process")).max()) > 100
+
+
+def test_consumer_jpeg_is_written_as_process_writes_it(tmp_path, capsys):
+    """Quality 95 and full-resolution colour (4:4:4) in both: OpenCV's default 4:2:0 put the two JPEGs up to
+    64 of 255 levels apart on coloured edges."""
+    from isp_collab.cli import main as cli_main
+
+    consumer = load_consumer()
+    model = artefact("fp32").path
+    rng = np.random.default_rng(5)
+    src = tmp_path / "in.png"
+    assert cv2.imwrite(str(src), rng.integers(0, 256, (48, 64, 3)).astype(np.uint8))  # colour on every pixel
+    assert cli_main(["process", str(src), "-o", str(tmp_path / "process.jpg"), "--onnx", str(model)]) == 0
+    code, err = run_main(consumer, capsys, model, src, tmp_path / "consumer.jpg")
+    assert code == 0, err
+    a, b = (cv2.imread(str(tmp_path / f"{n}.jpg")).astype(int) for n in ("process", "consumer"))
+    assert int(np.abs(a - b).max()) <= 2, int(np.abs(a - b).max())

@@ -47,6 +47,9 @@ def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
     assert err[0].endswith("; run it with --stages sharpen")  # the way out, named
     code, err, _ = run(capsys, src, "-o", dst, "--stages", "sharpen", "--onnx", sharpen)
     assert code == 2 and len(err) == 1 and "sharpen-n4-t64.onnx: cannot load ONNX model" in err[0], err
+    # without --stages the file's own task picks the stage: a lens export runs the lens stage
+    code, err, _ = run(capsys, src, "-o", dst, "--onnx", _fake_onnx(tmp_path, "lens"))
+    assert code == 2 and len(err) == 1 and "lens-n4-t64.onnx: cannot load ONNX model" in err[0], err
     code, err, _ = run(capsys, src, "-o", dst, "--stages", "lens,sharpen", "--backend", "onnx", "--onnx", sharpen)
     assert code == 2 and len(err) == 1 and "lens and sharpen both run" in err[0] and "onnx_path" in err[0], err
     code, err, _ = run(capsys, src, "-o", dst, "--stages", "unsharp", "--onnx", sharpen)

@@ -51,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--onnx",
         metavar="PATH",
         help="exported ONNX model for the one network stage run (implies --backend onnx; its sidecar X.json, "
-        "required beside X.onnx, names the model and its task, so --model is not needed; for lens and sharpen "
-        "together give each its onnx_path in --config)",
+        "required beside X.onnx, names the model and its task, so --model is not needed and, without --stages, "
+        "the task picks the stage; for lens and sharpen together give each its onnx_path in --config)",
     )
     p.add_argument("--demosaic", choices=("malvar", "opencv_ea", "bilinear"), help="demosaicking method")
     p.add_argument(

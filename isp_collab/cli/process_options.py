@@ -34,7 +34,7 @@ def build_pipeline(args: argparse.Namespace):
                 f"--stages: unknown stage {sorted(unknown)[0]!r} (choose from {', '.join(RESTORATION)}, none)"
             )
     elif not args.config:
-        wanted = {"sharpen"}
+        wanted = {_onnx_stage(args.onnx)} if args.onnx is not None else {"sharpen"}
     if args.n is not None and not 1 <= args.n <= MAX_N:
         raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
     if args.tile is not None and not 1 <= args.tile <= MAX_TILE:
@@ -115,6 +115,19 @@ def build_pipeline(args: argparse.Namespace):
         pipeline.max_pixels = args.max_pixels
     assert isinstance(pipeline.demosaic, Demosaic)
     return pipeline
+
+
+def _onnx_stage(onnx: str) -> str:
+    """The network stage an exported file serves, from its sidecar's task (``lens``...); ``sharpen`` when the
+    sidecar does not say (a missing or broken sidecar is refused later, when the stage loads the file)."""
+    from ..pipeline.collaborative import onnx_sidecar
+
+    try:
+        data, _ = onnx_sidecar(onnx)
+    except ValueError:
+        return "sharpen"
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    return "lens" if str(model.get("task") or "").startswith("lens") else "sharpen"
 
 
 def _white_balance(text: str) -> tuple[str, tuple[float, float, float] | None]:

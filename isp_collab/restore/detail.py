@@ -95,7 +95,8 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
 
 _KEEP_LEVEL_SPEC = {
     "keep_level": {"box": KEEP_LEVEL_BOX, "passes": KEEP_LEVEL_PASSES},
-    "keep_level_rule": "after the detail step, before the strength: result = result - L(result - before), L "
+    "keep_level_rule": "after the detail step (and before the strength, where there is one): "
+    "result = result - L(result - before), L "
     "being `passes` normalised box x box box filters (mean over the box centred on each pixel, borders "
     "reflected without repeating the edge pixel, i.e. OpenCV's BORDER_REFLECT_101, reflected again where the "
     "image is smaller than the box), each channel alone: the change keeps no local mean",
