@@ -101,6 +101,8 @@ class OnnxRestorer:
     ) -> None:
         self.path = Path(onnx_path)
         self.sidecar = Path(sidecar) if sidecar else self.path.with_suffix(".json")
+        if self.path.is_dir():
+            raise ValueError(f"{self.path}: a folder (a Core ML package?), not an ONNX model file (.onnx)")
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such ONNX model file")
         self.meta = read_sidecar(self.path, self.sidecar)
@@ -259,6 +261,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
     path = Path(path)
     if path.suffix.lower() == ".exr":
         raise ValueError(f"{path}: {NO_EXR}")
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not an image file (this example restores one file at a time)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such input file")
     if path.suffix.lower() == ".npy":
@@ -305,11 +309,18 @@ def _sha256(path: Path) -> str:
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc", ".raw"}
 
 
+OUTPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy"}
+
+
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Refuse, before any work, an output that cannot be written: .exr, a missing folder, an existing file."""
     path = Path(path)
     if path.suffix.lower() == ".exr":
         raise ValueError(f"{path}: {NO_EXR}")
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:  # what isp-collab process writes, and .npy
+        raise ValueError(
+            f"{path}: cannot write {path.suffix or 'a file without a suffix'} (use .png, .jpg, .tif or .npy)"
+        )
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the output folder {path.parent} does not exist")
     if path.exists() and not overwrite:
@@ -338,6 +349,12 @@ def write_image(
         if ext in (".tif", ".tiff") and depth == 0:
             data = image[..., ::-1].astype(np.float32)
         else:
+            if depth == 16 and ext in (".jpg", ".jpeg"):  # said, as isp-collab process says it
+                print(
+                    f"consume_onnx: warning: {path}: JPEG holds 8-bit samples; the 16-bit input is written at 8 "
+                    "bits (.png or .tif keep 16)",
+                    file=sys.stderr,
+                )
             depth = 16 if depth == 16 and ext in (".png", ".tif", ".tiff") else 8
             srgb = linear_to_srgb(image)
             srgb = cv2.cvtColor(srgb, cv2.COLOR_RGB2GRAY) if grey else srgb[..., ::-1]  # RGB -> grey / BGR

@@ -71,3 +71,23 @@ def test_consumer_refuses_mirror_gathering_for_a_model_trained_unflipped(tmp_pat
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--strategy", "mirror")
     assert_one_error_line(code, err, f"{onnx.with_suffix('.json')}: the model was trained on mirror stacks left")
     assert not (tmp_path / "out.npy").exists()
+
+
+def test_consumer_names_folders_and_refuses_outputs_process_would_not_write(tmp_path, capsys):
+    """A folder given as the image or the model is said to be one (not 'no such file'); .bmp is refused as
+    isp-collab process refuses it; a 16-bit input written as JPEG is warned about."""
+    import cv2
+
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.png"
+    assert cv2.imwrite(str(src), np.full((40, 33, 3), 30000, np.uint16))
+    code, err = run_main(consumer, capsys, onnx, tmp_path, tmp_path / "out.png")
+    assert_one_error_line(code, err, f"{tmp_path}: a folder, not an image file")
+    package = tmp_path / "m.mlpackage"
+    package.mkdir()
+    code, err = run_main(consumer, capsys, package, src, tmp_path / "out.png")
+    assert_one_error_line(code, err, f"{package}: a folder (a Core ML package?), not an ONNX model file")
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.bmp")
+    assert_one_error_line(code, err, f"{tmp_path / 'out.bmp'}: cannot write .bmp")
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.jpg")
+    assert code == 0 and "JPEG holds 8-bit samples; the 16-bit input is written at 8 bits" in err, err
