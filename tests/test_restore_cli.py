@@ -215,3 +215,19 @@ def test_gather_lays_the_grid_where_process_restores_a_turned_raw_file(tmp_path,
     assert (numbered != expected).any()  # the cells are big enough for their numbers
     np.testing.assert_array_equal(picture, numbered)  # the numbers written after the turn: upright
     assert f"tiles on the unrotated 96x64 sensor frame, EXIF orientation {orientation}" in capsys.readouterr().out
+
+
+def test_gather_model_lays_mirror_stacks_about_the_lens_models_optical_centre(tmp_path, capsys):
+    """--model reads the card's optical_center (fractions of width and height), as process's lens stage does."""
+    from isp_collab.models import create_model, save_model
+
+    card = {"task": "lens", "n_trained": 4, "lens": "mine.npz", "optical_center": [0.75, 0.25]}
+    model = save_model(create_model("unet-tx", n=4), tmp_path / "lens-model", card)
+    src = tmp_path / "in.png"
+    assert cv2.imwrite(str(src), np.full((64, 96, 3), 128, np.uint8))
+    base = ["gather", str(src), "--tile", "32", "--n", "4", "--model", str(model)]
+    assert main([*base, "--strategy", "mirror", "-o", str(tmp_path / "a.png")]) == 0
+    assert "centre (71.5, 15.5)" in capsys.readouterr().out  # 0.75 * 96 - 0.5, 0.25 * 64 - 0.5
+    assert main([*base, "-o", str(tmp_path / "b.png")]) == 2  # spread: no optical centre to take
+    assert "--model gives the optical centre of --strategy mirror" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()

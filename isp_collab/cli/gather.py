@@ -46,7 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="X,Y",
         help="optical centre for mirror, in pixels of the frame process restores (a RAW file's unrotated sensor "
         "frame, as [lens] center in a process config; default: its centre; a lens model trained on an off-centre "
-        "calibration gathers about its card's optical_center, fractions of width and height: give that point here)",
+        "calibration gathers about its card's optical_center, fractions of width and height: --model reads it)",
+    )
+    p.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="mirror: gather about this lens model's optical centre (its card's optical_center), as process's "
+        "lens stage does; a shipped name or a model folder",
     )
     p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -66,7 +72,7 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
         raise ValueError(f"--center must be X,Y in pixels (e.g. 2000,1500), got {text!r}") from None
 
 
-def read_display_image(path: Path) -> tuple[np.ndarray, int]:
+def read_display_image(path: Path, frame_out: list | None = None) -> tuple[np.ndarray, int]:
     """An input as ``H x W x 3`` uint8 display sRGB for drawing, decoded as ``isp-collab process`` does, in
     the frame process restores it in; and the EXIF orientation that turns that frame upright.
 
@@ -87,6 +93,8 @@ def read_display_image(path: Path) -> tuple[np.ndarray, int]:
         warnings.simplefilter("ignore", PipelineWarning)
         image, frame, _ = pipeline.read(path)
         image = pipeline.finish(image, frame.replace(orientation=1))  # where process restores: not turned yet
+    if frame_out is not None:  # the decoded Frame, for a lens model's optical centre (--model)
+        frame_out.append(frame)
     return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8), frame.orientation
 
 
@@ -145,8 +153,21 @@ def run(args: argparse.Namespace) -> int:
     center = parse_center(args.center)
     if center is not None and args.strategy != "mirror":
         raise ValueError(f"--center applies to --strategy mirror only, got --strategy {args.strategy}")
+    lens = None
+    if args.model is not None:
+        if args.strategy != "mirror" or center is not None:
+            raise ValueError(
+                "--model gives the optical centre of --strategy mirror: use it with mirror and without --center"
+            )
+        from ..pipeline import LensCorrect
+
+        lens = LensCorrect(model=args.model)
+        lens.network()  # reads its card (and refuses a model of another task) before the image is decoded
     check_writable_folder(out.parent)  # before decoding: a RAW file takes seconds
-    rgb, orientation = read_display_image(src)
+    frames: list = []
+    rgb, orientation = read_display_image(src, frames)
+    if lens is not None:
+        center = lens.restore_kwargs(frames[0])["center"]  # as process's lens stage lays its mirror stacks
     h, w = rgb.shape[:2]
     try:
         grid = make_grid(h, w, args.tile, overlap, center)
