@@ -227,7 +227,7 @@ def test_a_raw_files_camera_and_exposure_reach_png_and_jpeg_outputs(tmp_path, ex
     from PIL import Image
 
     from isp_collab.cli import main
-    from isp_collab.pipeline.raw import raw_exif
+    from isp_collab.pipeline.raw_exif import raw_exif
 
     dng = write_dng(tmp_path / "m.dng", random_mosaic(12), "RGGB", 12, orientation=6)
     assert raw_exif(dng)[:4] in (b"II*\x00", b"MM\x00*")  # a TIFF structure, no "Exif" prefix (libpng refuses it)

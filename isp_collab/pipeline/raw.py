@@ -22,6 +22,7 @@ import numpy as np
 from ..native_stderr import capture_stderr
 from .frame import Frame, cfa_from_colors
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
+from .raw_exif import raw_exif
 
 # sRGB (linear, D65) -> CIE XYZ, IEC 61966-2-1; used to turn LibRaw's XYZ->camera matrix into camera->sRGB.
 SRGB_TO_XYZ = np.array(
@@ -140,70 +141,6 @@ def cam_to_srgb_from_xyz(cam_xyz: np.ndarray) -> np.ndarray:
     cam_rgb = cam_xyz @ SRGB_TO_XYZ
     cam_rgb = cam_rgb / cam_rgb.sum(axis=1, keepdims=True)
     return np.linalg.inv(cam_rgb)
-
-
-# What a RAW file's TIFF tags carry to PNG/JPEG outputs: the camera, the software, the date and the exposure.
-_IFD0_TAGS = {"Make": 271, "Model": 272, "Software": 305, "DateTime": 306, "Artist": 315, "Copyright": 33432}
-_EXIF_TAGS = {
-    "ExposureTime": 33434,
-    "FNumber": 33437,
-    "ISOSpeedRatings": 34855,
-    "DateTimeOriginal": 36867,
-    "ExposureBiasValue": 37380,
-    "FocalLength": 37386,
-    "LensModel": 42036,
-}
-
-
-_RATIONAL_TAGS = {"ExposureTime", "FNumber", "ExposureBiasValue", "FocalLength"}
-
-
-def raw_exif(path: str | os.PathLike) -> bytes | None:
-    """The camera and exposure tags of a TIFF-based RAW file (DNG, KDC, NEF, CR2, ARW...) as an EXIF block
-    (TIFF-structured bytes, orientation 1: the pixels are turned upright at decode), for PNG/JPEG outputs.
-
-    Only the tags in ``_IFD0_TAGS`` / ``_EXIF_TAGS`` are carried (a DNG's ``UniqueCameraModel`` stands in for a
-    missing ``Model``); None for a file that is not TIFF-structured (CR3, RAF...) or has none of them.
-    """
-    import tifffile
-    from PIL import Image
-    from PIL.TiffImagePlugin import IFDRational
-
-    def value(v, rational: bool = False):
-        if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v) and rational:
-            return IFDRational(v[0], v[1]) if v[1] else None
-        if isinstance(v, tuple) and v and isinstance(v[0], int) and not rational:  # a list of shorts: ISO
-            return v[0]
-        if isinstance(v, str):
-            return v.rstrip("\x00").strip() or None
-        return v if isinstance(v, (int, float)) else None
-
-    try:
-        with tifffile.TiffFile(path) as tf:
-            tags = tf.pages[0].tags
-            ifd0 = {name: tags[name].value for name in _IFD0_TAGS if name in tags}
-            if "Model" not in ifd0 and "UniqueCameraModel" in tags:
-                ifd0["Model"] = tags["UniqueCameraModel"].value
-            sub = tags["ExifTag"].value if "ExifTag" in tags else {}
-            sub = dict(sub) if isinstance(sub, dict) else {}
-            for name in _EXIF_TAGS:  # DNG writers may put them in IFD0 itself
-                if name not in sub and name in tags:
-                    sub[name] = tags[name].value
-        exif = Image.Exif()
-        for name, v in ifd0.items():
-            if value(v) is not None:
-                exif[_IFD0_TAGS[name]] = value(v)
-        exposure = {tag: value(sub.get(name), name in _RATIONAL_TAGS) for name, tag in _EXIF_TAGS.items()}
-        exposure = {tag: v for tag, v in exposure.items() if v is not None}
-        if not len(exif) and not exposure:
-            return None
-        if exposure:
-            exif.get_ifd(0x8769).update(exposure)
-        exif[0x0112] = 1
-        data = exif.tobytes()
-        return data[6:] if data.startswith(b"Exif\x00\x00") else data  # the TIFF structure alone, as encode wants
-    except Exception:  # not TIFF-structured, or a tag Pillow cannot write: the metadata is simply not carried
-        return None
 
 
 def _wb_gains(raw) -> tuple[float, float, float] | None:
