@@ -239,3 +239,23 @@ def test_a_raw_files_camera_and_exposure_reach_png_and_jpeg_outputs(tmp_path, ex
     assert (exif[271], exif[272], exif[0x0112]) == ("isp-collab", "synthetic", 1)
     assert float(exposure[33434]) == pytest.approx(1 / 125) and float(exposure[33437]) == pytest.approx(2.8)
     assert exposure[34855] == 400  # a number, not the rational 400/400
+
+
+def test_a_raw_files_camera_reaches_tiff_outputs(tmp_path):
+    """A TIFF output keeps the camera and date text tags (its exposure tags would need an EXIF sub-IFD)."""
+    import tifffile
+
+    from isp_collab.cli import main
+
+    folder = tmp_path
+    dng = write_dng(folder / "m.dng", random_mosaic(12), "RGGB", 12)
+    out = folder / "m.tif"
+    assert main(["process", str(dng), "-o", str(out), "--stages", "none"]) == 0
+    with tifffile.TiffFile(out) as tif:
+        tags = tif.pages[0].tags
+        assert (tags["Make"].value, tags["Model"].value, tags["Software"].value) == (
+            "isp-collab",
+            "synthetic",
+            "isp-collab",
+        )
+        assert tif.pages[0].dtype == np.uint16  # RAW to TIFF: 16 bits, as before

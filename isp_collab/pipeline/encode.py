@@ -253,7 +253,8 @@ def encode_image(
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
     ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only); exif:
-    TIFF-structured EXIF to embed (PNG and JPEG); jpeg_chroma: ``"444"`` (full-resolution colour),
+    TIFF-structured EXIF to embed (PNG and JPEG; TIFF: its camera, date, artist and copyright tags only);
+    jpeg_chroma: ``"444"`` (full-resolution colour),
     ``"422"`` or ``"420"``. The file is tagged as sRGB (module docstring).
     """
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
@@ -295,6 +296,7 @@ def encode_image(
             iccprofile=_srgb_icc() if q.ndim == 3 else None,  # an RGB profile on grey pixels breaks colour management
             metadata=None,
             software="isp-collab",
+            extratags=_tiff_camera_tags(exif),
         )
         return out.getvalue()
     params = []
@@ -312,6 +314,24 @@ def encode_image(
         return _png_with_chunks(buf.tobytes(), [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else []))
     icc = [(0xE2, _ICC_HEADER + _srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
     return _jpeg_with_segments(buf.tobytes(), ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc)
+
+
+# the EXIF block's main-IFD text tags a TIFF output keeps (its exposure tags need an EXIF sub-IFD: not written)
+_TIFF_CAMERA_TAGS = (271, 272, 306, 315, 33432)  # Make, Model, DateTime, Artist, Copyright
+
+
+def _tiff_camera_tags(exif: bytes | None) -> list[tuple[int, str, int, str, bool]]:
+    """tifffile ``extratags`` for the camera and date text tags of a TIFF-structured EXIF block ([] without)."""
+    if not exif:
+        return []
+    from PIL import Image
+
+    try:
+        block = Image.Exif()
+        block.load(exif)
+        return [(tag, "s", 0, str(block[tag]), True) for tag in _TIFF_CAMERA_TAGS if isinstance(block.get(tag), str)]
+    except Exception:  # a malformed block: the pixels are written without it
+        return []
 
 
 _ICC_HEADER = b"ICC_PROFILE\x00\x01\x01"  # one chunk of one (the profile fits a single APP2 segment)
