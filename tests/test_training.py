@@ -130,25 +130,24 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"step": 1})
 
-    def failing_save(obj, f):
-        Path(f).write_bytes(b"partial")
-        raise OSError("disk full")
+    failures = [  # an OSError, and what torch.save raises on a full disk
+        (OSError("disk full"), rf"^{re.escape(str(path))}: cannot write the checkpoint \(disk full\)$"),
+        (
+            RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598\nmore"),
+            r"cannot write the checkpoint \(\[enforce fail .* 598\)$",
+        ),
+    ]
+    for step, (error, message) in enumerate(failures, start=2):
 
-    monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: cannot write the checkpoint \(disk full\)$"):
-        save_checkpoint(path, {"step": 2})
-    assert load_checkpoint(path)["step"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+        def failing_save(obj, f, error=error):
+            Path(f).write_bytes(b"partial")
+            raise error
 
-    def torch_disk_full(obj, f):  # what torch.save raises on a full disk
-        Path(f).write_bytes(b"part")
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598\nmore")
-
-    monkeypatch.setattr(torch, "save", torch_disk_full)
-    with pytest.raises(ValueError, match=r"cannot write the checkpoint \(\[enforce fail .* 598\)$"):
-        save_checkpoint(path, {"step": 3})
-    assert load_checkpoint(path)["step"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+        monkeypatch.setattr(torch, "save", failing_save)
+        with pytest.raises(ValueError, match=message):
+            save_checkpoint(path, {"step": step})
+        assert load_checkpoint(path)["step"] == 1
+        assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
 def test_fair_comparison_equal_patches_per_step():
