@@ -1,5 +1,7 @@
 """The library entry points refuse bad arguments in one line, before any work (a Python user's review)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -17,13 +19,19 @@ from isp_collab.restore import restore
         ({"n": True}, "n must be an integer, got True"),
         ({"batch_size": 1.5}, "batch_size must be an integer, got 1.5"),
         ({"n": 1000}, "n must be an integer in 1..64, got 1000"),
-        ({"exposure_target": float("nan")}, "exposure_target must be >= 0"),
+        ({"exposure_target": float("nan")}, "exposure_target must be in [0, 1]"),
+        ({"exposure_target": 5.0}, "exposure_target must be in [0, 1]"),
+        ({"tile": 8192}, "at most 4096, got 8192"),
+        ({"center": (1.0, 2.0, 3.0)}, "center must be 2 numbers"),
+        ({"center": "mid"}, "center must be 2 numbers"),
+        ({"center": (1.0, float("nan"))}, "center must be 2 finite numbers"),
+        ({"onnx_path": "x.onnx", "backend": "torch"}, "onnx_path x.onnx is set but backend is 'torch'"),
         ({"backend": "onnx", "device": "cuda"}, "the onnx backend runs on the CPU"),
     ],
 )
 def test_restore_refuses_bad_arguments(kwargs, message):
     image = np.zeros((32, 32, 3), np.float32)
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         restore(image, create_model("unet-tx", n=4).eval(), **kwargs)
 
 

@@ -279,7 +279,7 @@ def test_identity_model_through_restore(tmp_path):
         Sharpen(model=str(sharpen_dir), tile=32, overlap=8),
         LensCorrect(model=str(lens_dir), tile=32, overlap=8),
     ):
-        np.testing.assert_allclose(stage(x, RAW), x, atol=1e-5)
+        np.testing.assert_allclose(stage(x, RAW.replace(height=40, width=72)), x, atol=1e-5)
 
 
 def test_collaborative_stage_refuses_a_model_of_another_task(tmp_path):

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 import pytest
 
-import isp_collab.models.weights as weights
 import isp_collab.training.report as report
 from isp_collab.bench.collab_gain import collab_gain_markdown, collab_gain_table
 from isp_collab.models import create_model, save_model
@@ -26,8 +25,7 @@ def fake_models(tmp_path, monkeypatch):
         (out / "train_log.jsonl").write_text(
             "".join(json.dumps({"step": s, "val": {"mean_psnr": psnr - 1 + s / 10}}) + "\n" for s in (0, 5, 10))
         )
-    monkeypatch.setattr(weights, "MODELS_DIR", root)
-    monkeypatch.setattr(report, "MODELS_DIR", root)
+    monkeypatch.setenv("ISP_COLLAB_MODELS", str(root))
     return root
 
 

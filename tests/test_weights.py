@@ -164,10 +164,9 @@ def test_info_lists_every_model_when_one_card_is_broken(tmp_path, capsys, monkey
     import isp_collab.models.weights as weights
 
     for name in ("good", "bad", "null"):
-        shutil.copytree(weights.MODELS_DIR / "sharpen-unet-tx-n1", tmp_path / name)
+        shutil.copytree(weights.models_dir() / "sharpen-unet-tx-n1", tmp_path / name)
     (tmp_path / "bad" / "card.json").write_text("{not json")
     (tmp_path / "null" / "card.json").write_text("null")  # valid JSON, not a card
-    monkeypatch.setattr(weights, "MODELS_DIR", tmp_path)
     monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path))
     assert main(["info"]) == 2
     out, err = capsys.readouterr()
@@ -175,7 +174,6 @@ def test_info_lists_every_model_when_one_card_is_broken(tmp_path, capsys, monkey
     assert re.search(r"^  good +task=sharpen", out, re.MULTILINE) and "unet-tx" in out, out  # the report goes on
     assert re.search(r"^  null +unreadable card: ", out, re.MULTILINE), out
     assert err.strip() == "isp-collab info: error: 2 model card(s) unreadable: bad, null (see above)"
-    monkeypatch.setattr(weights, "MODELS_DIR", tmp_path / "nowhere")
     monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path / "nowhere"))
     assert main(["info"]) == 2
     assert "nowhere: ISP_COLLAB_MODELS names no folder" in capsys.readouterr().err
@@ -190,11 +188,11 @@ def test_info_refuses_a_stack_out_of_range_before_printing(capsys, n):
 
 @pytest.mark.parametrize("name", __import__("isp_collab.models", fromlist=["x"]).shipped_models())
 def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
-    from isp_collab.models.weights import MODELS_DIR, file_sha256
+    from isp_collab.models.weights import file_sha256, models_dir
 
     model = load_model(name)
     card = model.card
-    assert card["weights_sha256"] == file_sha256(MODELS_DIR / name / "model.safetensors")
+    assert card["weights_sha256"] == file_sha256(models_dir() / name / "model.safetensors")
     val = card["validation"]
     for cond, psnr in val["restored"].items():
         assert psnr > val["blurry"][cond] + 0.3, f"{name} does not beat its blurry input at {cond}"
@@ -203,7 +201,7 @@ def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
     from isp_collab.export import api
     from isp_collab.export.calibration import validation_stacks
 
-    lens = api._lens_blur(api._model_info(model, MODELS_DIR / name), MODELS_DIR / name)
+    lens = api._lens_blur(api._model_info(model, models_dir() / name), models_dir() / name)
     assert (lens is not None) == (card["task"] == "lens")
     stacks = validation_stacks(card["n_trained"], 64, 2, seed=1, lens=lens)
     with torch.no_grad():

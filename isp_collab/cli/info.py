@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..device import pick_device
     from ..models import family_table, read_card, shipped_models
-    from ..models.weights import MODELS_DIR
+    from ..models.weights import models_dir
 
     env = os.environ.get("ISP_COLLAB_MODELS")
-    if env and not MODELS_DIR.is_dir():
+    if env and not models_dir().is_dir():
         raise CLIError(f"{env}: ISP_COLLAB_MODELS names no folder")
 
     print(
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         f"threads {torch.get_num_threads()}"
     )
     models = shipped_models()
-    print(f"\nshipped models ({len(models)}, {MODELS_DIR}):")
+    print(f"\nshipped models ({len(models)}, {models_dir()}):")
     unreadable = []
     for name in models:
         try:

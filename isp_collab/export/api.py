@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..limits import MAX_TILE
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
 from ..restore.tiling import MAX_N, default_overlap
@@ -30,8 +31,6 @@ STRATEGIES = ("spread", "local", "mirror")
 CALIBRATION_STACKS = 8
 
 
-#: Largest static tile accepted (a [1, 8, 3, 4096, 4096] float32 stack is 1.6 GB).
-MAX_TILE = 4096
 #: Largest N x tile² of one stack. Parity and calibration run real stacks through PyTorch, whose forward
 #: pass holds about 1.8 GB per megapixel of stack (measured: 1.0 GB at 4 x 256², 2.4 GB at 4 x 512²): 16 Mpx
 #: (4 x 2048²) needs about 30 GB.

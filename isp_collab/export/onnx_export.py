@@ -162,19 +162,21 @@ def export_onnx(
     registry_log = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed"
     level = registry_log.level
     registry_log.setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            folded,
-            (example,),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            optimize=True,
-            verbose=False,
-        )
-    registry_log.setLevel(level)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                folded,
+                (example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                optimize=True,
+                verbose=False,
+            )
+    finally:  # a failed export leaves the caller's logging as it was
+        registry_log.setLevel(level)
     proto = program.model_proto
     proto.producer_name = "isp-collab"
     proto.doc_string = (

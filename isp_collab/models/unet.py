@@ -104,6 +104,8 @@ class CollaborativeUNet(nn.Module):
         return 2**self.config.depth
 
     def forward(self, stack: torch.Tensor) -> torch.Tensor:
+        if not isinstance(stack, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor stack (B, N, 3, H, W), got {type(stack).__name__}")
         if stack.ndim != 5 or stack.shape[2] != 3:
             raise ValueError(f"expected a stack of shape (B, N, 3, H, W), got {tuple(stack.shape)}")
         b, n, _, h, w = stack.shape

@@ -29,7 +29,11 @@ WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 # Shipped weights live in the repository's models/ folder (a wheel carries a copy: isp_collab/shipped.py);
 # ISP_COLLAB_MODELS points elsewhere (e.g. a camera maker's own model zoo).
-MODELS_DIR = Path(os.environ.get("ISP_COLLAB_MODELS", shipped_path("models")))
+
+
+def models_dir() -> Path:
+    """The folder of named models: ``$ISP_COLLAB_MODELS`` (read at each call), else the shipped ``models/``."""
+    return Path(os.environ.get("ISP_COLLAB_MODELS") or shipped_path("models"))
 
 
 class WeightsError(ValueError):
@@ -43,7 +47,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
         return p
     if p.name == WEIGHTS_FILE and p.parent.is_dir():
         return p.parent
-    shipped = MODELS_DIR / str(name_or_path)
+    shipped = models_dir() / str(name_or_path)
     if shipped.is_dir():
         return shipped
     known = ", ".join(shipped_models()) or "none"
@@ -52,11 +56,12 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
 
 def shipped_models() -> list[str]:
     """Names of the models under ``models/`` that have weights and a card."""
-    if not MODELS_DIR.is_dir():
+    folder = models_dir()
+    if not folder.is_dir():
         return []
     return sorted(
         p.name
-        for p in MODELS_DIR.iterdir()
+        for p in folder.iterdir()
         if not p.name.startswith(".") and (p / WEIGHTS_FILE).is_file() and (p / CARD_FILE).is_file()
     )
 
@@ -128,7 +133,8 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
         raise WeightsError(f"{weights}: corrupted or truncated safetensors ({reason})") from None
-    model = CollaborativeUNet(config_from_card(card))
+    with torch.random.fork_rng(devices=[]):  # the init is overwritten: leave the caller's seeded generator alone
+        model = CollaborativeUNet(config_from_card(card))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -13,17 +13,16 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ..limits import MAX_TILE
 from ..restore.detail import DETAILS, Detail, keep_local_level, transfer_luma_detail
 from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
 from ..restore.tiling import MAX_N
 from .frame import Frame, orient_point
 from .io import PipelineWarning
-from .stages import StageBase
+from .stages import StageBase, check_number
 
 LENS_MODEL = "lens-a-unet-tx-n4"
-# Largest restore tile: a stack of 8 float32 4096² tiles is 1.6 GB (the export's cap too).
-MAX_TILE = 4096
 
 
 @dataclass
@@ -85,8 +84,7 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.tile must be between 1 and {MAX_TILE}, got {self.tile}")
         if self.overlap is not None and self.tile is not None and not 0 <= self.overlap <= self.tile // 2:
             raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {self.tile // 2}], got {self.overlap}")
-        if isinstance(self.exposure_target, bool) or not isinstance(self.exposure_target, (int, float)):
-            raise ValueError(f"{self.name}.exposure_target must be a number, got {self.exposure_target!r}")
+        check_number(self.exposure_target, f"{self.name}.exposure_target")
         if not 0 <= self.exposure_target <= 1:
             raise ValueError(f"{self.name}.exposure_target must be in [0, 1] (0: off), got {self.exposure_target}")
         if self.overlap is not None and self.overlap < 0:
@@ -219,6 +217,14 @@ class CollaborativeStage(StageBase):
             kw["overlap"] = overlap  # else restore's default_overlap of the tile it uses
         return kw
 
+    def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        if self.enabled and isinstance(image, np.ndarray) and image.shape[:2] != (frame.height, frame.width):
+            raise ValueError(  # tiles and the lens centre are laid out on the frame's size
+                f"{self.name}: the image is {image.shape[1]}x{image.shape[0]} but its frame says "
+                f"{frame.width}x{frame.height} (make the frame for this image: Frame.for_image(image))"
+            )
+        return super().__call__(image, frame)
+
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         from ..restore import restore
 
@@ -267,14 +273,13 @@ class Sharpen(CollaborativeStage):
         super().__post_init__()
         if self.detail not in DETAILS:
             raise ValueError(f"sharpen.detail must be 'luma' or 'rgb', got {self.detail!r}")
-        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
-            raise ValueError(f"sharpen.strength must be a number, got {self.strength!r}")
+        check_number(self.strength, "sharpen.strength")
         if not 0 <= self.strength <= 2:  # NaN fails too
             raise ValueError(f"sharpen.strength must be in [0, 2] (1: the network's sharpening), got {self.strength}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         if self.strength == 0:
-            return image
+            return image.copy()  # an output, not the caller's array
         out = super().apply(image, frame)
         out = out if self.detail == "rgb" else transfer_luma_detail(image, out, frame.wb_gains)
         if self.keep_level:

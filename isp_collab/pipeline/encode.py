@@ -267,9 +267,9 @@ def encode_image(
     if (
         isinstance(jpeg_quality, bool)
         or not isinstance(jpeg_quality, (int, np.integer))
-        or not 0 <= jpeg_quality <= 100
+        or not 1 <= jpeg_quality <= 100
     ):
-        raise ValueError(f"jpeg_quality must be an integer in 0..100, got {jpeg_quality!r}")
+        raise ValueError(f"jpeg_quality must be an integer in 1..100, got {jpeg_quality!r}")
     if jpeg_chroma not in JPEG_CHROMA:
         raise ValueError(f"jpeg_chroma must be one of {', '.join(JPEG_CHROMA)}, got {jpeg_chroma!r}")
     if bit_depth not in (8, 16):
@@ -376,8 +376,9 @@ class Encode:
     def __post_init__(self) -> None:
         if self.bit_depth not in (None, 8, 16):
             raise ValueError(f"output.bit_depth must be 8 or 16, got {self.bit_depth!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"output.jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        q = self.jpeg_quality
+        if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 1 <= q <= 100:
+            raise ValueError(f"output.jpeg_quality must be an integer in 1..100, got {q!r}")
         if self.jpeg_chroma not in JPEG_CHROMA:
             raise ValueError(f"output.jpeg_chroma must be one of {', '.join(JPEG_CHROMA)}, got {self.jpeg_chroma!r}")
 

@@ -69,6 +69,24 @@ class Frame:
     description: Path | None = None
     turned: int = 1
 
+    @classmethod
+    def for_image(cls, image: np.ndarray, *, kind: Literal["raw", "rgb"] = "raw", **fields) -> Frame:
+        """A frame for an (H, W, 3) image already in memory, to run stages on it from Python.
+
+        ``kind="raw"`` (default): linear camera RGB, as the pipeline has it after demosaicking (pass
+        ``wb_gains``, ``optical_center`` or ``cam_to_srgb`` when you know them); ``"rgb"``: an sRGB-encoded
+        picture. ``source`` defaults to ``<array>`` and ``bit_depth`` to 16; other fields as :class:`Frame`.
+
+        >>> Frame.for_image(np.zeros((96, 128, 3), np.float32)).width
+        128
+        """
+        shape = getattr(image, "shape", ())
+        if len(shape) != 3 or shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) image, got shape {tuple(shape)}")
+        fields.setdefault("source", Path("<array>"))
+        fields.setdefault("bit_depth", 16)
+        return cls(kind=kind, height=int(shape[0]), width=int(shape[1]), **fields)
+
     def replace(self, **changes) -> Frame:
         """A copy with some fields changed (frames are immutable)."""
         return dataclasses.replace(self, **changes)

@@ -17,6 +17,7 @@ The two network stages (``LensCorrect``, ``Sharpen``) are in :mod:`.collaborativ
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
@@ -41,13 +42,30 @@ def check_image(image: np.ndarray) -> None:
         raise ValueError(f"expected an (H, W, 3) float32 image, got a {what}")
 
 
+def check_number(value: object, name: str) -> None:
+    """Raise ValueError naming the setting unless ``value`` is a real number (numpy scalars included, bool not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+
+
+def _unit_float_copy(x: np.ndarray) -> np.ndarray:
+    """A C-ordered float32 copy of float values clipped to [0, 1] (OpenCV's in-place ``pow`` needs C order).
+
+    Raises TypeError for integer codes (uint8 128 would clip to 1.0): scale them to [0, 1] first.
+    """
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"expected float values in [0, 1], got {a.dtype} (divide integer codes by their maximum first)")
+    return np.clip(np.ascontiguousarray(a, dtype=np.float32), 0.0, 1.0)
+
+
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """sRGB-encoded [0, 1] -> linear (IEC 61966-2-1 piecewise curve); any shape, float32 out.
 
     Written with in-place OpenCV ``pow``: on a 9-MP frame the temporaries of the NumPy one-liner
     cost more than the arithmetic.
     """
-    y = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    y = _unit_float_copy(x)
     low = y <= 0.04045
     low_values = y[low] * np.float32(1 / 12.92)
     y += np.float32(0.055)
@@ -59,7 +77,7 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """Linear [0, 1] -> sRGB-encoded (inverse of :func:`srgb_to_linear`); clips to [0, 1] first."""
-    y = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    y = _unit_float_copy(x)
     low = y <= 0.0031308
     low_values = y[low] * np.float32(12.92)
     cv2.pow(y, 1 / 2.4, dst=y)
@@ -162,7 +180,12 @@ class WhiteBalance(StageBase):
         if self.mode not in ("as_shot", "gray_world", "none"):
             raise ValueError(f"white_balance.mode must be 'as_shot', 'gray_world' or 'none', got {self.mode!r}")
         if self.gains is not None:
-            if len(self.gains) != 3 or not all(0 < g < math.inf for g in self.gains):  # NaN fails too
+            g = self.gains
+            if isinstance(g, (str, bytes)) or not hasattr(g, "__len__") or len(g) != 3:
+                raise ValueError(f"white_balance.gains must be 3 positive finite numbers, got {g!r}")
+            for value in g:
+                check_number(value, "white_balance.gains")
+            if not all(0 < g < math.inf for g in self.gains):  # NaN fails too
                 raise ValueError(f"white_balance.gains must be 3 positive finite numbers, got {self.gains!r}")
             self.gains = tuple(float(g) for g in self.gains)  # type: ignore[assignment]
 
@@ -215,6 +238,8 @@ class UnsharpMask(StageBase):
     threshold: float = 0.0
 
     def __post_init__(self) -> None:
+        for key in ("sigma", "amount", "threshold"):
+            check_number(getattr(self, key), f"unsharp.{key}")
         if not (0 < self.sigma <= 100 and 0 <= self.amount < math.inf and 0 <= self.threshold < math.inf):
             raise ValueError(f"unsharp needs 0 < sigma <= 100, finite amount >= 0 and threshold >= 0; got {self}")
 
@@ -252,6 +277,7 @@ class Tone(StageBase):
     def __post_init__(self) -> None:
         if self.curve not in ("none", "smoothstep"):
             raise ValueError(f"tone.curve must be 'none' or 'smoothstep', got {self.curve!r}")
+        check_number(self.exposure_ev, "tone.exposure_ev")
         if not -16 <= self.exposure_ev <= 16:  # NaN fails too
             raise ValueError(f"tone.exposure_ev must be between -16 and 16, got {self.exposure_ev!r}")
 

@@ -1,7 +1,7 @@
 """Whole-image restoration: tiling, stack gathering, backends and seamless stitching.
 
 ``restore(image, model, strategy=...)`` takes an ``H x W x 3`` float32 linear-RGB image of any size
-and returns the restored image (same shape, dtype and colour space). See :mod:`.tiling`,
+and returns the restored image (same shape and colour space, float32). See :mod:`.tiling`,
 :mod:`.gathering`, :mod:`.backends`, :mod:`.api` and :mod:`.draw`.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import sys
 from collections.abc import Iterator
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..limits import MAX_TILE
 from .backends import Backend, OnnxBackend, TorchBackend
 from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
@@ -48,18 +51,32 @@ def _is_network(obj: object) -> bool:
 
 def make_backend(
     model: nn.Module | str | os.PathLike | Backend,
-    backend: str = "torch",
+    backend: str | None = None,
     onnx_path: str | os.PathLike | None = None,
     device: str | None = None,
 ) -> Backend:
-    """A :class:`Backend` from a network, a model name/folder, an ``.onnx`` path or a backend."""
-    if backend not in ("torch", "onnx"):
+    """A :class:`Backend` from a network, a model name/folder, an ``.onnx`` path or a backend.
+
+    backend: ``"torch"``, ``"onnx"`` or None (ONNX for an ``.onnx`` path or with ``onnx_path``, else PyTorch).
+    Raises ValueError for arguments that contradict each other (an ``.onnx`` file with backend ``"torch"`` or
+    a CUDA device; ``onnx_path`` with backend ``"torch"``, or beside a backend, which would run instead).
+    """
+    if backend not in (None, "torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    onnx_file = isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx")
+    if onnx_path is not None and backend == "torch":
+        raise ValueError(f"onnx_path {os.fspath(onnx_path)} is set but backend is 'torch' (drop one of the two)")
+    if onnx_file and backend == "torch":
+        raise ValueError(f"{os.fspath(model)}: an ONNX file runs on the onnx backend, not 'torch'")
     if isinstance(model, (TorchBackend, OnnxBackend)) or (
         not isinstance(model, (str, os.PathLike)) and not _is_network(model) and hasattr(model, "run")
     ):
+        if onnx_path is not None or backend is not None:
+            raise ValueError("model is already a backend: backend and onnx_path cannot change what it runs")
         return model  # already a backend
-    if backend == "onnx" or (isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx")):
+    if backend == "onnx" or onnx_file or onnx_path is not None:
+        if device not in (None, "cpu"):
+            raise ValueError(f"device {device!r}: the onnx backend runs on the CPU (ONNX Runtime CPU provider)")
         path = onnx_path if onnx_path is not None else model
         if not isinstance(path, (str, os.PathLike)):
             raise ValueError("backend='onnx' needs onnx_path (the exported .onnx file)")
@@ -113,7 +130,7 @@ def restore(
     strategy: str = "spread",
     tile: int | None = None,
     overlap: int | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
     onnx_path: str | os.PathLike | None = None,
     device: str | None = None,
     center: tuple[float, float] | None = None,
@@ -129,7 +146,8 @@ def restore(
     else the card's trained N, else 4 for a collaborative network, 1 otherwise). ``strategy``:
     ``spread`` | ``local`` | ``mirror`` (see :mod:`.gathering`). ``tile``: tile side, a multiple of
     the network's ``2**depth`` (None: the ONNX file's static tile, else 256); ``overlap`` pixels
-    between tiles (None: :func:`~.tiling.default_overlap` of the tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` (with ``onnx_path``). ``center``: (x, y) optical
+    between tiles (None: :func:`~.tiling.default_overlap` of the tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` | None (ONNX for an ``.onnx`` model or an ``onnx_path``, else PyTorch;
+    contradicting arguments are refused). ``center``: (x, y) optical
     centre for ``mirror`` in pixel-index coordinates (default the image centre). ``batch_size``:
     stacks per network call (None: 1 on the CPU, where smaller activations are reused by the allocator:
     the 4K demo took 12.1-13.9 s instead of 14.2-15.3 s end to end, with 2 threads; 2 on a GPU); peak
@@ -144,12 +162,15 @@ def restore(
     for key, value in (("n", n), ("tile", tile), ("overlap", overlap), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise ValueError(f"{key} must be an integer, got {value!r}")
-    if isinstance(exposure_target, bool) or not isinstance(exposure_target, (int, float)):
+    if isinstance(exposure_target, bool) or not isinstance(exposure_target, numbers.Real):
         raise ValueError(f"exposure_target must be a number (0: off), got {exposure_target!r}")
-    if not exposure_target >= 0:  # NaN fails too
-        raise ValueError(f"exposure_target must be >= 0 (0: off), got {exposure_target}")
-    if backend == "onnx" and device not in (None, "cpu"):
-        raise ValueError(f"device {device!r}: the onnx backend runs on the CPU (ONNX Runtime CPU provider)")
+    if not 0 <= exposure_target <= 1:  # NaN fails too
+        raise ValueError(f"exposure_target must be in [0, 1] (0: off), got {exposure_target}")
+    if center is not None:
+        if isinstance(center, (str, bytes)) or not hasattr(center, "__len__") or len(center) != 2:
+            raise ValueError(f"center must be 2 numbers (x, y) in pixels, got {center!r}")
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in center):
+            raise ValueError(f"center must be 2 finite numbers (x, y) in pixels, got {center!r}")
     gain = exposure_gain(image, exposure_target) if exposure_target else 1.0
     if gain > 1.0:
         image = image * np.float32(gain)
@@ -171,8 +192,10 @@ def restore(
     if static_tile and tile != static_tile:
         raise ValueError(f"the model runs {static_tile}x{static_tile} tiles only (static shape), got tile={tile}")
     multiple = int(getattr(runner, "multiple", 1) or 1)
-    if tile < 1 or tile % multiple:
-        raise ValueError(f"tile must be a positive multiple of {multiple} (2**depth of the network), got {tile}")
+    if tile < 1 or tile > MAX_TILE or tile % multiple:
+        raise ValueError(
+            f"tile must be a positive multiple of {multiple} (2**depth of the network), at most {MAX_TILE}, got {tile}"
+        )
 
     overlap = default_overlap(tile) if overlap is None else overlap
     h, w = image.shape[:2]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..models.weights import MODELS_DIR, read_card, resolve_model_dir, shipped_models
+from ..models.weights import models_dir, read_card, resolve_model_dir, shipped_models
 from .config import TASK_ONLY_KEYS, Recipe
 
 #: Recipe keys that do not change what a run learns (left out when comparing recipes).
@@ -27,7 +27,7 @@ EXECUTION_KEYS = ("name", "path", "sha256", "model.n", "train.threads", "train.c
 def _model_dirs(models: list[str] | None) -> list[Path]:
     """Model folders: the given names or paths, else every shipped model."""
     if models is None:
-        return [MODELS_DIR / n for n in shipped_models()]
+        return [models_dir() / n for n in shipped_models()]
     return [resolve_model_dir(m) for m in models]
 
 

@@ -1,0 +1,45 @@
+"""capture_stderr: fd 2 is process-wide, so captures from several threads must share it and give it back."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from isp_collab.native_stderr import capture_stderr
+
+
+def test_capture_collects_what_is_written_on_fd2_and_gives_fd2_back():
+    before = os.fstat(2).st_ino
+    lines: list[str] = []
+    with capture_stderr(lines):
+        os.write(2, b"libpng error: IDAT: CRC error\n")
+    assert lines == ["libpng error: IDAT: CRC error"]
+    assert os.fstat(2).st_ino == before
+
+
+def test_captures_from_several_threads_each_get_their_line_and_fd2_comes_back():
+    before = os.fstat(2).st_ino
+    start = threading.Barrier(4)
+    got: dict[int, list[list[str]]] = {}
+
+    def work(k: int) -> None:
+        start.wait()
+        got[k] = []
+        for i in range(50):
+            lines: list[str] = []
+            with capture_stderr(lines):
+                os.write(2, f"thread {k} call {i}\n".encode())
+                time.sleep(0.0005)  # as a decode does: other threads run meanwhile
+            got[k].append(lines)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Without the shared redirection a thread restored another's temporary file: fd 2 pointed at a deleted file.
+    assert os.fstat(2).st_ino == before
+    for k, calls in got.items():
+        for i, lines in enumerate(calls):
+            assert f"thread {k} call {i}" in lines  # its own line (others' may be there too: fd 2 is shared)
