@@ -207,7 +207,7 @@ def main() -> None:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"### Whole-image restoration (`benchmarks/bench_restore.py`, {time.strftime('%Y-%m-%d')})\n")
+    print(f"## Whole-image restoration (`benchmarks/bench_restore.py`, {time.strftime('%Y-%m-%d')})\n")
     print(
         f"UNet-TX N=4 (fresh weights), torch {torch.__version__} CPU, numpy {np.__version__}, {cpu}, "
         f"{os.cpu_count()} cores, {rows[0]['threads']} torch threads, channels-last {rows[0]['channels_last']}, "

@@ -20,7 +20,7 @@ import torch
 
 from isp_collab.bench.data import load_images
 from isp_collab.bench.protocol import degradation_names
-from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, summarise
+from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, stack_sizes, summarise
 from isp_collab.bench.report import md_table, write_section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -45,6 +45,8 @@ def measure(
     clash = label_clash(list(dict.fromkeys(parse_spec(spec)[0] for spec in specs)))
     if clash:
         raise SystemExit(clash)
+    photos = load_images(images, max_images)
+    shapes = [(min(p.srgb.shape[0], crop or 1 << 30), min(p.srgb.shape[1], crop or 1 << 30)) for p in photos]
     methods, trained = {}, {}
     for spec in specs:
         name, sizes = parse_spec(spec)
@@ -52,10 +54,14 @@ def measure(
             run, card = model_restorer(name, n=n)
             n_used = n or max(1, int(card["n_trained"]))
             label = f"{model_label(name)} @ N={n_used}"
+            ran = stack_sizes(shapes, n_used)  # restore caps a stack at the photo's tile count
+            if min(ran) < n_used:
+                span = f"{min(ran)}-{max(ran)}" if min(ran) < max(ran) else f"{min(ran)}"
+                label += f" (runs at N={span}: the photo's tiles)"
             methods[label], trained[label] = run, n_used == int(card["n_trained"])
     t0 = time.perf_counter()
     degradations = degradation_names()
-    rows, _ = run_quality(load_images(images, max_images), methods, degradations, crop=crop)
+    rows, _ = run_quality(photos, methods, degradations, crop=crop)
     table = summarise(rows)
     header = ["method", *degradations, "mean"]
     body = []

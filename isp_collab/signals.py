@@ -18,9 +18,31 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread when the process receives SIGTERM."""
 
 
+# A handler's exception lands in whatever Python code runs at that moment; inside a weakref callback or a
+# __del__ Python prints "Exception ignored" and goes on. The signal is remembered so that the next
+# check_terminated() (each stack of restore) raises it again.
+_pending = False
+
+
 def raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001
-    """Signal handler: turn SIGTERM into :class:`Terminated`."""
+    """Signal handler: turn SIGTERM into :class:`Terminated` (and remember it, see :func:`check_terminated`)."""
+    global _pending
+    _pending = True
     raise Terminated
+
+
+def check_terminated() -> None:
+    """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed; cheap, call it in loops."""
+    global _pending
+    if _pending:
+        _pending = False
+        raise Terminated
+
+
+def clear_terminated() -> None:
+    """Forget a SIGTERM once its handler is uninstalled (the CLI and training do, on the way out)."""
+    global _pending
+    _pending = False
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:

@@ -128,3 +128,26 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypa
     assert main(["bench", "kernels", "--quick", "--out", str(tmp_path / "out")]) == 2
     assert "out: cannot write into the output folder (Permission denied)" in _one_line_error(capsys)
     assert not ran and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["quality", "--size", "1024"], "--size does not apply to `bench quality` (only speed and all time an image)"),
+        (["speed", "--size", "32"], "--size must be between 64 and 8192 px, got 32"),
+    ],
+)
+def test_size_is_refused_where_nothing_is_timed_or_out_of_range(tmp_path, capsys, argv, message):
+    assert main(["bench", *argv, "--quick", "--out", str(tmp_path / "out")]) == 2
+    assert message in _one_line_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_given_as_images_or_out_is_named_as_a_file(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    assert main(["bench", "kernels", "--quick", "--images", str(a_file), "--out", str(tmp_path / "o")]) == 2
+    assert f"{a_file}: not a folder (--images takes a folder" in _one_line_error(capsys)
+    assert main(["bench", "kernels", "--quick", "--out", str(a_file)]) == 2
+    assert f"{a_file}: a file, not a folder" in _one_line_error(capsys)
+    assert a_file.read_text() == "x"

@@ -52,6 +52,13 @@ def test_speed_quick(tmp_path):
         assert runtime in speed
     assert "torch.mm throughput (fp32, 256²" in speed and "of torch.mm throughput" in speed
     assert (tmp_path / "latency_vs_params.png").is_file()
+    # quick mode times only the first shipped model unless --models names more; --size sets the image
+    out = tmp_path / "two"
+    argv = ["bench", "speed", "--quick", "--size", "96", "--models", "sharpen-unet-tx-n1", "sharpen-unet-tx-n4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    speed = read_section((out / "RESULTS.md").read_text(), "speed")
+    assert "sharpen-unet-tx-n1" in speed and "sharpen-unet-tx-n4" in speed
+    assert "96x96 image (its 256-px tiles cover 7.11x its pixels" in speed
 
 
 @pytest.mark.slow  # 40 s: every bench action in turn

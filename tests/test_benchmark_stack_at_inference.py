@@ -42,7 +42,13 @@ def test_rows_per_stack_size_and_section(tmp_path, script):
     script.main([f"{model}@1,4", "--images", str(images), "--section", "s", "--note", "why", "--results", str(results)])
     body = read_section(results.read_text(), "s")
     rows = [line.split(" | ")[0] for line in body.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows == ["| method", "| blurry input", "| m-n4 @ N=1", "| m-n4 @ N=4 (trained N)"]
+    # one 72x80 photo is one tile: restore runs any N as a stack of that one tile, and the label says so
+    assert rows == [
+        "| method",
+        "| blurry input",
+        "| m-n4 @ N=1",
+        "| m-n4 @ N=4 (runs at N=1: the photo's tiles) (trained N)",
+    ]
     assert body.startswith("why\n")
 
 

@@ -28,6 +28,7 @@ class BenchOptions:
     threads: int = 1
     models: list[str] | None = None
     device: str | None = None
+    size: int | None = None  # side of the square image `speed` times (None: 512, 128 with quick)
     say: Say = print
     measured: dict[str, str] = field(default_factory=dict)
 

@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
 
             rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in t.items())
             body = (
+                "## Pipeline: seconds per stage on one RAW frame\n\n"
                 f"Command: `python -m isp_collab.bench.pipeline stages {args.raw} "
                 f"{'--sharpen-onnx ' + str(args.sharpen_onnx) + ' ' if args.sharpen_onnx else ''}--threads {args.threads}` "
                 f"({time.strftime('%Y-%m-%d')}). {head}; load average before: {os.getloadavg()[0]:.1f}.\n\n"

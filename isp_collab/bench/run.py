@@ -229,6 +229,13 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
             scores=scores,
         )
         plots.append(p.name)
+    shapes = [(min(im.srgb.shape[0], crop or 1 << 30), min(im.srgb.shape[1], crop or 1 << 30)) for im in ims]
+    ns = sorted({int(c["n_trained"]) for c in cards.values() if int(c["n_trained"]) > 1})
+    effective = "; ".join(
+        f"N={n} runs at N={min(k)}-{max(k)} (median {int(np.median(k))})" if min(k) < n else f"N={n} runs at N={n}"
+        for n in ns
+        for k in [quality.stack_sizes(shapes, n)]
+    )
     how = (
         f"{opts.describe_images(ims)}{f', centre crops of at most {crop}x{crop}' if crop else ', full size'}, unprocessed to linear camera RGB with the fixed camera "
         "(Brooks et al. 2019; `isp_collab.bench.protocol`), blurred with 33x33 Gaussian kernels (reflect borders): "
@@ -236,7 +243,14 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         "U[0.3, 4], seed 0), white Gaussian noise 0.5/255, clipped to [0, 1]. PSNR and SSIM (scikit-image, channel_axis, "
         "data_range 1) in linear RGB on the image minus a 16-px border, mean over images. Networks: whole-image "
         '`isp_collab.restore.restore(..., strategy="spread", n=<card n_trained>)`'
-        f"{f' on {device}' if names else ''}. Classical rows use the tuned "
+        f"{f' on {device}' if names else ''}"
+        + (
+            f"; a stack holds at most the image's number of 256-px tiles (more would only repeat tiles), so on these "
+            f"images {effective}"
+            if effective
+            else ""
+        )
+        + f". Classical rows use the tuned "
         f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items())}). "
         f"{opts.threads} CPU thread(s); mean seconds per image: "
         + ", ".join(f"{m} {s:.2f}" for m, s in sec.items())
@@ -310,13 +324,14 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     from . import speed
 
     specs = speed.model_specs(opts.models)
-    if opts.quick:
+    if opts.quick and opts.models is None and len(specs) > 1:
+        opts.say(f"speed: quick mode times {specs[0].label} only (name others with --models)")
         specs = specs[:1]
     params, _, _ = _classical_params(opts)
     result = speed.run_speed(
         specs,
         threads=opts.threads,
-        size=128 if opts.quick else 512,
+        size=opts.size or (128 if opts.quick else speed.DEFAULT_SIZE),
         reps=2 if opts.quick else 5,
         matmul_n=256 if opts.quick else 2048,
         classical_params=params,
@@ -326,7 +341,8 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"))
     how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
     how += (
-        f"- this run: {result.size}x{result.size} image, {result.reps} timed runs, {result.threads} thread(s); "
+        f"- this run: {result.size}x{result.size} image ({speed.tiling_note(result.size)}), {result.reps} timed runs, "
+        f"{result.threads} thread(s); "
         f"1-min load average {result.load[0]:.1f} before, {result.load[1]:.1f} after on {os.cpu_count()} CPUs "
         "(a load above the thread count means other processes shared the cores and the times are pessimistic)."
     )

@@ -26,8 +26,10 @@ HOW: tuple[str, ...] = (
     "and 1 inter-op thread, ONNX Runtime `intra_op_num_threads`, OpenCV `setNumThreads`); peak RSS is that "
     "process's `VmHWM` (Python and the libraries included), so it belongs to one runtime alone",
     "latency: whole-image `isp_collab.restore.restore` (tile 256, overlap 32, the model's trained N, "
-    '`strategy="spread"`) of one benchmark image resized to a square (linear RGB); one warm-up run, then the '
-    "median of the timed runs, in ms per megapixel of image",
+    '`strategy="spread"`, `"mirror"` for a lens model) of one benchmark image resized to a square (linear RGB; '
+    "512x512 unless `--size`); one warm-up run, then the median of the timed runs, in ms per megapixel of image. "
+    "The tiles of a small image cover more than its pixels (2.25x at 512x512), so its ms/MP overstate a camera "
+    "frame's (`--size 2048`: 1.56x)",
     "runtimes: `torch` = eager float32 on CPU, NCHW (`TorchBackend(channels_last=False)`); `torch-cl` = the same "
     "in channels-last (NHWC) memory format (restore's CPU default); `onnx-fp32` / `onnx-int8` = ONNX Runtime CPU "
     "on the files of `isp_collab.export.api.export_model` (BatchNorm folded; int8 = static QDQ, calibrated on "
@@ -48,6 +50,15 @@ HOW: tuple[str, ...] = (
 DEFAULT_ARCHS: tuple[tuple[str, int], ...] = (("unet-tx", 1), ("unet-tx", 4), ("unet-ts", 4))
 TILE = 256
 OVERLAP = 32
+DEFAULT_SIZE = 512  # side of the square image timed (bench --size)
+
+
+def tiling_note(size: int) -> str:
+    """How much more than the image the tiles of a ``size``² image cover (they overlap and cover its borders)."""
+    from ..restore.tiling import make_grid
+
+    covered = len(make_grid(size, size, TILE, OVERLAP)) * TILE * TILE / (size * size)
+    return f"its {TILE}-px tiles cover {covered:.2f}x its pixels; a larger frame pays less of that per MP"
 
 
 @dataclass
@@ -59,6 +70,11 @@ class ModelSpec:
     name: str | None = None
     arch: str | None = None
     card: dict = field(default_factory=dict)
+
+    @property
+    def strategy(self) -> str:
+        """How ``process`` gathers this model's stacks: ``mirror`` for a lens model, else ``spread``."""
+        return "mirror" if str(self.card.get("task", "")).startswith("lens") else "spread"
 
     def build(self, device: str = "cpu"):
         """The network in eval mode on ``device``."""
@@ -197,7 +213,10 @@ def _time_restore(job: dict, image: np.ndarray, mpix: float, reps: int, warmup: 
     sync = torch.cuda.synchronize if job["kind"] in CUDA_RUNTIMES else None
     res = summary(
         time_fn(
-            lambda: restore(image, backend, n=spec.n, strategy="spread", tile=TILE, overlap=OVERLAP), reps, warmup, sync
+            lambda: restore(image, backend, n=spec.n, strategy=spec.strategy, tile=TILE, overlap=OVERLAP),
+            reps,
+            warmup,
+            sync,
         ),
         mpix,
     )

@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..signals import Terminated, exit_code, raise_terminated
+from ..signals import Terminated, clear_terminated, exit_code, raise_terminated
 from . import bench, export, gather, info, process, train
 
 SUBCOMMANDS = [info, train, bench, gather, process, export]
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if on_main and previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        clear_terminated()
 
 
 if __name__ == "__main__":

@@ -83,6 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"CPU threads for every runtime (default {DEFAULT_THREADS})",
     )
     p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="speed, all: side of the square image whose restore is timed (default 512, 128 with --quick); the "
+        "tiles of a small image cover more than its pixels, so a camera-sized --size 2048 gives lower ms/MP",
+    )
+    p.add_argument(
         "--models",
         nargs="*",
         default=None,
@@ -137,8 +145,16 @@ def run(args: argparse.Namespace) -> int:
             "threads then share cores and the times are pessimistic",
             file=sys.stderr,
         )
+    if args.size is not None:
+        if args.action not in ("speed", "all"):
+            raise CLIError(
+                f"--size does not apply to `bench {args.action}` (only speed and all time an image); drop it"
+            )
+        if not 64 <= args.size <= 8192:
+            raise CLIError(f"--size must be between 64 and 8192 px, got {args.size}")
     if args.images is not None and not args.images.is_dir():
-        raise CLIError(f"{args.images}: no such image folder")
+        what = "not a folder" if args.images.exists() else "no such image folder"
+        raise CLIError(f"{args.images}: {what} (--images takes a folder of colour images)")
     refusal = unused_flag(args.action, args.models, args.device)
     if refusal is not None:
         raise CLIError(refusal)
@@ -174,13 +190,21 @@ def run(args: argparse.Namespace) -> int:
         out, created = Path(tempfile.mkdtemp(prefix="isp-collab-bench-quick-")), True
     else:
         created = not out.exists()
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"{out}: a file, not a folder (--out takes the folder to write RESULTS.md and plots into)")
         try:
             out.mkdir(exist_ok=True)
         except OSError as e:
             raise CLIError(f"{out}: cannot create the output folder ({e.strerror})") from None
         _require_writable(out, created)
     opts = BenchOptions(
-        out=out, quick=args.quick, images=args.images, threads=args.threads, models=args.models, device=args.device
+        out=out,
+        quick=args.quick,
+        images=args.images,
+        threads=args.threads,
+        models=args.models,
+        device=args.device,
+        size=args.size,
     )
     print(f"bench {args.action}: writing to {out}{' (quick mode)' if args.quick else ''}, {args.threads} thread(s)")
     written = [opts.file(stem, suffix) for stem, suffix in ACTION_FILES[args.action]]
@@ -234,6 +258,7 @@ def _refuse_published(args: argparse.Namespace, out: Path, published: Path) -> N
             ("--device", args.device is not None),
             (f"--threads {args.threads}", args.threads != DEFAULT_THREADS),
             ("--quick", args.quick),
+            (f"--size {args.size}", args.size is not None and args.size != 512),
             ("--images", BenchOptions(out=out, images=args.images).images_tag is not None),
         )
         if on

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..limits import MAX_TILE
+from ..signals import check_terminated
 from .backends import Backend, OnnxBackend, TorchBackend
 from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
@@ -222,6 +223,7 @@ def restore(
         )
     try:
         for group, tiles in iter_batches(image, grid, stacks, n, batch_size):
+            check_terminated()  # a SIGTERM whose exception a callback swallowed (isp_collab.signals)
             out = runner.run(tiles)
             if out.shape != tiles.shape:
                 raise ValueError(f"backend returned shape {out.shape} for input {tiles.shape}")

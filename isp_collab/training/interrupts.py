@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..signals import raise_terminated
+from ..signals import clear_terminated, raise_terminated
 
 __all__ = ["interrupt_on_sigterm", "restore_sigterm", "steps_are_whole"]
 
@@ -31,6 +31,7 @@ def interrupt_on_sigterm() -> Any:
 def restore_sigterm(previous: Any) -> None:
     if previous is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous)
+        clear_terminated()
 
 
 @contextmanager

@@ -62,13 +62,13 @@ def run_facts(model_dir: Path) -> dict[str, Any]:
 
 
 def val_cadence(facts: dict[str, Any]) -> str:
-    """``"500"``: the recipe's ``val_every``, else the step between logged validations, else ``"?"``."""
+    """``"500"``: the recipe's ``val_every``, else the step between logged validations, else ``"? (...)"``."""
     every = ((facts["recipe"] or {}).get("train") or {}).get("val_every")
     if every is None:
         steps = facts["val_steps"]
         gaps = {b - a for a, b in zip(steps, steps[1:], strict=False) if b > a}
         every = min(gaps) if gaps else None
-    return "?" if every is None else str(every)
+    return "? (no recipe or train_log.jsonl says)" if every is None else str(every)
 
 
 def val_data(facts: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ..device import pick_device
 from ..models import create_model, load_model
+from ..signals import check_terminated
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import Recipe, validate
 from .finish import finalize
@@ -299,6 +300,7 @@ def _train(
     previous_sigterm = interrupt_on_sigterm()
     try:
         for blurry, sharp in batches:
+            check_terminated()  # a SIGTERM whose exception a callback swallowed (isp_collab.signals)
             blurry, sharp = blurry.to(dev, non_blocking=True), sharp.to(dev, non_blocking=True)
             loss = F.l1_loss(net(blurry), sharp)  # Eq. 4: L1 over every patch of every stack
             if not torch.isfinite(loss):  # nothing non-finite is checkpointed or shipped
