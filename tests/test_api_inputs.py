@@ -112,3 +112,25 @@ def test_the_readme_python_example_runs_as_written():
     scope: dict = {}
     exec(compile(code, str(README), "exec"), scope)  # noqa: S102 - the README's own example
     assert scope["sharp"].shape == (96, 128, 3) and scope["sharp"].dtype == np.float32
+
+
+def test_decoding_from_several_threads_leaves_pillows_cap_and_fd2_as_they_were(tmp_path):
+    import os
+    import threading
+
+    import cv2
+    from PIL import Image
+
+    from isp_collab.pipeline import ImageDecode
+
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    cap, fd2 = Image.MAX_IMAGE_PIXELS, os.fstat(2).st_ino
+    decode = ImageDecode()
+    threads = [threading.Thread(target=lambda: [decode(path) for _ in range(100)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cap == Image.MAX_IMAGE_PIXELS and cap is not None
+    assert os.fstat(2).st_ino == fd2

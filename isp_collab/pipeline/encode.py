@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ from .io import (
     check_pixels,
 )
 
+# ImageDecode lifts Pillow's process-wide decompression-bomb cap while it reads a header (its own --max-pixels
+# decides); the lock keeps two decoding threads from saving each other's None as the value to put back.
+_pillow_cap_lock = threading.Lock()
+
 
 @dataclass(frozen=True)
 class ImageDecode:
@@ -55,6 +60,7 @@ class ImageDecode:
         from PIL import Image, UnidentifiedImageError
 
         p = check_input_file(path)
+        _pillow_cap_lock.acquire()  # two decoders at once must not leave Pillow's own cap at None
         pillow_cap = Image.MAX_IMAGE_PIXELS
         try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
             Image.MAX_IMAGE_PIXELS = None  # our own cap (--max-pixels) decides, below
@@ -78,6 +84,7 @@ class ImageDecode:
             raise InputError(f"{p}: cannot read image ({reason})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = pillow_cap
+            _pillow_cap_lock.release()
         if tiff and (reason := _camera_raw_reason(p)):  # Pillow reads its preview: the sensor data would be lost
             raise InputError(f"{p}: {reason}")
         _warn_dropped(p, alpha, icc)
