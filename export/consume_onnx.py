@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         if center and strategy != "mirror":
             raise ValueError(f"--center: applies to --strategy mirror only (this run gathers with {strategy})")
         model = restorer.meta.get("model") if isinstance(restorer.meta.get("model"), dict) else {}
-        if strategy == "mirror" and model.get("align") is False:
+        if strategy == "mirror" and model.get("align") is False and model.get("n_trained") != 1:  # N=1: never flipped
             raise ValueError(
                 f"{restorer.sidecar}: the model was trained on mirror stacks left unflipped (align false), but "
                 "mirror gathering flips every tile into one orientation; retrain it with align = true"

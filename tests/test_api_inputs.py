@@ -46,7 +46,14 @@ def test_a_frame_for_an_array_and_a_frame_of_another_size_refused():
 
 
 def test_numpy_scalars_are_numbers_and_strings_are_refused_naming_the_setting():
-    assert Sharpen(strength=np.float32(0.5), exposure_target=np.float32(0.2)).strength == np.float32(0.5)
+    image = np.random.default_rng(2).random((32, 32, 3), dtype=np.float32)
+    frame = Frame.for_image(image)
+    full = Sharpen(tile=32)(image, frame)
+    half = Sharpen(tile=32, strength=np.float32(0.5), exposure_target=np.float32(0.2))(image, frame)
+    np.testing.assert_allclose(
+        half, image + 0.5 * (Sharpen(tile=32, exposure_target=0.2)(image, frame) - image), atol=1e-6
+    )
+    assert np.abs(full - image).max() > 1e-3  # the stage did change the image
     image = np.full((16, 16, 3), 0.5, np.float32)
     restore(image, create_model("unet-tx", n=1).eval(), exposure_target=np.float32(0.25), tile=16)
     for make, message in (
@@ -127,10 +134,21 @@ def test_decoding_from_several_threads_leaves_pillows_cap_and_fd2_as_they_were(t
     cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
     cap, fd2 = Image.MAX_IMAGE_PIXELS, os.fstat(2).st_ino
     decode = ImageDecode()
-    threads = [threading.Thread(target=lambda: [decode(path) for _ in range(100)]) for _ in range(4)]
+    shapes: list[tuple[int, ...]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(100):
+                shapes.append(decode(path)[0].shape)
+        except BaseException as e:  # noqa: BLE001 - a thread's exception is only a warning to pytest
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == [] and shapes == [(8, 8, 3)] * 400
     assert cap == Image.MAX_IMAGE_PIXELS and cap is not None
     assert os.fstat(2).st_ino == fd2

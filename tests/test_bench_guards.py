@@ -9,7 +9,7 @@ import torch
 import isp_collab.bench.data as bench_data
 import isp_collab.device as device_module
 from isp_collab.bench.data import BenchImage
-from isp_collab.cli import main
+from isp_collab.cli import CLIError, main
 
 
 def _images(folder, sizes, name="im"):
@@ -38,20 +38,24 @@ def published(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("action", "args", "named"),
     [
-        ["--models"],
-        ["--device", "cpu"],
-        ["--threads", "2"],
-        ["--models", "--out", "PUBLISHED"],
-        ["--quick", "--out", "PUBLISHED"],
+        ("quality", ["--models"], "--models"),
+        ("quality", ["--device", "cpu"], "--device"),
+        ("quality", ["--threads", "2"], "--threads 2"),
+        ("quality", ["--models", "--out", "PUBLISHED"], "--models"),
+        ("quality", ["--quick", "--out", "PUBLISHED"], "--quick"),
+        ("quality", ["--images", "IMAGES"], "--images"),
+        ("speed", ["--size", "1024"], "--size 1024"),
     ],
 )
-def test_own_figures_never_replace_the_published_results(tmp_path, published, capsys, args):
+def test_own_figures_never_replace_the_published_results(tmp_path, published, capsys, action, args, named):
     images = _images(tmp_path / "imgs", [(48, 48)])
-    args = [str(published) if a == "PUBLISHED" else a for a in args]
-    assert main(["bench", "quality", "--images", str(images), *args]) == 2
+    args = [{"PUBLISHED": str(published), "IMAGES": str(images)}.get(a, a) for a in args]
+    assert main(["bench", action, *args]) == 2
     err = _one_line_error(capsys)
+    # each flag on its own is what is refused, and named: the error lists exactly it
+    assert err.startswith(f"isp-collab bench: error: {named} would write this run's figures"), err
     assert "published sections" in err and "--out DIR" in err and "--overwrite" in err
     assert sorted(p.name for p in published.iterdir()) == ["RESULTS.md"]
     assert (published / "RESULTS.md").read_text() == "published\n"
@@ -94,6 +98,8 @@ def test_sections_of_other_actions_or_other_images_do_not_block(tmp_path):
     _refuse_replacing(args, out, tmp_path / "benchmarks")  # quality-imgs-<hash> is not there: no refusal
     _refuse_replacing(argparse.Namespace(action="lens", images=None), out, tmp_path / "benchmarks")
     _refuse_replacing(argparse.Namespace(action="speed", images=None), out, out)  # the published folder
+    with pytest.raises(CLIError, match=r"section\(s\) quality "):  # the control: its own section does block
+        _refuse_replacing(argparse.Namespace(action="quality", images=None), out, tmp_path / "benchmarks")
 
 
 @pytest.mark.parametrize(

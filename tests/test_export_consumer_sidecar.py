@@ -71,6 +71,10 @@ def test_consumer_refuses_mirror_gathering_for_a_model_trained_unflipped(tmp_pat
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--strategy", "mirror")
     assert_one_error_line(code, err, f"{onnx.with_suffix('.json')}: the model was trained on mirror stacks left")
     assert not (tmp_path / "out.npy").exists()
+    side["model"]["n_trained"] = 1  # an N=1 model is never flipped in training: align = false says nothing
+    onnx.with_suffix(".json").write_text(json.dumps(side))
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--strategy", "mirror")
+    assert code == 0 and (tmp_path / "out.npy").is_file(), err
 
 
 def test_consumer_names_folders_and_refuses_outputs_process_would_not_write(tmp_path, capsys):

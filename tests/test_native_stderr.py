@@ -23,15 +23,20 @@ def test_captures_from_several_threads_each_get_their_line_and_fd2_comes_back():
     start = threading.Barrier(4)
     got: dict[int, list[list[str]]] = {}
 
+    errors: list[BaseException] = []
+
     def work(k: int) -> None:
         start.wait()
         got[k] = []
-        for i in range(50):
-            lines: list[str] = []
-            with capture_stderr(lines):
-                os.write(2, f"thread {k} call {i}\n".encode())
-                time.sleep(0.0005)  # as a decode does: other threads run meanwhile
-            got[k].append(lines)
+        try:
+            for i in range(50):
+                lines: list[str] = []
+                with capture_stderr(lines):
+                    os.write(2, f"thread {k} call {i}\n".encode())
+                    time.sleep(0.0005)  # as a decode does: other threads run meanwhile
+                got[k].append(lines)
+        except BaseException as e:  # noqa: BLE001 - a thread's exception is only a warning to pytest
+            errors.append(e)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
@@ -40,6 +45,7 @@ def test_captures_from_several_threads_each_get_their_line_and_fd2_comes_back():
         t.join()
     # Without the shared redirection a thread restored another's temporary file: fd 2 pointed at a deleted file.
     assert os.fstat(2).st_ino == before
+    assert errors == [] and sorted(got) == [0, 1, 2, 3] and all(len(calls) == 50 for calls in got.values())
     for k, calls in got.items():
         for i, lines in enumerate(calls):
             assert f"thread {k} call {i}" in lines  # its own line (others' may be there too: fd 2 is shared)

@@ -289,6 +289,12 @@ def test_a_lens_model_trained_without_mirror_alignment_is_refused(capsys, tmp_pa
     code, err, _ = run(capsys, inputs / "good.png", "-o", out, "--stages", "lens", "--lens-model", unaligned)
     assert code == 2 and len(err) == 1 and "task.align = false" in err[0], err
     assert not out.exists()
+    # the shipped N=1 lens models: their recipes say align = false, which changes nothing for single patches
+    for name in ("lens-a-unet-tx-n1", "lens-b-unet-tx-n1"):
+        code, err, _ = run(
+            capsys, inputs / "good.png", "-o", out, "--stages", "lens", "--lens-model", name, "--overwrite"
+        )
+        assert code == 0 and out.is_file(), err
 
 
 def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs):

@@ -140,7 +140,13 @@ class CollaborativeStage(StageBase):
                 self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
                 self._model_info = dict(net.card or {})
                 runner = TorchBackend(net, self.device)
-            if self.task == "lens" and self._model_info.get("align") is False:
+            # align matters to stacks only: an N=1 model was trained on single patches, never flipped (its recipe's
+            # align = false changed nothing), and its tiles are restored one by one
+            if (
+                self.task == "lens"
+                and self._model_info.get("align") is False
+                and self._model_info.get("n_trained") != 1
+            ):
                 raise ValueError(
                     f"{self.onnx_path or self.model or self.default_model}: trained on mirror stacks left unflipped (task.align = false), "
                     "but the lens stage flips every mirror tile into one orientation; retrain it with align = true"
