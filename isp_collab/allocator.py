@@ -6,7 +6,7 @@ blocks above its mmap threshold with fresh ``mmap`` pages, so every call pays pa
 just gave back (45-67k faults a call on the 4K demo). Raising the threshold to glibc's maximum (32 MiB)
 and never trimming the heap lets the calls reuse it. Measured on ``make demo`` (4K DNG, sharpen N=4, torch,
 2 threads, end to end, two runs each): 14.2-15.3 s before; 12.1-13.9 s with one stack per network call
-(``restore``'s CPU default); 10.7-10.9 s with this as well; the PNG is byte-identical. The cost is that
+(``restore``'s CPU default); 10.3-10.9 s with this as well; the PNG is byte-identical. The cost is that
 freed memory stays with the process until it exits. The environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do the
 same for any process; when either (or a ``glibc.malloc.*`` entry of ``GLIBC_TUNABLES``) is set, it wins and
 nothing is changed here.
