@@ -151,7 +151,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="12,24", help="comma-separated megapixel sizes from " + ",".join(map(str, SIZES)))
     p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"])
-    p.add_argument("--batch-size", type=int, default=2, help="stacks per network call (default 2; restore() uses 1 on the CPU, 2 on a GPU)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=2,
+        help="stacks per network call (default 2; restore() uses 1 on the CPU, 2 on a GPU)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--channels-last", type=int, choices=[0, 1], default=None, help="default: backend's choice")
     p.add_argument("--formats", action="store_true", help="also time NCHW vs channels-last per mini-batch")
