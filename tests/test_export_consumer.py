@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures)
+from test_export_onnx import TILE, N, artefact, exported
 
-restore_mod = pytest.importorskip("isp_collab.restore")
-from isp_collab.export.calibration import validation_images  # noqa: E402
-from isp_collab.models import load_model  # noqa: E402
-from isp_collab.restore.detail import (  # noqa: E402
+import isp_collab.restore as restore_mod
+from isp_collab.export.calibration import validation_images
+from isp_collab.models import load_model
+from isp_collab.restore.detail import (
     LUMA_WEIGHTS,
     keep_local_level,
     postprocess_spec,

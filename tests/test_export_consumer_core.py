@@ -12,12 +12,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from test_export_consumer import assert_one_error_line, load_consumer, load_script, model_copy, run_main, sample_image
-from test_export_onnx import TILE, N, artefact, exported  # noqa: F401 (fixtures)
+from test_export_onnx import TILE, N, artefact, exported
 
-restore_mod = pytest.importorskip("isp_collab.restore")
-from isp_collab.models import load_model  # noqa: E402
-from isp_collab.restore.exposure import EXPOSURE_TARGET, MAX_GAIN  # noqa: E402
-from isp_collab.restore.tiling import default_overlap  # noqa: E402
+import isp_collab.restore as restore_mod
+from isp_collab.models import load_model
+from isp_collab.restore.exposure import EXPOSURE_TARGET, MAX_GAIN
+from isp_collab.restore.tiling import default_overlap
 
 CORE = Path(__file__).resolve().parents[1] / "export" / "collab_core.py"
 

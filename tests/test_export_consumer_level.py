@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from test_export_consumer import assert_one_error_line, load_consumer, model_copy, run_main, sample_image
 from test_export_consumer_core import load_core
 from test_export_onnx import artefact, exported  # noqa: F401 (fixtures)
 
-cv2 = pytest.importorskip("cv2")
-from isp_collab.restore.detail import keep_local_level, transfer_luma_detail  # noqa: E402
+from isp_collab.restore.detail import keep_local_level, transfer_luma_detail
 
 SIZES = [(1, 1), (2, 3), (5, 3), (17, 40), (40, 70), (100, 37)]
 

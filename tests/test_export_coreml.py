@@ -10,7 +10,7 @@ import sys
 import warnings
 
 import pytest
-from test_export_onnx import NAME, TILE, N, _conv_layers, exported  # noqa: F401 (fixtures)
+from test_export_onnx import NAME, TILE, N, _conv_layers, make_model_dir
 
 from isp_collab.export import export_model
 from isp_collab.export.coreml_export import validate_mlpackage
@@ -21,7 +21,8 @@ def coreml_fp16(tmp_path_factory):
     out = tmp_path_factory.mktemp("coreml")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        (art,) = export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), out_dir=out)
+        model = make_model_dir(tmp_path_factory.mktemp("model"))  # not exported(): its ONNX export is not needed
+        (art,) = export_model(model, n=N, tile=TILE, formats=("coreml",), out_dir=out)
     art.warnings = [str(w.message) for w in caught]
     return art
 
@@ -79,7 +80,8 @@ def test_coreml_sidecar(coreml_fp16):
 
 def test_old_deployment_target_refused(tmp_path):
     with pytest.raises(ValueError, match="iOS15"):
-        export_model(exported()[0], n=N, tile=TILE, formats=("coreml",), coreml_target="iOS13", out_dir=tmp_path / "x")
+        model = make_model_dir(tmp_path / "model")
+        export_model(model, n=N, tile=TILE, formats=("coreml",), coreml_target="iOS13", out_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 

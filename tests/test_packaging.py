@@ -25,7 +25,23 @@ def test_shipped_path_prefers_the_checkout_then_the_installed_copy(tmp_path, mon
     assert shipped.shipped_path("benchmarks/data") == checkout / "benchmarks/data"  # neither: the checkout's name
 
 
+def _tracked_copy(dest: Path) -> Path:
+    """The checkout's tracked files copied to ``dest``: a wheel built there leaves no build/ or egg-info in the
+    checkout, and no stale build/lib of the checkout (a deleted module) reaches the wheel."""
+    import shutil
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
+    if listed.returncode:
+        pytest.skip("not a git checkout: cannot list the files a wheel is built from")
+    for name in listed.stdout.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 def test_wheel_ships_models_and_benchmark_set_and_loads_the_default_model(tmp_path):
+    source = _tracked_copy(tmp_path / "source")
     build = subprocess.run(
         [
             sys.executable,
@@ -35,7 +51,7 @@ def test_wheel_ships_models_and_benchmark_set_and_loads_the_default_model(tmp_pa
             "-q",
             "--no-deps",
             "--no-build-isolation",
-            str(ROOT),
+            str(source),
             "-w",
             str(tmp_path),
         ],

@@ -273,7 +273,8 @@ def test_batch_reports_bad_files_by_name_and_finishes_the_others(capsys, tmp_pat
 
 
 def test_process_raw_with_identity_model(capsys, tmp_path, inputs):
-    torch = pytest.importorskip("torch")
+    import torch
+
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 

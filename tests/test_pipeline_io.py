@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from isp_collab.pipeline import (
     OutputError,
     Pipeline,
     PipelineWarning,
-    atomic_write_bytes,
     encode_image,
     output_bit_depth,
 )
@@ -197,24 +195,6 @@ def test_png_through_the_pipeline_is_lossless_without_restoration(tmp_path):
     cv2.imwrite(str(src), a)
     Pipeline().process_file(src, tmp_path / "out.png")
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out.png")), a)
-
-
-def test_atomic_write_never_clobbers_and_leaves_no_temp(tmp_path):
-    dst = tmp_path / "sub" / "o.bin"
-    atomic_write_bytes(dst, b"one")
-    with pytest.raises(OutputError, match=r"o\.bin: output exists"):
-        atomic_write_bytes(dst, b"two")
-    assert dst.read_bytes() == b"one"
-    atomic_write_bytes(dst, b"three", overwrite=True)
-    assert dst.read_bytes() == b"three"
-    assert sorted(p.name for p in dst.parent.iterdir()) == ["o.bin"]
-    assert oct(dst.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
 
 
 def test_plan_outputs(tmp_path):

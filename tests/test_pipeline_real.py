@@ -127,7 +127,8 @@ def test_real_samples_end_to_end(tmp_path, name, shape, max_cast):
 
 @pytest.mark.slow
 def test_bundled_dng_with_identity_sharpen_model(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 

@@ -267,7 +267,8 @@ def test_collaborative_stages_call_restore_with_their_strategy(monkeypatch):
 
 
 def test_identity_model_through_restore(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 
@@ -283,7 +284,8 @@ def test_identity_model_through_restore(tmp_path):
 
 
 def test_collaborative_stage_refuses_a_model_of_another_task(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 
@@ -329,7 +331,8 @@ def test_collaborative_stage_settings_are_checked_when_made(make, match):
 
 
 def test_collaborative_stage_settings_are_checked_against_the_network(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
+
     torch.set_num_threads(1)
     from isp_collab.models import create_model, save_model
 

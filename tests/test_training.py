@@ -164,7 +164,8 @@ def test_shipped_recipes_parse(recipe):
     assert r.train.patches_per_step % r.model.n == 0
 
 
-def test_bad_recipes_are_one_line_errors(tmp_path, capsys):
+def test_bad_recipes_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --out models/NAME and --run-dir runs/NAME land here, if anywhere
     bad = tmp_path / "bad.toml"
     bad.write_text("[model]\narch = 'unet-tx'\nnn = 4\n")
     assert main(["train", str(bad)]) == 2
@@ -209,7 +210,7 @@ def test_bad_overrides_are_one_line_errors_and_write_nothing(tmp_path, capsys, a
 
 def test_ddp_two_processes_on_cpu(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",  # a free port
            "-m", "isp_collab", "train", str(TINY), "--out", str(tmp_path / "m"),
            "--run-dir", str(tmp_path / "r"), "--no-progress"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)

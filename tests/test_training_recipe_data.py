@@ -35,7 +35,7 @@ def test_recipe_image_folders_are_relative_to_the_recipe(tmp_path, monkeypatch):
 def test_recipe_image_folders_must_be_strings(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY.read_text().replace("[data]\n", "[data]\nimages = [3]\n"))
-    assert main(["train", str(bad), "--out", str(tmp_path / "m")]) == 2
+    assert main(["train", str(bad), "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "images must be a list of folder paths" in err and str(bad) in err
 

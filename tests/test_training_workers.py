@@ -66,7 +66,8 @@ def test_resume_refuses_switching_between_the_two_ways_of_drawing(tmp_path):
 @pytest.mark.parametrize(
     "line,reason", [("workers = -1", "train.workers must be >= 0"), ("seed = -1", "train.seed must be >= 0")]
 )
-def test_negative_workers_or_seed_are_one_line_errors(tmp_path, capsys, line, reason):
+def test_negative_workers_or_seed_are_one_line_errors(tmp_path, capsys, monkeypatch, line, reason):
+    monkeypatch.chdir(tmp_path)  # the default --out and --run-dir land here, if anywhere
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY.read_text().replace("[train]\n", f"[train]\n{line}\n"))
     assert main(["train", str(bad), "--run-dir", str(tmp_path / "r"), "--out", str(tmp_path / "m")]) == 2

@@ -203,6 +203,10 @@ def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
 
     lens = api._lens_blur(api._model_info(model, models_dir() / name), models_dir() / name)
     assert (lens is not None) == (card["task"] == "lens")
+    if lens is not None:  # the export checks a lens model on its own lens's stacks, aligned as it was trained
+        from isp_collab.export.calibration import LensBlur
+
+        assert lens == LensBlur(card["lens"], card.get("align", True))
     stacks = validation_stacks(card["n_trained"], 64, 2, seed=1, lens=lens)
     with torch.no_grad():
         restored = [model(torch.from_numpy(s.blurry)).numpy() for s in stacks]
@@ -288,8 +292,8 @@ def test_info_into_a_closed_pipe_is_quiet():
     import sys
 
     code = "import sys; from isp_collab.cli import main; sys.exit(main(['info']))"
-    proc = subprocess.run(
-        f'{sys.executable} -c "{code}" | head -c 10', shell=True, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0 and len(proc.stdout) == 10
+    # PIPESTATUS[0]: the Python side's exit code, not head's
+    script = f'{sys.executable} -c "{code}" | head -c 10; exit ${{PIPESTATUS[0]}}'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 141 and len(proc.stdout) == 10, (proc.returncode, proc.stderr)
     assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr
