@@ -22,40 +22,77 @@ _saved_fd: int | None = None  # the real fd 2 while captures are open
 _file = None  # the temporary file fd 2 points at while captures are open
 
 
+def _redirect() -> None:
+    """Point fd 2 at a new temporary file, keeping the real one in ``_saved_fd`` (nothing changes on failure)."""
+    global _saved_fd, _file
+    saved = tmp = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        tmp = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _restore, when the last capture ends
+        os.dup2(tmp.fileno(), 2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded interpreter): let output through
+        if saved is not None:
+            os.close(saved)
+        if tmp is not None:
+            tmp.close()
+        return
+    _saved_fd, _file = saved, tmp
+
+
+def _restore() -> None:
+    """Point fd 2 back at the real one and drop the temporary file."""
+    global _saved_fd, _file
+    saved, tmp = _saved_fd, _file
+    _saved_fd = _file = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.flush()
+    try:
+        os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        tmp.close()
+
+
+def _after_fork_in_child() -> None:
+    """A child forked while a capture was open gets the real fd 2 back and a fresh lock."""
+    global _lock, _open
+    _lock = threading.Lock()
+    _open = 0
+    if _saved_fd is not None:
+        _restore()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextlib.contextmanager
 def capture_stderr(lines: list[str]) -> Iterator[None]:
-    """Collect what C code prints on file descriptor 2 into ``lines`` instead of the terminal."""
-    global _open, _saved_fd, _file
+    """Collect what C code prints on file descriptor 2 into ``lines`` instead of the terminal.
+
+    ``lines`` gets every line written on fd 2 while this capture was open, other threads' included.
+    """
+    global _open
     with _lock:
         if _open == 0:
-            try:
-                sys.stderr.flush()
-                saved = os.dup(2)
-            except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded interpreter)
-                saved = None
-            if saved is not None:
-                _file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the last capture to end
-                os.dup2(_file.fileno(), 2)
-                _saved_fd = saved
+            _redirect()
         capturing = _saved_fd is not None
         if capturing:
-            _open += 1
             start = os.fstat(_file.fileno()).st_size
+            _open += 1  # last: from here on the finally below takes it back
     if not capturing:  # let it through
         yield
         return
+    said = b""
     try:
         yield
     finally:
         with _lock:
-            end = os.fstat(_file.fileno()).st_size
-            said = os.pread(_file.fileno(), end - start, start) if end > start else b""
-            _open -= 1
-            if _open == 0:
-                with contextlib.suppress(OSError, ValueError, AttributeError):
-                    sys.stderr.flush()
-                os.dup2(_saved_fd, 2)
-                os.close(_saved_fd)
-                _file.close()
-                _saved_fd = _file = None
+            try:
+                end = os.fstat(_file.fileno()).st_size
+                said = os.pread(_file.fileno(), end - start, start) if end > start else b""
+            finally:
+                _open -= 1
+                if _open == 0:
+                    _restore()
         lines.extend(said.decode(errors="replace").splitlines())

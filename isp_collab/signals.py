@@ -9,6 +9,7 @@ SIGINT, 143 for SIGTERM).
 from __future__ import annotations
 
 import signal
+import threading
 
 EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
@@ -32,9 +33,11 @@ def raise_terminated(signum: int, frame: object) -> None:  # noqa: ARG001
 
 
 def check_terminated() -> None:
-    """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed; cheap, call it in loops."""
+    """Raise :class:`Terminated` if a SIGTERM arrived whose exception was swallowed; cheap, call it in loops.
+
+    Only on the main thread, where the handler raises too (a worker thread leaves the signal to it)."""
     global _pending
-    if _pending:
+    if _pending and threading.current_thread() is threading.main_thread():
         _pending = False
         raise Terminated
 

@@ -152,3 +152,22 @@ def test_decoding_from_several_threads_leaves_pillows_cap_and_fd2_as_they_were(t
     assert errors == [] and shapes == [(8, 8, 3)] * 400
     assert cap == Image.MAX_IMAGE_PIXELS and cap is not None
     assert os.fstat(2).st_ino == fd2
+
+
+def test_colour_curves_keep_the_shape_of_scalars_and_take_python_numbers():
+    assert srgb_to_linear(np.float32(0.5)).shape == ()
+    np.testing.assert_allclose(linear_to_srgb([0, 1]), [0.0, 1.0], atol=1e-6)
+    assert linear_to_srgb(1).shape == ()
+
+
+def test_restore_refuses_two_onnx_files_and_a_device_for_a_backend(tmp_path):
+    from isp_collab.restore import TorchBackend
+
+    image = np.zeros((16, 16, 3), np.float32)
+    with pytest.raises(ValueError, match="two ONNX files, pass one"):
+        restore(image, tmp_path / "a.onnx", onnx_path=tmp_path / "b.onnx")
+    runner = TorchBackend(create_model("unet-tx", n=1).eval(), "cpu")
+    with pytest.raises(ValueError, match="model is already a backend"):
+        restore(image, runner, device="cpu")
+    with pytest.raises(ValueError, match="the onnx backend runs on the CPU"):
+        restore(image, tmp_path / "a.onnx", device=torch.device("cuda"))

@@ -49,3 +49,34 @@ def test_captures_from_several_threads_each_get_their_line_and_fd2_comes_back():
     for k, calls in got.items():
         for i, lines in enumerate(calls):
             assert f"thread {k} call {i}" in lines  # its own line (others' may be there too: fd 2 is shared)
+
+
+def test_nested_captures_and_a_failing_body_give_fd2_back():
+    before = os.fstat(2).st_ino
+    outer: list[str] = []
+    inner: list[str] = []
+    try:
+        with capture_stderr(outer):
+            os.write(2, b"a\n")
+            with capture_stderr(inner):
+                os.write(2, b"b\n")
+            raise RuntimeError("decode failed")
+    except RuntimeError:
+        pass
+    assert inner == ["b"] and outer == ["a", "b"]
+    assert os.fstat(2).st_ino == before
+
+
+def test_a_child_forked_during_a_capture_gets_the_real_fd2_back():
+    read_end, write_end = os.pipe()
+    lines: list[str] = []
+    with capture_stderr(lines):
+        pid = os.fork()
+        if pid == 0:  # the child: where does its fd 2 point now?
+            os.write(write_end, str(os.fstat(2).st_ino).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+    os.close(write_end)
+    child_fd2 = int(os.read(read_end, 64).decode())
+    os.close(read_end)
+    assert child_fd2 == os.fstat(2).st_ino  # not the parent's temporary capture file

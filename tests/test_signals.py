@@ -38,10 +38,31 @@ def test_a_swallowed_sigterm_stops_the_next_restore_and_only_that(monkeypatch):
     restore(image, net, tile=16, overlap=4)  # raised once: the next call runs
 
 
-def test_the_cli_forgets_a_sigterm_once_it_returns(monkeypatch, capsys):
+def test_a_sigterm_swallowed_after_the_last_check_still_exits_143_and_is_then_forgotten(monkeypatch, capsys):
     from isp_collab.cli import main
 
-    monkeypatch.setattr(signals, "_pending", True)  # as after a SIGTERM the command handled
-    assert main(["info"]) == 0
-    capsys.readouterr()
+    monkeypatch.setattr(signals, "_pending", True)  # as after a SIGTERM swallowed late in the command
+    assert main(["info"]) == signals.EXIT_SIGTERM
+    assert capsys.readouterr().err.strip() == "isp-collab info: terminated"
     signals.check_terminated()  # nothing pending any more
+    assert main(["info"]) == 0
+
+
+def test_a_worker_thread_leaves_the_signal_to_the_main_thread(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(signals, "_pending", True)
+    raised = []
+
+    def work() -> None:
+        try:
+            signals.check_terminated()
+        except signals.Terminated:
+            raised.append(True)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert raised == [] and signals._pending
+    with pytest.raises(signals.Terminated):
+        signals.check_terminated()

@@ -230,9 +230,13 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         )
         plots.append(p.name)
     shapes = [(min(im.srgb.shape[0], crop or 1 << 30), min(im.srgb.shape[1], crop or 1 << 30)) for im in ims]
-    ns = sorted({int(c["n_trained"]) for c in cards.values() if int(c["n_trained"]) > 1})
+    # restore caps a stack at the image's tile count under max pooling (more would only repeat tiles)
+    ns = sorted(
+        {int(c["n_trained"]) for c in cards.values() if int(c["n_trained"]) > 1 and c.get("pooling", "max") == "max"}
+    )
     effective = "; ".join(
-        f"N={n} runs at N={min(k)}-{max(k)} (median {int(np.median(k))})" if min(k) < n else f"N={n} runs at N={n}"
+        f"N={n} runs at N={min(k)}{f'-{max(k)}' if max(k) > min(k) else ''}"
+        + (f" (median {int(np.median(k))})" if max(k) > min(k) else "")
         for n in ns
         for k in [quality.stack_sizes(shapes, n)]
     )
@@ -324,7 +328,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     from . import speed
 
     specs = speed.model_specs(opts.models)
-    if opts.quick and opts.models is None and len(specs) > 1:
+    if opts.quick and not opts.models and len(specs) > 1:
         opts.say(f"speed: quick mode times {specs[0].label} only (name others with --models)")
         specs = specs[:1]
     params, _, _ = _classical_params(opts)

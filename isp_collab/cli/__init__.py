@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..signals import Terminated, clear_terminated, exit_code, raise_terminated
+from ..signals import Terminated, check_terminated, clear_terminated, exit_code, raise_terminated
 from . import bench, export, gather, info, process, train
 
 SUBCOMMANDS = [info, train, bench, gather, process, export]
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_terminated) if on_main else None
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        check_terminated()  # a SIGTERM swallowed after the last stack: the work is done, but it still exits 143
+        return code
     except BrokenPipeError:  # `isp-collab info | head`: the reader left; quiet, as a command killed by SIGPIPE
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -60,31 +60,30 @@ class ImageDecode:
         from PIL import Image, UnidentifiedImageError
 
         p = check_input_file(path)
-        _pillow_cap_lock.acquire()  # two decoders at once must not leave Pillow's own cap at None
-        pillow_cap = Image.MAX_IMAGE_PIXELS
-        try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
-            Image.MAX_IMAGE_PIXELS = None  # our own cap (--max-pixels) decides, below
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the decode below judges
-                with Image.open(p) as im:
-                    width, height = im.size
-                    check_pixels(p, height, width, self.max_pixels)  # before anything else is read
-                    orientation = int(im.getexif().get(0x0112, 1) or 1)
-                    alpha = "A" in im.mode or "transparency" in im.info
-                    icc = im.info.get("icc_profile")
-                    grey = im.mode in _GREY_MODES
-                    exif = _upright_exif(im)
-                    tiff = im.format == "TIFF"
-        except InputError:
-            raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-            if isinstance(e, UnidentifiedImageError):
-                reason = _tiff_reason(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
-            raise InputError(f"{p}: cannot read image ({reason})") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = pillow_cap
-            _pillow_cap_lock.release()
+        with _pillow_cap_lock:  # two decoders at once must not leave Pillow's own cap at None
+            pillow_cap = Image.MAX_IMAGE_PIXELS
+            try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
+                Image.MAX_IMAGE_PIXELS = None  # our own cap (--max-pixels) decides, below
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the decode below judges
+                    with Image.open(p) as im:
+                        width, height = im.size
+                        check_pixels(p, height, width, self.max_pixels)  # before anything else is read
+                        orientation = int(im.getexif().get(0x0112, 1) or 1)
+                        alpha = "A" in im.mode or "transparency" in im.info
+                        icc = im.info.get("icc_profile")
+                        grey = im.mode in _GREY_MODES
+                        exif = _upright_exif(im)
+                        tiff = im.format == "TIFF"
+            except InputError:
+                raise
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+                reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+                if isinstance(e, UnidentifiedImageError):
+                    reason = _tiff_reason(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
+                raise InputError(f"{p}: cannot read image ({reason})") from None
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow_cap
         if tiff and (reason := _camera_raw_reason(p)):  # Pillow reads its preview: the sensor data would be lost
             raise InputError(f"{p}: {reason}")
         _warn_dropped(p, alpha, icc)

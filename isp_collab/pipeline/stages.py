@@ -53,10 +53,10 @@ def _unit_float_copy(x: np.ndarray) -> np.ndarray:
 
     Raises TypeError for integer codes (uint8 128 would clip to 1.0): scale them to [0, 1] first.
     """
-    a = np.asarray(x)
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"expected float values in [0, 1], got {a.dtype} (divide integer codes by their maximum first)")
-    return np.clip(np.ascontiguousarray(a, dtype=np.float32), 0.0, 1.0)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "uib":  # image codes (Python numbers and lists are values)
+        raise TypeError(f"expected float values in [0, 1], got {x.dtype} (divide integer codes by their maximum first)")
+    y = np.array(x, dtype=np.float32, order="C", copy=True)
+    return np.clip(y, 0.0, 1.0, out=y)
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:

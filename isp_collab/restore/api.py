@@ -65,6 +65,7 @@ def make_backend(
     if backend not in (None, "torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     onnx_file = isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx")
+    on_cpu = device is None or str(device) == "cpu"
     if onnx_path is not None and backend == "torch":
         raise ValueError(f"onnx_path {os.fspath(onnx_path)} is set but backend is 'torch' (drop one of the two)")
     if onnx_file and backend == "torch":
@@ -72,11 +73,13 @@ def make_backend(
     if isinstance(model, (TorchBackend, OnnxBackend)) or (
         not isinstance(model, (str, os.PathLike)) and not _is_network(model) and hasattr(model, "run")
     ):
-        if onnx_path is not None or backend is not None:
-            raise ValueError("model is already a backend: backend and onnx_path cannot change what it runs")
+        if onnx_path is not None or backend is not None or device is not None:
+            raise ValueError("model is already a backend: backend, onnx_path and device cannot change what it runs")
         return model  # already a backend
+    if onnx_file and onnx_path is not None and os.fspath(onnx_path) != os.fspath(model):
+        raise ValueError(f"{os.fspath(model)} and onnx_path {os.fspath(onnx_path)}: two ONNX files, pass one")
     if backend == "onnx" or onnx_file or onnx_path is not None:
-        if device not in (None, "cpu"):
+        if not on_cpu:
             raise ValueError(f"device {device!r}: the onnx backend runs on the CPU (ONNX Runtime CPU provider)")
         path = onnx_path if onnx_path is not None else model
         if not isinstance(path, (str, os.PathLike)):
