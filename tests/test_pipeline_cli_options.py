@@ -313,6 +313,8 @@ def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs)
     assert len(notes) == 1 and "Retrain for your own lens" in notes[0]
     code, err, _ = run(capsys, inputs / "good.png", "-o", tmp_path / "b.png", *args, "--lens-model", measured)
     assert code == 0 and not any("synthetic lens" in line for line in err), err
+    code, err, _ = run(capsys, tmp_path / "missing.png", "-o", tmp_path / "c.png", *args, "--lens-model", synthetic)
+    assert code == 2 and len(err) == 1 and "missing.png: no such file" in err[0], err  # the error alone, no note
 
 
 def test_skip_existing_processes_only_the_new_inputs(capsys, tmp_path, inputs):

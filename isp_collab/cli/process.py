@@ -164,19 +164,20 @@ def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
     return message
 
 
-def _note_synthetic_lens(stage: object) -> None:
-    """One line when the lens stage runs a model of a synthetic lens: on another lens it corrects the wrong aberrations."""
+def _synthetic_lens_note(stage: object) -> str | None:
+    """A line for when the lens stage runs a model of a synthetic lens: on another lens it corrects the wrong
+    aberrations; None otherwise."""
     lens = getattr(stage, "_model_info", {}).get("lens")
     if getattr(stage, "name", "") != "lens" or not isinstance(lens, str):
-        return
+        return None
     from ..physics.optics import LENSES  # torch: only for a lens model
 
-    if lens in LENSES:
-        print(
-            f"isp-collab process: note: the lens model corrects the aberrations of the synthetic lens {lens!r}; on "
-            "photos from another lens it can add colour fringes (README: Retrain for your own lens)",
-            file=sys.stderr,
-        )
+    if lens not in LENSES:
+        return None
+    return (
+        f"isp-collab process: note: the lens model corrects the aberrations of the synthetic lens {lens!r}; on "
+        "photos from another lens it can add colour fringes (README: Retrain for your own lens)"
+    )
 
 
 def _is_raw(path: Path) -> bool:
@@ -213,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     empty: list[ValueError] = []  # input folders with nothing to process: reported, the batch goes on
     repeats: list[tuple[Path, Path]] = []  # files named twice (or via a link): processed once, said so
+    notes: list[str | None] = []  # about the models: said once the batch has a file to process
     try:
         pipeline = build_pipeline(args)
         folders = [item for item in args.inputs if Path(item).is_dir()]
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
                             continue
                         said = _in_flag_terms(str(w.message).splitlines()[0], stage.name, args)
                         print(f"isp-collab process: warning: {said}", file=sys.stderr)
-                    _note_synthetic_lens(stage)
+                    notes.append(_synthetic_lens_note(stage))
                 except ValueError as e:
                     message = _in_flag_terms(str(e), stage.name, args)
                     other = next((t for t in NETWORK_STAGES if t != stage.name and f"a '{t}" in message), None)
@@ -272,6 +274,9 @@ def run(args: argparse.Namespace) -> int:
     def show(message, category, filename, lineno, file=None, line=None):
         tqdm.write(f"isp-collab process: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
+    if any(src.is_file() for src, _, _ in jobs):  # not before the one-line error of a batch of missing files
+        for note in filter(None, notes):
+            print(note, file=sys.stderr)
     for err in empty:
         print(f"isp-collab process: error: {err}", file=sys.stderr)
     for again, kept in repeats:
