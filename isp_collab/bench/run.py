@@ -17,6 +17,7 @@ from . import report, sections
 from .data import VAL_DIR, load_levin_kernels
 from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
+from .params import classical_params, rel_path
 from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
 from .timing import set_threads
 
@@ -110,57 +111,13 @@ def bench_tune(opts: BenchOptions) -> dict[str, Any]:
         threads=opts.threads,
         progress=opts.say,
         quick=opts.quick,  # recorded: a full benchmark refuses quick-tuned parameters
-        folder=_rel(Path(opts.images or VAL_DIR), opts.out),
+        folder=rel_path(Path(opts.images or VAL_DIR), opts.out),
         **small,
     )
-    section = sections.classical_section(record, _rel(params_file, opts.out))
+    section = sections.classical_section(record, rel_path(params_file, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
     opts.measured[opts.section("classical-params")] = "- (OpenCV, Polyblur on torch CPU)"
     return record
-
-
-def _rel(path: Path, base: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def classical_params_path(opts: BenchOptions) -> Path | None:
-    """The tuned parameters a run uses: ``out/classical_params[-<images>].json`` if there, else the committed one."""
-    from . import classical
-
-    return next((p for p in (opts.file("classical_params", ".json"), classical.PARAMS_FILE) if p.is_file()), None)
-
-
-def check_params_not_quick(opts: BenchOptions) -> None:
-    """Refuse (ValueError, one line) a full run whose tuned parameters come from ``bench tune --quick``.
-
-    A quick tune searches tiny grids on 2 images and 64-px crops: fine for a quick run, not for
-    figures to report. The CLI calls this before anything is computed.
-    """
-    path = classical_params_path(opts)
-    if opts.quick or path is None:
-        return
-    from .classical import read_params_json
-
-    record = read_params_json(path)
-    if isinstance(record, dict) and record.get("quick"):
-        raise ValueError(
-            f"{path}: tuned by a quick run (`bench tune --quick`: small grids, 2 images, 64-px crops), not used by "
-            "a full benchmark; rerun `isp-collab bench tune` without --quick into that folder, or remove the file"
-        )
-
-
-def _classical_params(opts: BenchOptions) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, Path]:
-    """Tuned parameters of :func:`classical_params_path`, else the package defaults; quick ones only for quick runs."""
-    from . import classical
-
-    check_params_not_quick(opts)
-    path = classical_params_path(opts)
-    if path is not None:
-        return classical.load_params(path), classical.read_params_json(path), path
-    return classical.load_params(), None, classical.PARAMS_FILE  # package defaults
 
 
 def _models_of(opts: BenchOptions, task: str) -> list[str]:
@@ -181,7 +138,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     ims = opts.load(max_images=2 if opts.quick else None)
     crop = 96 if opts.quick else None
     degs = degradation_names((2.0,)) if opts.quick else degradation_names()
-    params, record, params_path = _classical_params(opts)
+    params, record, params_path = classical_params(opts)
     methods = classical.classical_methods(params)
     names = _models_of(opts, "sharpen")
     notes = []
@@ -205,7 +162,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     psnr_t, ssim_t = quality.summarise(rows, "psnr"), quality.summarise(rows, "ssim")
     seconds = time.perf_counter() - t0
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
-    section = sections.classical_section(record, _rel(params_path, opts.out))
+    section = sections.classical_section(record, rel_path(params_path, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
     plots = []
     p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
@@ -331,7 +288,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     if opts.quick and not opts.models and len(specs) > 1:
         opts.say(f"speed: quick mode times {specs[0].label} only (name others with --models)")
         specs = specs[:1]
-    params, _, _ = _classical_params(opts)
+    params, _, _ = classical_params(opts)
     result = speed.run_speed(
         specs,
         threads=opts.threads,
@@ -401,7 +358,7 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
     if rows:
         how = (
             f"Evaluation only ({seconds:.0f} s, networks on {device}, {opts.threads} CPU thread(s)): the training "
-            f"validation protocol (photos of `{_rel(Path(images), opts.out)}` unprocessed to linear RGB with a fixed "
+            f"validation protocol (photos of `{rel_path(Path(images), opts.out)}` unprocessed to linear RGB with a fixed "
             "seed, isotropic Gaussian blur σ ∈ {1, 2, 3, 4}, demosaicking residual noise), "
             f"{rows[0]['tiles_per_image']} tiles per photo; each cell is the mean PSNR "
             "over σ (dB, linear RGB, tile minus a border of min(8, tile/8) px). 'stack at test' = how many tiles "

@@ -125,7 +125,7 @@ def tune_classical(
     ``images``: :class:`~isp_collab.bench.data.BenchImage` list (the validation set), read from
     ``folder`` (recorded as ``image_folder``). ``quick``: a machinery check on small grids; recorded as
     ``"quick": true`` so that a full benchmark refuses these parameters
-    (:func:`isp_collab.bench.run.check_params_not_quick`).
+    (:func:`isp_collab.bench.params.check_params_not_quick`).
     """
     import torch
 

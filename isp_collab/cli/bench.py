@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.data import BENCH_DIR
     from ..bench.inputs import unused_flag
     from ..bench.options import BenchOptions
+    from ..bench.params import check_params_not_quick
     from ..bench.rollback import all_or_nothing
     from ..bench.run import (
         bench_kernels,
@@ -126,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
         bench_speed,
         bench_training,
         bench_tune,
-        check_params_not_quick,
         write_machine,
     )
     from ..shipped import in_checkout
