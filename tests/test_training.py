@@ -38,6 +38,8 @@ def test_tiny_recipe_trains_end_to_end(tmp_path):
     assert set(card["validation"]["restored"]) == {"sigma=1", "sigma=2", "sigma=3", "sigma=4"}
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("loss" in rec for rec in log) and any("val" in rec for rec in log)
+    steps = [rec for rec in log if "loss" in rec]
+    assert all(rec["grad_norm"] > 0 and 0 <= rec["clipped"] <= 1 for rec in steps)  # before clipping
 
 
 def test_untrained_model_scores_exactly_the_blurry_input(tmp_path):

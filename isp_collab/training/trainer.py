@@ -279,6 +279,7 @@ def _train(
     bar = tqdm(total=recipe.train.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
     # throughput: the patches and the training time (validation excluded) since the last report
     t_last, patches, busy = time.perf_counter(), 0, 0.0
+    grad_norms: list[float] = []  # since the last log line: the gradient norm before clipping
     model.train()
     workers = recipe.train.workers
     if dev.type == "cuda" and not workers:
@@ -310,7 +311,7 @@ def _train(
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)
+            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)))
             with steps_are_whole():
                 opt.step()
                 sched.step()
@@ -325,8 +326,17 @@ def _train(
             if step % 10 == 0 or step == end:
                 rate = patches / max(busy, 1e-9)
                 bar.set_postfix(loss=f"{loss.item():.4f}", patches_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
-                log({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "elapsed": elapsed})
-                patches, busy = 0, 0.0
+                log(
+                    {
+                        "step": step,
+                        "loss": loss.item(),
+                        "lr": sched.get_last_lr()[0],
+                        "grad_norm": sum(grad_norms) / len(grad_norms),  # mean since the last line, before clipping
+                        "clipped": sum(g > recipe.train.grad_clip for g in grad_norms) / len(grad_norms),
+                        "elapsed": elapsed,
+                    }
+                )
+                patches, busy, grad_norms = 0, 0.0, []
             t_last = now
             bar.update(1)
             is_val = is_val_step(step)
