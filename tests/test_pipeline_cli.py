@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from test_pipeline_dng import random_mosaic, write_dng
-from test_pipeline_io import description, write_headerless
+from test_pipeline_headerless_decode import description, write_headerless
 
 from isp_collab.cli import main
 

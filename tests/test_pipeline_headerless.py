@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_pipeline_io import description, write_headerless
+from test_pipeline_headerless_decode import description, write_headerless
 
 from isp_collab.cli import main
 from isp_collab.pipeline import HeaderlessDecode, InputError, Pipeline, PipelineWarning

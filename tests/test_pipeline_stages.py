@@ -113,7 +113,7 @@ def test_saturated_highlights_stay_white_when_a_gain_is_below_one():
 
 def test_clipped_sensor_area_is_neutral_white_through_the_pipeline(tmp_path):
     """A headerless dump with a blown half: the blown half is (1, 1, 1) in the output whatever the gains."""
-    from test_pipeline_io import description, write_headerless
+    from test_pipeline_headerless_decode import description, write_headerless
 
     mosaic = np.full((32, 48), 400)
     mosaic[:, :24] = 1023  # the sensor's white level

@@ -146,7 +146,7 @@ def test_small_tile_gets_the_shared_default_overlap(image, tmp_path, capsys):
 
 
 def test_gather_decodes_as_process_does(tmp_path, capsys):
-    from test_pipeline_io import description, write_headerless
+    from test_pipeline_headerless_decode import description, write_headerless
 
     raw = write_headerless(tmp_path, np.full((32, 48), 200), description())  # headerless dump + its .json
     assert main(["gather", str(raw), "--tile", "16", "-o", str(tmp_path / "h.png")]) == 0
