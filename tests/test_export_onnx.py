@@ -30,16 +30,18 @@ N, TILE = 4, 64
 NAME = "test-unet-tx-n4"
 
 
-def make_model_dir(root: Path, n: int = N, seed: int = 0, pooling: str = "max", merge: str = "concat") -> Path:
+def make_model_dir(
+    root: Path, n: int = N, seed: int = 0, pooling: str = "max", merge: str = "concat", norm: str = "batch"
+) -> Path:
     """A saved UNet-TX whose zero-initialised layers (outc, collaboration merges) and BN stats are randomised,
     so the network is far from the identity and parity is not trivial."""
     g = torch.Generator().manual_seed(seed)
-    model = create_model("unet-tx", n=n, pooling=pooling, merge=merge)
+    model = create_model("unet-tx", n=n, pooling=pooling, merge=merge, norm=norm)
     with torch.no_grad():
         model.outc.weight.copy_(0.1 * torch.randn(model.outc.weight.shape, generator=g))
         model.outc.bias.copy_(0.01 * torch.randn(3, generator=g))
         for name, p in model.named_parameters():
-            if "merge" in name or "scale" in name:
+            if "merge" in name or "scale" in name or (norm == "none" and name.endswith("bias")):
                 p.add_(0.05 * torch.randn(p.shape, generator=g))
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -93,10 +95,18 @@ def test_fp32_parity_random_and_real():
         assert float((model(torch.from_numpy(x)) - torch.from_numpy(x)).abs().max()) > 1e-2
 
 
-@pytest.mark.parametrize(("pooling", "merge"), [("mean", "concat"), ("global-max", "concat"), ("max", "film")])
-def test_other_poolings_export_with_parity(tmp_path, pooling, merge):
+@pytest.mark.parametrize(
+    ("pooling", "merge", "norm"),
+    [
+        ("mean", "concat", "batch"),
+        ("global-max", "concat", "batch"),
+        ("max", "film", "batch"),
+        ("max", "concat", "none"),
+    ],
+)
+def test_other_poolings_export_with_parity(tmp_path, pooling, merge, norm):
     (art,) = export_model(
-        make_model_dir(tmp_path, pooling=pooling, merge=merge),
+        make_model_dir(tmp_path, pooling=pooling, merge=merge, norm=norm),
         n=N,
         tile=TILE,
         formats=("onnx",),

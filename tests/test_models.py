@@ -51,9 +51,12 @@ def _randomise(model):
     return model.eval()
 
 
-@pytest.mark.parametrize(("pooling", "merge"), [(p, "concat") for p in POOLINGS] + [("max", "film")])
-def test_permuting_the_stack_permutes_the_output(pooling, merge):
-    model = _randomise(create_model("unet-tx", n=4, pooling=pooling, merge=merge))
+@pytest.mark.parametrize(
+    ("pooling", "merge", "norm"),
+    [(p, "concat", "batch") for p in POOLINGS] + [("max", "film", "batch"), ("max", "concat", "none")],
+)
+def test_permuting_the_stack_permutes_the_output(pooling, merge, norm):
+    model = _randomise(create_model("unet-tx", n=4, pooling=pooling, merge=merge, norm=norm))
     x = torch.rand(2, 4, 3, 16, 16)
     perm = torch.tensor([2, 0, 3, 1])
     with torch.no_grad():

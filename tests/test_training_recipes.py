@@ -95,6 +95,7 @@ def test_wrongly_typed_recipe_values_are_one_line_errors(tmp_path, line, reason)
         (('arch = "unet-tx"', 'arch = "unet-q"'), "model.arch must be one of"),
         (('arch = "unet-tx"', 'arch = "unet-tx"\ncollab_init = "zero"'), "model.collab_init must be one of"),
         (('arch = "unet-tx"', 'arch = "unet-tx"\nmerge = "add"'), "model.merge must be one of"),
+        (('arch = "unet-tx"', 'arch = "unet-tx"\nnorm = "group"'), "model.norm must be one of batch, none"),
     ],
 )
 def test_recipe_values_are_checked_before_anything_runs(tmp_path, edit, reason):
@@ -131,3 +132,16 @@ def test_lr_override_below_the_floor_lowers_the_floor(tmp_path, capsys):
     assert "lr_min 1e-05 lowered to --lr 1e-06" in capsys.readouterr().err
     log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert log[0]["recipe"]["train"]["lr_min"] == 1e-6
+
+
+def test_a_recipe_without_batchnorm_trains_and_ships_that_network(tmp_path):
+    from isp_collab.models import load_model
+    from isp_collab.training import train
+
+    recipe = tmp_path / "plain.toml"
+    recipe.write_text(TINY.read_text().replace('arch = "unet-tx"', 'arch = "unet-tx"\nnorm = "none"', 1))
+    r = load_recipe(recipe)
+    r.train.steps = 2
+    train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    model = load_model(tmp_path / "m")
+    assert model.card["norm"] == "none" and model.config.norm == "none"

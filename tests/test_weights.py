@@ -286,6 +286,29 @@ def test_film_merge_round_trips_and_old_cards_default_to_concat(tmp_path):
         load_model(out)
 
 
+def test_no_norm_round_trips_and_old_cards_default_to_batchnorm(tmp_path):
+    model = create_model("unet-tx", n=4, norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert all(m.bias is not None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        model.outc.weight.normal_(0, 0.01)
+    out = save_model(model, tmp_path / "plain", {"task": "sharpen", "n_trained": 4})
+    loaded = load_model(out)
+    assert loaded.config.norm == "none" and loaded.card["norm"] == "none"
+    x = torch.rand(1, 4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+    card = json.loads((out / "card.json").read_text())
+    del card["norm"]  # a card written before the option existed: BatchNorm, so the tensors disagree
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="card.json|tensors"):
+        load_model(out)
+    card["norm"] = "group"
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match=r"card.json: norm must be one of batch, none, got 'group'"):
+        load_model(out)
+
+
 def test_info_into_a_closed_pipe_is_quiet():
     """``isp-collab info | head -1``: the reader leaves early; no error line, exit as SIGPIPE would (141)."""
     import subprocess

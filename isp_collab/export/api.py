@@ -96,6 +96,7 @@ def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
         "width": model.config.width,
         "pooling": model.config.pooling,
         "merge": model.config.merge,
+        "norm": model.config.norm,
         "n_trained": int(card["n_trained"]) if "n_trained" in card else None,
         **({"lens": card["lens"], "align": card.get("align")} if card.get("lens") else {}),
         # mirror stacks are gathered about this point: fractions of the frame's width and height

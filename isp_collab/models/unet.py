@@ -11,12 +11,16 @@ Names (depth 4 = UNet, depth 3 = UNet-T; width 64 / 32 "-S" / 16 "-X"):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .collab import MERGES, POOLINGS, CollabInit, Collaboration, Merge, Pooling
+
+Norm = Literal["batch", "none"]
+NORMS: tuple[str, ...] = ("batch", "none")
 
 # name -> (depth, base width)
 ARCHITECTURES: dict[str, tuple[int, int]] = {
@@ -39,22 +43,24 @@ class ModelConfig:
     collaborative: bool = False
     pooling: Pooling = "max"
     merge: Merge = "concat"
+    norm: Norm = "batch"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class DoubleConv(nn.Sequential):
-    """(conv3x3 -> BN -> ReLU) x 2."""
+    """(conv3x3 -> BN -> ReLU) x 2; with ``norm="none"`` (conv3x3 + bias -> ReLU) x 2."""
 
-    def __init__(self, cin: int, cout: int, cmid: int | None = None) -> None:
+    def __init__(self, cin: int, cout: int, cmid: int | None = None, norm: Norm = "batch") -> None:
         cmid = cmid or cout
+        batch = norm == "batch"
         super().__init__(
-            nn.Conv2d(cin, cmid, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cmid),
+            nn.Conv2d(cin, cmid, 3, padding=1, bias=not batch),
+            *([nn.BatchNorm2d(cmid)] if batch else []),
             nn.ReLU(inplace=True),
-            nn.Conv2d(cmid, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
+            nn.Conv2d(cmid, cout, 3, padding=1, bias=not batch),
+            *([nn.BatchNorm2d(cout)] if batch else []),
             nn.ReLU(inplace=True),
         )
 
@@ -73,18 +79,21 @@ class CollaborativeUNet(nn.Module):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
         if config.merge not in MERGES:
             raise ValueError(f"merge must be one of {MERGES}, got {config.merge!r}")
+        if config.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {config.norm!r}")
         self.config = config
         d, c = config.depth, config.width
         widths = [c * 2**i for i in range(d)]  # encoder levels; bottleneck keeps the last width
-        self.inc = DoubleConv(3, widths[0])
-        self.downs = nn.ModuleList(DoubleConv(widths[i], widths[min(i + 1, d - 1)]) for i in range(d))
+        norm = config.norm
+        self.inc = DoubleConv(3, widths[0], norm=norm)
+        self.downs = nn.ModuleList(DoubleConv(widths[i], widths[min(i + 1, d - 1)], norm=norm) for i in range(d))
         # up i: concat(skip at level d-1-i, upsampled) -> next decoder width (halved, floor at c)
         self.ups = nn.ModuleList()
         dec_in = widths[-1]
         for i in range(d):
             skip = widths[d - 1 - i]
             out = widths[max(d - 2 - i, 0)]
-            self.ups.append(DoubleConv(skip + dec_in, out, (skip + dec_in) // 2))
+            self.ups.append(DoubleConv(skip + dec_in, out, (skip + dec_in) // 2, norm=norm))
             dec_in = out
         self.outc = nn.Conv2d(widths[0], 3, 1)
         nn.init.zeros_(self.outc.weight)
@@ -139,11 +148,13 @@ def create_model(
     pooling: Pooling = "max",
     collab_init: CollabInit = "identity",
     merge: Merge = "concat",
+    norm: Norm = "batch",
 ) -> CollaborativeUNet:
     """A fresh (identity-initialised) network. ``n`` > 1 adds the collaboration layers.
 
     ``collab_init``: the collaboration merge convs start as ``[I | 0]`` ("identity", the network is
     then the N=1 one) or with PyTorch's default init ("random"); the output is the identity either way.
+    ``norm``: "batch" (BatchNorm after every 3x3 conv, the shipped models) or "none" (convs with a bias).
 
     >>> create_model("unet-tx", n=4, pooling="max")(torch.rand(1, 4, 3, 64, 64)).shape
     torch.Size([1, 4, 3, 64, 64])
@@ -153,5 +164,5 @@ def create_model(
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     depth, width = ARCHITECTURES[arch]
-    config = ModelConfig(arch, depth, width, collaborative=n > 1, pooling=pooling, merge=merge)
+    config = ModelConfig(arch, depth, width, collaborative=n > 1, pooling=pooling, merge=merge, norm=norm)
     return CollaborativeUNet(config, collab_init)

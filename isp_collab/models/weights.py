@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from ..hashing import file_sha256
 from ..shipped import DEFAULT_MODEL, shipped_path  # noqa: F401 (DEFAULT_MODEL: re-exported, its old home)
 from .collab import MERGES, POOLINGS
-from .unet import ARCHITECTURES, CollaborativeUNet, ModelConfig
+from .unet import ARCHITECTURES, NORMS, CollaborativeUNet, ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
@@ -98,6 +98,9 @@ def _check_card(card: dict[str, Any], card_path: Path) -> None:
     merge = card.get("merge", "concat")
     if not isinstance(merge, str) or merge not in MERGES:
         raise WeightsError(f"{card_path}: merge must be one of {', '.join(MERGES)}, got {merge!r}")
+    norm = card.get("norm", "batch")  # cards before the key: BatchNorm
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise WeightsError(f"{card_path}: norm must be one of {', '.join(NORMS)}, got {norm!r}")
     if not isinstance(card.get("collaborative", True), bool):
         raise WeightsError(f"{card_path}: collaborative must be true or false, got {card['collaborative']!r}")
 
@@ -110,6 +113,7 @@ def config_from_card(card: dict[str, Any]) -> ModelConfig:
         collaborative=card.get("collaborative", card["n_trained"] > 1),
         pooling=card["pooling"],
         merge=card.get("merge", "concat"),
+        norm=card.get("norm", "batch"),
     )
 
 

@@ -29,6 +29,9 @@ class ModelSection:
     # N>1: "concat" (the paper's conv1x1 of [own | pooled]) or "film" (also scales the channels by a
     # stack-wide descriptor; RESULTS.md, film-sharpen)
     merge: str = "concat"
+    # "batch" (BatchNorm after every 3x3 conv) or "none" (convs with a bias, no normalisation; an experiment,
+    # docs/collaboration.md)
+    norm: str = "batch"
 
 
 @dataclass
@@ -239,7 +242,7 @@ def short_warmup(steps: int) -> int:
 def validate(r: Recipe) -> None:
     """Every value checked before a run starts: one line naming the recipe, or nothing."""
     from ..models.collab import COLLAB_INITS, MAX_N, MERGES, POOLINGS
-    from ..models.unet import ARCHITECTURES
+    from ..models.unet import ARCHITECTURES, NORMS
     from ..physics.optics import LENSES
 
     where = r.path or r.name
@@ -257,6 +260,8 @@ def validate(r: Recipe) -> None:
         )
     if r.model.merge not in MERGES:
         raise ValueError(f"{where}: model.merge must be one of {', '.join(MERGES)}, got {r.model.merge!r}")
+    if r.model.norm not in NORMS:
+        raise ValueError(f"{where}: model.norm must be one of {', '.join(NORMS)}, got {r.model.norm!r}")
     m = 2 ** ARCHITECTURES[r.model.arch][0]  # H and W must be multiples of 2**depth
     for key, size in (("data.patch", r.data.patch), ("val.tile", r.val.tile)):
         if size < m or size % m:

@@ -179,7 +179,9 @@ def _train(
 
     torch.manual_seed(recipe.train.seed)
     m = recipe.model
-    model = create_model(m.arch, n=m.n, pooling=m.pooling, collab_init=m.collab_init, merge=m.merge).to(dev)
+    model = create_model(m.arch, n=m.n, pooling=m.pooling, collab_init=m.collab_init, merge=m.merge, norm=m.norm).to(
+        dev
+    )
     if init is not None and not resume:
         _init_from(model, init)
     ema = ema_of(model, recipe.train.ema) if recipe.train.ema else None
