@@ -279,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         image, depth, grey = read_image(args.input)
         h, w = image.shape[:2]
         if center and not (0 <= center[0] <= w - 1 and 0 <= center[1] <= h - 1):
-            raise ValueError(f"--center: ({center[0]:g}, {center[1]:g}) is outside the {w}x{h} image {args.input}")
+            raise ValueError(
+                f"--center: ({center[0]:g}, {center[1]:g}) (x, y) is outside the {h}x{w} (H x W) image {args.input}"
+            )
         trained = model.get("optical_center")  # fractions of width and height
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained

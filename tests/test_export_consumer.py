@@ -312,7 +312,7 @@ def test_consumer_refuses_flags_it_would_ignore(tmp_path, capsys):  # review fin
     cases = [
         (("--center", "10,12"), "--center: applies to --strategy mirror only (this run gathers with spread)"),
         (("--center", "10,12,30", "--strategy", "mirror"), "--center: must be two numbers X,Y"),
-        (("--center", "40,12", "--strategy", "mirror"), "--center: (40, 12) is outside the 33x40 image"),
+        (("--center", "40,12", "--strategy", "mirror"), "--center: (40, 12) (x, y) is outside the 40x33 (H x W) image"),
         (("--threads", "0"), "--threads: must be >= 1, got 0"),
         (("--threads", "-2"), "--threads: must be >= 1, got -2"),
     ]

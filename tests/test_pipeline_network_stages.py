@@ -69,7 +69,9 @@ def test_collaborative_stage_refuses_a_model_of_another_task(tmp_path):
     onnx.write_bytes(b"not an onnx file")
     (tmp_path / "m-n4-t64.json").write_text('{"model": {"name": "m", "task": "lens"}}')
     with pytest.raises(
-        ValueError, match=r"m-n4-t64\.onnx: a 'lens' model \(task from m-n4-t64\.json\) cannot run the sharpen"
+        ValueError,
+        match=r"m-n4-t64\.onnx: a 'lens' model \(task from m-n4-t64\.json\) cannot run the sharpen stage \(it needs "
+        r"a 'sharpen' model; a lens model runs in the lens stage: isp-collab process --stages lens --lens-model DIR\)",
     ):
         Sharpen(backend="onnx", onnx_path=str(onnx)).network()
     with pytest.raises(ValueError, match=r"m-n4-t64\.onnx: cannot load ONNX model"):  # right task: loads it
@@ -145,3 +147,23 @@ def test_onnx_path_alone_selects_onnx_and_the_exported_model_must_match(tmp_path
         Sharpen(model="sharpen-unet-tx-n8", onnx_path=str(onnx)).network()
     with pytest.raises(ValueError, match=r"cannot load ONNX model"):  # the same model named: accepted
         Sharpen(model="models/sharpen-unet-tx-n4", onnx_path=str(onnx)).network()
+
+
+def test_a_model_that_does_not_beat_its_blurry_input_is_run_and_said(tmp_path):
+    from isp_collab.models import create_model, save_model
+    from isp_collab.pipeline import PipelineWarning
+
+    def model_scoring(name, restored, blurry):
+        val = {"mean_psnr": restored, "mean_blurry": blurry}
+        return save_model(
+            create_model("unet-tx", n=4), tmp_path / name, {"task": "sharpen", "n_trained": 4, "validation": val}
+        )
+
+    with pytest.warns(PipelineWarning, match=r"worse: its validation \(30.99 dB\) does not beat the blurry input "):
+        Sharpen(model=str(model_scoring("worse", 30.99, 31.0))).network()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Sharpen(model=str(model_scoring("better", 31.5, 31.0))).network()
+        Sharpen(
+            model=str(save_model(create_model("unet-tx", n=4), tmp_path / "none", {"task": "sharpen", "n_trained": 4}))
+        ).network()

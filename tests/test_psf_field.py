@@ -226,7 +226,7 @@ def _bad_kernels(kind: str) -> np.ndarray:
         ({"center": np.array([500.0, 40.0])}, r"center \(500.0, 40.0\) \(x, y\) is outside the 96x144"),
         (
             {"image_size": np.array(SIZE[::-1])},
-            r"outside the 144x96 \(H x W\) image \(image_size is \(H, W\): swapped\?\)",
+            r"beyond the 144x96 \(H x W\) image by more than .*image_size is \(H, W\): swapped\?\)$",
         ),
     ],
 )
@@ -237,6 +237,57 @@ def test_bad_calibration_files_raise_one_line_errors(tmp_path, override, message
     with pytest.raises(ValueError, match=message) as err:
         load_calibration(path)
     assert str(err.value).startswith(path) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("image_size", [[96.7, 144.9], [96, 144.5], [True, True], [np.nan, 144.0], [0, 144]])
+def test_calibration_image_size_must_be_whole_positive_pixels(tmp_path, image_size):
+    """A fractional size is refused rather than truncated (a whole float is fine); a bool, NaN or 0 is not a size."""
+    path = _calibration(tmp_path, image_size=np.array(image_size))
+    with pytest.raises(
+        ValueError, match=r"image_size must be \(H, W\), two whole positive numbers of pixels, got"
+    ) as err:
+        load_calibration(path)
+    assert str(err.value).startswith(path) and str(np.array(image_size).tolist()) in str(err.value)
+    assert "\n" not in str(err.value)
+    whole = load_calibration(_calibration(tmp_path, image_size=np.array([96.0, 144.0])))  # a float that is whole: fine
+    assert whole.image_size == SIZE and all(type(v) is int for v in whole.image_size)
+
+
+@pytest.mark.parametrize("image_size", [(96.5, 144), (96, True), (96,), (float("inf"), 144)])
+def test_psf_field_refuses_a_size_it_would_truncate(image_size):
+    f = small_lens("lens-b")
+    with pytest.raises(ValueError, match=r"^image_size must be \(H, W\), two whole positive numbers of pixels"):
+        PSFField(f.positions, image_size, f.kernels)
+    with pytest.raises(ValueError, match=r"^image_size must be \(H, W\)"):
+        f.resized(image_size)
+
+
+def _grid(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    return np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1).astype(np.float32)
+
+
+def test_calibration_nodes_may_lie_one_node_spacing_beyond_the_frame(tmp_path):
+    """The documented slack: the larger of 5% of the side and the widest node spacing on that axis."""
+    ys = small_lens("lens-b").node_y.numpy()
+    padded = np.linspace(-35.75, 178.75, 7)  # 7 columns, spacing 35.75 (25% of 144), one node beyond each edge
+    field = load_calibration(_calibration(tmp_path, positions=_grid(padded, ys)))
+    assert field.image_size == SIZE and float(field.node_x[0]) == -35.75
+    wide = np.linspace(-50.0, 193.0, 7)  # spacing 40.5, outer nodes 49.5 px beyond the edges
+    path = _calibration(tmp_path, positions=_grid(wide, ys))
+    with pytest.raises(
+        ValueError,
+        match=r"x -50\.\.193, .*beyond the 96x144 \(H x W\) image by more than the 40 px in x, 24 px in y allowed",
+    ) as err:
+        load_calibration(path)
+    assert "(the larger of 5% and the widest node spacing on each axis" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_size_messages_say_h_x_w():
+    psf = small_lens("lens-b").kernels[0, 0]
+    with pytest.raises(ValueError, match=r"images of 10x40 \(H x W\) are smaller than the 21x21 PSF"):
+        convolve_psf(torch.zeros(1, 3, 10, 40), psf)
+    with pytest.raises(ValueError, match=r"image of 8x40 \(H x W\) is too small for the 21x21 PSF field"):
+        apply_psf_field(torch.zeros(3, 8, 40), small_lens("lens-b"))
 
 
 def test_not_an_npz_raises(tmp_path):

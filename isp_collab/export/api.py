@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..limits import MAX_TILE
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
+from ..restore.model_info import default_strategy
 from ..restore.tiling import MAX_N, default_overlap
 from .build import ExportedArtefact, ExportError, build_artefacts
 from .onnx_export import DEFAULT_OPSET, MIN_OPSET
@@ -36,15 +37,6 @@ CALIBRATION_STACKS = 8
 #: (4 x 2048²) needs about 30 GB.
 MAX_STACK_PIXELS = 4 * 2048**2
 GB_PER_STACK_MEGAPIXEL = 1.8
-
-
-def default_strategy(card: dict[str, Any]) -> str:
-    """Gathering strategy for a model: the card's ``recommended_strategy`` (or ``strategy``), else
-    ``mirror`` for lens models, else ``spread``."""
-    for key in ("recommended_strategy", "strategy"):
-        if card.get(key) in STRATEGIES:
-            return card[key]
-    return "mirror" if str(card.get("task", "")).startswith("lens") else "spread"
 
 
 def available_memory_gb() -> float | None:

@@ -55,7 +55,7 @@ class PSFField:
     def __post_init__(self) -> None:
         self.positions = torch.as_tensor(self.positions).detach().to("cpu", torch.float32)
         self.kernels = torch.as_tensor(self.kernels).detach().to("cpu", torch.float32)
-        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        self.image_size = _pixel_size(self.image_size)
         h, w = self.image_size
         if self.center is None:
             self.center = ((w - 1) / 2, (h - 1) / 2)
@@ -91,12 +91,29 @@ class PSFField:
     def resized(self, image_size: tuple[int, int]) -> PSFField:
         """The same field for an image of another size: node positions and centre scaled, kernels kept (pixels)."""
         h0, w0 = self.image_size
-        h, w = int(image_size[0]), int(image_size[1])
+        h, w = _pixel_size(image_size)
         scale = torch.tensor([w / w0, h / h0])
         pos = (self.positions + 0.5) * scale - 0.5  # scale about the image's outer edge, pixel centres at integers
         cx, cy = self.center
         center = ((cx + 0.5) * w / w0 - 0.5, (cy + 0.5) * h / h0 - 0.5)
         return replace(self, positions=pos, image_size=(h, w), center=center)
+
+
+def _pixel_size(image_size) -> tuple[int, int]:
+    """``image_size`` as (H, W) ints; ValueError (one line) unless it is two finite, whole, positive numbers
+    (600.0 is 600; 600.7, a bool, NaN or 0 is refused rather than truncated)."""
+    try:
+        values = [v.item() if hasattr(v, "item") else v for v in image_size]
+    except TypeError:
+        values = None
+    if (
+        values is None
+        or len(values) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        or not all(np.isfinite(v) and v >= 1 and v == int(v) for v in values)
+    ):
+        raise ValueError(f"image_size must be (H, W), two whole positive numbers of pixels, got {image_size!r}")
+    return int(values[0]), int(values[1])
 
 
 def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: torch.Tensor, center) -> None:
@@ -108,8 +125,6 @@ def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: 
         raise ValueError(f"kernels must have shape ({r}, {c}, 3, k, k) to match positions, got {tuple(kernels.shape)}")
     if kernels.shape[-1] % 2 == 0:
         raise ValueError(f"kernel size must be odd, got {kernels.shape[-1]}")
-    if min(image_size) < 1:
-        raise ValueError(f"image_size must be positive (H, W), got {image_size}")
     if not (torch.isfinite(positions).all() and np.isfinite(center).all()):
         raise ValueError("positions and center must be finite")
     h, w = image_size
@@ -128,7 +143,8 @@ def _check_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: 
     ):
         raise ValueError(
             f"node positions span x {xs_all.min():.0f}..{xs_all.max():.0f}, y {ys_all.min():.0f}..{ys_all.max():.0f}, "
-            f"outside the {h}x{w} (H x W) image (image_size is (H, W): swapped?)"
+            f"beyond the {h}x{w} (H x W) image by more than the {slack_x:.0f} px in x, {slack_y:.0f} px in y allowed "
+            "(the larger of 5% and the widest node spacing on each axis; image_size is (H, W): swapped?)"
         )
     if not torch.isfinite(kernels).all():
         raise ValueError("kernels contain NaN or infinite values")
@@ -245,7 +261,7 @@ def convolve_psf(images: torch.Tensor, psfs: torch.Tensor, padding: str = "valid
         raise ValueError(f"padding must be 'valid' or 'reflect', got {padding!r}")
     h, w = images.shape[-2:]
     if h < k or w < k:
-        raise ValueError(f"images of {h}x{w} are smaller than the {k}x{k} PSF")
+        raise ValueError(f"images of {h}x{w} (H x W) are smaller than the {k}x{k} PSF")
     # a circular convolution of any size >= (h, w) equals the linear one on the valid region
     size = (_fast_len(h), _fast_len(w))
     spec = torch.fft.rfft2(images, s=size) * torch.fft.rfft2(psfs, s=size)
@@ -269,7 +285,7 @@ def apply_psf_field(image: torch.Tensor, field: PSFField) -> torch.Tensor:
     k = field.ksize
     r = k // 2
     if min(h, w) <= r:
-        raise ValueError(f"image of {h}x{w} is too small for the {k}x{k} PSF field")
+        raise ValueError(f"image of {h}x{w} (H x W) is too small for the {k}x{k} PSF field")
     work = image.float()
     padded = torch.nn.functional.pad(work[None], (r, r, r, r), mode="reflect")[0]
     wx = _axis_weights(field.node_x.double(), torch.arange(-r, w + r, dtype=torch.float64)).float()  # (C, W+2r)
@@ -314,8 +330,11 @@ def load_calibration(path: str | os.PathLike) -> PSFField:
 
     Keys:
       ``positions``  (R, C, 2) float, (x, y) pixel coordinates of the nodes (pixel centres at integers,
-                     x right, y down); a rectilinear grid: x increasing along columns, y along rows.
-      ``image_size`` (2,) int, (H, W) of the image the positions refer to (any other size is scaled).
+                     x right, y down); a rectilinear grid: x increasing along columns, y along rows. Nodes
+                     may lie beyond the frame's edge by the larger of 5% of its width (height) and the grid's
+                     widest column (row) spacing, so a grid padded by one node beyond the frame loads.
+      ``image_size`` (2,) int, (H, W) of the image the positions refer to (any other size is scaled); floats
+                     are accepted only when whole (600.0).
       ``kernels``    (R, C, 3, k, k) float, k odd, linear-RGB PSF of each node: ``kernels[i, j, c, ky, kx]``
                      is the light of channel c from a point at node (i, j) landing at offset
                      (kx - k//2, ky - k//2) pixels. Non-negative, finite; each channel is normalised
@@ -339,12 +358,21 @@ def load_calibration(path: str | os.PathLike) -> PSFField:
                     f"{path}: missing key {key!r} (expected positions, image_size, kernels, optional center)"
                 )
         try:
-            arrays = {key: np.asarray(archive[key], dtype=np.float64) for key in archive.files}
+            raw = {key: archive[key] for key in archive.files}
+            arrays = {key: np.asarray(value, dtype=np.float64) for key, value in raw.items()}
         except (ValueError, TypeError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path}: unreadable array ({e.__class__.__name__}: {e})") from None
     positions, image_size, kernels = arrays["positions"], arrays["image_size"], arrays["kernels"]
-    if image_size.shape != (2,) or not np.isfinite(image_size).all() or (image_size < 1).any():
-        raise ValueError(f"{path}: image_size must be (H, W) positive, got {image_size.tolist()}")
+    if (
+        image_size.shape != (2,)
+        or raw["image_size"].dtype.kind not in "iuf"  # not bool (True would read as 1 px)
+        or not np.isfinite(image_size).all()
+        or (image_size < 1).any()
+        or (image_size != np.round(image_size)).any()  # 600.7 is refused, not truncated; 600.0 is 600
+    ):
+        raise ValueError(
+            f"{path}: image_size must be (H, W), two whole positive numbers of pixels, got {raw['image_size'].tolist()}"
+        )
     if np.isnan(kernels).any() or not np.isfinite(kernels).all():
         raise ValueError(f"{path}: kernels contain NaN or infinite values")
     if kernels.size and kernels.min() < 0:

@@ -17,10 +17,14 @@ from ..limits import MAX_TILE
 from ..restore.detail import DETAILS, Detail, keep_local_level, transfer_luma_detail
 from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
+from ..restore.model_info import onnx_sidecar, trained_center
 from ..restore.tiling import MAX_N
 from .frame import Frame, orient_point
 from .io import PipelineWarning
 from .stages import StageBase, check_number
+
+#: process's flags that run a model of each task, for the error that refuses a model in the wrong stage
+PROCESS_FLAGS = {"lens": "--stages lens --lens-model DIR", "sharpen": "--stages sharpen --model DIR"}
 
 LENS_MODEL = "lens-a-unet-tx-n4"
 
@@ -151,17 +155,39 @@ class CollaborativeStage(StageBase):
                     f"{self.onnx_path or self.model or self.default_model}: trained on mirror stacks left unflipped (task.align = false), "
                     "but the lens stage flips every mirror tile into one orientation; retrain it with align = true"
                 )
+            self._warn_if_below_input()
             self._check_fit(runner)
             self._runner = runner
         return self._runner
+
+    def _warn_if_below_input(self) -> None:
+        """A model whose own validation (its card's, or its ONNX sidecar's) does not beat the blurry input is run,
+        since the user asked for it, but said: a short or failed training run ships such weights."""
+        val = self._model_info.get("validation")
+        if not isinstance(val, dict):
+            return
+        restored, blurry = val.get("mean_psnr"), val.get("mean_blurry")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (restored, blurry)) and not (
+            restored > blurry
+        ):
+            warnings.warn(
+                f"{self.onnx_path or self.model or self.default_model}: its validation ({restored:.2f} dB) does not "
+                f"beat the blurry input ({blurry:.2f} dB): this {self.name} network may do more harm than good "
+                "(train it longer, or check its recipe)",
+                PipelineWarning,
+                stacklevel=3,
+            )
 
     def _check_task(self, task: Any, source: str | os.PathLike, note: str = "") -> None:
         """Refuse a model trained for another task (``task`` None: unknown, accepted)."""
         if task is None or not self.task:
             return
         if not (str(task) == self.task or str(task).startswith(f"{self.task}-")):
+            hint = PROCESS_FLAGS.get(str(task))  # where that model does run (in Python: LensCorrect / Sharpen)
+            where = f"; a {task} model runs in the {task} stage: isp-collab process {hint}" if hint else ""
             raise ValueError(
-                f"{source}: a {task!r} model{note} cannot run the {self.name} stage (it needs a {self.task!r} model)"
+                f"{source}: a {task!r} model{note} cannot run the {self.name} stage (it needs a {self.task!r} "
+                f"model{where})"
             )
 
     def _check_exported_model(self, exported: Any, sidecar: Path) -> None:
@@ -236,22 +262,6 @@ class CollaborativeStage(StageBase):
 
         out = restore(image, self.network(), **self.restore_kwargs(frame))
         return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def onnx_sidecar(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
-    """The export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``; blocks such as ``model`` and
-    ``tiling``, see :mod:`isp_collab.export.sidecar`), ``{}`` when there is none; and its path. An
-    unreadable sidecar is a ValueError naming it."""
-    import json
-
-    sidecar = Path(onnx_path).with_name(Path(onnx_path).stem + ".json")
-    if not sidecar.is_file():
-        return {}, sidecar
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{sidecar}: cannot read the ONNX model's sidecar ({str(e).splitlines()[0]})") from None
-    return (data if isinstance(data, dict) else {}), sidecar
 
 
 @dataclass
@@ -329,18 +339,10 @@ class LensCorrect(CollaborativeStage):
     def _optical_center(self, frame: Frame) -> tuple[float, float]:
         if self.center is not None:
             return tuple(self.center)
-        trained = self._model_info.get("optical_center")
-        if frame.optical_center is None and _two_numbers(trained) and 0 <= trained[0] <= 1 and 0 <= trained[1] <= 1:
+        trained = trained_center(self._model_info)
+        if frame.optical_center is None and trained is not None:
             fx, fy = trained
             if frame.turned != 1:  # an image turned upright at decode: the sensor's point, turned with it
                 fy, fx = orient_point(fy, fx, 2, 2, frame.turned)  # on the unit square
             return (fx * frame.width - 0.5, fy * frame.height - 0.5)
         return frame.center
-
-
-def _two_numbers(value: Any) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    )

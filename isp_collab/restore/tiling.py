@@ -160,7 +160,7 @@ def make_grid(
     else:
         cx, cy = float(center[0]), float(center[1])
         if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
-            raise ValueError(f"centre ({cx:g}, {cy:g}) is outside the {width}x{height} image")
+            raise ValueError(f"centre ({cx:g}, {cy:g}) (x, y) is outside the {height}x{width} (H x W) image")
         cx2, cy2 = round(2 * cx), round(2 * cy)
     ys = _axis_starts(height, tile, overlap, cy2)
     xs = _axis_starts(width, tile, overlap, cx2)

@@ -1,0 +1,53 @@
+"""``restore`` runs a model as it was trained: a lens model's card (or ONNX sidecar) names mirror gathering
+and its calibrated optical centre, and ``restore`` uses them unless told otherwise (a user review found a
+lens model restored with spread stacks about the image centre, silently)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from isp_collab.models import create_model, save_model
+from isp_collab.restore import restore
+from isp_collab.restore.model_info import default_strategy, model_info, trained_center
+
+
+@pytest.fixture(scope="module")
+def lens_model(tmp_path_factory):
+    model = create_model("unet-tx", n=4)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # far from the identity, and mixing the stack, so the gathering shows in the output
+        model.outc.weight.copy_(0.1 * torch.randn(model.outc.weight.shape, generator=g))
+        for name, p in model.named_parameters():
+            if "merge" in name:
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
+    card = {"task": "lens", "n_trained": 4, "recommended_strategy": "mirror", "optical_center": [0.3, 0.6]}
+    return save_model(model, tmp_path_factory.mktemp("m") / "lens", card)
+
+
+def test_a_lens_model_gathers_mirror_stacks_about_its_calibrated_centre(lens_model):
+    image = np.random.default_rng(1).random((96, 128, 3), dtype=np.float32)
+    kw = {"tile": 32, "overlap": 8}
+    default = restore(image, lens_model, **kw)
+    centre = (0.3 * 128 - 0.5, 0.6 * 96 - 0.5)  # the card's fractions, in pixel-index coordinates
+    np.testing.assert_array_equal(default, restore(image, lens_model, strategy="mirror", center=centre, **kw))
+    assert np.abs(default - restore(image, lens_model, strategy="spread", **kw)).max() > 1e-4
+    assert np.abs(default - restore(image, lens_model, strategy="mirror", center=(63.5, 47.5), **kw)).max() > 1e-4
+
+
+def test_defaults_read_from_a_card_or_an_onnx_sidecar(tmp_path):
+    assert default_strategy({}) == "spread" and default_strategy({"task": "lens"}) == "mirror"
+    assert trained_center({"optical_center": [0.25, 1.0]}) == (0.25, 1.0)
+    for bad in ([0.5], [0.5, 1.5], ["0.5", 0.5], [True, 0.5], None):
+        assert trained_center({"optical_center": bad}) is None
+
+    class Runner:  # an ONNX backend: only its path
+        path = tmp_path / "m.onnx"
+
+    assert model_info(None, Runner()) == {}  # no sidecar
+    (tmp_path / "m.json").write_text(json.dumps({"model": {"task": "lens", "optical_center": [0.4, 0.5]}}))
+    assert model_info(None, Runner()) == {"task": "lens", "optical_center": [0.4, 0.5]}
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"m.json: cannot read the ONNX model's sidecar"):
+        model_info(None, Runner())
