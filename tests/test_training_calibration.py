@@ -115,3 +115,24 @@ def test_an_off_centre_axis_warns_of_the_frame_its_mirror_stacks_miss(lens_recip
 
     with pytest.warns(UserWarning, match=r"never reach 25\.6% of the frame"):
         build_task(load_recipe(lens_recipe))
+
+
+def test_an_off_centre_axis_notes_the_field_regions_validation_has_no_tiles_for(tmp_path, lens_recipe, capsys):
+    # centre (80, 40) of 144 x 96: on the 256-px validation photos mirror tiles reach field radius 0.65 < 2/3
+    argv = ["train", str(lens_recipe), "--out", str(tmp_path / "m"), "--run-dir", str(tmp_path / "r")]
+    assert main([*argv, "--no-progress"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    note = (
+        "note: validation has no tiles in the field's edge (above 2/3) region, so no figures for it: mirror tiles "
+        f"of val.tile = 32 px about the optical centre of {lens_recipe.parent / 'cal.npz'} fit in the frame only at "
+        "field radius 0.11 to 0.65 (1 = the farthest corner)"
+    )
+    print("\n".join(err))
+    assert note in err, err
+    assert set(load_model(tmp_path / "m").card["validation"]["restored"]) == {"centre", "intermediate"}
+    # a centred axis: every region has tiles, and no note
+    save_calibration(make_lens("lens-b", image_size=SIZE, grid=(5, 7), ksize=9), lens_recipe.parent / "cal.npz")
+    argv = ["train", str(lens_recipe), "--out", str(tmp_path / "m2"), "--run-dir", str(tmp_path / "r2")]
+    assert main([*argv, "--no-progress"]) == 0
+    assert "no tiles" not in capsys.readouterr().err
+    assert set(load_model(tmp_path / "m2").card["validation"]["restored"]) == {"centre", "intermediate", "edge"}

@@ -152,6 +152,32 @@ def test_memory_cap_samples_every_folder_with_one_warning_and_the_card_counts(tm
     assert np.isfinite(card["validation"]["mean_psnr"])
 
 
+def test_photos_too_small_for_a_crop_are_skipped_with_a_note_and_the_card_counts_them_apart(tmp_path, capsys):
+    # tiny's crops are 48 px (16 + 32 for the blur): one photo holds them, four do not
+    folder = images(tmp_path / "mixed", 4, 40)
+    images(tmp_path / "mixed" / "big", 1, 64, seed=1)
+    assert main(args(tmp_path, TINY, "--images", str(folder), "--steps", "1")) == 0
+    assert (
+        f"note: 4 of 5 training photos in {folder} are smaller than 48x48 px and are skipped "
+        "(training crops are data.patch = 16 px plus 32 px for the blur)"
+    ) in capsys.readouterr().err.splitlines()
+    card = load_model(tmp_path / "m").card
+    assert (card["training_images_used"], card["training_images_too_small"], card["training_images_found"]) == (1, 4, 5)
+
+
+def test_the_card_says_what_its_wall_clock_measures_and_older_cards_still_load(tmp_path):
+    from isp_collab.training.finish import WALL_CLOCK_COVERS
+
+    assert main(args(tmp_path, TINY, "--steps", "1")) == 0
+    card_path = tmp_path / "m" / "card.json"
+    card = json.loads(card_path.read_text())
+    assert card["wall_clock_covers"] == WALL_CLOCK_COVERS and "training loop only" in WALL_CLOCK_COVERS
+    assert "validating" in WALL_CLOCK_COVERS and card["wall_clock_s"] >= 0
+    del card["wall_clock_covers"]  # a card written before the key
+    card_path.write_text(json.dumps(card))
+    assert load_model(tmp_path / "m").card["wall_clock_s"] == card["wall_clock_s"]
+
+
 def test_image_folder_cap_takes_one_image_of_each_folder():
     from isp_collab.data.sources import _reading_order
 

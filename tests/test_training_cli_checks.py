@@ -4,7 +4,7 @@ sixteenth session); a model that cannot be written, --no-progress and a corrupt 
 from pathlib import Path
 
 import pytest
-from test_training_cli import TINY, args, error_line, lens_recipe, recipe_file
+from test_training_cli import TINY, args, error_line, images, lens_recipe, recipe_file
 
 from isp_collab.cli import main
 from isp_collab.training import finish
@@ -79,6 +79,32 @@ def test_out_and_run_dir_are_checked_before_training(tmp_path, capsys):
         line = error_line(capsys.readouterr().err)
         assert str(folder) in line and reason in line, line
         assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists() and not (tmp_path / "typo").exists()
+
+
+def test_out_is_a_new_or_empty_folder_or_a_model_and_never_an_image_folder(tmp_path, capsys):
+    photos, val = images(tmp_path / "photos", 2, 64), images(tmp_path / "data" / "val", 2, 64, seed=1)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    data = ["--images", str(photos), "--val-images", str(val), "--steps", "1"]
+    image_folder = "--out must not be, lie inside or hold the image folder"
+    for out, extra, reason in (
+        (photos, [], f"{image_folder} {photos} (data.images)"),
+        (photos, ["--overwrite"], f"{image_folder} {photos} (data.images)"),
+        (photos / "model", [], f"{image_folder} {photos} (data.images)"),
+        (tmp_path / "data", ["--overwrite"], f"{image_folder} {val} (data.val_images)"),
+        (tmp_path / "notes", ["--overwrite"], "--out holds other files and no model; give a new or empty folder"),
+    ):
+        argv = args(tmp_path, TINY, *data, *extra)
+        argv[argv.index("--out") + 1] = str(out)
+        assert main(argv) == 2
+        line = error_line(capsys.readouterr().err)
+        assert line.startswith(f"isp-collab train: error: {out}: ") and reason in line, line
+    assert sorted(p.name for p in photos.iterdir()) == ["img0.png", "img1.png"]  # nothing written there
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "m").mkdir()  # an empty folder is fine, and so is a model folder with --overwrite
+    assert main(args(tmp_path, TINY, *data)) == 0
+    assert main([*args(tmp_path, TINY, *data), "--run-dir", str(tmp_path / "r2"), "--overwrite"]) == 0
 
 
 def test_a_model_that_cannot_be_written_keeps_the_run_and_says_how_to_resume(tmp_path, capsys, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -138,6 +139,28 @@ def _apply_options(recipe, args: argparse.Namespace) -> list[str]:
     return notes
 
 
+def _check_out(out: Path, recipe, overwrite: bool) -> None:
+    """``--out`` is a new or empty folder, or (with ``--overwrite``) a model folder; never one that is, lies
+    inside or holds an image folder of the run. One-line ``FileExistsError`` / ``ValueError`` otherwise."""
+    here = Path(os.path.realpath(out))
+    for key in ("images", "val_images"):
+        for folder in getattr(recipe.data, key):
+            data = Path(os.path.realpath(folder))
+            if here == data or here in data.parents or data in here.parents:
+                raise ValueError(
+                    f"{out}: --out must not be, lie inside or hold the image folder {folder} (data.{key}); "
+                    "give a new folder for the model"
+                )
+    if (out / "model.safetensors").exists():
+        if not overwrite:
+            raise FileExistsError(
+                f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
+                "or --overwrite to replace it"
+            )
+    elif out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: --out holds other files and no model; give a new or empty folder for the model")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..training import load_recipe, train
     from ..training.config import validate
@@ -158,11 +181,7 @@ def run(args: argparse.Namespace) -> int:
         ancestor = next(d for d in folder.absolute().parents if d.exists())
         if not ancestor.is_dir():
             raise ValueError(f"{folder}: {ancestor} is a file, not a folder ({flag})")
-    if (out / "model.safetensors").exists() and not args.overwrite:
-        raise FileExistsError(
-            f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
-            "or --overwrite to replace it"
-        )
+    _check_out(out, recipe, args.overwrite)
     # Ctrl-C / kill: the trainer writes its checkpoint, main() prints "interrupted" and exits 130 / 143
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)

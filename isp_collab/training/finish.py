@@ -14,7 +14,13 @@ from ..models import save_model
 from .checkpoint import load_checkpoint
 from .config import Recipe
 
-__all__ = ["finalize"]
+__all__ = ["WALL_CLOCK_COVERS", "finalize"]
+
+# what the card's ``wall_clock_s`` measures
+WALL_CLOCK_COVERS = (
+    "the training loop only, summed over resumes: drawing batches, the steps and checkpoints; not loading the "
+    "photos, building the validation set, validating, the final validation or writing the model"
+)
 
 
 def finalize(
@@ -74,6 +80,7 @@ def finalize(
         "patches_per_step": recipe.train.patches_per_step,
         "patch": recipe.data.patch,
         "wall_clock_s": round(elapsed, 1),
+        "wall_clock_covers": WALL_CLOCK_COVERS,
         "batches": "by step, in worker processes" if recipe.train.workers else "one generator, in the training process",
         "validation": val,
         "validation_protocol": task.describe_validation(),

@@ -78,6 +78,7 @@ class _Task:
     _valset: dict[str, ValGroup] | None = None
     val_used: int = 0  # validation photos that gave tiles
     val_found: int = 0  # validation photo files found
+    _val_notes: tuple[str, ...] = ()  # what the validation set lacks, said by _build_valset
 
     @property
     def valset(self) -> dict[str, ValGroup]:
@@ -101,29 +102,55 @@ class _Task:
     def _val_where(self) -> str:
         return ", ".join(self.recipe.data.val_images) or DEAD_LEAVES
 
+    def _crop_reason(self) -> str:
+        p = self.recipe.data.patch
+        return f"training crops are data.patch = {p} px plus {self.crop_size - p} px for the blur"
+
     def check_training_images(self) -> None:
         """The training images must hold crops of ``crop_size`` px (the patch plus the blur's margin): checked
-        before a run writes anything, one ``ValueError`` line naming the folders."""
+        before a run writes anything, one ``ValueError`` line naming the folders when none does (smaller
+        ones are skipped: see :meth:`notes`)."""
         from ..data.sources import ImageFolder
 
         if isinstance(self.source, ImageFolder):
             try:
                 self.source.eligible(self.crop_size)
             except ValueError as e:
-                raise ValueError(
-                    f"{e} (training crops are data.patch = {self.recipe.data.patch} px plus "
-                    f"{self.crop_size - self.recipe.data.patch} px for the blur)"
-                ) from None
+                raise ValueError(f"{e} ({self._crop_reason()})") from None
+
+    def _too_small(self) -> int:
+        """How many loaded training photos are smaller than a training crop (never cropped); 0 for dead leaves."""
+        from ..data.sources import ImageFolder
+
+        if not isinstance(self.source, ImageFolder):
+            return 0
+        return len(self.source) - len(self.source.eligible(self.crop_size))
+
+    def notes(self) -> list[str]:
+        """Lines to print once the run is known to start: training photos skipped as too small, and (lens)
+        field regions the validation set has no tiles for. Builds the validation set."""
+        self.valset  # noqa: B018 - builds it, and its notes
+        skipped, c = self._too_small(), self.crop_size
+        if not skipped:
+            return list(self._val_notes)
+        return [
+            f"note: {skipped} of {len(self.source)} training photos in {self.source.where} are smaller than "
+            f"{c}x{c} px and are skipped ({self._crop_reason()})",
+            *self._val_notes,
+        ]
 
     def data_card(self) -> dict[str, Any]:
-        """Card fields: the training and validation data, and how many images of each were used."""
+        """Card fields: the training and validation data, and how many images of each were used (training
+        photos smaller than a training crop are skipped, and counted apart)."""
         from ..data.sources import ImageFolder
 
         images = isinstance(self.source, ImageFolder)
         self.valset  # noqa: B018 - counts the validation photos
+        too_small = self._too_small()
         return {
             "training_data": list(self.recipe.data.images) or [DEAD_LEAVES],
-            "training_images_used": len(self.source) if images else None,
+            "training_images_used": len(self.source) - too_small if images else None,
+            "training_images_too_small": too_small if images else None,
             "training_images_found": self.source.found if images else None,
             "validation_data": list(self.recipe.data.val_images) or [DEAD_LEAVES],
             "validation_images_used": self.val_used,
@@ -285,7 +312,7 @@ class LensTask(_Task):
         gen = torch.Generator().manual_seed(v.seed)
         groups: dict[str, tuple[list, list]] = {r: ([], []) for r in REGIONS}
         photos, self.val_found = _validation_photos(self.recipe)
-        self.val_used = 0
+        self.val_used, radii = 0, []
         for photo in photos:
             lin = _linear_photo(photo, gen)
             _, h, w = lin.shape
@@ -308,6 +335,7 @@ class LensTask(_Task):
                     # tile centre offsets from the optical centre, within the frame
                     ox, oy = t / 2 + fx * (ax - t), t / 2 + fy * (ay - t)
                     r = np.hypot(ox, oy) / rmax
+                    radii.append(r)
                     region = REGIONS[min(2, int(r * 3))]
                     for sx, sy in ((1, 1), (-1, 1), (1, -1), (-1, -1)):
                         x0, y0 = int(round(cx + sx * ox - t / 2)), int(round(cy + sy * oy - t / 2))
@@ -322,6 +350,15 @@ class LensTask(_Task):
             raise ValueError(
                 f"{self._val_where()}: no validation photo is at least {2 * t}x{2 * t} px about the optical centre "
                 f"(lens validation cuts mirror tiles of val.tile = {t} px about it)"
+            )
+        missing = [r for r in REGIONS if not groups[r][0]]
+        if missing:  # an off-centre axis (or small photos): mirror tiles stop at the nearer frame edges
+            bounds = {"centre": "below 1/3", "intermediate": "1/3 to 2/3", "edge": "above 2/3"}
+            self._val_notes = (
+                f"note: validation has no tiles in the field's {' or '.join(f'{r} ({bounds[r]})' for r in missing)} "
+                f"region, so no figures for it: mirror tiles of val.tile = {t} px about the optical centre of "
+                f"{self.recipe.task.lens} fit in the frame only at field radius {min(radii):.2f} to "
+                f"{max(radii):.2f} (1 = the farthest corner)",
             )
         return {r: ValGroup(torch.stack(b).clamp(0, 1), torch.stack(s), 4) for r, (b, s) in groups.items() if b}
 

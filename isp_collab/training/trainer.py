@@ -174,7 +174,7 @@ def _train(
     if rank == 0:  # the validation set is built (and its photos checked) now, on the rank that validates
         say(f"building the validation set from {', '.join(recipe.data.val_images) or DEAD_LEAVES}")
         task.valset  # noqa: B018
-        for note in notes:
+        for note in [*task.notes(), *notes]:  # the task's: photos skipped, validation regions without tiles
             print(note, file=sys.stderr)
 
     torch.manual_seed(recipe.train.seed)
