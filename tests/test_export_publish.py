@@ -123,6 +123,15 @@ def test_card_recommended_strategy_is_the_default():
     assert api.default_strategy({"task": "lens"}) == "mirror" and api.default_strategy({"task": "sharpen"}) == "spread"
 
 
+def test_a_calibrated_lens_model_hands_its_centre_and_frame_to_the_sidecar(tmp_path):
+    from isp_collab.models import create_model, load_model, save_model
+
+    card = {"task": "lens", "n_trained": 4, "optical_center": [0.4, 0.55], "lens_frame": [3000, 4000]}
+    folder = save_model(create_model("unet-tx", n=4), tmp_path / "mylens", card)
+    info = api._model_info(load_model(folder), folder)
+    assert info["optical_center"] == [0.4, 0.55] and info["lens_frame"] == [3000, 4000]
+
+
 def test_stacks_too_large_for_memory_are_refused_before_any_work(tmp_path, model_dir):
     with pytest.raises(ValueError, match=r"\[1, 64, 3, 4096, 4096\] stack needs about 1933 GB"):
         api.export_model(model_dir, n=64, tile=4096, formats=("onnx",), out_dir=tmp_path / "o")

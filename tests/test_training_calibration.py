@@ -1,6 +1,7 @@
 """Training on a measured lens (a calibration .npz): found beside the recipe, kept with the model, its
 optical centre used for validation and by the lens stage."""
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from isp_collab.models import load_model
 from isp_collab.physics.psf_field import make_lens, save_calibration
 from isp_collab.pipeline.collaborative import LensCorrect
 from isp_collab.pipeline.frame import Frame
+from isp_collab.pipeline.io import PipelineWarning
 
 TINY = Path(__file__).resolve().parents[1] / "train" / "tiny.toml"
 SIZE = (96, 144)  # (H, W) of the calibration
@@ -42,7 +44,15 @@ def test_a_calibration_travels_with_the_model_and_its_centre_with_the_card(tmp_p
     stage = LensCorrect(model=str(out), n=4, tile=32)
     stage.network()
     frame = Frame(source=tmp_path / "x.png", kind="rgb", height=192, width=288, bit_depth=8)
-    assert stage.restore_kwargs(frame)["center"] == pytest.approx((80.5 / 144 * 288 - 0.5, 40.5 / 96 * 192 - 0.5))
+    # a frame twice the calibration's size: the centre scales with it, and the user is told the PSFs do not
+    assert card["lens_frame"] == [96, 144]
+    with pytest.warns(PipelineWarning, match=r"x.png: the lens model .* calibration of 96x144 \(H x W\) frames, and "):
+        kw = stage.restore_kwargs(frame)
+    assert kw["center"] == pytest.approx((80.5 / 144 * 288 - 0.5, 40.5 / 96 * 192 - 0.5))
+    with warnings.catch_warnings():  # the calibration's size, also as an image turned upright (EXIF 6)
+        warnings.simplefilter("error")
+        stage.restore_kwargs(Frame(source=tmp_path / "y.png", kind="rgb", height=96, width=144, bit_depth=8))
+        stage.restore_kwargs(Frame(source=tmp_path / "y.png", kind="rgb", height=144, width=96, bit_depth=8, turned=6))
     explicit = LensCorrect(model=str(out), n=4, tile=32, center=(10.0, 20.0))
     assert explicit.restore_kwargs(frame)["center"] == (10.0, 20.0)
 

@@ -93,6 +93,8 @@ def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
         **({"lens": card["lens"], "align": card.get("align")} if card.get("lens") else {}),
         # mirror stacks are gathered about this point: fractions of the frame's width and height
         **({"optical_center": card["optical_center"]} if card.get("optical_center") else {}),
+        # a calibrated lens's frame (H, W) in pixels: its PSFs and centre hold for frames of that size
+        **({"lens_frame": card["lens_frame"]} if card.get("lens_frame") else {}),
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": file_sha256(model_dir / WEIGHTS_FILE),
         # provenance: how the model was trained and what its card says it scores (PyTorch, validation tiles)

@@ -330,7 +330,27 @@ class LensCorrect(CollaborativeStage):
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
         kw = super().restore_kwargs(frame)
         kw["center"] = self._optical_center(frame)
+        self._check_lens_frame(frame)
         return kw
+
+    def _check_lens_frame(self, frame: Frame) -> None:
+        """A model trained on a calibrated lens knows its PSFs in the calibration frame's pixels (its card's
+        ``lens_frame``, H x W): a frame of another size or shape (a crop, a resized or other camera's image) runs,
+        but is said, since the blur it was trained to undo is not this frame's."""
+        cal = self._model_info.get("lens_frame")
+        if not (isinstance(cal, (list, tuple)) and len(cal) == 2 and all(isinstance(v, int) and v > 0 for v in cal)):
+            return
+        h, w = (frame.width, frame.height) if frame.turned in (5, 6, 7, 8) else (frame.height, frame.width)
+        if abs(h / cal[0] - 1) <= 0.02 and abs(w / cal[1] - 1) <= 0.02:  # in the sensor's orientation
+            return
+        warnings.warn(
+            f"{frame.source}: the lens model {self.onnx_path or self.model or self.default_model} was trained on a "
+            f"calibration of {cal[0]}x{cal[1]} (H x W) frames, and this frame is {h}x{w} (H x W, sensor orientation): "
+            "its PSFs (in pixels) and optical centre are the calibration frame's, so the correction may be wrong; "
+            "resize the frame to the calibration's size, or train on a calibration of this camera's frame",
+            PipelineWarning,
+            stacklevel=3,
+        )
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         out = super().apply(image, frame)

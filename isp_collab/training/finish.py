@@ -60,7 +60,11 @@ def finalize(
     lens_card: dict[str, Any] = {}
     if lens is not None and Path(lens).suffix == ".npz":  # the calibration travels with the model (bench, process)
         extra[Path(lens).name] = Path(lens).read_bytes()
-        lens_card = {"lens_sha256": hashlib.sha256(extra[Path(lens).name]).hexdigest()}
+        lens_card = {
+            "lens_sha256": hashlib.sha256(extra[Path(lens).name]).hexdigest(),
+            # the calibration's frame (H, W): its PSFs are in those pixels; the lens stage says when a frame differs
+            "lens_frame": [int(v) for v in task.field.image_size],
+        }
         lens = Path(lens).name
     card = {
         "task": recipe.task.name,
