@@ -174,7 +174,7 @@ def test_a_truncated_image_is_one_line_before_anything_is_written(tmp_path, capf
 @pytest.mark.parametrize(
     "stage, side, message",
     [
-        ("lens", 12, "folder/tiny: image of 12x12 is too small"),
+        ("lens", 12, r"folder/tiny: image of 12x12 \(H x W\) is too small"),
         ("blur", 12, "folder/tiny: 12x12 px is too small for the 33x33 blurs"),
         ("scores", 30, "folder/tiny: border 16 leaves nothing of a 30x30 image"),
     ],
