@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def test_overwrite_replaces_package_folders(capsys, tmp_path, model_dir, monkeyp
         (["--tile", "100"], ["error: --tile must be a positive multiple of 8", "100"]),
         (["--tile", "0"], ["error: --tile must be"]),
         (["--tile", "8192"], ["error: --tile must be at most 4096", "8192"]),
+        (["--overlap", "200"], ["error: --overlap must be in [0, tile // 2", "200"]),
         (["--format", "tflite"], ["unknown export format", "tflite"]),
         (["--precision", "int4"], ["unknown precision", "int4"]),
         (["--format", "coreml", "--precision", "int8"], ["nothing to export"]),
@@ -242,3 +244,23 @@ def test_default_n_is_the_trained_one_and_the_sidecar_carries_provenance(tmp_pat
         api.export_model(m, n=3, tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", strategy="mirror")
     said = [str(w.message) for w in caught]
     assert any("stack size 3 with mirror gathering" in w for w in said) and any("not validated" in w for w in said)
+
+
+def test_a_missing_coremltools_is_one_line_and_leaves_nothing(capsys, tmp_path, model_dir, monkeypatch):
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
+    monkeypatch.setitem(sys.modules, "coremltools", None)  # import coremltools -> ImportError
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--out", str(out))
+    assert_one_line_error(code, err, "Core ML export needs coremltools", "--format onnx")
+    assert "Traceback" not in err and tree(out) == {}
+
+
+def test_overlap_and_strategy_reach_the_sidecar_and_another_strategy_is_said(capsys, tmp_path, model_dir, monkeypatch):
+    monkeypatch.setattr(build, "export_onnx", fake_export_onnx)
+    out = tmp_path / "out"
+    args = ["--model", str(model_dir), "--tile", str(TILE), "--format", "onnx", "--out", str(out)]
+    code, _, err = run_cli(capsys, *args, "--overlap", "8", "--strategy", "local")
+    assert code == 0, err
+    assert f"{NAME} is meant to run with spread stacks; the sidecar will tell runtimes to gather local" in err
+    tiling = json.loads((out / f"{NAME}-n4-t{TILE}.json").read_text())["tiling"]
+    assert tiling["overlap"] == 8 and tiling["strategy"] == "local"

@@ -122,3 +122,16 @@ def test_consumer_takes_the_sidecars_strength_and_reads_older_sidecars(tmp_path,
     sidecar.write_text(json.dumps(side | {"postprocess": side["postprocess"] | {"strength": 3}}))
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "bad.npy")
     assert_one_error_line(code, err, f"{sidecar}: postprocess.strength must be a number in [0, 2], got 3")
+
+
+def test_a_strategy_other_than_the_sidecars_runs_but_is_said(tmp_path, capsys):
+    from test_export_consumer import artefact, load_consumer, run_main, sample_image
+
+    consumer = load_consumer()
+    src, out = tmp_path / "in.npy", tmp_path / "out.npy"
+    np.save(src, sample_image(40, 33))
+    code, err = run_main(consumer, capsys, artefact("fp32").path, src, out, "--strategy", "local")
+    assert code == 0 and out.exists()
+    assert "says to gather spread stacks (the model's task: sharpen); --strategy local runs it otherwise" in err
+    code, err = run_main(consumer, capsys, artefact("fp32").path, src, tmp_path / "o2.npy", "--strategy", "spread")
+    assert code == 0 and "warning" not in err

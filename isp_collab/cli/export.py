@@ -39,6 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n", type=int, help=f"tiles per stack N, 1..{MAX_N} (default: the N the model was trained with)")
     p.add_argument("--tile", type=int, default=256, help="tile size T, a multiple of 2**depth (default 256)")
+    p.add_argument(
+        "--overlap",
+        type=int,
+        help="pixels between tiles that the sidecar tells runtimes to use, 0..tile // 2 (default: 32, at most tile // 4)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("spread", "local", "mirror"),
+        help="gathering the sidecar tells runtimes to use (default: the model's, mirror for lens models, else spread)",
+    )
     p.add_argument("--format", type=_csv, default=["onnx", "coreml"], help="onnx,coreml (default both)")
     p.add_argument(
         "--precision",
@@ -83,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 args.model,
                 n=args.n,
                 tile=args.tile,
+                overlap=args.overlap,
+                strategy=args.strategy,
                 formats=args.format,
                 precisions=args.precision,
                 out_dir=args.out,
@@ -94,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(str(e)) from None
         except ValueError as e:  # worded for the Python API (``n must ...``): name the flag instead
             message = str(e)
-            for key in ("n", "tile"):
+            for key in ("n", "tile", "overlap", "strategy"):
                 if message.startswith(f"{key} must"):
                     message = f"--{message}"
             raise ValueError(message) from None

@@ -192,9 +192,16 @@ def export_model(
         raise ValueError(f"overlap must be an integer number of pixels, got {overlap!r}")
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
-    strategy = strategy or default_strategy(model.card)
+    trained_strategy = default_strategy(model.card)
+    strategy = strategy or trained_strategy
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if strategy != trained_strategy:
+        warnings.warn(
+            f"{model_dir.name} is meant to run with {trained_strategy} stacks; the sidecar will tell runtimes to "
+            f"gather {strategy} stacks, whose quality was not validated",
+            stacklevel=2,
+        )
     if strategy == "mirror" and (n == 3 or (n > 4 and n % 4)):
         from ..restore.gathering import mirror_size_note
 

@@ -88,11 +88,26 @@ def _explicit_pool_strides(program: torch.export.ExportedProgram) -> None:
         program.graph_module.recompile()
 
 
+def coremltools() -> Any:
+    """The ``coremltools`` module, imported quietly (its import prints version and missing-native-library notes on
+    Linux). A dependency of the package, but one a platform may lack a build of, or an install may have broken:
+    then one line (``ExportError``) saying so and how to export without it, not a traceback."""
+    try:
+        with _quiet():
+            import coremltools as ct
+    except ImportError as e:
+        from .build import ExportError
+
+        raise ExportError(
+            f"Core ML export needs coremltools, which cannot be imported here ({e}); install it "
+            "(pip install coremltools) or export ONNX only (--format onnx)"
+        ) from None
+    return ct
+
+
 def deployment_target(name: str) -> Any:
     """``coremltools.target.<name>`` (``iOS16``, ``macOS13`` ...); ``ValueError`` if unknown or older than iOS15."""
-    with _quiet():
-        import coremltools as ct
-
+    ct = coremltools()
     target = getattr(ct.target, str(name), None)
     if target is None:
         raise ValueError(f"unknown Core ML deployment target {name!r} (e.g. iOS16, macOS13)")
@@ -119,9 +134,7 @@ def export_coreml(
     The caller handles atomicity. Returns ``{"compute_precision", "minimum_deployment_target",
     "fold_max_abs", "seconds"}``.
     """
-    with _quiet():  # its import prints version and missing-native-library notes on Linux
-        import coremltools as ct
-
+    ct = coremltools()
     if precision not in PRECISIONS:
         raise ValueError(f"Core ML precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     target = deployment_target(minimum_deployment_target)
@@ -170,7 +183,7 @@ def export_coreml(
 def coreml_versions() -> dict[str, str]:
     """coremltools' version and the newest torch it was tested with (its conversion of a newer torch is
     untested upstream: recorded, and said once as a warning, since ``_quiet`` hides coremltools' own)."""
-    import coremltools as ct
+    ct = coremltools()
     from coremltools import _deps
 
     tested = str(getattr(_deps, "_TORCH_MAX_VERSION", ""))
@@ -229,9 +242,7 @@ def validate_mlpackage(path: str | os.PathLike, n: int, tile: int) -> dict[str, 
     :data:`EXPECTED_OPS`. Raises ``ValueError`` (one line) on the first failure; returns
     ``{"type", "spec_version", "opset", "ops", "input", "output"}``.
     """
-    with _quiet():
-        import coremltools as ct
-
+    ct = coremltools()
     path = Path(path)
     with _quiet():
         spec = ct.utils.load_spec(str(path))
@@ -278,7 +289,7 @@ def predict_coreml(path: str | os.PathLike, stack: np.ndarray) -> np.ndarray:
     """Run a saved package on macOS: (1, N, 3, T, T) float32 -> same shape. Raises on other OSes."""
     if not coreml_prediction_available():
         raise RuntimeError("Core ML prediction needs macOS")
-    import coremltools as ct
+    ct = coremltools()
 
     mlmodel = ct.models.MLModel(str(path))
     return np.asarray(mlmodel.predict({INPUT_NAME: stack.astype(np.float32)})[OUTPUT_NAME], dtype=np.float32)
