@@ -262,13 +262,6 @@ def main(argv: list[str] | None = None) -> int:
         if center and strategy != "mirror":
             raise ValueError(f"--center: applies to --strategy mirror only (this run gathers with {strategy})")
         model = restorer.meta.get("model") if isinstance(restorer.meta.get("model"), dict) else {}
-        if strategy != restorer.strategy:  # run, but said: the file was exported (and checked) for the sidecar's
-            print(
-                f"consume_onnx: warning: {restorer.sidecar.name} says to gather {restorer.strategy} stacks "
-                f"(the model's task: {model.get('task', 'unknown')}); --strategy {strategy} runs it otherwise, "
-                "with quality not validated",
-                file=sys.stderr,
-            )
         if strategy == "mirror" and model.get("align") is False and model.get("n_trained") != 1:  # N=1: never flipped
             raise ValueError(
                 f"{restorer.sidecar}: the model was trained on mirror stacks left unflipped (align false), but "
@@ -292,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         trained = model.get("optical_center")  # fractions of width and height
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
+        if strategy != restorer.strategy:  # run, but said: the file was exported (and checked) for the sidecar's
+            print(
+                f"consume_onnx: warning: {restorer.sidecar.name} says to gather {restorer.strategy} stacks "
+                f"(the model's task: {model.get('task', 'unknown')}); --strategy {strategy} runs it otherwise, "
+                "with quality not validated",
+                file=sys.stderr,
+            )
         # a dark frame is restored brighter, then divided back (the sidecar's preprocess)
         restored = restorer(image, strategy, center, sidecar_exposure(restorer.meta))
         out = core.postprocess(image, restored, detail, gains, weights, strength, keep_level)

@@ -211,6 +211,32 @@ def test_sidecar_content():
     assert read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["calibration_stacks"] == 4
 
 
+def test_sidecar_text_states_the_rules_a_port_needs():
+    """The sidecar's words settle what a port from them alone would otherwise guess (a reviewer's list)."""
+    from isp_collab.export.sidecar import build_sidecar
+
+    def side(strategy: str, task: str = "sharpen") -> dict:
+        return build_sidecar(
+            fmt="onnx", precision="fp32", file="m.onnx", n=4, tile=64, overlap=16, strategy=strategy,
+            model={"task": task, "n_trained": 4}, target={}, parity={}, input_name="stack", output_name="restored",
+            package_version="0", torch_version="0",
+        )  # fmt: skip
+
+    spread, mirror = side("spread"), side("mirror", "lens-a")
+    tiling = spread["tiling"]
+    assert "up to and including the first s with s + tile - 1 >= length - 1 + overlap // 2" in tiling["grid"]
+    assert "w(k) = w(tile - 1 - k)" in tiling["window"]
+    for text in (tiling["gathering"], mirror["tiling"]["gathering"]):  # each strategy's text defines the curve
+        assert "generate2d(0, 0, columns, 0, 0, rows) when columns >= rows" in text
+        assert "floor division, also of negative values" in text
+    for rule in ("2 x0 + tile - 1 >= c2x", "the sorted distinct ry, rx", "a chunk with no kept member skipped"):
+        assert rule in mirror["tiling"]["gathering"]
+    assert "numpy's default 'linear' method" in spread["preprocess"]["level"]
+    assert spread["preprocess"]["rule"].startswith("e = clip(") and "float32(e)" in spread["preprocess"]["rule"]
+    for post in (spread["postprocess"], mirror["postprocess"]):  # g is the white-balance gains only
+        assert "without the exposure gain e" in post["before_after"]
+
+
 def test_bad_opset_refused(tmp_path):
     with pytest.raises(ValueError, match="opset"):
         export_model(exported()[0], tile=TILE, formats=("onnx",), out_dir=tmp_path / "o", opset=13)

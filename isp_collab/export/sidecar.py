@@ -14,7 +14,7 @@
   after stitching);
 - ``postprocess``: what ``isp-collab process`` does after stitching (``detail``: ``luma`` for
   sharpening, with the weights, the formula and a numeric default ``strength``, or ``rgb``; see
-  :mod:`isp_collab.restore.detail`);
+  :mod:`isp_collab.restore.detail`; ``before_after``: what ``before`` and ``after`` are in its rules);
 - ``parity``: the measured figures (see :mod:`.parity`).
 """
 
@@ -65,24 +65,40 @@ def tensor_spec(name: str, n: int, tile: int) -> dict[str, Any]:
 
 
 # how each strategy forms its stacks, in words (the sidecar's tiling.gathering); export/README.md has the detail
-CURVE = (
-    "tiles ordered along a generalised Hilbert curve (Cerveny's gilbert2d over the grid's rows x columns: from the "
-    "top-left tile, along the longer axis, columns on a tie; tile index = row * columns + column)"
+GILBERT = (
+    "a generalised Hilbert curve: Cerveny's gilbert2d(width = columns, height = rows), x = column, y = row, i.e. "
+    "generate2d(0, 0, columns, 0, 0, rows) when columns >= rows (the curve runs from the top-left tile "
+    "to the top-right one), else generate2d(0, 0, 0, rows, columns, 0) (top-left to bottom-left); its halvings "
+    "ax // 2, ay // 2, bx // 2, by // 2 are floor division, also of negative values (as Python's // and upstream "
+    "gilbert.c's floor(); C's truncating / gives another order from 10 x 10 tiles on)"
 )
+CURVE = f"tiles ordered along {GILBERT}; tile index = row * columns + column"
 GATHERING = {
     "spread": f"{CURVE}; with k = ceil(tiles / N), stack i (0 <= i < k) takes order[i], order[i + k], order[i + 2k] "
     "...: N far-apart tiles sharing one blur (fewer where the curve runs out)",
     "local": f"{CURVE}; stack i takes order[i N] to order[i N + N - 1]: N neighbours",
-    "mirror": "a tile's mirror positions about the optical centre (no flip, x, y, both; those in the grid) form an "
-    "orbit, each tile flipped into the orientation of the one right of and below the centre (y down) and its output "
-    "flipped back; orbits ordered along the gilbert2d curve over the grid of their first-quadrant tiles; N >= 4: "
-    "N // 4 orbits per stack, N < 4: each orbit cut into chunks of N. Optical centre: model.optical_center "
-    "(fractions fx, fy) -> (fx W - 0.5, fy H - 0.5) pixels, else the image centre",
+    "mirror": "with c2x, c2y and m() of tiling.grid per axis, the tile at (y0, x0) has the first-quadrant start "
+    "rx = x0 if 2 x0 + tile - 1 >= c2x else m(x0) (ry likewise with y0, c2y); the tiles with one (ry, rx) form an "
+    "orbit: (ry, rx) no flip, (ry, m(rx)) flip x, (m(ry), rx) flip y, (m(ry), m(rx)) both, in that order, those in "
+    "the grid; a tile met again in its orbit stays, flipped, with its output not kept. Each member is flipped (x: "
+    "columns reversed, y: rows reversed) into the orientation of the one right of and below the centre (y down) and "
+    "its output flipped back. Orbit order: rys, rxs = the sorted distinct ry, rx; orbit (ry, rx) is cell (index of "
+    f"ry in rys, index of rx in rxs) of a len(rys) x len(rxs) (rows x columns) grid, taken along {GILBERT}. "
+    "N >= 4: N // 4 consecutive orbits per stack, members in order; N = 2, 3: each orbit cut into consecutive "
+    "chunks of N, a chunk with no kept member skipped. Optical centre: model.optical_center (fractions fx, fy) -> "
+    "(fx W - 0.5, fy H - 0.5) pixels, else the image centre",
 }
 GATHERING_PADDING = (
     "N = 1: one tile per stack, in index order. A stack with fewer than N members is completed with repeats of its "
     "kept members, cycling from the first; outputs are kept once per tile (repeats and a self-mirror tile's "
     "flipped copies are discarded)"
+)
+
+
+# what postprocess's before / after are (the detail, keep_level and strength steps)
+BEFORE_AFTER = (
+    "before: the H x W x 3 frame given to preprocess, without the exposure gain e (not frame * e); after: the "
+    "stitched network output divided by e (preprocess.rule); result: each step's output, the next step's input"
 )
 
 
@@ -121,20 +137,21 @@ def build_sidecar(
             "strategy": strategy,
             "grid": "per axis, mirror-symmetric about the image centre (the optical centre for mirror), in "
             "integers: c2 = twice the centre (length - 1, or round(2 x) half to even); the tile starting at s "
-            "mirrors to c2 - s - tile + 1. From a first start f: f + k (tile - overlap), k = 0, 1, ... until "
-            "s + tile - 1 >= length - 1 + overlap // 2, plus the mirrors of f + k (tile - overlap), k = 0, 1, ... up "
-            "to the first starting at or before -(overlap // 2); tiles touching no pixel are dropped. "
+            "mirrors to m(s) = c2 - s - tile + 1. From a first start f: s = f + k (tile - overlap), k = 0, 1, ... "
+            "up to and including the first s with s + tile - 1 >= length - 1 + overlap // 2, plus m(f + k (tile - "
+            "overlap)), k = 0, 1, ... up to and including the first <= -(overlap // 2); tiles touching no pixel "
+            "(s + tile <= 0 or s >= length) are dropped; starts sorted, without repeats. "
             "f = floor((c2 + 1 - overlap) / 2) (two tiles meet at the centre), or (c2 - tile + 1) / 2 (one tile "
             "centred) when c2 - tile + 1 is even and that gives strictly fewer tiles",
             "gathering": f"{GATHERING.get(strategy, strategy)}; {GATHERING_PADDING}",
             "guide": "export/README.md, 'Whole image: tiling, gathering, stitching'; export/collab_core.py does it",
             "padding": "reflect-101 where a tile leaves the image (dcb|abcd|cba), periodic when the tile is wider "
             "than the image: with P = 2 (L - 1), i -> i mod P, then P - i when that is >= L (L = 1: 0)",
-            "window": "separable: 1 in the middle, sin^2(pi (k + 1/2) / (2 o)) over the first and last "
-            "o = min(overlap, tile // 2) pixels; stitched output = sum(window * tile) / sum(window)",
+            "window": "separable, w(k) for k = 0 .. tile - 1: w(k) = w(tile - 1 - k) = sin^2(pi (k + 1/2) / (2 o)) "
+            "for k < o = min(overlap, tile // 2), else 1; stitched output = sum(window * tile) / sum(window)",
         },
         "preprocess": preprocess_spec(),
-        "postprocess": postprocess_spec(model.get("task")),
+        "postprocess": {**postprocess_spec(model.get("task")), "before_after": BEFORE_AFTER},
         "model": model,
         fmt: target,
         "package_version": package_version,
@@ -151,9 +168,11 @@ def preprocess_spec() -> dict[str, Any]:
         "exposure_target": EXPOSURE_TARGET,
         "max_gain": MAX_GAIN,
         "level": "99th percentile of max(R, G, B) over the frame's pixels [::4, ::4] (all pixels when the frame "
-        "is under 64 px on a side)",
-        "rule": "g = clip(exposure_target / level, 1, max_gain) (1 when level <= 0); restore the frame times g and "
-        "divide the stitched output by g. Frames at least as bright as the target are untouched",
+        "is under 64 px on a side), interpolated linearly (numpy's default 'linear' method): with the n values "
+        "sorted, v, and h = 0.99 (n - 1), level = v[floor h] + (h - floor h) (v[floor h + 1] - v[floor h])",
+        "rule": "e = clip(exposure_target / level, 1, max_gain) (1 when level <= 0 or is not finite); restore "
+        "frame * float32(e), a float32 multiply, and divide the stitched output by float32(e). Frames at least as "
+        "bright as the target are untouched (e = 1)",
     }
 
 

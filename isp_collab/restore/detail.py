@@ -86,8 +86,8 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
         "[0, 2], 1 keeps the restoration as it is (`isp-collab process --strength`, `consume_onnx.py --strength`)",
         "detail": "luma",
         "luma_weights": [round(float(w), 6) for w in LUMA_WEIGHTS],  # as written, not float32 noise
-        "description": "keep the luminance of the change only: with before/after the stitched H x W x 3 linear "
-        "camera RGB and g the frame's white-balance gains (R, G, B; 1, 1, 1 when unknown), "
+        "description": "keep the luminance of the change only: with before / after as before_after says (H x W x 3 "
+        "linear camera RGB) and g the frame's white-balance gains (R, G, B; 1, 1, 1 when unknown), "
         "d = ((after - before) * g) @ luma_weights; result = before + d[..., None] / g",
         **_KEEP_LEVEL_SPEC,
     }
@@ -96,7 +96,7 @@ def postprocess_spec(task: str | None) -> dict[str, Any]:
 _KEEP_LEVEL_SPEC = {
     "keep_level": {"box": KEEP_LEVEL_BOX, "passes": KEEP_LEVEL_PASSES},
     "keep_level_rule": "after the detail step (and before the strength, where there is one): "
-    "result = result - L(result - before), L "
+    "result = result - L(result - before) (before as before_after says: the frame given to pre-processing), L "
     "being `passes` normalised box x box box filters (mean over the box centred on each pixel, borders "
     "reflected without repeating the edge pixel, i.e. OpenCV's BORDER_REFLECT_101, reflected again where the "
     "image is smaller than the box), each channel alone: the change keeps no local mean",
