@@ -176,7 +176,8 @@ def _synthetic_lens_note(stage: object) -> str | None:
         return None
     return (
         f"isp-collab process: note: the lens model corrects the aberrations of the synthetic lens {lens!r}; on "
-        "photos from another lens it can add colour fringes (README: Retrain for your own lens)"
+        "photos from another lens it over-corrects: dark halos on bright edges, fine texture smoothed away, colour "
+        "fringes (README: Retrain for your own lens)"
     )
 
 
