@@ -128,7 +128,7 @@ def test_a_calibrated_lens_model_hands_its_centre_and_frame_to_the_sidecar(tmp_p
 
     card = {"task": "lens", "n_trained": 4, "optical_center": [0.4, 0.55], "lens_frame": [3000, 4000]}
     folder = save_model(create_model("unet-tx", n=4), tmp_path / "mylens", card)
-    info = api._model_info(load_model(folder), folder)
+    info = api._sidecar_model_block(load_model(folder), folder)
     assert info["optical_center"] == [0.4, 0.55] and info["lens_frame"] == [3000, 4000]
 
 

@@ -204,6 +204,16 @@ def test_init_warm_starts_n2_from_n1_weights(tmp_path):
     with torch.no_grad():
         expected = source.eval()(x.reshape(2, 1, 3, 16, 16)).reshape(x.shape)
         torch.testing.assert_close(n2.eval()(x), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"n1p: norm batch does not match the recipe's model.norm none"):
+        trainer_mod._init_from(create_model("unet-tx", n=2, norm="none"), tmp_path / "n1p")
+
+
+def test_the_log_records_the_gradient_norm_before_clipping(tmp_path):
+    r = tiny(10)
+    r.train.grad_clip = 1e-9  # every step clipped: the logged norm must be the one before
+    train(r, tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    steps = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert steps and all(rec["clipped"] == 1.0 and rec["grad_norm"] > 1e-6 for rec in steps)
 
 
 def test_mixed_noise_recipe_validates_with_demosaicking_noise(tmp_path):

@@ -109,7 +109,7 @@ def test_the_trained_centre_turns_with_an_image_turned_upright_at_decode(turned)
     from isp_collab.pipeline.frame import apply_orientation
 
     stage = LensCorrect()
-    stage._model_info = {"optical_center": [2.5 / 8, 1.5 / 8]}  # the centre of pixel (row 1, col 2), 8 x 8 sensor
+    stage._model_card = {"optical_center": [2.5 / 8, 1.5 / 8]}  # the centre of pixel (row 1, col 2), 8 x 8 sensor
     sensor = np.zeros((8, 8))
     sensor[1, 2] = 1
     upright = apply_orientation(sensor, turned)
@@ -137,7 +137,6 @@ def test_an_off_centre_axis_notes_the_field_regions_validation_has_no_tiles_for(
         f"of val.tile = 32 px about the optical centre of {lens_recipe.parent / 'cal.npz'} fit in the frame only at "
         "field radius 0.11 to 0.65 (1 = the farthest corner)"
     )
-    print("\n".join(err))
     assert note in err, err
     assert set(load_model(tmp_path / "m").card["validation"]["restored"]) == {"centre", "intermediate"}
     # a centred axis: every region has tiles, and no note

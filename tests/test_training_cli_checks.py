@@ -93,6 +93,8 @@ def test_out_is_a_new_or_empty_folder_or_a_model_and_never_an_image_folder(tmp_p
         (photos / "model", [], f"{image_folder} {photos} (data.images)"),
         (tmp_path / "data", ["--overwrite"], f"{image_folder} {val} (data.val_images)"),
         (tmp_path / "notes", ["--overwrite"], "--out holds other files and no model; give a new or empty folder"),
+        (tmp_path / "r", [], "--out must not be, lie inside or hold the run folder"),  # checkpoints: refused at once
+        (tmp_path, [], "--out must not be, lie inside or hold"),
     ):
         argv = args(tmp_path, TINY, *data, *extra)
         argv[argv.index("--out") + 1] = str(out)
@@ -102,7 +104,8 @@ def test_out_is_a_new_or_empty_folder_or_a_model_and_never_an_image_folder(tmp_p
     assert sorted(p.name for p in photos.iterdir()) == ["img0.png", "img1.png"]  # nothing written there
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
     assert not (tmp_path / "r").exists()
-    (tmp_path / "m").mkdir()  # an empty folder is fine, and so is a model folder with --overwrite
+    (tmp_path / "m").mkdir()  # an empty folder is fine (hidden files aside), and so is a model folder with --overwrite
+    (tmp_path / "m" / ".DS_Store").write_bytes(b"finder")
     assert main(args(tmp_path, TINY, *data)) == 0
     assert main([*args(tmp_path, TINY, *data), "--run-dir", str(tmp_path / "r2"), "--overwrite"]) == 0
 

@@ -202,7 +202,7 @@ def test_shipped_model_loads_matches_its_hash_and_beats_blurry_everywhere(name):
     from isp_collab.export import api
     from isp_collab.export.calibration import validation_stacks
 
-    lens = api._lens_blur(api._model_info(model, models_dir() / name), models_dir() / name)
+    lens = api._lens_blur(api._sidecar_model_block(model, models_dir() / name), models_dir() / name)
     assert (lens is not None) == (card["task"] == "lens")
     if lens is not None:  # the export checks a lens model on its own lens's stacks, aligned as it was trained
         from isp_collab.export.calibration import LensBlur

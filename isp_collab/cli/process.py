@@ -167,7 +167,7 @@ def _in_flag_terms(message: str, stage: str, args: argparse.Namespace) -> str:
 def _synthetic_lens_note(stage: object) -> str | None:
     """A line for when the lens stage runs a model of a synthetic lens: on another lens it corrects the wrong
     aberrations; None otherwise."""
-    lens = getattr(stage, "_model_info", {}).get("lens")
+    lens = getattr(stage, "_model_card", {}).get("lens")
     if getattr(stage, "name", "") != "lens" or not isinstance(lens, str):
         return None
     from ..physics.optics import LENSES  # torch: only for a lens model
@@ -265,8 +265,13 @@ def run(args: argparse.Namespace) -> int:
                 except ValueError as e:
                     message = _in_flag_terms(str(e), stage.name, args)
                     other = next((t for t in NETWORK_STAGES if t != stage.name and f"a '{t}" in message), None)
-                    if args.onnx is not None and other and "cannot run the" in message:
-                        message += f"; run it with --stages {other}"
+                    if other and "cannot run the" in message:  # where that model does run
+                        how = (
+                            "--onnx FILE"
+                            if args.onnx is not None
+                            else {"lens": "--lens-model DIR"}.get(other, "--model DIR")
+                        )
+                        message += f"; run it with --stages {other} {how}"
                     raise ValueError(message) from None
     except (ValueError, OSError) as e:  # printed here as one plain line (exit 2)
         print(f"isp-collab process: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)

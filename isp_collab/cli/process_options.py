@@ -120,7 +120,7 @@ def build_pipeline(args: argparse.Namespace):
 def _onnx_stage(onnx: str) -> str:
     """The network stage an exported file serves, from its sidecar's task (``lens``...); ``sharpen`` when the
     sidecar does not say (a missing or broken sidecar is refused later, when the stage loads the file)."""
-    from ..restore.model_info import onnx_sidecar
+    from ..restore.model_card import onnx_sidecar
 
     try:
         data, _ = onnx_sidecar(onnx)

@@ -139,10 +139,17 @@ def _apply_options(recipe, args: argparse.Namespace) -> list[str]:
     return notes
 
 
-def _check_out(out: Path, recipe, overwrite: bool) -> None:
-    """``--out`` is a new or empty folder, or (with ``--overwrite``) a model folder; never one that is, lies
-    inside or holds an image folder of the run. One-line ``FileExistsError`` / ``ValueError`` otherwise."""
+def _check_out(out: Path, run_dir: Path, recipe, overwrite: bool) -> None:
+    """``--out`` is a new or empty folder (hidden files such as .DS_Store aside), or (with ``--overwrite``) a model
+    folder; never the run folder (checkpoints), nor one that is, lies inside or holds an image folder of the run.
+    One-line ``FileExistsError`` / ``ValueError`` otherwise."""
     here = Path(os.path.realpath(out))
+    run = Path(os.path.realpath(run_dir))
+    if here == run or here in run.parents or run in here.parents:
+        raise ValueError(
+            f"{out}: --out must not be, lie inside or hold the run folder {run_dir} (--run-dir: checkpoints and "
+            "log); give the model a folder of its own"
+        )
     for key in ("images", "val_images"):
         for folder in getattr(recipe.data, key):
             data = Path(os.path.realpath(folder))
@@ -157,7 +164,7 @@ def _check_out(out: Path, recipe, overwrite: bool) -> None:
                 f"{out}: a trained model is already there; pass --out DIR for a new one (--model DIR uses it), "
                 "or --overwrite to replace it"
             )
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()):
         raise FileExistsError(f"{out}: --out holds other files and no model; give a new or empty folder for the model")
 
 
@@ -181,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         ancestor = next(d for d in folder.absolute().parents if d.exists())
         if not ancestor.is_dir():
             raise ValueError(f"{folder}: {ancestor} is a file, not a folder ({flag})")
-    _check_out(out, recipe, args.overwrite)
+    _check_out(out, args.run_dir or Path("runs") / recipe.name, recipe, args.overwrite)
     # Ctrl-C / kill: the trainer writes its checkpoint, main() prints "interrupted" and exits 130 / 143
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)

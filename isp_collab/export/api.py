@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..limits import MAX_TILE
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
-from ..restore.model_info import default_strategy
+from ..restore.model_card import default_strategy
 from ..restore.tiling import MAX_N, default_overlap
 from .build import ExportedArtefact, ExportError, build_artefacts
 from .onnx_export import DEFAULT_OPSET, MIN_OPSET
@@ -75,7 +75,7 @@ def _lens_blur(info: dict[str, Any], model_dir: Path) -> LensBlur | None:
     return LensBlur(str(found), align)
 
 
-def _model_info(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
+def _sidecar_model_block(model: CollaborativeUNet, model_dir: Path) -> dict[str, Any]:
     card = getattr(model, "card", {}) or {}
     name = card.get("name") or model_dir.resolve().name  # ``--model .`` is the folder's own name
     if not name:
@@ -196,12 +196,6 @@ def export_model(
     strategy = strategy or trained_strategy
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    if strategy != trained_strategy:
-        warnings.warn(
-            f"{model_dir.name} is meant to run with {trained_strategy} stacks; the sidecar will tell runtimes to "
-            f"gather {strategy} stacks, whose quality was not validated",
-            stacklevel=2,
-        )
     if strategy == "mirror" and (n == 3 or (n > 4 and n % 4)):
         from ..restore.gathering import mirror_size_note
 
@@ -214,8 +208,14 @@ def export_model(
         from .coreml_export import deployment_target
 
         deployment_target(coreml_target)
-    info = _model_info(model, model_dir)
+    info = _sidecar_model_block(model, model_dir)
     lens = _lens_blur(info, model_dir)
+    if strategy != trained_strategy:
+        warnings.warn(
+            f"{info['name']} is meant to run with {trained_strategy} stacks; the sidecar will tell runtimes to "
+            f"gather {strategy} stacks, whose quality was not validated",
+            stacklevel=2,
+        )
     if info["n_trained"] is not None and n != info["n_trained"]:
         warnings.warn(
             f"{info['name']} was trained with N={info['n_trained']}; quality at N={n} was not validated",

@@ -95,11 +95,11 @@ def coremltools() -> Any:
     try:
         with _quiet():
             import coremltools as ct
-    except ImportError as e:
+    except Exception as e:  # not installed (ImportError), or a broken install failing in its own import code
         from .build import ExportError
 
         raise ExportError(
-            f"Core ML export needs coremltools, which cannot be imported here ({e}); install it "
+            f"Core ML export needs coremltools, which cannot be imported here ({type(e).__name__}: {e}); install it "
             "(pip install coremltools) or export ONNX only (--format onnx)"
         ) from None
     return ct

@@ -17,14 +17,11 @@ from ..limits import MAX_TILE
 from ..restore.detail import DETAILS, Detail, keep_local_level, transfer_luma_detail
 from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
-from ..restore.model_info import onnx_sidecar, trained_center
+from ..restore.model_card import center_in_pixels, onnx_sidecar, trained_center
 from ..restore.tiling import MAX_N
 from .frame import Frame, orient_point
 from .io import PipelineWarning
 from .stages import StageBase, check_number
-
-#: process's flags that run a model of each task, for the error that refuses a model in the wrong stage
-PROCESS_FLAGS = {"lens": "--stages lens --lens-model DIR", "sharpen": "--stages sharpen --model DIR"}
 
 LENS_MODEL = "lens-a-unet-tx-n4"
 
@@ -67,7 +64,7 @@ class CollaborativeStage(StageBase):
     _runner: Any = field(default=None, init=False, repr=False, compare=False)
     _exported_tiling: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     # what the model says of itself: its card, or the sidecar's model block for an exported file
-    _model_info: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _model_card: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.keep_level, bool):
@@ -134,7 +131,7 @@ class CollaborativeStage(StageBase):
                 runner = OnnxBackend(self.onnx_path)
                 tiling = data.get("tiling")
                 self._exported_tiling = tiling if isinstance(tiling, dict) else {}
-                self._model_info = exported
+                self._model_card = exported
             else:
                 from ..models import load_model
                 from ..models.weights import CARD_FILE, resolve_model_dir
@@ -142,14 +139,14 @@ class CollaborativeStage(StageBase):
                 model = self.model or self.default_model
                 net = load_model(model)
                 self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
-                self._model_info = dict(net.card or {})
+                self._model_card = dict(net.card or {})
                 runner = TorchBackend(net, self.device)
             # align matters to stacks only: an N=1 model was trained on single patches, never flipped (its recipe's
             # align = false changed nothing), and its tiles are restored one by one
             if (
                 self.task == "lens"
-                and self._model_info.get("align") is False
-                and self._model_info.get("n_trained") != 1
+                and self._model_card.get("align") is False
+                and self._model_card.get("n_trained") != 1
             ):
                 raise ValueError(
                     f"{self.onnx_path or self.model or self.default_model}: trained on mirror stacks left unflipped (task.align = false), "
@@ -163,7 +160,7 @@ class CollaborativeStage(StageBase):
     def _warn_if_below_input(self) -> None:
         """A model whose own validation (its card's, or its ONNX sidecar's) does not beat the blurry input is run,
         since the user asked for it, but said: a short or failed training run ships such weights."""
-        val = self._model_info.get("validation")
+        val = self._model_card.get("validation")
         if not isinstance(val, dict):
             return
         restored, blurry = val.get("mean_psnr"), val.get("mean_blurry")
@@ -183,11 +180,8 @@ class CollaborativeStage(StageBase):
         if task is None or not self.task:
             return
         if not (str(task) == self.task or str(task).startswith(f"{self.task}-")):
-            hint = PROCESS_FLAGS.get(str(task))  # where that model does run (in Python: LensCorrect / Sharpen)
-            where = f"; a {task} model runs in the {task} stage: isp-collab process {hint}" if hint else ""
             raise ValueError(
-                f"{source}: a {task!r} model{note} cannot run the {self.name} stage (it needs a {self.task!r} "
-                f"model{where})"
+                f"{source}: a {task!r} model{note} cannot run the {self.name} stage (it needs a {self.task!r} model)"
             )
 
     def _check_exported_model(self, exported: Any, sidecar: Path) -> None:
@@ -232,7 +226,7 @@ class CollaborativeStage(StageBase):
     def trained_patch(self) -> int | None:
         """Side of the training patches, from the model card (``patch``) or the ONNX sidecar's model block
         (``training.patch``); None when the model does not say (then no tile is warned about)."""
-        info = self._model_info
+        info = self._model_card
         training = info.get("training") if isinstance(info.get("training"), dict) else {}
         patch = info.get("patch", training.get("patch"))
         return patch if isinstance(patch, int) and not isinstance(patch, bool) and patch > 0 else None
@@ -337,8 +331,12 @@ class LensCorrect(CollaborativeStage):
         """A model trained on a calibrated lens knows its PSFs in the calibration frame's pixels (its card's
         ``lens_frame``, H x W): a frame of another size or shape (a crop, a resized or other camera's image) runs,
         but is said, since the blur it was trained to undo is not this frame's."""
-        cal = self._model_info.get("lens_frame")
-        if not (isinstance(cal, (list, tuple)) and len(cal) == 2 and all(isinstance(v, int) and v > 0 for v in cal)):
+        cal = self._model_card.get("lens_frame")
+        if not (
+            isinstance(cal, (list, tuple))
+            and len(cal) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in cal)
+        ):
             return
         h, w = (frame.width, frame.height) if frame.turned in (5, 6, 7, 8) else (frame.height, frame.width)
         if abs(h / cal[0] - 1) <= 0.02 and abs(w / cal[1] - 1) <= 0.02:  # in the sensor's orientation
@@ -359,10 +357,10 @@ class LensCorrect(CollaborativeStage):
     def _optical_center(self, frame: Frame) -> tuple[float, float]:
         if self.center is not None:
             return tuple(self.center)
-        trained = trained_center(self._model_info)
+        trained = trained_center(self._model_card)
         if frame.optical_center is None and trained is not None:
             fx, fy = trained
             if frame.turned != 1:  # an image turned upright at decode: the sensor's point, turned with it
                 fy, fx = orient_point(fy, fx, 2, 2, frame.turned)  # on the unit square
-            return (fx * frame.width - 0.5, fy * frame.height - 0.5)
+            return center_in_pixels((fx, fy), frame.width, frame.height)
         return frame.center

@@ -16,7 +16,7 @@ from ..signals import check_terminated
 from .backends import Backend, OnnxBackend, TorchBackend
 from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
-from .model_info import default_strategy, model_info, trained_center
+from .model_card import center_in_pixels, default_strategy, model_card, trained_center
 from .tiling import MAX_N, Stitcher, TileGrid, default_overlap, make_grid, tile_view
 
 if TYPE_CHECKING:
@@ -101,8 +101,8 @@ def default_n(model: object, backend: Backend) -> int:
     """The stack size to use: the backend's static N, else the model card's trained N, else 4/1."""
     if getattr(backend, "n", None):
         return int(backend.n)
-    card = getattr(model, "card", None) or getattr(getattr(backend, "model", None), "card", None)
-    if isinstance(card, dict) and card.get("n_trained"):
+    card = model_card(model, backend)
+    if card.get("n_trained"):
         return max(1, int(card["n_trained"]))
     config = getattr(model, "config", None) or getattr(getattr(backend, "model", None), "config", None)
     # an un-carded collaborative network: 4 is the project's standard stack size
@@ -150,9 +150,11 @@ def restore(
     folder, an ``.onnx`` path, or a :class:`Backend`. ``n``: stack size (None: the backend's static N,
     else the card's trained N, else 4 for a collaborative network, 1 otherwise). ``strategy``:
     ``spread`` | ``local`` | ``mirror`` (see :mod:`.gathering`; None: the one the model was trained for, its
-    card's or ONNX sidecar's ``recommended_strategy``: ``mirror`` for lens models, else ``spread``). ``tile``: tile side, a multiple of
+    card's ``recommended_strategy``, for an ONNX file the sidecar's ``tiling.strategy``; else ``mirror`` for lens
+    models, ``spread`` for others; :mod:`.model_card`). ``tile``: tile side, a multiple of
     the network's ``2**depth`` (None: the ONNX file's static tile, else 256); ``overlap`` pixels
-    between tiles (None: :func:`~.tiling.default_overlap` of the tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` | None (ONNX for an ``.onnx`` model or an ``onnx_path``, else PyTorch;
+    between tiles (None: an ONNX file's sidecar ``tiling.overlap``, else :func:`~.tiling.default_overlap` of the
+    tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` | None (ONNX for an ``.onnx`` model or an ``onnx_path``, else PyTorch;
     contradicting arguments are refused). ``center``: (x, y) optical
     centre for ``mirror`` in pixel-index coordinates (None: the model's calibrated ``optical_center`` from its
     card or sidecar, fractions of this image's width and height, else the image centre). ``batch_size``:
@@ -186,12 +188,16 @@ def restore(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     runner = make_backend(model, backend, onnx_path, device)
-    info = model_info(model, runner)
+    # what the model was trained (an ONNX file: exported) to run with, read only where the caller left it open
+    open_settings = strategy is None or overlap is None or (center is None and strategy in (None, "mirror"))
+    card = model_card(model, runner) if open_settings else {}
     if strategy is None:
-        strategy = default_strategy(info)
+        strategy = default_strategy(card)
+    if overlap is None and isinstance(card.get("exported_overlap"), int):
+        overlap = card["exported_overlap"]
     h, w = image.shape[:2]
-    if strategy == "mirror" and center is None and (trained := trained_center(info)) is not None:
-        center = (trained[0] * w - 0.5, trained[1] * h - 0.5)  # pixel-index coordinates, as the lens stage
+    if strategy == "mirror" and center is None and (trained := trained_center(card)) is not None:
+        center = center_in_pixels(trained, w, h)  # pixel-index coordinates, as the lens stage
     if batch_size is None:
         batch_size = 2 if getattr(getattr(runner, "device", None), "type", "cpu") == "cuda" else 1
     n = default_n(model, runner) if n is None else n

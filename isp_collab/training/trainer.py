@@ -313,7 +313,8 @@ def _train(
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip)))
+            # kept as a tensor (no device sync per step); averaged when a log line is written
+            grad_norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip).detach())
             with steps_are_whole():
                 opt.step()
                 sched.step()
@@ -327,14 +328,15 @@ def _train(
             busy += now - t_last
             if step % 10 == 0 or step == end:
                 rate = patches / max(busy, 1e-9)
+                norms = torch.stack(grad_norms)
                 bar.set_postfix(loss=f"{loss.item():.4f}", patches_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
                 log(
                     {
                         "step": step,
                         "loss": loss.item(),
                         "lr": sched.get_last_lr()[0],
-                        "grad_norm": sum(grad_norms) / len(grad_norms),  # mean since the last line, before clipping
-                        "clipped": sum(g > recipe.train.grad_clip for g in grad_norms) / len(grad_norms),
+                        "grad_norm": float(norms.mean()),  # mean since the last line, before clipping
+                        "clipped": float((norms > recipe.train.grad_clip).float().mean()),
                         "elapsed": elapsed,
                     }
                 )
@@ -389,6 +391,10 @@ def _init_from(model: torch.nn.Module, init: str | Path) -> None:
     source = load_model(init)
     if source.config.arch != model.config.arch:
         raise ValueError(f"{init}: architecture {source.config.arch} does not match the recipe's {model.config.arch}")
+    if source.config.norm != model.config.norm:
+        raise ValueError(
+            f"{init}: norm {source.config.norm} does not match the recipe's model.norm {model.config.norm}"
+        )
     missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
     if unexpected or any(not k.startswith("collab_") for k in missing):
         raise ValueError(f"{init}: weights do not fit this network (e.g. {(unexpected or missing)[0]})")

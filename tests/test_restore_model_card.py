@@ -10,7 +10,7 @@ import torch
 
 from isp_collab.models import create_model, save_model
 from isp_collab.restore import restore
-from isp_collab.restore.model_info import default_strategy, model_info, trained_center
+from isp_collab.restore.model_card import center_in_pixels, default_strategy, model_card, trained_center
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,50 @@ def test_defaults_read_from_a_card_or_an_onnx_sidecar(tmp_path):
     class Runner:  # an ONNX backend: only its path
         path = tmp_path / "m.onnx"
 
-    assert model_info(None, Runner()) == {}  # no sidecar
+    assert model_card(None, Runner()) == {}  # no sidecar
     (tmp_path / "m.json").write_text(json.dumps({"model": {"task": "lens", "optical_center": [0.4, 0.5]}}))
-    assert model_info(None, Runner()) == {"task": "lens", "optical_center": [0.4, 0.5]}
+    assert model_card(None, Runner()) == {"task": "lens", "optical_center": [0.4, 0.5]}
+    side = {"model": {"task": "sharpen"}, "tiling": {"strategy": "local", "overlap": 8}}  # what it was exported for
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    assert model_card(None, Runner()) == {"task": "sharpen", "recommended_strategy": "local", "exported_overlap": 8}
+    Runner.path = tmp_path / "m.ONNX"  # make_backend takes any case
+    (tmp_path / "m.json").write_text(json.dumps({"model": {"task": "lens"}}))
+    assert model_card(None, Runner()) == {"task": "lens"}
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"m.json: cannot read the ONNX model's sidecar"):
-        model_info(None, Runner())
+        model_card(None, Runner())
+
+
+def test_a_trained_centre_stays_inside_the_image():
+    assert center_in_pixels((0.25, 0.5), 128, 96) == (31.5, 47.5)
+    assert center_in_pixels((0.0, 1.0), 64, 64) == (0.0, 63.0)  # not -0.5 / 63.5: refused by the tiling
+
+
+class _FakeOnnx:
+    """An ONNX backend as restore sees one: a path (whose sidecar is read), a static N and tile, the identity."""
+
+    def __init__(self, path):
+        self.path, self.n, self.tile, self.multiple, self.pooling = path, 4, 32, 8, "max"
+        self.calls = 0
+
+    def run(self, stacks):
+        self.calls += 1
+        return stacks
+
+
+def test_an_exported_file_runs_with_the_tiling_it_was_exported_for_and_a_broken_sidecar_only_matters_if_read(
+    tmp_path,
+):
+    image = np.random.default_rng(2).random((64, 96, 3), dtype=np.float32)
+    path = tmp_path / "x.onnx"
+    (tmp_path / "x.json").write_text(json.dumps({"model": {"task": "sharpen"}, "tiling": {"overlap": 14}}))
+    runs = {}
+    for overlap in (None, 14, 8):  # the sidecar's overlap by default: as overlap=14, not as the default 32 // 4
+        backend = _FakeOnnx(path)
+        restore(image, backend, strategy="spread", overlap=overlap)
+        runs[overlap] = backend.calls
+    assert runs[None] == runs[14] != runs[8]
+    (tmp_path / "x.json").write_text("{broken")
+    restore(image, _FakeOnnx(path), strategy="spread", overlap=8)  # nothing left open: the sidecar is not read
+    with pytest.raises(ValueError, match=r"x.json: cannot read the ONNX model's sidecar"):
+        restore(image, _FakeOnnx(path), overlap=8)  # the strategy is open: read, and refused

@@ -1,8 +1,9 @@
 """What a model says about how to run it: its card, or an exported file's sidecar, and the defaults read from it.
 
-A trained model's ``card.json`` (and the ``model`` block of an ONNX export's sidecar) names the gathering
-strategy it was trained for (``recommended_strategy``: ``mirror`` for lens models) and, for a lens calibrated
-off-axis, its ``optical_center`` as fractions of the frame's width and height. ``restore`` uses them when the
+A trained model's ``card.json`` names the gathering strategy it was trained for (``recommended_strategy``:
+``mirror`` for lens models) and, for a lens calibrated off-axis, its ``optical_center`` as fractions of the
+frame's width and height; an ONNX export's sidecar carries the card's keys in its ``model`` block and the
+strategy and overlap the file was exported for in ``tiling``. ``restore`` uses them when the
 caller does not say otherwise, as ``isp-collab process`` does.
 """
 
@@ -30,18 +31,27 @@ def onnx_sidecar(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
     return (data if isinstance(data, dict) else {}), sidecar
 
 
-def model_info(model: object, runner: object) -> dict[str, Any]:
-    """The card of a PyTorch model (``model.card`` or the backend's ``model.card``), else the ``model`` block of
-    an ONNX backend's sidecar, else ``{}`` (an un-carded network, an ONNX file without a sidecar)."""
+def model_card(model: object, runner: object) -> dict[str, Any]:
+    """How the model was trained to run: the card of a PyTorch model (``model.card`` or the backend's
+    ``model.card``); for an ONNX backend, its sidecar's ``model`` block, with the gathering and overlap the file
+    was exported for (``tiling.strategy`` as ``recommended_strategy``, ``tiling.overlap`` as
+    ``exported_overlap``), as ``process --onnx`` and ``consume_onnx.py`` use them; else ``{}`` (an un-carded
+    network, an ONNX file without a sidecar)."""
     card = getattr(model, "card", None) or getattr(getattr(runner, "model", None), "card", None)
     if isinstance(card, dict):
         return card
     path = getattr(runner, "path", None)
-    if path is not None and str(path).endswith(".onnx"):
-        data, _ = onnx_sidecar(path)
-        block = data.get("model")
-        return block if isinstance(block, dict) else {}
-    return {}
+    if path is None or not str(path).lower().endswith(".onnx"):
+        return {}
+    data, _ = onnx_sidecar(path)
+    block = dict(data["model"]) if isinstance(data.get("model"), dict) else {}
+    tiling = data.get("tiling") if isinstance(data.get("tiling"), dict) else {}
+    if tiling.get("strategy") in STRATEGIES:
+        block["recommended_strategy"] = tiling["strategy"]
+    overlap = tiling.get("overlap")
+    if isinstance(overlap, int) and not isinstance(overlap, bool):
+        block["exported_overlap"] = overlap
+    return block
 
 
 def default_strategy(card: dict[str, Any]) -> str:
@@ -63,3 +73,10 @@ def trained_center(card: dict[str, Any]) -> tuple[float, float] | None:
     ):
         return float(value[0]), float(value[1])
     return None
+
+
+def center_in_pixels(fractions: tuple[float, float], width: int, height: int) -> tuple[float, float]:
+    """A trained optical centre, (x, y) fractions of the width and height, as pixel-index coordinates of a
+    ``width`` x ``height`` image (the centre of pixel (0, 0) is (0, 0)), kept inside the image."""
+    fx, fy = fractions
+    return (min(max(fx * width - 0.5, 0.0), width - 1.0), min(max(fy * height - 0.5, 0.0), height - 1.0))
