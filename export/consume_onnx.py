@@ -285,6 +285,18 @@ def main(argv: list[str] | None = None) -> int:
         trained = model.get("optical_center")  # fractions of width and height
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
+        frame = model.get("lens_frame")  # a calibrated lens: its PSFs are in that frame's pixels (H, W)
+        if (
+            isinstance(frame, list)
+            and len(frame) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in frame)
+            and not any(abs(a / frame[0] - 1) <= 0.02 and abs(b / frame[1] - 1) <= 0.02 for a, b in ((h, w), (w, h)))
+        ):  # either orientation: an image turned upright by its EXIF orientation is the same frame
+            print(
+                f"consume_onnx: warning: {args.input}: the model was trained on a lens calibrated on {frame[0]}x"
+                f"{frame[1]} (H x W) frames, and this image is {h}x{w}: the correction may be wrong",
+                file=sys.stderr,
+            )
         if strategy != restorer.strategy:  # run, but said: the file was exported (and checked) for the sidecar's
             print(
                 f"consume_onnx: warning: {restorer.sidecar.name} says to gather {restorer.strategy} stacks "

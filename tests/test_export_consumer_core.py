@@ -135,3 +135,23 @@ def test_a_strategy_other_than_the_sidecars_runs_but_is_said(tmp_path, capsys):
     assert "says to gather spread stacks (the model's task: sharpen); --strategy local runs it otherwise" in err
     code, err = run_main(consumer, capsys, artefact("fp32").path, src, tmp_path / "o2.npy", "--strategy", "spread")
     assert code == 0 and "warning" not in err
+
+
+def test_a_frame_unlike_the_lens_calibrations_runs_but_is_said(tmp_path, capsys):
+    import json
+
+    from test_export_consumer import artefact, load_consumer, run_main, sample_image
+
+    consumer = load_consumer()
+    src = tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))  # H 40, W 33
+    model = artefact("fp32").path
+    side = json.loads(model.with_suffix(".json").read_text())
+    said = {}
+    for frame in ([40, 33], [33, 40], [80, 66]):  # the frame, turned (EXIF), another size
+        side["model"]["lens_frame"] = frame
+        (sidecar := tmp_path / f"{frame[0]}.json").write_text(json.dumps(side))
+        code, err = run_main(consumer, capsys, model, src, tmp_path / f"o{frame[0]}.npy", "--sidecar", sidecar)
+        assert code == 0, err
+        said[frame[0]] = "calibrated on" in err
+    assert said == {40: False, 33: False, 80: True}
