@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -241,9 +242,11 @@ def test_a_raw_files_camera_and_exposure_reach_png_and_jpeg_outputs(tmp_path, ex
     assert exposure[34855] == 400  # a number, not the rational 400/400
 
 
-def test_a_raw_files_camera_reaches_tiff_outputs(tmp_path):
-    """A TIFF output keeps the camera and date text tags (its exposure tags would need an EXIF sub-IFD)."""
+def test_a_raw_files_camera_and_exposure_reach_tiff_outputs(tmp_path):
+    """A TIFF output keeps the camera and date text tags, and the exposure tags in an EXIF sub-IFD that
+    tifffile, Pillow and OpenCV (libtiff) all read."""
     import tifffile
+    from PIL import Image
 
     from isp_collab.cli import main
 
@@ -259,3 +262,10 @@ def test_a_raw_files_camera_reaches_tiff_outputs(tmp_path):
             "isp-collab",
         )
         assert tif.pages[0].dtype == np.uint16  # RAW to TIFF: 16 bits, as before
+        exposure = tags["ExifTag"].value
+        assert exposure["ExposureTime"] == (1, 125) and exposure["ISOSpeedRatings"] == 400
+        assert "InterColorProfile" in tags and 34666 not in tags  # the placeholder was renamed
+        pixels = tif.asarray()
+    with Image.open(out) as im:
+        assert float(im.getexif().get_ifd(0x8769)[33437]) == pytest.approx(2.8)
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1], pixels)

@@ -7,7 +7,8 @@ the network and lens stages work per channel and may leave a faint tint on a gre
 
 Every output is tagged as sRGB (PNG ``sRGB`` chunk; JPEG and TIFF an sRGB ICC profile), and the EXIF
 of an ordinary image (camera, exposure, date...) is carried to PNG and JPEG outputs with its
-orientation set to 1, since the pixels are already upright. RAW inputs carry no EXIF.
+orientation set to 1, since the pixels are already upright; TIFF outputs keep its camera, date and exposure
+tags (``tiff_metadata``). A TIFF-based RAW's tags are carried the same way (``raw_exif``).
 
 JPEGs keep full-resolution colour (4:4:4) by default: the common 4:2:0 halves the chroma resolution,
 which undoes a per-channel lens correction (its colour edges) and puts back soft fringes;
@@ -39,6 +40,7 @@ from .io import (
     check_input_file,
     check_pixels,
 )
+from .tiff_metadata import add_exif_ifd, tiff_extratags
 
 # ImageDecode lifts Pillow's process-wide decompression-bomb cap while it reads a header (its own --max-pixels
 # decides); the lock keeps two decoding threads from saving each other's None as the value to put back.
@@ -259,7 +261,8 @@ def encode_image(
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
     ext: ".png", ".jpg"/".jpeg" or ".tif"/".tiff"; bit_depth: 8 or 16 (JPEG: 8 only); exif:
-    TIFF-structured EXIF to embed (PNG and JPEG; TIFF: its camera, date, artist and copyright tags only);
+    TIFF-structured EXIF to embed (PNG and JPEG: whole; TIFF: its camera, date, artist and copyright tags and
+    the exposure tags of ``raw_exif.EXPOSURE_TAGS``, ``tiff_metadata``);
     jpeg_chroma: ``"444"`` (full-resolution colour),
     ``"422"`` or ``"420"``. The file is tagged as sRGB (module docstring).
     """
@@ -303,9 +306,9 @@ def encode_image(
             iccprofile=_srgb_icc() if q.ndim == 3 else None,  # an RGB profile on grey pixels breaks colour management
             metadata=None,
             software="isp-collab",
-            extratags=_tiff_camera_tags(exif),
+            extratags=tiff_extratags(exif),
         )
-        return out.getvalue()
+        return add_exif_ifd(out.getvalue(), exif)
     params = []
     if ext in (".jpg", ".jpeg"):
         params = [
@@ -321,24 +324,6 @@ def encode_image(
         return _png_with_chunks(buf.tobytes(), [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else []))
     icc = [(0xE2, _ICC_HEADER + _srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
     return _jpeg_with_segments(buf.tobytes(), ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc)
-
-
-# the EXIF block's main-IFD text tags a TIFF output keeps (its exposure tags need an EXIF sub-IFD: not written)
-_TIFF_CAMERA_TAGS = (271, 272, 306, 315, 33432)  # Make, Model, DateTime, Artist, Copyright
-
-
-def _tiff_camera_tags(exif: bytes | None) -> list[tuple[int, str, int, str, bool]]:
-    """tifffile ``extratags`` for the camera and date text tags of a TIFF-structured EXIF block ([] without)."""
-    if not exif:
-        return []
-    from PIL import Image
-
-    try:
-        block = Image.Exif()
-        block.load(exif)
-        return [(tag, "s", 0, str(block[tag]), True) for tag in _TIFF_CAMERA_TAGS if isinstance(block.get(tag), str)]
-    except Exception:  # a malformed block: the pixels are written without it
-        return []
 
 
 _ICC_HEADER = b"ICC_PROFILE\x00\x01\x01"  # one chunk of one (the profile fits a single APP2 segment)

@@ -1,4 +1,4 @@
-"""The camera, date and exposure tags of a TIFF-based RAW file, as an EXIF block for PNG/JPEG outputs.
+"""The camera, date and exposure tags of a TIFF-based RAW file, as an EXIF block for the outputs.
 
 LibRaw (rawpy) does not expose a file's EXIF; DNG, KDC, NEF, CR2, ARW... are TIFF-structured, so tifffile
 reads their tags and Pillow writes the block. Other RAWs (CR3, RAF...) carry none.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-# What a RAW file's TIFF tags carry to PNG/JPEG outputs: the camera, the software, the date and the exposure.
+# What a RAW file's TIFF tags carry to the outputs: the camera, the software, the date and the exposure.
 _IFD0_TAGS = {"Make": 271, "Model": 272, "Software": 305, "DateTime": 306, "Artist": 315, "Copyright": 33432}
-_EXIF_TAGS = {
+EXPOSURE_TAGS = {
     "ExposureTime": 33434,
     "FNumber": 33437,
     "ISOSpeedRatings": 34855,
@@ -26,9 +26,9 @@ _RATIONAL_TAGS = {"ExposureTime", "FNumber", "ExposureBiasValue", "FocalLength"}
 
 def raw_exif(path: str | os.PathLike) -> bytes | None:
     """The camera and exposure tags of a TIFF-based RAW file (DNG, KDC, NEF, CR2, ARW...) as an EXIF block
-    (TIFF-structured bytes, orientation 1: the pixels are turned upright at decode), for PNG/JPEG outputs.
+    (TIFF-structured bytes, orientation 1: the pixels are turned upright at decode), for the outputs.
 
-    Only the tags in ``_IFD0_TAGS`` / ``_EXIF_TAGS`` are carried (a DNG's ``UniqueCameraModel`` stands in for a
+    Only the tags in ``_IFD0_TAGS`` / ``EXPOSURE_TAGS`` are carried (a DNG's ``UniqueCameraModel`` stands in for a
     missing ``Model``); None for a file that is not TIFF-structured (CR3, RAF...) or has none of them.
     """
     import tifffile
@@ -52,14 +52,14 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
                 ifd0["Model"] = tags["UniqueCameraModel"].value
             sub = tags["ExifTag"].value if "ExifTag" in tags else {}
             sub = dict(sub) if isinstance(sub, dict) else {}
-            for name in _EXIF_TAGS:  # DNG writers may put them in IFD0 itself
+            for name in EXPOSURE_TAGS:  # DNG writers may put them in IFD0 itself
                 if name not in sub and name in tags:
                     sub[name] = tags[name].value
         exif = Image.Exif()
         for name, v in ifd0.items():
             if value(v) is not None:
                 exif[_IFD0_TAGS[name]] = value(v)
-        exposure = {tag: value(sub.get(name), name in _RATIONAL_TAGS) for name, tag in _EXIF_TAGS.items()}
+        exposure = {tag: value(sub.get(name), name in _RATIONAL_TAGS) for name, tag in EXPOSURE_TAGS.items()}
         exposure = {tag: v for tag, v in exposure.items() if v is not None}
         if not len(exif) and not exposure:
             return None
