@@ -75,14 +75,8 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
-
-    A reader never sees a partial file, a failed write leaves nothing behind, and without
-    ``overwrite`` an existing file is never replaced (hard-link publish fails if it exists).
-    Raises :class:`OutputError` with a one-line message naming ``path``.
-    """
-    p = check_output(path, overwrite=overwrite)
+def _staged(p: Path, data: bytes) -> Path:
+    """``data`` written and synced to a temporary file beside ``p``, with the usual permissions: its path."""
     fd, tmp = _temp_beside(p)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -90,6 +84,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise
+    return tmp
+
+
+def _publish(tmp: Path, p: Path, overwrite: bool) -> None:
+    """Rename the staged ``tmp`` onto ``p`` (without ``overwrite`` never onto an existing file)."""
+    try:
         if overwrite:
             os.replace(tmp, p)
         else:
@@ -106,7 +111,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
     finally:
         tmp.unlink(missing_ok=True)
     _sync_folder(p.parent)
-    return p
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    A reader never sees a partial file, a failed write leaves nothing behind, and without
+    ``overwrite`` an existing file is never replaced (hard-link publish fails if it exists).
+    Raises :class:`OutputError` with a one-line message naming ``path``.
+    """
+    return atomic_write_files({path: data}, overwrite=overwrite)[0]
+
+
+def atomic_write_files(files: dict[str | os.PathLike, bytes], *, overwrite: bool = False) -> list[Path]:
+    """Write several files as one output (an image and its comparison): every file is written and synced to a
+    temporary beside it first, and only then are they renamed into place, so a write that fails (a full disk)
+    leaves every path as it was. Should a rename itself fail, the files this call created are removed again.
+    Raises :class:`OutputError` naming the file."""
+    paths = [check_output(path, overwrite=overwrite) for path in files]
+    staged: list[Path] = []
+    try:
+        for p, data in zip(paths, files.values(), strict=True):
+            staged.append(_staged(p, data))
+        created: list[Path] = []
+        try:
+            for p, tmp in zip(paths, staged, strict=True):
+                existed = p.exists()
+                _publish(tmp, p, overwrite)
+                if not existed:
+                    created.append(p)
+        except BaseException:
+            for p in created:
+                p.unlink(missing_ok=True)
+            raise
+    finally:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
+    return paths
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:

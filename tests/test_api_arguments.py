@@ -26,7 +26,7 @@ from isp_collab.restore import restore
         ({"center": "mid"}, "center must be 2 numbers"),
         ({"center": (1.0, float("nan"))}, "center must be 2 finite numbers"),
         ({"onnx_path": "x.onnx", "backend": "torch"}, "onnx_path x.onnx is set but backend is 'torch'"),
-        ({"backend": "onnx", "device": "cuda"}, "the onnx backend runs on the CPU"),
+        ({"onnx_path": "x.onnx", "device": "cuda"}, "this ONNX Runtime has no CUDA provider"),
     ],
 )
 def test_restore_refuses_bad_arguments(kwargs, message):

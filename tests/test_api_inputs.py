@@ -80,7 +80,7 @@ def test_restore_refuses_an_onnx_file_on_torch_or_cuda_and_a_backend_with_onnx_p
     onnx = tmp_path / "m.onnx"
     with pytest.raises(ValueError, match=re.escape(f"{onnx}: an ONNX file runs on the onnx backend, not 'torch'")):
         restore(image, onnx, backend="torch")
-    with pytest.raises(ValueError, match="the onnx backend runs on the CPU"):
+    with pytest.raises(ValueError, match="this ONNX Runtime has no CUDA provider"):
         restore(image, onnx, device="cuda")  # refused before the (missing) file is opened
     from isp_collab.restore import TorchBackend
 
@@ -169,5 +169,5 @@ def test_restore_refuses_two_onnx_files_and_a_device_for_a_backend(tmp_path):
     runner = TorchBackend(create_model("unet-tx", n=1).eval(), "cpu")
     with pytest.raises(ValueError, match="model is already a backend"):
         restore(image, runner, device="cpu")
-    with pytest.raises(ValueError, match="the onnx backend runs on the CPU"):
+    with pytest.raises(ValueError, match="this ONNX Runtime has no CUDA provider"):
         restore(image, tmp_path / "a.onnx", device=torch.device("cuda"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,45 @@ def test_atomic_path_errors_are_one_line_naming_the_file(tmp_path):
     with pytest.raises(OutputError, match=r"adir\.pt: is a folder"), atomic_path(tmp_path / "adir.pt"):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.pt", "afile"]
+
+
+def test_atomic_write_files_replaces_nothing_when_one_write_fails(tmp_path, monkeypatch):
+    """An image and its comparison are one output: a full disk on the second left the first replaced alone."""
+    import isp_collab.atomic as atomic
+
+    out, cmp = tmp_path / "out.png", tmp_path / "out_compare.png"
+    out.write_bytes(b"old image")
+    real = atomic._staged
+
+    def full_disk_on_the_compare(p, data):
+        if p == cmp:
+            raise OutputError(f"{p}: cannot write (No space left on device)")
+        return real(p, data)
+
+    monkeypatch.setattr(atomic, "_staged", full_disk_on_the_compare)
+    with pytest.raises(OutputError, match="out_compare.png: cannot write"):
+        atomic.atomic_write_files({out: b"new image", cmp: b"crop"}, overwrite=True)
+    assert out.read_bytes() == b"old image" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    monkeypatch.setattr(atomic, "_staged", real)
+    assert atomic.atomic_write_files({out: b"new image", cmp: b"crop"}, overwrite=True) == [out, cmp]
+    assert (out.read_bytes(), cmp.read_bytes()) == (b"new image", b"crop")
+
+
+def test_atomic_write_files_removes_what_it_created_when_a_rename_fails(tmp_path):
+    """Without --overwrite the second file appearing meanwhile stops the pair: the first is not left behind."""
+    from isp_collab.atomic import atomic_write_files
+
+    out, cmp = tmp_path / "a.png", tmp_path / "b.png"
+    real_link = os.link
+
+    def racing_link(src, dst):
+        if Path(dst) == cmp:
+            cmp.write_bytes(b"someone else's")
+        return real_link(src, dst)
+
+    import unittest.mock
+
+    with unittest.mock.patch("os.link", racing_link), pytest.raises(OutputError, match="b.png: output exists"):
+        atomic_write_files({out: b"1", cmp: b"2"})
+    assert not out.exists() and cmp.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png"]  # no temporary files left

@@ -269,6 +269,18 @@ def test_the_pipeline_refuses_a_sidecar_written_for_another_file(tmp_path):
     assert Sharpen(enabled=True, onnx_path=str(onnx_path)).network() is not None
 
 
+def test_an_onnx_stage_runs_on_its_device(tmp_path):
+    """The stage's device reaches ONNX Runtime (it was ignored: a device='cpu' stage ran on the GPU when there was
+    one); this ONNX Runtime has no CUDA provider, so 'cuda' is refused and 'cpu' runs on the CPU alone."""
+    from isp_collab.pipeline.collaborative import Sharpen
+
+    art = artefact("fp32")
+    runner = Sharpen(enabled=True, onnx_path=str(art.path), device="cpu").network()
+    assert runner.session.get_providers() == ["CPUExecutionProvider"]
+    with pytest.raises(ValueError, match="device 'cuda': this ONNX Runtime has no CUDA provider"):
+        Sharpen(enabled=True, onnx_path=str(art.path), device="cuda").network()
+
+
 def test_read_sidecar_refuses_a_sidecar_without_a_required_key_or_not_json(tmp_path):
     from isp_collab.export.sidecar import REQUIRED_KEYS
 

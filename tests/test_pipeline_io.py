@@ -100,6 +100,9 @@ def test_plan_outputs(tmp_path):
         (a, tmp_path / "o" / "a.jpg"),
         (b, tmp_path / "o" / "a_png.jpg"),
     ]
+    same = [tmp_path / d / "x.dng" for d in ("d1", "d2", "d3")] + [tmp_path / "X.DNG"]
+    names = [dst.name for _, dst in plan_outputs(same, tmp_path / "o")]
+    assert names == ["x.png", "x_dng.png", "x_dng_2.png", "X_dng_3.png"]  # a third x.dng got x_dng.png again
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="is not a folder"):
         plan_outputs([a, b], tmp_path / "file")

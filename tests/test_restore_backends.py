@@ -178,3 +178,21 @@ def test_process_sets_the_allocator(monkeypatch, tmp_path):
     assert calls == []  # no network, the caller's allocator is left alone
     assert main(["process", str(src), "-o", str(tmp_path / "b.png")]) == 0  # the default network, torch
     assert calls == ([] if torch.cuda.is_available() else [1])  # set for the CPU only
+
+
+def test_onnx_providers_follow_the_device(monkeypatch):
+    """device None: CUDA when ONNX Runtime has it; "cpu" forces the CPU (it ran on the GPU); cuda:K picks GPU K."""
+    import onnxruntime as ort
+
+    from isp_collab.restore.backends import onnx_providers
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert onnx_providers(None) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert onnx_providers("cpu") == ["CPUExecutionProvider"]
+    assert onnx_providers("cuda:1") == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    with pytest.raises(ValueError, match="device 'mps': the onnx backend runs on cpu, cuda or cuda:K"):
+        onnx_providers("mps")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert onnx_providers(None) == onnx_providers("cpu") == ["CPUExecutionProvider"]
+    with pytest.raises(ValueError, match="device 'cuda': this ONNX Runtime has no CUDA provider"):
+        onnx_providers("cuda")

@@ -18,6 +18,7 @@ from ..pipeline.demosaic import DEMOSAIC_METHODS, demosaic
 from ..pipeline.encode import ImageDecode
 from ..pipeline.frame import CFA_PATTERNS, site_colour
 from ..pipeline.stages import srgb_to_linear
+from . import metrics
 
 SHARED_VAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "images" / "val"
 CAMERA_GAINS = np.array([2.2, 1.0, 1.9], dtype=np.float32)  # a typical daylight WB: camera R and B are weak
@@ -35,9 +36,8 @@ def mosaic_rgb(image: np.ndarray, pattern: str) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray, border: int = 8) -> float:
-    """PSNR in dB of [0, 1] images, ``border`` pixels excluded."""
-    a, b = np.clip(a, 0, 1)[border:-border, border:-border], b[border:-border, border:-border]
-    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+    """PSNR in dB of the (H, W, 3) estimate ``a`` clipped to [0, 1] against ``b``, ``border`` pixels excluded."""
+    return metrics.psnr(np.clip(a, 0, 1), b, border)
 
 
 def compare_demosaic(paths: list[Path], methods=DEMOSAIC_METHODS) -> dict[str, dict[str, float]]:

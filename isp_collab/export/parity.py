@@ -40,8 +40,10 @@ def run_onnx(session: ort.InferenceSession, stack: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def run_torch(model: CollaborativeUNet, stack: np.ndarray) -> np.ndarray:
-    """stack (B, N, 3, T, T) float32 -> the PyTorch model's output on CPU, same shape."""
-    return model.eval()(torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32))).numpy()
+    """stack (B, N, 3, T, T) float32 -> the PyTorch model's output (run on its device), same shape."""
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)).to(device)
+    return model.eval()(x).cpu().numpy()
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

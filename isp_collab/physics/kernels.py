@@ -163,7 +163,7 @@ def blur_stacks(stacks: torch.Tensor, kernels: torch.Tensor, padding: Padding = 
         raise ValueError(
             f"kernels must be (B, k, k) or (B, C, k, k) with B={B}, C={C}, square and odd k; got {tuple(kernels.shape)}"
         )
-    kernels = kernels.to(stacks.dtype)
+    kernels = kernels.to(stacks)  # the stacks' dtype and device (kernels are sampled on the CPU)
     kh, kw = kernels.shape[-2:]
     if padding == "reflect":
         ph, pw = kh // 2, kw // 2

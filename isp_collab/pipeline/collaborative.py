@@ -36,7 +36,8 @@ class CollaborativeStage(StageBase):
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
     ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
     model: a ``model`` given too must be that one; a file without its sidecar is refused, since a network
-    of another task would otherwise run unchecked); device: torch device (None = best available);
+    of another task would otherwise run unchecked); device: torch device, for ONNX cpu, cuda or cuda:K (None = best
+    available);
     exposure_target: a frame whose brightest 1% is darker than this is restored at the gain that brings it
     there, then divided back (:mod:`isp_collab.restore.exposure`; 0: off). keep_level: True (default): take the
     low frequencies out of the network's change (:func:`isp_collab.restore.detail.keep_local_level`), so the
@@ -128,7 +129,7 @@ class CollaborativeStage(StageBase):
                             f"{sidecar}: written for another file than {self.onnx_path} (its file_sha256 differs: "
                             "another precision or export of the model?); use that file's own sidecar"
                         )
-                runner = OnnxBackend(self.onnx_path)
+                runner = OnnxBackend(self.onnx_path, device=self.device)
                 tiling = data.get("tiling")
                 self._exported_tiling = tiling if isinstance(tiling, dict) else {}
                 self._model_card = exported

@@ -214,7 +214,8 @@ def plan_outputs(
     ``output`` names one file when there is one input, no input folder (``folders``: the folders
     among the inputs as given), and ``output`` has a suffix (``x.png``) and is not an existing folder
     or written with a trailing separator. Otherwise it is a folder (created when written), each input ``x.dng`` goes to
-    ``output/x{ext}`` and inputs sharing a stem get their extension added. The mode follows from the
+    ``output/x{ext}``, inputs sharing a stem get their extension added (``x_dng.png``), then ``_2``, ``_3``...
+    (case-insensitively: no two outputs share a path). The mode follows from the
     arguments, not from how many files a folder holds; an output folder that is also an input folder
     is refused (a re-run would read the results back as inputs).
     """
@@ -236,8 +237,11 @@ def plan_outputs(
     pairs, used = [], set()
     for src in inputs:
         name = f"{src.stem}{ext}"
-        if name in used:
+        if name.casefold() in used:
             name = f"{src.stem}_{src.suffix.lstrip('.').lower()}{ext}"
-        used.add(name)
+        stem, k = Path(name).stem, 2
+        while name.casefold() in used:  # a third x.dng (from another folder): x_dng_2.png
+            name, k = f"{stem}_{k}{ext}", k + 1
+        used.add(name.casefold())
         pairs.append((src, out / name))
     return pairs

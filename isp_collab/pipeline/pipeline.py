@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, check_output, check_writable_folder
+from ..atomic import atomic_write_files, check_output, check_writable_folder
 from ..config_paths import beside
 from .collaborative import LensCorrect, Sharpen
 from .compare import side_by_side
@@ -283,15 +283,8 @@ class Pipeline:
             crop = side_by_side(result.before, result.after, lambda x: self.finish(x, result.frame), compare_size)
             cmp_data = encode_image(crop, ".png", 8)
         t0 = time.perf_counter()
-        existed = dst.exists()
-        atomic_write_bytes(dst, data, overwrite=overwrite)
-        if cmp_data is not None:
-            try:
-                atomic_write_bytes(compare, cmp_data, overwrite=overwrite)
-            except BaseException:
-                if not existed:  # the pair is one output: do not leave half of it behind
-                    dst.unlink(missing_ok=True)
-                raise
+        # the pair is one output: both written before either is renamed into place (a failure replaces neither)
+        atomic_write_files({dst: data} if cmp_data is None else {dst: data, compare: cmp_data}, overwrite=overwrite)
         result.timings["write"] = time.perf_counter() - t0
         return result
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..limits import MAX_TILE
 from ..signals import check_terminated
-from .backends import Backend, OnnxBackend, TorchBackend
+from .backends import Backend, OnnxBackend, TorchBackend, onnx_providers
 from .exposure import exposure_gain
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
 from .model_card import center_in_pixels, default_strategy, model_card, trained_center
@@ -61,12 +61,13 @@ def make_backend(
 
     backend: ``"torch"``, ``"onnx"`` or None (ONNX for an ``.onnx`` path or with ``onnx_path``, else PyTorch).
     Raises ValueError for arguments that contradict each other (an ``.onnx`` file with backend ``"torch"`` or
-    a CUDA device; ``onnx_path`` with backend ``"torch"``, or beside a backend, which would run instead).
+    a device ONNX Runtime cannot use; ``onnx_path`` with backend ``"torch"``, or beside a backend, which would run
+    instead). device: for PyTorch a torch device, for ONNX cpu, cuda or cuda:K (:func:`onnx_providers`); None
+    picks CUDA when present, else the CPU.
     """
     if backend not in (None, "torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     onnx_file = isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx")
-    on_cpu = device is None or str(device) == "cpu"
     if onnx_path is not None and backend == "torch":
         raise ValueError(f"onnx_path {os.fspath(onnx_path)} is set but backend is 'torch' (drop one of the two)")
     if onnx_file and backend == "torch":
@@ -80,12 +81,10 @@ def make_backend(
     if onnx_file and onnx_path is not None and os.fspath(onnx_path) != os.fspath(model):
         raise ValueError(f"{os.fspath(model)} and onnx_path {os.fspath(onnx_path)}: two ONNX files, pass one")
     if backend == "onnx" or onnx_file or onnx_path is not None:
-        if not on_cpu:
-            raise ValueError(f"device {device!r}: the onnx backend runs on the CPU (ONNX Runtime CPU provider)")
         path = onnx_path if onnx_path is not None else model
         if not isinstance(path, (str, os.PathLike)):
             raise ValueError("backend='onnx' needs onnx_path (the exported .onnx file)")
-        return OnnxBackend(path)
+        return OnnxBackend(path, providers=onnx_providers(device))  # a device refused before the file is read
     if isinstance(model, (str, os.PathLike)):
         from ..models import load_model
 

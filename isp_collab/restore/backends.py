@@ -106,19 +106,53 @@ class TorchBackend:
         return y.float().cpu().numpy()
 
 
+def onnx_providers(device: str | None = None) -> list:
+    """ONNX Runtime execution providers for a device name: None the best available (CUDA when this ONNX Runtime
+    has its provider, else CPU), ``"cpu"`` the CPU alone, ``"cuda"`` / ``"cuda:K"`` that GPU (CPU for the
+    operators it lacks).
+
+    Raises:
+        ValueError: (one line) for another device, or CUDA with an ONNX Runtime without its provider.
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    cuda = "CUDAExecutionProvider" in available
+    name = "" if device is None else str(device)
+    if not name:
+        return (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
+    if name == "cpu":
+        return ["CPUExecutionProvider"]
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ValueError(f"device {name!r}: the onnx backend runs on cpu, cuda or cuda:K")
+    if not cuda:
+        raise ValueError(
+            f"device {name!r}: this ONNX Runtime has no CUDA provider (install onnxruntime-gpu, or use device 'cpu')"
+        )
+    return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
+
+
 class OnnxBackend:
     """Run an exported ONNX model with ONNX Runtime.
 
     The model has input ``stack`` and output ``restored`` (see the export issue), usually of a
     static shape ``[B, N, 3, T, T]``; ``n`` and ``tile`` then come from the file. With a static B
     (exported models use 1) stacks are run B at a time, the last group padded with repeats.
-    ``providers`` default to CUDA when ONNX Runtime has it, else CPU; ``threads`` sets the intra-op
-    thread count (None: ONNX Runtime's default).
+    ``providers`` (ONNX Runtime execution providers) default to those of ``device``
+    (:func:`onnx_providers`: None is CUDA when ONNX Runtime has it, else CPU); ``threads`` sets the
+    intra-op thread count (None: ONNX Runtime's default).
     """
 
     INPUT, OUTPUT = "stack", "restored"
 
-    def __init__(self, path: str | os.PathLike, providers: list[str] | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        providers: list | None = None,
+        threads: int | None = None,
+        device: str | None = None,
+    ) -> None:
         import onnxruntime as ort  # imported here: slow to import, and only this backend needs it
 
         self.path = Path(path)
@@ -131,8 +165,7 @@ class OnnxBackend:
         if threads:
             opts.intra_op_num_threads = int(threads)
         if providers is None:
-            available = ort.get_available_providers()
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+            providers = onnx_providers(device)
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as e:  # ORT raises its own exception types for corrupt/invalid files

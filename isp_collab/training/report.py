@@ -183,10 +183,6 @@ def plot_curves(out: Path, task: str, models: list[str] | None = None) -> Path |
         plt.close(fig)
 
 
-def _minutes(seconds: float | None) -> str:
-    return "?" if seconds is None else f"{seconds / 60:.0f} min"
-
-
 def _fmt(table: dict[str, float], key: str) -> str:
     return f"{table[key]:.2f}" if key in table else "-"
 
