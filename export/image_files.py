@@ -83,6 +83,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such input file")
     if path.suffix.lower() == ".npy":
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":  # numpy would say it "contains pickled (object) data"
+            raise ValueError(f"{path}: not a .npy file (no NumPy header; save the array with numpy.save)")
         try:
             image = np.load(path)  # allow_pickle=False: object arrays are refused
         except (OSError, ValueError, EOFError) as e:

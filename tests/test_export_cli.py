@@ -135,6 +135,15 @@ def test_out_folder_is_created_but_not_a_tree_of_folders(capsys, tmp_path, model
     assert code == 0 and out.is_dir()
 
 
+@pytest.mark.parametrize("name", ["model.onnx", "m.mlpackage", "m.json"])
+def test_out_named_like_a_file_is_refused(capsys, tmp_path, model_dir, name):
+    """--out model.onnx made a folder called model.onnx with the files inside."""
+    out = tmp_path / name
+    code, _, err = run_cli(capsys, "--model", str(model_dir), "--tile", str(TILE), "--out", str(out))
+    assert code == 2 and f"{out}: a file name; --out is the folder the files go to" in err
+    assert not out.exists()
+
+
 def test_stack_size_is_capped_like_the_other_commands(capsys, tmp_path, model_dir):
     from isp_collab.restore.tiling import MAX_N
 

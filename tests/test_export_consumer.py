@@ -226,6 +226,7 @@ def test_consumer_bad_files_and_flags_give_one_error_line(tmp_path, capsys):  # 
     np.save(src, sample_image(40, 33))
     model = model_copy(tmp_path / "ok")
     (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("hello")  # numpy said it "contains pickled (object) data"
     np.save(tmp_path / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     corrupt = model_copy(tmp_path / "corrupt")
     corrupt.write_text("not an ONNX file")
@@ -235,7 +236,8 @@ def test_consumer_bad_files_and_flags_give_one_error_line(tmp_path, capsys):  # 
     not_json.with_suffix(".json").write_text("{not json")
     nodir = tmp_path / "nodir" / "o.npy"
     cases = [
-        ((model, tmp_path / "empty.npy", out), f"{tmp_path / 'empty.npy'}: cannot read the .npy file"),
+        ((model, tmp_path / "empty.npy", out), f"{tmp_path / 'empty.npy'}: not a .npy file (no NumPy header"),
+        ((model, tmp_path / "text.npy", out), f"{tmp_path / 'text.npy'}: not a .npy file (no NumPy header"),
         ((model, tmp_path / "pickled.npy", out), f"{tmp_path / 'pickled.npy'}: cannot read the .npy file"),
         ((corrupt, src, out), f"{corrupt}: cannot load the ONNX model"),
         ((missing, src, out), f"{missing}: no such ONNX model file"),

@@ -208,6 +208,10 @@ def test_sidecar_content():
         assert side["model"]["weights_sha256"] == file_sha256(model_dir / "model.safetensors")
         assert side["model"]["name"] == NAME and side["onnx"]["opset"] >= 17 and side["onnx"]["batchnorm_folded"]
         assert side["package_version"] and side["parity"]["random"]["max_abs"] >= 0
+        cost = side["model"]["cost"]  # what a runtime budgets for: the test model's size and FLOPs at N=4, tile 64
+        assert cost["parameters"] == sum(p.numel() for p in load_model(model_dir).parameters())
+        assert cost["gflops_per_call"] == pytest.approx(cost["gflops_per_megapixel"] * N * TILE**2 / 1e6, rel=1e-2)
+        assert 50 < cost["gflops_per_megapixel"] < 80  # UNet-TX N=4: 62 GFLOPs/MP (README)
     assert read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["calibration_stacks"] == 4
 
 

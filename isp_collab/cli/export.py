@@ -84,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_model
     from . import CLIError, require_parent_folder
 
-    require_parent_folder(args.out, "parent folder")  # --out itself may be created, not a tree of folders
+    out = args.out
+    if out.suffix.lower() in (".onnx", ".mlpackage", ".json") and not out.is_dir():  # became a folder of that name
+        raise ValueError(
+            f"{out}: a file name; --out is the folder the files go to (they are named after the model, "
+            "e.g. sharpen-unet-tx-n4-n4-t256.onnx)"
+        )
+    require_parent_folder(out, "parent folder")  # --out itself may be created, not a tree of folders
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.showwarning = _show_warning  # restored by catch_warnings

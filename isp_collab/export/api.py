@@ -106,6 +106,23 @@ def _sidecar_model_block(model: CollaborativeUNet, model_dir: Path) -> dict[str,
     }
 
 
+def _cost(model: CollaborativeUNet, n: int, tile: int, overlap: int) -> dict[str, Any]:
+    """The exported network's size and compute for a runtime's budget (``torch.utils.flop_counter``)."""
+    import copy
+
+    from ..models.complexity import count_params, gflops_per_megapixel
+
+    per_mp = gflops_per_megapixel(copy.deepcopy(model).to("meta"), n=n, size=tile)  # counted, not run
+    return {
+        "parameters": count_params(model),
+        "gflops_per_call": round(per_mp * n * tile * tile / 1e6, 3),
+        "gflops_per_megapixel": round(per_mp, 2),
+        "note": "the network alone, one [1, N, 3, T, T] call; a multiply-add counts 2 FLOPs. Tiles overlap, so an "
+        "image runs about (tile / (tile - overlap))^2 times its own pixels through the network (plus the tiles "
+        "leaving the image at its borders)",
+    }
+
+
 def export_model(
     model_name_or_path: str | os.PathLike = DEFAULT_MODEL,
     n: int | None = None,
@@ -209,6 +226,7 @@ def export_model(
 
         deployment_target(coreml_target)
     info = _sidecar_model_block(model, model_dir)
+    info["cost"] = _cost(model, n, tile, overlap)
     lens = _lens_blur(info, model_dir)
     if strategy != trained_strategy:
         warnings.warn(
