@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def plan_jobs(
-    jobs: list[tuple[Path, Path]], output: str | os.PathLike, compare: bool
+    jobs: list[tuple[Path, Path]], output: str | os.PathLike, compare: bool, taken: set[Path] = frozenset()
 ) -> list[tuple[Path, Path, Path | None]]:
     """(input, output, compare file or None) for each job, no two output paths of the run the same.
 
@@ -107,7 +107,8 @@ def plan_jobs(
     output gets ``_2``, ``_3``, ... (deterministic: jobs keep their order); an explicitly named output
     file is never renamed, so a clash there is an error. An output that is its own input (the same file,
     through a link or a case-insensitive file system too) is an error in both modes, even with
-    ``--overwrite``. Paths compare case-insensitively (macOS, Windows).
+    ``--overwrite``. Paths compare case-insensitively (macOS, Windows). ``taken``: existing files no output may
+    replace (``--skip-existing``: other inputs' results), avoided like the run's own outputs.
     """
     from ..pipeline import OutputError
 
@@ -119,7 +120,7 @@ def plan_jobs(
 
     single = len(jobs) == 1 and jobs[0][1] == Path(output)
     inputs = {key(src) for src, _ in jobs}
-    used: set[str] = set()
+    used: set[str] = {key(p) for p in taken}
     planned: list[tuple[Path, Path, Path | None]] = []
     for src, dst in jobs:
         if _same_file(dst, src):  # not even --overwrite replaces a source file, in either mode
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import check_output, check_writable_folder
     from ..pipeline import Encode, PipelineWarning
     from ..pipeline.encode import check_output_format
-    from ..pipeline.io import expand_inputs, plan_outputs
+    from ..pipeline.io import expand_inputs, plan_outputs, skip_done
     from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
@@ -235,13 +236,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--format {args.format} contradicts the output file name {args.output}")
         if args.format and args.bit_depth and args.bit_depth not in OUTPUT_EXTENSIONS[f".{args.format}"]:
             raise ValueError(f"--format {args.format} cannot hold --bit-depth {args.bit_depth} samples (8-bit only)")
-        jobs = plan_jobs(planned, args.output, args.compare)
+        taken: set[Path] = set()
         if args.skip_existing:  # the output decides (its --compare image is not written again for a skipped input)
-            kept = [job for job in jobs if not job[1].exists()]
-            if len(kept) < len(jobs):
-                skipped = len(jobs) - len(kept)
+            if named:
+                planned, skipped = ([], 1) if Path(args.output).exists() else (planned, 0)
+            else:  # the outputs that record an input as their source (names depend on the batch)
+                planned, skipped, taken = skip_done(planned, args.output)
+            if skipped:
                 print(f"isp-collab process: note: {skipped} input(s) skipped: their outputs exist", file=sys.stderr)
-            jobs = kept
+        jobs = plan_jobs(planned, args.output, args.compare, taken)
         bits = pipeline.output.bit_depth if isinstance(pipeline.output, Encode) else None
         for dst in {dst.suffix.lower(): dst for _, dst, _ in jobs}.values():  # one per type, before any decoding
             check_output_format(dst, bits)

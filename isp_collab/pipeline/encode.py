@@ -31,6 +31,7 @@ import numpy as np
 
 from ..atomic import OutputError
 from ..native_stderr import capture_stderr
+from . import provenance
 from .frame import Frame, apply_orientation
 from .io import (
     DEFAULT_MAX_PIXELS,
@@ -257,6 +258,7 @@ def encode_image(
     jpeg_quality: int = 95,
     exif: bytes | None = None,
     jpeg_chroma: str = "444",
+    source: str | None = None,
 ) -> bytes:
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
@@ -264,7 +266,8 @@ def encode_image(
     TIFF-structured EXIF to embed (PNG and JPEG: whole; TIFF: its camera, date, artist and copyright tags and
     the exposure tags of ``raw_exif.EXPOSURE_TAGS``, ``tiff_metadata``);
     jpeg_chroma: ``"444"`` (full-resolution colour),
-    ``"422"`` or ``"420"``. The file is tagged as sRGB (module docstring).
+    ``"422"`` or ``"420"``; source: the input's file name, recorded in the file (:mod:`.provenance`). The file is
+    tagged as sRGB (module docstring).
     """
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
         what = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
@@ -306,7 +309,7 @@ def encode_image(
             iccprofile=_srgb_icc() if q.ndim == 3 else None,  # an RGB profile on grey pixels breaks colour management
             metadata=None,
             software="isp-collab",
-            extratags=tiff_extratags(exif),
+            extratags=tiff_extratags(exif) + ([provenance.tiff_tag(source)] if source else []),
         )
         return add_exif_ifd(out.getvalue(), exif)
     params = []
@@ -321,9 +324,11 @@ def encode_image(
     if not ok:
         raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
     if ext == ".png":
-        return _png_with_chunks(buf.tobytes(), [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else []))
+        chunks = [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else [])
+        return _png_with_chunks(buf.tobytes(), chunks + ([provenance.png_chunk(source)] if source else []))
     icc = [(0xE2, _ICC_HEADER + _srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
-    return _jpeg_with_segments(buf.tobytes(), ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc)
+    segments = ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc
+    return _jpeg_with_segments(buf.tobytes(), segments + ([provenance.jpeg_comment(source)] if source else []))
 
 
 _ICC_HEADER = b"ICC_PROFILE\x00\x01\x01"  # one chunk of one (the profile fits a single APP2 segment)
@@ -345,7 +350,7 @@ def _png_with_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def _jpeg_with_segments(jpeg: bytes, segments: list[tuple[int, bytes]]) -> bytes:
-    """``jpeg`` with ``(marker, payload)`` APPn segments inserted after SOI and OpenCV's JFIF APP0."""
+    """``jpeg`` with ``(marker, payload)`` APPn / COM segments inserted after SOI and OpenCV's JFIF APP0."""
     at = 2
     if jpeg[2:4] == b"\xff\xe0":
         at = 4 + struct.unpack(">H", jpeg[4:6])[0]
@@ -379,5 +384,11 @@ class Encode:
         if frame.greyscale:  # back to the one channel it came with (Rec. 601 luma, as OpenCV converts)
             image = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
         return encode_image(
-            image, Path(path).suffix, bits, self.jpeg_quality, exif=frame.exif, jpeg_chroma=self.jpeg_chroma
+            image,
+            Path(path).suffix,
+            bits,
+            self.jpeg_quality,
+            exif=frame.exif,
+            jpeg_chroma=self.jpeg_chroma,
+            source=Path(frame.source).name if frame.source else None,
         )

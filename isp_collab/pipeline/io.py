@@ -245,3 +245,37 @@ def plan_outputs(
         used.add(name.casefold())
         pairs.append((src, out / name))
     return pairs
+
+
+def skip_done(
+    pairs: list[tuple[Path, Path]], folder: str | os.PathLike
+) -> tuple[list[tuple[Path, Path]], int, set[Path]]:
+    """``--skip-existing``: which (input, output) pairs still need processing into the output ``folder``.
+
+    An input is done when a file of its output type in ``folder`` records it as its source
+    (:mod:`.provenance`): output names depend on the rest of the batch, so a re-run that adds
+    ``IMG_0001.JPG`` beside ``IMG_0001.kdc`` must not take the KDC's ``IMG_0001.png`` for the JPEG's.
+    An output without a record (written before records, or by another program) at the planned path
+    still counts as done. Returns (pairs to process, how many were skipped, the folder's existing files
+    of that type, which the pairs still to process must not be written over).
+    """
+    from .provenance import recorded_source
+
+    out = Path(folder)
+    suffixes = {dst.suffix.lower() for _, dst in pairs}
+    existing = (
+        {p: recorded_source(p) for p in sorted(out.iterdir()) if p.suffix.lower() in suffixes and p.is_file()}
+        if out.is_dir()
+        else {}
+    )
+    claimed: set[Path] = set()
+    kept = []
+    for src, dst in pairs:
+        mine = [p for p, name in existing.items() if name == src.name and p not in claimed and p.suffix == dst.suffix]
+        if mine:
+            claimed.add(dst if dst in mine else mine[0])
+        elif dst in existing and existing[dst] is None and dst not in claimed:
+            claimed.add(dst)
+        else:
+            kept.append((src, dst))
+    return kept, len(pairs) - len(kept), set(existing)
