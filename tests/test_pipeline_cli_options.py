@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_pipeline_cli import _png, files_under, make_inputs, run
+from test_pipeline_cli import make_inputs, run
 
 
 @pytest.fixture
@@ -206,7 +206,6 @@ def test_config_paths_are_taken_from_the_config_files_folder(tmp_path, monkeypat
 
 def test_white_balance_and_exposure_flags(capsys, tmp_path, inputs):
     """--white-balance and --exposure-ev set the stages a --config would, and bad values are one line."""
-    import cv2
 
     dng, outs = inputs / "good.dng", {}
     for label, args in (
@@ -316,62 +315,3 @@ def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs)
     assert code == 0 and not any("synthetic lens" in line for line in err), err
     code, err, _ = run(capsys, tmp_path / "missing.png", "-o", tmp_path / "c.png", *args, "--lens-model", synthetic)
     assert code == 2 and len(err) == 1 and "missing.png: no such file" in err[0], err  # the error alone, no note
-
-
-def test_skip_existing_processes_only_the_new_inputs(capsys, tmp_path, inputs):
-    """A re-run into the same folder: without a flag every existing output is an error; --skip-existing leaves
-    them (byte for byte) and processes the new input; it cannot be combined with --overwrite."""
-    import shutil
-
-    out = tmp_path / "out"
-    out.mkdir()
-    assert run(capsys, inputs, "-o", out, "--stages", "none")[0] == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    code, err, _ = run(capsys, inputs, "-o", out, "--stages", "none")
-    assert code == 2 and sum("exists" in line for line in err) == len(before), err
-    shutil.copy(inputs / "good.png", inputs / "new.png")
-    code, err, _ = run(capsys, inputs, "-o", out, "--stages", "none", "--skip-existing")
-    assert code == 0 and err == [f"isp-collab process: note: {len(before)} input(s) skipped: their outputs exist"]
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
-    assert (out / "new.png").is_file()
-    code, err, _ = run(capsys, inputs, "-o", out, "--stages", "none", "--skip-existing", "--compare")
-    assert code == 0 and "3 input(s) skipped" in err[0], err  # the output decides, not its compare image
-    with pytest.raises(SystemExit):
-        run(capsys, inputs, "-o", out, "--skip-existing", "--overwrite")
-
-
-def test_skip_existing_goes_by_the_input_an_output_records_not_by_its_name(capsys, tmp_path):
-    """RAW + JPEG shooting: IMG.png was IMG.tif's; a re-run with IMG.JPG added (sorted first, so planned to get
-    IMG.png) skipped the JPEG as done and wrote the TIFF again as IMG_tif.png. Now the JPEG is processed (to a
-    fresh name), the TIFF is skipped, and no file is replaced."""
-    from isp_collab.pipeline.provenance import recorded_source
-
-    folder, out = tmp_path / "card", tmp_path / "out"
-    pixels = np.random.default_rng(0).integers(0, 256, (8, 12, 3)).astype(np.uint8)
-    folder.mkdir()
-    cv2.imwrite(str(folder / "IMG.tif"), pixels)
-    assert run(capsys, folder, "-o", out, "--stages", "none")[0] == 0
-    assert files_under(out) == ["IMG.png"] and recorded_source(out / "IMG.png") == "IMG.tif"
-    first = (out / "IMG.png").read_bytes()
-    cv2.imwrite(str(folder / "IMG.JPG"), pixels[::-1])
-    code, err, _ = run(capsys, folder, "-o", out, "--stages", "none", "--skip-existing")
-    assert code == 0 and err == ["isp-collab process: note: 1 input(s) skipped: their outputs exist"], err
-    assert files_under(out) == ["IMG.png", "IMG_2.png"] and (out / "IMG.png").read_bytes() == first
-    assert recorded_source(out / "IMG_2.png") == "IMG.JPG"
-    code, err, _ = run(capsys, folder, "-o", out, "--stages", "none", "--skip-existing")  # all done now
-    assert code == 0 and err[0] == "isp-collab process: note: 2 input(s) skipped: their outputs exist", err
-    assert files_under(out) == ["IMG.png", "IMG_2.png"]
-
-
-def test_skip_existing_does_not_take_a_compare_image_for_an_inputs_output(capsys, tmp_path):
-    """Inputs a.png and a_compare.png with --compare: a's comparison is out/a_compare.png, the second input's
-    output out/a_compare_2.png; a re-run without --compare skipped a_compare.png on a's comparison image."""
-    folder, out = tmp_path / "in", tmp_path / "out"
-    _png(folder / "a.png", 0)
-    _png(folder / "a_compare.png", 1)
-    assert run(capsys, folder, "-o", out, "--stages", "none", "--compare")[0] == 0
-    names = files_under(out)
-    assert names == ["a.png", "a_compare.png", "a_compare_2.png", "a_compare_2_compare.png"]
-    code, err, _ = run(capsys, folder, "-o", out, "--stages", "none", "--skip-existing")
-    assert code == 0 and err == ["isp-collab process: note: 2 input(s) skipped: their outputs exist"], err
-    assert files_under(out) == names

@@ -106,6 +106,8 @@ def test_plan_outputs(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="is not a folder"):
         plan_outputs([a, b], tmp_path / "file")
+    with pytest.raises(OutputError, match=r"is not a folder \(an output named without an image suffix is a folder; "):
+        plan_outputs([a], tmp_path / "file")  # said "several inputs need an output folder" for one input
     assert plan_outputs([a], tmp_path / "folder") == [(a, tmp_path / "folder" / "a.png")]  # no suffix: a folder
     with pytest.raises(OutputError, match="2 inputs need an output folder, not an image file name"):
         plan_outputs([a, b], tmp_path / "x.png")

@@ -141,6 +141,17 @@ def plan_jobs(
     return planned
 
 
+def _has_restoration_table(config: str | os.PathLike) -> bool:
+    """Whether a (valid, already read) configuration file has a [sharpen], [lens] or [unsharp] table."""
+    import tomllib
+
+    from .process_options import RESTORATION
+
+    with open(config, "rb") as f:
+        tables = tomllib.load(f)
+    return any(name in tables for name in RESTORATION)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """Whether paths ``a`` and ``b`` are one file: the same resolved path, or (both existing) one inode."""
     if os.path.realpath(a) == os.path.realpath(b):
@@ -217,10 +228,16 @@ def run(args: argparse.Namespace) -> int:
     empty: list[ValueError] = []  # input folders with nothing to process: reported, the batch goes on
     repeats: list[tuple[Path, Path]] = []  # files named twice (or via a link): processed once, said so
     notes: list[str | None] = []  # about the models: said once the batch has a file to process
+    subfolders: list[Path] = []  # inside input folders: not read, said so
     try:
         pipeline = build_pipeline(args)
+        if args.config and args.stages is None and not _has_restoration_table(args.config):
+            notes.append(  # a file that only sets, say, the output's bit depth turned the default sharpening off
+                f"isp-collab process: note: {args.config} has no [sharpen], [lens] or [unsharp] table, so no "
+                "restoration runs (add [sharpen] for the default sharpening, or pass --stages sharpen)"
+            )
         folders = [item for item in args.inputs if Path(item).is_dir()]
-        files = expand_inputs(args.inputs, problems=empty, repeats=repeats)
+        files = expand_inputs(args.inputs, problems=empty, repeats=repeats, subfolders=subfolders)
         planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
         named = len(planned) == 1 and planned[0][1] == Path(args.output)
         for flag, value in (("--demosaic", args.demosaic), ("--white-balance", args.white_balance)):
@@ -288,18 +305,36 @@ def run(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
     for err in empty:
         print(f"isp-collab process: error: {err}", file=sys.stderr)
+    for parent in dict.fromkeys(sub.parent for sub in subfolders):
+        inside = [sub.name for sub in subfolders if sub.parent == parent]
+        shown = ", ".join(inside[:3]) + (", ..." if len(inside) > 3 else "")
+        print(
+            f"isp-collab process: note: {parent}: {len(inside)} subfolder{'s' if len(inside) > 1 else ''} not "
+            f"processed ({shown}; folders are read one level deep: name a subfolder as an input to process it)",
+            file=sys.stderr,
+        )
     for again, kept in repeats:
         print(f"isp-collab process: note: {again}: the same file as {kept}, processed once", file=sys.stderr)
     bad_input, other = len(empty), 0
     with warnings.catch_warnings():
         warnings.showwarning = show
         bar = tqdm(jobs, unit="file", disable=None, file=sys.stderr, dynamic_ncols=True)
-        for src, dst, compare in bar:
+        for done, (src, dst, compare) in enumerate(bar):
             bar.set_postfix_str(src.name)
             t0 = time.perf_counter()
             try:
                 check_output(dst, overwrite=args.overwrite)
                 result = pipeline.process_file(src, dst, overwrite=args.overwrite, compare=compare)
+            except KeyboardInterrupt:  # Ctrl-C / SIGTERM: say how far the batch got, then exit 130 / 143
+                if len(jobs) > 1:
+                    bar.close()
+                    finished = done - bad_input - other + len(empty)
+                    print(
+                        f"isp-collab process: {finished} of {len(jobs)} inputs written before the interruption "
+                        f"({src.name} and after not; --skip-existing picks up where it stopped)",
+                        file=sys.stderr,
+                    )
+                raise
             except (ValueError, OSError) as e:
                 bad_input += 1
                 tqdm.write(f"isp-collab process: error: {_one_line(src, e)}", file=sys.stderr)

@@ -164,6 +164,7 @@ def expand_inputs(
     inputs: list[str | os.PathLike],
     problems: list[InputError] | None = None,
     repeats: list[tuple[Path, Path]] | None = None,
+    subfolders: list[Path] | None = None,
 ) -> list[Path]:
     """Files to process: each file as given, each folder's supported files (not recursive, sorted),
     each file once (by its resolved path) in first-seen order.
@@ -172,7 +173,8 @@ def expand_inputs(
     name; in folders, sidecar descriptions and other files are skipped. A folder with nothing to
     process raises InputError, or, when a ``problems`` list is given, is appended to it (a batch
     reports it and goes on with the other inputs). A file named again (or through a link) is kept once;
-    ``repeats``, when given, receives (the dropped name, the name kept) for each.
+    ``repeats``, when given, receives (the dropped name, the name kept) for each; ``subfolders``, when given,
+    the folders found inside input folders (not hidden), which are not read.
     """
     files: list[Path] = []
     for item in inputs:
@@ -182,7 +184,11 @@ def expand_inputs(
             continue
         found = []
         for child in sorted(p.iterdir()):
-            if child.name.startswith(".") or not child.is_file():
+            if child.name.startswith("."):
+                continue
+            if not child.is_file():
+                if subfolders is not None and child.is_dir():
+                    subfolders.append(child)
                 continue
             try:
                 input_kind(child)
@@ -227,6 +233,11 @@ def plan_outputs(
         why = "a folder input needs" if folders else f"{len(inputs)} inputs need"
         raise OutputError(f"{out}: {why} an output folder, not an image file name")
     if out.exists() and not out.is_dir():
+        if len(inputs) == 1 and not folders:  # a name without a suffix is a folder
+            raise OutputError(
+                f"{out}: exists and is not a folder (an output named without an image suffix is a folder; "
+                f"name the file with its type, e.g. {out.name}.png)"
+            )
         raise OutputError(f"{out}: exists and is not a folder (several inputs need an output folder)")
     for folder in folders:
         if os.path.abspath(folder) == os.path.abspath(out) or (out.exists() and os.path.samefile(folder, out)):
