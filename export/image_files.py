@@ -82,6 +82,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
         raise ValueError(f"{path}: a folder, not an image file (this example restores one file at a time)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such input file")
+    if path.suffix.lower() in RAW_SUFFIXES:  # before decoding: OpenCV reads the small JPEG/TIFF preview of some
+        raise ValueError(f"{path}: a camera RAW file; this consumer reads PNG / JPEG / TIFF (use isp-collab process)")
     if path.suffix.lower() == ".npy":
         with open(path, "rb") as f:
             magic = f.read(6)
@@ -100,10 +102,6 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
         img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
         stored = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if img is not None else None  # as stored, with alpha
     if stored is None:
-        if Path(path).suffix.lower() in RAW_SUFFIXES:
-            raise ValueError(
-                f"{path}: a camera RAW file; this consumer reads PNG / JPEG / TIFF (use isp-collab process)"
-            )
         raise ValueError(f"{path}: cannot decode the image (not a PNG / JPEG / TIFF, or corrupt)")
     channels = 1 if stored.ndim == 2 else stored.shape[2]
     grey = channels <= 2 or (data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and data[25] == 4)  # PNG grey + alpha
@@ -118,7 +116,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
     return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth, grey
 
 
-# camera RAW files (LibRaw's usual suffixes), named in the error when one is given as input
+# camera RAW files (LibRaw's usual suffixes): refused by name before decoding, since OpenCV would decode the
+# embedded thumbnail of some (a .kdc's 96x64 preview) and the consumer would restore that
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc", ".raw"}
 
 

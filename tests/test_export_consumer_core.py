@@ -84,6 +84,25 @@ def test_core_imports_numpy_only():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("name", ["shot.kdc", "shot.NEF", "shot.dng"])
+def test_a_raw_file_opencv_could_decode_is_refused_by_its_suffix(tmp_path, name):
+    """A RAW file was refused only when OpenCV failed to decode it: a Kodak .kdc's 96x64 embedded thumbnail (a
+    TIFF) decoded, and the consumer restored and wrote that thumbnail."""
+    import cv2
+
+    image_files = load_script(CORE.parent / "image_files.py")
+    ok, tiff = cv2.imencode(".tif", np.full((64, 96, 3), 128, np.uint8))
+    assert ok
+    src = tmp_path / name
+    src.write_bytes(tiff.tobytes())
+    assert cv2.imdecode(np.fromfile(src, np.uint8), cv2.IMREAD_UNCHANGED) is not None  # OpenCV reads it
+    with pytest.raises(ValueError) as e:
+        image_files.read_image(src)
+    assert str(e.value) == f"{src}: a camera RAW file; this consumer reads PNG / JPEG / TIFF (use isp-collab process)"
+    (tmp_path / "shot.tif").write_bytes(tiff.tobytes())  # the same bytes named as what they are: read
+    assert image_files.read_image(tmp_path / "shot.tif")[0].shape == (64, 96, 3)
+
+
 def test_consumer_runs_from_another_folder(tmp_path):
     """``python export/consume_onnx.py`` finds collab_core.py beside it whatever the working folder."""
     src, dst = tmp_path / "in.npy", tmp_path / "out.npy"

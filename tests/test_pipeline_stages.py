@@ -283,6 +283,29 @@ def test_pipeline_toml(tmp_path):
             Pipeline.from_toml(cfg)
 
 
+def test_a_device_the_machine_lacks_is_refused_naming_the_config_file_and_key(tmp_path, monkeypatch):
+    """[sharpen] device = "cuda" without CUDA said "device 'cuda' requested but CUDA is not available" only when the
+    network was built, naming neither the config file nor the key; it is refused as the file is read."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = tmp_path / "p.toml"
+    for text, match in [
+        ("[sharpen]\ndevice = 'cuda'\n", r"p\.toml: \[sharpen\] device 'cuda' requested but CUDA is not available"),
+        ("[lens]\ndevice = 'cuda:1'\n", r"p\.toml: \[lens\] device 'cuda:1' requested but CUDA is not available"),
+        ("[sharpen]\ndevice = 'gpu'\n", r"p\.toml: \[sharpen\] device 'gpu': not a device name"),
+        (
+            "[sharpen]\nbackend = 'onnx'\nonnx_path = 'm.onnx'\ndevice = 'mps'\n",
+            r"p\.toml: \[sharpen\] device 'mps': the onnx backend runs on cpu, cuda or cuda:K",
+        ),
+    ]:
+        cfg.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            Pipeline.from_toml(cfg)
+    cfg.write_text("[sharpen]\ndevice = 'cpu'\n")
+    assert Pipeline.from_toml(cfg).sharpen.device == "cpu"
+
+
 def test_every_pipeline_key_is_documented():
     """docs/pipeline.md has a row for every key a pipeline TOML accepts (a new key cannot go unexplained)."""
     import dataclasses

@@ -228,6 +228,40 @@ def test_gather_model_lays_mirror_stacks_about_the_lens_models_optical_centre(tm
     base = ["gather", str(src), "--tile", "32", "--n", "4", "--model", str(model)]
     assert main([*base, "--strategy", "mirror", "-o", str(tmp_path / "a.png")]) == 0
     assert "centre (71.5, 15.5)" in capsys.readouterr().out  # 0.75 * 96 - 0.5, 0.25 * 64 - 0.5
-    assert main([*base, "-o", str(tmp_path / "b.png")]) == 2  # spread: no optical centre to take
-    assert "--model gives the optical centre of --strategy mirror" in capsys.readouterr().err
-    assert not (tmp_path / "b.png").exists()
+    assert main([*base, "-o", str(tmp_path / "b.png")]) == 0  # the model's own gathering, as process: mirror
+    assert "strategy mirror, centre (71.5, 15.5)" in capsys.readouterr().out
+    for flags, said in (
+        (["--strategy", "spread"], f"--model {model} gives the optical centre of mirror gathering, and --strategy "),
+        (["--strategy", "mirror", "--center", "10,10"], f"--model {model} gives the optical centre (its card's)"),
+    ):
+        assert main([*base, *flags, "-o", str(tmp_path / "c.png")]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_gather_model_defaults_to_the_shipped_lens_models_mirror_stacks(image, tmp_path, capsys):
+    """--model LENS_MODEL alone was refused ("use it with mirror"), though process gathers as the model's card says."""
+    out = tmp_path / "s.png"
+    assert main(["gather", str(image), "--model", "lens-a-unet-tx-n4", "--tile", "64", "-o", str(out)]) == 0
+    assert "strategy mirror, centre (" in capsys.readouterr().out and out.is_file()
+    assert main(["gather", str(image), "--tile", "64", "-o", str(out), "--overwrite"]) == 0  # no --model: spread
+    assert capsys.readouterr().out.strip().endswith("strategy spread")
+    with pytest.raises(SystemExit):
+        main(["gather", "--help"])
+    assert "with --model, the model's own: mirror for a lens model" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("strategy", [[], ["--strategy", "mirror"]], ids=["default", "mirror"])
+def test_gather_model_refuses_a_model_that_is_not_a_lens_model_in_its_own_terms(tmp_path, capsys, strategy):
+    """A sharpening model was refused as one that "cannot run the lens stage": gather has no stages."""
+    from isp_collab.models import create_model, save_model
+
+    model = save_model(create_model("unet-tx", n=4), tmp_path / "sharp", {"task": "sharpen", "n_trained": 4})
+    src, out = tmp_path / "in.png", tmp_path / "s.png"
+    assert cv2.imwrite(str(src), np.full((64, 96, 3), 128, np.uint8))
+    assert main(["gather", str(src), "--tile", "32", "--model", str(model), *strategy, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{model / 'card.json'}: a 'sharpen' model, not a lens model: it has no optical centre" in err
+    assert "stage" not in err and not out.exists()

@@ -32,7 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="IMAGE",
         help="PNG/JPEG/TIFF image, RAW file or described headerless .raw (decoded as process does)",
     )
-    p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"], help="default spread")
+    p.add_argument(
+        "--strategy",
+        choices=["spread", "local", "mirror"],
+        help="gathering strategy (default: with --model, the model's own: mirror for a lens model, as process's lens "
+        "stage gathers; else spread)",
+    )
     p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
     p.add_argument("--tile", type=int, default=256, help="tile size in pixels, a multiple of 8 (default 256)")
     p.add_argument(
@@ -51,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         metavar="MODEL",
-        help="mirror: gather about this lens model's optical centre (its card's optical_center), as process's "
-        "lens stage does; a shipped name or a model folder",
+        help="a lens model (a shipped name or a model folder): gather mirror stacks about its optical centre (its "
+        "card's optical_center), as process's lens stage does; not with --center or another --strategy",
     )
     p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -70,6 +75,40 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
         return float(parts[0]), float(parts[1])
     except ValueError:
         raise ValueError(f"--center must be X,Y in pixels (e.g. 2000,1500), got {text!r}") from None
+
+
+def lens_model(model: str, strategy: str | None, center: tuple[float, float] | None):
+    """``--model``: (the lens stage running that model, the strategy to gather with). The model's own
+    strategy (its card's, as process's lens stage gathers: mirror) unless ``--strategy`` names one; refused, in
+    one line, with ``--center``, with a strategy other than mirror, or for a model that is not a lens model
+    (it has no optical centre to gather about)."""
+    from ..models.weights import CARD_FILE, read_card, resolve_model_dir
+    from ..pipeline import LensCorrect
+    from ..restore.model_card import default_strategy, model_card
+
+    if strategy not in (None, "mirror"):
+        raise ValueError(
+            f"--model {model} gives the optical centre of mirror gathering, and --strategy {strategy} has none: "
+            "drop --model, or use --strategy mirror (the default with --model)"
+        )
+    if center is not None:
+        raise ValueError(f"--model {model} gives the optical centre (its card's): drop --center, or drop --model")
+    card_path = resolve_model_dir(model) / CARD_FILE
+    task = read_card(model).get("task")
+    if task is not None and not (str(task) == "lens" or str(task).startswith("lens-")):
+        raise ValueError(
+            f"{card_path}: a {str(task)!r} model, not a lens model: it has no optical centre to gather mirror stacks "
+            "about (--model takes a lens model, e.g. lens-a-unet-tx-n4; drop it to draw any --strategy)"
+        )
+    lens = LensCorrect(model=model)
+    card = model_card(None, lens.network())  # the network is built as process builds it (its checks, its warnings)
+    strategy = strategy or default_strategy(card)
+    if strategy != "mirror":  # a card that names no task and recommends another gathering
+        raise ValueError(
+            f"{card_path}: the model's own gathering is {strategy} (its card's recommended_strategy, or its task's), "
+            "which has no optical centre; give --strategy mirror to gather about its centre"
+        )
+    return lens, strategy
 
 
 def read_display_image(path: Path, frame_out: list | None = None) -> tuple[np.ndarray, int]:
@@ -151,18 +190,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= overlap <= args.tile // 2:
         raise ValueError(f"--overlap must be in [0, tile // 2 = {args.tile // 2}], got {overlap}")
     center = parse_center(args.center)
-    if center is not None and args.strategy != "mirror":
-        raise ValueError(f"--center applies to --strategy mirror only, got --strategy {args.strategy}")
-    lens = None
-    if args.model is not None:
-        if args.strategy != "mirror" or center is not None:
-            raise ValueError(
-                "--model gives the optical centre of --strategy mirror: use it with mirror and without --center"
-            )
-        from ..pipeline import LensCorrect
-
-        lens = LensCorrect(model=args.model)
-        lens.network()  # reads its card (and refuses a model of another task) before the image is decoded
+    lens, strategy = None, args.strategy or "spread"
+    if args.model is not None:  # reads its card, and refuses a model that is not a lens model, before decoding
+        lens, strategy = lens_model(args.model, args.strategy, center)
+    elif center is not None and strategy != "mirror":
+        raise ValueError(f"--center applies to --strategy mirror only, got --strategy {strategy}")
     check_writable_folder(out.parent)  # before decoding: a RAW file takes seconds
     frames: list = []
     rgb, orientation = read_display_image(src, frames)
@@ -175,10 +207,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{src}: {e}") from None
     with warnings.catch_warnings(record=True) as caught:  # a stack size mirror gathering wastes: one line
         warnings.simplefilter("always")
-        stacks = gather_stacks(grid, args.n, args.strategy)
+        stacks = gather_stacks(grid, args.n, strategy)
     for warning in caught:
         print(f"isp-collab gather: warning: {str(warning.message).splitlines()[0]}", file=sys.stderr)
-    picture = draw_upright(rgb, grid, stacks, orientation, show_center=args.strategy == "mirror")
+    picture = draw_upright(rgb, grid, stacks, orientation, show_center=strategy == "mirror")
     write_atomic(out, picture, args.overwrite)
     rows, cols = grid.shape
     turned = (
@@ -187,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"wrote {out}: {picture.shape[1]}x{picture.shape[0]}{turned}, {len(grid)} tiles ({rows}x{cols}, "
         f"tile {args.tile}, overlap {overlap}), "
-        f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} of N={args.n}, strategy {args.strategy}"
-        + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if args.strategy == "mirror" else "")
+        f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} of N={args.n}, strategy {strategy}"
+        + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if strategy == "mirror" else "")
     )
     return 0

@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n",
         type=int,
-        help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's; lens: 2 or a multiple of 4, "
-        "as its stacks are mirror orbits of 4 tiles)",
+        help=f"stack size N for the collaborative stages, 1..{MAX_N} (default: the model's; lens: best 1, 2 or a multiple of 4, "
+        "as its stacks are mirror orbits of 4 tiles; another N runs with a warning)",
     )
     p.add_argument(
         "--tile",

@@ -93,6 +93,22 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.overlap must be >= 0, got {self.overlap}")
         if self.model is not None:
             self.model = os.fspath(self.model)
+        if self.device is not None:
+            self._check_device()
+
+    def _check_device(self) -> None:
+        """A device this machine (for ONNX: this ONNX Runtime) cannot use is refused when the stage is made, so a
+        config file's ``device`` is refused as the file is read, naming it: ``sharpen.device 'cuda' ...``."""
+        from ..device import pick_device
+        from ..restore.backends import onnx_providers
+
+        try:
+            onnx_providers(str(self.device)) if self.runtime == "onnx" else pick_device(str(self.device))
+        except ValueError as e:  # their messages start "device 'cuda'..."
+            message = str(e).splitlines()[0]
+            raise ValueError(
+                f"{self.name}.{message}" if message.startswith("device ") else f"{self.name}.device: {message}"
+            ) from None
 
     @property
     def runtime(self) -> Literal["torch", "onnx"]:
