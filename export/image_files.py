@@ -118,7 +118,12 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
 
 # camera RAW files (LibRaw's usual suffixes): refused by name before decoding, since OpenCV would decode the
 # embedded thumbnail of some (a .kdc's 96x64 preview) and the consumer would restore that
-RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".kdc", ".raw"}
+# camera RAW suffixes (isp_collab.pipeline.io.RAW_EXTENSIONS, copied: this consumer imports no isp_collab)
+RAW_SUFFIXES = {
+    *(".3fr", ".arw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dcs", ".dng", ".erf", ".fff", ".gpr", ".iiq"),
+    *(".k25", ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".ptx", ".raf", ".raw", ".rw2"),
+    *(".rwl", ".sr2", ".srf", ".srw", ".x3f"),
+}
 
 
 OUTPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy"}

@@ -11,3 +11,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cpu_only_onnxruntime(monkeypatch):
+    """ONNX Runtime as installed here (CPU provider only), also where onnxruntime-gpu is installed."""
+    import onnxruntime as ort
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])

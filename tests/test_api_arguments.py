@@ -29,7 +29,7 @@ from isp_collab.restore import restore
         ({"onnx_path": "x.onnx", "device": "cuda"}, "this ONNX Runtime has no CUDA provider"),
     ],
 )
-def test_restore_refuses_bad_arguments(kwargs, message):
+def test_restore_refuses_bad_arguments(kwargs, message, cpu_only_onnxruntime):
     image = np.zeros((32, 32, 3), np.float32)
     with pytest.raises(ValueError, match=re.escape(message)):
         restore(image, create_model("unet-tx", n=4).eval(), **kwargs)

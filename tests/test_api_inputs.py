@@ -75,7 +75,7 @@ def test_sharpen_at_strength_zero_returns_a_copy_not_the_callers_array():
     assert image.min() == 0.5
 
 
-def test_restore_refuses_an_onnx_file_on_torch_or_cuda_and_a_backend_with_onnx_path(tmp_path):
+def test_restore_refuses_an_onnx_file_on_torch_or_cuda_and_a_backend_with_onnx_path(tmp_path, cpu_only_onnxruntime):
     image = np.zeros((16, 16, 3), np.float32)
     onnx = tmp_path / "m.onnx"
     with pytest.raises(ValueError, match=re.escape(f"{onnx}: an ONNX file runs on the onnx backend, not 'torch'")):
@@ -160,7 +160,7 @@ def test_colour_curves_keep_the_shape_of_scalars_and_take_python_numbers():
     assert linear_to_srgb(1).shape == ()
 
 
-def test_restore_refuses_two_onnx_files_and_a_device_for_a_backend(tmp_path):
+def test_restore_refuses_two_onnx_files_and_a_device_for_a_backend(tmp_path, cpu_only_onnxruntime):
     from isp_collab.restore import TorchBackend
 
     image = np.zeros((16, 16, 3), np.float32)

@@ -103,6 +103,13 @@ def test_a_raw_file_opencv_could_decode_is_refused_by_its_suffix(tmp_path, name)
     assert image_files.read_image(tmp_path / "shot.tif")[0].shape == (64, 96, 3)
 
 
+def test_the_consumer_knows_every_raw_suffix_the_package_does():
+    """A suffix missing here (.dcr, .k25: Kodak, like .kdc) let OpenCV restore a RAW file's thumbnail."""
+    from isp_collab.pipeline.io import RAW_EXTENSIONS
+
+    assert set(RAW_EXTENSIONS) == load_script(CORE.parent / "image_files.py").RAW_SUFFIXES
+
+
 def test_consumer_runs_from_another_folder(tmp_path):
     """``python export/consume_onnx.py`` finds collab_core.py beside it whatever the working folder."""
     src, dst = tmp_path / "in.npy", tmp_path / "out.npy"

@@ -273,7 +273,7 @@ def test_the_pipeline_refuses_a_sidecar_written_for_another_file(tmp_path):
     assert Sharpen(enabled=True, onnx_path=str(onnx_path)).network() is not None
 
 
-def test_an_onnx_stage_runs_on_its_device(tmp_path):
+def test_an_onnx_stage_runs_on_its_device(tmp_path, cpu_only_onnxruntime):
     """The stage's device reaches ONNX Runtime (it was ignored: a device='cpu' stage ran on the GPU when there was
     one); this ONNX Runtime has no CUDA provider, so 'cuda' is refused and 'cpu' runs on the CPU alone."""
     from isp_collab.pipeline.collaborative import Sharpen

@@ -304,6 +304,8 @@ def test_a_device_the_machine_lacks_is_refused_naming_the_config_file_and_key(tm
             Pipeline.from_toml(cfg)
     cfg.write_text("[sharpen]\ndevice = 'cpu'\n")
     assert Pipeline.from_toml(cfg).sharpen.device == "cpu"
+    cfg.write_text("[sharpen]\nenabled = false\ndevice = 'cuda'\n")  # a GPU machine's file, the stage off here
+    assert not Pipeline.from_toml(cfg).sharpen.enabled
 
 
 def test_every_pipeline_key_is_documented():

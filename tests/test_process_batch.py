@@ -41,20 +41,20 @@ def test_skip_existing_goes_by_the_input_an_output_records_not_by_its_name(capsy
     """RAW + JPEG shooting: IMG.png was IMG.tif's; a re-run with IMG.JPG added (sorted first, so planned to get
     IMG.png) skipped the JPEG as done and wrote the TIFF again as IMG_tif.png. Now the JPEG is processed (to a
     fresh name), the TIFF is skipped, and no file is replaced."""
-    from isp_collab.pipeline.provenance import recorded_source
+    from isp_collab.pipeline.provenance import recorded_source, source_record
 
     folder, out = tmp_path / "card", tmp_path / "out"
     pixels = np.random.default_rng(0).integers(0, 256, (8, 12, 3)).astype(np.uint8)
     folder.mkdir()
     cv2.imwrite(str(folder / "IMG.tif"), pixels)
     assert run(capsys, folder, "-o", out, "--stages", "none")[0] == 0
-    assert files_under(out) == ["IMG.png"] and recorded_source(out / "IMG.png") == "IMG.tif"
+    assert files_under(out) == ["IMG.png"] and recorded_source(out / "IMG.png") == source_record(folder / "IMG.tif")
     first = (out / "IMG.png").read_bytes()
     cv2.imwrite(str(folder / "IMG.JPG"), pixels[::-1])
     code, err, _ = run(capsys, folder, "-o", out, "--stages", "none", "--skip-existing")
     assert code == 0 and err == ["isp-collab process: note: 1 input(s) skipped: their outputs exist"], err
     assert files_under(out) == ["IMG.png", "IMG_2.png"] and (out / "IMG.png").read_bytes() == first
-    assert recorded_source(out / "IMG_2.png") == "IMG.JPG"
+    assert recorded_source(out / "IMG_2.png") == source_record(folder / "IMG.JPG")
     code, err, _ = run(capsys, folder, "-o", out, "--stages", "none", "--skip-existing")  # all done now
     assert code == 0 and err[0] == "isp-collab process: note: 2 input(s) skipped: their outputs exist", err
     assert files_under(out) == ["IMG.png", "IMG_2.png"]
@@ -124,3 +124,42 @@ def test_an_interrupted_batch_says_how_far_it_got(capsys, tmp_path, monkeypatch)
         "picks up where it stopped)",
         "isp-collab process: interrupted",
     ], err
+
+
+def test_skip_existing_tells_apart_inputs_of_one_name_from_two_folders(capsys, tmp_path):
+    """Cameras reuse IMG_0001.JPG across cards. b/IMG.png processed alone gives out/IMG.png; a re-run with a/
+    first plans a/IMG.png there: matched by name alone, a was taken as done and b processed again."""
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    _png(a / "IMG.png", 0)
+    _png(b / "IMG.png", 1)
+    assert run(capsys, b, "-o", out, "--stages", "none")[0] == 0
+    first = (out / "IMG.png").read_bytes()
+    code, err, _ = run(capsys, a, b, "-o", out, "--stages", "none", "--skip-existing")
+    assert code == 0 and err == ["isp-collab process: note: 1 input(s) skipped: their outputs exist"], err
+    assert files_under(out) == ["IMG.png", "IMG_2.png"] and (out / "IMG.png").read_bytes() == first
+    np.testing.assert_array_equal(cv2.imread(str(out / "IMG_2.png")), cv2.imread(str(a / "IMG.png")))
+
+
+def test_skip_existing_counts_no_file_without_a_record_as_done(capsys, tmp_path):
+    """A batch of a.png and a_compare.png with --compare stopped after a: out/a_compare.png is a's comparison
+    image, and a re-run took it for the second input's output. Files without a record are never done (nor
+    replaced)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _png(folder / "a.png", 0)
+    _png(folder / "a_compare.png", 1)
+    assert run(capsys, folder / "a.png", "-o", out, "--stages", "none", "--compare")[0] == 0
+    assert files_under(out) == ["a.png", "a_compare.png"]
+    crop = (out / "a_compare.png").read_bytes()
+    code, err, _ = run(capsys, folder, "-o", out, "--stages", "none", "--skip-existing")
+    assert code == 0 and err == ["isp-collab process: note: 1 input(s) skipped: their outputs exist"], err
+    assert files_under(out) == ["a.png", "a_compare.png", "a_compare_2.png"]
+    assert (out / "a_compare.png").read_bytes() == crop
+
+
+def test_skip_existing_does_not_hide_an_output_that_is_its_input(capsys, tmp_path):
+    src = tmp_path / "x.png"
+    _png(src, 0)
+    code, err, _ = run(capsys, src, "-o", src, "--stages", "none", "--skip-existing")
+    assert code == 2 and err == [
+        f"isp-collab process: error: {src}: the output would replace its own input; choose another output"
+    ]

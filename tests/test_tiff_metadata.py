@@ -55,3 +55,17 @@ def test_a_jpegs_exposure_reaches_a_tiff_from_process(tmp_path):
     Pipeline().process_file(tmp_path / "in.jpg", tmp_path / "out.tif")
     with Image.open(tmp_path / "out.tif") as out:
         assert out.getexif().get_ifd(0x8769)[34855] == 800
+
+
+def test_one_odd_value_does_not_drop_the_other_exposure_tags():
+    """ISO 70000 (a LONG in the input) dropped every exposure tag; a lens name with Ø came out as '?'."""
+    import tifffile
+
+    exif = Image.Exif()
+    sub = exif.get_ifd(0x8769)
+    sub[33434], sub[34855], sub[42036] = IFDRational(1, 8000), 70000, "Objektiv Ø50".encode()  # UTF-8, as cameras
+    data = encode_image(np.zeros((4, 4, 3), np.float32), ".tif", 16, exif=exif.tobytes()[6:])
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        carried = tif.pages[0].tags["ExifTag"].value
+    assert carried["ExposureTime"] == (1, 8000) and carried["ISOSpeedRatings"] == 65535  # EXIF 2.3's cap
+    assert carried["LensModel"] == "Objektiv Ø50"

@@ -123,9 +123,7 @@ def plan_jobs(
     used: set[str] = {key(p) for p in taken}
     planned: list[tuple[Path, Path, Path | None]] = []
     for src, dst in jobs:
-        if _same_file(dst, src):  # not even --overwrite replaces a source file, in either mode
-            where = "output" if single else "output folder"
-            raise OutputError(f"{dst}: the output would replace its own input; choose another {where}")
+        refuse_own_input(src, dst, single)
         # an output may not take a path written earlier in the run or another input's; the compare
         # file not even its own input's
         blocked = used | (inputs - {key(src)})
@@ -139,6 +137,17 @@ def plan_jobs(
         used.update(key(p) for p in (out, cmp) if p is not None)
         planned.append((src, out, cmp))
     return planned
+
+
+def refuse_own_input(src: Path, dst: Path, single: bool) -> None:
+    """An output that is its own input (the same file, through a link or a case-insensitive file system too) is an
+    error, even with ``--overwrite`` or ``--skip-existing``; ``single``: an explicitly named output file."""
+    from ..pipeline import OutputError
+
+    if _same_file(dst, src):
+        raise OutputError(
+            f"{dst}: the output would replace its own input; choose another {'output' if single else 'output folder'}"
+        )
 
 
 def _has_restoration_table(config: str | os.PathLike) -> bool:
@@ -255,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--format {args.format} cannot hold --bit-depth {args.bit_depth} samples (8-bit only)")
         taken: set[Path] = set()
         if args.skip_existing:  # the output decides (its --compare image is not written again for a skipped input)
+            for src, dst in planned:  # an output that is its input is an error, not an input already done
+                refuse_own_input(src, dst, named)
             if named:
                 planned, skipped = ([], 1) if Path(args.output).exists() else (planned, 0)
             else:  # the outputs that record an input as their source (names depend on the batch)

@@ -93,7 +93,7 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.overlap must be >= 0, got {self.overlap}")
         if self.model is not None:
             self.model = os.fspath(self.model)
-        if self.device is not None:
+        if self.device is not None and self.enabled:  # a stage that does not run may name another machine's device
             self._check_device()
 
     def _check_device(self) -> None:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import threading
 import warnings
-import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 from ..atomic import OutputError
 from ..native_stderr import capture_stderr
 from . import provenance
+from .containers import ICC_HEADER, jpeg_with_segments, png_with_chunks, srgb_icc
 from .frame import Frame, apply_orientation
 from .io import (
     DEFAULT_MAX_PIXELS,
@@ -48,6 +48,24 @@ from .tiff_metadata import add_exif_ifd, tiff_extratags
 _pillow_cap_lock = threading.Lock()
 
 
+@contextmanager
+def pillow_header(path: Path):
+    """``Image.open(path)`` for its header (size, EXIF, text chunks), without Pillow's decompression-bomb cap
+    (callers check pixels themselves) and without its "Corrupt EXIF data" warnings."""
+    from PIL import Image
+
+    with _pillow_cap_lock:  # two readers at once must not leave Pillow's own cap at None
+        pillow_cap = Image.MAX_IMAGE_PIXELS
+        try:
+            Image.MAX_IMAGE_PIXELS = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                with Image.open(path) as im:
+                    yield im
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_cap
+
+
 @dataclass(frozen=True)
 class ImageDecode:
     """Read an ordinary image: ``__call__(path) -> (image, frame)``.
@@ -60,33 +78,26 @@ class ImageDecode:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import UnidentifiedImageError
 
         p = check_input_file(path)
-        with _pillow_cap_lock:  # two decoders at once must not leave Pillow's own cap at None
-            pillow_cap = Image.MAX_IMAGE_PIXELS
-            try:  # PIL reads only the header here: size and EXIF before any pixel is decoded
-                Image.MAX_IMAGE_PIXELS = None  # our own cap (--max-pixels) decides, below
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the decode below judges
-                    with Image.open(p) as im:
-                        width, height = im.size
-                        check_pixels(p, height, width, self.max_pixels)  # before anything else is read
-                        orientation = int(im.getexif().get(0x0112, 1) or 1)
-                        alpha = "A" in im.mode or "transparency" in im.info
-                        icc = im.info.get("icc_profile")
-                        grey = im.mode in _GREY_MODES
-                        exif = _upright_exif(im)
-                        tiff = im.format == "TIFF"
-            except InputError:
-                raise
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-                reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-                if isinstance(e, UnidentifiedImageError):
-                    reason = _tiff_reason(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
-                raise InputError(f"{p}: cannot read image ({reason})") from None
-            finally:
-                Image.MAX_IMAGE_PIXELS = pillow_cap
+        try:  # PIL reads only the header here: size and EXIF before any pixel is decoded; our cap decides
+            with pillow_header(p) as im:  # ("Corrupt EXIF data" is not said: the decode below judges)
+                width, height = im.size
+                check_pixels(p, height, width, self.max_pixels)  # before anything else is read
+                orientation = int(im.getexif().get(0x0112, 1) or 1)
+                alpha = "A" in im.mode or "transparency" in im.info
+                icc = im.info.get("icc_profile")
+                grey = im.mode in _GREY_MODES
+                exif = _upright_exif(im)
+                tiff = im.format == "TIFF"
+        except InputError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+            if isinstance(e, UnidentifiedImageError):
+                reason = _tiff_reason(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
+            raise InputError(f"{p}: cannot read image ({reason})") from None
         if tiff and (reason := _camera_raw_reason(p)):  # Pillow reads its preview: the sensor data would be lost
             raise InputError(f"{p}: {reason}")
         _warn_dropped(p, alpha, icc)
@@ -258,7 +269,7 @@ def encode_image(
     jpeg_quality: int = 95,
     exif: bytes | None = None,
     jpeg_chroma: str = "444",
-    source: str | None = None,
+    record: str | None = None,
 ) -> bytes:
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
@@ -266,8 +277,8 @@ def encode_image(
     TIFF-structured EXIF to embed (PNG and JPEG: whole; TIFF: its camera, date, artist and copyright tags and
     the exposure tags of ``raw_exif.EXPOSURE_TAGS``, ``tiff_metadata``);
     jpeg_chroma: ``"444"`` (full-resolution colour),
-    ``"422"`` or ``"420"``; source: the input's file name, recorded in the file (:mod:`.provenance`). The file is
-    tagged as sRGB (module docstring).
+    ``"422"`` or ``"420"``; record: which input the file was made from, kept in it (:mod:`.provenance`). The
+    file is tagged as sRGB (module docstring).
     """
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
         what = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
@@ -306,10 +317,11 @@ def encode_image(
             compression="zlib",
             compressionargs={"level": 1},  # a 4K 16-bit frame: 1.1 s against 2.0 s at zlib's default 6, 1% larger
             predictor=True,
-            iccprofile=_srgb_icc() if q.ndim == 3 else None,  # an RGB profile on grey pixels breaks colour management
+            iccprofile=srgb_icc() if q.ndim == 3 else None,  # an RGB profile on grey pixels breaks colour management
             metadata=None,
             software="isp-collab",
-            extratags=tiff_extratags(exif) + ([provenance.tiff_tag(source)] if source else []),
+            bigtiff=(big := q.nbytes > 2**32 - 2**25),  # tifffile's own threshold, decided here for the EXIF IFD
+            extratags=tiff_extratags(exif, big) + ([provenance.tiff_tag(record)] if record else []),
         )
         return add_exif_ifd(out.getvalue(), exif)
     params = []
@@ -325,37 +337,10 @@ def encode_image(
         raise ValueError(f"OpenCV could not encode a {bit_depth}-bit {ext} image")
     if ext == ".png":
         chunks = [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else [])
-        return _png_with_chunks(buf.tobytes(), chunks + ([provenance.png_chunk(source)] if source else []))
-    icc = [(0xE2, _ICC_HEADER + _srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
+        return png_with_chunks(buf.tobytes(), chunks + ([provenance.png_chunk(record)] if record else []))
+    icc = [(0xE2, ICC_HEADER + srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
     segments = ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc
-    return _jpeg_with_segments(buf.tobytes(), segments + ([provenance.jpeg_comment(source)] if source else []))
-
-
-_ICC_HEADER = b"ICC_PROFILE\x00\x01\x01"  # one chunk of one (the profile fits a single APP2 segment)
-
-
-def _srgb_icc() -> bytes:
-    """LittleCMS's sRGB ICC profile (about 600 bytes)."""
-    from PIL import ImageCms
-
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-
-
-def _png_with_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
-    """``png`` with ``(type, data)`` chunks inserted right after IHDR (8-byte signature + 25-byte IHDR)."""
-    extra = b"".join(
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)) for kind, data in chunks
-    )
-    return png[:33] + extra + png[33:]
-
-
-def _jpeg_with_segments(jpeg: bytes, segments: list[tuple[int, bytes]]) -> bytes:
-    """``jpeg`` with ``(marker, payload)`` APPn / COM segments inserted after SOI and OpenCV's JFIF APP0."""
-    at = 2
-    if jpeg[2:4] == b"\xff\xe0":
-        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
-    extra = b"".join(bytes([0xFF, m]) + struct.pack(">H", len(p) + 2) + p for m, p in segments if len(p) + 2 < 65536)
-    return jpeg[:at] + extra + jpeg[at:]
+    return jpeg_with_segments(buf.tobytes(), segments + ([provenance.jpeg_comment(record)] if record else []))
 
 
 @dataclass(frozen=True)
@@ -390,5 +375,15 @@ class Encode:
             self.jpeg_quality,
             exif=frame.exif,
             jpeg_chroma=self.jpeg_chroma,
-            source=Path(frame.source).name if frame.source else None,
+            record=_record(frame.source),
         )
+
+
+def _record(source: str | os.PathLike | None) -> str | None:
+    """The provenance record of input ``source`` (None without one, or when it cannot be read now)."""
+    if not source:
+        return None
+    try:
+        return provenance.source_record(source)
+    except OSError:
+        return None

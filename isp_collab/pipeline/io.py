@@ -263,14 +263,14 @@ def skip_done(
 ) -> tuple[list[tuple[Path, Path]], int, set[Path]]:
     """``--skip-existing``: which (input, output) pairs still need processing into the output ``folder``.
 
-    An input is done when a file of its output type in ``folder`` records it as its source
-    (:mod:`.provenance`): output names depend on the rest of the batch, so a re-run that adds
-    ``IMG_0001.JPG`` beside ``IMG_0001.kdc`` must not take the KDC's ``IMG_0001.png`` for the JPEG's.
-    An output without a record (written before records, or by another program) at the planned path
-    still counts as done. Returns (pairs to process, how many were skipped, the folder's existing files
-    of that type, which the pairs still to process must not be written over).
+    An input is done when a file of its output type in ``folder`` records it (:mod:`.provenance`: its
+    fingerprint and name), at its planned path or, since names depend on the rest of the batch, at another
+    (a re-run that adds ``IMG_0001.JPG`` beside ``IMG_0001.kdc`` must not take the KDC's ``IMG_0001.png`` for the
+    JPEG's). Files without a record (comparison images, other programs' files, outputs of versions before
+    records) never count as done. Returns (pairs to process, how many were skipped, the folder's existing
+    files of that type, which the pairs still to process must not be written over).
     """
-    from .provenance import recorded_source
+    from .provenance import recorded_source, source_record
 
     out = Path(folder)
     suffixes = {dst.suffix.lower() for _, dst in pairs}
@@ -279,14 +279,24 @@ def skip_done(
         if out.is_dir()
         else {}
     )
-    claimed: set[Path] = set()
-    kept = []
+    by_record: dict[tuple[str, str], list[Path]] = {}
+    for p, record in existing.items():
+        if record:
+            by_record.setdefault((record, p.suffix), []).append(p)
+    records = {}
     for src, dst in pairs:
-        mine = [p for p, name in existing.items() if name == src.name and p not in claimed and p.suffix == dst.suffix]
-        if mine:
-            claimed.add(dst if dst in mine else mine[0])
-        elif dst in existing and existing[dst] is None and dst not in claimed:
-            claimed.add(dst)
-        else:
-            kept.append((src, dst))
+        try:
+            records[src] = (source_record(src), dst.suffix)
+        except OSError:  # missing or unreadable: processing reports it
+            records[src] = None
+    done: set[Path] = set()
+    for src, dst in pairs:  # first every output at its planned path, then the others wherever they are
+        if records[src] is not None and dst in by_record.get(records[src], []):
+            by_record[records[src]].remove(dst)
+            done.add(src)
+    for src, _ in pairs:
+        if src not in done and records[src] is not None and by_record.get(records[src]):
+            by_record[records[src]].pop(0)
+            done.add(src)
+    kept = [(src, dst) for src, dst in pairs if src not in done]
     return kept, len(pairs) - len(kept), set(existing)

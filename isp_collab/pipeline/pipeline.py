@@ -281,7 +281,7 @@ class Pipeline:
         cmp_data = None
         if compare is not None:
             crop = side_by_side(result.before, result.after, lambda x: self.finish(x, result.frame), compare_size)
-            cmp_data = encode_image(crop, ".png", 8)
+            cmp_data = encode_image(crop, ".png", 8)  # no record: never taken for an input's output
         t0 = time.perf_counter()
         # the pair is one output: both written before either is renamed into place (a failure replaces neither)
         atomic_write_files({dst: data} if cmp_data is None else {dst: data, compare: cmp_data}, overwrite=overwrite)

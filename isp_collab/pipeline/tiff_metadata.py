@@ -52,14 +52,17 @@ def _exposure(exif: bytes | None) -> dict[int, object]:
         v = sub.get(tag)
         if isinstance(v, tuple) and v and _TYPES[tag] == 3:  # ISO may be a list of speeds: the first
             v = v[0]
-        if isinstance(v, str):
-            v = v.rstrip("\x00").strip() or None
-        if v is not None and not isinstance(v, bytes):
-            out[tag] = v
-    try:  # a value Pillow cannot encode: none are carried (checked before a placeholder is written)
-        _ifd(out, "<").tobytes(8)
-    except Exception:  # noqa: BLE001
-        return {}
+        if _TYPES[tag] == 3 and isinstance(v, int):
+            v = min(v, 65535)  # a SHORT; EXIF 2.3 records ISO 65535 and above as 65535
+        if isinstance(v, str):  # the input's own bytes (Pillow read them as Latin-1; writing str, it puts "?")
+            v = v.rstrip("\x00").strip().encode("latin-1", "replace") or None
+        if v is None or (isinstance(v, bytes) and _TYPES[tag] != 2):
+            continue
+        try:  # a value Pillow cannot encode is left out alone (checked before a placeholder is written)
+            _ifd({tag: v}, "<").tobytes(8)
+        except Exception:  # noqa: BLE001
+            continue
+        out[tag] = v
     return out
 
 
@@ -74,16 +77,17 @@ def _ifd(exposure: dict[int, object], order: str):
     return ifd
 
 
-def tiff_extratags(exif: bytes | None) -> list[tuple[int, int | str, int, object, bool]]:
+def tiff_extratags(exif: bytes | None, bigtiff: bool = False) -> list[tuple[int, int | str, int, object, bool]]:
     """tifffile ``extratags`` for an EXIF block: its camera and date text tags, and a placeholder for the EXIF
-    sub-IFD that :func:`add_exif_ifd` fills when the block has exposure tags ([] without a block)."""
+    sub-IFD that :func:`add_exif_ifd` fills when the block has exposure tags ([] without a block). A BigTIFF
+    (``bigtiff``: Pillow writes classic IFDs only) gets no placeholder, and no exposure tags."""
     block = _load(exif)
     if block is None:
         return []
     tags: list[tuple[int, int | str, int, object, bool]] = [
         (tag, "s", 0, str(block[tag]), True) for tag in _TEXT_TAGS if isinstance(block.get(tag), str)
     ]
-    if _exposure(exif):
+    if not bigtiff and _exposure(exif):
         tags.append((_PLACEHOLDER, 4, 1, 0, True))  # LONG, filled with the sub-IFD's offset
     return tags
 
