@@ -340,7 +340,8 @@ class LensCorrect(CollaborativeStage):
 
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
         kw = super().restore_kwargs(frame)
-        kw["center"] = self._optical_center(frame)
+        if kw["strategy"] == "mirror":  # an export for another gathering has no centre (it is warned of at export)
+            kw["center"] = self._optical_center(frame)
         self._check_lens_frame(frame)
         return kw
 

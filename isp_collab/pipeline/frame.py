@@ -8,6 +8,7 @@ have ``kind="rgb"`` and leave it empty, which turns the colour stages into the i
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -83,6 +84,12 @@ class Frame:
         shape = getattr(image, "shape", ())
         if len(shape) != 3 or shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) image, got shape {tuple(shape)}")
+        gains = fields.get("wb_gains")
+        if gains is not None and (
+            len(gains) != 3
+            or not all(isinstance(g, (int, float, np.number)) and math.isfinite(g) and g > 0 for g in gains)
+        ):  # a zero gain made NaN of the sharpened frame (the luma step divides by them)
+            raise ValueError(f"wb_gains must be 3 finite positive numbers (R, G, B), got {gains!r}")
         fields.setdefault("source", Path("<array>"))
         fields.setdefault("bit_depth", 16)
         return cls(kind=kind, height=int(shape[0]), width=int(shape[1]), **fields)

@@ -230,7 +230,11 @@ class Pipeline:
         return image, frame, t
 
     def restore(self, image: np.ndarray, frame: Frame, timings: dict[str, float] | None = None) -> np.ndarray:
-        """The restoration stages (lens, sharpen, unsharp) on (H, W, 3) float32 linear camera RGB."""
+        """The restoration stages (lens, sharpen, unsharp) on (H, W, 3) float32 linear camera RGB.
+
+        Only the enabled ones run: a plain ``Pipeline()`` has them all off (``isp-collab process`` turns
+        ``sharpen`` on); ``Pipeline(sharpen=Sharpen())`` or a configuration's ``[sharpen]`` table turns it on.
+        """
         for stage in self.restoration:
             t0 = time.perf_counter()
             image = stage(image, frame)

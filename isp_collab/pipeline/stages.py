@@ -89,7 +89,8 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class StageBase:
-    """``__call__`` checks the image and returns it untouched when ``enabled`` is false."""
+    """``__call__`` checks the image and returns it untouched when ``enabled`` is false; other float dtypes
+    (float64, float16) are taken as float32, as :func:`isp_collab.restore.restore` takes them."""
 
     name: ClassVar[str] = "stage"
     enabled: bool = True
@@ -97,6 +98,8 @@ class StageBase:
     def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         if not self.enabled:
             return image
+        if isinstance(image, np.ndarray) and image.dtype != np.float32 and np.issubdtype(image.dtype, np.floating):
+            image = image.astype(np.float32)
         check_image(image)
         return self.apply(image, frame)
 

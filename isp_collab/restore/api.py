@@ -6,7 +6,8 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from ..limits import MAX_TILE
 from ..signals import check_terminated
 from .backends import Backend, OnnxBackend, TorchBackend, onnx_providers
-from .exposure import exposure_gain
+from .exposure import EXPOSURE_TARGET, exposure_gain, exposure_level
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
 from .model_card import center_in_pixels, default_strategy, model_card, trained_center
 from .tiling import MAX_N, Stitcher, TileGrid, default_overlap, make_grid, tile_view
@@ -24,19 +25,24 @@ if TYPE_CHECKING:
 
 # images above this many pixels get a progress bar by default (a 1-MP image takes a few seconds on a CPU)
 PROGRESS_PIXELS = 1_000_000
+DARK_LEVEL = 0.1  # a frame whose brightest 1% is darker than this gets a warning without exposure_target
 DEFAULT_TILE = 256
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
     """Validate an ``H x W x 3`` float linear-RGB image; returns it as float32 (no copy if already)."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+        hint = " (image.cpu().numpy(), H x W x 3)" if type(image).__name__ == "Tensor" else ""
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}{hint}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be H x W x 3, got shape {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image is empty: shape {image.shape}")
     if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"image must be float linear RGB, got dtype {image.dtype} (convert and linearise first)")
+        raise ValueError(
+            f"image must be float linear RGB, got dtype {image.dtype} (for linear integer samples: subtract the black "
+            "level and divide by (white level - black level), e.g. x.astype(np.float32) / 65535; decode sRGB first)"
+        )
     image = np.asarray(image, dtype=np.float32)
     # a float64 sum of float32 values cannot overflow, and NaN/inf propagate: no H x W x 3 mask needed
     if not np.isfinite(image.sum(dtype=np.float64)):
@@ -104,6 +110,12 @@ def default_n(model: object, backend: Backend) -> int:
     if card.get("n_trained"):
         return max(1, int(card["n_trained"]))
     config = getattr(model, "config", None) or getattr(getattr(backend, "model", None), "config", None)
+    if config is None and not isinstance(backend, (TorchBackend, OnnxBackend)):
+        warnings.warn(  # a wrapper around a lens model would run single tiles, spread: silently worse
+            f"restore: this backend ({type(backend).__name__}) has no model card, static N or network config: running "
+            "stacks of N=1; pass n= and strategy= (or give the backend a `card`, the model's card dict)",
+            stacklevel=3,
+        )
     # an un-carded collaborative network: 4 is the project's standard stack size
     return 4 if getattr(config, "collaborative", False) else 1
 
@@ -139,7 +151,7 @@ def restore(
     device: str | None = None,
     center: tuple[float, float] | None = None,
     batch_size: int | None = None,
-    progress: bool | None = None,
+    progress: bool | Callable[[int, int], object] | None = None,
     exposure_target: float = 0.0,
 ) -> np.ndarray:
     """Restore a whole image with a collaborative network, tile by tile, seamlessly.
@@ -160,11 +172,21 @@ def restore(
     stacks per network call (None: 1 on the CPU, where smaller activations are reused by the allocator:
     the 4K demo took 12.1-13.9 s instead of 14.2-15.3 s end to end, with 2 threads; 2 on a GPU); peak
     memory is the input, the output and one mini-batch.
-    ``progress``: a tqdm bar on stderr (None: for images above 1 MP when stderr is a terminal).
+    memory is the input, the output and one mini-batch (plus a copy of the input when it is not float32 or an
+    exposure gain applies). ``progress``: True / False for a tqdm bar on stderr (None: for images above 1 MP
+    when stderr is a terminal), or a callable ``progress(stacks_done, stacks_total)`` called after each network
+    call, instead of the bar; an exception it raises stops the restoration there (a way to cancel).
     ``exposure_target`` > 0: a frame darker than that is restored at the gain that brings it there and
-    divided back (:mod:`.exposure`; the pipeline's stages use :data:`~.exposure.EXPOSURE_TARGET`); 0: as is.
+    divided back (:mod:`.exposure`; the pipeline's stages use :data:`~.exposure.EXPOSURE_TARGET`); 0: as is,
+    with a warning when the frame is very dark (its brightest 1% below :data:`DARK_LEVEL`: 4 stops under a
+    normal exposure restored 3 dB *below* the blurry input, where 0.25 kept the gain).
 
-    Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments.
+    Nothing is clipped: values above 1 (highlights) and below 0 pass through, and the output can undershoot 0
+    next to strong edges; clamp before a log or gamma step. A strategy other than the model's, or a model
+    without a card, gathers what it is told; ``center`` applies to ``mirror`` only.
+
+    Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments (TypeError for a ``model``
+    of another type), and when the network returns NaN or infinity.
     """
     image = check_image(image)
     for key, value in (("n", n), ("tile", tile), ("overlap", overlap), ("batch_size", batch_size)):
@@ -179,11 +201,19 @@ def restore(
             raise ValueError(f"center must be 2 numbers (x, y) in pixels, got {center!r}")
         if any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in center):
             raise ValueError(f"center must be 2 finite numbers (x, y) in pixels, got {center!r}")
+    if exposure_target == 0 and 0 < (level := exposure_level(image)) < DARK_LEVEL:  # (black: nothing to restore)
+        warnings.warn(
+            f"restore: a dark frame (its brightest 1% at {level:.3f}, below {DARK_LEVEL}): the networks were "
+            f"trained on normally exposed frames; pass exposure_target={EXPOSURE_TARGET} as the pipeline's stages do",
+            stacklevel=2,
+        )
     gain = exposure_gain(image, exposure_target) if exposure_target else 1.0
     if gain > 1.0:
         image = image * np.float32(gain)
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if center is not None and strategy not in (None, "mirror"):
+        raise ValueError(f"center applies to strategy 'mirror' only, got strategy={strategy!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     runner = make_backend(model, backend, onnx_path, device)
@@ -224,7 +254,8 @@ def restore(
         n = min(n, len(grid))
     stacks = gather_stacks(grid, n, strategy)
     stitcher = Stitcher(grid)
-    show = (h * w > PROGRESS_PIXELS) if progress is None else bool(progress)
+    report = progress if callable(progress) else None
+    show = (h * w > PROGRESS_PIXELS) if progress is None else (report is None and bool(progress))
     bar = None
     if show:
         from tqdm import tqdm
@@ -237,6 +268,7 @@ def restore(
             leave=False,
             disable=None if progress is None else False,  # by default, none when stderr is not a terminal (logs)
         )
+    done = 0
     try:
         for group, tiles in iter_batches(image, grid, stacks, n, batch_size):
             check_terminated()  # a SIGTERM whose exception a callback swallowed (isp_collab.signals)
@@ -249,8 +281,13 @@ def restore(
                         stitcher.add(idx, flip_tile(out[s, m], fx, fy))
             if bar is not None:
                 bar.update(len(group))
+            if report is not None:
+                done += len(group)
+                report(done, len(stacks))
     finally:
         if bar is not None:
             bar.close()
     out = stitcher.finish()
+    if not np.isfinite(out).all():  # inputs far outside [0, 1] (1e38) overflow inside the network
+        raise ValueError("the network returned NaN or infinity (input values far outside [0, 1]?)")
     return out / np.float32(gain) if gain > 1.0 else out

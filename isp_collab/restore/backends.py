@@ -136,7 +136,7 @@ def onnx_providers(device: str | None = None) -> list:
 class OnnxBackend:
     """Run an exported ONNX model with ONNX Runtime.
 
-    The model has input ``stack`` and output ``restored`` (see the export issue), usually of a
+    The model has input ``stack`` and output ``restored`` (``isp-collab export``, export/README.md), usually of a
     static shape ``[B, N, 3, T, T]``; ``n`` and ``tile`` then come from the file. With a static B
     (exported models use 1) stacks are run B at a time, the last group padded with repeats.
     ``providers`` (ONNX Runtime execution providers) default to those of ``device``

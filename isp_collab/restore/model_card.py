@@ -32,12 +32,16 @@ def onnx_sidecar(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
 
 
 def model_card(model: object, runner: object) -> dict[str, Any]:
-    """How the model was trained to run: the card of a PyTorch model (``model.card`` or the backend's
-    ``model.card``); for an ONNX backend, its sidecar's ``model`` block, with the gathering and overlap the file
+    """How the model was trained to run: the card of a PyTorch model (``model.card``, the backend's ``card`` or
+    its ``model.card``); for an ONNX backend, its sidecar's ``model`` block, with the gathering and overlap the file
     was exported for (``tiling.strategy`` as ``recommended_strategy``, ``tiling.overlap`` as
     ``exported_overlap``), as ``process --onnx`` and ``consume_onnx.py`` use them; else ``{}`` (an un-carded
     network, an ONNX file without a sidecar)."""
-    card = getattr(model, "card", None) or getattr(getattr(runner, "model", None), "card", None)
+    card = (
+        getattr(model, "card", None)
+        or getattr(runner, "card", None)  # a backend of one's own (a wrapper, another runtime) may carry it
+        or getattr(getattr(runner, "model", None), "card", None)
+    )
     if isinstance(card, dict):
         return card
     path = getattr(runner, "path", None)

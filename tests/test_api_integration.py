@@ -1,0 +1,104 @@
+"""``restore`` as an integrator's Python pipeline calls it: progress and cancelling, backends of one's own, dark
+frames, and what it refuses (a review of the API from a camera maker's side)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from isp_collab.restore import make_backend, restore
+
+
+class Wrapper:
+    """A backend of one's own around another (progress, another runtime): no card unless given one."""
+
+    n = None
+    tile = None
+    multiple = 8
+
+    def __init__(self, inner, card=None):
+        self.inner, self.shapes = inner, []
+        if card is not None:
+            self.card = card
+
+    def run(self, stacks):
+        self.shapes.append(stacks.shape)
+        return self.inner.run(stacks)
+
+
+def _photo(h=96, w=128, level=0.5):
+    rng = np.random.default_rng(0)
+    return (rng.random((h, w, 3), dtype=np.float32) * level).astype(np.float32)
+
+
+def test_progress_can_be_a_callable_and_it_can_cancel():
+    backend = make_backend("sharpen-unet-tx-n4", device="cpu")
+    calls = []
+    restore(_photo(), backend, tile=32, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] and [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done, total):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        restore(_photo(), backend, tile=32, progress=cancel)
+
+
+def test_a_backend_of_ones_own_keeps_the_lens_models_stacks_or_is_warned():
+    """A progress wrapper around a lens model ran single tiles, spread: silently different (0.135 off)."""
+    lens = make_backend("lens-a-unet-tx-n4", device="cpu")
+    image = _photo(128, 128)
+    direct = restore(image, lens, tile=32)
+    carded = Wrapper(lens, card=lens.model.card)
+    np.testing.assert_array_equal(restore(image, carded, tile=32), direct)
+    assert all(shape[1] == 4 for shape in carded.shapes)
+    with pytest.warns(UserWarning, match="has no model card, static N or network config: running stacks of N=1"):
+        restore(image, Wrapper(lens), tile=32)
+
+
+def test_a_very_dark_frame_is_warned_about_unless_the_exposure_gain_is_on():
+    backend = make_backend("sharpen-unet-tx-n4", device="cpu")
+    dark = _photo(level=0.03)
+    with pytest.warns(UserWarning, match=r"a dark frame \(its brightest 1% at 0\.0\d\d, below 0\.1\).*exposure_target"):
+        restore(dark, backend, tile=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restore(dark, backend, tile=32, exposure_target=0.25)
+        restore(np.zeros((40, 40, 3), np.float32), backend, tile=32)  # black: nothing to say
+        restore(_photo(), backend, tile=32)
+
+
+def test_what_restore_refuses_and_says():
+    import torch
+
+    backend = make_backend("sharpen-unet-tx-n4", device="cpu")
+    with pytest.raises(ValueError, match=r"center applies to strategy 'mirror' only, got strategy='spread'"):
+        restore(_photo(), backend, strategy="spread", center=(10.0, 10.0))
+    with pytest.raises(ValueError, match=r"got Tensor \(image\.cpu\(\)\.numpy\(\), H x W x 3\)"):
+        restore(torch.zeros(8, 8, 3), backend)
+    with pytest.raises(ValueError, match=r"x\.astype\(np\.float32\) / 65535"):
+        restore(np.zeros((8, 8, 3), np.uint16), backend)
+
+    class Overflowing(Wrapper):
+        def run(self, stacks):
+            return np.full_like(stacks, np.inf)
+
+    with pytest.raises(ValueError, match="the network returned NaN or infinity"):
+        restore(_photo(), Overflowing(backend), n=1, tile=32)
+
+
+def test_frames_and_stages_from_python():
+    from isp_collab.pipeline import Frame, UnsharpMask
+
+    image = _photo()
+    for gains in ((0.0, 1.0, 1.0), (-1.0, 1.0, 1.0), (1.0, 1.0), (1.0, float("nan"), 1.0)):
+        with pytest.raises(ValueError, match="wb_gains must be 3 finite positive numbers"):
+            Frame.for_image(image, wb_gains=gains)
+    frame = Frame.for_image(image, wb_gains=(2.0, 1.0, 1.5))
+    out = UnsharpMask()(image.astype(np.float64), frame)  # float64 taken as float32, as restore takes it
+    assert out.dtype == np.float32 and out.shape == image.shape
