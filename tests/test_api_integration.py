@@ -102,3 +102,22 @@ def test_frames_and_stages_from_python():
     frame = Frame.for_image(image, wb_gains=(2.0, 1.0, 1.5))
     out = UnsharpMask()(image.astype(np.float64), frame)  # float64 taken as float32, as restore takes it
     assert out.dtype == np.float32 and out.shape == image.shape
+
+
+def test_a_stage_runs_a_network_or_backend_given_from_python():
+    """Sharpen(model=<network>) failed in os.fspath: a network in memory or a shared backend could only be
+    injected through the private _runner."""
+    from isp_collab.models import load_model
+    from isp_collab.pipeline import Frame, LensCorrect, Sharpen
+
+    image = _photo()
+    frame = Frame.for_image(image)
+    net = load_model("sharpen-unet-tx-n4")
+    expected = Sharpen(tile=32)(image, frame)
+    np.testing.assert_allclose(Sharpen(model=net, tile=32)(image, frame), expected, atol=1e-6)
+    shared = make_backend(net, device="cpu")
+    np.testing.assert_allclose(Sharpen(model=shared, tile=32)(image, frame), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"the TorchBackend given as model: a 'sharpen' model cannot run the lens"):
+        LensCorrect(model=shared).network()
+    with pytest.raises(ValueError, match=r"sharpen\.model must be a model name or folder, a network or a backend"):
+        Sharpen(model=3)

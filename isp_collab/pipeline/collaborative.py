@@ -30,7 +30,9 @@ LENS_MODEL = "lens-a-unet-tx-n4"
 class CollaborativeStage(StageBase):
     """A collaborative network run over the whole image with :func:`isp_collab.restore.restore`.
 
-    model: a shipped model name or a model folder (None = the stage's default model); n: stack size,
+    model: a shipped model name or a model folder (None = the stage's default model); from Python also a network
+    in memory (``nn.Module``) or a :class:`~isp_collab.restore.Backend` to share between stages or wrap another
+    runtime (its ``card``, if any, is checked and used as a model's); n: stack size,
     1..``MAX_N`` (None = the model's trained N, or the ONNX file's static N); tile/overlap: restore
     tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else 256; overlap None = restore's
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
@@ -91,8 +93,16 @@ class CollaborativeStage(StageBase):
             raise ValueError(f"{self.name}.exposure_target must be in [0, 1] (0: off), got {self.exposure_target}")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"{self.name}.overlap must be >= 0, got {self.overlap}")
-        if self.model is not None:
+        if isinstance(self.model, (str, os.PathLike)):
             self.model = os.fspath(self.model)
+        elif self.model is not None:
+            if not (hasattr(self.model, "run") or hasattr(self.model, "forward")):
+                raise ValueError(
+                    f"{self.name}.model must be a model name or folder, a network or a backend, "
+                    f"got {type(self.model).__name__}"
+                )
+            if self.onnx_path:
+                raise ValueError(f"{self.name}: a model object and onnx_path {self.onnx_path} (pass one)")
         if self.device is not None and self.enabled:  # a stage that does not run may name another machine's device
             self._check_device()
 
@@ -153,11 +163,17 @@ class CollaborativeStage(StageBase):
                 from ..models import load_model
                 from ..models.weights import CARD_FILE, resolve_model_dir
 
-                model = self.model or self.default_model
-                net = load_model(model)
-                self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
-                self._model_card = dict(net.card or {})
-                runner = TorchBackend(net, self.device)
+                model = self.model if self.model is not None else self.default_model
+                if isinstance(model, str):
+                    net = load_model(model)
+                    self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
+                    self._model_card = dict(net.card or {})
+                    runner = TorchBackend(net, self.device)
+                else:  # a network or a backend given from Python
+                    runner = model if hasattr(model, "run") else TorchBackend(model, self.device)
+                    card = getattr(model, "card", None) or getattr(getattr(model, "model", None), "card", None)
+                    self._model_card = dict(card) if isinstance(card, dict) else {}
+                    self._check_task(self._model_card.get("task"), self._model_name)
             # align matters to stacks only: an N=1 model was trained on single patches, never flipped (its recipe's
             # align = false changed nothing), and its tiles are restored one by one
             if (
@@ -166,7 +182,7 @@ class CollaborativeStage(StageBase):
                 and self._model_card.get("n_trained") != 1
             ):
                 raise ValueError(
-                    f"{self.onnx_path or self.model or self.default_model}: trained on mirror stacks left unflipped (task.align = false), "
+                    f"{self._model_name}: trained on mirror stacks left unflipped (task.align = false), "
                     "but the lens stage flips every mirror tile into one orientation; retrain it with align = true"
                 )
             self._warn_if_below_input()
@@ -185,12 +201,19 @@ class CollaborativeStage(StageBase):
             restored > blurry
         ):
             warnings.warn(
-                f"{self.onnx_path or self.model or self.default_model}: its validation ({restored:.2f} dB) does not "
+                f"{self._model_name}: its validation ({restored:.2f} dB) does not "
                 f"beat the blurry input ({blurry:.2f} dB): this {self.name} network may do more harm than good "
                 "(train it longer, or check its recipe)",
                 PipelineWarning,
                 stacklevel=3,
             )
+
+    @property
+    def _model_name(self) -> str:
+        """The model as messages name it: the ONNX file, the name or folder, or what was given from Python."""
+        if self.onnx_path or isinstance(self.model, str):
+            return str(self.onnx_path or self.model)
+        return f"the {type(self.model).__name__} given as model" if self.model is not None else self.default_model
 
     def _check_task(self, task: Any, source: str | os.PathLike, note: str = "") -> None:
         """Refuse a model trained for another task (``task`` None: unknown, accepted)."""
@@ -360,7 +383,7 @@ class LensCorrect(CollaborativeStage):
         if abs(h / cal[0] - 1) <= 0.02 and abs(w / cal[1] - 1) <= 0.02:  # in the sensor's orientation
             return
         warnings.warn(
-            f"{frame.source}: the lens model {self.onnx_path or self.model or self.default_model} was trained on a "
+            f"{frame.source}: the lens model {self._model_name} was trained on a "
             f"calibration of {cal[0]}x{cal[1]} (H x W) frames, and this frame is {h}x{w} (H x W, sensor orientation): "
             "its PSFs (in pixels) and optical centre are the calibration frame's, so the correction may be wrong; "
             "resize the frame to the calibration's size, or train on a calibration of this camera's frame",
