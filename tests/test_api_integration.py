@@ -64,8 +64,15 @@ def test_a_backend_of_ones_own_keeps_the_lens_models_stacks_or_is_warned():
 def test_a_very_dark_frame_is_warned_about_unless_the_exposure_gain_is_on():
     backend = make_backend("sharpen-unet-tx-n4", device="cpu")
     dark = _photo(level=0.03)
-    with pytest.warns(UserWarning, match=r"a dark frame \(its brightest 1% at 0\.0\d\d, below 0\.1\).*exposure_target"):
+    with pytest.warns(
+        UserWarning, match=r"a dark frame \(its brightest 1% below 0\.1\) restored as is.*exposure_target"
+    ):
         restore(dark, backend, tile=32)
+    with warnings.catch_warnings(record=True) as caught:  # one text: a loop of frames is told once
+        warnings.simplefilter("default")
+        for level in (0.03, 0.02, 0.01):
+            restore(_photo(level=level), backend, tile=32)
+    assert len(caught) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         restore(dark, backend, tile=32, exposure_target=0.25)
@@ -77,8 +84,9 @@ def test_what_restore_refuses_and_says():
     import torch
 
     backend = make_backend("sharpen-unet-tx-n4", device="cpu")
-    with pytest.raises(ValueError, match=r"center applies to strategy 'mirror' only, got strategy='spread'"):
-        restore(_photo(), backend, strategy="spread", center=(10.0, 10.0))
+    for strategy in ("spread", None):  # None: the sharpening model's own, spread (the centre was dropped silently)
+        with pytest.raises(ValueError, match=r"center applies to strategy 'mirror' only, got strategy='spread'"):
+            restore(_photo(), backend, strategy=strategy, center=(10.0, 10.0))
     with pytest.raises(ValueError, match=r"got Tensor \(image\.cpu\(\)\.numpy\(\), H x W x 3\)"):
         restore(torch.zeros(8, 8, 3), backend)
     with pytest.raises(ValueError, match=r"x\.astype\(np\.float32\) / 65535"):
@@ -96,10 +104,11 @@ def test_frames_and_stages_from_python():
     from isp_collab.pipeline import Frame, UnsharpMask
 
     image = _photo()
-    for gains in ((0.0, 1.0, 1.0), (-1.0, 1.0, 1.0), (1.0, 1.0), (1.0, float("nan"), 1.0)):
+    for gains in ((0.0, 1.0, 1.0), (-1.0, 1.0, 1.0), (1.0, 1.0), (1.0, float("nan"), 1.0), 2.0, (True, 1, 1)):
         with pytest.raises(ValueError, match="wb_gains must be 3 finite positive numbers"):
             Frame.for_image(image, wb_gains=gains)
-    frame = Frame.for_image(image, wb_gains=(2.0, 1.0, 1.5))
+    frame = Frame.for_image(image, wb_gains=np.array([2.0, 1.0, 1.5]))
+    assert frame.wb_gains == (2.0, 1.0, 1.5)  # a tuple of floats, not the array
     out = UnsharpMask()(image.astype(np.float64), frame)  # float64 taken as float32, as restore takes it
     assert out.dtype == np.float32 and out.shape == image.shape
 
@@ -121,3 +130,23 @@ def test_a_stage_runs_a_network_or_backend_given_from_python():
         LensCorrect(model=shared).network()
     with pytest.raises(ValueError, match=r"sharpen\.model must be a model name or folder, a network or a backend"):
         Sharpen(model=3)
+
+
+def test_a_stage_checks_an_onnx_backend_given_as_model_by_its_sidecar(tmp_path):
+    """Sharpen(model=OnnxBackend(<a lens export>)) ran unchecked: the card of an ONNX file is its sidecar's."""
+    import warnings
+
+    from isp_collab.export import export_model
+    from isp_collab.pipeline import LensCorrect, Sharpen
+    from isp_collab.restore import OnnxBackend
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (art,) = export_model("lens-a-unet-tx-n4", tile=32, formats=("onnx",), precisions=("fp32",), out_dir=tmp_path)
+    onnx = OnnxBackend(art.path)
+    with pytest.raises(ValueError, match=r"the OnnxBackend given as model: a 'lens' model cannot run the sharpen"):
+        Sharpen(model=onnx).network()
+    stage = LensCorrect(model=onnx)
+    assert stage.network() is onnx and stage._exported_tiling["strategy"] == "mirror"
+    with pytest.raises(ValueError, match=r"already runs somewhere: device and backend cannot change it"):
+        LensCorrect(model=onnx, device="cpu").network()

@@ -17,7 +17,7 @@ from ..limits import MAX_TILE
 from ..restore.detail import DETAILS, Detail, keep_local_level, transfer_luma_detail
 from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
-from ..restore.model_card import center_in_pixels, onnx_sidecar, trained_center
+from ..restore.model_card import center_in_pixels, model_card, onnx_sidecar, trained_center
 from ..restore.tiling import MAX_N
 from .frame import Frame, orient_point
 from .io import PipelineWarning
@@ -169,11 +169,18 @@ class CollaborativeStage(StageBase):
                     self._check_task((net.card or {}).get("task"), resolve_model_dir(model) / CARD_FILE)
                     self._model_card = dict(net.card or {})
                     runner = TorchBackend(net, self.device)
-                else:  # a network or a backend given from Python
+                else:  # a network or a backend given from Python: its card, or an ONNX backend's sidecar
+                    if hasattr(model, "run") and (self.device is not None or self.backend is not None):
+                        raise ValueError(
+                            f"{self.name}: {self._model_name} already runs somewhere: device and backend cannot "
+                            "change it (drop them, or give the network or a model name)"
+                        )
                     runner = model if hasattr(model, "run") else TorchBackend(model, self.device)
-                    card = getattr(model, "card", None) or getattr(getattr(model, "model", None), "card", None)
-                    self._model_card = dict(card) if isinstance(card, dict) else {}
+                    self._model_card = dict(model_card(model, runner))
                     self._check_task(self._model_card.get("task"), self._model_name)
+                    if str(getattr(runner, "path", "")).lower().endswith(".onnx"):
+                        tiling = onnx_sidecar(runner.path)[0].get("tiling")
+                        self._exported_tiling = tiling if isinstance(tiling, dict) else {}
             # align matters to stacks only: an N=1 model was trained on single patches, never flipped (its recipe's
             # align = false changed nothing), and its tiles are restored one by one
             if (

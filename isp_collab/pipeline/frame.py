@@ -85,11 +85,15 @@ class Frame:
         if len(shape) != 3 or shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) image, got shape {tuple(shape)}")
         gains = fields.get("wb_gains")
-        if gains is not None and (
-            len(gains) != 3
-            or not all(isinstance(g, (int, float, np.number)) and math.isfinite(g) and g > 0 for g in gains)
-        ):  # a zero gain made NaN of the sharpened frame (the luma step divides by them)
-            raise ValueError(f"wb_gains must be 3 finite positive numbers (R, G, B), got {gains!r}")
+        if gains is not None:  # a zero gain made NaN of the sharpened frame (the luma step divides by them)
+            values = list(gains) if hasattr(gains, "__len__") and not isinstance(gains, (str, bytes)) else []
+            usable = len(values) == 3 and all(
+                isinstance(g, (int, float, np.number)) and not isinstance(g, (bool, np.bool_)) and math.isfinite(g)
+                for g in values
+            )
+            if not usable or min(values) <= 0:
+                raise ValueError(f"wb_gains must be 3 finite positive numbers (R, G, B), got {gains!r}")
+            fields["wb_gains"] = tuple(float(g) for g in values)
         fields.setdefault("source", Path("<array>"))
         fields.setdefault("bit_depth", 16)
         return cls(kind=kind, height=int(shape[0]), width=int(shape[1]), **fields)

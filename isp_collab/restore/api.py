@@ -171,7 +171,6 @@ def restore(
     card or sidecar, fractions of this image's width and height, else the image centre). ``batch_size``:
     stacks per network call (None: 1 on the CPU, where smaller activations are reused by the allocator:
     the 4K demo took 12.1-13.9 s instead of 14.2-15.3 s end to end, with 2 threads; 2 on a GPU); peak
-    memory is the input, the output and one mini-batch.
     memory is the input, the output and one mini-batch (plus a copy of the input when it is not float32 or an
     exposure gain applies). ``progress``: True / False for a tqdm bar on stderr (None: for images above 1 MP
     when stderr is a terminal), or a callable ``progress(stacks_done, stacks_total)`` called after each network
@@ -201,10 +200,10 @@ def restore(
             raise ValueError(f"center must be 2 numbers (x, y) in pixels, got {center!r}")
         if any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in center):
             raise ValueError(f"center must be 2 finite numbers (x, y) in pixels, got {center!r}")
-    if exposure_target == 0 and 0 < (level := exposure_level(image)) < DARK_LEVEL:  # (black: nothing to restore)
-        warnings.warn(
-            f"restore: a dark frame (its brightest 1% at {level:.3f}, below {DARK_LEVEL}): the networks were "
-            f"trained on normally exposed frames; pass exposure_target={EXPOSURE_TARGET} as the pipeline's stages do",
+    if exposure_target == 0 and 0 < exposure_level(image) < DARK_LEVEL:  # (black: nothing to restore)
+        warnings.warn(  # one text for every frame: Python's filter says it once, not once per frame of a loop
+            f"restore: a dark frame (its brightest 1% below {DARK_LEVEL}) restored as is: the networks were trained "
+            f"on normally exposed frames; use exposure_target={EXPOSURE_TARGET} (a stage's default)",
             stacklevel=2,
         )
     gain = exposure_gain(image, exposure_target) if exposure_target else 1.0
@@ -212,8 +211,6 @@ def restore(
         image = image * np.float32(gain)
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"unknown gathering strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    if center is not None and strategy not in (None, "mirror"):
-        raise ValueError(f"center applies to strategy 'mirror' only, got strategy={strategy!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     runner = make_backend(model, backend, onnx_path, device)
@@ -222,6 +219,8 @@ def restore(
     card = model_card(model, runner) if open_settings else {}
     if strategy is None:
         strategy = default_strategy(card)
+    if center is not None and strategy != "mirror":  # (the model's own strategy too: it would be dropped silently)
+        raise ValueError(f"center applies to strategy 'mirror' only, got strategy={strategy!r}")
     if overlap is None and isinstance(card.get("exported_overlap"), int):
         overlap = card["exported_overlap"]
     h, w = image.shape[:2]
@@ -288,6 +287,6 @@ def restore(
         if bar is not None:
             bar.close()
     out = stitcher.finish()
-    if not np.isfinite(out).all():  # inputs far outside [0, 1] (1e38) overflow inside the network
+    if not np.isfinite(out.sum(dtype=np.float64)):  # inputs far outside [0, 1] (1e38) overflow in the network
         raise ValueError("the network returned NaN or infinity (input values far outside [0, 1]?)")
     return out / np.float32(gain) if gain > 1.0 else out
