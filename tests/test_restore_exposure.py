@@ -48,8 +48,7 @@ def test_restore_runs_a_dark_frame_brightened_and_divides_back():
 
 
 def test_the_stages_default_is_on_and_the_option_is_checked():
-    from isp_collab.pipeline import Pipeline
-    from isp_collab.pipeline.collaborative import LensCorrect, Sharpen
+    from isp_collab.pipeline import LensCorrect, Pipeline, Sharpen
 
     assert Sharpen().exposure_target == LensCorrect().exposure_target == EXPOSURE_TARGET
     assert Pipeline.from_dict({"sharpen": {"exposure_target": 0}}).sharpen.exposure_target == 0  # off

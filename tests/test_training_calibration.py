@@ -11,7 +11,7 @@ import pytest
 from isp_collab.cli import main
 from isp_collab.models import load_model
 from isp_collab.physics.psf_field import make_lens, save_calibration
-from isp_collab.pipeline.collaborative import LensCorrect
+from isp_collab.pipeline import LensCorrect
 from isp_collab.pipeline.frame import Frame
 from isp_collab.pipeline.io import PipelineWarning
 

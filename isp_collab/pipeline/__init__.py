@@ -6,12 +6,13 @@ between stages are (H, W, 3) float32 linear RGB; see :mod:`.stages` for the prot
 """
 
 from ..atomic import OutputError, atomic_write_bytes
-from .collaborative import LensCorrect, Sharpen
+from .collaborative import Sharpen
 from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, normalize_mosaic
 from .encode import Encode, ImageDecode, encode_image, output_bit_depth
 from .frame import CFA_PATTERNS, CFAPattern, Frame, apply_orientation, cfa_from_colors
 from .headerless import HeaderlessDecode, SensorDescription, read_description
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning
+from .lens_stage import LensCorrect
 from .pipeline import RESTORATION_STAGES, Pipeline, Result
 from .raw import RawDecode
 from .stages import (

@@ -1,6 +1,7 @@
-"""The collaborative network stages: :class:`LensCorrect` and :class:`Sharpen` run a trained stack
-network over the whole image with :func:`isp_collab.restore.restore` (PyTorch or ONNX Runtime), on
-(H, W, 3) float32 linear camera RGB. The classical stages are in :mod:`.stages`.
+"""The collaborative network stages: :class:`Sharpen` here and :class:`~.lens_stage.LensCorrect` run a trained
+stack network over the whole image with :func:`isp_collab.restore.restore` (PyTorch or ONNX Runtime), on
+(H, W, 3) float32 linear camera RGB; :class:`CollaborativeStage` is what they share. The classical stages are in
+:mod:`.stages`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from ..limits import MAX_TILE
 from ..restore.detail import DETAILS, Detail, keep_local_level, transfer_luma_detail
 from ..restore.exposure import EXPOSURE_TARGET
 from ..restore.gathering import STRATEGIES
-from ..restore.model_card import center_in_pixels, model_card, onnx_sidecar, trained_center
+from ..restore.model_card import model_card, onnx_sidecar
 from ..restore.tiling import MAX_N
-from .frame import Frame, orient_point
+from .frame import Frame
 from .io import PipelineWarning
 from .stages import StageBase, check_number
 
@@ -344,71 +345,3 @@ class Sharpen(CollaborativeStage):
         if self.strength != 1:
             out = image + np.float32(self.strength) * (out - image)
         return np.ascontiguousarray(out, dtype=np.float32)
-
-
-@dataclass
-class LensCorrect(CollaborativeStage):
-    """Lens-aberration correction; ``mirror`` stacks about the optical centre: ``center`` (x, y) in pixels, else
-    the frame's, else the one the model was trained with (its card's ``optical_center``, fractions of the
-    width and height: a calibration's off-centre axis), else the frame centre."""
-
-    name: ClassVar[str] = "lens"
-    task: ClassVar[str] = "lens"
-    strategy: ClassVar[str] = "mirror"
-    default_model: ClassVar[str] = LENS_MODEL
-    center: tuple[float, float] | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.center is not None:
-            c = self.center
-            if isinstance(c, (str, bytes)) or not hasattr(c, "__len__") or len(c) != 2:
-                raise ValueError(f"lens.center must be 2 numbers (x, y), got {c!r}")
-            if any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in c):
-                raise ValueError(f"lens.center must be 2 numbers (x, y), got {c!r}")
-            self.center = (float(c[0]), float(c[1]))
-
-    def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
-        kw = super().restore_kwargs(frame)
-        if kw["strategy"] == "mirror":  # an export for another gathering has no centre (it is warned of at export)
-            kw["center"] = self._optical_center(frame)
-        self._check_lens_frame(frame)
-        return kw
-
-    def _check_lens_frame(self, frame: Frame) -> None:
-        """A model trained on a calibrated lens knows its PSFs in the calibration frame's pixels (its card's
-        ``lens_frame``, H x W): a frame of another size or shape (a crop, a resized or other camera's image) runs,
-        but is said, since the blur it was trained to undo is not this frame's."""
-        cal = self._model_card.get("lens_frame")
-        if not (
-            isinstance(cal, (list, tuple))
-            and len(cal) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in cal)
-        ):
-            return
-        h, w = (frame.width, frame.height) if frame.turned in (5, 6, 7, 8) else (frame.height, frame.width)
-        if abs(h / cal[0] - 1) <= 0.02 and abs(w / cal[1] - 1) <= 0.02:  # in the sensor's orientation
-            return
-        warnings.warn(
-            f"{frame.source}: the lens model {self._model_name} was trained on a "
-            f"calibration of {cal[0]}x{cal[1]} (H x W) frames, and this frame is {h}x{w} (H x W, sensor orientation): "
-            "its PSFs (in pixels) and optical centre are the calibration frame's, so the correction may be wrong; "
-            "resize the frame to the calibration's size, or train on a calibration of this camera's frame",
-            PipelineWarning,
-            stacklevel=3,
-        )
-
-    def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
-        out = super().apply(image, frame)
-        return keep_local_level(image, out) if self.keep_level else out
-
-    def _optical_center(self, frame: Frame) -> tuple[float, float]:
-        if self.center is not None:
-            return tuple(self.center)
-        trained = trained_center(self._model_card)
-        if frame.optical_center is None and trained is not None:
-            fx, fy = trained
-            if frame.turned != 1:  # an image turned upright at decode: the sensor's point, turned with it
-                fy, fx = orient_point(fy, fx, 2, 2, frame.turned)  # on the unit square
-            return center_in_pixels((fx, fy), frame.width, frame.height)
-        return frame.center

@@ -41,13 +41,14 @@ import numpy as np
 
 from ..atomic import atomic_write_files, check_output, check_writable_folder
 from ..config_paths import beside
-from .collaborative import LensCorrect, Sharpen
+from .collaborative import Sharpen
 from .compare import side_by_side
 from .demosaic import Demosaic, check_mosaic_shape, normalize_mosaic
 from .encode import Encode, ImageDecode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
 from .headerless import HeaderlessDecode
 from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, input_kind
+from .lens_stage import LensCorrect
 from .raw import RawDecode
 from .stages import ColorCorrect, Linearize, Tone, UnsharpMask, WhiteBalance
 
