@@ -34,6 +34,13 @@ def test_gather_writes_the_picture(image, tmp_path, capsys, strategy):
     assert list(tmp_path.glob("*.tmp")) == []  # no temp file left behind
 
 
+@pytest.mark.parametrize(("n", "tile"), [("1", 256), ("4", 192), ("8", 160)])
+def test_gather_draws_the_tile_process_uses_for_the_stack_size(image, tmp_path, capsys, n, tile):
+    out = tmp_path / "stacks.png"
+    assert main(["gather", str(image), "--n", n, "-o", str(out)]) == 0
+    assert f"tile {tile}, overlap 32" in capsys.readouterr().out
+
+
 def test_each_stack_gets_its_own_colour():
     img = np.full((200, 200, 3), 128, np.uint8)
     grid = make_grid(200, 200, tile=64, overlap=16)

@@ -187,11 +187,13 @@ def run_lens(
     border: int = DEFAULT_BORDER,
     device: str | None = None,
     progress: Callable[[str], None] | None = None,
+    tile: int | None = None,
 ) -> list[LensRow]:
     """Region PSNRs of the blurry input and of each lens model / strategy on every image, each on its own lens.
 
     With models of several lenses the blurry rows are labelled ``blurry input (<lens>)``. An image
-    with a region left empty by the border is refused (ValueError naming it), never scored NaN.
+    with a region left empty by the border is refused (ValueError naming it), never scored NaN. ``tile``: restore's
+    tile (None: its default for the model's N).
     """
     from ..models import load_model
     from ..restore import TorchBackend, restore
@@ -219,7 +221,7 @@ def run_lens(
             for label, mname, strategy in specs:
                 n = max(1, int(models[mname].card["n_trained"]))
                 kw = {"center": center} if strategy == "mirror" else {}
-                outputs[label] = restore(blurry, backends[mname], strategy=strategy, n=n, **kw)
+                outputs[label] = restore(blurry, backends[mname], strategy=strategy, n=n, tile=tile, **kw)
             for label, out in outputs.items():
                 scores = {r: psnr_from_mse(mse(out, sharp, masks[r] & inner)) for r in REGIONS}
                 rows.append(LensRow(label, name, scores))

@@ -72,10 +72,11 @@ def model_restorer(
 def stack_sizes(shapes: Sequence[tuple[int, int]], n: int) -> list[int]:
     """The stack size ``restore`` actually runs at N = ``n`` on images of these (H, W) sizes with its default
     tiling: min(n, the image's tile count), since a larger stack would only repeat tiles (max pooling)."""
-    from ..restore.api import DEFAULT_TILE
+    from ..restore.api import default_tile
     from ..restore.tiling import default_overlap, make_grid
 
-    return [min(n, len(make_grid(h, w, DEFAULT_TILE, default_overlap(DEFAULT_TILE)))) for h, w in shapes]
+    tile = default_tile(n)
+    return [min(n, len(make_grid(h, w, tile, default_overlap(tile)))) for h, w in shapes]
 
 
 def model_label(name: str) -> str:

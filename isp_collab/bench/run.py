@@ -206,7 +206,8 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         '`isp_collab.restore.restore(..., strategy="spread", n=<card n_trained>)`'
         f"{f' on {device}' if names else ''}"
         + (
-            f"; a stack holds at most the image's number of 256-px tiles (more would only repeat tiles), so on these "
+            f"; restore's default tile for N (256 px, 192 for N = 3..4, 160 above); a stack holds at most the "
+            "image's number of tiles (more would only repeat tiles), so on these "
             f"images {effective}"
             if effective
             else ""

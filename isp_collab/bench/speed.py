@@ -25,7 +25,9 @@ HOW: tuple[str, ...] = (
     "every measurement runs in a fresh `spawn` child process with a fixed thread count (torch intra-op threads "
     "and 1 inter-op thread, ONNX Runtime `intra_op_num_threads`, OpenCV `setNumThreads`); peak RSS is that "
     "process's `VmHWM` (Python and the libraries included), so it belongs to one runtime alone",
-    "latency: whole-image `isp_collab.restore.restore` (tile 256, overlap 32, the model's trained N, "
+    "latency: whole-image `isp_collab.restore.restore` (tile 256 for every runtime, the exports' static tile; "
+    "restore's own default on PyTorch is 192 for N = 3..4 and 160 above, faster on a CPU: RESULTS *tile-default*; "
+    "overlap 32, the model's trained N, "
     '`strategy="spread"`, `"mirror"` for a lens model) of one benchmark image resized to a square (linear RGB; '
     "512x512 unless `--size`); one warm-up run, then the median of the timed runs, in ms per megapixel of image. "
     "The tiles of a small image cover more than its pixels (2.25x at 512x512), so its ms/MP overstate a camera "

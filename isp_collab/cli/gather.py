@@ -39,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stage gathers; else spread)",
     )
     p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
-    p.add_argument("--tile", type=int, default=256, help="tile size in pixels, a multiple of 8 (default 256)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="tile size in pixels, a multiple of 8 (default: process's for N: 256, 192 for N = 3..4, 160 above)",
+    )
     p.add_argument(
         "--overlap",
         type=int,
@@ -168,7 +172,7 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import check_writable_folder
-    from ..restore import default_overlap, gather_stacks, make_grid
+    from ..restore import default_overlap, default_tile, gather_stacks, make_grid
     from . import require_parent_folder
 
     src, out = Path(args.image), Path(args.output)
@@ -182,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{out}: output would replace the input image")
     if not 1 <= args.n <= MAX_N:
         raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
+    if args.tile is None:
+        args.tile = default_tile(args.n)
     if not 1 <= args.tile <= MAX_TILE:
         raise ValueError(f"--tile must be between 1 and {MAX_TILE}, got {args.tile}")
     if args.tile % 8:  # the tiles drawn are tiles process could restore (UNet-T: multiples of 2**3)

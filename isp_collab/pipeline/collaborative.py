@@ -35,7 +35,8 @@ class CollaborativeStage(StageBase):
     in memory (``nn.Module``) or a :class:`~isp_collab.restore.Backend` to share between stages or wrap another
     runtime (its ``card``, if any, is checked and used as a model's); n: stack size,
     1..``MAX_N`` (None = the model's trained N, or the ONNX file's static N); tile/overlap: restore
-    tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else 256; overlap None = restore's
+    tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else restore's default for N:
+    256, 192 for N = 3..4, 160 above; overlap None = restore's
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
     ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
     model: a ``model`` given too must be that one; a file without its sidecar is refused, since a network
@@ -243,7 +244,7 @@ class CollaborativeStage(StageBase):
 
     def _check_fit(self, runner: Any) -> None:
         """n / tile / overlap against what the loaded network accepts (as :func:`restore` would, per image)."""
-        from ..restore.api import DEFAULT_TILE
+        from ..restore.api import default_n, default_tile
 
         static_n, static_tile = getattr(runner, "n", None), getattr(runner, "tile", None)
         if static_n and self.n is not None and self.n != static_n:
@@ -252,7 +253,12 @@ class CollaborativeStage(StageBase):
             raise ValueError(
                 f"{self.name}.tile: the model runs {static_tile}x{static_tile} tiles only (static shape), got {self.tile}"
             )
-        tile = self.tile or static_tile or DEFAULT_TILE
+        if self.tile or static_tile:
+            tile = self.tile or static_tile
+        else:  # the tile restore will pick for this stack size
+            with warnings.catch_warnings():  # (restore says what default_n has to say, once)
+                warnings.simplefilter("ignore")
+                tile = default_tile(self.n or default_n(self.model, runner))
         multiple = int(getattr(runner, "multiple", 1) or 1)
         if tile % multiple:
             raise ValueError(f"{self.name}.tile must be a multiple of {multiple} (2**depth of the network), got {tile}")

@@ -26,7 +26,23 @@ if TYPE_CHECKING:
 # images above this many pixels get a progress bar by default (a 1-MP image takes a few seconds on a CPU)
 PROGRESS_PIXELS = 1_000_000
 DARK_LEVEL = 0.1  # a frame whose brightest 1% is darker than this gets a warning without exposure_target
-DEFAULT_TILE = 256
+DEFAULT_TILE = 256  # the tile for stacks of N <= 2, and exports' (a static shape) default
+
+
+def default_tile(n: int) -> int:
+    """The tile side :func:`restore` uses for stacks of ``n`` when neither the caller nor the model fixes one.
+
+    256 for N <= 2, 192 for N = 3..4, 160 above. One call holds N tiles, so its activations grow with N x tile²,
+    and on the CPU past the cache every conv slows per pixel. Whole 1920x1080 frames through the shipped UNet-TX,
+    PyTorch, 2 threads, on this project's 2-core AMD EPYC (32 MB L3), medians of 5 interleaved rounds (RESULTS
+    *tile-default*, ``benchmarks/tile_default.py``): N=4 1.15 s/MP at tile 256 against 0.90 at 192, N=8 1.45
+    against 1.06 at 160, N=1 0.64 at 256 against 0.68 at 192 (smaller tiles repeat more overlap). Whole images
+    are no worse: N=4 34.19 dB at 192 against 34.17 at 256 on the *quality* protocol, lens-a N=4 +0.07 dB at the
+    field edge. ONNX Runtime runs its file's static tile and showed no such step (0.66 / 0.63 s/MP at 256 / 192);
+    on a GPU the rule is kept for one tiling everywhere (unmeasured there). All multiples of 32, so any UNet up to
+    depth 5 takes them.
+    """
+    return DEFAULT_TILE if n <= 2 else 192 if n <= 4 else 160
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -163,7 +179,8 @@ def restore(
     ``spread`` | ``local`` | ``mirror`` (see :mod:`.gathering`; None: the one the model was trained for, its
     card's ``recommended_strategy``, for an ONNX file the sidecar's ``tiling.strategy``; else ``mirror`` for lens
     models, ``spread`` for others; :mod:`.model_card`). ``tile``: tile side, a multiple of
-    the network's ``2**depth`` (None: the ONNX file's static tile, else 256); ``overlap`` pixels
+    the network's ``2**depth`` (None: the ONNX file's static tile, else :func:`default_tile` of N: 256, 192
+    for N = 3..4, 160 for more); ``overlap`` pixels
     between tiles (None: an ONNX file's sidecar ``tiling.overlap``, else :func:`~.tiling.default_overlap` of the
     tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` | None (ONNX for an ``.onnx`` model or an ``onnx_path``, else PyTorch;
     contradicting arguments are refused). ``center``: (x, y) optical
@@ -234,8 +251,8 @@ def restore(
     if getattr(runner, "n", None) and n != runner.n:
         raise ValueError(f"the model runs stacks of N={runner.n} only (static shape), got n={n}")
     static_tile = getattr(runner, "tile", None)
-    if tile is None:  # a static-shape file dictates the tile; otherwise the project default
-        tile = static_tile or DEFAULT_TILE
+    if tile is None:  # a static-shape file dictates the tile; otherwise the default for this stack size
+        tile = static_tile or default_tile(n)
     if static_tile and tile != static_tile:
         raise ValueError(f"the model runs {static_tile}x{static_tile} tiles only (static shape), got tile={tile}")
     multiple = int(getattr(runner, "multiple", 1) or 1)
