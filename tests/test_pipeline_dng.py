@@ -50,11 +50,13 @@ def write_dng(
     neutral: tuple[float, float, float] = (0.5, 1.0, 0.625),
     orientation: int = 1,
     crop: tuple[int, int, int, int] | None = None,
+    artist: str | None = None,
 ) -> Path:
     """Write ``mosaic`` ((H, W) uint16) as an uncompressed Bayer DNG with pidng.
 
     black: one level or 4 per 2x2 site (BlackLevelRepeatDim 2x2); neutral: AsShotNeutral (R, G, B);
-    crop: (x, y, w, h) DefaultCropOrigin/Size.
+    crop: (x, y, w, h) DefaultCropOrigin/Size. artist: the Artist tag, UTF-8 (pidng writes ASCII only: an ASCII
+    placeholder of the same length is replaced in the file's bytes).
     """
     from pidng.core import RAW2DNG, DNGTags, Tag
 
@@ -83,6 +85,9 @@ def write_dng(
     t.set(Tag.DNGVersion, DNGVersion.V1_4)
     t.set(Tag.Make, "isp-collab")
     t.set(Tag.Model, "synthetic")
+    placeholder = "#" * len(artist.encode()) if artist else None
+    if placeholder:
+        t.set(Tag.Artist, placeholder)
     t.set(Tag.ExposureTime, [[1, 125]])
     t.set(Tag.FNumber, [[28, 10]])
     t.set(Tag.PhotographicSensitivity, [400, 400])  # tag 34855, ISOSpeedRatings: two shorts, not a rational
@@ -94,7 +99,11 @@ def write_dng(
         buf = writer.convert(mosaic.astype(np.uint16))
     finally:
         pidng_core.pack14 = original
-    path.write_bytes(bytes(buf))
+    data = bytes(buf)
+    if placeholder:
+        assert data.count(placeholder.encode()) == 1
+        data = data.replace(placeholder.encode(), artist.encode())
+    path.write_bytes(data)
     return path
 
 
@@ -269,3 +278,22 @@ def test_a_raw_files_camera_and_exposure_reach_tiff_outputs(tmp_path):
     with Image.open(out) as im:
         assert float(im.getexif().get_ifd(0x8769)[33437]) == pytest.approx(2.8)
     assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1], pixels)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
+def test_a_raw_files_non_ascii_text_reaches_the_outputs_as_utf8(tmp_path, ext):
+    """Pillow wrote non-ASCII EXIF text as "?" ("J?rg M?ller"), and tifffile refuses it: it goes as UTF-8 bytes."""
+    import tifffile
+    from PIL import Image
+
+    from isp_collab.cli import main
+
+    artist = "Jörg Müller ©"
+    dng = write_dng(tmp_path / "m.dng", random_mosaic(12), "RGGB", 12, artist=artist)
+    out = tmp_path / f"m{ext}"
+    assert main(["process", str(dng), "-o", str(out), "--stages", "none"]) == 0
+    if ext == ".tif":
+        with tifffile.TiffFile(out) as tif:
+            assert tif.pages[0].tags["Artist"].value == artist
+    with Image.open(out) as im:  # Pillow reads an ASCII tag's bytes as Latin-1
+        assert im.getexif()[315].encode("latin-1").decode("utf-8") == artist

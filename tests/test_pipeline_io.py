@@ -277,6 +277,24 @@ def test_exif_is_carried_upright(tmp_path, ext):
     assert ImageDecode()(png)[1].exif is None
 
 
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
+def test_non_ascii_exif_text_keeps_its_bytes(tmp_path, ext):
+    """A photo's UTF-8 Artist and lens text came out as "J??rg" (Pillow re-wrote them as 7-bit ASCII)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x013B], exif[0x0112] = "Jörg Müller".encode(), 6  # Artist, UTF-8 bytes as cameras and ExifTool write
+    exif.get_ifd(0x8769)[0xA434] = "Zeiss Ø 50".encode()  # LensModel
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(tmp_path / "in.jpg", exif=exif)
+    Pipeline().process_file(tmp_path / "in.jpg", tmp_path / f"out{ext}")
+    with Image.open(tmp_path / f"out{ext}") as out:  # Pillow reads the bytes as Latin-1
+        carried = out.getexif()
+        assert carried[0x013B].encode("latin-1").decode() == "Jörg Müller"
+        if ext != ".tif":  # (a TIFF output carries the exposure tags of its EXIF sub-IFD only)
+            lens = carried.get_ifd(0x8769)[0xA434]  # (bytes when Pillow wrote the input's tag as UNDEFINED)
+            assert (lens.encode("latin-1") if isinstance(lens, str) else lens).decode() == "Zeiss Ø 50"
+
+
 @pytest.mark.parametrize("name", ["photo.tif", "photo.png", "photo.jpg"])
 @pytest.mark.parametrize("kind", ["tiff-ep", "preview"])
 def test_a_camera_raw_named_as_an_image_is_refused_not_read_as_its_preview(tmp_path, name, kind):

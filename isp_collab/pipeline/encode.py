@@ -136,6 +136,16 @@ class ImageDecode:
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
+def _keep_text_bytes(exif) -> None:
+    """Put back, in place, the bytes of every non-ASCII text tag of a Pillow ``Image.Exif`` (its main IFD and the
+    EXIF and GPS sub-IFDs): Pillow reads a tag's bytes as Latin-1 and writes a str as 7-bit ASCII, so a UTF-8
+    "Jörg" came out as "J??rg"; encoding back to Latin-1 gives the file's own bytes, which Pillow writes as they are."""
+    for ifd in (exif, exif.get_ifd(0x8769), exif.get_ifd(0x8825)):
+        for tag, value in list(ifd.items()):
+            if isinstance(value, str) and not value.isascii():
+                ifd[tag] = value.encode("latin-1", "replace")
+
+
 def _upright_exif(im) -> bytes | None:
     """The EXIF block of an open Pillow image as TIFF-structured bytes, orientation set to 1; None when
     there is none or it cannot be rewritten (then it is simply not carried)."""
@@ -145,6 +155,7 @@ def _upright_exif(im) -> bytes | None:
             return None
         if 0x0112 in exif:
             exif[0x0112] = 1
+        _keep_text_bytes(exif)
         data = exif.tobytes()
     except Exception:  # a malformed block: not worth failing the image for
         return None

@@ -40,8 +40,11 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
             return IFDRational(v[0], v[1]) if v[1] else None
         if isinstance(v, tuple) and v and isinstance(v[0], int) and not rational:  # a list of shorts: ISO
             return v[0]
-        if isinstance(v, str):
-            return v.rstrip("\x00").strip() or None
+        if isinstance(v, str):  # (tifffile decoded the file's bytes: UTF-8, else Latin-1)
+            text = v.rstrip("\x00").strip()
+            # Pillow writes a str as 7-bit ASCII, every other character as "?": non-ASCII text goes as UTF-8 bytes,
+            # as ExifTool and most readers take an ASCII tag's bytes (EXIF 3.0 made UTF-8 a type of its own)
+            return (text if text.isascii() else text.encode("utf-8")) or None
         return v if isinstance(v, (int, float)) else None
 
     try:

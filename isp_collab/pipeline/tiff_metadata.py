@@ -84,8 +84,12 @@ def tiff_extratags(exif: bytes | None, bigtiff: bool = False) -> list[tuple[int,
     block = _load(exif)
     if block is None:
         return []
+    # Pillow reads a tag's bytes as Latin-1: encoding back gives them unchanged (UTF-8 text from raw_exif too);
+    # tifffile refuses a non-ASCII str but writes bytes as they are
     tags: list[tuple[int, int | str, int, object, bool]] = [
-        (tag, "s", 0, str(block[tag]), True) for tag in _TEXT_TAGS if isinstance(block.get(tag), str)
+        (tag, "s", 0, text if text.isascii() else text.encode("latin-1", "replace"), True)
+        for tag in _TEXT_TAGS
+        if isinstance(text := block.get(tag), str)
     ]
     if not bigtiff and _exposure(exif):
         tags.append((_PLACEHOLDER, 4, 1, 0, True))  # LONG, filled with the sub-IFD's offset
