@@ -6,7 +6,8 @@
 The *quality* protocol of ``isp-collab bench quality`` (``isp_collab.bench.quality``: photos unprocessed to
 linear RGB, Gaussian blurs σ = 1..4 and one anisotropic blur per photo, white noise 0.5/255, PSNR in linear
 RGB minus a border), with each model restored by ``restore(..., strategy="spread", n=N)`` at every N listed
-after its ``@`` (the same weights: pooling over the stack works at any N). Prints a markdown table of mean
+after its ``@`` (the same weights: pooling over the stack works at any N), on the tile it runs at by default
+(``default_tile`` of its trained N, whatever N; the published section predates it: 256 px). Prints a markdown table of mean
 PSNR per blur; with ``--section`` also writes it into benchmarks/RESULTS.md.
 """
 
@@ -22,6 +23,8 @@ from isp_collab.bench.data import load_images
 from isp_collab.bench.protocol import degradation_names
 from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, stack_sizes, summarise
 from isp_collab.bench.report import md_table, write_section
+from isp_collab.models import read_card
+from isp_collab.restore import default_tile
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -51,10 +54,12 @@ def measure(
     for spec in specs:
         name, sizes = parse_spec(spec)
         for n in sizes or [None]:
-            run, card = model_restorer(name, n=n)
-            n_used = n or max(1, int(card["n_trained"]))
+            n_trained = max(1, int(read_card(name)["n_trained"]))
+            tile = default_tile(n_trained)  # one tiling for every N of a model: the one it runs at by default
+            run, card = model_restorer(name, n=n, tile=tile)
+            n_used = n or n_trained
             label = f"{model_label(name)} @ N={n_used}"
-            ran = stack_sizes(shapes, n_used)  # restore caps a stack at the photo's tile count
+            ran = stack_sizes(shapes, n_used, tile)  # restore caps a stack at the photo's tile count
             if min(ran) < n_used:
                 span = f"{min(ran)}-{max(ran)}" if min(ran) < max(ran) else f"{min(ran)}"
                 label += f" (runs at N={span}: the photo's tiles)"

@@ -5,7 +5,8 @@ centre of the overlap between two tiles, on a stationary texture (where, without
 
 The image is a dark, fine Gaussian texture (linear RGB, mean ``--level``: a review saw the seams on the demo
 DNG's grass) of 768 x 1536 px. For each overlap it restores the image with ``isp_collab.restore.restore``
-(tile 256, the model's N, spread stacks) and, as ``isp-collab process`` does, with the ``Sharpen`` stage
+(tile 256, as restore's default was before 2026-12-07 (now 192 for N=4), the model's N, spread stacks) and,
+as ``isp-collab process`` does, with the ``Sharpen`` stage
 (luma detail, keep_level), and prints the column mean of the luminance change in 4-px bands of distance from the
 nearest overlap centre, in 8-bit sRGB levels at the texture's level, and the time. Measured in the
 twenty-sixth session: docs/pipeline.md, ``overlap``.

@@ -128,7 +128,10 @@ def test_config_errors_stop_before_any_file_is_decoded(capsys, tmp_path, inputs,
         ("[lens]\ncenter = [1]\n", "p.toml: [lens] center must be a list of 2 numbers, got [1]"),
         ('[sharpen]\nenabled = "yes"\n', "p.toml: [sharpen] enabled must be true or false, got 'yes'"),
         ('[sharpen]\ndetail = "foo"\n', "p.toml: [sharpen] detail must be one of 'luma', 'rgb', got 'foo'"),
-        ("[sharpen]\noverlap = 500\n", "p.toml: [sharpen] overlap must be in [0, tile // 2 = 96], got 500"),
+        (
+            "[sharpen]\noverlap = 500\n",
+            "p.toml: [sharpen] overlap must be in [0, tile // 2 = 96] (tile 192, the default tile for N=4), got 500",
+        ),
         ("[sharpen]\ntile = 100\n", "p.toml: [sharpen] tile must be a multiple of"),
     ]:
         cfg.write_text(text)

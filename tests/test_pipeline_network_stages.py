@@ -112,8 +112,10 @@ def test_collaborative_stage_settings_are_checked_against_the_network(tmp_path):
     model = str(save_model(create_model("unet-tx", n=4), tmp_path / "m", {"task": "sharpen", "n_trained": 4}))
     with pytest.raises(ValueError, match=r"sharpen\.tile must be a multiple of 8 .*got 20"):
         Sharpen(model=model, tile=20).network()
-    with pytest.raises(ValueError, match=r"sharpen\.overlap must be in \[0, tile // 2 = 96\], got 500"):
-        Sharpen(model=model, overlap=500).network()  # default tile 256
+    with pytest.raises(ValueError, match=r"sharpen\.overlap must be in \[0, tile // 2 = 96\] \(tile 192, the default"):
+        Sharpen(model=model, overlap=500).network()  # the default tile for N=4 on the CPU: 192
+    with pytest.raises(ValueError, match=r"sharpen\.overlap must be in \[0, tile // 2 = 32\], got 500"):
+        Sharpen(model=model, tile=64, overlap=500).network()
     assert Sharpen(model=model, tile=24, overlap=12).network() is not None  # the card says no patch: no warning
 
 

@@ -41,6 +41,25 @@ def test_gather_draws_the_tile_process_uses_for_the_stack_size(image, tmp_path, 
     assert f"tile {tile}, overlap 32" in capsys.readouterr().out
 
 
+def test_gather_model_draws_the_models_own_n_and_tile(image, tmp_path, capsys):
+    """--model lens-a-unet-tx-n1 drew stacks of 4 on 192-px tiles where process runs N=1 on 256-px ones."""
+    out = tmp_path / "stacks.png"
+    assert main(["gather", str(image), "--model", "lens-a-unet-tx-n1", "-o", str(out)]) == 0
+    msg = capsys.readouterr().out
+    assert "tile 256, overlap 32" in msg and "of N=1, strategy mirror" in msg
+    assert main(["gather", str(image), "--model", "lens-a-unet-tx-n4", "-o", str(out), "--overwrite"]) == 0
+    msg = capsys.readouterr().out
+    assert "tile 192, overlap 32" in msg and "of N=4, strategy mirror" in msg
+
+
+def test_gather_caps_the_stack_at_the_images_tiles_as_restore_does(tmp_path, capsys):
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((200, 250, 3), np.uint8))
+    out = tmp_path / "stacks.png"
+    assert main(["gather", str(small), "--n", "8", "-o", str(out)]) == 0
+    assert "4 tiles (2x2, tile 160, overlap 32), 1 stack of N=4" in capsys.readouterr().out
+
+
 def test_each_stack_gets_its_own_colour():
     img = np.full((200, 200, 3), 128, np.uint8)
     grid = make_grid(200, 200, tile=64, overlap=16)

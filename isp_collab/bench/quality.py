@@ -69,13 +69,14 @@ def model_restorer(
     return run, card
 
 
-def stack_sizes(shapes: Sequence[tuple[int, int]], n: int) -> list[int]:
+def stack_sizes(shapes: Sequence[tuple[int, int]], n: int, tile: int | None = None, device: str = "cpu") -> list[int]:
     """The stack size ``restore`` actually runs at N = ``n`` on images of these (H, W) sizes with its default
-    tiling: min(n, the image's tile count), since a larger stack would only repeat tiles (max pooling)."""
+    tiling on ``device`` (a torch device name), or ``tile``: min(n, the image's tile count), since a larger stack
+    would only repeat tiles (max pooling)."""
     from ..restore.api import default_tile
     from ..restore.tiling import default_overlap, make_grid
 
-    tile = default_tile(n)
+    tile = tile or default_tile(n, device=str(device).split(":")[0])
     return [min(n, len(make_grid(h, w, tile, default_overlap(tile)))) for h, w in shapes]
 
 

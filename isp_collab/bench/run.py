@@ -195,7 +195,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         f"N={n} runs at N={min(k)}{f'-{max(k)}' if max(k) > min(k) else ''}"
         + (f" (median {int(np.median(k))})" if max(k) > min(k) else "")
         for n in ns
-        for k in [quality.stack_sizes(shapes, n)]
+        for k in [quality.stack_sizes(shapes, n, device=device)]
     )
     how = (
         f"{opts.describe_images(ims)}{f', centre crops of at most {crop}x{crop}' if crop else ', full size'}, unprocessed to linear camera RGB with the fixed camera "
@@ -206,7 +206,8 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         '`isp_collab.restore.restore(..., strategy="spread", n=<card n_trained>)`'
         f"{f' on {device}' if names else ''}"
         + (
-            f"; restore's default tile for N (256 px, 192 for N = 3..4, 160 above); a stack holds at most the "
+            f"; restore's default tile for N on {device} (on a CPU 256 px, 192 for N = 3..4, 160 above; 256 on a GPU); "
+            "a stack holds at most the "
             "image's number of tiles (more would only repeat tiles), so on these "
             f"images {effective}"
             if effective

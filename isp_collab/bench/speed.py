@@ -26,7 +26,7 @@ HOW: tuple[str, ...] = (
     "and 1 inter-op thread, ONNX Runtime `intra_op_num_threads`, OpenCV `setNumThreads`); peak RSS is that "
     "process's `VmHWM` (Python and the libraries included), so it belongs to one runtime alone",
     "latency: whole-image `isp_collab.restore.restore` (tile 256 for every runtime, the exports' static tile; "
-    "restore's own default on PyTorch is 192 for N = 3..4 and 160 above, faster on a CPU: RESULTS *tile-default*; "
+    "restore's own default with PyTorch on a CPU is 192 for N = 3..4 and 160 above, faster there: RESULTS *tile-default*; "
     "overlap 32, the model's trained N, "
     '`strategy="spread"`, `"mirror"` for a lens model) of one benchmark image resized to a square (linear RGB; '
     "512x512 unless `--size`); one warm-up run, then the median of the timed runs, in ms per megapixel of image. "

@@ -38,11 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="gathering strategy (default: with --model, the model's own: mirror for a lens model, as process's lens "
         "stage gathers; else spread)",
     )
-    p.add_argument("--n", type=int, default=4, help="stack size N (default 4)")
+    p.add_argument("--n", type=int, help="stack size N (default: with --model, the model's trained N; else 4)")
     p.add_argument(
         "--tile",
         type=int,
-        help="tile size in pixels, a multiple of 8 (default: process's for N: 256, 192 for N = 3..4, 160 above)",
+        help="tile size in pixels, a multiple of 8 (default: the tile process uses for N: on a CPU 256, 192 for "
+        "N = 3..4, 160 above; 256 on a GPU)",
     )
     p.add_argument(
         "--overlap",
@@ -184,23 +185,29 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out}: exists (use --overwrite to replace it)")
     if src.exists() and out.exists() and src.resolve() == out.resolve():
         raise ValueError(f"{out}: output would replace the input image")
-    if not 1 <= args.n <= MAX_N:
+    if args.n is not None and not 1 <= args.n <= MAX_N:
         raise ValueError(f"--n must be between 1 and {MAX_N}, got {args.n}")
-    if args.tile is None:
-        args.tile = default_tile(args.n)
-    if not 1 <= args.tile <= MAX_TILE:
+    if args.tile is not None and not 1 <= args.tile <= MAX_TILE:
         raise ValueError(f"--tile must be between 1 and {MAX_TILE}, got {args.tile}")
-    if args.tile % 8:  # the tiles drawn are tiles process could restore (UNet-T: multiples of 2**3)
+    if args.tile is not None and args.tile % 8:  # the tiles drawn are tiles process could restore (2**3)
         raise ValueError(f"--tile must be a multiple of 8 (2**depth of the shipped networks), got {args.tile}")
-    overlap = default_overlap(args.tile) if args.overlap is None else args.overlap
-    if not 0 <= overlap <= args.tile // 2:
-        raise ValueError(f"--overlap must be in [0, tile // 2 = {args.tile // 2}], got {overlap}")
     center = parse_center(args.center)
     lens, strategy = None, args.strategy or "spread"
+    n, tile, overlap = args.n or 4, args.tile, args.overlap
     if args.model is not None:  # reads its card, and refuses a model that is not a lens model, before decoding
         lens, strategy = lens_model(args.model, args.strategy, center)
+        lens = dataclasses.replace(lens, n=args.n, tile=args.tile)
+        n, tile, own_overlap = lens.tiling()  # as process's lens stage runs it (the model's N and tile)
+        overlap = own_overlap if overlap is None else overlap
     elif center is not None and strategy != "mirror":
         raise ValueError(f"--center applies to --strategy mirror only, got --strategy {strategy}")
+    if tile is None:
+        from ..device import pick_device
+
+        tile = default_tile(n, 8, pick_device().type)  # what process's stages pick on this machine
+    overlap = default_overlap(tile) if overlap is None else overlap
+    if not 0 <= overlap <= tile // 2:
+        raise ValueError(f"--overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
     check_writable_folder(out.parent)  # before decoding: a RAW file takes seconds
     frames: list = []
     rgb, orientation = read_display_image(src, frames)
@@ -208,12 +215,14 @@ def run(args: argparse.Namespace) -> int:
         center = lens.restore_kwargs(frames[0])["center"]  # as process's lens stage lays its mirror stacks
     h, w = rgb.shape[:2]
     try:
-        grid = make_grid(h, w, args.tile, overlap, center)
+        grid = make_grid(h, w, tile, overlap, center)
     except ValueError as e:
         raise ValueError(f"{src}: {e}") from None
     with warnings.catch_warnings(record=True) as caught:  # a stack size mirror gathering wastes: one line
         warnings.simplefilter("always")
-        stacks = gather_stacks(grid, args.n, strategy)
+        if strategy != "mirror":  # as restore: a larger stack than the image's tiles would only repeat them
+            n = min(n, len(grid))
+        stacks = gather_stacks(grid, n, strategy)
     for warning in caught:
         print(f"isp-collab gather: warning: {str(warning.message).splitlines()[0]}", file=sys.stderr)
     picture = draw_upright(rgb, grid, stacks, orientation, show_center=strategy == "mirror")
@@ -224,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"wrote {out}: {picture.shape[1]}x{picture.shape[0]}{turned}, {len(grid)} tiles ({rows}x{cols}, "
-        f"tile {args.tile}, overlap {overlap}), "
-        f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} of N={args.n}, strategy {strategy}"
+        f"tile {tile}, overlap {overlap}), "
+        f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} of N={n}, strategy {strategy}"
         + (f", centre ({grid.center[0]:g}, {grid.center[1]:g})" if strategy == "mirror" else "")
     )
     return 0

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tile",
         type=int,
-        help="tile size for the collaborative stages, a multiple of the network's 2**depth (8 for UNet-T; default: 256, 192 for N = 3..4, 160 above; an ONNX file's own)",
+        help="tile size for the collaborative stages, a multiple of the network's 2**depth (8 for UNet-T; default: on a CPU 256, 192 for N = 3..4, 160 above; 256 on a GPU; an ONNX file's own)",
     )
     p.add_argument("--backend", choices=("torch", "onnx"), help="network runtime (default torch)")
     p.add_argument(

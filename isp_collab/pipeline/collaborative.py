@@ -36,7 +36,7 @@ class CollaborativeStage(StageBase):
     runtime (its ``card``, if any, is checked and used as a model's); n: stack size,
     1..``MAX_N`` (None = the model's trained N, or the ONNX file's static N); tile/overlap: restore
     tiling in pixels (tile 1..``MAX_TILE``) (tile None = the ONNX file's static tile, else restore's default for N:
-    256, 192 for N = 3..4, 160 above; overlap None = restore's
+    on a CPU 256, 192 for N = 3..4, 160 above, 256 on a GPU; overlap None = restore's
     default, 32 px at most tile / 4); backend: ``"torch"`` or ``"onnx"`` (None = ``"onnx"`` when
     ``onnx_path`` is given, else ``"torch"``); onnx_path: an exported model (its sidecar names the
     model: a ``model`` given too must be that one; a file without its sidecar is refused, since a network
@@ -242,10 +242,31 @@ class CollaborativeStage(StageBase):
             "asked for; the ONNX file is the network that runs (drop the model or export it)"
         )
 
+    def _planned(self, runner: Any) -> tuple[int, int, bool]:
+        """(n, tile, whether the tile is restore's default) as :func:`restore` will run this stage's network."""
+        from ..restore.api import default_n, default_tile, device_type
+
+        static_n, static_tile = getattr(runner, "n", None), getattr(runner, "tile", None)
+        with warnings.catch_warnings():  # (restore says what default_n has to say, once)
+            warnings.simplefilter("ignore")
+            n = self.n or static_n or default_n(self.model, runner)
+        if self.tile or static_tile:
+            return n, self.tile or static_tile, False
+        multiple = int(getattr(runner, "multiple", 1) or 1)
+        return n, default_tile(n, multiple, device_type(runner)), True
+
+    def tiling(self) -> tuple[int, int, int]:
+        """(n, tile, overlap) that :func:`restore` lays out for this stage (the network is built, and checked,
+        first): what ``isp-collab gather --model`` draws. n before the cap at an image's tile count."""
+        from ..restore.tiling import default_overlap
+
+        runner = self.network()
+        n, tile, _ = self._planned(runner)
+        overlap = self._overlap()
+        return n, tile, default_overlap(tile) if overlap is None else overlap
+
     def _check_fit(self, runner: Any) -> None:
         """n / tile / overlap against what the loaded network accepts (as :func:`restore` would, per image)."""
-        from ..restore.api import default_n, default_tile
-
         static_n, static_tile = getattr(runner, "n", None), getattr(runner, "tile", None)
         if static_n and self.n is not None and self.n != static_n:
             raise ValueError(f"{self.name}.n: the model runs stacks of N={static_n} only (static shape), got {self.n}")
@@ -253,17 +274,15 @@ class CollaborativeStage(StageBase):
             raise ValueError(
                 f"{self.name}.tile: the model runs {static_tile}x{static_tile} tiles only (static shape), got {self.tile}"
             )
-        if self.tile or static_tile:
-            tile = self.tile or static_tile
-        else:  # the tile restore will pick for this stack size
-            with warnings.catch_warnings():  # (restore says what default_n has to say, once)
-                warnings.simplefilter("ignore")
-                tile = default_tile(self.n or default_n(self.model, runner))
+        n, tile, defaulted = self._planned(runner)
         multiple = int(getattr(runner, "multiple", 1) or 1)
         if tile % multiple:
             raise ValueError(f"{self.name}.tile must be a multiple of {multiple} (2**depth of the network), got {tile}")
         if self.overlap is not None and self.overlap > tile // 2:
-            raise ValueError(f"{self.name}.overlap must be in [0, tile // 2 = {tile // 2}], got {self.overlap}")
+            why = f", the default tile for N={n}" if defaulted else ""
+            raise ValueError(
+                f"{self.name}.overlap must be in [0, tile // 2 = {tile // 2}] (tile {tile}{why}), got {self.overlap}"
+            )
         patch = self.trained_patch
         if patch and tile < patch:
             # Warned, not refused: the network runs on any multiple of 2**depth, and small tiles have their uses
@@ -292,10 +311,15 @@ class CollaborativeStage(StageBase):
         exported = self._exported_tiling
         strategy = exported.get("strategy") if exported.get("strategy") in STRATEGIES else self.strategy
         kw: dict[str, Any] = dict(n=self.n, strategy=strategy, tile=self.tile, exposure_target=self.exposure_target)
-        overlap = self.overlap if self.overlap is not None else exported.get("overlap")
-        if isinstance(overlap, int) and not isinstance(overlap, bool):
+        overlap = self._overlap()
+        if overlap is not None:
             kw["overlap"] = overlap  # else restore's default_overlap of the tile it uses
         return kw
+
+    def _overlap(self) -> int | None:
+        """The overlap set here, else an exported file's sidecar ``tiling.overlap``, else None (restore's default)."""
+        overlap = self.overlap if self.overlap is not None else self._exported_tiling.get("overlap")
+        return overlap if isinstance(overlap, int) and not isinstance(overlap, bool) else None
 
     def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         if self.enabled and isinstance(image, np.ndarray) and image.shape[:2] != (frame.height, frame.width):

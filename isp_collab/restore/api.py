@@ -29,20 +29,31 @@ DARK_LEVEL = 0.1  # a frame whose brightest 1% is darker than this gets a warnin
 DEFAULT_TILE = 256  # the tile for stacks of N <= 2, and exports' (a static shape) default
 
 
-def default_tile(n: int) -> int:
+def default_tile(n: int, multiple: int = 1, device: str = "cpu") -> int:
     """The tile side :func:`restore` uses for stacks of ``n`` when neither the caller nor the model fixes one.
 
-    256 for N <= 2, 192 for N = 3..4, 160 above. One call holds N tiles, so its activations grow with N x tile²,
-    and on the CPU past the cache every conv slows per pixel. Whole 1920x1080 frames through the shipped UNet-TX,
-    PyTorch, 2 threads, on this project's 2-core AMD EPYC (32 MB L3), medians of 5 interleaved rounds (RESULTS
-    *tile-default*, ``benchmarks/tile_default.py``): N=4 1.15 s/MP at tile 256 against 0.90 at 192, N=8 1.45
-    against 1.06 at 160, N=1 0.64 at 256 against 0.68 at 192 (smaller tiles repeat more overlap). Whole images
-    are no worse: N=4 34.19 dB at 192 against 34.17 at 256 on the *quality* protocol, lens-a N=4 +0.07 dB at the
-    field edge. ONNX Runtime runs its file's static tile and showed no such step (0.66 / 0.63 s/MP at 256 / 192);
-    on a GPU the rule is kept for one tiling everywhere (unmeasured there). All multiples of 32, so any UNet up to
-    depth 5 takes them.
+    On the CPU: 256 for N <= 2, 192 for N = 3..4, 160 above; elsewhere (``device``: a torch device type, "cuda")
+    256. ``multiple``: the network's ``2**depth``; a tile that is not a multiple of it falls back to 256.
+
+    One call holds N tiles, so its activations grow with N x tile², and on the CPU past the cache every conv slows
+    per pixel. Whole 1920x1080 frames through the shipped UNet-TX, PyTorch, 2 threads, on this project's 2-core
+    AMD EPYC (32 MB L3), medians of 5 interleaved rounds (RESULTS *tile-default*, ``benchmarks/tile_default.py``):
+    N=4 1.15 s/MP at tile 256 against 0.90 at 192, N=8 1.45 against 1.06 at 160, N=1 0.64 at 256 against 0.68 at
+    192 (smaller tiles repeat more overlap). Whole images are no worse: N=4 34.19 dB at 192 against 34.17 at 256
+    on the *quality* protocol, lens-a N=4 +0.07 dB at the field edge. ONNX Runtime runs its file's static tile
+    and showed no such step (0.66 / 0.63 s/MP at 256 / 192); a GPU keeps 256, what it was measured with (its time
+    is mostly the host's tiling and stitching, which smaller tiles add to).
     """
-    return DEFAULT_TILE if n <= 2 else 192 if n <= 4 else 160
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    tile = DEFAULT_TILE if device != "cpu" or n <= 2 else 192 if n <= 4 else 160
+    return tile if tile % max(1, int(multiple)) == 0 else DEFAULT_TILE
+
+
+def device_type(runner: object) -> str:
+    """The torch device type a backend runs on ("cpu", "cuda", ...): its ``device`` attribute, else "cpu"."""
+    device = getattr(runner, "device", None)
+    return str(getattr(device, "type", None) or device or "cpu").split(":")[0]
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -179,8 +190,8 @@ def restore(
     ``spread`` | ``local`` | ``mirror`` (see :mod:`.gathering`; None: the one the model was trained for, its
     card's ``recommended_strategy``, for an ONNX file the sidecar's ``tiling.strategy``; else ``mirror`` for lens
     models, ``spread`` for others; :mod:`.model_card`). ``tile``: tile side, a multiple of
-    the network's ``2**depth`` (None: the ONNX file's static tile, else :func:`default_tile` of N: 256, 192
-    for N = 3..4, 160 for more); ``overlap`` pixels
+    the network's ``2**depth`` (None: the ONNX file's static tile, else :func:`default_tile` of N: on the CPU
+    256, 192 for N = 3..4, 160 for more; 256 on a GPU); ``overlap`` pixels
     between tiles (None: an ONNX file's sidecar ``tiling.overlap``, else :func:`~.tiling.default_overlap` of the
     tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` | None (ONNX for an ``.onnx`` model or an ``onnx_path``, else PyTorch;
     contradicting arguments are refused). ``center``: (x, y) optical
@@ -244,7 +255,7 @@ def restore(
     if strategy == "mirror" and center is None and (trained := trained_center(card)) is not None:
         center = center_in_pixels(trained, w, h)  # pixel-index coordinates, as the lens stage
     if batch_size is None:
-        batch_size = 2 if getattr(getattr(runner, "device", None), "type", "cpu") == "cuda" else 1
+        batch_size = 2 if device_type(runner) == "cuda" else 1
     n = default_n(model, runner) if n is None else n
     if not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_N:
         raise ValueError(f"n must be an integer in 1..{MAX_N}, got {n!r}")
@@ -252,7 +263,7 @@ def restore(
         raise ValueError(f"the model runs stacks of N={runner.n} only (static shape), got n={n}")
     static_tile = getattr(runner, "tile", None)
     if tile is None:  # a static-shape file dictates the tile; otherwise the default for this stack size
-        tile = static_tile or default_tile(n)
+        tile = static_tile or default_tile(n, getattr(runner, "multiple", 1) or 1, device_type(runner))
     if static_tile and tile != static_tile:
         raise ValueError(f"the model runs {static_tile}x{static_tile} tiles only (static shape), got tile={tile}")
     multiple = int(getattr(runner, "multiple", 1) or 1)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..limits import MAX_N  # noqa: F401 (re-exported: the tools' cap on N)
 
-DEFAULT_OVERLAP = 32  # pixels between neighbouring tiles at the default 256 px tile
+DEFAULT_OVERLAP = 32  # pixels between neighbouring tiles (tiles of 128 px and more; restore's default tile: 160-256)
 
 
 def default_overlap(tile: int) -> int:
