@@ -28,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import md_table, publish
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -186,10 +186,7 @@ def main() -> None:
     if args.plot:
         print(f"wrote {plot_gains(gains(args.blind, known, args.told), args.blind[0].name, args.plot)}")
     body = "\n\n".join(([args.note] if args.note else []) + [table])
-    print(body)
-    if args.section:
-        write_section(args.results, args.section, body)
-        print(f"wrote section {args.section} of {args.results}")
+    publish(body, args.results, args.section)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import md_table, publish
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -93,10 +93,7 @@ def main() -> None:
         for label, n1, nn in args.family
     ]
     body = "\n\n".join(([args.note] if args.note else []) + tables)
-    print(body)
-    if args.section:
-        write_section(args.results, args.section, body)
-        print(f"wrote section {args.section} of {args.results}")
+    publish(body, args.results, args.section)
 
 
 if __name__ == "__main__":

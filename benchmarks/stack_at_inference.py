@@ -22,7 +22,7 @@ import torch
 from isp_collab.bench.data import load_images
 from isp_collab.bench.protocol import degradation_names
 from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, stack_sizes, summarise
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import md_table, publish
 from isp_collab.models import read_card
 from isp_collab.restore import default_tile
 
@@ -91,10 +91,7 @@ def main(argv: list[str] | None = None) -> str:
     table, seconds = measure(args.models, args.images, args.crop, args.max_images)
     how = f"Mean PSNR (dB, linear RGB) over the photos, {seconds:.0f} s on {args.threads} CPU thread(s)."
     body = "\n\n".join(([args.note] if args.note else []) + [how, table])
-    print(body)
-    if args.section:
-        write_section(args.results, args.section, body)
-        print(f"wrote section {args.section} of {args.results}")
+    publish(body, args.results, args.section)
     return body
 
 

@@ -28,7 +28,7 @@ from isp_collab.bench.data import load_images
 from isp_collab.bench.lens import run_lens, summarise_lens
 from isp_collab.bench.protocol import degradation_names
 from isp_collab.bench.quality import model_restorer, run_quality, summarise
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import md_table, publish
 from isp_collab.models import load_model
 from isp_collab.restore import TorchBackend, default_tile, restore
 
@@ -151,10 +151,7 @@ def main(argv: list[str] | None = None) -> str:
         parts += ["Quality (PSNR, dB, linear RGB; 1 thread):", quality_table()]
     parts.append(f"{time.perf_counter() - t0:.0f} s in all.")
     body = "\n\n".join(parts)
-    print(body)
-    if args.section:
-        write_section(args.results, args.section, body)
-        print(f"wrote section {args.section} of {args.results}")
+    publish(body, args.results, args.section)
     return body
 
 

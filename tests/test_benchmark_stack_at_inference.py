@@ -1,6 +1,5 @@
 """benchmarks/stack_at_inference.py: one model restored at several stack sizes under the quality protocol."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +10,10 @@ from PIL import Image
 from isp_collab.bench.report import read_section
 from isp_collab.models import create_model, save_model
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture
-def script():
-    spec = importlib.util.spec_from_file_location("stack_at_inference", BENCH / "stack_at_inference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_benchmark):
+    return load_benchmark("stack_at_inference")
 
 
 def _model(folder: Path) -> str:

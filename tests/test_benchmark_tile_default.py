@@ -1,21 +1,13 @@
 """benchmarks/tile_default.py: restore's time per MP by tile, the default tile of each N marked."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture
-def script():
-    spec = importlib.util.spec_from_file_location("tile_default", BENCH / "tile_default.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_benchmark):
+    return load_benchmark("tile_default")
 
 
 def test_speed_table_times_every_model_and_tile_and_marks_the_default(script, monkeypatch):

@@ -84,6 +84,14 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     return atomic_write_bytes(path, new.encode("utf-8"), overwrite=True)
 
 
+def publish(body: str, results: str | Path, section: str | None) -> None:
+    """What a benchmark script ends with: print ``body``, and write it as ``section`` of ``results`` when one is named."""
+    print(body)
+    if section:
+        write_section(results, section, body)
+        print(f"wrote section {section} of {results}")
+
+
 # ----------------------------------------------------------------------------------------------
 # machine
 
