@@ -297,3 +297,28 @@ def test_a_raw_files_non_ascii_text_reaches_the_outputs_as_utf8(tmp_path, ext):
             assert tif.pages[0].tags["Artist"].value == artist
     with Image.open(out) as im:  # Pillow reads an ASCII tag's bytes as Latin-1
         assert im.getexif()[315].encode("latin-1").decode("utf-8") == artist
+
+
+def test_raw_text_tags_keep_their_ascii_type_and_bytes(tmp_path):
+    """A RAW file's non-ASCII lens text went into the EXIF sub-IFD as BYTE (a list of numbers to ExifTool), text
+    tifffile cannot decode was dropped, and junk after a NUL was kept."""
+    import tifffile
+    from PIL import Image
+
+    from isp_collab.pipeline.raw_exif import raw_exif
+
+    path = tmp_path / "m.dng"  # (raw_exif reads a TIFF structure's tags: no mosaic needed)
+    tags = [
+        (42036, "s", 0, "Zeiss Ø 50".encode() + b"\x00junk\xff", True),  # LensModel, in IFD0 as some DNGs have it
+        (315, "s", 0, b"\x81\x9d ok", True),  # Artist: neither UTF-8 nor cp1252 (tifffile gives up: it was dropped)
+        (33432, "s", 0, b"\xa9 J\xf6rg", True),  # Copyright in cp1252 / Latin-1
+        (271, "s", 0, "Cam", True),
+    ]
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint16), extratags=tags)
+    exif = Image.Exif()
+    exif.load(raw_exif(path))
+    lens = exif.get_ifd(0x8769)[42036]
+    assert isinstance(lens, str) and lens.encode("latin-1").decode() == "Zeiss Ø 50"  # ASCII type, cut at the NUL
+    # RAW text is written as UTF-8 (what ExifTool and most readers take): other code pages are converted
+    assert exif[33432].encode("latin-1").decode() == "© Jörg" and exif[271] == "Cam"
+    assert exif[315].encode("latin-1").decode() == "\x81\x9d ok"  # (as Latin-1: nothing dropped)

@@ -138,12 +138,16 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I
 
 def _keep_text_bytes(exif) -> None:
     """Put back, in place, the bytes of every non-ASCII text tag of a Pillow ``Image.Exif`` (its main IFD and the
-    EXIF and GPS sub-IFDs): Pillow reads a tag's bytes as Latin-1 and writes a str as 7-bit ASCII, so a UTF-8
-    "Jörg" came out as "J??rg"; encoding back to Latin-1 gives the file's own bytes, which Pillow writes as they are."""
-    for ifd in (exif, exif.get_ifd(0x8769), exif.get_ifd(0x8825)):
+    EXIF and GPS sub-IFDs it has): Pillow reads a tag's bytes as Latin-1 and writes a str as 7-bit ASCII, so a UTF-8
+    "Jörg" came out as "J??rg"; :class:`~.raw_exif.TextBytes` writes the file's own bytes, still as ASCII type.
+    (A sub-IFD is read only where its pointer is: ``get_ifd`` adds an empty one, and an empty GPS IFD reads as
+    a geotag.)"""
+    from .raw_exif import TextBytes
+
+    for ifd in (exif, *(exif.get_ifd(tag) for tag in (0x8769, 0x8825) if tag in exif)):
         for tag, value in list(ifd.items()):
             if isinstance(value, str) and not value.isascii():
-                ifd[tag] = value.encode("latin-1", "replace")
+                ifd[tag] = TextBytes.of(value.encode("latin-1", "replace"))
 
 
 def _upright_exif(im) -> bytes | None:

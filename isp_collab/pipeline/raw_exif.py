@@ -24,6 +24,23 @@ EXPOSURE_TAGS = {
 _RATIONAL_TAGS = {"ExposureTime", "FNumber", "ExposureBiasValue", "FocalLength"}
 
 
+class TextBytes(str):
+    """A text tag's own bytes for Pillow's EXIF writer, held as the Latin-1 str Pillow reads them as.
+
+    Pillow writes a str tag as ``value.encode("ascii", "replace")`` (every non-ASCII character "?"), and a bytes one
+    as BYTE where its tables know no type (the EXIF sub-IFD: ExifTool then shows LensModel as a list of numbers).
+    This str keeps the tag ASCII and encodes to its bytes: UTF-8 text ("Jörg"), as ExifTool and most readers take an
+    ASCII tag's bytes (EXIF 3.0 made UTF-8 a type of its own), or whatever the input file had.
+    """
+
+    @classmethod
+    def of(cls, data: bytes) -> TextBytes:
+        return cls(data.decode("latin-1"))
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:  # noqa: ARG002 - always the bytes
+        return str.encode(self, "latin-1")
+
+
 def raw_exif(path: str | os.PathLike) -> bytes | None:
     """The camera and exposure tags of a TIFF-based RAW file (DNG, KDC, NEF, CR2, ARW...) as an EXIF block
     (TIFF-structured bytes, orientation 1: the pixels are turned upright at decode), for the outputs.
@@ -40,24 +57,39 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
             return IFDRational(v[0], v[1]) if v[1] else None
         if isinstance(v, tuple) and v and isinstance(v[0], int) and not rational:  # a list of shorts: ISO
             return v[0]
-        if isinstance(v, str):  # (tifffile decoded the file's bytes: UTF-8, else Latin-1)
-            text = v.rstrip("\x00").strip()
-            # Pillow writes a str as 7-bit ASCII, every other character as "?": non-ASCII text goes as UTF-8 bytes,
-            # as ExifTool and most readers take an ASCII tag's bytes (EXIF 3.0 made UTF-8 a type of its own)
-            return (text if text.isascii() else text.encode("utf-8")) or None
+        if isinstance(v, bytes):  # an IFD0 text tag's own bytes: UTF-8, else a Windows / Latin-1 code page
+            data = v.split(b"\x00")[0]
+            try:
+                v = data.decode("utf-8")
+            except UnicodeDecodeError:
+                try:
+                    v = data.decode("cp1252")
+                except UnicodeDecodeError:
+                    v = data.decode("latin-1")
+        if isinstance(v, str):  # (a sub-IFD's text, as tifffile decoded it: UTF-8, else cp1252) written as UTF-8
+            text = v.split("\x00")[0].strip()
+            return (text if text.isascii() else TextBytes.of(text.encode("utf-8"))) or None
         return v if isinstance(v, (int, float)) else None
+
+    def raw(tf, tag):
+        """A tag's value; a text tag's bytes as the file has them (tifffile decodes the whole field, text after a
+        NUL included, and falls back to cp1252 where that is not UTF-8, or gives up)."""
+        if tag.dtype != 2:  # not ASCII
+            return tag.value
+        tf.filehandle.seek(tag.valueoffset)
+        return tf.filehandle.read(tag.count)
 
     try:
         with tifffile.TiffFile(path) as tf:
             tags = tf.pages[0].tags
-            ifd0 = {name: tags[name].value for name in _IFD0_TAGS if name in tags}
+            ifd0 = {name: raw(tf, tags[name]) for name in _IFD0_TAGS if name in tags}
             if "Model" not in ifd0 and "UniqueCameraModel" in tags:
-                ifd0["Model"] = tags["UniqueCameraModel"].value
+                ifd0["Model"] = raw(tf, tags["UniqueCameraModel"])
             sub = tags["ExifTag"].value if "ExifTag" in tags else {}
             sub = dict(sub) if isinstance(sub, dict) else {}
             for name in EXPOSURE_TAGS:  # DNG writers may put them in IFD0 itself
                 if name not in sub and name in tags:
-                    sub[name] = tags[name].value
+                    sub[name] = raw(tf, tags[name])
         exif = Image.Exif()
         for name, v in ifd0.items():
             if value(v) is not None:
