@@ -32,6 +32,7 @@ from ..atomic import OutputError
 from ..native_stderr import capture_stderr
 from . import provenance
 from .containers import ICC_HEADER, jpeg_with_segments, png_with_chunks, srgb_icc
+from .exif_text import keep_text_bytes
 from .frame import Frame, apply_orientation
 from .io import (
     DEFAULT_MAX_PIXELS,
@@ -136,20 +137,6 @@ class ImageDecode:
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
-def _keep_text_bytes(exif) -> None:
-    """Put back, in place, the bytes of every non-ASCII text tag of a Pillow ``Image.Exif`` (its main IFD and the
-    EXIF and GPS sub-IFDs it has): Pillow reads a tag's bytes as Latin-1 and writes a str as 7-bit ASCII, so a UTF-8
-    "Jörg" came out as "J??rg"; :class:`~.raw_exif.TextBytes` writes the file's own bytes, still as ASCII type.
-    (A sub-IFD is read only where its pointer is: ``get_ifd`` adds an empty one, and an empty GPS IFD reads as
-    a geotag.)"""
-    from .raw_exif import TextBytes
-
-    for ifd in (exif, *(exif.get_ifd(tag) for tag in (0x8769, 0x8825) if tag in exif)):
-        for tag, value in list(ifd.items()):
-            if isinstance(value, str) and not value.isascii():
-                ifd[tag] = TextBytes.of(value.encode("latin-1", "replace"))
-
-
 def _upright_exif(im) -> bytes | None:
     """The EXIF block of an open Pillow image as TIFF-structured bytes, orientation set to 1; None when
     there is none or it cannot be rewritten (then it is simply not carried)."""
@@ -159,7 +146,7 @@ def _upright_exif(im) -> bytes | None:
             return None
         if 0x0112 in exif:
             exif[0x0112] = 1
-        _keep_text_bytes(exif)
+        keep_text_bytes(exif)
         data = exif.tobytes()
     except Exception:  # a malformed block: not worth failing the image for
         return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from .exif_text import TextBytes
+
 # What a RAW file's TIFF tags carry to the outputs: the camera, the software, the date and the exposure.
 _IFD0_TAGS = {"Make": 271, "Model": 272, "Software": 305, "DateTime": 306, "Artist": 315, "Copyright": 33432}
 EXPOSURE_TAGS = {
@@ -22,23 +24,6 @@ EXPOSURE_TAGS = {
 
 
 _RATIONAL_TAGS = {"ExposureTime", "FNumber", "ExposureBiasValue", "FocalLength"}
-
-
-class TextBytes(str):
-    """A text tag's own bytes for Pillow's EXIF writer, held as the Latin-1 str Pillow reads them as.
-
-    Pillow writes a str tag as ``value.encode("ascii", "replace")`` (every non-ASCII character "?"), and a bytes one
-    as BYTE where its tables know no type (the EXIF sub-IFD: ExifTool then shows LensModel as a list of numbers).
-    This str keeps the tag ASCII and encodes to its bytes: UTF-8 text ("Jörg"), as ExifTool and most readers take an
-    ASCII tag's bytes (EXIF 3.0 made UTF-8 a type of its own), or whatever the input file had.
-    """
-
-    @classmethod
-    def of(cls, data: bytes) -> TextBytes:
-        return cls(data.decode("latin-1"))
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:  # noqa: ARG002 - always the bytes
-        return str.encode(self, "latin-1")
 
 
 def raw_exif(path: str | os.PathLike) -> bytes | None:
