@@ -246,12 +246,11 @@ class CollaborativeStage(StageBase):
         """(n, tile, whether the tile is restore's default) as :func:`restore` will run this stage's network."""
         from ..restore.api import default_n, default_tile, device_type
 
-        static_n, static_tile = getattr(runner, "n", None), getattr(runner, "tile", None)
         with warnings.catch_warnings():  # (restore says what default_n has to say, once)
             warnings.simplefilter("ignore")
-            n = self.n or static_n or default_n(self.model, runner)
-        if self.tile or static_tile:
-            return n, self.tile or static_tile, False
+            n = self.n or default_n(self.model, runner)  # (a static N first)
+        if self.tile or getattr(runner, "tile", None):
+            return n, self.tile or runner.tile, False
         multiple = int(getattr(runner, "multiple", 1) or 1)
         return n, default_tile(n, multiple, device_type(runner)), True
 
