@@ -261,12 +261,12 @@ def restore(
         raise ValueError(f"n must be an integer in 1..{MAX_N}, got {n!r}")
     if getattr(runner, "n", None) and n != runner.n:
         raise ValueError(f"the model runs stacks of N={runner.n} only (static shape), got n={n}")
+    multiple = int(getattr(runner, "multiple", 1) or 1)
     static_tile = getattr(runner, "tile", None)
     if tile is None:  # a static-shape file dictates the tile; otherwise the default for this stack size
-        tile = static_tile or default_tile(n, getattr(runner, "multiple", 1) or 1, device_type(runner))
+        tile = static_tile or default_tile(n, multiple, device_type(runner))
     if static_tile and tile != static_tile:
         raise ValueError(f"the model runs {static_tile}x{static_tile} tiles only (static shape), got tile={tile}")
-    multiple = int(getattr(runner, "multiple", 1) or 1)
     if tile < 1 or tile > MAX_TILE or tile % multiple:
         raise ValueError(
             f"tile must be a positive multiple of {multiple} (2**depth of the network), at most {MAX_TILE}, got {tile}"
