@@ -7,7 +7,8 @@ the network and lens stages work per channel and may leave a faint tint on a gre
 
 Every output is tagged as sRGB (PNG ``sRGB`` chunk; JPEG and TIFF an sRGB ICC profile), and the EXIF
 of an ordinary image (camera, exposure, date...) is carried to PNG and JPEG outputs with its
-orientation set to 1, since the pixels are already upright; TIFF outputs keep its camera, date and exposure
+orientation set to 1, since the pixels are already upright, without a TIFF input's pixel layout tags and
+trimmed to a JPEG's 64 KB with a warning (``exif_block``); TIFF outputs keep its camera, date and exposure
 tags (``tiff_metadata``). A TIFF-based RAW's tags are carried the same way (``raw_exif``).
 
 JPEGs keep full-resolution colour (4:4:4) by default: the common 4:2:0 halves the chroma resolution,
@@ -32,7 +33,7 @@ from ..atomic import OutputError
 from ..native_stderr import capture_stderr
 from . import provenance
 from .containers import ICC_HEADER, jpeg_with_segments, png_with_chunks, srgb_icc
-from .exif_text import keep_text_bytes
+from .exif_block import fit_jpeg, upright_exif
 from .frame import Frame, apply_orientation
 from .io import (
     DEFAULT_MAX_PIXELS,
@@ -87,10 +88,11 @@ class ImageDecode:
                 width, height = im.size
                 check_pixels(p, height, width, self.max_pixels)  # before anything else is read
                 orientation = int(im.getexif().get(0x0112, 1) or 1)
+                orientation = orientation if 1 <= orientation <= 8 else 1
                 alpha = "A" in im.mode or "transparency" in im.info
                 icc = im.info.get("icc_profile")
                 grey = im.mode in _GREY_MODES
-                exif = _upright_exif(im)
+                exif = upright_exif(im, orientation)
                 tiff = im.format == "TIFF"
         except InputError:
             raise
@@ -119,7 +121,7 @@ class ImageDecode:
             raise InputError(f"{p}: unsupported sample type {bgr.dtype} (8- or 16-bit integer images only)")
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(scale)
         if p.suffix.lower() not in (".tif", ".tiff"):
-            rgb = apply_orientation(rgb, orientation if 1 <= orientation <= 8 else 1)
+            rgb = apply_orientation(rgb, orientation)
         frame = Frame(
             source=p,
             kind="rgb",
@@ -128,29 +130,13 @@ class ImageDecode:
             bit_depth=bits,
             greyscale=grey,
             exif=exif,
-            turned=orientation if 1 <= orientation <= 8 else 1,  # TIFF: OpenCV turned it
+            turned=orientation,  # TIFF: OpenCV turned it
         )
         return rgb, frame
 
 
 # Pillow modes of one-channel (grey) images, with or without alpha, 1 to 32 bits.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
-
-
-def _upright_exif(im) -> bytes | None:
-    """The EXIF block of an open Pillow image as TIFF-structured bytes, orientation set to 1; None when
-    there is none or it cannot be rewritten (then it is simply not carried)."""
-    try:
-        exif = im.getexif()
-        if not len(exif) and not exif.get_ifd(0x8769):
-            return None
-        if 0x0112 in exif:
-            exif[0x0112] = 1
-        keep_text_bytes(exif)
-        data = exif.tobytes()
-    except Exception:  # a malformed block: not worth failing the image for
-        return None
-    return data[6:] if data.startswith(b"Exif\x00\x00") else data
 
 
 def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
@@ -272,6 +258,7 @@ def encode_image(
     exif: bytes | None = None,
     jpeg_chroma: str = "444",
     record: str | None = None,
+    name: str | None = None,
 ) -> bytes:
     """(H, W, 3) float sRGB-encoded [0, 1], or (H, W) grey -> file bytes (values outside [0, 1] are clipped).
 
@@ -280,7 +267,8 @@ def encode_image(
     the exposure tags of ``raw_exif.EXPOSURE_TAGS``, ``tiff_metadata``);
     jpeg_chroma: ``"444"`` (full-resolution colour),
     ``"422"`` or ``"420"``; record: which input the file was made from, kept in it (:mod:`.provenance`). The
-    file is tagged as sRGB (module docstring).
+    file is tagged as sRGB (module docstring). An EXIF block over a JPEG's 64 KB is trimmed with a warning
+    that names ``name``, the file (:func:`.exif_block.fit_jpeg`).
     """
     if not isinstance(image, np.ndarray) or not np.issubdtype(image.dtype, np.floating):
         what = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
@@ -341,6 +329,7 @@ def encode_image(
         chunks = [(b"sRGB", b"\x00")] + ([(b"eXIf", exif)] if exif else [])
         return png_with_chunks(buf.tobytes(), chunks + ([provenance.png_chunk(record)] if record else []))
     icc = [(0xE2, ICC_HEADER + srgb_icc())] if q.ndim == 3 else []  # grey: no RGB profile (readers reject it)
+    exif = fit_jpeg(exif, name)
     segments = ([(0xE1, b"Exif\x00\x00" + exif)] if exif else []) + icc
     return jpeg_with_segments(buf.tobytes(), segments + ([provenance.jpeg_comment(record)] if record else []))
 
@@ -378,6 +367,7 @@ class Encode:
             exif=frame.exif,
             jpeg_chroma=self.jpeg_chroma,
             record=_record(frame.source),
+            name=str(path),
         )
 
 
