@@ -35,6 +35,7 @@ from . import provenance
 from .containers import ICC_HEADER, jpeg_with_segments, png_with_chunks, srgb_icc
 from .exif_block import fit_jpeg, upright_exif
 from .frame import Frame, apply_orientation
+from .input_colour import colour_caveats
 from .io import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_EXTENSIONS,
@@ -89,11 +90,11 @@ class ImageDecode:
                 check_pixels(p, height, width, self.max_pixels)  # before anything else is read
                 orientation = int(im.getexif().get(0x0112, 1) or 1)
                 orientation = orientation if 1 <= orientation <= 8 else 1
-                alpha = "A" in im.mode or "transparency" in im.info
-                icc = im.info.get("icc_profile")
+                caveats = colour_caveats(im)
                 grey = im.mode in _GREY_MODES
                 exif = upright_exif(im, orientation)
                 tiff = im.format == "TIFF"
+                photometric = im.tag_v2.get(262) if tiff else None  # PhotometricInterpretation
         except InputError:
             raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -103,13 +104,18 @@ class ImageDecode:
             raise InputError(f"{p}: cannot read image ({reason})") from None
         if tiff and (reason := _camera_raw_reason(p)):  # Pillow reads its preview: the sensor data would be lost
             raise InputError(f"{p}: {reason}")
-        _warn_dropped(p, alpha, icc)
+        if photometric in _LAB_PHOTOMETRIC:  # OpenCV reads L*a*b* samples as RGB: the colours would be wrong
+            raise InputError(f"{p}: a CIELab TIFF (PhotometricInterpretation {photometric}): convert it to RGB first")
+        for caveat in caveats:  # processed as sRGB without alpha all the same
+            warnings.warn(f"{p}: {caveat}", PipelineWarning, stacklevel=2)
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
         said: list[str] = []  # libpng prints on fd 2 (a PNG cut before IEND): kept for the one-line error
         with capture_stderr(said):
             bgr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), flags)
+        if bgr is None and tiff and (reason := _tiff_reason(p)):  # a float TIFF: say so, not "corrupt"
+            raise InputError(f"{p}: {reason}")
         if bgr is None:
             detail = "; ".join(dict.fromkeys(line.strip() for line in said if line.strip()))
             raise InputError(f"{p}: cannot decode image (truncated or corrupt{f'; {detail}' if detail else ''})")
@@ -117,6 +123,8 @@ class ImageDecode:
             bits, scale = 8, 1 / 255
         elif bgr.dtype == np.uint16:
             bits, scale = 16, 1 / 65535
+            if photometric == 0:  # MinIsWhite: OpenCV inverts 8-bit samples, hands back 16-bit ones as stored
+                bgr = np.subtract(65535, bgr, dtype=np.uint16)
         else:
             raise InputError(f"{p}: unsupported sample type {bgr.dtype} (8- or 16-bit integer images only)")
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(scale)
@@ -135,32 +143,10 @@ class ImageDecode:
         return rgb, frame
 
 
+_LAB_PHOTOMETRIC = (8, 9, 10)  # CIELab, ICCLab, ITULab
+
 # Pillow modes of one-channel (grey) images, with or without alpha, 1 to 32 bits.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
-
-
-def _warn_dropped(path: Path, alpha: bool, icc: bytes | None) -> None:
-    """Warn about what the pipeline does not carry: an alpha channel, a colour profile other than sRGB."""
-    if alpha:
-        warnings.warn(
-            f"{path}: the alpha channel is dropped (transparent pixels become visible)", PipelineWarning, stacklevel=3
-        )
-    if icc:
-        try:
-            from io import BytesIO
-
-            from PIL import ImageCms
-
-            name = repr(ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(BytesIO(icc))).strip())
-        except Exception:  # an unreadable profile: say so rather than guess
-            name = "(unreadable)"
-        if "srgb" not in name.lower().replace(" ", ""):
-            warnings.warn(
-                f"{path}: embedded colour profile {name} is not sRGB; the image is read as sRGB "
-                "(convert it to sRGB first for correct colours)",
-                PipelineWarning,
-                stacklevel=3,
-            )
 
 
 def _camera_raw_reason(path: Path) -> str | None:
@@ -193,7 +179,7 @@ def _camera_raw_reason(path: Path) -> str | None:
 
 
 def _tiff_reason(path: Path) -> str | None:
-    """Why Pillow could not open a TIFF that is one: a DNG, or samples other than 8/16-bit integers."""
+    """Why a TIFF cannot be read as an image: a DNG, or samples other than 8/16-bit integers; None if neither."""
     try:
         import tifffile
 
@@ -201,7 +187,9 @@ def _tiff_reason(path: Path) -> str | None:
             page = tif.pages[0]
             if 50706 in page.tags:  # DNGVersion
                 return "a DNG raw file: give it the .dng extension"
-            return f"unsupported sample type {page.dtype} (8- or 16-bit integer images only)"
+            if page.dtype not in (np.uint8, np.uint16):
+                return f"unsupported sample type {page.dtype} (8- or 16-bit integer images only)"
+            return None
     except Exception:  # not a TIFF either
         return None
 

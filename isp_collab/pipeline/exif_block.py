@@ -64,12 +64,13 @@ JPEG_EXIF_LIMIT = 65533 - 6  # an APP1 segment's payload, less its "Exif\0\0" he
 
 _EXIF_IFD = 0x8769
 _PIXEL_X, _PIXEL_Y = 40962, 40963  # PixelXDimension / PixelYDimension (EXIF IFD)
+_COLOR_SPACE = 0xA001  # EXIF ColorSpace: 1 is sRGB
 
 
 def upright_exif(im: Image.Image, orientation: int) -> bytes | None:
     """The EXIF block of an open Pillow image, for an output of its pixels turned upright by ``orientation``
     (1..8): TIFF-structured bytes with the orientation set to 1, the pixel size tags swapped where it turned
-    the picture a quarter, and no :data:`LAYOUT_TAGS`; None when there is none left or it cannot be rewritten
+    the picture a quarter, the colour space sRGB (as the outputs are tagged), and no :data:`LAYOUT_TAGS`; None when there is none left or it cannot be rewritten
     (then it is simply not carried)."""
     try:
         exif = im.getexif()
@@ -77,10 +78,11 @@ def upright_exif(im: Image.Image, orientation: int) -> bytes | None:
             del exif[tag]
         if 0x0112 in exif:
             exif[0x0112] = 1
-        if orientation in (5, 6, 7, 8) and _EXIF_IFD in exif:
-            sub = exif.get_ifd(_EXIF_IFD)
-            if _PIXEL_X in sub and _PIXEL_Y in sub:
-                sub[_PIXEL_X], sub[_PIXEL_Y] = sub[_PIXEL_Y], sub[_PIXEL_X]
+        sub = exif.get_ifd(_EXIF_IFD) if _EXIF_IFD in exif else {}
+        if orientation in (5, 6, 7, 8) and _PIXEL_X in sub and _PIXEL_Y in sub:
+            sub[_PIXEL_X], sub[_PIXEL_Y] = sub[_PIXEL_Y], sub[_PIXEL_X]
+        if sub.get(_COLOR_SPACE, 1) != 1:  # (a camera's Adobe RGB mode): the outputs are tagged sRGB
+            sub[_COLOR_SPACE] = 1
         if not len(exif):
             return None
         keep_text_bytes(exif)
