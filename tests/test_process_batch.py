@@ -163,3 +163,21 @@ def test_skip_existing_does_not_hide_an_output_that_is_its_input(capsys, tmp_pat
     assert code == 2 and err == [
         f"isp-collab process: error: {src}: the output would replace its own input; choose another output"
     ]
+
+
+@pytest.mark.parametrize("flags", [(), ("--skip-existing",)])
+def test_a_missing_input_is_said_missing_whatever_its_output(capsys, tmp_path, flags):
+    """With its named output already there, a missing input was 'skipped: outputs exist' (exit 0) under
+    --skip-existing, and without it reported as 'output exists' instead of missing."""
+    done = tmp_path / "done.png"
+    done.write_bytes(b"kept")
+    code, err, _ = run(capsys, tmp_path / "nope.png", "-o", done, "--stages", "none", *flags)
+    assert code == 2 and err == [f"isp-collab process: error: {tmp_path / 'nope.png'}: no such file"], err
+    assert done.read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("output", ["", " "])
+def test_an_empty_output_name_is_refused_not_taken_as_the_current_folder(capsys, tmp_path, inputs, output):
+    with pytest.raises(SystemExit) as stop:
+        run(capsys, inputs / "good.png", "-o", output, "--stages", "none")
+    assert stop.value.code == 2 and "an empty path" in capsys.readouterr().err

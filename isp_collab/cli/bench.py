@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .paths import path_arg
+
 ACTIONS = ("quality", "lens", "speed", "kernels", "training", "tune", "all")
 DEFAULT_THREADS = 1
 #: The RESULTS.md sections each action writes (before the --images suffix); the machine section only merges rows.
@@ -75,7 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "writes to a temporary folder unless --out is given",
     )
     p.add_argument("--images", type=Path, default=None, help="folder of colour images (default: benchmarks/data/val)")
-    p.add_argument("--out", default=None, help="output folder for RESULTS.md and plots (default: benchmarks/)")
+    p.add_argument(
+        "--out", type=path_arg, default=None, help="output folder for RESULTS.md and plots (default: benchmarks/)"
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -134,10 +138,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
-    if args.out is not None:
-        if not str(args.out).strip():  # Path("") is the current folder: never what an empty value meant
-            raise CLIError("--out: an empty folder name (use . for the current folder)")
-        args.out = Path(args.out)
     cpus = os.cpu_count() or 1
     if args.threads > cpus:
         print(

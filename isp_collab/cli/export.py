@@ -7,12 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-
-def _folder(text: str) -> Path:
-    """An output folder: an empty name would silently mean the current folder."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty folder name (use . for the current folder)")
-    return Path(text)
+from .paths import path_arg
 
 
 def _csv(value: str) -> list[str]:
@@ -62,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder of photos for int8 calibration and the parity / quality checks, taken to linear camera "
         "RGB (default: the validation photos of a source checkout; else synthetic images, with a warning)",
     )
-    p.add_argument("--out", type=_folder, default=Path("export"), help="output folder (default export/)")
+    p.add_argument("--out", type=path_arg, default=Path("export"), help="output folder (default export/)")
     p.add_argument("--overwrite", action="store_true", help="replace existing artefacts")
     p.set_defaults(func=run)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..pipeline.collaborative import MAX_N, MAX_TILE
+from .paths import nonblank
 
 # what cv2.imencode can write; checked before any work so a bad name fails fast
 WRITABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
@@ -64,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a lens model (a shipped name or a model folder): gather mirror stacks about its optical centre (its "
         "card's optical_center), as process's lens stage does; not with --center or another --strategy",
     )
-    p.add_argument("-o", "--output", required=True, help="output picture (.png, .jpg, .tif, ...)")
+    p.add_argument("-o", "--output", required=True, type=nonblank, help="output picture (.png, .jpg, .tif, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
 

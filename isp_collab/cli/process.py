@@ -12,6 +12,7 @@ from pathlib import Path
 from ..pipeline.collaborative import LENS_MODEL, MAX_N
 from ..pipeline.io import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
 from ..shipped import DEFAULT_MODEL
+from .paths import nonblank
 from .process_options import NETWORK_STAGES, build_pipeline
 
 
@@ -26,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files and/or folders")
     p.add_argument(
-        "-o", "--output", required=True, help="output file (one file input, a name with a suffix: x.png) or folder"
+        "-o",
+        "--output",
+        required=True,
+        type=nonblank,
+        help="output file (one file input, a name with a suffix: x.png) or folder",
     )
     p.add_argument(
         "--stages",
@@ -229,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import check_output, check_writable_folder
     from ..pipeline import Encode, PipelineWarning
     from ..pipeline.encode import check_output_format
-    from ..pipeline.io import expand_inputs, plan_outputs, skip_done
+    from ..pipeline.io import check_input_file, expand_inputs, plan_outputs, skip_done
     from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
@@ -266,8 +271,9 @@ def run(args: argparse.Namespace) -> int:
         if args.skip_existing:  # the output decides (its --compare image is not written again for a skipped input)
             for src, dst in planned:  # an output that is its input is an error, not an input already done
                 refuse_own_input(src, dst, named)
-            if named:
-                planned, skipped = ([], 1) if Path(args.output).exists() else (planned, 0)
+            if named:  # (an input that is not there is said so, not skipped as done)
+                done = Path(args.output).exists() and Path(planned[0][0]).is_file()
+                planned, skipped = ([], 1) if done else (planned, 0)
             else:  # the outputs that record an input as their source (names depend on the batch)
                 planned, skipped, taken = skip_done(planned, args.output)
             if skipped:
@@ -334,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(src.name)
             t0 = time.perf_counter()
             try:
+                check_input_file(src)  # a missing input is said as such, before its output's name
                 check_output(dst, overwrite=args.overwrite)
                 result = pipeline.process_file(src, dst, overwrite=args.overwrite, compare=compare)
             except KeyboardInterrupt:  # Ctrl-C / SIGTERM: say how far the batch got, then exit 130 / 143

@@ -9,6 +9,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .paths import path_arg
+
 
 def _int_at_least(low: int):
     """An argparse ``type``: an integer >= ``low`` (argparse names the option and exits 2 otherwise)."""
@@ -39,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="validation image folders, which also pick the best checkpoint (default: the recipe's; the shipped "
         "recipes have none, so procedural dead leaves)",
     )
-    p.add_argument("--out", type=Path, help="model output folder (default models/NAME)")
-    p.add_argument("--run-dir", type=Path, help="checkpoint/log folder (default runs/NAME)")
+    p.add_argument("--out", type=path_arg, help="model output folder (default models/NAME)")
+    p.add_argument("--run-dir", type=path_arg, help="checkpoint/log folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly where it stopped")
     p.add_argument(
         "--steps",
