@@ -273,3 +273,18 @@ def test_overlap_and_strategy_reach_the_sidecar_and_another_strategy_is_said(cap
     assert f"{NAME} is meant to run with spread stacks; the sidecar will tell runtimes to gather local" in err
     tiling = json.loads((out / f"{NAME}-n4-t{TILE}.json").read_text())["tiling"]
     assert tiling["overlap"] == 8 and tiling["strategy"] == "local"
+
+
+@pytest.mark.parametrize("name", ["../evil", "sub/evil"])
+def test_a_card_name_that_is_a_path_is_refused_and_nothing_is_written(capsys, tmp_path, model_dir, name):
+    """The card's name makes the files' names: '../evil' wrote beside --out, replacing files there unasked."""
+    model = tmp_path / "models" / "m"
+    shutil.copytree(model_dir, model)
+    card = json.loads((model / "card.json").read_text())
+    (model / "card.json").write_text(json.dumps({**card, "name": name}))
+    before = tree(tmp_path)
+    code, _, err = run_cli(
+        capsys, "--model", str(model), "--tile", str(TILE), "--format", "onnx", "--out", str(tmp_path / "out")
+    )
+    assert_one_line_error(code, err, "card.json", "name must be a plain file name")
+    assert tree(tmp_path) == before

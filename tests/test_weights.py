@@ -115,6 +115,9 @@ def test_bad_card_json(saved):
         ("pooling", "avg"),
         ("merge", 3),
         ("collaborative", "yes"),
+        ("name", "../evil"),  # it names the exported files: export wrote outside its folder
+        ("name", "sub/evil"),
+        ("name", 3),
     ],
 )
 def test_malformed_card_value_is_one_line_naming_the_card(saved, key, value):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..limits import MAX_TILE
 from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
-from ..models.weights import WEIGHTS_FILE, file_sha256, resolve_model_dir
+from ..models.weights import WEIGHTS_FILE, file_sha256, is_folder_name, resolve_model_dir
 from ..restore.model_card import default_strategy
 from ..restore.tiling import MAX_N, default_overlap
 from .build import ExportedArtefact, ExportError, build_artefacts
@@ -80,6 +80,8 @@ def _sidecar_model_block(model: CollaborativeUNet, model_dir: Path) -> dict[str,
     name = card.get("name") or model_dir.resolve().name  # ``--model .`` is the folder's own name
     if not name:
         raise ValueError(f"{model_dir}: cannot name the exported files (give the model folder a name)")
+    if not is_folder_name(name):  # a card built in memory: read_card checks files' cards
+        raise ValueError(f"{model_dir}: the model's name {name!r} cannot name files (no / or \\)")
     return {
         "name": name,
         "task": card.get("task"),

@@ -82,8 +82,20 @@ def read_card(model_dir: str | os.PathLike) -> dict[str, Any]:
     return card
 
 
+def is_folder_name(name: object) -> bool:
+    """Whether ``name`` can name a model folder or a file stem: a non-empty string that is not ``.`` or ``..`` and
+    holds no path separator or control character (a card's name makes the exported files' names)."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name)
+    )
+
+
 def _check_card(card: dict[str, Any], card_path: Path) -> None:
-    """Types and values of the keys that build the network; WeightsError naming the card."""
+    """Types and values of the keys that build the network or name its files; WeightsError naming the card."""
+    if "name" in card and not is_folder_name(card["name"]):
+        raise WeightsError(f"{card_path}: name must be a plain file name (no / or \\), got {card['name']!r}")
     if not isinstance(card["arch"], str) or card["arch"] not in ARCHITECTURES:
         raise WeightsError(f"{card_path}: unknown architecture {card['arch']!r} (known: {', '.join(ARCHITECTURES)})")
     depth, width = ARCHITECTURES[card["arch"]]

@@ -243,10 +243,11 @@ def validate(r: Recipe) -> None:
     """Every value checked before a run starts: one line naming the recipe, or nothing."""
     from ..models.collab import COLLAB_INITS, MAX_N, MERGES, POOLINGS
     from ..models.unet import ARCHITECTURES, NORMS
+    from ..models.weights import is_folder_name
     from ..physics.optics import LENSES
 
     where = r.path or r.name
-    if not isinstance(r.name, str) or not r.name or r.name in (".", "..") or any(c in r.name for c in "/\\"):
+    if not is_folder_name(r.name):
         raise ValueError(f"{where}: name must be a non-empty string usable as a folder name, got {r.name!r}")
     if not 1 <= r.model.n <= MAX_N:
         raise ValueError(f"{where}: model.n must be between 1 and {MAX_N}, got {r.model.n}")
