@@ -77,7 +77,55 @@ def read_sidecar(onnx_path: str | os.PathLike, sidecar: str | os.PathLike | None
     fmt = data.get("format", "onnx")
     if fmt != "onnx":  # a Core ML package's sidecar holds the same weights hash: refuse it by its format
         raise ValueError(f"{path}: the sidecar of a {fmt} artefact ({data.get('file', '?')}), not of an ONNX model")
+    check_sidecar(data, path)
     return data
+
+
+def _field(data: dict, dotted: str):
+    """The sidecar's value at ``a.b`` (None where absent)."""
+    for key in dotted.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _number(value, low: float, high: float) -> bool:  # (NaN fails both comparisons)
+    return type(value) in (int, float) and low <= value <= high
+
+
+def check_sidecar(data: dict, path: str | os.PathLike) -> None:
+    """Refuse, before any work, a sidecar value that would run the model wrong (an edited or damaged file): one
+    ValueError naming ``path`` and the field. Absent optional fields keep their defaults."""
+    tile = _field(data, "tiling.tile")
+    checks = [  # (field, what it must be, whether it is, whether it may be absent)
+        ("tiling.n", "an integer >= 1", lambda v: type(v) is int and v >= 1, False),
+        ("tiling.tile", "an integer >= 1", lambda v: type(v) is int and v >= 1, False),
+        ("tiling.overlap", "an integer in [0, tile // 2]", lambda v: type(v) is int and 0 <= v <= tile // 2, False),
+        ("tiling.strategy", f"one of {', '.join(STRATEGIES)}", lambda v: v in STRATEGIES, False),
+        ("input.name", "a name", lambda v: isinstance(v, str) and v != "", False),
+        ("output.name", "a name", lambda v: isinstance(v, str) and v != "", False),
+        ("file_sha256", "a hex digest", lambda v: isinstance(v, str), True),
+        ("model", "an object", lambda v: isinstance(v, dict), True),
+        ("model.weights_sha256", "a hex digest", lambda v: isinstance(v, str), True),
+        ("model.optical_center", "[x, y] fractions in [0, 1]", lambda v: _pair(v, 0, 1), True),
+        ("preprocess", "an object", lambda v: isinstance(v, dict), True),
+        ("preprocess.exposure_target", "a number in [0, 1]", lambda v: _number(v, 0, 1), True),
+        ("preprocess.max_gain", "a number in [1, 1e6]", lambda v: _number(v, 1, 1e6), True),
+        ("postprocess", "an object", lambda v: isinstance(v, dict), True),
+        ("postprocess.detail", f"one of {', '.join(DETAILS)}", lambda v: v in DETAILS, True),
+        ("postprocess.luma_weights", "three numbers in [0, 1]", lambda v: _triple(v, 0, 1), True),
+    ]
+    for field, want, ok, optional in checks:
+        value = _field(data, field)
+        if (value is not None or not optional) and not ok(value):
+            raise ValueError(f"{path}: {field} must be {want}, got {value!r}")
+
+
+def _pair(v, low: float, high: float) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(_number(x, low, high) for x in v)
+
+
+def _triple(v, low: float, high: float) -> bool:
+    return isinstance(v, list) and len(v) == 3 and all(_number(x, low, high) for x in v)
 
 
 class OnnxRestorer:
@@ -93,13 +141,14 @@ class OnnxRestorer:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such ONNX model file")
         self.meta = read_sidecar(self.path, self.sidecar)
-        try:
-            tiling = self.meta["tiling"]
-            self.n, self.tile = int(tiling["n"]), int(tiling["tile"])
-            self.overlap, self.strategy = int(tiling["overlap"]), str(tiling["strategy"])
-            self.input_name, self.output_name = str(self.meta["input"]["name"]), str(self.meta["output"]["name"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{self.sidecar}: malformed sidecar ({type(e).__name__}: {_reason(e)})") from None
+        tiling = self.meta["tiling"]  # (values checked by read_sidecar)
+        self.n, self.tile, self.overlap, self.strategy = (
+            tiling["n"],
+            tiling["tile"],
+            tiling["overlap"],
+            tiling["strategy"],
+        )
+        self.input_name, self.output_name = self.meta["input"]["name"], self.meta["output"]["name"]
         opts = ort.SessionOptions()
         if threads is not None:
             if threads < 1:
@@ -123,6 +172,12 @@ class OnnxRestorer:
             raise ValueError(
                 f"{self.sidecar}: written for another file than {self.path} (its file_sha256 differs: another "
                 f"precision or export of the model?); pass that file's own sidecar"
+            )
+        inputs, outputs = [i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()]
+        if inputs != [self.input_name] or self.output_name not in outputs:
+            raise ValueError(
+                f"{self.sidecar}: input / output names {self.input_name!r} / {self.output_name!r} are not those of "
+                f"{self.path} ({', '.join(inputs)} / {', '.join(outputs)})"
             )
         shape = list(self.session.get_inputs()[0].shape)
         if shape != [1, self.n, 3, self.tile, self.tile]:
@@ -166,7 +221,8 @@ def sidecar_postprocess(meta: dict, where: str | os.PathLike = "sidecar") -> tup
         strength = 1.0
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
         raise ValueError(f"{where}: postprocess.strength must be a number in [0, 2], got {strength!r}")
-    return str(spec.get("detail", "rgb")), tuple(spec.get("luma_weights", core.REC709_LUMA)), float(strength)
+    weights = spec.get("luma_weights") or core.REC709_LUMA  # (null: absent, as check_sidecar takes it)
+    return str(spec.get("detail") or "rgb"), tuple(weights), float(strength)
 
 
 def sidecar_keep_level(meta: dict, where: str | os.PathLike = "sidecar") -> tuple[int, int] | None:
@@ -176,9 +232,10 @@ def sidecar_keep_level(meta: dict, where: str | os.PathLike = "sidecar") -> tupl
     if spec is None:
         return None
     box, passes = (spec.get("box"), spec.get("passes")) if isinstance(spec, dict) else (None, None)
-    if type(box) is not int or type(passes) is not int or box < 1 or box % 2 == 0 or passes < 1:  # bool: no
-        raise ValueError(
-            f"{where}: postprocess.keep_level needs box (an odd int >= 1) and passes (an int >= 1), got {spec!r}"
+    if type(box) is not int or type(passes) is not int or not 1 <= box <= 4095 or box % 2 == 0 or not 1 <= passes <= 16:
+        raise ValueError(  # (bool is not int here)
+            f"{where}: postprocess.keep_level needs box (an odd int in [1, 4095]) and passes (an int in [1, 16]), "
+            f"got {spec!r}"
         )
     return box, passes
 

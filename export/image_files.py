@@ -140,6 +140,8 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
         )
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not an output file")
     if path.exists() and not overwrite:
         raise ValueError(f"{path}: output exists (pass --overwrite to replace it)")
     return path

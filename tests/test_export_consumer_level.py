@@ -114,6 +114,7 @@ def test_consumer_applies_the_sidecars_keep_level(tmp_path, capsys):
         {"box": True, "passes": 3},
         {"box": 33, "passes": "3"},
         {"box": 33},
+        {"box": 1_000_000_001, "passes": 1},  # a 2 TiB allocation
         [33, 3],
         "33 px",
     ],
@@ -125,7 +126,10 @@ def test_consumer_refuses_a_bad_keep_level_in_one_line(tmp_path, capsys, bad):
     sidecar = onnx.with_suffix(".json")
     side = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps(side | {"postprocess": side["postprocess"] | {"keep_level": bad}}))
-    expected = f"{sidecar}: postprocess.keep_level needs box (an odd int >= 1) and passes (an int >= 1), got {bad!r}"
+    expected = (
+        f"{sidecar}: postprocess.keep_level needs box (an odd int in [1, 4095]) and passes (an int in [1, 16]), "
+        f"got {bad!r}"
+    )
     for extra in ((), ("--no-keep-level",)):  # a broken sidecar is refused even when the step is skipped
         assert_one_error_line(*run_main(consumer, capsys, onnx, src, out, *extra), expected)
         assert not out.exists()

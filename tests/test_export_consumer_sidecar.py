@@ -95,3 +95,43 @@ def test_consumer_names_folders_and_refuses_outputs_process_would_not_write(tmp_
     assert_one_error_line(code, err, f"{tmp_path / 'out.bmp'}: cannot write .bmp")
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.jpg")
     assert code == 0 and "JPEG holds 8-bit samples; the 16-bit input is written at 8 bits" in err, err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("preprocess.max_gain", float("nan"), "preprocess.max_gain must be a number in [1, 1e6], got nan"),  # black
+        ("preprocess.max_gain", -3, "preprocess.max_gain must be a number"),  # every pixel x -3, exit 0
+        ("tiling.n", 4.7, "tiling.n must be an integer >= 1, got 4.7"),  # was taken as 4
+        ("tiling.overlap", 500, "tiling.overlap must be an integer in [0, tile // 2]"),
+        ("preprocess", [1], "preprocess must be an object"),  # AttributeError traceback
+        ("postprocess.luma_weights", "abc", "postprocess.luma_weights must be three numbers"),
+        ("model.weights_sha256", 123, "model.weights_sha256 must be a hex digest"),  # TypeError traceback
+        ("file_sha256", 123, "file_sha256 must be a hex digest"),  # skipped the file check
+        ("output.name", "out", "input / output names 'stack' / 'out' are not those of"),  # ORT traceback
+    ],
+)
+def test_consumer_refuses_a_damaged_sidecar_value_naming_the_field(tmp_path, capsys, field, value, said):
+    """An edited or damaged sidecar gave a black image with exit 0, or a traceback: now one line naming it."""
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    *blocks, key = field.split(".")
+    target = side
+    for block in blocks:
+        target = target.setdefault(block, {})
+    target[key] = value
+    onnx.with_suffix(".json").write_text(json.dumps(side))
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy")
+    assert_one_error_line(code, err, f"{onnx.with_suffix('.json')}: {said}")
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_consumer_refuses_a_folder_as_its_output_before_any_work(tmp_path, capsys):
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    (tmp_path / "out.npy").mkdir()
+    code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--overwrite")
+    assert_one_error_line(code, err, f"{tmp_path / 'out.npy'}: is a folder, not an output file")
