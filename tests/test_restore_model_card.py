@@ -92,3 +92,21 @@ def test_an_exported_file_runs_with_the_tiling_it_was_exported_for_and_a_broken_
     restore(image, _FakeOnnx(path), strategy="spread", overlap=8)  # nothing left open: the sidecar is not read
     with pytest.raises(ValueError, match=r"x.json: cannot read the ONNX model's sidecar"):
         restore(image, _FakeOnnx(path), overlap=8)  # the strategy is open: read, and refused
+
+
+@pytest.mark.parametrize(
+    ("tiling", "said"),
+    [
+        ({"tile": 256, "overlap": 500}, r"tiling.overlap must be an integer in \[0, tile // 2 = 128\], got 500"),
+        ({"overlap": -1}, r"tiling.overlap must be an integer >= 0, got -1"),
+        ({"overlap": 8.5}, r"tiling.overlap must be an integer"),
+        ({"strategy": "swirl"}, r"tiling.strategy must be one of spread, local, mirror, got 'swirl'"),
+    ],
+)
+def test_a_sidecar_tiling_the_file_cannot_run_with_is_refused_when_opened(tmp_path, tiling, said):
+    """process --onnx reported a bad overlap as every input's fault, once per image, not the sidecar's."""
+    from isp_collab.restore.model_card import onnx_sidecar
+
+    (tmp_path / "x.json").write_text(json.dumps({"model": {"task": "sharpen"}, "tiling": tiling}))
+    with pytest.raises(ValueError, match=rf"x.json: {said}"):
+        onnx_sidecar(tmp_path / "x.onnx")

@@ -20,7 +20,7 @@ from .gathering import STRATEGIES
 def onnx_sidecar(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
     """The export sidecar beside ``onnx_path`` (``x.onnx`` -> ``x.json``; blocks such as ``model`` and
     ``tiling``, see :mod:`isp_collab.export.sidecar`), ``{}`` when there is none; and its path. An
-    unreadable sidecar is a ValueError naming it."""
+    unreadable sidecar, or one whose tiling the file cannot run with, is a ValueError naming it."""
     sidecar = Path(onnx_path).with_name(Path(onnx_path).stem + ".json")
     if not sidecar.is_file():
         return {}, sidecar
@@ -28,7 +28,25 @@ def onnx_sidecar(onnx_path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{sidecar}: cannot read the ONNX model's sidecar ({str(e).splitlines()[0]})") from None
-    return (data if isinstance(data, dict) else {}), sidecar
+    data = data if isinstance(data, dict) else {}
+    _check_tiling(data.get("tiling"), sidecar)
+    return data, sidecar
+
+
+def _check_tiling(tiling: object, sidecar: Path) -> None:
+    """The ``tiling`` block's strategy and overlap, checked once when the file is opened (not found wrong for every
+    image it restores); absent values keep restore's defaults."""
+    if not isinstance(tiling, dict):
+        return
+    strategy, overlap, tile = tiling.get("strategy"), tiling.get("overlap"), tiling.get("tile")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(f"{sidecar}: tiling.strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if overlap is None:
+        return
+    size = tile if type(tile) is int and tile > 0 else None
+    if type(overlap) is not int or overlap < 0 or (size is not None and overlap > size // 2):
+        bound = f"in [0, tile // 2 = {size // 2}]" if size else ">= 0"
+        raise ValueError(f"{sidecar}: tiling.overlap must be an integer {bound}, got {overlap!r}")
 
 
 def model_card(model: object, runner: object) -> dict[str, Any]:
