@@ -61,6 +61,7 @@ def test_numpy_scalars_are_numbers_and_strings_are_refused_naming_the_setting():
         (lambda: UnsharpMask(sigma="1"), "unsharp.sigma must be a number, got '1'"),
         (lambda: WhiteBalance(gains="abc"), "white_balance.gains must be 3 positive finite numbers, got 'abc'"),
         (lambda: WhiteBalance(gains=("2", 1, 1)), "white_balance.gains must be a number, got '2'"),
+        (lambda: WhiteBalance(gains=(1e308, 1, 1)), "white_balance.gains must be within 100x of each other"),
         (lambda: Encode(jpeg_quality="90"), "output.jpeg_quality must be an integer in 1..100, got '90'"),
         (lambda: Sharpen(strength="1"), "sharpen.strength must be a number, got '1'"),
     ):

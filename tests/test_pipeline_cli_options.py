@@ -227,6 +227,7 @@ def test_white_balance_and_exposure_flags(capsys, tmp_path, inputs):
     for args, reason in (
         (("--white-balance", "1,x,2"), "--white-balance must be as_shot, gray_world, none or three positive gains"),
         (("--white-balance", "0,1,1"), "three positive gains R,G,B, got '0,1,1'"),
+        (("--white-balance", "1e-300,1,1"), "gains R,G,B must be within 100x of each other"),  # was NaN per file
         (("--exposure-ev", "40"), "--exposure-ev must be between -16 and 16, got 40"),
     ):
         code, err, _ = run(capsys, dng, "-o", tmp_path / "bad.png", "--stages", "none", *args)

@@ -10,6 +10,7 @@ import dataclasses
 import math
 
 from ..pipeline.collaborative import MAX_N, MAX_TILE
+from ..pipeline.stages import MAX_GAIN_RATIO
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
@@ -142,5 +143,9 @@ def _white_balance(text: str) -> tuple[str, tuple[float, float, float] | None]:
     if len(gains) != 3 or not all(math.isfinite(g) and g > 0 for g in gains):
         raise ValueError(
             f"--white-balance must be as_shot, gray_world, none or three positive gains R,G,B, got {text!r}"
+        )
+    if max(gains) > MAX_GAIN_RATIO * min(gains):
+        raise ValueError(
+            f"--white-balance: the gains R,G,B must be within {MAX_GAIN_RATIO:g}x of each other, got {text!r}"
         )
     return "as_shot", gains  # type: ignore[return-value]

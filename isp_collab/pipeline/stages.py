@@ -117,6 +117,11 @@ class Linearize(StageBase):
         return image if frame.kind == "raw" else srgb_to_linear(image)
 
 
+# How far apart white-balance gains given by hand may be (they are relative: only their ratios matter; a camera's
+# run from about 1 to 4, an underwater or sodium-lamp scene past 10).
+MAX_GAIN_RATIO = 100.0
+
+
 def gray_world_gains(mosaic: np.ndarray, pattern: str) -> tuple[float, float, float]:
     """(R, G, B) gains that make the mean of each channel equal to green's (gray-world assumption).
 
@@ -190,6 +195,10 @@ class WhiteBalance(StageBase):
                 check_number(value, "white_balance.gains")
             if not all(0 < g < math.inf for g in self.gains):  # NaN fails too
                 raise ValueError(f"white_balance.gains must be 3 positive finite numbers, got {self.gains!r}")
+            if max(self.gains) > MAX_GAIN_RATIO * min(self.gains):  # 1e-300,1,1: every pixel overflowed
+                raise ValueError(
+                    f"white_balance.gains must be within {MAX_GAIN_RATIO:g}x of each other, got {self.gains!r}"
+                )
             self.gains = tuple(float(g) for g in self.gains)  # type: ignore[assignment]
 
     def resolve(self, frame: Frame, mosaic: np.ndarray) -> Frame:
