@@ -16,7 +16,7 @@ from ..limits import MAX_TILE
 from ..signals import check_terminated
 from .backends import Backend, OnnxBackend, TorchBackend, onnx_providers
 from .exposure import EXPOSURE_TARGET, exposure_gain, exposure_level
-from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks
+from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks, stack_cap
 from .model_card import center_in_pixels, default_strategy, model_card, trained_center
 from .tiling import MAX_N, Stitcher, TileGrid, default_overlap, make_grid, tile_view
 
@@ -165,6 +165,17 @@ def iter_batches(
         yield group, buf[: len(group)]
 
 
+def fitted_tile(h: int, w: int, tile: int, overlap: int | None, default: int, multiple: int) -> int:
+    """``tile``, cut to what the image needs where it is larger: ``max(H, W)`` rounded up to ``multiple``, never below
+    ``default`` (the tile restore picks). Past the image a tile only adds padding to compute: the grid holds as many
+    tiles at either size (one or two per axis, placed symmetrically about the centre), each (tile / fit)**2 the
+    work (a 7x5 image at tile 1024 took 16 s and 2 GB). The caller's ``overlap`` keeps the tile it needs."""
+    fit = max(default, -(-max(h, w) // multiple) * multiple)
+    if tile <= fit or (overlap is not None and overlap > fit // 2):
+        return tile
+    return fit
+
+
 def restore(
     image: np.ndarray,
     model: nn.Module | str | os.PathLike | Backend,
@@ -272,13 +283,15 @@ def restore(
             f"tile must be a positive multiple of {multiple} (2**depth of the network), at most {MAX_TILE}, got {tile}"
         )
 
+    if not static_tile:
+        tile = fitted_tile(h, w, tile, overlap, default_tile(n, multiple, device_type(runner)), multiple)
     overlap = default_overlap(tile) if overlap is None else overlap
     # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
     grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)
-    if strategy != "mirror" and not getattr(runner, "n", None) and getattr(runner, "pooling", "max") == "max":
-        # a stack larger than the image's tile count only repeats tiles: the same output for more work
-        # (under max pooling; repeats change a mean, and an exported file with a static N repeats them)
-        n = min(n, len(grid))
+    if not getattr(runner, "n", None) and getattr(runner, "pooling", "max") == "max":
+        # a stack larger than the image's tiles (mirror: 4 per orbit) only repeats them: the same output for more
+        # work (under max pooling; repeats change a mean, and an exported file with a static N repeats them)
+        n = min(n, stack_cap(grid, n, strategy))
     stacks = gather_stacks(grid, n, strategy)
     stitcher = Stitcher(grid)
     report = progress if callable(progress) else None

@@ -212,6 +212,14 @@ def gather_stacks(
     return stacks
 
 
+def stack_cap(grid: TileGrid, n: int, strategy: str = "spread") -> int:
+    """The largest stack size below ``n`` that gives the same stacks less their repeats: the tile count for
+    ``spread`` / ``local``, 4 per mirror orbit for ``mirror`` (for n >= 4; below 4 the orbits are split)."""
+    if strategy != "mirror":
+        return min(n, len(grid))
+    return n if n < 4 else min(n, 4 * len(_mirror_orbits(grid)))
+
+
 def mirror_size_note(n: int) -> str:
     """Why a stack size that is not 1, 2 or a multiple of 4 wastes mirror gathering."""
     if n == 3:
