@@ -319,3 +319,21 @@ def test_a_lens_model_of_a_synthetic_lens_says_so_once(capsys, tmp_path, inputs)
     assert code == 0 and not any("synthetic lens" in line for line in err), err
     code, err, _ = run(capsys, tmp_path / "missing.png", "-o", tmp_path / "c.png", *args, "--lens-model", synthetic)
     assert code == 2 and len(err) == 1 and "missing.png: no such file" in err[0], err  # the error alone, no note
+
+
+def test_negative_values_in_any_notation_are_values_not_options():
+    """argparse reads "-0.5" as a number but "-1e-1" or "-1,1,1" as an unknown option (usage and a puzzle)."""
+    from isp_collab.cli import _join_negative_values
+
+    assert _join_negative_values(["x", "--exposure-ev", "-1e-1", "--white-balance", "-1,1,1", "-o", "-.5"]) == [
+        "x",
+        "--exposure-ev=-1e-1",
+        "--white-balance=-1,1,1",
+        "-o",
+        "-.5",
+    ]
+    assert _join_negative_values(["--exposure-ev=-2", "--compare", "a.png"]) == [
+        "--exposure-ev=-2",
+        "--compare",
+        "a.png",
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -54,8 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A value that starts like a negative number: "-0.5", "-1e-1", "-1,1,1" (argparse takes only "-1" and "-.5" as
+# numbers, and reads the others as unknown options).
+_NEGATIVE = re.compile(r"^-\.?\d")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--flag -1e-1`` as ``--flag=-1e-1``, which argparse reads as the flag's value."""
+    out: list[str] = []
+    for token in argv:
+        if out and _NEGATIVE.match(token) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     # SIGTERM (kill, job schedulers; background jobs ignore SIGINT) cleans up like Ctrl-C: temporary
     # outputs are removed, a training run writes its checkpoint
     on_main = threading.current_thread() is threading.main_thread()
