@@ -195,7 +195,7 @@ def test_init_warm_starts_n2_from_n1_weights(tmp_path):
     from isp_collab.models import create_model
 
     n2 = create_model("unet-tx", n=2)
-    trainer_mod._init_from(n2, tmp_path / "n1p")
+    trainer_mod.init_from(n2, tmp_path / "n1p")
     trunk = source.state_dict()
     for k, v in n2.state_dict().items():
         if not k.startswith("collab_"):
@@ -205,7 +205,7 @@ def test_init_warm_starts_n2_from_n1_weights(tmp_path):
         expected = source.eval()(x.reshape(2, 1, 3, 16, 16)).reshape(x.shape)
         torch.testing.assert_close(n2.eval()(x), expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=r"n1p: norm batch does not match the recipe's model.norm none"):
-        trainer_mod._init_from(create_model("unet-tx", n=2, norm="none"), tmp_path / "n1p")
+        trainer_mod.init_from(create_model("unet-tx", n=2, norm="none"), tmp_path / "n1p")
 
 
 def test_the_log_records_the_gradient_norm_before_clipping(tmp_path):

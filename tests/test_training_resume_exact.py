@@ -92,7 +92,7 @@ def test_the_card_says_which_step_its_weights_are_from(tmp_path):
 
 def test_collab_lr_puts_the_collaboration_layers_in_their_own_group():
     from isp_collab.models import create_model
-    from isp_collab.training.trainer import _param_groups
+    from isp_collab.training.setup import param_groups as _param_groups
 
     r = load_recipe(TINY)
     model = create_model("unet-tx", n=r.model.n)

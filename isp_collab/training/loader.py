@@ -14,6 +14,7 @@ The two ways draw different sequences, both seeded and reproducible:
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,15 @@ class StepBatches(Dataset):
         gen = torch.Generator().manual_seed(step_seed(self.seed, self.rank, step))
         batch = self.task.sample(self.stacks, gen)
         return batch.blurry, batch.sharp
+
+
+def _leave_signals_to_the_trainer(worker_id: int) -> None:  # noqa: ARG001 - DataLoader's signature
+    """A worker ignores Ctrl-C and SIGTERM: sent to the whole process group (Slurm's scancel, systemd, a terminal's
+    Ctrl-C), they killed the workers first, and the trainer's checkpoint on the way out failed on their deaths (the
+    steps since the last periodic checkpoint lost). The trainer stops them when it has checkpointed; a worker whose
+    trainer is gone exits by itself (PyTorch's watchdog)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def training_batches(
@@ -69,8 +79,9 @@ def training_batches(
         pin_memory=pin_memory,
         prefetch_factor=4,
         # fork: workers share the images in memory (spawn / forkserver would pickle the task, images and
-        # all, into every worker) and inherit the trainer's SIGTERM handling
+        # all, into every worker)
         multiprocessing_context="fork" if "fork" in mp.get_all_start_methods() else None,
+        worker_init_fn=_leave_signals_to_the_trainer,
         generator=torch.Generator(),  # the workers' base seed (unused) is not taken from the global RNG
     )
     yield from loader

@@ -6,15 +6,18 @@ data folders, same ``--init``), since its card, schedule and ``best.pt`` describ
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from .checkpoint import load_checkpoint
 from .config import Recipe
 
-# settings that change how a run executes, never what it computes: a resume may change them
+# settings that change how a run executes, not what it learns: a resume may change them (threads change the order of
+# float sums: the run then continues to float rounding, not bit for bit)
 EXECUTION_ONLY = {("train", "threads"), ("train", "ckpt_every")}
 # image folders: compared as the folders they name, not as typed
 PATH_KEYS = {("data", "images"), ("data", "val_images")}
@@ -189,3 +192,26 @@ def open_run(
             "it again, or --run-dir DIR for a new run"
         )
     return RunStart(init=init, restart=True)
+
+
+def trim_log(log_path: Path, step: int, validated: int) -> None:
+    """Drop from a resumed run's ``log.jsonl`` what its checkpoint (at ``step``, validated at ``validated``) has not
+    seen, as the run writes it again: records after ``step`` (a kill -9, a second Ctrl-C, come after the last
+    checkpoint) and a validation of ``step`` logged before the checkpoint said it was done. A torn last line (a
+    kill while writing) goes too. Rewritten atomically; nothing to do leaves the file as it is."""
+    if not log_path.is_file():
+        return
+    kept, dropped = [], False
+    for line in log_path.read_text().splitlines(True):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            dropped = True
+            continue
+        at = record.get("step") if isinstance(record, dict) else None
+        if isinstance(at, int) and (at > step or (at == step and "val" in record and validated < step)):
+            dropped = True
+            continue
+        kept.append(line if line.endswith("\n") else line + "\n")
+    if dropped:
+        atomic_write_text(log_path, "".join(kept), overwrite=True)

@@ -9,7 +9,6 @@ weights go to ``models/<name>/`` (safetensors + card with the validation table).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -21,51 +20,21 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ..device import pick_device
-from ..models import create_model, load_model
+from ..models import create_model
 from ..signals import check_terminated
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .config import Recipe, validate
 from .finish import finalize
 from .interrupts import interrupt_on_sigterm, restore_sigterm, steps_are_whole
 from .loader import training_batches
-from .resume import calibration_sha256, open_run, recipe_changes
+from .resume import calibration_sha256, open_run, recipe_changes, trim_log
+from .setup import ema_of, init_from, lr_factor, param_groups
 from .tasks import DEAD_LEAVES, build_task
 
 __all__ = ["ema_of", "finalize", "lr_factor", "recipe_changes", "train"]
-
-
-def lr_factor(step: int, recipe: Recipe) -> float:
-    """Linear warmup, then cosine from ``lr`` down to ``lr_min`` at the last step."""
-    t = recipe.train
-    if step < t.warmup:
-        return (step + 1) / t.warmup
-    progress = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
-    lo = t.lr_min / t.lr
-    return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def ema_of(model: torch.nn.Module, decay: float) -> AveragedModel:
-    """Exponential moving average of ``model``'s weights and BatchNorm statistics (``torch.optim.swa_utils``).
-
-    The decay is warmed up as ``min(decay, (1 + t) / (10 + t))`` at update ``t``, so early averages are
-    not dominated by the identity initialisation.
-    """
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
-        t = float(updates)
-        weight = 1.0 - min(decay, (1.0 + t) / (10.0 + t))
-        if torch.is_floating_point(averaged[0]):
-            torch._foreach_lerp_(averaged, current, weight)
-        else:  # BatchNorm's integer batch counter: keep the live one
-            for a, c in zip(averaged, current, strict=True):
-                a.copy_(c)
-
-    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def _stacks_per_process(recipe: Recipe, world: int) -> int:
@@ -183,10 +152,10 @@ def _train(
         dev
     )
     if init is not None and not resume:
-        _init_from(model, init)
+        init_from(model, init)
     ema = ema_of(model, recipe.train.ema) if recipe.train.ema else None
     evaluated = ema.module if ema is not None else model  # the weights validated, checkpointed as best, shipped
-    opt = torch.optim.Adam(_param_groups(model, recipe), lr=recipe.train.lr)
+    opt = torch.optim.Adam(param_groups(model, recipe), lr=recipe.train.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, recipe))
     gen = torch.Generator().manual_seed(recipe.train.seed * 1000 + rank)
     step, best, elapsed, validated = 0, -float("inf"), 0.0, 0  # validated: the last step validated
@@ -200,6 +169,8 @@ def _train(
             ema.load_state_dict(ck["ema"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
         validated = ck.get("validated", step)
+        if rank == 0:  # what the log holds past the checkpoint is written again from here
+            trim_log(log_path, step, validated)
     # the batch generator, RNGs and BatchNorm statistics as they stand after the last whole step: what a
     # checkpoint saves, so an interrupt while the next batch is drawn or used (its forward pass has already
     # moved the running statistics) neither skips that batch on resume nor counts it twice
@@ -234,6 +205,7 @@ def _train(
                     "lens_sha256": lens_sha,
                     "best": best,
                     "elapsed": elapsed,
+                    "grad_norms": [float(g) for g in whole_norms],  # since the last log line (resumed mean)
                     "recipe": asdict(recipe),
                     "cwd": ck.get("cwd", cwd),
                     "init": init,
@@ -256,17 +228,14 @@ def _train(
         if not resume:
             log_path.write_text("")
             log({"event": "start", "recipe": asdict(recipe), "world": world, "device": str(dev), "init": init})
-            val = task.validate(evaluated, dev)
-            log({"step": 0, "val": val})
-            say(f"step 0: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
 
-    def validate_now() -> None:
+    def validate_now(eligible: bool = True) -> None:
         """Validate the weights of ``step`` (rank 0), log it, keep them as best.pt when they are the best yet."""
         nonlocal best, validated
         val = task.validate(evaluated, dev)
         log({"step": step, "val": val, "elapsed": elapsed})
         say(f"step {step}: val {val['mean_psnr']:.3f} dB (blurry {val['mean_blurry']:.3f})")
-        if val["mean_psnr"] > best:
+        if eligible and val["mean_psnr"] > best:
             best = val["mean_psnr"]
             save_checkpoint(best_path, {"model": evaluated.state_dict(), "step": step, "val": val})
         validated = step
@@ -275,13 +244,18 @@ def _train(
     def is_val_step(k: int) -> bool:
         return k % recipe.train.val_every == 0 or k == recipe.train.steps
 
+    if not resume and rank == 0:  # --init's model may stay the best (fine-tuning must not ship a worse one); the
+        validate_now(eligible=init is not None)  # identity of a fresh run is the floor, not a candidate
+
     if resume and rank == 0 and step > 0 and validated < step and is_val_step(step):
         validate_now()  # the run was stopped at a validation step before its validation was done
     end = min(recipe.train.steps, step + stop_after) if stop_after else recipe.train.steps
     bar = tqdm(total=recipe.train.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
     # throughput: the patches and the training time (validation excluded) since the last report
     t_last, patches, busy = time.perf_counter(), 0, 0.0
-    grad_norms: list[float] = []  # since the last log line: the gradient norm before clipping
+    # since the last log line: the gradient norm before clipping (as of the last whole step, for a checkpoint)
+    grad_norms: list = [torch.tensor(g, device=dev) for g in ck.get("grad_norms", [])] if resume else []
+    whole_norms = list(grad_norms)
     model.train()
     workers = recipe.train.workers
     if dev.type == "cuda" and not workers:
@@ -315,32 +289,35 @@ def _train(
             loss.backward()
             # kept as a tensor (no device sync per step); averaged when a log line is written
             grad_norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.train.grad_clip).detach())
-            with steps_are_whole():
+            with steps_are_whole():  # the step, its log line and the state a checkpoint saves: all or none
                 opt.step()
                 sched.step()
                 if ema is not None:
                     ema.update_parameters(model)
                 step += 1
+                patches += blurry.shape[0] * blurry.shape[1] * world
+                now = time.perf_counter()
+                elapsed += now - t_last
+                busy += now - t_last
+                if step % 10 == 0 or step == end:
+                    rate = patches / max(busy, 1e-9)
+                    norms = torch.stack(grad_norms)
+                    bar.set_postfix(
+                        loss=f"{loss.item():.4f}", patches_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.1e}"
+                    )
+                    log(
+                        {
+                            "step": step,
+                            "loss": loss.item(),
+                            "lr": sched.get_last_lr()[0],
+                            "grad_norm": float(norms.mean()),  # mean since the last line, before clipping
+                            "clipped": float((norms > recipe.train.grad_clip).float().mean()),
+                            "elapsed": elapsed,
+                        }
+                    )
+                    patches, busy, grad_norms = 0, 0.0, []
                 whole_gen, whole_rng, whole_buffers = gen.get_state(), rng_state(), _buffers(model)
-            patches += blurry.shape[0] * blurry.shape[1] * world
-            now = time.perf_counter()
-            elapsed += now - t_last
-            busy += now - t_last
-            if step % 10 == 0 or step == end:
-                rate = patches / max(busy, 1e-9)
-                norms = torch.stack(grad_norms)
-                bar.set_postfix(loss=f"{loss.item():.4f}", patches_s=f"{rate:.0f}", lr=f"{sched.get_last_lr()[0]:.1e}")
-                log(
-                    {
-                        "step": step,
-                        "loss": loss.item(),
-                        "lr": sched.get_last_lr()[0],
-                        "grad_norm": float(norms.mean()),  # mean since the last line, before clipping
-                        "clipped": float((norms > recipe.train.grad_clip).float().mean()),
-                        "elapsed": elapsed,
-                    }
-                )
-                patches, busy, grad_norms = 0, 0.0, []
+                whole_norms = list(grad_norms)
             t_last = now
             bar.update(1)
             is_val = is_val_step(step)
@@ -374,27 +351,3 @@ def _buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the model's saved buffers (BatchNorm running statistics), keyed as in its ``state_dict``."""
     saved = model.state_dict(keep_vars=True)
     return {k: b.detach().clone() for k, b in model.named_buffers() if k in saved}
-
-
-def _param_groups(model: torch.nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
-    """Adam's parameter groups: one, or the collaboration layers apart at ``train.collab_lr`` times the rate."""
-    scale = recipe.train.collab_lr
-    if scale == 1.0:
-        return [{"params": list(model.parameters())}]
-    collab = [p for name, p in model.named_parameters() if name.startswith("collab_")]
-    rest = [p for name, p in model.named_parameters() if not name.startswith("collab_")]
-    return [{"params": rest}, {"params": collab, "lr": recipe.train.lr * scale}]
-
-
-def _init_from(model: torch.nn.Module, init: str | Path) -> None:
-    """Copy a trained model's weights; only collaboration layers may be missing from it."""
-    source = load_model(init)
-    if source.config.arch != model.config.arch:
-        raise ValueError(f"{init}: architecture {source.config.arch} does not match the recipe's {model.config.arch}")
-    if source.config.norm != model.config.norm:
-        raise ValueError(
-            f"{init}: norm {source.config.norm} does not match the recipe's model.norm {model.config.norm}"
-        )
-    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("collab_") for k in missing):
-        raise ValueError(f"{init}: weights do not fit this network (e.g. {(unexpected or missing)[0]})")
