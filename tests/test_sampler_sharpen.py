@@ -211,3 +211,38 @@ def test_every_command_reads_the_same_photo_files(tmp_path):
     (tmp_path / "d.txt").touch()
     expected = [tmp_path / "a.png", tmp_path / "sub/b.JPG"]
     assert image_files(tmp_path) == list_images(tmp_path) == validation_files(tmp_path) == expected
+
+
+def test_hidden_files_are_not_photos_and_opencvs_log_prefix_is_not_the_reason(tmp_path):
+    """A macOS ._IMG.png (AppleDouble metadata) stopped a training run as 'cannot read the image'."""
+    import cv2
+    import numpy as np
+
+    from isp_collab.data.sources import image_files, read_image
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / ".thumbs").mkdir()
+    cv2.imwrite(str(tmp_path / ".thumbs" / "b.png"), np.zeros((8, 8, 3), np.uint8))
+    assert image_files(tmp_path) == [tmp_path / "a.png"]
+    (tmp_path / "cut.png").write_bytes((tmp_path / "a.png").read_bytes()[:30])
+    with pytest.raises(ValueError, match=r"cut\.png: cannot read the image \((?!\[)"):
+        read_image(tmp_path / "cut.png")
+
+
+def test_a_recipes_widest_blur_fits_its_kernel():
+    """sigma_max = 8 was cut by the sampler's 33-px kernel (milder blurs than drawn), warned three times."""
+    import warnings
+    from pathlib import Path
+
+    from isp_collab.training import load_recipe
+    from isp_collab.training.tasks import build_task
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "train" / "tiny.toml")
+    recipe.data.sigma_max = 8.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        task = build_task(recipe)
+    assert task.sampler.kernel_size == 49
+    recipe.data.sigma_max = 4.0
+    assert build_task(recipe).sampler.kernel_size == 33  # the shipped recipes' kernel, unchanged

@@ -90,6 +90,10 @@ def test_wrongly_typed_recipe_values_are_one_line_errors(tmp_path, line, reason)
         (("[val]\n", "[val]\nsigmas = []\n"), "val.sigmas must be a non-empty list"),
         (("[val]\n", "[val]\nborder = 40\n"), "val.border must be >= 0 and less than half"),
         (("[data]\n", "[data]\nsigma_min = 5.0\nsigma_max = 1.0\n"), "need 0 < data.sigma_min <= data.sigma_max"),
+        (("patch = 16", "patch = 80000"), "data.patch must be a multiple of 8 for unet-tx, at most 1024"),  # OOM kill
+        (("tile = 32", "tile = 800000"), "val.tile must be a multiple of 8 for unet-tx, at most 1024"),  # 662 GB
+        (("[train]\n", "[train]\nseed = 18446744073709552\n"), "train.seed must be in 0..4294967295"),
+        (("[data]\n", "[data]\nsigma_max = 40.0\n"), "need 0 < data.sigma_min <= data.sigma_max <= 16"),
         (("[train]\n", "[train]\nthreads = -3\n"), "train.threads must be >= 0"),
         (("[train]\n", "[train]\nlr = inf\n"), "need train.lr > 0"),
         (('arch = "unet-tx"', 'arch = "unet-q"'), "model.arch must be one of"),
@@ -103,6 +107,21 @@ def test_recipe_values_are_checked_before_anything_runs(tmp_path, edit, reason):
     assert edit[0] in text
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ValueError, match=r"bad.toml: " + re.escape(reason)):
+        load_recipe(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("model = 3\n", "model must be a [model] table, got 3"),  # was "'int' object is not iterable"
+        ("[[train]]\nsteps = 4\n", "train must be a [train] table"),  # "unhashable type: 'dict'"
+        ('nmae = "x"\n[model]\n', "unknown section(s) or top-level key(s) ['nmae']"),
+    ],
+)
+def test_a_recipe_of_the_wrong_shape_is_said_so(tmp_path, text, reason):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
     with pytest.raises(ValueError, match=r"bad.toml: " + re.escape(reason)):
         load_recipe(bad)
 

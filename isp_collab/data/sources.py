@@ -9,6 +9,7 @@ iteration over whole images for validation (``images``). All randomness comes fr
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -50,6 +51,9 @@ def _to_tensor(crop: np.ndarray) -> torch.Tensor:
     return t / scale if scale != 1.0 else t
 
 
+_OPENCV_LOG = re.compile(r"^\s*\[\w+:\d+@[\d.]+\]\s+global\s+\S+\s+\w+\s+")
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode a PNG/JPEG/TIFF (8 or 16 bit) to an HxWx3 RGB uint8/uint16 array.
 
@@ -60,7 +64,9 @@ def read_image(path: str | Path) -> np.ndarray:
     with capture_stderr(libpng):
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        detail = libpng[-1].strip() if libpng else "not an image, truncated or corrupt"
+        # libpng's words, or OpenCV's log line without its "[ERROR:0@1.371] global grfmt_png.cpp:296 readHeader"
+        said = [_OPENCV_LOG.sub("", line).strip() for line in libpng if line.strip()]
+        detail = said[-1] if said else "not an image, truncated or corrupt"
         raise ValueError(f"{path}: cannot read the image ({detail})")
     if img.ndim == 2:
         img = img[..., None]
@@ -72,8 +78,16 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """The photo files (:data:`IMAGE_SUFFIXES`, any case) under ``folder``, recursive and sorted."""
-    return sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    """The photo files (:data:`IMAGE_SUFFIXES`, any case) under ``folder``, recursive and sorted; hidden files and
+    folders left out (macOS's ``._IMG.png`` AppleDouble files are metadata, not photos, and stopped a run)."""
+    root = Path(folder)
+    return sorted(
+        f
+        for f in root.rglob("*")
+        if f.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in f.relative_to(root).parts)
+        and f.is_file()
+    )
 
 
 def _list_images(paths: Sequence[str | Path]) -> list[list[Path]]:

@@ -192,8 +192,13 @@ def load_recipe(path: str | Path) -> Recipe:
         "val": ValSection,
     }
     unknown = sorted(set(raw) - set(sections) - {"name"})
-    if unknown:
-        raise ValueError(f"{path}: unknown section(s) {unknown}; known: {sorted(sections)}")
+    if unknown:  # (a key outside any section is one of them: only name may stand there)
+        raise ValueError(
+            f"{path}: unknown section(s) or top-level key(s) {unknown}; known: name, {', '.join(sections)}"
+        )
+    for key in sections:
+        if key in raw and not isinstance(raw[key], dict):  # model = 3, [[train]]: a section is a [table]
+            raise ValueError(f"{path}: {key} must be a [{key}] table, got {raw[key]!r}")
     if not set(raw) & set(sections):  # an empty file would silently train every default
         raise ValueError(
             f"{path}: empty recipe: no [model], [task], [data], [train] or [val] section (see train/*.toml)"
@@ -239,6 +244,12 @@ def short_warmup(steps: int) -> int:
     return max(1, steps // 10)
 
 
+# The largest training patch and validation tile (paper: 64-128 px; a 4096-px tile asked for 662 GB), and seed
+# (the batch generator is seeded with seed * 1000 + rank, a 64-bit integer).
+MAX_PATCH = 1024
+MAX_SEED = 2**32 - 1
+
+
 def validate(r: Recipe) -> None:
     """Every value checked before a run starts: one line naming the recipe, or nothing."""
     from ..models.collab import COLLAB_INITS, MAX_N, MERGES, POOLINGS
@@ -265,8 +276,10 @@ def validate(r: Recipe) -> None:
         raise ValueError(f"{where}: model.norm must be one of {', '.join(NORMS)}, got {r.model.norm!r}")
     m = 2 ** ARCHITECTURES[r.model.arch][0]  # H and W must be multiples of 2**depth
     for key, size in (("data.patch", r.data.patch), ("val.tile", r.val.tile)):
-        if size < m or size % m:
-            raise ValueError(f"{where}: {key} must be a multiple of {m} for {r.model.arch}, got {size}")
+        if size < m or size % m or size > MAX_PATCH:
+            raise ValueError(
+                f"{where}: {key} must be a multiple of {m} for {r.model.arch}, at most {MAX_PATCH}, got {size}"
+            )
     if not 0 <= 2 * r.val.border < r.val.tile:
         raise ValueError(f"{where}: val.border must be >= 0 and less than half of val.tile, got {r.val.border}")
     if not r.val.sigmas or not all(_is_number(s) and math.isfinite(s) and s > 0 for s in r.val.sigmas):
@@ -276,8 +289,8 @@ def validate(r: Recipe) -> None:
     for key in ("max_images", "dead_leaves_images"):
         if getattr(r.val, key) < 1:
             raise ValueError(f"{where}: val.{key} must be >= 1, got {getattr(r.val, key)}")
-    if r.val.seed < 0:
-        raise ValueError(f"{where}: val.seed must be >= 0, got {r.val.seed}")
+    if not 0 <= r.val.seed <= MAX_SEED:
+        raise ValueError(f"{where}: val.seed must be in 0..{MAX_SEED}, got {r.val.seed}")
     if r.data.max_megabytes < 1:
         raise ValueError(f"{where}: data.max_megabytes must be >= 1, got {r.data.max_megabytes}")
     if r.task.name == "lens" and Path(r.task.lens).suffix != ".npz" and r.task.lens not in LENSES:
@@ -290,12 +303,14 @@ def validate(r: Recipe) -> None:
             f"stacked), got {r.val.tiles_per_image} for n = {r.model.n}"
         )
     d = r.data
-    if not (math.isfinite(d.sigma_min) and math.isfinite(d.sigma_max) and 0 < d.sigma_min <= d.sigma_max):
-        raise ValueError(f"{where}: need 0 < data.sigma_min <= data.sigma_max, got {d.sigma_min!r} and {d.sigma_max!r}")
+    if not (math.isfinite(d.sigma_min) and math.isfinite(d.sigma_max) and 0 < d.sigma_min <= d.sigma_max <= 16):
+        raise ValueError(
+            f"{where}: need 0 < data.sigma_min <= data.sigma_max <= 16 (px), got {d.sigma_min!r} and {d.sigma_max!r}"
+        )
     if r.train.threads < 0:
         raise ValueError(f"{where}: train.threads must be >= 0 (0: torch default), got {r.train.threads}")
-    if r.train.seed < 0:
-        raise ValueError(f"{where}: train.seed must be >= 0, got {r.train.seed}")
+    if not 0 <= r.train.seed <= MAX_SEED:
+        raise ValueError(f"{where}: train.seed must be in 0..{MAX_SEED}, got {r.train.seed}")
     if r.train.workers < 0:
         raise ValueError(
             f"{where}: train.workers must be >= 0 (0: batches drawn in the training process), got {r.train.workers}"

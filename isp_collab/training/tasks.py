@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,8 @@ class SharpenTask(_Task):
                 noise_per=d.noise_per,
                 noise_kind_per=d.noise_kind_per,
                 blur_jitter=d.blur_jitter,
+                # wide enough for the widest blur drawn (33 px, the sampler's own, up to sigma 5.33)
+                kernel_size=max(33, math.ceil(6 * d.sigma_max + 1) | 1),
             )
 
         self.sampler, self.single = sampler(recipe.model.n), sampler(1)
