@@ -18,11 +18,11 @@ from isp_collab.training import finish
         ("[val]\nnoise_level = nan\n", "val.noise_level must be a finite number >= 0, got nan"),
         ("[val]\nnoise_level = -0.5\n", "val.noise_level must be a finite number >= 0, got -0.5"),
         ("[val]\nmax_images = 0\n", "val.max_images must be >= 1, got 0"),
-        ("[val]\nseed = -1\n", "val.seed must be >= 0, got -1"),
+        ("[val]\nseed = -1\n", "val.seed must be in 0..4294967295, got -1"),
         ("[data]\nmax_megabytes = 0\n", "data.max_megabytes must be >= 1, got 0"),
         ("[model]\nn = 65\n", "model.n must be between 1 and 64, got 65"),
         ('[task]\nname = "lens"\nlens = "lens-z"\n', "task.lens must be one of lens-a, lens-b or a calibration .npz"),
-        ("[modle]\nn = 4\n", "unknown section(s) ['modle']"),
+        ("[modle]\nn = 4\n", "unknown section(s) or top-level key(s) ['modle']"),
         (
             '[task]\nlens = "mylens.npz"\n',
             "task.lens only applies to the lens task, but task.name is 'sharpen' (set task.name = \"lens\"",
