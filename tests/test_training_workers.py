@@ -64,7 +64,8 @@ def test_resume_refuses_switching_between_the_two_ways_of_drawing(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "line,reason", [("workers = -1", "train.workers must be >= 0"), ("seed = -1", "train.seed must be in 0..4294967295")]
+    "line,reason",
+    [("workers = -1", "train.workers must be >= 0"), ("seed = -1", "train.seed must be in 0..4294967295")],
 )
 def test_negative_workers_or_seed_are_one_line_errors(tmp_path, capsys, monkeypatch, line, reason):
     monkeypatch.chdir(tmp_path)  # the default --out and --run-dir land here, if anywhere
