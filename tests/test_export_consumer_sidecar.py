@@ -11,6 +11,14 @@ from test_export_consumer import assert_one_error_line, load_consumer, model_cop
 from test_export_onnx import N, artefact, exported  # noqa: F401 (fixtures)
 
 
+def consumer_and_input(tmp_path):
+    """The consumer module, a copy of the exported fp32 model with its sidecar, and a linear-RGB .npy input."""
+    consumer = load_consumer()
+    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
+    np.save(src, sample_image(40, 33))
+    return consumer, onnx, src
+
+
 def test_consumer_refuses_mismatched_sidecar(tmp_path):
     consumer = load_consumer()
     art = artefact("fp32")
@@ -26,9 +34,7 @@ def test_consumer_refuses_mismatched_sidecar(tmp_path):
 
 
 def test_consumer_refuses_a_sidecar_of_other_weights(tmp_path, capsys):  # review finding 10
-    consumer = load_consumer()
-    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
-    np.save(src, sample_image(40, 33))
+    consumer, onnx, src = consumer_and_input(tmp_path)
     side = json.loads(onnx.with_suffix(".json").read_text())
     meta = consumer.OnnxRestorer(onnx).session.get_modelmeta().custom_metadata_map  # its own sidecar is fine
     assert meta["isp_collab.weights_sha256"] == side["model"]["weights_sha256"]
@@ -48,9 +54,7 @@ def test_consumer_refuses_a_sidecar_of_other_weights(tmp_path, capsys):  # revie
 
 def test_consumer_refuses_the_sidecar_of_a_core_ml_package(tmp_path, capsys):
     """The Core ML sidecar carries the same weights hash: its format field must stop it."""
-    consumer = load_consumer()
-    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
-    np.save(src, sample_image(40, 33))
+    consumer, onnx, src = consumer_and_input(tmp_path)
     side = json.loads(onnx.with_suffix(".json").read_text())
     side.update(format="coreml", precision="fp16", file="m-fp16.mlpackage")
     coreml = tmp_path / "m-fp16.json"
@@ -62,9 +66,7 @@ def test_consumer_refuses_the_sidecar_of_a_core_ml_package(tmp_path, capsys):
 
 def test_consumer_refuses_mirror_gathering_for_a_model_trained_unflipped(tmp_path, capsys):
     """A lens model trained with task.align = false saw mirror stacks left unflipped; mirror gathering flips them."""
-    consumer = load_consumer()
-    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
-    np.save(src, sample_image(40, 33))
+    consumer, onnx, src = consumer_and_input(tmp_path)
     side = json.loads(onnx.with_suffix(".json").read_text())
     side["model"]["align"] = False
     onnx.with_suffix(".json").write_text(json.dumps(side))
@@ -113,9 +115,7 @@ def test_consumer_names_folders_and_refuses_outputs_process_would_not_write(tmp_
 )
 def test_consumer_refuses_a_damaged_sidecar_value_naming_the_field(tmp_path, capsys, field, value, said):
     """An edited or damaged sidecar gave a black image with exit 0, or a traceback: now one line naming it."""
-    consumer = load_consumer()
-    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
-    np.save(src, sample_image(40, 33))
+    consumer, onnx, src = consumer_and_input(tmp_path)
     side = json.loads(onnx.with_suffix(".json").read_text())
     *blocks, key = field.split(".")
     target = side
@@ -129,9 +129,7 @@ def test_consumer_refuses_a_damaged_sidecar_value_naming_the_field(tmp_path, cap
 
 
 def test_consumer_refuses_a_folder_as_its_output_before_any_work(tmp_path, capsys):
-    consumer = load_consumer()
-    onnx, src = model_copy(tmp_path), tmp_path / "in.npy"
-    np.save(src, sample_image(40, 33))
+    consumer, onnx, src = consumer_and_input(tmp_path)
     (tmp_path / "out.npy").mkdir()
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--overwrite")
     assert_one_error_line(code, err, f"{tmp_path / 'out.npy'}: is a folder, not an output file")
