@@ -80,4 +80,15 @@ def test_a_cameras_adobe_rgb_jpeg_is_warned_about_and_its_output_says_srgb(tmp_p
     with pytest.warns(PipelineWarning, match=rf"in\.jpg: its EXIF says its colours are {said}"):
         Pipeline().process_file(tmp_path / "in.jpg", tmp_path / "out.jpg")
     with Image.open(tmp_path / "out.jpg") as out:
-        assert out.getexif().get_ifd(0x8769)[0xA001] == 1 and "icc_profile" in out.info
+        carried = out.getexif()
+        assert carried.get_ifd(0x8769)[0xA001] == 1 and "icc_profile" in out.info
+        if interop:  # DCF's Adobe RGB mark would contradict the sRGB tags
+            assert carried.get_ifd(0xA005)[1] == "R98"
+
+
+def test_a_grey_photo_saved_with_its_rgb_srgb_profile_is_not_warned_about(tmp_path):
+    """convert("L") keeps the RGB sRGB profile: tested as a grey profile, it was 'not sRGB'."""
+    Image.fromarray(GREY).save(tmp_path / "g.jpg", icc_profile=srgb_icc())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineWarning)
+        ImageDecode()(tmp_path / "g.jpg")

@@ -337,3 +337,16 @@ def test_negative_values_in_any_notation_are_values_not_options():
         "--compare",
         "a.png",
     ]
+    # "--" ends the options: a bracketed exposure's file name is a file name
+    assert _join_negative_values(["--compare", "--", "-1EV.jpg"]) == ["--compare", "--", "-1EV.jpg"]
+
+
+def test_a_file_named_like_a_negative_number_after_the_end_of_options(capsys, tmp_path, inputs, monkeypatch):
+    """-1EV.jpg (an exposure bracket) can only be named after "--": that was glued into "--=-1EV.jpg"."""
+    import shutil
+
+    shutil.copy(inputs / "good.png", tmp_path / "-1EV.png")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    code, err, _ = run(capsys, "--stages", "none", "-o", out, "--", "-1EV.png")
+    assert code == 0 and (out / "-1EV.png").is_file(), err

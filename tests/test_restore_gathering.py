@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from isp_collab.models import create_model
-from isp_collab.restore import TorchBackend, fitted_tile, flip_tile, gather_stacks, gilbert_order, make_grid, restore
+from isp_collab.restore import TorchBackend, flip_tile, gather_stacks, gilbert_order, make_grid, restore
 from isp_collab.restore.gathering import stack_cap
 
 
@@ -246,15 +246,3 @@ def test_a_mirror_stack_never_exceeds_four_tiles_per_orbit():
     model = TorchBackend(random_model())
     kw = {"tile": 32, "overlap": 8, "strategy": "mirror"}
     np.testing.assert_allclose(restore(image, model, n=64, **kw), restore(image, model, n=16, **kw), atol=1e-6)
-
-
-def test_a_tile_past_the_image_is_cut_to_what_it_needs():
-    """A 7x5 image at tile 1024 took 16 s and 2 GB for what the default tile does; a large image keeps its tile,
-    and an overlap the cut tile cannot hold keeps the tile asked for."""
-    assert fitted_tile(5, 7, 1024, None, 192, 8) == 192
-    assert fitted_tile(300, 1001, 2048, None, 192, 8) == 1008
-    assert fitted_tile(2160, 4096, 1024, None, 192, 8) == 1024
-    assert fitted_tile(5, 7, 1024, 200, 192, 8) == 1024
-    rec = RecordingBackend()
-    restore(np.random.default_rng(0).random((5, 7, 3)).astype(np.float32), rec, n=4, tile=1024)
-    assert {s.shape[-1] for s in rec.seen} == {192}  # the CPU default for N=4

@@ -63,8 +63,10 @@ _NEGATIVE = re.compile(r"^-\.?\d")
 def _join_negative_values(argv: list[str]) -> list[str]:
     """``--flag -1e-1`` as ``--flag=-1e-1``, which argparse reads as the flag's value."""
     out: list[str] = []
-    for token in argv:
-        if out and _NEGATIVE.match(token) and out[-1].startswith("--") and "=" not in out[-1]:
+    for i, token in enumerate(argv):
+        if token == "--":  # the end of the options: what follows is taken as it is (a file named -1EV.jpg)
+            return out + argv[i:]
+        if out and _NEGATIVE.match(token) and out[-1].startswith("--") and out[-1] != "--" and "=" not in out[-1]:
             out[-1] = f"{out[-1]}={token}"
         else:
             out.append(token)

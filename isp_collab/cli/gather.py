@@ -174,7 +174,7 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import check_writable_folder
-    from ..restore import default_overlap, default_tile, fitted_tile, gather_stacks, make_grid
+    from ..restore import default_overlap, default_tile, gather_stacks, make_grid
     from ..restore.gathering import stack_cap
     from . import require_parent_folder
 
@@ -203,10 +203,10 @@ def run(args: argparse.Namespace) -> int:
         overlap = own_overlap if overlap is None else overlap
     elif center is not None and strategy != "mirror":
         raise ValueError(f"--center applies to --strategy mirror only, got --strategy {strategy}")
-    from ..device import pick_device
+    if tile is None:
+        from ..device import pick_device
 
-    default = default_tile(n, 8, pick_device().type)  # what process's stages pick on this machine
-    tile = default if tile is None else tile
+        tile = default_tile(n, 8, pick_device().type)  # what process's stages pick on this machine
     overlap = default_overlap(tile) if overlap is None else overlap
     if not 0 <= overlap <= tile // 2:
         raise ValueError(f"--overlap must be in [0, tile // 2 = {tile // 2}], got {overlap}")
@@ -216,8 +216,6 @@ def run(args: argparse.Namespace) -> int:
     if lens is not None:
         center = lens.restore_kwargs(frames[0])["center"]  # as process's lens stage lays its mirror stacks
     h, w = rgb.shape[:2]
-    if not (lens is not None and lens.onnx_path):
-        tile = fitted_tile(h, w, tile, overlap, default, 8)  # as restore: no tile larger than the image needs
     try:
         grid = make_grid(h, w, tile, overlap, center)
     except ValueError as e:

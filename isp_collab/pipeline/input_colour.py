@@ -36,7 +36,7 @@ def colour_caveats(im: Image.Image) -> list[str]:
     icc = im.info.get("icc_profile")
     if icc:
         name = profile_name(icc)
-        if not is_srgb_profile(icc, grey=im.mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I")):
+        if not is_srgb_profile(icc, grey=icc[16:20] == b"GRAY"):  # (a grey photo saved with its colour profile: RGB)
             said.append(
                 f"embedded colour profile {name} is not sRGB; the image is read as sRGB "
                 "(convert it to sRGB first for correct colours)"

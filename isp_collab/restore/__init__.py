@@ -6,7 +6,7 @@ network once for a loop of frames (pass the backend as ``model``). See :mod:`.ti
 :mod:`.gathering`, :mod:`.backends`, :mod:`.api` and :mod:`.draw`.
 """
 
-from .api import default_tile, fitted_tile, make_backend, restore
+from .api import default_tile, make_backend, restore
 from .backends import Backend, OnnxBackend, TorchBackend
 from .draw import draw_gathering
 from .gathering import STRATEGIES, Stack, flip_tile, gather_stacks, gilbert_order
@@ -30,7 +30,6 @@ __all__ = [
     "TorchBackend",
     "default_overlap",
     "default_tile",
-    "fitted_tile",
     "draw_gathering",
     "extract_tile",
     "flip_tile",

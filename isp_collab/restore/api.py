@@ -165,17 +165,6 @@ def iter_batches(
         yield group, buf[: len(group)]
 
 
-def fitted_tile(h: int, w: int, tile: int, overlap: int | None, default: int, multiple: int) -> int:
-    """``tile``, cut to what the image needs where it is larger: ``max(H, W)`` rounded up to ``multiple``, never below
-    ``default`` (the tile restore picks). Past the image a tile only adds padding to compute: the grid holds as many
-    tiles at either size (one or two per axis, placed symmetrically about the centre), each (tile / fit)**2 the
-    work (a 7x5 image at tile 1024 took 16 s and 2 GB). The caller's ``overlap`` keeps the tile it needs."""
-    fit = max(default, -(-max(h, w) // multiple) * multiple)
-    if tile <= fit or (overlap is not None and overlap > fit // 2):
-        return tile
-    return fit
-
-
 def restore(
     image: np.ndarray,
     model: nn.Module | str | os.PathLike | Backend,
@@ -283,8 +272,6 @@ def restore(
             f"tile must be a positive multiple of {multiple} (2**depth of the network), at most {MAX_TILE}, got {tile}"
         )
 
-    if not static_tile:
-        tile = fitted_tile(h, w, tile, overlap, default_tile(n, multiple, device_type(runner)), multiple)
     overlap = default_overlap(tile) if overlap is None else overlap
     # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
     grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)
