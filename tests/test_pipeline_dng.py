@@ -51,11 +51,14 @@ def write_dng(
     orientation: int = 1,
     crop: tuple[int, int, int, int] | None = None,
     artist: str | None = None,
+    active_area: tuple[int, int, int, int] | None = None,
+    matrix: list | None = None,
 ) -> Path:
     """Write ``mosaic`` ((H, W) uint16) as an uncompressed Bayer DNG with pidng.
 
     black: one level or 4 per 2x2 site (BlackLevelRepeatDim 2x2); neutral: AsShotNeutral (R, G, B);
-    crop: (x, y, w, h) DefaultCropOrigin/Size. artist: the Artist tag, UTF-8 (pidng writes ASCII only: an ASCII
+    crop: (x, y, w, h) DefaultCropOrigin/Size (relative to the active area); active_area: (top, left, bottom,
+    right) ActiveArea; matrix: ColorMatrix1 as pidng takes it (default identity). artist: the Artist tag, UTF-8 (pidng writes ASCII only: an ASCII
     placeholder of the same length is replaced in the file's bytes).
     """
     from pidng.core import RAW2DNG, DNGTags, Tag
@@ -76,7 +79,9 @@ def write_dng(
         t.set(Tag.BlackLevelRepeatDim, [2, 2])
     t.set(Tag.BlackLevel, black)
     t.set(Tag.WhiteLevel, white if white is not None else 2**bits - 1)
-    t.set(Tag.ColorMatrix1, IDENTITY)
+    t.set(Tag.ColorMatrix1, IDENTITY if matrix is None else matrix)
+    if active_area is not None:
+        t.set(Tag.ActiveArea, list(active_area))
     t.set(Tag.CalibrationIlluminant1, CalibrationIlluminant.D65)
     t.set(Tag.AsShotNeutral, [[round(v * 1000), 1000] for v in neutral])
     if crop is not None:
@@ -211,7 +216,7 @@ def test_tiff_cut_before_a_main_chain_directory_is_refused(tmp_path, capfd):
 
     import tifffile
 
-    from isp_collab.pipeline.raw import check_tiff_extent
+    from isp_collab.pipeline.raw_layout import check_tiff_extent
 
     whole = tmp_path / "whole.dng"
     mosaic = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)

@@ -1,4 +1,4 @@
-"""RAW decoding with LibRaw (rawpy): every format LibRaw reads (DNG, NEF, CR2/CR3, ARW, RAF, ORF, RW2, KDC, ...).
+"""RAW decoding with LibRaw (rawpy): every Bayer format LibRaw reads (DNG, NEF, CR2/CR3, ARW, RAF, ORF, RW2, KDC...).
 
 Only the undemosaicked sensor data and its metadata are taken from LibRaw; demosaicking, white
 balance and colour are the pipeline's own stages. (A file without a colour matrix gets LibRaw's own
@@ -8,12 +8,9 @@ message is one line naming the file (LibRaw's own stderr chatter is captured int
 
 from __future__ import annotations
 
-import logging
 import math
 import os
-import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +20,12 @@ from ..native_stderr import capture_stderr
 from .frame import Frame, cfa_from_colors
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
 from .raw_exif import raw_exif
+from .raw_layout import FLIP_TO_EXIF, RawLayout, check_tiff_extent
 
 # sRGB (linear, D65) -> CIE XYZ, IEC 61966-2-1; used to turn LibRaw's XYZ->camera matrix into camera->sRGB.
 SRGB_TO_XYZ = np.array(
     [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
 )
-# LibRaw ``sizes.flip`` -> EXIF orientation (LibRaw: 3 = 180, 5 = 90 CCW, 6 = 90 CW).
-_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -64,72 +60,6 @@ def _libraw_reason(err: Exception, messages: list[str], path: Path) -> str:
         return f"corrupt RAW data (LibRaw: {said_text or 'data error'})"
     detail = err.args[0].decode(errors="replace") if err.args and isinstance(err.args[0], bytes) else str(err)
     return f"cannot decode RAW file (LibRaw: {said_text or detail or err.__class__.__name__})"
-
-
-def _tiff_pages(pages) -> Iterator:
-    """Every IFD of a TIFF: the main chain and, recursively, the SubIFDs (where DNGs keep the raw image)."""
-    import tifffile
-
-    for page in pages:
-        yield page
-        if getattr(page, "subifds", None):
-            yield from _tiff_pages(tifffile.TiffPages(page))
-
-
-class _PageOffsetErrors(logging.Handler):
-    """Collects the IFD offsets of tifffile's "invalid page offset N" errors (the main IFD chain)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.offsets: list[int] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        found = re.search(r"invalid page offset (\d+)", record.getMessage())
-        if found:
-            self.offsets.append(int(found.group(1)))
-
-
-def check_tiff_extent(p: Path) -> None:
-    """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) cut short: its raw image's data, or an IFD
-    it points to, lies past the end of the file.
-
-    LibRaw opens such a file without an error and returns whatever its buffer held (zeros, or stale
-    memory from an earlier decode). Only what the file states is checked: the largest image among the
-    IFDs with explicit strip/tile byte counts (the raw data, not a preview), the SubIFD offsets and the
-    next-IFD offsets of the main chain.
-    Files tifffile cannot parse (CR3, RAF, ...) are left to LibRaw.
-    """
-    import tifffile
-
-    size = p.stat().st_size
-    log = logging.getLogger("tifffile")
-    level, propagate = log.level, log.propagate
-    chain = _PageOffsetErrors()  # a main-chain IFD past the end: tifffile logs it and stops the chain there
-    log.setLevel(logging.ERROR)  # tifffile logs every tag it cannot read in a cut header: none of it is shown
-    log.propagate = False
-    log.addHandler(chain)
-    try:
-        with tifffile.TiffFile(p) as tif:
-            pages = list(_tiff_pages(tif.pages))
-            subifds = [o for page in pages for o in (getattr(page, "subifds", None) or ())]
-            beyond = [o for o in subifds + chain.offsets if o >= size]
-            counted = [page for page in pages if 279 in page.tags or 325 in page.tags]  # Strip/TileByteCounts
-            raw = max(counted, key=lambda page: int(np.prod(page.shape)), default=None)
-            end = (
-                max((o + c for o, c in zip(raw.dataoffsets, raw.databytecounts, strict=False)), default=0) if raw else 0
-            )
-    except Exception:  # noqa: BLE001 - not a TIFF (or not one tifffile reads): LibRaw decides
-        return
-    finally:
-        log.removeHandler(chain)
-        log.setLevel(level)
-        log.propagate = propagate
-    if beyond:
-        raise InputError(
-            f"{p}: truncated RAW file: an image directory at byte {min(beyond):,} is past its end ({size:,})"
-        )
-    if end > size:
-        raise InputError(f"{p}: truncated RAW file: its image data runs to byte {end:,} but the file has {size:,}")
 
 
 def cam_to_srgb_from_xyz(cam_xyz: np.ndarray) -> np.ndarray:
@@ -226,6 +156,14 @@ def libraw_cam_to_srgb(raw) -> np.ndarray | None:
 def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | None:
     cm = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cm) and np.all(np.isfinite(cm)):
+        if abs(np.linalg.det(cm)) < 1e-6:  # a broken ColorMatrix: every colour onto one line (a red image)
+            warnings.warn(
+                f"{path}: the file's colour matrix is singular (rows {np.round(cm, 3).tolist()}); camera RGB is used "
+                "as sRGB (identity)",
+                PipelineWarning,
+                stacklevel=2,
+            )
+            return None
         return tuple(tuple(float(v) for v in row) for row in cm)
     xyz = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]  # zero for DNGs: LibRaw fills color_matrix
     if np.any(xyz) and abs(np.linalg.det(xyz)) > 1e-12:
@@ -243,6 +181,18 @@ def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | No
         f"{path}: no colour matrix in the file; camera RGB is used as sRGB (identity)", PipelineWarning, stacklevel=2
     )
     return None
+
+
+def _check_strips(layout: RawLayout, mosaic: np.ndarray, sizes, path: Path) -> None:
+    """Refuse a lossless-JPEG DNG in several strips that LibRaw decoded only the first of (the rest all 0)."""
+    if layout.ljpeg_rows is None:
+        return
+    first = layout.ljpeg_rows - sizes.top_margin  # the first strip's rows in the visible area
+    if 0 < first < mosaic.shape[0] and mosaic[:first].any() and not mosaic[first:].any():
+        raise InputError(
+            f"{path}: LibRaw decoded only the first strip of this lossless-JPEG DNG (rows {first} and below came "
+            "out empty); convert it with Adobe DNG Converter (tiled) or write it uncompressed"
+        )
 
 
 @dataclass(frozen=True)
@@ -292,9 +242,10 @@ class RawDecode:
             raise InputError(f"{p}: not a Bayer mosaic (LibRaw raw type {raw.raw_type.name}, {raw.num_colors} colours)")
         mosaic = raw.raw_image_visible
         colors = raw.raw_colors_visible
-        if self.crop and sizes.crop_width > 0 and sizes.crop_height > 0:
-            y0, x0 = sizes.crop_top_margin, sizes.crop_left_margin
-            window = (slice(y0, y0 + sizes.crop_height), slice(x0, x0 + sizes.crop_width))
+        layout = RawLayout.of(p)
+        _check_strips(layout, mosaic, sizes, p)
+        window = layout.crop_window(sizes, mosaic.shape) if self.crop else None
+        if window is not None:
             mosaic, colors = mosaic[window], colors[window]
         mosaic = np.array(mosaic, dtype=np.uint16, copy=True)  # owns its memory after the file closes
         try:
@@ -319,7 +270,7 @@ class RawDecode:
             wb_gains=gains,
             wb_source="as_shot" if gains else "none",
             cam_to_srgb=_cam_to_srgb(raw, p),
-            orientation=_FLIP_TO_EXIF.get(int(sizes.flip), 1),
+            orientation=FLIP_TO_EXIF.get(int(sizes.flip), 1),
             exif=raw_exif(p),
         )
         return mosaic, frame

@@ -1,0 +1,155 @@
+"""Where a TIFF-based RAW file (DNG, NEF, CR2, ARW, KDC...) keeps its picture, read from its own tags with tifffile
+where LibRaw's reading is not enough: a file cut short, the DNG default crop, the orientation, lossless-JPEG strips.
+
+LibRaw's crop margins count from the full sensor frame while ``raw_image_visible`` starts at the active area, and
+LibRaw reports no crop that spans a whole axis and rounds odd ones to even; so a DNG's ``DefaultCropOrigin`` /
+``DefaultCropSize`` (relative to its ``ActiveArea``) are taken from the file, exactly. (An odd crop origin is fine:
+the CFA pattern is read from the cropped colours.)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import InputError
+
+# LibRaw ``sizes.flip`` -> EXIF orientation: dcraw reads EXIF orientation o as flip "50132467"[o & 7]
+FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
+
+_CFA = 32803  # PhotometricInterpretation of a colour filter array image
+_DNG_VERSION, _CROP_ORIGIN, _CROP_SIZE, _ACTIVE_AREA = 50706, 50719, 50720, 50829
+
+
+@dataclass(frozen=True)
+class RawLayout:
+    """What a DNG's raw image directory says about where its picture is (None: not a DNG, or not said).
+
+    crop: (top, left, height, width) of the default crop, relative to the active area; active: (top, left) of the
+    active area in the stored frame; ljpeg_rows: rows per strip of a lossless-JPEG image stored in several strips.
+    """
+
+    crop: tuple[int, int, int, int] | None = None
+    active: tuple[int, int] = (0, 0)
+    ljpeg_rows: int | None = None
+
+    @classmethod
+    def of(cls, path: Path) -> RawLayout:
+        """The layout of ``path``; an empty one for a file tifffile cannot read or that is not a DNG."""
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                if _DNG_VERSION not in tif.pages[0].tags:
+                    return cls()
+                pages = [page for page in _tiff_pages(tif.pages) if page.photometric == _CFA]
+                if not pages:
+                    return cls()
+                page = max(pages, key=lambda pg: int(np.prod(pg.shape)))
+                tags = page.tags
+                area = _numbers(tags[_ACTIVE_AREA]) if _ACTIVE_AREA in tags else (0, 0)
+                crop = None
+                if _CROP_ORIGIN in tags and _CROP_SIZE in tags:
+                    (x, y), (w, h) = _numbers(tags[_CROP_ORIGIN]), _numbers(tags[_CROP_SIZE])
+                    crop = (round(y), round(x), round(h), round(w))
+                strips = 273 in tags and len(page.dataoffsets) > 1
+                rows = int(tags[278].value) if page.compression == 7 and strips and 278 in tags else None
+                return cls(crop, (round(area[0]), round(area[1])), rows)
+        except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
+            return cls()
+
+    def crop_window(self, sizes, shape: tuple[int, int]) -> tuple[slice, slice] | None:
+        """The default crop as a window of LibRaw's ``raw_image_visible`` (``shape``, starting at ``sizes``'s
+        margins); None for no crop. Raises :class:`InputError`... never: a crop outside the image is None."""
+        if self.crop is not None:
+            top, left, h, w = self.crop
+            y0, x0 = self.active[0] + top - sizes.top_margin, self.active[1] + left - sizes.left_margin
+        elif sizes.crop_width > 0 and sizes.crop_height > 0:  # LibRaw's, from the full frame
+            y0, x0 = sizes.crop_top_margin - sizes.top_margin, sizes.crop_left_margin - sizes.left_margin
+            h, w = sizes.crop_height, sizes.crop_width
+        else:
+            return None
+        if y0 < 0 or x0 < 0 or h < 1 or w < 1 or y0 + h > shape[0] or x0 + w > shape[1]:
+            return None
+        if (y0, x0, h, w) == (0, 0, *shape):
+            return None
+        return slice(y0, y0 + h), slice(x0, x0 + w)
+
+
+def _numbers(tag) -> tuple[float, ...]:
+    """A tag's values as numbers (a RATIONAL's numerator / denominator pairs divided)."""
+    values = tag.value if isinstance(tag.value, tuple) else (tag.value,)
+    if int(tag.dtype) in (5, 10):  # RATIONAL, SRATIONAL: tifffile gives the pairs flat
+        return tuple(n / d if d else 0.0 for n, d in zip(values[::2], values[1::2], strict=True))
+    return tuple(float(v) for v in values)
+
+
+def _tiff_pages(pages) -> Iterator:
+    """Every IFD of a TIFF: the main chain and, recursively, the SubIFDs (where DNGs keep the raw image)."""
+    import tifffile
+
+    for page in pages:
+        yield page
+        if getattr(page, "subifds", None):
+            yield from _tiff_pages(tifffile.TiffPages(page))
+
+
+class _PageOffsetErrors(logging.Handler):
+    """Collects the IFD offsets of tifffile's "invalid page offset N" errors (the main IFD chain)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.offsets: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"invalid page offset (\d+)", record.getMessage())
+        if found:
+            self.offsets.append(int(found.group(1)))
+
+
+def check_tiff_extent(p: Path) -> None:
+    """Refuse a TIFF-based RAW (DNG, NEF, CR2, ARW, KDC, ...) cut short: its raw image's data, or an IFD
+    it points to, lies past the end of the file.
+
+    LibRaw opens such a file without an error and returns whatever its buffer held (zeros, or stale
+    memory from an earlier decode). Only what the file states is checked: the largest image among the
+    IFDs with explicit strip/tile byte counts (the raw data, not a preview), the SubIFD offsets and the
+    next-IFD offsets of the main chain.
+    Files tifffile cannot parse (CR3, RAF, ...) are left to LibRaw.
+    """
+    import tifffile
+
+    size = p.stat().st_size
+    log = logging.getLogger("tifffile")
+    level, propagate = log.level, log.propagate
+    chain = _PageOffsetErrors()  # a main-chain IFD past the end: tifffile logs it and stops the chain there
+    log.setLevel(logging.ERROR)  # tifffile logs every tag it cannot read in a cut header: none of it is shown
+    log.propagate = False
+    log.addHandler(chain)
+    try:
+        with tifffile.TiffFile(p) as tif:
+            pages = list(_tiff_pages(tif.pages))
+            subifds = [o for page in pages for o in (getattr(page, "subifds", None) or ())]
+            beyond = [o for o in subifds + chain.offsets if o >= size]
+            counted = [page for page in pages if 279 in page.tags or 325 in page.tags]  # Strip/TileByteCounts
+            raw = max(counted, key=lambda page: int(np.prod(page.shape)), default=None)
+            end = (
+                max((o + c for o, c in zip(raw.dataoffsets, raw.databytecounts, strict=False)), default=0) if raw else 0
+            )
+    except Exception:  # noqa: BLE001 - not a TIFF (or not one tifffile reads): LibRaw decides
+        return
+    finally:
+        log.removeHandler(chain)
+        log.setLevel(level)
+        log.propagate = propagate
+    if beyond:
+        raise InputError(
+            f"{p}: truncated RAW file: an image directory at byte {min(beyond):,} is past its end ({size:,})"
+        )
+    if end > size:
+        raise InputError(f"{p}: truncated RAW file: its image data runs to byte {end:,} but the file has {size:,}")

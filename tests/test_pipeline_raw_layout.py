@@ -1,0 +1,85 @@
+"""Where a DNG's picture is: its default crop (inside an active area, spanning an axis, at odd origins), its
+orientation (the mirrored ones too), and the files LibRaw decodes wrong, which are said so."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from test_pipeline_dng import random_mosaic, write_dng
+
+from isp_collab.pipeline import InputError, PipelineWarning, RawDecode
+from isp_collab.pipeline.raw import _check_strips
+from isp_collab.pipeline.raw_layout import RawLayout
+
+H, W = 40, 56
+
+
+def _decode(path, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PipelineWarning)  # no colour matrix: not what these tests are about
+        return RawDecode(**kw)(path)
+
+
+@pytest.mark.parametrize("area", [(4, 6), (20, 30)])
+def test_a_default_crop_inside_an_active_area_is_where_the_file_says(tmp_path, area):
+    """LibRaw's crop margins count from the full frame, raw_image_visible from the active area: the crop landed
+    (top, left) too far, and past the frame's edge it was silently cut short (146x102 for 198x136)."""
+    top, left = area
+    picture = random_mosaic(16, (H, W), seed=1)
+    stored = np.full((H + top, W + left), 60000, np.uint16)  # the masked border: never part of the picture
+    stored[top:, left:] = picture
+    path = write_dng(
+        tmp_path / "a.dng", stored, active_area=(top, left, top + H, left + W), crop=(8, 6, W - 16, H - 12)
+    )
+    mosaic, frame = _decode(path)
+    np.testing.assert_array_equal(mosaic, picture[6 : H - 6, 8 : W - 8])
+    assert frame.cfa_pattern == "RGGB"
+
+
+@pytest.mark.parametrize(
+    ("crop", "pattern"),
+    [((4, 0, W - 8, H), "RGGB"), ((0, 4, W, H - 8), "RGGB"), ((3, 5, 41, 27), "BGGR"), ((1, 0, 41, 30), "GRBG")],
+)
+def test_every_default_crop_is_applied_exactly(tmp_path, crop, pattern):
+    """LibRaw reports no crop that spans a whole axis (the full frame came out) and rounds odd ones to even (one
+    pixel off and one smaller); the CFA pattern follows the crop's origin."""
+    x, y, w, h = crop
+    picture = random_mosaic(16, (H, W), seed=2)
+    mosaic, frame = _decode(write_dng(tmp_path / "c.dng", picture, crop=crop))
+    np.testing.assert_array_equal(mosaic, picture[y : y + h, x : x + w])
+    assert frame.cfa_pattern == pattern
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_is_read_the_mirrored_ones_too(tmp_path, orientation):
+    """Orientations 2, 4, 5 and 7 came out as 1 (5 and 7 without their quarter turn)."""
+    path = write_dng(tmp_path / "o.dng", random_mosaic(12, (H, W)), bits=12, orientation=orientation)
+    assert _decode(path)[1].orientation == orientation
+
+
+def test_a_singular_colour_matrix_is_warned_about_not_applied(tmp_path):
+    """ColorMatrix1 with every entry 0.3: LibRaw's camera->sRGB matrix has one non-zero row, and the picture came
+    out pure red."""
+    flat = [[3, 10]] * 9
+    path = write_dng(tmp_path / "m.dng", random_mosaic(12, (H, W)), bits=12, matrix=flat)
+    with pytest.warns(PipelineWarning, match=r"m\.dng: the file's colour matrix is singular"):
+        frame = RawDecode()(path)[1]
+    assert frame.cam_to_srgb is None
+
+
+def test_a_lossless_jpeg_dng_decoded_to_its_first_strip_only_is_refused(tmp_path):
+    """LibRaw decodes only the first strip of a lossless-JPEG DNG stored in several: the rest came out black,
+    exit 0. (LibRaw's decode itself is not reproduced here: pidng cannot write such a file.)"""
+
+    class Sizes:
+        top_margin = 0
+
+    mosaic = np.zeros((48, 32), np.uint16)
+    mosaic[:16] = 1000
+    with pytest.raises(InputError, match=r"x\.dng: LibRaw decoded only the first strip .*\(rows 16 and below"):
+        _check_strips(RawLayout(ljpeg_rows=16), mosaic, Sizes(), tmp_path / "x.dng")
+    mosaic[40] = 5  # a picture that is merely dark below: decoded
+    _check_strips(RawLayout(ljpeg_rows=16), mosaic, Sizes(), tmp_path / "x.dng")
+    _check_strips(RawLayout(), np.zeros((48, 32), np.uint16), Sizes(), tmp_path / "x.dng")  # not such a file
