@@ -83,3 +83,51 @@ def test_a_lossless_jpeg_dng_decoded_to_its_first_strip_only_is_refused(tmp_path
     mosaic[40] = 5  # a picture that is merely dark below: decoded
     _check_strips(RawLayout(ljpeg_rows=16), mosaic, Sizes(), tmp_path / "x.dng")
     _check_strips(RawLayout(), np.zeros((48, 32), np.uint16), Sizes(), tmp_path / "x.dng")  # not such a file
+
+
+def _linear_raw_dng(path, rgb: np.ndarray, neutral=(0.5, 1.0, 0.625)):
+    """A LinearRaw DNG (3 samples per pixel, already demosaicked: Apple ProRAW's kind) of ``rgb`` (H, W, 3) uint16."""
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import CalibrationIlluminant, DNGVersion, PhotometricInterpretation
+    from test_pipeline_dng import IDENTITY
+
+    h, w, _ = rgb.shape
+    t = DNGTags()
+    for tag, value in (
+        (Tag.ImageWidth, w),
+        (Tag.ImageLength, h),
+        (Tag.TileWidth, w),
+        (Tag.TileLength, h),
+        (Tag.Orientation, 1),
+        (Tag.PhotometricInterpretation, PhotometricInterpretation.Linear_Raw),
+        (Tag.SamplesPerPixel, 3),
+        (Tag.BitsPerSample, [16, 16, 16]),
+        (Tag.BlackLevel, 0),
+        (Tag.WhiteLevel, 65535),
+        (Tag.ColorMatrix1, IDENTITY),
+        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
+        (Tag.AsShotNeutral, [[round(v * 1000), 1000] for v in neutral]),
+        (Tag.DNGVersion, DNGVersion.V1_4),
+        (Tag.Make, "isp-collab"),
+        (Tag.Model, "linear"),
+    ):
+        t.set(tag, value)
+    writer = RAW2DNG()
+    writer.options(t, path="", compress=False)
+    path.write_bytes(bytes(writer.convert(rgb)))
+    return path
+
+
+def test_a_linear_raw_dng_is_read_as_the_camera_rgb_it_holds(tmp_path, capsys):
+    """An Apple ProRAW-style DNG (LinearRaw) was refused as 'not a Bayer mosaic' though LibRaw reads it exactly."""
+    from isp_collab.cli import main
+    from isp_collab.pipeline import Pipeline
+
+    rgb = (np.random.default_rng(3).random((H, W, 3)) * 60000).astype(np.uint16)
+    path = _linear_raw_dng(tmp_path / "p.dng", rgb)
+    image, frame = _decode(path)
+    np.testing.assert_array_equal(image, rgb)
+    assert frame.cfa_pattern is None and frame.wb_gains == pytest.approx((2.0, 1.0, 1.6), rel=1e-3)
+    linear, frame, _ = Pipeline().read(path)  # no demosaicking: the samples, normalised
+    np.testing.assert_allclose(linear, rgb / 65535, atol=1e-6)
+    assert main(["process", str(path), "-o", str(tmp_path / "p.png")]) == 0, capsys.readouterr().err

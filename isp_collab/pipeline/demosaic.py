@@ -70,6 +70,16 @@ def normalize_mosaic(mosaic: np.ndarray, frame: Frame) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def normalize_linear(image: np.ndarray, frame: Frame) -> np.ndarray:
+    """A demosaicked RAW (a LinearRaw DNG: (H, W, 3) raw digital numbers, camera RGB) -> [0, 1]: each channel's
+    black level (``frame.black_level``'s first three) subtracted, divided by (white - black), clipped."""
+    black = np.asarray(frame.black_level[:3], dtype=np.float32)
+    if not frame.white_level > black.max():
+        raise ValueError(f"white_level {frame.white_level} must be above every black level ({frame.black_level!r})")
+    out = (image.astype(np.float32) - black) * (np.float32(1.0) / (np.float32(frame.white_level) - black))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def _opencv(mosaic: np.ndarray, pattern: CFAPattern, edge_aware: bool) -> np.ndarray:
     code = getattr(cv2, f"COLOR_Bayer{pattern}2RGB" + ("_EA" if edge_aware else ""))
     u16 = np.clip(mosaic * 65535.0 + 0.5, 0, 65535).astype(np.uint16)  # EA accepts 8/16-bit only

@@ -32,9 +32,11 @@ class Frame:
             ordinary sRGB-encoded PNG/JPEG/TIFF).
         height, width: size of the mosaic / image in pixels, before ``orientation`` is applied.
         bit_depth: significant bits per sample of the input (8, 10, 12, 14 or 16).
-        cfa_pattern: Bayer pattern of the top-left 2x2 block of the mosaic, e.g. ``"RGGB"``.
+        cfa_pattern: Bayer pattern of the top-left 2x2 block of the mosaic, e.g. ``"RGGB"``; None for an
+            ordinary image or a RAW already demosaicked (a LinearRaw DNG).
         black_level: black level of each 2x2 CFA site in row-major order (top-left, top-right,
-            bottom-left, bottom-right), in raw digital numbers.
+            bottom-left, bottom-right), in raw digital numbers; for a demosaicked RAW (a LinearRaw DNG,
+            ``cfa_pattern`` None) the level of each channel, R, G, B (and G again).
         white_level: saturation level in raw digital numbers.
         wb_gains: (R, G, B) multipliers for camera RGB (G normally 1), or None when unknown.
         wb_source: where ``wb_gains`` came from: ``"as_shot"``, ``"description"``, ``"gray_world"``,

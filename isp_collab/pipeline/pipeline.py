@@ -43,7 +43,7 @@ from ..atomic import atomic_write_files, check_output, check_writable_folder
 from ..config_paths import beside
 from .collaborative import Sharpen
 from .compare import side_by_side
-from .demosaic import Demosaic, check_mosaic_shape, normalize_mosaic
+from .demosaic import Demosaic, check_mosaic_shape, normalize_linear, normalize_mosaic
 from .encode import Encode, ImageDecode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
 from .headerless import HeaderlessDecode
@@ -222,6 +222,9 @@ class Pipeline:
                 ) from None
             raise
         t["decode"] = time.perf_counter() - t0
+        if mosaic.ndim == 3:  # a LinearRaw DNG: camera RGB already demosaicked (by the camera or a converter)
+            image = normalize_linear(mosaic, frame)
+            return image, self.white_balance.resolve(frame, image), t
         check_mosaic_shape(mosaic)  # before white balance estimates anything (and warns) on it
         t0 = time.perf_counter()
         normalized = normalize_mosaic(mosaic, frame)

@@ -1,4 +1,5 @@
-"""RAW decoding with LibRaw (rawpy): every Bayer format LibRaw reads (DNG, NEF, CR2/CR3, ARW, RAF, ORF, RW2, KDC...).
+"""RAW decoding with LibRaw (rawpy): every Bayer format LibRaw reads (DNG, NEF, CR2/CR3, ARW, RAF, ORF, RW2, KDC...),
+and LinearRaw DNGs (camera RGB already demosaicked, e.g. Apple ProRAW: (H, W, 3), no CFA pattern).
 
 Only the undemosaicked sensor data and its metadata are taken from LibRaw; demosaicking, white
 balance and colour are the pipeline's own stages. (A file without a colour matrix gets LibRaw's own
@@ -202,7 +203,8 @@ class RawDecode:
     ``__call__(path) -> (mosaic, frame)``: mosaic (H, W) uint16 raw digital numbers exactly as
     stored (visible area, then the file's default crop when ``crop``); frame with the CFA pattern
     (from ``raw_colors_visible``), per-site black levels, white level, as-shot WB gains, the
-    camera->sRGB matrix and the orientation to apply at the end.
+    camera->sRGB matrix and the orientation to apply at the end. A LinearRaw DNG gives (H, W, 3) uint16 camera
+    RGB instead, its frame no CFA pattern and the black levels per channel (R, G, B, G).
     """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -238,6 +240,8 @@ class RawDecode:
 
         sizes = raw.sizes
         check_pixels(p, sizes.raw_height, sizes.raw_width, self.max_pixels)
+        if _is_linear_raw(raw):
+            return self._read_linear(raw, p)
         if raw.raw_type != rawpy.RawType.Flat or raw.num_colors != 3:
             raise InputError(f"{p}: not a Bayer mosaic (LibRaw raw type {raw.raw_type.name}, {raw.num_colors} colours)")
         mosaic = raw.raw_image_visible
@@ -274,3 +278,44 @@ class RawDecode:
             exif=raw_exif(p),
         )
         return mosaic, frame
+
+    def _read_linear(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
+        """A LinearRaw DNG (Apple ProRAW, a converter's linear output): (H, W, 3) camera RGB already demosaicked, with
+        its black and white levels, white balance, colour matrix and default crop; no CFA pattern."""
+        sizes = raw.sizes
+        image = raw.raw_image_visible[..., :3]  # LibRaw's 4th plane of a 3-colour stack is empty
+        window = RawLayout.of(p).crop_window(sizes, image.shape[:2]) if self.crop else None
+        if window is not None:
+            image = image[window]
+        image = np.array(image, dtype=np.uint16, copy=True)
+        black = tuple(float(b) for b in list(raw.black_level_per_channel)[:4])  # R, G, B, G
+        white = float(raw.white_level)
+        if white <= max(black[:3]):
+            raise InputError(f"{p}: white level {white:g} is not above the black level {max(black[:3]):g}")
+        gains = _wb_gains(raw)
+        frame = Frame(
+            source=p,
+            kind="raw",
+            height=image.shape[0],
+            width=image.shape[1],
+            bit_depth=max(1, math.ceil(math.log2(white + 1))),
+            cfa_pattern=None,
+            black_level=black,  # type: ignore[arg-type]
+            white_level=white,
+            wb_gains=gains,
+            wb_source="as_shot" if gains else "none",
+            cam_to_srgb=_cam_to_srgb(raw, p),
+            orientation=FLIP_TO_EXIF.get(int(sizes.flip), 1),
+            exif=raw_exif(p),
+        )
+        return image, frame
+
+
+def _is_linear_raw(raw) -> bool:
+    """A demosaicked RAW: LibRaw's 3-colour "stack" (a LinearRaw DNG), not a Bayer mosaic."""
+    import rawpy
+
+    try:
+        return raw.raw_type == rawpy.RawType.Stack and raw.num_colors == 3 and raw.raw_image_visible.ndim == 3
+    except Exception:  # noqa: BLE001 - no raw image at all: the Bayer path says why
+        return False

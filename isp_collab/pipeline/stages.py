@@ -122,13 +122,20 @@ class Linearize(StageBase):
 MAX_GAIN_RATIO = 100.0
 
 
-def gray_world_gains(mosaic: np.ndarray, pattern: str) -> tuple[float, float, float]:
+def gray_world_gains(mosaic: np.ndarray, pattern: str | None) -> tuple[float, float, float]:
     """(R, G, B) gains that make the mean of each channel equal to green's (gray-world assumption).
 
     mosaic: (H, W) float32 normalised to [0, 1]. Averages run over the 2x2 CFA cells none of whose
     samples is nearly saturated (>= 0.98): dropping samples channel by channel would drop more green
     (it clips first) than red or blue and turn neutrals green. Unit gains when no cell is usable.
+    A demosaicked frame (a LinearRaw DNG: (H, W, 3), ``pattern`` None) averages its pixels with no clipped channel.
     """
+    if mosaic.ndim == 3:
+        usable = (mosaic < 0.98).all(axis=2)
+        means = mosaic[usable].mean(axis=0) if usable.any() else np.zeros(3)
+        if np.any(means <= 1e-6):
+            return (1.0, 1.0, 1.0)
+        return (float(means[1] / means[0]), 1.0, float(means[1] / means[2]))
     colour = site_colour(pattern)  # type: ignore[arg-type]
     h, w = mosaic.shape[0] // 2 * 2, mosaic.shape[1] // 2 * 2
     cells = mosaic[:h, :w].reshape(h // 2, 2, w // 2, 2)
@@ -202,7 +209,8 @@ class WhiteBalance(StageBase):
             self.gains = tuple(float(g) for g in self.gains)  # type: ignore[assignment]
 
     def resolve(self, frame: Frame, mosaic: np.ndarray) -> Frame:
-        """The frame with the gains this stage will apply (mosaic: (H, W) normalised to [0, 1])."""
+        """The frame with the gains this stage will apply (mosaic: (H, W) normalised to [0, 1], or (H, W, 3) for a
+        demosaicked RAW)."""
         import warnings
 
         from .io import PipelineWarning
