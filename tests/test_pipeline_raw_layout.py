@@ -131,3 +131,19 @@ def test_a_linear_raw_dng_is_read_as_the_camera_rgb_it_holds(tmp_path, capsys):
     linear, frame, _ = Pipeline().read(path)  # no demosaicking: the samples, normalised
     np.testing.assert_allclose(linear, rgb / 65535, atol=1e-6)
     assert main(["process", str(path), "-o", str(tmp_path / "p.png")]) == 0, capsys.readouterr().err
+
+
+def test_the_white_level_is_where_the_sensor_clips():
+    """A sensor that saturates at 97% of its stated white level: blown whites came out [255, 249, 255], pink (green
+    normalised below 1, red and blue lifted past it by the white balance)."""
+    from isp_collab.pipeline.raw import saturation_level
+
+    rng = np.random.default_rng(0)
+    mosaic = rng.integers(0, 60000, (64, 64)).astype(np.uint16)
+    mosaic[:8, :8] = 63500  # a clipped highlight: its samples pile up at one value
+    assert saturation_level(mosaic, 65535, 0) == 63500
+    mosaic[:8, :8] = rng.integers(63000, 63500, (8, 8))  # bright, not clipped: no pile-up
+    assert saturation_level(mosaic, 65535, 0) == 65535
+    flat = np.full((64, 64), 30000, np.uint16)  # a flat grey far below white is not a clipping point
+    assert saturation_level(flat, 65535, 0) == 65535
+    assert saturation_level(np.full((64, 64), 65535, np.uint16), 65535, 0) == 65535  # at the white level itself

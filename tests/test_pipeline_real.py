@@ -27,7 +27,8 @@ HEADERLESS = [
 def test_bundled_dng_decodes():
     mosaic, frame = RawDecode()(BUNDLED)
     assert mosaic.shape == (2160, 4096) and mosaic.dtype == np.uint16  # DefaultCrop of 4128x2176
-    assert frame.cfa_pattern == "RGGB" and frame.black_level == (512.0,) * 4 and frame.white_level == 65535
+    assert frame.cfa_pattern == "RGGB" and frame.black_level == (512.0,) * 4
+    assert frame.white_level == 65472  # where its sensor clips (601 samples), not the 65535 its tags state
     assert frame.wb_source == "as_shot"
     np.testing.assert_allclose(frame.wb_gains, (2.206, 1.0, 1.887), atol=1e-3)
     np.testing.assert_allclose(frame.ccm.sum(axis=1), 1.0, atol=1e-3)
