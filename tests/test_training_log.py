@@ -109,3 +109,31 @@ def test_sigterm_to_the_process_group_with_workers_still_checkpoints(tmp_path):
     said = [line for line in err.splitlines() if line.startswith("interrupted at step")]
     assert len(said) == 1 and "Traceback" not in err, err
     assert said[0].startswith(f"interrupted at step {load_checkpoint(tmp_path / 'r' / 'last.pt')['step']}:")
+
+
+def test_a_second_ctrl_c_during_the_checkpoint_says_which_step_is_kept(tmp_path, monkeypatch, capsys):
+    """It said only 'interrupted', with last.pt older than the step it stopped at."""
+    from test_training import acting_at_batch
+
+    from isp_collab.training import trainer as trainer_mod
+
+    state = {"stopping": False}
+    real_save = trainer_mod.save_checkpoint
+
+    def stop():
+        state["stopping"] = True
+        raise KeyboardInterrupt
+
+    def save(path, payload):
+        if state["stopping"] and path.name == "last.pt":
+            raise KeyboardInterrupt  # the second Ctrl-C, while the interrupt's checkpoint is written
+        return real_save(path, payload)
+
+    monkeypatch.setattr(trainer_mod, "build_task", acting_at_batch(5, stop))
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", save)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(8), tmp_path / "m", run_dir=tmp_path / "r", progress=False)
+    err = capsys.readouterr().err
+    assert "interrupted at step 4 while its checkpoint was written: not written;" in err, err
+    assert f"{tmp_path / 'r' / 'last.pt'} holds step 4" in err  # (ckpt_every = 1: the step's own periodic one)
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["step"] == 4

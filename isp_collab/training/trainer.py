@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..device import pick_device
 from ..models import create_model
 from ..signals import check_terminated
-from .checkpoint import rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe, validate
 from .finish import finalize
 from .interrupts import interrupt_on_sigterm, restore_sigterm, steps_are_whole
@@ -327,7 +327,17 @@ def _train(
             if step % recipe.train.ckpt_every == 0 or is_val or step == end:
                 checkpoint(last_path)
     except KeyboardInterrupt:
-        checkpoint(last_path)
+        try:
+            checkpoint(last_path)
+        except KeyboardInterrupt:  # a second Ctrl-C while it was written: the atomic write left the last one
+            if rank == 0:
+                kept = load_checkpoint(last_path).get("step") if last_path.exists() else None
+                tqdm.write(
+                    f"interrupted at step {step} while its checkpoint was written: not written; "
+                    + (f"{last_path} holds step {kept}" if kept is not None else "no checkpoint is kept"),
+                    file=sys.stderr,
+                )
+            raise
         bar.close()
         if rank == 0:
             tqdm.write(
