@@ -147,3 +147,33 @@ def test_the_white_level_is_where_the_sensor_clips():
     flat = np.full((64, 64), 30000, np.uint16)  # a flat grey far below white is not a clipping point
     assert saturation_level(flat, 65535, 0) == 65535
     assert saturation_level(np.full((64, 64), 65535, np.uint16), 65535, 0) == 65535  # at the white level itself
+
+
+@pytest.mark.parametrize("area", [(1, 0), (0, 1), (2, 4)])
+def test_per_site_black_levels_land_on_their_sites_at_any_active_area(tmp_path, area):
+    """Four black levels repeating from an ActiveArea that starts on an odd row or column: LibRaw maps them onto
+    the wrong colours (98 levels off on a chart patch); the file's pattern is read instead."""
+    import rawpy
+
+    top, left = area
+    pattern = np.array([[400, 700], [1000, 1300]])
+    picture = random_mosaic(14, (H, W), seed=4)  # signal above black, < 2**14
+    stored = np.full((H + top, W + left), 900, np.uint16)
+    stored[top:, left:] = picture + np.tile(pattern, (H // 2, W // 2))  # the pattern repeats from the active area
+    path = write_dng(
+        tmp_path / "b.dng",
+        stored,
+        black=pattern.ravel().tolist(),
+        white=20000,
+        active_area=(top, left, top + H, left + W),
+    )
+    mosaic, frame = _decode(path)
+    with rawpy.imread(str(path)) as raw:  # where LibRaw's visible area starts in the stored frame
+        y0, x0 = raw.sizes.top_margin, raw.sizes.left_margin
+    signal = picture[y0 - top : y0 - top + mosaic.shape[0], x0 - left : x0 - left + mosaic.shape[1]]
+    black = np.array(frame.black_level).reshape(2, 2)
+    np.testing.assert_array_equal(
+        mosaic.astype(int)
+        - np.tile(black, (mosaic.shape[0] // 2 + 1, mosaic.shape[1] // 2 + 1))[: mosaic.shape[0], : mosaic.shape[1]],
+        signal,
+    )

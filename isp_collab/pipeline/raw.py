@@ -258,6 +258,8 @@ class RawDecode:
             raise InputError(f"{p}: {e}") from None
         per_channel = list(raw.black_level_per_channel)
         black = tuple(float(per_channel[int(c)]) for c in colors[:2, :2].ravel())
+        origin = (window[0].start, window[1].start) if window is not None else (0, 0)
+        black = layout.site_blacks(*origin, sizes) or black  # (LibRaw's mapping is off at an odd active area)
         white = float(raw.white_level)
         if white <= max(black):
             raise InputError(f"{p}: white level {white:g} is not above the black level {max(black):g}")

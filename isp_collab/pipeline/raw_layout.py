@@ -24,6 +24,7 @@ FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 
 _CFA = 32803  # PhotometricInterpretation of a colour filter array image
 _DNG_VERSION, _CROP_ORIGIN, _CROP_SIZE, _ACTIVE_AREA = 50706, 50719, 50720, 50829
+_BLACK_REPEAT, _BLACK, _BLACK_DELTA_H, _BLACK_DELTA_V = 50713, 50714, 50715, 50716
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,29 @@ class RawLayout:
     """What a DNG's raw image directory says about where its picture is (None: not a DNG, or not said).
 
     crop: (top, left, height, width) of the default crop, relative to the active area; active: (top, left) of the
-    active area in the stored frame; ljpeg_rows: rows per strip of a lossless-JPEG image stored in several strips.
+    active area in the stored frame; ljpeg_rows: rows per strip of a lossless-JPEG image stored in several strips;
+    black: the BlackLevel pattern (rows, cols, values row-major, the mean BlackLevelDeltaH + DeltaV added), which
+    repeats from the active area's top-left corner.
     """
 
     crop: tuple[int, int, int, int] | None = None
     active: tuple[int, int] = (0, 0)
     ljpeg_rows: int | None = None
+    black: tuple[int, int, tuple[float, ...]] | None = None
+
+    def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
+        """The black level of the 2x2 sites of a mosaic whose top-left sample is the visible area's (``top``,
+        ``left``), from the file's BlackLevel pattern, where LibRaw's per-colour levels are wrong: a visible area
+        that starts on another row or column parity than the active area (an odd ActiveArea origin) shifts LibRaw's
+        mapping of the pattern onto the colours (a 2x2 pattern landed on the wrong sites: 98 levels off). None
+        otherwise (LibRaw's levels are right)."""
+        if self.black is None:
+            return None
+        rows, cols, values = self.black
+        y, x = sizes.top_margin + top - self.active[0], sizes.left_margin + left - self.active[1]
+        if (sizes.top_margin - self.active[0]) % 2 == 0 and (sizes.left_margin - self.active[1]) % 2 == 0:
+            return None
+        return tuple(values[((y + i) % rows) * cols + (x + j) % cols] for i in (0, 1) for j in (0, 1))  # type: ignore[return-value]
 
     @classmethod
     def of(cls, path: Path) -> RawLayout:
@@ -59,7 +77,7 @@ class RawLayout:
                     crop = (round(y), round(x), round(h), round(w))
                 strips = 273 in tags and len(page.dataoffsets) > 1
                 rows = int(tags[278].value) if page.compression == 7 and strips and 278 in tags else None
-                return cls(crop, (round(area[0]), round(area[1])), rows)
+                return cls(crop, (round(area[0]), round(area[1])), rows, _black_pattern(tags))
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
 
@@ -79,6 +97,19 @@ class RawLayout:
         if (y0, x0, h, w) == (0, 0, *shape):
             return None
         return slice(y0, y0 + h), slice(x0, x0 + w)
+
+
+def _black_pattern(tags) -> tuple[int, int, tuple[float, ...]] | None:
+    """A one-sample-per-pixel DNG's BlackLevel pattern (rows, cols, values), with the mean of its per-column and
+    per-row deltas added as LibRaw adds them; None without one or for a layout this does not read."""
+    if _BLACK not in tags:
+        return None
+    rows, cols = (round(v) for v in _numbers(tags[_BLACK_REPEAT])) if _BLACK_REPEAT in tags else (1, 1)
+    values = _numbers(tags[_BLACK])
+    if rows < 1 or cols < 1 or len(values) != rows * cols:
+        return None
+    delta = sum(float(np.mean(_numbers(tags[t]))) for t in (_BLACK_DELTA_H, _BLACK_DELTA_V) if t in tags)
+    return rows, cols, tuple(v + delta for v in values)
 
 
 def _numbers(tag) -> tuple[float, ...]:
