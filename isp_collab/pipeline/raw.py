@@ -260,26 +260,7 @@ class RawDecode:
         black = tuple(float(per_channel[int(c)]) for c in colors[:2, :2].ravel())
         origin = (window[0].start, window[1].start) if window is not None else (0, 0)
         black = layout.site_blacks(*origin, sizes) or black  # (LibRaw's mapping is off at an odd active area)
-        white = float(raw.white_level)
-        if white <= max(black):
-            raise InputError(f"{p}: white level {white:g} is not above the black level {max(black):g}")
-        white = saturation_level(mosaic, white, max(black))
-        gains = _wb_gains(raw)
-        frame = Frame(
-            source=p,
-            kind="raw",
-            height=mosaic.shape[0],
-            width=mosaic.shape[1],
-            bit_depth=max(1, math.ceil(math.log2(white + 1))),
-            cfa_pattern=pattern,
-            black_level=black,  # type: ignore[arg-type]
-            white_level=white,
-            wb_gains=gains,
-            wb_source="as_shot" if gains else "none",
-            cam_to_srgb=_cam_to_srgb(raw, p),
-            orientation=FLIP_TO_EXIF.get(int(sizes.flip), 1),
-            exif=raw_exif(p),
-        )
+        frame = _frame(raw, p, mosaic, pattern, black)  # type: ignore[arg-type]
         return mosaic, frame
 
     def _read_linear(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
@@ -292,27 +273,34 @@ class RawDecode:
             image = image[window]
         image = np.array(image, dtype=np.uint16, copy=True)
         black = tuple(float(b) for b in list(raw.black_level_per_channel)[:4])  # R, G, B, G
-        white = float(raw.white_level)
-        if white <= max(black[:3]):
-            raise InputError(f"{p}: white level {white:g} is not above the black level {max(black[:3]):g}")
-        white = saturation_level(image, white, max(black[:3]))
-        gains = _wb_gains(raw)
-        frame = Frame(
-            source=p,
-            kind="raw",
-            height=image.shape[0],
-            width=image.shape[1],
-            bit_depth=max(1, math.ceil(math.log2(white + 1))),
-            cfa_pattern=None,
-            black_level=black,  # type: ignore[arg-type]
-            white_level=white,
-            wb_gains=gains,
-            wb_source="as_shot" if gains else "none",
-            cam_to_srgb=_cam_to_srgb(raw, p),
-            orientation=FLIP_TO_EXIF.get(int(sizes.flip), 1),
-            exif=raw_exif(p),
-        )
+        frame = _frame(raw, p, image, None, black)  # type: ignore[arg-type]
         return image, frame
+
+
+def _frame(raw, p: Path, samples: np.ndarray, pattern, black: tuple[float, float, float, float]) -> Frame:
+    """The frame of decoded ``samples`` (a mosaic of CFA ``pattern``, or demosaicked RGB with ``pattern`` None, its
+    ``black`` per channel): the white level where the sensor clips, white balance, colour matrix, orientation, EXIF."""
+    levels = black if pattern is not None else black[:3]
+    white = float(raw.white_level)
+    if white <= max(levels):
+        raise InputError(f"{p}: white level {white:g} is not above the black level {max(levels):g}")
+    white = saturation_level(samples, white, max(levels))
+    gains = _wb_gains(raw)
+    return Frame(
+        source=p,
+        kind="raw",
+        height=samples.shape[0],
+        width=samples.shape[1],
+        bit_depth=max(1, math.ceil(math.log2(white + 1))),
+        cfa_pattern=pattern,
+        black_level=black,
+        white_level=white,
+        wb_gains=gains,
+        wb_source="as_shot" if gains else "none",
+        cam_to_srgb=_cam_to_srgb(raw, p),
+        orientation=FLIP_TO_EXIF.get(int(raw.sizes.flip), 1),
+        exif=raw_exif(p),
+    )
 
 
 def saturation_level(samples: np.ndarray, white: float, black: float) -> float:
