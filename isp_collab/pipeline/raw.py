@@ -159,8 +159,8 @@ def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | No
     if np.any(cm) and np.all(np.isfinite(cm)):
         if abs(np.linalg.det(cm)) < 1e-6:  # a broken ColorMatrix: every colour onto one line (a red image)
             warnings.warn(
-                f"{path}: the file's colour matrix is singular (rows {np.round(cm, 3).tolist()}); camera RGB is used "
-                "as sRGB (identity)",
+                f"{path}: the camera->sRGB matrix LibRaw derives from the file's colour matrix is singular (rows "
+                f"{np.round(cm, 3).tolist()}); camera RGB is used as sRGB (identity)",
                 PipelineWarning,
                 stacklevel=2,
             )
@@ -184,15 +184,13 @@ def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | No
     return None
 
 
-def _check_strips(layout: RawLayout, mosaic: np.ndarray, sizes, path: Path) -> None:
-    """Refuse a lossless-JPEG DNG in several strips that LibRaw decoded only the first of (the rest all 0)."""
-    if layout.ljpeg_rows is None:
-        return
-    first = layout.ljpeg_rows - sizes.top_margin  # the first strip's rows in the visible area
-    if 0 < first < mosaic.shape[0] and mosaic[:first].any() and not mosaic[first:].any():
+def _check_strips(layout: RawLayout, path: Path) -> None:
+    """Refuse a lossless-JPEG DNG stored in several strips: LibRaw decodes only the first (the rest came out black,
+    or stale data from an earlier file, with no error)."""
+    if layout.ljpeg_strips > 1:
         raise InputError(
-            f"{path}: LibRaw decoded only the first strip of this lossless-JPEG DNG (rows {first} and below came "
-            "out empty); convert it with Adobe DNG Converter (tiled) or write it uncompressed"
+            f"{path}: a lossless-JPEG DNG in {layout.ljpeg_strips} strips, of which LibRaw decodes only the first; "
+            "convert it with Adobe DNG Converter (tiled) or write it uncompressed"
         )
 
 
@@ -247,8 +245,8 @@ class RawDecode:
         mosaic = raw.raw_image_visible
         colors = raw.raw_colors_visible
         layout = RawLayout.of(p)
-        _check_strips(layout, mosaic, sizes, p)
-        window = layout.crop_window(sizes, mosaic.shape) if self.crop else None
+        _check_strips(layout, p)
+        window = layout.crop_window(sizes, mosaic.shape, p) if self.crop else None
         if window is not None:
             mosaic, colors = mosaic[window], colors[window]
         mosaic = np.array(mosaic, dtype=np.uint16, copy=True)  # owns its memory after the file closes
@@ -268,7 +266,9 @@ class RawDecode:
         its black and white levels, white balance, colour matrix and default crop; no CFA pattern."""
         sizes = raw.sizes
         image = raw.raw_image_visible[..., :3]  # LibRaw's 4th plane of a 3-colour stack is empty
-        window = RawLayout.of(p).crop_window(sizes, image.shape[:2]) if self.crop else None
+        layout = RawLayout.of(p)
+        _check_strips(layout, p)
+        window = layout.crop_window(sizes, image.shape[:2], p) if self.crop else None
         if window is not None:
             image = image[window]
         image = np.array(image, dtype=np.uint16, copy=True)
@@ -308,14 +308,18 @@ def saturation_level(samples: np.ndarray, white: float, black: float) -> float:
 
     Many sensors saturate a little below the white level their files state (the demo DNG at 65472 of 65535; others
     several percent below). Normalised by the stated level, a clipped highlight then stays below 1 in green while
-    the white balance lifts red and blue past it: blown whites come out pink. A pile-up (at least 16 samples, and
-    2 in 100 000, at the largest value, within the top 15% of the range) marks that value as the clipping point.
+    the white balance lifts red and blue past it: blown whites come out pink. A clipped area is a spike: at least 16
+    samples (and 2 in 100 000) at the largest value, within the top 15% of the range, and at least 4 times as many
+    as at the next value present. A bright area that is not clipped tails off towards its largest value instead.
     """
     top = int(samples.max(initial=0))
     if not black + 0.85 * (white - black) <= top < white:
         return white
-    at_top = int(np.count_nonzero(samples == top))
-    return float(top) if at_top >= max(16, 2e-5 * samples.size) else white
+    bright = samples[samples >= black + 0.85 * (white - black)]
+    values, counts = np.unique(bright, return_counts=True)  # (ascending: the top value last)
+    if counts[-1] < max(16, 2e-5 * samples.size):
+        return white
+    return float(top) if len(counts) == 1 or counts[-1] >= 4 * counts[-2] else white
 
 
 def _is_linear_raw(raw) -> bool:

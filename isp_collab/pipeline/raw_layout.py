@@ -22,7 +22,7 @@ from .io import InputError
 # LibRaw ``sizes.flip`` -> EXIF orientation: dcraw reads EXIF orientation o as flip "50132467"[o & 7]
 FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 
-_CFA = 32803  # PhotometricInterpretation of a colour filter array image
+_CFA, _LINEAR_RAW = 32803, 34892  # PhotometricInterpretation of a colour filter array / a LinearRaw image
 _DNG_VERSION, _CROP_ORIGIN, _CROP_SIZE, _ACTIVE_AREA = 50706, 50719, 50720, 50829
 _BLACK_REPEAT, _BLACK, _BLACK_DELTA_H, _BLACK_DELTA_V = 50713, 50714, 50715, 50716
 
@@ -32,14 +32,15 @@ class RawLayout:
     """What a DNG's raw image directory says about where its picture is (None: not a DNG, or not said).
 
     crop: (top, left, height, width) of the default crop, relative to the active area; active: (top, left) of the
-    active area in the stored frame; ljpeg_rows: rows per strip of a lossless-JPEG image stored in several strips;
+    active area in the stored frame; ljpeg_strips: how many strips a lossless-JPEG raw image is stored in (LibRaw
+    decodes only the first of several);
     black: the BlackLevel pattern (rows, cols, values row-major, the mean BlackLevelDeltaH + DeltaV added), which
     repeats from the active area's top-left corner.
     """
 
     crop: tuple[int, int, int, int] | None = None
     active: tuple[int, int] = (0, 0)
-    ljpeg_rows: int | None = None
+    ljpeg_strips: int = 0
     black: tuple[int, int, tuple[float, ...]] | None = None
 
     def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
@@ -65,25 +66,27 @@ class RawLayout:
             with tifffile.TiffFile(path) as tif:
                 if _DNG_VERSION not in tif.pages[0].tags:
                     return cls()
-                pages = [page for page in _tiff_pages(tif.pages) if page.photometric == _CFA]
+                pages = [page for page in _tiff_pages(tif.pages) if page.photometric in (_CFA, _LINEAR_RAW)]
                 if not pages:
                     return cls()
                 page = max(pages, key=lambda pg: int(np.prod(pg.shape)))
                 tags = page.tags
                 area = _numbers(tags[_ACTIVE_AREA]) if _ACTIVE_AREA in tags else (0, 0)
                 crop = None
-                if _CROP_ORIGIN in tags and _CROP_SIZE in tags:
-                    (x, y), (w, h) = _numbers(tags[_CROP_ORIGIN]), _numbers(tags[_CROP_SIZE])
+                where = tags if _CROP_ORIGIN in tags else tif.pages[0].tags  # (some writers put them in IFD0)
+                if _CROP_ORIGIN in where and _CROP_SIZE in where:
+                    (x, y), (w, h) = _numbers(where[_CROP_ORIGIN]), _numbers(where[_CROP_SIZE])
                     crop = (round(y), round(x), round(h), round(w))
-                strips = 273 in tags and len(page.dataoffsets) > 1
-                rows = int(tags[278].value) if page.compression == 7 and strips and 278 in tags else None
-                return cls(crop, (round(area[0]), round(area[1])), rows, _black_pattern(tags))
+                strips = len(page.dataoffsets) if 273 in tags and page.compression == 7 else 0
+                return cls(crop, (round(area[0]), round(area[1])), strips, _black_pattern(tags))
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
 
-    def crop_window(self, sizes, shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    def crop_window(self, sizes, shape: tuple[int, int], path: Path | None = None) -> tuple[slice, slice] | None:
         """The default crop as a window of LibRaw's ``raw_image_visible`` (``shape``, starting at ``sizes``'s
-        margins); None for no crop. Raises :class:`InputError`... never: a crop outside the image is None."""
+        margins); None for no crop. LibRaw starts the visible area one row / column into an active area with an odd
+        origin: a crop from that first row / column loses it. A crop outside the image is not applied, with a
+        :class:`~.io.PipelineWarning` naming ``path``."""
         if self.crop is not None:
             top, left, h, w = self.crop
             y0, x0 = self.active[0] + top - sizes.top_margin, self.active[1] + left - sizes.left_margin
@@ -92,7 +95,19 @@ class RawLayout:
             h, w = sizes.crop_height, sizes.crop_width
         else:
             return None
+        if y0 == -1 or x0 == -1:  # the row / column LibRaw dropped
+            h, w, y0, x0 = h + min(y0, 0), w + min(x0, 0), max(y0, 0), max(x0, 0)
         if y0 < 0 or x0 < 0 or h < 1 or w < 1 or y0 + h > shape[0] or x0 + w > shape[1]:
+            import warnings
+
+            from .io import PipelineWarning
+
+            warnings.warn(
+                f"{path}: the default crop ({w}x{h} at x={x0}, y={y0} of the {shape[1]}x{shape[0]} image) lies "
+                "outside it; not applied",
+                PipelineWarning,
+                stacklevel=2,
+            )
             return None
         if (y0, x0, h, w) == (0, 0, *shape):
             return None
