@@ -35,10 +35,9 @@ def colour_caveats(im: Image.Image) -> list[str]:
         said.append("the alpha channel is dropped (transparent pixels become visible)")
     icc = im.info.get("icc_profile")
     if icc:
-        name = profile_name(icc)
         if not is_srgb_profile(icc, grey=icc[16:20] == b"GRAY"):  # (a grey photo saved with its colour profile: RGB)
             said.append(
-                f"embedded colour profile {name} is not sRGB; the image is read as sRGB "
+                f"embedded colour profile {profile_name(icc)} is not sRGB; the image is read as sRGB "
                 "(convert it to sRGB first for correct colours)"
             )
     elif (space := _exif_colour_space(im)) not in (None, 1):
