@@ -113,7 +113,30 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
     if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"{path}: unsupported sample type {img.dtype} (8/16-bit integers or float only)")
     depth = 16 if img.dtype == np.uint16 else 8
+    if depth == 16 and _tiff_min_is_white(data):  # OpenCV inverts 8-bit MinIsWhite samples, not 16-bit ones
+        img = np.subtract(65535, img, dtype=np.uint16)
     return srgb_to_linear(img.astype(np.float32) / (2**depth - 1)), depth, grey
+
+
+def _tiff_min_is_white(data: np.ndarray) -> bool:
+    """Whether the file bytes ``data`` are a TIFF whose first image is PhotometricInterpretation 0 (MinIsWhite):
+    its tag 262, read from the first IFD (classic TIFF; a BigTIFF is taken as not)."""
+    head = data[:8].tobytes()
+    if head[:4] not in (b"II*\x00", b"MM\x00*"):
+        return False
+    order = "<" if head[:2] == b"II" else ">"
+    u16, u32 = np.dtype(order + "u2"), np.dtype(order + "u4")
+    ifd = int(np.frombuffer(head[4:8], u32)[0])
+    if ifd + 2 > data.size:
+        return False
+    count = int(np.frombuffer(data[ifd : ifd + 2].tobytes(), u16)[0])
+    for k in range(count):
+        entry = data[ifd + 2 + 12 * k : ifd + 14 + 12 * k].tobytes()
+        if len(entry) < 12:
+            return False
+        if int(np.frombuffer(entry[:2], u16)[0]) == 262:  # a SHORT, stored in the first 2 bytes of the value
+            return int(np.frombuffer(entry[8:10], u16)[0]) == 0
+    return False
 
 
 # camera RAW files (LibRaw's usual suffixes): refused by name before decoding, since OpenCV would decode the

@@ -17,13 +17,22 @@ from isp_collab.pipeline.input_colour import is_srgb_profile
 GREY = np.arange(16 * 24, dtype=np.uint8).reshape(16, 24)
 
 
-def test_a_16_bit_min_is_white_tiff_is_not_read_as_its_negative(tmp_path):
-    """OpenCV inverts an 8-bit MinIsWhite TIFF but returned 16-bit samples as stored: a negative, silently."""
-    tifffile.imwrite(tmp_path / "w16.tif", 65535 - GREY.astype(np.uint16) * 257, photometric="miniswhite")
-    tifffile.imwrite(tmp_path / "w8.tif", 255 - GREY, photometric="miniswhite")
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_a_16_bit_min_is_white_tiff_is_not_read_as_its_negative(tmp_path, byteorder):
+    """OpenCV inverts an 8-bit MinIsWhite TIFF but returned 16-bit samples as stored: a negative, silently (in the
+    pipeline and in the reference consumer, which reads files with OpenCV alone)."""
+    from test_export_consumer import CONSUMER, load_script
+
+    image_files = load_script(CONSUMER.parent / "image_files.py")
+    kw = {"photometric": "miniswhite", "byteorder": byteorder}
+    tifffile.imwrite(tmp_path / "w16.tif", 65535 - GREY.astype(np.uint16) * 257, **kw)
+    tifffile.imwrite(tmp_path / "w8.tif", 255 - GREY, **kw)
     for name in ("w16.tif", "w8.tif"):
-        image, _ = ImageDecode()(tmp_path / name)
-        np.testing.assert_allclose(image[..., 0], GREY / 255, atol=1e-6, err_msg=name)
+        if byteorder == "<":  # (Pillow, which reads the pipeline's headers, opens no big-endian MinIsWhite TIFF)
+            image, _ = ImageDecode()(tmp_path / name)
+            np.testing.assert_allclose(image[..., 0], GREY / 255, atol=1e-6, err_msg=name)
+        linear = image_files.read_image(tmp_path / name)[0]
+        np.testing.assert_allclose(linear[..., 0], image_files.srgb_to_linear(GREY / 255), atol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize(
