@@ -100,7 +100,7 @@ class ImageDecode:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
             if isinstance(e, UnidentifiedImageError):
-                reason = _tiff_reason(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
+                reason = _tiff_reason(p) or _tiff_layout(p) or f"not a {p.suffix.lstrip('.').upper()} image or corrupt"
             raise InputError(f"{p}: cannot read image ({reason})") from None
         if tiff and (reason := _camera_raw_reason(p)):  # Pillow reads its preview: the sensor data would be lost
             raise InputError(f"{p}: {reason}")
@@ -191,6 +191,22 @@ def _tiff_reason(path: Path) -> str | None:
                 return f"unsupported sample type {page.dtype} (8- or 16-bit integer images only)"
             return None
     except Exception:  # not a TIFF either
+        return None
+
+
+def _tiff_layout(path: Path) -> str | None:
+    """A TIFF Pillow cannot open but is one (a big-endian 16-bit MinIsWhite...): what it is; None for no TIFF."""
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            order = "big" if tif.byteorder == ">" else "little"
+            return (
+                f"a TIFF layout this reader cannot open: {page.photometric.name}, {page.bitspersample}-bit, "
+                f"{order}-endian; save it as an RGB or grey TIFF or PNG"
+            )
+    except Exception:  # not a TIFF
         return None
 
 
