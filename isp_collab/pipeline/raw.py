@@ -242,13 +242,13 @@ class RawDecode:
             return self._read_linear(raw, p)
         if raw.raw_type != rawpy.RawType.Flat or raw.num_colors != 3:
             raise InputError(f"{p}: not a Bayer mosaic (LibRaw raw type {raw.raw_type.name}, {raw.num_colors} colours)")
-        mosaic = raw.raw_image_visible
-        colors = raw.raw_colors_visible
         layout = RawLayout.of(p)
         _check_strips(layout, p)
-        window = layout.crop_window(sizes, mosaic.shape, p) if self.crop else None
+        window = layout.window(sizes, raw.raw_image.shape[:2], p, self.crop)
         if window is not None:
-            mosaic, colors = mosaic[window], colors[window]
+            mosaic, colors = raw.raw_image[window], raw.raw_colors[window]
+        else:
+            mosaic, colors = raw.raw_image_visible, raw.raw_colors_visible
         mosaic = np.array(mosaic, dtype=np.uint16, copy=True)  # owns its memory after the file closes
         try:
             pattern = cfa_from_colors(colors)
@@ -256,7 +256,7 @@ class RawDecode:
             raise InputError(f"{p}: {e}") from None
         per_channel = list(raw.black_level_per_channel)
         black = tuple(float(per_channel[int(c)]) for c in colors[:2, :2].ravel())
-        origin = (window[0].start, window[1].start) if window is not None else (0, 0)
+        origin = (window[0].start, window[1].start) if window is not None else (sizes.top_margin, sizes.left_margin)
         black = layout.site_blacks(*origin, sizes) or black  # (LibRaw's mapping is off at an odd active area)
         frame = _frame(raw, p, mosaic, pattern, black)  # type: ignore[arg-type]
         return mosaic, frame
@@ -265,12 +265,10 @@ class RawDecode:
         """A LinearRaw DNG (Apple ProRAW, a converter's linear output): (H, W, 3) camera RGB already demosaicked, with
         its black and white levels, white balance, colour matrix and default crop; no CFA pattern."""
         sizes = raw.sizes
-        image = raw.raw_image_visible[..., :3]  # LibRaw's 4th plane of a 3-colour stack is empty
         layout = RawLayout.of(p)
         _check_strips(layout, p)
-        window = layout.crop_window(sizes, image.shape[:2], p) if self.crop else None
-        if window is not None:
-            image = image[window]
+        window = layout.window(sizes, raw.raw_image.shape[:2], p, self.crop)
+        image = (raw.raw_image[window] if window is not None else raw.raw_image_visible)[..., :3]  # (4th plane: empty)
         image = np.array(image, dtype=np.uint16, copy=True)
         black = tuple(float(b) for b in list(raw.black_level_per_channel)[:4])  # R, G, B, G
         frame = _frame(raw, p, image, None, black)  # type: ignore[arg-type]

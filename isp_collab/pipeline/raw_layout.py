@@ -32,7 +32,7 @@ class RawLayout:
     """What a DNG's raw image directory says about where its picture is (None: not a DNG, or not said).
 
     crop: (top, left, height, width) of the default crop, relative to the active area; active: (top, left) of the
-    active area in the stored frame; ljpeg_strips: how many strips a lossless-JPEG raw image is stored in (LibRaw
+    active area in the stored frame, active_size its (height, width) when the file states one; ljpeg_strips: how many strips a lossless-JPEG raw image is stored in (LibRaw
     decodes only the first of several);
     black: the BlackLevel pattern (rows, cols, values row-major, the mean BlackLevelDeltaH + DeltaV added), which
     repeats from the active area's top-left corner.
@@ -40,11 +40,12 @@ class RawLayout:
 
     crop: tuple[int, int, int, int] | None = None
     active: tuple[int, int] = (0, 0)
+    active_size: tuple[int, int] | None = None
     ljpeg_strips: int = 0
     black: tuple[int, int, tuple[float, ...]] | None = None
 
     def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
-        """The black level of the 2x2 sites of a mosaic whose top-left sample is the visible area's (``top``,
+        """The black level of the 2x2 sites of a mosaic whose top-left sample is the whole frame's (``top``,
         ``left``), from the file's BlackLevel pattern, where LibRaw's per-colour levels are wrong: a visible area
         that starts on another row or column parity than the active area (an odd ActiveArea origin) shifts LibRaw's
         mapping of the pattern onto the colours (a 2x2 pattern landed on the wrong sites: 98 levels off). None
@@ -52,7 +53,7 @@ class RawLayout:
         if self.black is None:
             return None
         rows, cols, values = self.black
-        y, x = sizes.top_margin + top - self.active[0], sizes.left_margin + left - self.active[1]
+        y, x = top - self.active[0], left - self.active[1]
         if (sizes.top_margin - self.active[0]) % 2 == 0 and (sizes.left_margin - self.active[1]) % 2 == 0:
             return None
         return tuple(values[((y + i) % rows) * cols + (x + j) % cols] for i in (0, 1) for j in (0, 1))  # type: ignore[return-value]
@@ -72,44 +73,43 @@ class RawLayout:
                 page = max(pages, key=lambda pg: int(np.prod(pg.shape)))
                 tags = page.tags
                 area = _numbers(tags[_ACTIVE_AREA]) if _ACTIVE_AREA in tags else (0, 0)
+                size = (round(area[2] - area[0]), round(area[3] - area[1])) if len(area) == 4 else None
                 crop = None
                 where = tags if _CROP_ORIGIN in tags else tif.pages[0].tags  # (some writers put them in IFD0)
                 if _CROP_ORIGIN in where and _CROP_SIZE in where:
                     (x, y), (w, h) = _numbers(where[_CROP_ORIGIN]), _numbers(where[_CROP_SIZE])
                     crop = (round(y), round(x), round(h), round(w))
                 strips = len(page.dataoffsets) if 273 in tags and page.compression == 7 else 0
-                return cls(crop, (round(area[0]), round(area[1])), strips, _black_pattern(tags))
+                return cls(crop, (round(area[0]), round(area[1])), size, strips, _black_pattern(tags))
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
 
-    def crop_window(self, sizes, shape: tuple[int, int], path: Path | None = None) -> tuple[slice, slice] | None:
-        """The default crop as a window of LibRaw's ``raw_image_visible`` (``shape``, starting at ``sizes``'s
-        margins); None for no crop. LibRaw starts the visible area one row / column into an active area with an odd
-        origin: a crop from that first row / column loses it. A crop outside the image is not applied, with a
-        :class:`~.io.PipelineWarning` naming ``path``."""
-        if self.crop is not None:
+    def window(self, sizes, full: tuple[int, int], path: Path | None = None, crop: bool = True):
+        """Where the picture is in LibRaw's whole ``raw_image`` (of shape ``full``), as (rows, cols) slices: the DNG's
+        default crop (relative to its active area; with ``crop``), else its active area where LibRaw's visible area
+        starts a row or column into it (an odd origin: LibRaw drops that row / column), else LibRaw's own crop
+        (counted from the whole frame; with ``crop``); None: LibRaw's visible area as it is. A window outside the
+        frame is not applied, with a :class:`~.io.PipelineWarning` naming ``path``."""
+        if crop and self.crop is not None:
             top, left, h, w = self.crop
-            y0, x0 = self.active[0] + top - sizes.top_margin, self.active[1] + left - sizes.left_margin
-        elif sizes.crop_width > 0 and sizes.crop_height > 0:  # LibRaw's, from the full frame
-            y0, x0 = sizes.crop_top_margin - sizes.top_margin, sizes.crop_left_margin - sizes.left_margin
-            h, w = sizes.crop_height, sizes.crop_width
+            y0, x0 = self.active[0] + top, self.active[1] + left
+        elif self.active_size is not None and (sizes.top_margin, sizes.left_margin) != self.active:
+            (y0, x0), (h, w) = self.active, self.active_size
+        elif crop and sizes.crop_width > 0 and sizes.crop_height > 0:
+            y0, x0, h, w = sizes.crop_top_margin, sizes.crop_left_margin, sizes.crop_height, sizes.crop_width
         else:
             return None
-        if y0 == -1 or x0 == -1:  # the row / column LibRaw dropped
-            h, w, y0, x0 = h + min(y0, 0), w + min(x0, 0), max(y0, 0), max(x0, 0)
-        if y0 < 0 or x0 < 0 or h < 1 or w < 1 or y0 + h > shape[0] or x0 + w > shape[1]:
+        if y0 < 0 or x0 < 0 or h < 1 or w < 1 or y0 + h > full[0] or x0 + w > full[1]:
             import warnings
 
             from .io import PipelineWarning
 
             warnings.warn(
-                f"{path}: the default crop ({w}x{h} at x={x0}, y={y0} of the {shape[1]}x{shape[0]} image) lies "
-                "outside it; not applied",
+                f"{path}: the default crop or active area ({w}x{h} at x={x0}, y={y0}) lies outside the "
+                f"{full[1]}x{full[0]} frame; not applied",
                 PipelineWarning,
                 stacklevel=2,
             )
-            return None
-        if (y0, x0, h, w) == (0, 0, *shape):
             return None
         return slice(y0, y0 + h), slice(x0, x0 + w)
 
