@@ -174,3 +174,23 @@ def test_a_crop_from_an_odd_active_areas_first_row_is_exact(tmp_path):
     path = write_dng(tmp_path / "o.dng", stored, active_area=(1, 0, H + 1, W), crop=(0, 0, W - 8, H - 8))
     mosaic, _ = _decode(path)
     np.testing.assert_array_equal(mosaic, picture[: H - 8, : W - 8])
+
+
+def test_the_layout_is_read_from_the_main_raw_page_and_survives_a_malformed_black_tag():
+    """A DNG 1.6 'enhanced' LinearRaw page (NewSubFileType 16) beside the raw won the page choice by its 3x samples:
+    crop, active area and black levels came from the page LibRaw did not decode. A malformed BlackLevelRepeatDim
+    wiped the whole layout (the multi-strip refusal with it); an empty delta tag made the black levels NaN."""
+    from types import SimpleNamespace
+
+    from isp_collab.pipeline.raw_layout import _black_pattern, _is_main_raw
+
+    def tag(value, dtype=3):
+        return SimpleNamespace(value=value, dtype=dtype)
+
+    assert _is_main_raw(SimpleNamespace(photometric=32803, tags={254: tag(0)}))
+    assert _is_main_raw(SimpleNamespace(photometric=34892, tags={}))
+    assert not _is_main_raw(SimpleNamespace(photometric=34892, tags={254: tag(16)}))  # the enhanced copy
+    assert not _is_main_raw(SimpleNamespace(photometric=32803, tags={254: tag(1)}))  # a reduced preview
+    assert _black_pattern({50713: tag((2, 2)), 50714: tag((1, 2, 3, 4))}) == (2, 2, (1.0, 2.0, 3.0, 4.0))
+    assert _black_pattern({50713: tag(2), 50714: tag((1, 2, 3, 4))}) is None  # one value for two dimensions
+    assert _black_pattern({50714: tag(5), 50715: tag(())}) == (1, 1, (5.0,))  # an empty delta: nothing added

@@ -313,11 +313,15 @@ def saturation_level(samples: np.ndarray, white: float, black: float) -> float:
     top = int(samples.max(initial=0))
     if not black + 0.85 * (white - black) <= top < white:
         return white
-    bright = samples[samples >= black + 0.85 * (white - black)]
-    values, counts = np.unique(bright, return_counts=True)  # (ascending: the top value last)
-    if counts[-1] < max(16, 2e-5 * samples.size):
+    bright = samples[samples >= black + 0.85 * (white - black)]  # (a small share of a frame, mostly)
+    at_top = int(np.count_nonzero(bright == top))
+    if at_top < max(16, 2e-5 * samples.size):
         return white
-    return float(top) if len(counts) == 1 or counts[-1] >= 4 * counts[-2] else white
+    below = bright < top
+    if not below.any():
+        return float(top)
+    after = int(bright.max(where=below, initial=0))  # the next value present
+    return float(top) if at_top >= 4 * int(np.count_nonzero(bright == after)) else white
 
 
 def _is_linear_raw(raw) -> bool:

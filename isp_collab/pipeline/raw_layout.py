@@ -67,10 +67,10 @@ class RawLayout:
             with tifffile.TiffFile(path) as tif:
                 if _DNG_VERSION not in tif.pages[0].tags:
                     return cls()
-                pages = [page for page in _tiff_pages(tif.pages) if page.photometric in (_CFA, _LINEAR_RAW)]
+                pages = [page for page in _tiff_pages(tif.pages) if _is_main_raw(page)]
                 if not pages:
                     return cls()
-                page = max(pages, key=lambda pg: int(np.prod(pg.shape)))
+                page = max(pages, key=lambda pg: (pg.photometric == _CFA, int(pg.imagelength) * int(pg.imagewidth)))
                 tags = page.tags
                 area = _numbers(tags[_ACTIVE_AREA]) if _ACTIVE_AREA in tags else (0, 0)
                 size = (round(area[2] - area[0]), round(area[3] - area[1])) if len(area) == 4 else None
@@ -90,6 +90,7 @@ class RawLayout:
         starts a row or column into it (an odd origin: LibRaw drops that row / column), else LibRaw's own crop
         (counted from the whole frame; with ``crop``); None: LibRaw's visible area as it is. A window outside the
         frame is not applied, with a :class:`~.io.PipelineWarning` naming ``path``."""
+        own = True  # the file's own tags (a window outside the frame is said), or LibRaw's crop (quietly left)
         if crop and self.crop is not None:
             top, left, h, w = self.crop
             y0, x0 = self.active[0] + top, self.active[1] + left
@@ -97,9 +98,12 @@ class RawLayout:
             (y0, x0), (h, w) = self.active, self.active_size
         elif crop and sizes.crop_width > 0 and sizes.crop_height > 0:
             y0, x0, h, w = sizes.crop_top_margin, sizes.crop_left_margin, sizes.crop_height, sizes.crop_width
+            own = False
         else:
             return None
         if y0 < 0 or x0 < 0 or h < 1 or w < 1 or y0 + h > full[0] or x0 + w > full[1]:
+            if not own:  # (LibRaw marks an unset inset crop 0xffff; some maker notes set it partly)
+                return None
             import warnings
 
             from .io import PipelineWarning
@@ -114,17 +118,30 @@ class RawLayout:
         return slice(y0, y0 + h), slice(x0, x0 + w)
 
 
+def _is_main_raw(page) -> bool:
+    """The main raw image of a DNG: a CFA or LinearRaw page that is not a preview, a reduced or an "enhanced" one
+    (NewSubFileType 0; DNG 1.6 keeps an enhanced, demosaicked copy beside the raw, which LibRaw leaves alone)."""
+    kind = page.tags[254].value if 254 in page.tags else 0
+    return page.photometric in (_CFA, _LINEAR_RAW) and kind == 0
+
+
 def _black_pattern(tags) -> tuple[int, int, tuple[float, ...]] | None:
     """A one-sample-per-pixel DNG's BlackLevel pattern (rows, cols, values), with the mean of its per-column and
-    per-row deltas added as LibRaw adds them; None without one or for a layout this does not read."""
-    if _BLACK not in tags:
+    per-row deltas added as LibRaw adds them; None without one or for a layout this does not read (LibRaw's
+    levels are used then), a malformed tag included."""
+    try:
+        if _BLACK not in tags:
+            return None
+        rows, cols = (round(v) for v in _numbers(tags[_BLACK_REPEAT])) if _BLACK_REPEAT in tags else (1, 1)
+        values = _numbers(tags[_BLACK])
+        if rows < 1 or cols < 1 or len(values) != rows * cols:
+            return None
+        deltas = [_numbers(tags[t]) for t in (_BLACK_DELTA_H, _BLACK_DELTA_V) if t in tags]
+        delta = sum(float(np.mean(d)) for d in deltas if d)
+        pattern = tuple(v + delta for v in values)
+        return (rows, cols, pattern) if all(np.isfinite(pattern)) else None
+    except Exception:  # noqa: BLE001 - a malformed tag: LibRaw's levels
         return None
-    rows, cols = (round(v) for v in _numbers(tags[_BLACK_REPEAT])) if _BLACK_REPEAT in tags else (1, 1)
-    values = _numbers(tags[_BLACK])
-    if rows < 1 or cols < 1 or len(values) != rows * cols:
-        return None
-    delta = sum(float(np.mean(_numbers(tags[t]))) for t in (_BLACK_DELTA_H, _BLACK_DELTA_V) if t in tags)
-    return rows, cols, tuple(v + delta for v in values)
 
 
 def _numbers(tag) -> tuple[float, ...]:
