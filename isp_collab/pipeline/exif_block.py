@@ -14,6 +14,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from .exif_text import keep_text_bytes
+from .input_colour import COLOR_SPACE, INTEROP
 from .io import PipelineWarning
 
 if TYPE_CHECKING:
@@ -64,8 +65,6 @@ JPEG_EXIF_LIMIT = 65533 - 6  # an APP1 segment's payload, less its "Exif\0\0" he
 
 _EXIF_IFD = 0x8769
 _PIXEL_X, _PIXEL_Y = 40962, 40963  # PixelXDimension / PixelYDimension (EXIF IFD)
-_COLOR_SPACE = 0xA001  # EXIF ColorSpace: 1 is sRGB
-_INTEROP = 0xA005  # the Interoperability IFD (in the EXIF IFD): its index 1 is "R98" (sRGB) or "R03" (Adobe RGB)
 
 
 def upright_exif(im: Image.Image, orientation: int) -> bytes | None:
@@ -82,9 +81,9 @@ def upright_exif(im: Image.Image, orientation: int) -> bytes | None:
         sub = exif.get_ifd(_EXIF_IFD) if _EXIF_IFD in exif else {}
         if orientation in (5, 6, 7, 8) and _PIXEL_X in sub and _PIXEL_Y in sub:
             sub[_PIXEL_X], sub[_PIXEL_Y] = sub[_PIXEL_Y], sub[_PIXEL_X]
-        if sub.get(_COLOR_SPACE, 1) != 1:  # (a camera's Adobe RGB mode): the outputs are tagged sRGB
-            sub[_COLOR_SPACE] = 1
-            interop = exif.get_ifd(_INTEROP) if _INTEROP in sub else {}
+        if sub.get(COLOR_SPACE, 1) != 1:  # (a camera's Adobe RGB mode): the outputs are tagged sRGB
+            sub[COLOR_SPACE] = 1
+            interop = exif.get_ifd(INTEROP) if INTEROP in sub else {}
             if str(interop.get(1, "")).startswith("R03"):  # DCF's Adobe RGB option file mark
                 interop[1] = "R98"  # DCF's basic (sRGB) file mark
         if not len(exif):

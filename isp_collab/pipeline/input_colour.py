@@ -23,8 +23,8 @@ ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 # re-issued sRGB profile: 0-1 level; gamma 2.2 or Display P3: 5-80 levels).
 SRGB_TOLERANCE = 2
 
-_COLOR_SPACE = 0xA001  # EXIF ColorSpace: 1 sRGB, 0xFFFF uncalibrated (Adobe RGB in a camera's DCF files)
-_INTEROP = 0xA005  # Interoperability IFD: index "R03" marks Adobe RGB
+# EXIF ColorSpace (1 sRGB, 0xFFFF uncalibrated: Adobe RGB in a camera's DCF files) and the Interoperability IFD
+COLOR_SPACE, INTEROP = 0xA001, 0xA005
 
 
 def colour_caveats(im: Image.Image) -> list[str]:
@@ -87,7 +87,7 @@ def is_srgb_profile(icc: bytes, grey: bool = False) -> bool:
 def _exif_colour_space(im: Image.Image) -> int | None:
     try:
         exif = im.getexif()
-        value = exif.get_ifd(0x8769).get(_COLOR_SPACE) if 0x8769 in exif else None
+        value = exif.get_ifd(0x8769).get(COLOR_SPACE) if 0x8769 in exif else None
     except Exception:
         return None
     return int(value) if isinstance(value, int) else None
@@ -96,7 +96,7 @@ def _exif_colour_space(im: Image.Image) -> int | None:
 def _interop_index(im: Image.Image) -> str | None:
     try:
         exif = im.getexif()
-        value = exif.get_ifd(_INTEROP).get(1) if 0x8769 in exif else None  # InteroperabilityIndex
+        value = exif.get_ifd(INTEROP).get(1) if 0x8769 in exif else None  # InteroperabilityIndex
     except Exception:
         return None
     return value.strip("\x00 ") if isinstance(value, str) else None
