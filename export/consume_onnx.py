@@ -22,7 +22,7 @@ Usage::
                            [--threads K] [--overwrite]
 
 Images: ``.npy`` (H x W x 3 float linear RGB) and float ``.tif`` are linear RGB, and must be finite (the
-checks of ``isp_collab.restore.api.check_image``); 8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded:
+checks of ``isp_collab.restore.api.as_float32_image``); 8/16-bit ``.png`` / ``.jpg`` / ``.tif`` are sRGB-encoded:
 decoded with the sRGB curve on input and encoded again on output (8-bit, or 16-bit when the input was
 16-bit). As in ``isp-collab process``: a file is turned upright by its EXIF orientation on reading
 (OpenCV's decoder does that for PNG, JPEG and TIFF unless given ``IMREAD_IGNORE_ORIENTATION``) and written

@@ -27,7 +27,7 @@ def reason(e: BaseException) -> str:
 
 
 def check_image(image: np.ndarray, name: str | os.PathLike = "image") -> np.ndarray:
-    """A finite float H x W x 3 image as float32 (as ``isp_collab.restore.api.check_image``); ValueError naming ``name``."""
+    """A finite float H x W x 3 image as float32 (as ``isp_collab.restore.api.as_float32_image``); ValueError naming ``name``."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
         raise ValueError(f"{name}: must be a non-empty H x W x 3 image, got shape {image.shape}")

@@ -31,7 +31,7 @@ ALLOWED = {
     "data": {"physics"},
     "models": set(),
     "restore": {"models"},
-    "training": {"physics", "data", "models", "restore"},
+    "training": {"physics", "data", "models"},
     "pipeline": {"physics", "models", "restore"},
     "export": {"physics", "data", "models", "restore"},
     "bench": {"physics", "data", "models", "restore", "training", "pipeline", "export"},

@@ -7,8 +7,9 @@ its sidecar ``NAME-nN-tT[-VARIANT].json`` says how to tile an image for it. The 
 reference consumer is ``export/consume_onnx.py`` at the repository root.
 """
 
+from ..models.fold import fold_batchnorm
 from .api import ExportedArtefact, ExportError, default_strategy, export_model
-from .onnx_export import INPUT_NAME, OUTPUT_NAME, assert_static_graph, fold_batchnorm, static_graph_problems
+from .onnx_export import INPUT_NAME, OUTPUT_NAME, assert_static_graph, static_graph_problems
 from .plan import FORMATS, PRECISIONS
 from .sidecar import read_sidecar, sidecar_path
 

@@ -19,7 +19,8 @@ from ..models import DEFAULT_MODEL, CollaborativeUNet, load_model
 from ..models.weights import WEIGHTS_FILE, file_sha256, is_folder_name, resolve_model_dir
 from ..restore.model_card import default_strategy
 from ..restore.tiling import MAX_N, default_overlap
-from .build import ExportedArtefact, ExportError, build_artefacts
+from .build import ExportedArtefact, build_artefacts
+from .errors import ExportError
 from .onnx_export import DEFAULT_OPSET, MIN_OPSET
 from .plan import artefact_name, plan_variants
 from .sidecar import artefact_stem, sidecar_path

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models import CollaborativeUNet
 from ..models.weights import file_sha256
+from .errors import ExportError
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, op_counts
 from .plan import artefact_name
 from .sidecar import build_sidecar, sidecar_path, write_sidecar
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 
 #: validation stacks for the parity and quality checks (int8 calibration uses other photos)
 PARITY_STACKS = 6
-
-
-class ExportError(RuntimeError):
-    """An export that ran but failed a check (parity, spec); one-line message."""
 
 
 #: Restoration PSNR a cheaper variant may lose against PyTorch fp32 before the export warns (dB).

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from ..models import CollaborativeUNet
-from .onnx_export import INPUT_NAME, OUTPUT_NAME, check_fold, fold_batchnorm
+from ..models.fold import fold_batchnorm
+from .errors import ExportError
+from .onnx_export import INPUT_NAME, OUTPUT_NAME, check_fold
 
 DEFAULT_TARGET = "iOS16"
 PRECISIONS = {"fp16": "FLOAT16", "fp32": "FLOAT32"}
@@ -96,8 +98,6 @@ def coremltools() -> Any:
         with _quiet():
             import coremltools as ct
     except Exception as e:  # not installed (ImportError), or a broken install failing in its own import code
-        from .build import ExportError
-
         raise ExportError(
             f"Core ML export needs coremltools, which cannot be imported here ({type(e).__name__}: {e}); install it "
             "(pip install coremltools) or export ONNX only (--format onnx)"

@@ -9,7 +9,6 @@ numerically against the original before anything is exported.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import logging
 import os
@@ -21,9 +20,9 @@ from typing import Any
 
 import onnx
 import torch
-from torch import nn
 
 from ..models import CollaborativeUNet
+from ..models.fold import fold_batchnorm
 
 INPUT_NAME = "stack"
 OUTPUT_NAME = "restored"
@@ -49,21 +48,6 @@ SHAPE_INPUTS: dict[str, tuple[int, ...]] = {
     "ReduceMean": (1,),
     "ReduceSum": (1,),
 }
-
-
-def fold_batchnorm(model: CollaborativeUNet) -> CollaborativeUNet:
-    """A copy of ``model`` in eval mode with every Conv2d -> BatchNorm2d pair fused into one Conv2d.
-
-    The BatchNorm modules are replaced by ``nn.Identity``; the original model is not modified.
-    Raises ``ValueError`` when a BatchNorm is left that does not follow a convolution.
-    """
-    from ..restore.backends import fold_batchnorm as fold_in_place  # the one folding loop (torch backend too)
-
-    folded = fold_in_place(copy.deepcopy(model).eval())
-    left = [name for name, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if left:
-        raise ValueError(f"cannot fold BatchNorm {left[0]}: it does not follow a Conv2d")
-    return folded
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ class Stage(Protocol):
     def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray: ...
 
 
-def check_image(image: np.ndarray) -> None:
+def check_stage_image(image: np.ndarray) -> None:
     """Raise ValueError unless ``image`` is (H, W, 3) float32."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.float32:
         what = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
@@ -100,7 +100,7 @@ class StageBase:
             return image
         if isinstance(image, np.ndarray) and image.dtype != np.float32 and np.issubdtype(image.dtype, np.floating):
             image = image.astype(np.float32)
-        check_image(image)
+        check_stage_image(image)
         return self.apply(image, frame)
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:

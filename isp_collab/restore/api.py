@@ -56,7 +56,7 @@ def device_type(runner: object) -> str:
     return str(getattr(device, "type", None) or device or "cpu").split(":")[0]
 
 
-def check_image(image: np.ndarray) -> np.ndarray:
+def as_float32_image(image: np.ndarray) -> np.ndarray:
     """Validate an ``H x W x 3`` float linear-RGB image; returns it as float32 (no copy if already)."""
     if not isinstance(image, np.ndarray):
         hint = " (image.cpu().numpy(), H x W x 3)" if type(image).__name__ == "Tensor" else ""
@@ -215,7 +215,7 @@ def restore(
     Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments (TypeError for a ``model``
     of another type), and when the network returns NaN or infinity.
     """
-    image = check_image(image)
+    image = as_float32_image(image)
     for key, value in (("n", n), ("tile", tile), ("overlap", overlap), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
             raise ValueError(f"{key} must be an integer, got {value!r}")

@@ -40,32 +40,6 @@ class Backend(Protocol):
 CHANNELS_LAST_DEFAULT = {"cpu": True, "cuda": False}
 
 
-def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """Fold every eval-mode ``BatchNorm2d`` that follows a ``Conv2d`` in an ``nn.Sequential`` into the conv, in place.
-
-    One pass over the activations less per conv: for UNet-TX N=4 on 4 stacks of 4 x 256^2 tiles on
-    CPU, 14-18% faster and 10-20% less activation memory (measured once, loaded machine); the same
-    result within float rounding.
-    """
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for child in module.children():
-        if isinstance(child, nn.Sequential):
-            for i in range(len(child) - 1):
-                conv, bn = child[i], child[i + 1]
-                if (
-                    isinstance(conv, nn.Conv2d)
-                    and isinstance(bn, nn.BatchNorm2d)
-                    and bn.track_running_stats
-                    and bn.affine
-                ):
-                    child[i] = fuse_conv_bn_eval(conv, bn)
-                    child[i + 1] = nn.Identity()
-        fold_batchnorm(child)
-    return module
-
-
 class TorchBackend:
     """Run a :class:`~isp_collab.models.CollaborativeUNet` (or any module taking (B, N, 3, H, W)) with torch.
 
@@ -81,13 +55,14 @@ class TorchBackend:
         import torch
 
         from ..device import pick_device
+        from ..models.fold import fold_batchnorm_inplace
 
         self.device = pick_device(str(device) if device is not None else None)
         if channels_last is None:
             channels_last = CHANNELS_LAST_DEFAULT.get(self.device.type, False)
         self.channels_last = bool(channels_last)
         # the copy costs the weights once (a few MB) and keeps the caller's module untouched
-        net = fold_batchnorm(copy.deepcopy(model).eval()).to(self.device)
+        net = fold_batchnorm_inplace(copy.deepcopy(model).eval()).to(self.device)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.model = net
