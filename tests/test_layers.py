@@ -95,3 +95,64 @@ def test_the_check_sees_imports(tmp_path):
     fake.write_text(text)
     assert _imported(fake, tmp_path / "isp_collab") == {"bench", "cli", "export", "training"}
     assert _imported(sample) <= UTILITIES | ALLOWED["pipeline"] | {"pipeline"}
+
+
+def _module(path: Path, root: Path = PACKAGE) -> tuple[str, ...]:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imported_modules(path: Path, root: Path = PACKAGE) -> set[tuple[str, ...]]:
+    """The modules (not packages) of the package that ``path`` imports, at module level or in a function:
+    ``from .x import y`` counts ``x.y`` where that is a module, else ``x``."""
+
+    def is_module(mod: tuple[str, ...]) -> bool:
+        return bool(mod) and mod[0] == root.name and root.parent.joinpath(*mod).with_suffix(".py").is_file()
+
+    package = path.relative_to(root.parent).parts[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            target = (*base, *(node.module.split(".") if node.module else ()))
+            for a in node.names:
+                if is_module(sub := (*target, a.name)):
+                    out.add(sub)
+                elif is_module(target):
+                    out.add(target)
+        elif isinstance(node, ast.Import):
+            out |= {m for a in node.names if is_module(m := tuple(a.name.split(".")))}
+    return out
+
+
+def _cycles(root: Path = PACKAGE) -> list[list[str]]:
+    """Groups of two or more modules under ``root`` that import each other round in a circle (package
+    ``__init__`` files aside: importing a package only re-exports). A function-local import hides such a
+    circle from Python at import time, not from the reader: the modules cannot be understood one at a time."""
+    graph = {_module(p, root): _imported_modules(p, root) for p in root.rglob("*.py") if p.name != "__init__.py"}
+    reach = {m: set() for m in graph}
+    for start in graph:  # plain depth-first reachability: about a hundred modules
+        todo = list(graph[start])
+        while todo:
+            m = todo.pop()
+            if m in graph and m not in reach[start]:
+                reach[start].add(m)
+                todo.extend(graph[m])
+    groups = {frozenset({m} | {o for o in reach[m] if m in reach[o]}) for m in graph if m in reach[m]}
+    return sorted(sorted(".".join(x[1:]) for x in g) for g in groups)
+
+
+def test_no_module_imports_itself_round_a_circle():
+    assert not _cycles(), "import cycles: " + "; ".join(" <-> ".join(c) for c in _cycles())
+
+
+def test_the_cycle_check_sees_a_circle(tmp_path):
+    root = tmp_path / "isp_collab"
+    (root / "pipeline").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "pipeline" / "__init__.py").write_text("from .a import f\n")
+    (root / "pipeline" / "a.py").write_text("from .b import g\n")
+    (root / "pipeline" / "b.py").write_text("def g():\n    from . import c\n")
+    (root / "pipeline" / "c.py").write_text("from .a import f\n")
+    (root / "pipeline" / "d.py").write_text("from . import a\n")
+    assert _cycles(root) == [["pipeline.a", "pipeline.b", "pipeline.c"]]

@@ -13,7 +13,8 @@ from test_pipeline_headerless_decode import description, write_headerless
 
 from isp_collab.cli import main
 from isp_collab.pipeline import HeaderlessDecode, InputError, Pipeline, PipelineWarning
-from isp_collab.pipeline.io import descriptions_beside, expand_inputs, input_kind
+from isp_collab.pipeline.batch import expand_inputs
+from isp_collab.pipeline.io import descriptions_beside, input_kind
 
 CHART = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "raw" / "headerless" / "chart_1920x1080_10bit_RGGB.raw"

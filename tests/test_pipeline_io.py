@@ -20,7 +20,7 @@ from isp_collab.pipeline import (
     encode_image,
     output_bit_depth,
 )
-from isp_collab.pipeline.io import expand_inputs, plan_outputs
+from isp_collab.pipeline.batch import expand_inputs, plan_outputs
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -143,7 +143,7 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
 
 
 def test_pixel_cap_is_ours_not_pillows(tmp_path):
-    from isp_collab.pipeline.encode import ImageDecode
+    from isp_collab.pipeline.decode import ImageDecode
 
     huge = _png_header_only(tmp_path / "huge.png", 15000, 15000)  # 225 MP: above Pillow's bomb guard too
     with pytest.raises(ValueError, match=r"huge\.png: 15000x15000 = 225\.0 MP exceeds the pixel cap of 160\.0 MP"):

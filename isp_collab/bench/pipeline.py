@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pipeline.decode import ImageDecode
 from ..pipeline.demosaic import DEMOSAIC_METHODS, demosaic
-from ..pipeline.encode import ImageDecode
 from ..pipeline.frame import CFA_PATTERNS, site_colour
 from ..pipeline.stages import srgb_to_linear
 from . import metrics

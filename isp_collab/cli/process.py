@@ -106,7 +106,7 @@ def plan_jobs(
 ) -> list[tuple[Path, Path, Path | None]]:
     """(input, output, compare file or None) for each job, no two output paths of the run the same.
 
-    :func:`~isp_collab.pipeline.io.plan_outputs` names a second ``a.png`` ``a_png.png``; a third, or an
+    :func:`~isp_collab.pipeline.batch.plan_outputs` names a second ``a.png`` ``a_png.png``; a third, or an
     input whose name is another's compare file (``a_compare.png``), would land on a path this run
     already writes, and an output must not replace another input of the run. In folder mode such an
     output gets ``_2``, ``_3``, ... (deterministic: jobs keep their order); an explicitly named output
@@ -233,8 +233,9 @@ def run(args: argparse.Namespace) -> int:
     from ..allocator import keep_freed_memory
     from ..atomic import check_output, check_writable_folder
     from ..pipeline import Encode, PipelineWarning
+    from ..pipeline.batch import expand_inputs, plan_outputs, skip_done
     from ..pipeline.encode import check_output_format
-    from ..pipeline.io import check_input_file, expand_inputs, plan_outputs, skip_done
+    from ..pipeline.io import check_input_file
     from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.

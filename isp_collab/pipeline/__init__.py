@@ -7,8 +7,9 @@ between stages are (H, W, 3) float32 linear RGB; see :mod:`.stages` for the prot
 
 from ..atomic import OutputError, atomic_write_bytes
 from .collaborative import Sharpen
+from .decode import ImageDecode
 from .demosaic import DEMOSAIC_METHODS, Demosaic, demosaic, normalize_mosaic
-from .encode import Encode, ImageDecode, encode_image, output_bit_depth
+from .encode import Encode, encode_image, output_bit_depth
 from .frame import CFA_PATTERNS, CFAPattern, Frame, apply_orientation, cfa_from_colors
 from .headerless import HeaderlessDecode, SensorDescription, read_description
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning

@@ -43,8 +43,9 @@ from ..atomic import atomic_write_files, check_output, check_writable_folder
 from ..config_paths import beside
 from .collaborative import Sharpen
 from .compare import side_by_side
+from .decode import ImageDecode
 from .demosaic import Demosaic, check_mosaic_shape, normalize_linear, normalize_mosaic
-from .encode import Encode, ImageDecode, check_output_format, encode_image
+from .encode import Encode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
 from .headerless import HeaderlessDecode
 from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, input_kind

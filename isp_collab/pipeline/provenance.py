@@ -14,6 +14,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from .decode import pillow_header
+
 SOURCE_KEY = "isp-collab:source"
 _JPEG_PREFIX = SOURCE_KEY.encode() + b"="
 _DOCUMENT_NAME = 269  # TIFF DocumentName
@@ -58,8 +60,6 @@ def tiff_tag(record: str) -> tuple[int, str, int, bytes, bool]:
 def recorded_source(path: str | os.PathLike) -> str | None:
     """The record an isp-collab output holds (:func:`source_record`), or None (no record, not an image,
     unreadable). Reads the file's header only, never its pixels."""
-    from .encode import pillow_header
-
     try:
         with pillow_header(Path(path)) as im:
             if im.format == "PNG":
