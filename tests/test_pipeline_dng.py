@@ -47,7 +47,7 @@ def write_dng(
     bits: int = 16,
     black: int | list[int] = 0,
     white: int | None = None,
-    neutral: tuple[float, float, float] = (0.5, 1.0, 0.625),
+    neutral: tuple[float, float, float] | None = (0.5, 1.0, 0.625),
     orientation: int = 1,
     crop: tuple[int, int, int, int] | None = None,
     artist: str | None = None,
@@ -83,7 +83,8 @@ def write_dng(
     if active_area is not None:
         t.set(Tag.ActiveArea, list(active_area))
     t.set(Tag.CalibrationIlluminant1, CalibrationIlluminant.D65)
-    t.set(Tag.AsShotNeutral, [[round(v * 1000), 1000] for v in neutral])
+    if neutral is not None:  # None: no AsShotNeutral tag
+        t.set(Tag.AsShotNeutral, [[round(v * 1000), 1000] for v in neutral])
     if crop is not None:
         t.set(Tag.DefaultCropOrigin, list(crop[:2]))
         t.set(Tag.DefaultCropSize, list(crop[2:]))

@@ -194,3 +194,16 @@ def test_the_layout_is_read_from_the_main_raw_page_and_survives_a_malformed_blac
     assert _black_pattern({50713: tag((2, 2)), 50714: tag((1, 2, 3, 4))}) == (2, 2, (1.0, 2.0, 3.0, 4.0))
     assert _black_pattern({50713: tag(2), 50714: tag((1, 2, 3, 4))}) is None  # one value for two dimensions
     assert _black_pattern({50714: tag(5), 50715: tag(())}) == (1, 1, (5.0,))  # an empty delta: nothing added
+
+
+def test_a_dngs_stated_neutral_white_balance_is_kept_not_taken_for_none(tmp_path):
+    """AsShotNeutral 1, 1, 1 (camera RGB already balanced) was read as LibRaw's 'no white balance' placeholder:
+    gray world then cast a grey of 168 to [170, 168, 175]. A DNG without the tag still has none."""
+    rgb = (np.random.default_rng(4).random((H, W, 3)) * 60000).astype(np.uint16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineWarning)  # no "no white balance in the file" warning
+        frame = RawDecode()(_linear_raw_dng(tmp_path / "n.dng", rgb, neutral=(1.0, 1.0, 1.0)))[1]
+    assert frame.wb_gains == (1.0, 1.0, 1.0) and frame.wb_source == "as_shot"
+    assert RawLayout.of(tmp_path / "n.dng").as_shot_neutral
+    path = write_dng(tmp_path / "none.dng", random_mosaic(12), neutral=None)
+    assert not RawLayout.of(path).as_shot_neutral and _decode(path)[1].wb_gains is None

@@ -74,11 +74,13 @@ def cam_to_srgb_from_xyz(cam_xyz: np.ndarray) -> np.ndarray:
     return np.linalg.inv(cam_rgb)
 
 
-def _wb_gains(raw) -> tuple[float, float, float] | None:
-    """As-shot (R, G, B) gains with G = 1, or None when the file has none (LibRaw's all-equal placeholder)."""
+def _wb_gains(raw, stated: bool = False) -> tuple[float, float, float] | None:
+    """As-shot (R, G, B) gains with G = 1, or None when the file has none: LibRaw's all-equal placeholder (the Kodak
+    DC50 KDC: 1, 1, 1, 1), unless the file ``stated`` them (a DNG's AsShotNeutral 1, 1, 1: camera RGB already
+    balanced; read as "none", gray world cast a grey of 168 to [170, 168, 175])."""
     cam = [float(x) for x in raw.camera_whitebalance]
     r, g, b = cam[0], cam[1], cam[2]  # cam[3] is G2, often 0 meaning "same as G"
-    if min(r, g, b) <= 0 or not all(map(math.isfinite, (r, g, b))) or r == g == b:
+    if min(r, g, b) <= 0 or not all(map(math.isfinite, (r, g, b))) or (r == g == b and not stated):
         return None
     return (r / g, 1.0, b / g)
 
@@ -194,6 +196,19 @@ def _check_strips(layout: RawLayout, path: Path) -> None:
         )
 
 
+def _check_ljpeg_components(layout: RawLayout, path: Path) -> None:
+    """Refuse a lossless-JPEG LinearRaw DNG whose JPEG streams hold another number of components than its samples
+    per pixel (legal: the DNG spec asks only that the sample counts match). LibRaw reads each JPEG row as that many
+    pixels of SamplesPerPixel samples: one component at 3x the width came out with two rows in three black and the
+    picture squashed into its top third, with no error. (The Adobe DNG SDK writes SamplesPerPixel components.)"""
+    if layout.samples > 1 and layout.ljpeg_components and layout.ljpeg_components != layout.samples:
+        raise InputError(
+            f"{path}: a lossless-JPEG LinearRaw DNG whose JPEG streams hold {layout.ljpeg_components} component(s) "
+            f"for its {layout.samples} samples per pixel, which LibRaw decodes wrong; convert it with Adobe DNG "
+            "Converter or write it uncompressed"
+        )
+
+
 @dataclass(frozen=True)
 class RawDecode:
     """Decode a RAW file to its Bayer mosaic and :class:`Frame` metadata.
@@ -258,7 +273,7 @@ class RawDecode:
         black = tuple(float(per_channel[int(c)]) for c in colors[:2, :2].ravel())
         origin = (window[0].start, window[1].start) if window is not None else (sizes.top_margin, sizes.left_margin)
         black = layout.site_blacks(*origin, sizes) or black  # (LibRaw's mapping is off at an odd active area)
-        frame = _frame(raw, p, mosaic, pattern, black)  # type: ignore[arg-type]
+        frame = _frame(raw, p, mosaic, pattern, black, layout)  # type: ignore[arg-type]
         return mosaic, frame
 
     def _read_linear(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
@@ -267,23 +282,27 @@ class RawDecode:
         sizes = raw.sizes
         layout = RawLayout.of(p)
         _check_strips(layout, p)
+        _check_ljpeg_components(layout, p)
         window = layout.window(sizes, raw.raw_image.shape[:2], p, self.crop)
         image = (raw.raw_image[window] if window is not None else raw.raw_image_visible)[..., :3]  # (4th plane: empty)
         image = np.array(image, dtype=np.uint16, copy=True)
         black = tuple(float(b) for b in list(raw.black_level_per_channel)[:4])  # R, G, B, G
-        frame = _frame(raw, p, image, None, black)  # type: ignore[arg-type]
+        frame = _frame(raw, p, image, None, black, layout)  # type: ignore[arg-type]
         return image, frame
 
 
-def _frame(raw, p: Path, samples: np.ndarray, pattern, black: tuple[float, float, float, float]) -> Frame:
+def _frame(
+    raw, p: Path, samples: np.ndarray, pattern, black: tuple[float, float, float, float], layout: RawLayout
+) -> Frame:
     """The frame of decoded ``samples`` (a mosaic of CFA ``pattern``, or demosaicked RGB with ``pattern`` None, its
-    ``black`` per channel): the white level where the sensor clips, white balance, colour matrix, orientation, EXIF."""
+    ``black`` per channel; ``layout``: what the file's DNG tags say): the white level where the sensor clips, white
+    balance, colour matrix, orientation, EXIF."""
     levels = black if pattern is not None else black[:3]
     white = float(raw.white_level)
     if white <= max(levels):
         raise InputError(f"{p}: white level {white:g} is not above the black level {max(levels):g}")
     white = saturation_level(samples, white, max(levels))
-    gains = _wb_gains(raw)
+    gains = _wb_gains(raw, stated=layout.as_shot_neutral)
     return Frame(
         source=p,
         kind="raw",

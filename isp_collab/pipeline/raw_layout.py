@@ -25,6 +25,7 @@ FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 _CFA, _LINEAR_RAW = 32803, 34892  # PhotometricInterpretation of a colour filter array / a LinearRaw image
 _DNG_VERSION, _CROP_ORIGIN, _CROP_SIZE, _ACTIVE_AREA = 50706, 50719, 50720, 50829
 _BLACK_REPEAT, _BLACK, _BLACK_DELTA_H, _BLACK_DELTA_V = 50713, 50714, 50715, 50716
+_AS_SHOT_NEUTRAL = 50728
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,10 @@ class RawLayout:
     active area in the stored frame, active_size its (height, width) when the file states one; ljpeg_strips: how many strips a lossless-JPEG raw image is stored in (LibRaw
     decodes only the first of several);
     black: the BlackLevel pattern (rows, cols, values row-major, the mean BlackLevelDeltaH + DeltaV added), which
-    repeats from the active area's top-left corner.
+    repeats from the active area's top-left corner;
+    ljpeg_components / samples: the component count of the first lossless-JPEG strip or tile's frame header (0: not
+    lossless JPEG, or not read) and the image's SamplesPerPixel (LibRaw decodes a multi-sample LinearRaw image right
+    only when the two match); as_shot_neutral: whether the DNG states its white balance (AsShotNeutral).
     """
 
     crop: tuple[int, int, int, int] | None = None
@@ -43,6 +47,9 @@ class RawLayout:
     active_size: tuple[int, int] | None = None
     ljpeg_strips: int = 0
     black: tuple[int, int, tuple[float, ...]] | None = None
+    ljpeg_components: int = 0
+    samples: int = 1
+    as_shot_neutral: bool = False
 
     def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
         """The black level of the 2x2 sites of a mosaic whose top-left sample is the whole frame's (``top``,
@@ -80,7 +87,17 @@ class RawLayout:
                     (x, y), (w, h) = _numbers(where[_CROP_ORIGIN]), _numbers(where[_CROP_SIZE])
                     crop = (round(y), round(x), round(h), round(w))
                 strips = len(page.dataoffsets) if 273 in tags and page.compression == 7 else 0
-                return cls(crop, (round(area[0]), round(area[1])), size, strips, _black_pattern(tags))
+                components = _ljpeg_components(tif.filehandle, page) if page.compression == 7 else 0
+                return cls(
+                    crop,
+                    (round(area[0]), round(area[1])),
+                    size,
+                    strips,
+                    _black_pattern(tags),
+                    components,
+                    int(page.samplesperpixel),
+                    _AS_SHOT_NEUTRAL in tif.pages[0].tags,
+                )
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
 
@@ -123,6 +140,27 @@ def _is_main_raw(page) -> bool:
     (NewSubFileType 0; DNG 1.6 keeps an enhanced, demosaicked copy beside the raw, which LibRaw leaves alone)."""
     kind = page.tags[254].value if 254 in page.tags else 0
     return page.photometric in (_CFA, _LINEAR_RAW) and kind == 0
+
+
+def _ljpeg_components(fh, page) -> int:
+    """The component count (Nf) in the lossless-JPEG frame header (SOF3) of ``page``'s first strip or tile; 0 when
+    none is found in its first 4 KiB (or it cannot be read: LibRaw decides)."""
+    try:
+        fh.seek(page.dataoffsets[0])
+        data = fh.read(min(int(page.databytecounts[0]), 4096))
+    except Exception:  # noqa: BLE001 - no or unreadable data: the layout's other facts still hold
+        return 0
+    if data[:2] != b"\xff\xd8":
+        return 0
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xC3:
+            return data[i + 9] if i + 9 < len(data) else 0
+        if marker == 0xDA:  # start of scan: no frame header before it
+            return 0
+        i += 2 + length
+    return 0
 
 
 def _black_pattern(tags) -> tuple[int, int, tuple[float, ...]] | None:
