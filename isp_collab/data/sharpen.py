@@ -36,6 +36,10 @@ NoisePer = Literal["stack", "patch"]
 
 
 class Source(Protocol):
+    """Where sharpening patches come from: ``random_crops(size, count, generator, same_image)`` returns
+    (count, 3, size, size) float32 sRGB-encoded crops in [0, 1] (the sampler unprocesses them to linear camera
+    RGB); ``same_image``: all from one photo."""
+
     def random_crops(
         self, size: int, count: int, generator: torch.Generator | None = None, same_image: bool = False
     ) -> torch.Tensor: ...

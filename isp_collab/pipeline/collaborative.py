@@ -31,6 +31,12 @@ LENS_MODEL = "lens-a-unet-tx-n4"
 class CollaborativeStage(StageBase):
     """A collaborative network run over the whole image with :func:`isp_collab.restore.restore`.
 
+    ``stage(image, frame)``: ``image`` (H, W, 3) float32 linear camera RGB (linear sRGB for an ordinary image),
+    black at 0 and the sensor's clip at 1, white balance not yet applied (``frame.wb_gains`` says it: the stage needs it for ``detail="luma"`` and works
+    on the balanced brightness); ``frame`` the image's :class:`~.frame.Frame` (``Frame.for_image(image)`` for an
+    array of your own). Returns the same shape, linear camera RGB, not clipped: values above 1 pass through and
+    strong edges can dip slightly below 0.
+
     model: a shipped model name or a model folder (None = the stage's default model); from Python also a network
     in memory (``nn.Module``) or a :class:`~isp_collab.restore.Backend` to share between stages or wrap another
     runtime (its ``card``, if any, is checked and used as a model's); n: stack size,

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class Frame:
     turned: int = 1
 
     @classmethod
-    def for_image(cls, image: np.ndarray, *, kind: Literal["raw", "rgb"] = "raw", **fields) -> Frame:
+    def for_image(cls, image: np.ndarray, *, kind: Literal["raw", "rgb"] = "raw", **fields: Any) -> Frame:
         """A frame for an (H, W, 3) image already in memory, to run stages on it from Python.
 
         ``kind="raw"`` (default): linear camera RGB, as the pipeline has it after demosaicking (pass
@@ -100,7 +100,7 @@ class Frame:
         fields.setdefault("bit_depth", 16)
         return cls(kind=kind, height=int(shape[0]), width=int(shape[1]), **fields)
 
-    def replace(self, **changes) -> Frame:
+    def replace(self, **changes: Any) -> Frame:
         """A copy with some fields changed (frames are immutable)."""
         return dataclasses.replace(self, **changes)
 

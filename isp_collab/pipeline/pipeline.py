@@ -51,7 +51,7 @@ from .headerless import HeaderlessDecode
 from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, input_kind
 from .lens_stage import LensCorrect
 from .raw import RawDecode
-from .stages import ColorCorrect, Linearize, Tone, UnsharpMask, WhiteBalance
+from .stages import ColorCorrect, Linearize, Stage, Tone, UnsharpMask, WhiteBalance
 
 # TOML table -> stage class; restoration stages are off unless their table is present.
 SECTIONS: dict[str, type] = {
@@ -126,7 +126,12 @@ class Result:
 
 @dataclass
 class Pipeline:
-    """A configured camera pipeline; every stage is a field (see the module docstring)."""
+    """A configured camera pipeline; every stage is a field (see the module docstring).
+
+    ``run(path)`` processes a file in memory (``read``, ``restore``, ``finish``); the restoration stages get (H, W, 3)
+    float32 linear camera RGB not yet white-balanced (black 0, sensor clip nominally 1; linear sRGB for a PNG /
+    JPEG / TIFF input), ``finish`` turns it into upright sRGB-encoded [0, 1], which ``output`` writes.
+    """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     crop: bool = True  # apply a RAW file's default crop (DNG DefaultCrop)
@@ -188,7 +193,7 @@ class Pipeline:
         return cls(**kwargs)
 
     @property
-    def restoration(self) -> list:
+    def restoration(self) -> list[Stage]:
         return [getattr(self, name) for name in RESTORATION_STAGES]
 
     def read(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame, dict[str, float]]:

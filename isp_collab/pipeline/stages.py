@@ -28,7 +28,12 @@ from .frame import Frame, site_colour
 
 
 class Stage(Protocol):
-    """What the pipeline needs of a stage (user stages only have to match this)."""
+    """What the pipeline needs of a stage (user stages only have to match this).
+
+    ``stage(image, frame) -> image``: ``image`` (H, W, 3) float32, in the colour space and range of the stage's
+    place in the pipeline (module docstring of :mod:`.pipeline`), ``frame`` its :class:`~.frame.Frame`; the result
+    the same shape and dtype. A disabled stage (``enabled`` false) returns its input.
+    """
 
     enabled: bool
 
@@ -90,7 +95,10 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 @dataclass
 class StageBase:
     """``__call__`` checks the image and returns it untouched when ``enabled`` is false; other float dtypes
-    (float64, float16) are taken as float32, as :func:`isp_collab.restore.restore` takes them."""
+    (float64, float16) are taken as float32, as :func:`isp_collab.restore.restore` takes them.
+
+    A subclass implements ``apply(image, frame) -> image``: (H, W, 3) float32 in, the same shape out.
+    """
 
     name: ClassVar[str] = "stage"
     enabled: bool = True

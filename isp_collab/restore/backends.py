@@ -21,13 +21,20 @@ if TYPE_CHECKING:  # torch is imported where a torch network runs: the ONNX path
 
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that restores ``(S, N, 3, T, T)`` float32 stacks into the same shape."""
+    """Anything that restores ``(S, N, 3, T, T)`` float32 stacks into the same shape.
+
+    ``n`` / ``tile``: the stack size and tile size it requires (None: any); ``multiple``: what H and W must be a
+    multiple of (2**depth for a UNet).
+    """
 
     n: int | None
     tile: int | None
     multiple: int
 
-    def run(self, stacks: np.ndarray) -> np.ndarray: ...
+    def run(self, stacks: np.ndarray) -> np.ndarray:
+        """``stacks``: (S, N, 3, T, T) float32 linear RGB tiles, S stacks of N tiles sharing a blur (about [0, 1],
+        not clipped); returns the restored tiles, same shape, dtype and colour space."""
+        ...
 
 
 # Default memory format per device type. CPU: channels-last measured faster for UNet-TX N=4 on

@@ -9,6 +9,7 @@ The export sidecar records the step (``postprocess``) so that runtimes can do th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -31,7 +32,7 @@ def default_detail(task: str | None) -> Detail:
     return "rgb" if str(task or "").startswith("lens") else "luma"
 
 
-def transfer_luma_detail(before: np.ndarray, after: np.ndarray, wb_gains: Any = None) -> np.ndarray:
+def transfer_luma_detail(before: np.ndarray, after: np.ndarray, wb_gains: Sequence[float] | None = None) -> np.ndarray:
     """Keep only the luminance part of a restoration: ``before + dY`` in white-balanced space.
 
     before, after: (H, W, 3) float32 linear camera RGB (before white balance); wb_gains: (R, G, B)
