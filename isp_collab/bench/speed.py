@@ -230,16 +230,6 @@ def _time_restore(job: dict, image: np.ndarray, mpix: float, reps: int, warmup: 
     return res
 
 
-def stack_flops(model, n: int, tile: int = TILE) -> int:
-    """FLOPs (2 x MACs, ``torch.utils.flop_counter``) of one (1, n, 3, tile, tile) forward."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.eval()(torch.zeros(1, n, 3, tile, tile))
-    return int(counter.get_total_flops())
-
-
 def run_jobs(jobs: Sequence[dict[str, Any]], progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run each job in its own ``spawn`` child (one at a time, so they do not compete)."""
     ctx = mp.get_context("spawn")
@@ -308,6 +298,7 @@ def run_speed(
     import torch
 
     from ..models import count_params, gflops_per_megapixel
+    from ..models.complexity import stack_flops
     from . import classical
 
     if reps < 5:
@@ -329,7 +320,7 @@ def run_speed(
             "n": spec.n,
             "params": count_params(model),
             "gflops_per_mp": gflops_per_megapixel(model, n=spec.n),
-            "stack_flops": stack_flops(model, spec.n),
+            "stack_flops": stack_flops(model, spec.n, TILE),
         }
         models_info.append(info)
         precisions = [rt.split("-", 1)[1] for rt in runtimes if rt.startswith("onnx")]

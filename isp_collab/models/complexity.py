@@ -25,17 +25,23 @@ PAPER_PARAMS: dict[tuple[str, str], float] = {
 
 
 def count_params(model: torch.nn.Module) -> int:
+    """The number of parameters (weights and biases; BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters())
 
 
-def gflops_per_megapixel(model: torch.nn.Module, n: int = 1, size: int = 64) -> float:
-    """Forward GFLOPs per megapixel, counted on a (1, n, 3, size, size) stack on the model's device
-    (``"meta"`` counts without computing anything)."""
+def stack_flops(model: torch.nn.Module, n: int = 1, size: int = 64) -> int:
+    """Forward FLOPs (``torch.utils.flop_counter``: 1 multiply-add = 2 FLOPs) of one (1, n, 3, size, size) stack,
+    on the model's device (``"meta"`` counts without computing anything); the model is put in eval mode."""
     x = torch.zeros(1, n, 3, size, size, device=next(model.parameters()).device)
     model = model.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x)
-    return counter.get_total_flops() / (n * size * size) * 1e6 / 1e9
+    return int(counter.get_total_flops())
+
+
+def gflops_per_megapixel(model: torch.nn.Module, n: int = 1, size: int = 64) -> float:
+    """Forward GFLOPs per megapixel of restored tiles, counted on a (1, n, 3, size, size) stack (:func:`stack_flops`)."""
+    return stack_flops(model, n, size) / (n * size * size) * 1e6 / 1e9
 
 
 def family_table(n_collab: int = 4) -> list[dict]:
