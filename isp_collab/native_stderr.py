@@ -4,7 +4,8 @@ File descriptor 2 belongs to the whole process, so the redirection is shared: th
 begin points fd 2 at a temporary file, the last one to end points it back, and each capture reads
 what was written while it was open. Captures from several threads at once are safe (fd 2 always
 comes back), but what any thread writes on fd 2 while one is open (a log line, a warning) lands in
-that file too rather than on the terminal.
+that file too rather than on the terminal: keep captures around the C calls alone, and pass what they caught on
+(``pass_on=True``) where the caller does not use it.
 """
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager
-def capture_stderr(lines: list[str]) -> Iterator[None]:
+def capture_stderr(lines: list[str], pass_on: bool = False) -> Iterator[None]:
     """Collect what C code prints on file descriptor 2 into ``lines`` instead of the terminal.
 
-    ``lines`` gets every line written on fd 2 while this capture was open, other threads' included.
+    ``lines`` gets every line written on fd 2 while this capture was open, other threads' included. With
+    ``pass_on``, a block that ends without an exception also writes what was caught to the real fd 2 (nothing
+    another thread logged meanwhile is lost; a C library's words are kept only for a failure's one-line error).
     """
     global _open
     with _lock:
@@ -84,8 +87,10 @@ def capture_stderr(lines: list[str]) -> Iterator[None]:
         yield
         return
     said = b""
+    failed = True
     try:
         yield
+        failed = False
     finally:
         with _lock:
             try:
@@ -95,4 +100,7 @@ def capture_stderr(lines: list[str]) -> Iterator[None]:
                 _open -= 1
                 if _open == 0:
                     _restore()
+                if pass_on and not failed and said:  # the real fd 2, even while other captures hold fd 2
+                    with contextlib.suppress(OSError):
+                        os.write(_saved_fd if _saved_fd is not None else 2, said)
         lines.extend(said.decode(errors="replace").splitlines())

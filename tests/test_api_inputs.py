@@ -172,3 +172,32 @@ def test_restore_refuses_two_onnx_files_and_a_device_for_a_backend(tmp_path, cpu
         restore(image, runner, device="cpu")
     with pytest.raises(ValueError, match="this ONNX Runtime has no CUDA provider"):
         restore(image, tmp_path / "a.onnx", device=torch.device("cuda"))
+
+
+def test_a_header_read_silences_pillow_alone_and_lifts_its_cap_only_for_a_file_past_it(tmp_path):
+    """The header read ignored every UserWarning (every PipelineWarning of the process's other threads with them)
+    and lifted Pillow's process-wide decompression-bomb cap for every image; now only Pillow's own warnings, and
+    the cap only for an image Pillow would refuse (a 200 MP PNG header)."""
+    import warnings
+
+    import cv2
+    from PIL import Image
+    from test_pipeline_io import _png_header_only
+
+    from isp_collab.pipeline import PipelineWarning
+    from isp_collab.pipeline.decode import pillow_header
+
+    small = tmp_path / "a.png"
+    cv2.imwrite(str(small), np.zeros((8, 8, 3), np.uint8))
+    cap = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pillow_header(small) as im:
+            warnings.warn("another stage's warning", PipelineWarning, stacklevel=1)
+            assert cap == Image.MAX_IMAGE_PIXELS and im.size == (8, 8)
+    assert [str(w.message) for w in caught] == ["another stage's warning"]
+
+    huge = _png_header_only(tmp_path / "huge.png", 20000, 10000)  # 200 MP: past Pillow's refusal at 2 x 89.5 MP
+    with pillow_header(huge) as im:
+        assert im.size == (20000, 10000) and Image.MAX_IMAGE_PIXELS == cap  # lifted while it was opened only
+    assert cap == Image.MAX_IMAGE_PIXELS

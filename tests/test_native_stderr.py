@@ -80,3 +80,54 @@ def test_a_child_forked_during_a_capture_gets_the_real_fd2_back():
     child_fd2 = int(os.read(read_end, 64).decode())
     os.close(read_end)
     assert child_fd2 == os.fstat(2).st_ino  # not the parent's temporary capture file
+
+
+def test_pass_on_hands_what_a_successful_block_caught_to_the_real_stderr(capfd):
+    """Another thread's log line written while a RAW decode held fd 2 was lost (a third of them in a user's
+    test): with ``pass_on`` it reaches the real fd 2, also while another capture still holds it; a block that
+    fails keeps its words for its own error."""
+    lines: list[str] = []
+    with capture_stderr(lines, pass_on=True):
+        os.write(2, b"someone else's log line\n")
+    outer: list[str] = []
+    with capture_stderr(outer):
+        with capture_stderr(lines, pass_on=True):
+            os.write(2, b"written under two captures\n")
+        os.write(2, b"the outer capture's own\n")
+    failed: list[str] = []
+    try:
+        with capture_stderr(failed, pass_on=True):
+            os.write(2, b"LibRaw: unexpected end of file\n")
+            raise ValueError
+    except ValueError:
+        pass
+    err = capfd.readouterr().err
+    assert "someone else's log line" in err and "written under two captures" in err
+    assert "the outer capture's own" not in err and "unexpected end of file" not in err
+    assert failed == ["LibRaw: unexpected end of file"]
+    assert outer == ["written under two captures", "the outer capture's own"]  # every open capture sees it
+
+
+def test_raw_decodes_in_threads_leave_the_warning_filters_alone(tmp_path):
+    """RAW decodes in several threads each swapped the process-wide warning filters (catch_warnings, not thread-safe
+    before Python 3.14): 'always' stayed installed for good, and warnings were lost. The decode touches no filter."""
+    import warnings
+
+    from test_pipeline_dng import random_mosaic, write_dng
+
+    from isp_collab.pipeline import RawDecode
+
+    path = write_dng(tmp_path / "x.dng", random_mosaic(12), bits=12, matrix=[[3, 10]] * 9)  # singular: it warns
+    before = list(warnings.filters)
+    done: list[int] = []
+
+    def work() -> None:
+        for _ in range(10):
+            done.append(RawDecode()(path)[0].size)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(done) == 30 and list(warnings.filters) == before

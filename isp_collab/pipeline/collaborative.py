@@ -252,9 +252,7 @@ class CollaborativeStage(StageBase):
         """(n, tile, whether the tile is restore's default) as :func:`restore` will run this stage's network."""
         from ..restore.api import default_n, default_tile, device_type
 
-        with warnings.catch_warnings():  # (restore says what default_n has to say, once)
-            warnings.simplefilter("ignore")
-            n = self.n or default_n(self.model, runner)  # (a static N first)
+        n = self.n or default_n(self.model, runner, warn=False)  # (a static N first; restore says it, once)
         if self.tile or getattr(runner, "tile", None):
             return n, self.tile or runner.tile, False
         multiple = int(getattr(runner, "multiple", 1) or 1)

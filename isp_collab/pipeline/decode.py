@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -22,27 +24,36 @@ from .frame import Frame, apply_orientation
 from .input_colour import colour_caveats
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
 
-# ImageDecode lifts Pillow's process-wide decompression-bomb cap while it reads a header (its own --max-pixels
-# decides); the lock keeps two decoding threads from saving each other's None as the value to put back.
-_pillow_cap_lock = threading.Lock()
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Python's warning filters and Pillow's decompression-bomb cap are process-wide: header reads change them under this lock
+# (two readers at once must not put back each other's values; Python's warning filters are not thread-safe
+# before 3.14), and only as far as they must.
+_pillow_lock = threading.Lock()
 
 
 @contextmanager
-def pillow_header(path: Path):
-    """``Image.open(path)`` for its header (size, EXIF, text chunks), without Pillow's decompression-bomb cap
-    (callers check pixels themselves) and without its "Corrupt EXIF data" warnings."""
+def pillow_header(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)`` for its header (size, EXIF, text chunks), without Pillow's own warnings ("Corrupt EXIF
+    data", a large image's decompression-bomb warning: the decode judges the file, and callers check pixels
+    themselves). Pillow's cap is lifted, process-wide while the file is opened, only for an image it would refuse
+    (past twice its ``MAX_IMAGE_PIXELS``, 179 MP by default); other threads' warnings are not silenced."""
     from PIL import Image
 
-    with _pillow_cap_lock:  # two readers at once must not leave Pillow's own cap at None
-        pillow_cap = Image.MAX_IMAGE_PIXELS
+    with _pillow_lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"PIL\.")  # the warnings Pillow itself issues, no others
         try:
-            Image.MAX_IMAGE_PIXELS = None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                with Image.open(path) as im:
-                    yield im
-        finally:
-            Image.MAX_IMAGE_PIXELS = pillow_cap
+            im = Image.open(path)
+        except Image.DecompressionBombError:
+            pillow_cap = Image.MAX_IMAGE_PIXELS
+            try:
+                Image.MAX_IMAGE_PIXELS = None
+                im = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow_cap
+        with im:
+            yield im
 
 
 @dataclass(frozen=True)

@@ -231,32 +231,36 @@ class RawDecode:
             raise InputError(f"{p}: a text file, not a RAW file")
         check_tiff_extent(p)
         messages: list[str] = []
-        error: Exception | None = None
-        # Python warnings raised meanwhile would land in the captured fd 2: record, re-issue after.
-        with capture_stderr(messages), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        raw = None
+        # LibRaw prints its errors on fd 2, which is the whole process's: captured only while LibRaw opens and
+        # unpacks the file (what other threads wrote meanwhile is passed on), not while this code warns.
+        try:
             try:
-                with rawpy.imread(str(p)) as raw:
-                    result = self._read(raw, p)
-            except (rawpy.LibRawError, rawpy.NotSupportedError, AttributeError) as e:
-                error = e  # AttributeError/NotSupportedError: no raw_image (e.g. linear DNGs)
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=2)
-        if error is not None:
-            if isinstance(error, (rawpy.NotSupportedError, AttributeError)):
-                raise InputError(f"{p}: not a Bayer RAW file ({error})") from None
-            raise InputError(f"{p}: {_libraw_reason(error, messages, p)}") from None
-        return result
+                with capture_stderr(messages, pass_on=True):
+                    raw = rawpy.imread(str(p))
+                check_pixels(p, raw.sizes.raw_height, raw.sizes.raw_width, self.max_pixels)  # before unpacking
+                with capture_stderr(messages, pass_on=True):
+                    raw.raw_image  # noqa: B018 - unpacks the sensor data
+            except (rawpy.NotSupportedError, AttributeError) as e:  # no raw image LibRaw hands out
+                raise InputError(f"{p}: not a Bayer RAW file ({e})") from None
+            except rawpy.LibRawError as e:
+                raise InputError(f"{p}: {_libraw_reason(e, messages, p)}") from None
+            try:
+                return self._read(raw, p)
+            except rawpy.LibRawError as e:
+                raise InputError(f"{p}: {_libraw_reason(e, [], p)}") from None
+        finally:
+            if raw is not None:
+                raw.close()
 
     def _read(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
         import rawpy
 
-        sizes = raw.sizes
-        check_pixels(p, sizes.raw_height, sizes.raw_width, self.max_pixels)
         if _is_linear_raw(raw):
             return self._read_linear(raw, p)
         if raw.raw_type != rawpy.RawType.Flat or raw.num_colors != 3:
             raise InputError(f"{p}: not a Bayer mosaic (LibRaw raw type {raw.raw_type.name}, {raw.num_colors} colours)")
+        sizes = raw.sizes
         layout = RawLayout.of(p)
         _check_strips(layout, p)
         window = layout.window(sizes, raw.raw_image.shape[:2], p, self.crop)

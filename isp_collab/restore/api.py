@@ -129,15 +129,16 @@ def make_backend(
     return TorchBackend(model, device)
 
 
-def default_n(model: object, backend: Backend) -> int:
-    """The stack size to use: the backend's static N, else the model card's trained N, else 4/1."""
+def default_n(model: object, backend: Backend, warn: bool = True) -> int:
+    """The stack size to use: the backend's static N, else the model card's trained N, else 4/1 (said, unless
+    ``warn`` is false, for a backend of unknown kind with none of them)."""
     if getattr(backend, "n", None):
         return int(backend.n)
     card = model_card(model, backend)
     if card.get("n_trained"):
         return max(1, int(card["n_trained"]))
     config = getattr(model, "config", None) or getattr(getattr(backend, "model", None), "config", None)
-    if config is None and not isinstance(backend, (TorchBackend, OnnxBackend)):
+    if warn and config is None and not isinstance(backend, (TorchBackend, OnnxBackend)):
         warnings.warn(  # a wrapper around a lens model would run single tiles, spread: silently worse
             f"restore: this backend ({type(backend).__name__}) has no model card, static N or network config: running "
             "stacks of N=1; pass n= and strategy= (or give the backend a `card`, the model's card dict)",
