@@ -199,5 +199,5 @@ def test_a_header_read_silences_pillow_alone_and_lifts_its_cap_only_for_a_file_p
 
     huge = _png_header_only(tmp_path / "huge.png", 20000, 10000)  # 200 MP: past Pillow's refusal at 2 x 89.5 MP
     with pillow_header(huge) as im:
-        assert im.size == (20000, 10000) and Image.MAX_IMAGE_PIXELS == cap  # lifted while it was opened only
+        assert im.size == (20000, 10000) and cap == Image.MAX_IMAGE_PIXELS  # lifted while it was opened only
     assert cap == Image.MAX_IMAGE_PIXELS

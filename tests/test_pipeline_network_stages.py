@@ -169,3 +169,16 @@ def test_a_model_that_does_not_beat_its_blurry_input_is_run_and_said(tmp_path):
         Sharpen(
             model=str(save_model(create_model("unet-tx", n=4), tmp_path / "none", {"task": "sharpen", "n_trained": 4}))
         ).network()
+
+
+def test_a_setting_that_does_not_fit_the_model_stops_run_before_the_file_is_decoded(tmp_path, monkeypatch):
+    """``Pipeline(sharpen=Sharpen(tile=100)).run(path)`` decoded the file first, then failed on the tile."""
+    from isp_collab.pipeline import Pipeline, Sharpen
+    from isp_collab.pipeline import pipeline as pipeline_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the network was checked")
+
+    monkeypatch.setattr(pipeline_module.Pipeline, "read", no_decoding)
+    with pytest.raises(ValueError, match=r"tile must be a multiple of 8"):
+        Pipeline(sharpen=Sharpen(tile=100)).run(tmp_path / "any.png")

@@ -261,8 +261,17 @@ class Pipeline:
                 timings[getattr(stage, "name", type(stage).__name__)] = time.perf_counter() - t0
         return apply_orientation(image, frame.orientation)
 
+    def prepare(self) -> None:
+        """Build the enabled restoration stages' networks now (each once, then reused): a bad model or a setting
+        that does not fit it (a tile that is no multiple of its ``2**depth``, a missing ``onnx_path``) raises here,
+        before any file is decoded. :meth:`run` and :meth:`process_file` call it first."""
+        for stage in self.restoration:
+            if stage.enabled and hasattr(stage, "network"):
+                stage.network()
+
     def run(self, path: str | os.PathLike, *, keep: bool = False) -> Result:
-        """Process one input file in memory (nothing is written)."""
+        """Process one input file in memory (nothing is written); the networks are built first (:meth:`prepare`)."""
+        self.prepare()
         image, frame, timings = self.read(path)
         restored = self.restore(image, frame, timings)
         final = self.finish(restored, frame, timings)

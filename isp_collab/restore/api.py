@@ -192,7 +192,9 @@ def restore(
     card's ``recommended_strategy``, for an ONNX file the sidecar's ``tiling.strategy``; else ``mirror`` for lens
     models, ``spread`` for others; :mod:`.model_card`). ``tile``: tile side, a multiple of
     the network's ``2**depth`` (None: the ONNX file's static tile, else :func:`default_tile` of N: on the CPU
-    256, 192 for N = 3..4, 160 for more; 256 on a GPU); ``overlap`` pixels
+    256, 192 for N = 3..4, 160 for more; 256 on a GPU: the same call then gives other pixels on a CPU and a GPU,
+    pass ``tile`` (and ``overlap``) for outputs that must match across machines, as golden-image tests do);
+    ``overlap`` pixels
     between tiles (None: an ONNX file's sidecar ``tiling.overlap``, else :func:`~.tiling.default_overlap` of the
     tile, 32 px at most a quarter). ``backend``: ``torch`` | ``onnx`` | None (ONNX for an ``.onnx`` model or an ``onnx_path``, else PyTorch;
     contradicting arguments are refused). ``center``: (x, y) optical
