@@ -113,9 +113,12 @@ class Grid:
         return None
 
 
-def make_grid(height: int, width: int, tile: int, overlap: int, center: tuple[float, float] | None = None) -> Grid:
+def make_grid(
+    height: int, width: int, tile: int, overlap: int, center: tuple[float, float] | None = None, symmetric: bool = True
+) -> Grid:
     """The grid of an ``height x width`` image; ``center`` (x, y) in pixels, default the image centre;
-    doubled and rounded half to even: c2 = round(2 x)."""
+    doubled and rounded half to even: c2 = round(2 x). ``symmetric=False`` (every gathering but ``mirror``): per
+    axis, of the centres c2, c2 - 1, c2 + 1 the first whose layout has the fewest tiles."""
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
     if center is None:
@@ -125,8 +128,9 @@ def make_grid(height: int, width: int, tile: int, overlap: int, center: tuple[fl
         if not (0 <= cx <= width - 1 and 0 <= cy <= height - 1):
             raise ValueError(f"centre ({cx:g}, {cy:g}) (x, y) is outside the {height}x{width} (H x W) image")
         cx2, cy2 = round(2 * cx), round(2 * cy)
-    ys = axis_starts(height, tile, overlap, cy2)
-    xs = axis_starts(width, tile, overlap, cx2)
+    shifts = (0,) if symmetric else (0, -1, 1)
+    ys, cy2 = min(((axis_starts(height, tile, overlap, cy2 + d), cy2 + d) for d in shifts), key=lambda s: len(s[0]))
+    xs, cx2 = min(((axis_starts(width, tile, overlap, cx2 + d), cx2 + d) for d in shifts), key=lambda s: len(s[0]))
     return Grid(height, width, tile, overlap, tuple(ys), tuple(xs), (cx2 / 2, cy2 / 2))
 
 
@@ -287,7 +291,7 @@ def restore(
         image = image * np.float32(gain)
     h, w = image.shape[:2]
     t = tile
-    grid = make_grid(h, w, t, overlap, center if strategy == "mirror" else None)
+    grid = make_grid(h, w, t, overlap, center if strategy == "mirror" else None, symmetric=strategy == "mirror")
     win = hann_taper_window(t, overlap)
     win2d = np.outer(win, win).astype(np.float32)[..., None]
     acc = np.zeros((h, w, 3), dtype=np.float32)

@@ -213,7 +213,7 @@ def test_gather_lays_the_grid_where_process_restores_a_turned_raw_file(tmp_path,
 
     def recorder(name, make):
         def record(*args, **kwargs):
-            grids[name].append(args)
+            grids[name].append((*args, kwargs))
             return make(*args, **kwargs)
 
         return record
@@ -225,12 +225,13 @@ def test_gather_lays_the_grid_where_process_restores_a_turned_raw_file(tmp_path,
     out = tmp_path / "stacks.png"
     argv = ["gather", str(dng), "--tile", "32", "--overlap", "8", "--n", "4", "-o", str(out)]
     assert main(argv) == 0
-    assert grids["gather"] == grids["process"] == [(64, 96, 32, 8, None)]  # the sensor frame, as process tiles it
+    # the sensor frame, as process tiles it
+    assert grids["gather"] == grids["process"] == [(64, 96, 32, 8, None, {"symmetric": False})]
     picture = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
     assert picture.shape == upright.shape  # shown upright, as process writes it
     rgb, turn = read_display_image(dng)
     assert turn == orientation and rgb.shape == (64, 96, 3)
-    grid = make_grid(64, 96, 32, 8, None)
+    grid = make_grid(64, 96, 32, 8, None, symmetric=False)
     stacks = gather_stacks(grid, 4, "spread")
     expected = apply_orientation(draw_gathering(rgb, grid, stacks, numbers=False), orientation)
     labels = [

@@ -99,14 +99,15 @@ def test_window_is_positive_and_a_partition_of_unity_over_the_overlap():
     assert np.array_equal(hann_taper_window(8, 0), np.ones(8))
 
 
-@pytest.mark.parametrize("size", [(1, 1), (7, 300), (257, 513), (1000, 1500), (224, 256)])
+@pytest.mark.parametrize("size", [(1, 1), (7, 300), (257, 513), (1000, 1500), (224, 256), (999, 101)])
 @pytest.mark.parametrize("center", [None, (0, 0), (5.5, 0.5)])
-def test_grid_covers_the_image_with_a_margin_and_is_mirror_symmetric(size, center):
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_grid_covers_the_image_with_a_margin_and_is_mirror_symmetric(size, center, symmetric):
     h, w = size
     if center is not None:  # keep it inside tiny images
         center = (min(center[0], w - 1), min(center[1], h - 1))
     tile, overlap = 32, 8
-    g = make_grid(h, w, tile, overlap, center)
+    g = make_grid(h, w, tile, overlap, center, symmetric=symmetric)  # (about the centre it reports)
     for starts, length, c in ((g.ys, h, g.center[1]), (g.xs, w, g.center[0])):
         assert list(starts) == sorted(set(starts))
         covered = np.zeros(length + 2 * (overlap // 2), bool)
@@ -118,6 +119,17 @@ def test_grid_covers_the_image_with_a_margin_and_is_mirror_symmetric(size, cente
         for s in starts:  # mirror of every tile is a tile, or lies (partly) outside the image
             m = round(2 * c) - s - tile + 1
             assert m in starts or m < 0 or m + tile > length
+
+
+@pytest.mark.parametrize(
+    ("size", "symmetric", "asymmetric"), [((999, 999), 64, 49), ((101, 101), 4, 1), ((1, 1), 4, 1)]
+)
+def test_a_grid_that_need_not_be_symmetric_takes_fewer_tiles_on_odd_sizes(size, symmetric, asymmetric):
+    """An odd length could only take the layout with a seam at its centre: 999x999 in 64 192-px tiles against 49
+    (1x1 in 4). Spread and local stacks need no symmetry; even lengths are laid out as before."""
+    assert len(make_grid(*size, 192, 32)) == symmetric and len(make_grid(*size, 192, 32, symmetric=False)) == asymmetric
+    for length in range(2, 2000, 2):
+        assert make_grid(length, 7, 192, 32, symmetric=False).ys == make_grid(length, 7, 192, 32).ys
 
 
 def test_grid_rejects_bad_arguments():

@@ -77,7 +77,7 @@ def stack_sizes(shapes: Sequence[tuple[int, int]], n: int, tile: int | None = No
     from ..restore.tiling import default_overlap, make_grid
 
     tile = tile or default_tile(n, device=str(device).split(":")[0])
-    return [min(n, len(make_grid(h, w, tile, default_overlap(tile)))) for h, w in shapes]
+    return [min(n, len(make_grid(h, w, tile, default_overlap(tile), symmetric=False))) for h, w in shapes]  # spread
 
 
 def model_label(name: str) -> str:

@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         center = lens.restore_kwargs(frames[0])["center"]  # as process's lens stage lays its mirror stacks
     h, w = rgb.shape[:2]
     try:
-        grid = make_grid(h, w, tile, overlap, center)
+        grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None, symmetric=strategy == "mirror")
     except ValueError as e:
         raise ValueError(f"{src}: {e}") from None
     with warnings.catch_warnings(record=True) as caught:  # a stack size mirror gathering wastes: one line

@@ -276,8 +276,9 @@ def restore(
         )
 
     overlap = default_overlap(tile) if overlap is None else overlap
-    # mirror needs the grid symmetric about the optical centre; the other strategies use the image centre
-    grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None)
+    # mirror needs the grid symmetric about the optical centre; the other strategies the fewest tiles about the
+    # image centre
+    grid = make_grid(h, w, tile, overlap, center if strategy == "mirror" else None, symmetric=strategy == "mirror")
     if not getattr(runner, "n", None) and getattr(runner, "pooling", "max") == "max":
         # a stack larger than the image's tiles (mirror: 4 per orbit) only repeats them: the same output for more
         # work (under max pooling; repeats change a mean, and an exported file with a static N repeats them)
