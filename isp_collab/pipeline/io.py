@@ -154,5 +154,5 @@ def check_pixels(path: Path, height: int, width: int, max_pixels: int | None) ->
         cap = f"{max_pixels / 1e6:.1f} MP" if max_pixels >= 100_000 else f"{max_pixels:,} pixels"
         size = f"{height * width / 1e6:.1f} MP" if max_pixels >= 100_000 else f"{height * width:,} pixels"
         raise InputError(
-            f"{path}: {width}x{height} = {size} exceeds the pixel cap of {cap} (raise it with --max-pixels)"
+            f"{path}: {width}x{height} = {size} exceeds the pixel cap of {cap} (raise it with max_pixels / --max-pixels)"
         )
