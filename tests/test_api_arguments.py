@@ -110,3 +110,10 @@ def test_restore_says_a_float64_value_is_past_float32s_range():
         warnings.simplefilter("error")  # the cast's RuntimeWarning, then "contains NaN or infinite values"
         with pytest.raises(ValueError, match=re.escape("image holds values outside float32's range (|x| up to 1e+300")):
             restore(image, create_model("unet-tx", n=1).eval(), tile=16)
+
+
+def test_pipeline_run_says_it_takes_a_path_and_what_takes_an_array():
+    from isp_collab.pipeline import Pipeline
+
+    with pytest.raises(TypeError, match=r"^Pipeline\.run and the decoders take a file path, got ndarray; .*for_image"):
+        Pipeline().run(np.zeros((16, 16, 3), np.float32))  # was: a bare TypeError about os.PathLike

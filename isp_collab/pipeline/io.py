@@ -133,7 +133,13 @@ def input_kind(path: Path) -> InputKind:
 
 
 def check_input_file(path: str | os.PathLike) -> Path:
-    """An existing, non-empty, readable regular file, else :class:`InputError`."""
+    """An existing, non-empty, readable regular file, else :class:`InputError` (TypeError for no path)."""
+    if not isinstance(path, (str, os.PathLike)):
+        memory = "; an image in memory: Frame.for_image(image), then the stages (or Pipeline.restore, finish)"
+        raise TypeError(
+            f"Pipeline.run and the decoders take a file path, got {type(path).__name__}"
+            + (memory if hasattr(path, "shape") else "")
+        )
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
