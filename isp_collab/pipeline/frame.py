@@ -30,7 +30,7 @@ class Frame:
     Attributes:
         source: the input file.
         kind: ``"raw"`` (a Bayer mosaic from a RAW file or a headerless dump) or ``"rgb"`` (an
-            ordinary sRGB-encoded PNG/JPEG/TIFF).
+            ordinary sRGB-encoded PNG/JPEG/TIFF, its pixels made linear by ``Linearize`` before the stages).
         height, width: size of the mosaic / image in pixels, before ``orientation`` is applied.
         bit_depth: significant bits per sample of the input (8, 10, 12, 14 or 16).
         cfa_pattern: Bayer pattern of the top-left 2x2 block of the mosaic, e.g. ``"RGGB"``; None for an
@@ -75,11 +75,16 @@ class Frame:
 
     @classmethod
     def for_image(cls, image: np.ndarray, *, kind: Literal["raw", "rgb"] = "raw", **fields: Any) -> Frame:
-        """A frame for an (H, W, 3) image already in memory, to run stages on it from Python.
+        """A frame for an (H, W, 3) image already in memory, to run stages on it from Python (its shape is read).
 
-        ``kind="raw"`` (default): linear camera RGB, as the pipeline has it after demosaicking (pass
-        ``wb_gains``, ``optical_center`` or ``cam_to_srgb`` when you know them); ``"rgb"``: an sRGB-encoded
-        picture. ``source`` defaults to ``<array>`` and ``bit_depth`` to 16; other fields as :class:`Frame`.
+        The stages after :class:`~.stages.Linearize` (``LensCorrect``, ``Sharpen``, ``UnsharpMask``, white balance,
+        colour, ``Tone``) take float32 linear RGB, nominally [0, 1]: undo an sRGB encoding first
+        (``srgb_to_linear``, or ``Linearize`` with a ``kind="rgb"`` frame). ``kind="raw"`` (default): the image is
+        linear camera RGB, as the pipeline has it after demosaicking (pass ``wb_gains``, ``optical_center`` or
+        ``cam_to_srgb`` when you know them); ``"rgb"``: it comes from an ordinary sRGB-encoded picture (the frame
+        :class:`~.decode.ImageDecode` makes): ``Linearize`` turns its pixels into linear sRGB (the pipeline does so
+        before the stages), white balance leaves them as they are and ``Encode`` keeps the frame's ``bit_depth``.
+        ``source`` defaults to ``<array>`` and ``bit_depth`` to 16; other fields as :class:`Frame`.
         Raises ValueError, naming the field, for a ``kind``, ``wb_gains``, ``optical_center`` or ``cam_to_srgb`` of
         another value, length or shape (arrays are taken, as tuples of floats).
 
