@@ -81,3 +81,39 @@ def test_make_grid_refuses_fractional_sizes(args):
 
     with pytest.raises(ValueError, match="must be an integer"):
         make_grid(*args)  # returned float tile starts
+
+
+def test_restore_refuses_a_progress_of_another_type_and_a_backend_returning_a_tensor():
+    image = np.full((32, 32, 3), 0.5, np.float32)
+    for progress in ("yes", 1):  # showed a bar, as True does
+        with pytest.raises(TypeError, match=f"progress must be True, False, None or a callable .*, got {progress!r}"):
+            restore(image, create_model("unet-tx", n=1).eval(), progress=progress)
+
+    class TensorBackend:
+        n = tile = None
+        multiple, card = 1, {"n_trained": 1}
+
+        def run(self, stacks):
+            return torch.from_numpy(stacks)
+
+    message = "TensorBackend.run returned a Tensor: a backend returns a numpy array of its input's shape (1, 1, 3,"
+    with pytest.raises(TypeError, match=re.escape(message)):  # was: transpose() takes 2 positional arguments
+        restore(image, TensorBackend(), tile=32)
+
+
+def test_restore_says_a_float64_value_is_past_float32s_range():
+    import warnings
+
+    image = np.full((16, 16, 3), 0.5)
+    image[3, 4, 1] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast's RuntimeWarning, then "contains NaN or infinite values"
+        with pytest.raises(ValueError, match=re.escape("image holds values outside float32's range (|x| up to 1e+300")):
+            restore(image, create_model("unet-tx", n=1).eval(), tile=16)
+
+
+def test_pipeline_run_says_it_takes_a_path_and_what_takes_an_array():
+    from isp_collab.pipeline import Pipeline
+
+    with pytest.raises(TypeError, match=r"^Pipeline\.run and the decoders take a file path, got ndarray; .*for_image"):
+        Pipeline().run(np.zeros((16, 16, 3), np.float32))  # was: a bare TypeError about os.PathLike

@@ -14,7 +14,7 @@ from isp_collab.models import create_model, load_model
 from isp_collab.models.weights import models_dir, shipped_models
 from isp_collab.pipeline import Frame, LensCorrect, Sharpen, linear_to_srgb, srgb_to_linear
 from isp_collab.pipeline.encode import Encode
-from isp_collab.pipeline.stages import Tone, UnsharpMask, WhiteBalance
+from isp_collab.pipeline.stages import ColorCorrect, Tone, UnsharpMask, WhiteBalance
 from isp_collab.restore import restore
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -43,6 +43,26 @@ def test_a_frame_for_an_array_and_a_frame_of_another_size_refused():
             stage(image[:30, :40], frame)
     with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) image"):
         Frame.for_image(image[..., 0])
+
+
+def test_a_frame_for_an_array_refuses_a_bad_kind_centre_or_matrix_naming_the_field():
+    image = np.full((8, 8, 3), 0.25, np.float32)
+    for fields, message in (  # each ran, to fail later in a stage (a cv2.error for the matrix) or not at all
+        ({"kind": "bogus"}, "kind must be 'raw' or 'rgb', got 'bogus'"),
+        ({"optical_center": "mid"}, "optical_center must be 2 finite numbers (x, y) in pixels, got 'mid'"),
+        ({"optical_center": (np.nan, 1)}, "optical_center must be 2 finite numbers (x, y) in pixels"),
+        ({"cam_to_srgb": ((1, 0), (0, 1))}, "cam_to_srgb must be 3 rows of 3 finite numbers, got ((1, 0), (0, 1))"),
+        ({"cam_to_srgb": np.eye(2)}, "cam_to_srgb must be 3 rows of 3 finite numbers, got [[1.0, 0.0], [0.0, 1.0]]"),
+    ):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+            Frame.for_image(image, **fields)
+    frame = Frame.for_image(image, kind="rgb", optical_center=np.array([3, 4.5]), cam_to_srgb=2 * np.eye(3))
+    assert (frame.height, frame.center) == (8, (3.0, 4.5)) and frame.cam_to_srgb == (
+        (2.0, 0.0, 0.0),
+        (0.0, 2.0, 0.0),
+        (0.0, 0.0, 2.0),
+    )
+    np.testing.assert_allclose(ColorCorrect()(image, frame), 0.5)
 
 
 def test_numpy_scalars_are_numbers_and_strings_are_refused_naming_the_setting():

@@ -152,7 +152,8 @@ def test_pixel_cap_is_ours_not_pillows(tmp_path):
         ImageDecode(max_pixels=300_000_000)(huge)
     small = tmp_path / "small.png"
     cv2.imwrite(str(small), np.zeros((20, 30, 3), np.uint8))
-    with pytest.raises(ValueError, match=r"30x20 = 600 pixels exceeds the pixel cap of 10 pixels"):
+    cap = r"30x20 = 600 pixels exceeds the pixel cap of 10 pixels \(raise it with max_pixels / --max-pixels\)$"
+    with pytest.raises(ValueError, match=cap):  # the Python setting too, not the CLI's flag alone
         ImageDecode(max_pixels=10)(small)
 
 

@@ -1,5 +1,6 @@
 """Backends: torch and ONNX Runtime give the same image; static shapes; the caller's model is left alone."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -116,6 +117,15 @@ def test_restore_accepts_a_backend_a_module_and_defaults_n_from_the_card():
     a = restore(img, model, tile=TILE, overlap=8, device="cpu")
     b = restore(img, TorchBackend(model, "cpu"), n=4, tile=TILE, overlap=8)
     assert np.abs(a - b).max() <= 1e-6
+
+
+def test_a_half_or_double_network_restores_float32_images():
+    model = random_model()
+    img = np.random.default_rng(4).random((40, 50, 3), dtype=np.float32)
+    ref = restore(img, model, tile=TILE, overlap=8, device="cpu")
+    for convert, tol in ((torch.nn.Module.double, 1e-6), (torch.nn.Module.half, 1e-2)):  # half: on the CPU too
+        out = restore(img, convert(copy.deepcopy(model)), tile=TILE, overlap=8, device="cpu")  # was: a float32 stack
+        assert out.dtype == np.float32 and np.abs(out - ref).max() <= tol
 
 
 class RecordingBackend:

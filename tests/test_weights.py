@@ -151,6 +151,15 @@ def test_unknown_model_name():
         load_model("no-such-model-xyz")
 
 
+def test_an_empty_name_is_refused_and_the_card_path_loads_like_the_weights_path(saved, monkeypatch):
+    _, out = saved
+    monkeypatch.chdir(out.parent)  # was: the current folder, "card.json: missing model card"
+    with pytest.raises(WeightsError, match=r"^empty model name: pass a shipped model \(.*sharpen-unet-tx-n4.*\) or a"):
+        load_model("")
+    for path in (out / "card.json", out / "model.safetensors"):  # the card was "no such model folder"
+        assert load_model(path).card["n_trained"] == 4 and load_model(str(path)).card["n_trained"] == 4
+
+
 def test_info_cli_prints_table(capsys):
     assert main(["info", "--n", "8"]) == 0
     out = capsys.readouterr().out

@@ -41,11 +41,14 @@ class WeightsError(ValueError):
 
 
 def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
-    """A shipped model name (``sharpen-unet-tx-n4``) or a folder path -> the model folder."""
+    """A shipped model name (``sharpen-unet-tx-n4``), a folder path or the path of its weights or card -> the
+    model folder."""
+    if isinstance(name_or_path, str) and not name_or_path:  # Path("") is the current folder
+        raise WeightsError(f"empty model name: pass a shipped model ({', '.join(shipped_models())}) or a model folder")
     p = Path(name_or_path)
     if p.is_dir():
         return p
-    if p.name == WEIGHTS_FILE and p.parent.is_dir():
+    if p.name in (WEIGHTS_FILE, CARD_FILE) and p.parent.is_dir():
         return p.parent
     shipped = models_dir() / str(name_or_path)
     if shipped.is_dir():
@@ -130,7 +133,8 @@ def config_from_card(card: dict[str, Any]) -> ModelConfig:
 
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> CollaborativeUNet:
-    """Load a shipped or user model in eval mode. Accepts a shipped name or a folder path.
+    """Load a shipped or user model in eval mode. Accepts a shipped name, a folder path, or its
+    ``model.safetensors`` or ``card.json``.
 
     The returned network takes (B, N, 3, H, W) float32 linear RGB at any N; ``model.card`` holds
     the card. Raises :class:`WeightsError` (one line, naming the file) for a missing, truncated or

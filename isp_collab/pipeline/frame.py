@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -29,7 +30,7 @@ class Frame:
     Attributes:
         source: the input file.
         kind: ``"raw"`` (a Bayer mosaic from a RAW file or a headerless dump) or ``"rgb"`` (an
-            ordinary sRGB-encoded PNG/JPEG/TIFF).
+            ordinary sRGB-encoded PNG/JPEG/TIFF, its pixels made linear by ``Linearize`` before the stages).
         height, width: size of the mosaic / image in pixels, before ``orientation`` is applied.
         bit_depth: significant bits per sample of the input (8, 10, 12, 14 or 16).
         cfa_pattern: Bayer pattern of the top-left 2x2 block of the mosaic, e.g. ``"RGGB"``; None for an
@@ -74,11 +75,18 @@ class Frame:
 
     @classmethod
     def for_image(cls, image: np.ndarray, *, kind: Literal["raw", "rgb"] = "raw", **fields: Any) -> Frame:
-        """A frame for an (H, W, 3) image already in memory, to run stages on it from Python.
+        """A frame for an (H, W, 3) image already in memory, to run stages on it from Python (its shape is read).
 
-        ``kind="raw"`` (default): linear camera RGB, as the pipeline has it after demosaicking (pass
-        ``wb_gains``, ``optical_center`` or ``cam_to_srgb`` when you know them); ``"rgb"``: an sRGB-encoded
-        picture. ``source`` defaults to ``<array>`` and ``bit_depth`` to 16; other fields as :class:`Frame`.
+        The stages after :class:`~.stages.Linearize` (``LensCorrect``, ``Sharpen``, ``UnsharpMask``, white balance,
+        colour, ``Tone``) take float32 linear RGB, nominally [0, 1]: undo an sRGB encoding first
+        (``srgb_to_linear``, or ``Linearize`` with a ``kind="rgb"`` frame). ``kind="raw"`` (default): the image is
+        linear camera RGB, as the pipeline has it after demosaicking (pass ``wb_gains``, ``optical_center`` or
+        ``cam_to_srgb`` when you know them); ``"rgb"``: it comes from an ordinary sRGB-encoded picture (the frame
+        :class:`~.decode.ImageDecode` makes): ``Linearize`` turns its pixels into linear sRGB (the pipeline does so
+        before the stages), white balance leaves them as they are and ``Encode`` keeps the frame's ``bit_depth``.
+        ``source`` defaults to ``<array>`` and ``bit_depth`` to 16; other fields as :class:`Frame`.
+        Raises ValueError, naming the field, for a ``kind``, ``wb_gains``, ``optical_center`` or ``cam_to_srgb`` of
+        another value, length or shape (arrays are taken, as tuples of floats).
 
         >>> Frame.for_image(np.zeros((96, 128, 3), np.float32)).width
         128
@@ -96,6 +104,15 @@ class Frame:
             if not usable or min(values) <= 0:
                 raise ValueError(f"wb_gains must be 3 finite positive numbers (R, G, B), got {gains!r}")
             fields["wb_gains"] = tuple(float(g) for g in values)
+        if kind not in ("raw", "rgb"):  # anything else ran as an sRGB picture, the colour stages skipped
+            raise ValueError(f"kind must be 'raw' or 'rgb', got {kind!r}")
+        # checked here, not where a stage fails on them (the lens stage's centre, OpenCV's colour transform)
+        for key, size, what in (
+            ("optical_center", (2,), "2 finite numbers (x, y) in pixels"),
+            ("cam_to_srgb", (3, 3), "3 rows of 3 finite numbers"),
+        ):
+            if fields.get(key) is not None:
+                fields[key] = _float_tuple(fields[key], key, size, what)
         fields.setdefault("source", Path("<array>"))
         fields.setdefault("bit_depth", 16)
         return cls(kind=kind, height=int(shape[0]), width=int(shape[1]), **fields)
@@ -117,6 +134,19 @@ class Frame:
         if self.optical_center is not None:
             return self.optical_center
         return ((self.width - 1) / 2.0, (self.height - 1) / 2.0)
+
+
+def _float_tuple(value: object, name: str, shape: tuple[int, ...], what: str) -> tuple:
+    """``value`` (numbers, nested lists, an array) of ``shape`` as (nested) tuples of floats; ValueError naming
+    ``name`` otherwise (strings, booleans, NaN, another shape)."""
+    a = np.asarray(value, dtype=object)  # ragged rows: another shape
+    if a.shape != shape or not all(
+        isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v) for v in a.flat
+    ):
+        shown = value.tolist() if isinstance(value, np.ndarray) else value  # an array's repr spans lines
+        raise ValueError(f"{name} must be {what}, got {shown!r}")
+    rows = a.astype(float).tolist()
+    return tuple(tuple(r) if isinstance(r, list) else r for r in rows)
 
 
 def cfa_from_colors(colors: np.ndarray) -> CFAPattern:

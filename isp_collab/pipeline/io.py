@@ -133,7 +133,13 @@ def input_kind(path: Path) -> InputKind:
 
 
 def check_input_file(path: str | os.PathLike) -> Path:
-    """An existing, non-empty, readable regular file, else :class:`InputError`."""
+    """An existing, non-empty, readable regular file, else :class:`InputError` (TypeError for no path)."""
+    if not isinstance(path, (str, os.PathLike)):
+        memory = "; an image in memory: Frame.for_image(image), then the stages (or Pipeline.restore, finish)"
+        raise TypeError(
+            f"Pipeline.run and the decoders take a file path, got {type(path).__name__}"
+            + (memory if hasattr(path, "shape") else "")
+        )
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
@@ -154,5 +160,5 @@ def check_pixels(path: Path, height: int, width: int, max_pixels: int | None) ->
         cap = f"{max_pixels / 1e6:.1f} MP" if max_pixels >= 100_000 else f"{max_pixels:,} pixels"
         size = f"{height * width / 1e6:.1f} MP" if max_pixels >= 100_000 else f"{height * width:,} pixels"
         raise InputError(
-            f"{path}: {width}x{height} = {size} exceeds the pixel cap of {cap} (raise it with --max-pixels)"
+            f"{path}: {width}x{height} = {size} exceeds the pixel cap of {cap} (raise it with max_pixels / --max-pixels)"
         )

@@ -70,9 +70,15 @@ def as_float32_image(image: np.ndarray) -> np.ndarray:
             f"image must be float linear RGB, got dtype {image.dtype} (for linear integer samples: subtract the black "
             "level and divide by (white level - black level), e.g. x.astype(np.float32) / 65535; decode sRGB first)"
         )
-    image = np.asarray(image, dtype=np.float32)
+    given = image
+    with np.errstate(over="ignore"):  # float64 past float32's range: said below, not as a cast's RuntimeWarning
+        image = np.asarray(image, dtype=np.float32)
     # a float64 sum of float32 values cannot overflow, and NaN/inf propagate: no H x W x 3 mask needed
     if not np.isfinite(image.sum(dtype=np.float64)):
+        if np.isfinite(given).all():
+            raise ValueError(
+                f"image holds values outside float32's range (|x| up to {np.abs(given).max():.3g}, past 3.4e+38)"
+            )
         raise ValueError("image contains NaN or infinite values")
     return image
 
@@ -216,7 +222,8 @@ def restore(
     without a card, gathers what it is told; ``center`` applies to ``mirror`` only.
 
     Returns ``H x W x 3`` float32 linear RGB. Raises ValueError for bad arguments (TypeError for a ``model``
-    of another type), and when the network returns NaN or infinity.
+    or ``progress`` of another type, or a backend whose ``run`` returns no numpy array), and when the network
+    returns NaN or infinity.
     """
     image = as_float32_image(image)
     for key, value in (("n", n), ("tile", tile), ("overlap", overlap), ("batch_size", batch_size)):
@@ -231,6 +238,8 @@ def restore(
             raise ValueError(f"center must be 2 numbers (x, y) in pixels, got {center!r}")
         if any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in center):
             raise ValueError(f"center must be 2 finite numbers (x, y) in pixels, got {center!r}")
+    if not (progress is None or isinstance(progress, (bool, np.bool_)) or callable(progress)):
+        raise TypeError(f"progress must be True, False, None or a callable progress(done, total), got {progress!r}")
     if exposure_target == 0 and 0 < exposure_level(image) < DARK_LEVEL:  # (black: nothing to restore)
         warnings.warn(  # one text for every frame: Python's filter says it once, not once per frame of a loop
             f"restore: a dark frame (its brightest 1% below {DARK_LEVEL}) restored as is: the networks were trained "
@@ -304,6 +313,11 @@ def restore(
         for group, tiles in iter_batches(image, grid, stacks, n, batch_size):
             check_terminated()  # a SIGTERM whose exception a callback swallowed (isp_collab.signals)
             out = runner.run(tiles)
+            if not isinstance(out, np.ndarray):
+                raise TypeError(
+                    f"{type(runner).__name__}.run returned a {type(out).__name__}: a backend returns a "
+                    f"numpy array of its input's shape {tiles.shape}"
+                )
             if out.shape != tiles.shape:
                 raise ValueError(f"backend returned shape {out.shape} for input {tiles.shape}")
             for s, stack in enumerate(group):

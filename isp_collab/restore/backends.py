@@ -53,7 +53,8 @@ class TorchBackend:
     ``device``: None picks CUDA when available, else CPU. ``channels_last``: None uses the measured
     default for the device type. The network runs on a private copy in eval mode, BatchNorm folded
     into the convolutions, under ``torch.inference_mode``: the caller's module is never modified
-    (device, memory format, train/eval mode, weights).
+    (device, memory format, train/eval mode, weights). A network in another float dtype (``.half()``,
+    ``.double()``) gets the stacks in its dtype and gives float32 back.
     """
 
     def __init__(
@@ -73,6 +74,8 @@ class TorchBackend:
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.model = net
+        # the dtype the network computes in (its first float parameter; float32 for one without)
+        self.dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
         self.n = None  # a torch model runs at any N and tile size
         self.tile = None
         self.multiple = int(getattr(model, "multiple", 1))
@@ -82,7 +85,7 @@ class TorchBackend:
         """``(S, N, 3, T, T)`` float32 linear RGB -> restored, same shape and dtype."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(stacks, dtype=np.float32)).to(self.device, self.dtype)
         with torch.inference_mode():
             y = self.model(x)
         return y.float().cpu().numpy()

@@ -11,7 +11,8 @@ mirror-symmetric about a centre (default: the image centre), which the ``mirror`
 layout with a seam at its centre, one tile more than the other for about half of them (a 999x999 image: 64
 192-px tiles against 49); even lengths never gain, so their grid is the same either way. Blending multiplies each restored tile by a separable window (flat
 in the middle, a Hann taper over the overlap) and divides by the accumulated window weight, so
-any window and any uneven overlap gives exact results: an identity network returns the input.
+any window and any uneven overlap gives the input back: an identity network returns it to float32
+rounding (a few ulp; up to 1.8e-7 measured on [0, 1] images, 4e-8 on average where not exact).
 
 Numpy only (no torch): an ONNX-only consumer can use this module.
 """
