@@ -11,6 +11,7 @@ from test_bench_guards import _images
 from test_bench_runs import _fake_model
 
 import isp_collab.bench.speed as speed
+import isp_collab.bench.speed_specs as speed_specs
 import isp_collab.training.report as training_report
 from isp_collab.bench import plots, report, tune
 from isp_collab.bench.data import VAL_DIR, load_images, read_srgb
@@ -54,7 +55,7 @@ def test_training_with_images_is_suffixed_and_evaluates_the_trained_n(tmp_path):
 @pytest.mark.filterwarnings("ignore:No artists with labels")
 def test_speed_plot_and_labels_follow_the_others(tmp_path, monkeypatch):
     model = _fake_model(tmp_path / "models" / "mine-n4", 4, "sharpen")
-    assert [s.label for s in speed.model_specs([model])] == ["mine-n4"]
+    assert [s.label for s in speed_specs.model_specs([model])] == ["mine-n4"]
     fake = speed.SpeedResult(threads=1, size=64, reps=1, models=[], latency=[], classical=[], matmul={}, skipped=[])
     monkeypatch.setattr(speed, "run_speed", lambda *a, **k: fake)
     images = _images(tmp_path / "imgs", [(64, 64)])

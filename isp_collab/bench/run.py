@@ -284,17 +284,16 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
 
 def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     """Cost tables + latency_vs_params.png."""
-    from . import speed
+    from . import speed, speed_specs
 
-    specs = speed.model_specs(opts.models)
-    if opts.quick and not opts.models and len(specs) > 1:
-        opts.say(f"speed: quick mode times {specs[0].label} only (name others with --models)")
-        specs = specs[:1]
+    specs, trimmed = speed_specs.specs_to_time(opts.models, opts.quick)
+    if trimmed:
+        opts.say(trimmed)
     params, _, _ = classical_params(opts)
     result = speed.run_speed(
         specs,
         threads=opts.threads,
-        size=opts.size or (128 if opts.quick else speed.DEFAULT_SIZE),
+        size=opts.size or speed_specs.default_size(specs, opts.quick),
         reps=2 if opts.quick else 5,
         matmul_n=256 if opts.quick else 2048,
         classical_params=params,
@@ -304,7 +303,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"))
     how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
     how += (
-        f"- this run: {result.size}x{result.size} image ({speed.tiling_note(result.size)}), {result.reps} timed runs, "
+        f"- this run: {result.size}x{result.size} image ({speed_specs.tiling_note(result.size)}), {result.reps} timed runs, "
         f"{result.threads} thread(s); "
         f"1-min load average {result.load[0]:.1f} before, {result.load[1]:.1f} after on {os.cpu_count()} CPUs "
         "(a load above the thread count means other processes shared the cores and the times are pessimistic)."

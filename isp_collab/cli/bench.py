@@ -91,8 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="PX",
-        help="speed, all: side of the square image whose restore is timed (default 512, 128 with --quick); the "
-        "tiles of a small image cover more than its pixels, so a camera-sized --size 2048 gives lower ms/MP",
+        help="speed, all: side of the square image whose restore is timed (default 512, 128 with --quick, larger "
+        "where a model's N needs more tiles); the tiles of a small image cover more than its pixels, so a "
+        "camera-sized --size 2048 gives lower ms/MP. A size whose 256-px tiles are fewer than a model's N is "
+        "refused: torch would run fewer tiles per stack than the static-N ONNX export",
     )
     p.add_argument(
         "--models",
@@ -184,6 +186,12 @@ def run(args: argparse.Namespace) -> int:
         if not ok:  # the published Polyblur rows and tuned parameters would be dropped
             raise CLIError(f"{why}; it is needed to regenerate the published {BENCH_DIR / 'RESULTS.md'}")
     _check_inputs(args)  # models, their lenses, device, images: before anything is written
+    if args.size is not None:  # a stack the image's tiles cannot fill: torch caps it, a static-N export repeats tiles
+        from ..bench.speed_specs import size_refusal, specs_to_time
+
+        refusal = size_refusal(specs_to_time(args.models, args.quick)[0], args.size)
+        if refusal is not None:
+            raise CLIError(refusal)
     if out is not None and args.action in USES_PARAMS:
         check_params_not_quick(BenchOptions(out=out, quick=args.quick, images=args.images))
     if out is None:
