@@ -25,7 +25,7 @@ import torch
 from isp_collab.bench.data import load_images
 from isp_collab.bench.metrics import psnr
 from isp_collab.bench.protocol import center_crop, degrade, kernel_for, linearise
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import check_section, md_table, publish
 from isp_collab.models import load_model
 from isp_collab.restore import TorchBackend, restore
 from isp_collab.restore.exposure import EXPOSURE_TARGET, exposure_level
@@ -41,7 +41,14 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256, help="centre crop of each photo (px)")
     ap.add_argument("--section", help="RESULTS.md section to write")
     ap.add_argument("--note", default="", help="markdown paragraph above the table")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args()
+    check_section(args.results, args.section, args.overwrite)
     torch.set_num_threads(2)
     warnings.filterwarnings("ignore", message="restore: a dark frame")  # the "as is" arm runs them on purpose
 
@@ -88,11 +95,8 @@ def main() -> None:
         f"blurs, centre crops of {args.crop} px; in brackets the change over the blurry input. Exposure target "
         f"p = {target:.3f}."
     )
-    print(caption + "\n\n" + table)
-    if args.section:
-        write_section(
-            RESULTS, args.section, f"{args.note}\n\n{caption}\n\n{table}" if args.note else f"{caption}\n\n{table}"
-        )
+    body = "\n\n".join(([args.note] if args.note else []) + [caption, table])
+    publish(body, args.results, args.section, args.overwrite)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import torch
 from isp_collab.bench.data import load_images
 from isp_collab.bench.protocol import degradation_names
 from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, stack_sizes, summarise
-from isp_collab.bench.report import md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish
 from isp_collab.models import read_card
 from isp_collab.restore import default_tile
 
@@ -86,12 +86,18 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--note", default="", help="markdown paragraph put above the table")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args(argv)
+    check_section(args.results, args.section, args.overwrite)
     torch.set_num_threads(args.threads)
     table, seconds = measure(args.models, args.images, args.crop, args.max_images)
     how = f"Mean PSNR (dB, linear RGB) over the photos, {seconds:.0f} s on {args.threads} CPU thread(s)."
     body = "\n\n".join(([args.note] if args.note else []) + [how, table])
-    publish(body, args.results, args.section)
+    publish(body, args.results, args.section, args.overwrite)
     return body
 
 

@@ -285,7 +285,7 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
     The published benchmarks/ is exempt: it is regenerated in place and kept under version control.
     """
     from ..bench.options import BenchOptions
-    from ..bench.report import read_section
+    from ..bench.report import held_sections
     from . import CLIError
 
     opts = BenchOptions(out=out, images=args.images)  # for the section names, suffixed for --images
@@ -298,13 +298,7 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
             f"{existing[0]}: already exists ({len(existing)} of the files `bench {args.action}` writes are in {out}); "
             "pass --overwrite to replace them, or another --out DIR"
         )
-    if not results.is_file():
-        return
-    try:
-        text = results.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise CLIError(f"{results}: cannot read ({e.strerror})") from None
-    held = [s for s in map(opts.section, ACTION_SECTIONS[args.action]) if read_section(text, s) is not None]
+    held = held_sections(results, [opts.section(s) for s in ACTION_SECTIONS[args.action]])
     if held:
         raise CLIError(
             f"{results}: already holds section(s) {', '.join(held)} of an earlier run; "
