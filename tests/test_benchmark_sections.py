@@ -67,3 +67,15 @@ def test_every_section_bench_writes_is_kept_from_the_scripts():
 
     written = {s for sections in (*ACTION_SECTIONS.values(), *ACTION_ALSO_WRITES.values()) for s in sections}
     assert written | {"machine"} <= set(OWNED_SECTIONS)
+
+
+def test_a_file_whose_markers_do_not_pair_up_is_refused_even_with_overwrite(tmp_path, capsys, load_benchmark):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("<!-- section:mine -->\nold\n<!-- section:other -->\nkept\n<!-- /section:other -->\n")
+    before = results.read_text()
+    module = load_benchmark("stack_at_inference")
+    with pytest.raises(SystemExit) as stop:
+        module.main(["m@4", "--section", "mine", "--results", str(results), "--overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and "`<!-- section:other -->` opens inside section mine" in err
+    assert results.read_text() == before

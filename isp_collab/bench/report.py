@@ -2,7 +2,9 @@
 
 RESULTS.md is shared: other parts of the project (training, restore, export, pipeline) write their
 own sections. Every section is delimited by ``<!-- section:NAME -->`` ... ``<!-- /section:NAME -->``;
-:func:`write_section` replaces only the named section (or appends it), so the rest is preserved.
+:func:`write_section` replaces only the named section (or appends it), so the rest is preserved. A file
+whose markers do not pair up (unclosed, nested, repeated) is refused (:func:`check_markers`): a merge would
+take everything up to the next closing marker for the section.
 """
 
 from __future__ import annotations
@@ -81,12 +83,66 @@ def read_section(text: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
+_MARKER = re.compile(r"<!-- (/?)section:([A-Za-z0-9_.-]+) -->")
+
+
+def check_markers(text: str, path: str | Path) -> None:
+    """Refuse (ValueError, one line naming ``path`` and the marker) section markers that do not pair up.
+
+    An unclosed, nested or duplicated section would make a later merge replace (or drop) every section
+    from its opening marker to the next closing one: each section must open once and close before the next opens.
+    """
+    open_at: tuple[str, int] | None = None
+    seen: dict[str, int] = {}
+    for m in _MARKER.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        closing, name = m.group(1) == "/", m.group(2)
+        if closing:
+            if open_at is None or open_at[0] != name:
+                inside = f" inside section {open_at[0]} (line {open_at[1]})" if open_at else ""
+                raise ValueError(f"{path}: line {line}: `{m.group(0)}` closes no open section{inside}; fix the markers")
+            open_at = None
+            continue
+        if open_at is not None:
+            raise ValueError(
+                f"{path}: line {line}: `{m.group(0)}` opens inside section {open_at[0]}, unclosed since line "
+                f"{open_at[1]}; fix the markers"
+            )
+        if name in seen:
+            raise ValueError(
+                f"{path}: line {line}: `{m.group(0)}` opens section {name} again (first at line {seen[name]}); fix the markers"
+            )
+        seen[name] = line
+        open_at = (name, line)
+    if open_at is not None:
+        raise ValueError(
+            f"{path}: line {open_at[1]}: `<!-- section:{open_at[0]} -->` is never closed by "
+            f"`<!-- /section:{open_at[0]} -->`; fix the markers"
+        )
+
+
+def read_results(path: str | Path) -> str | None:
+    """The text of the Markdown file ``path`` (None when absent), its section markers checked (:func:`check_markers`).
+
+    Raises ValueError (one line naming the file) when it cannot be read or its markers do not pair up.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+    check_markers(text, path)
+    return text
+
+
 def write_section(path: str | Path, name: str, body: str) -> Path:
-    """Replace (or append) one section of the Markdown file ``path``, atomically."""
+    """Replace (or append) one section of the Markdown file ``path``, atomically (refused when its markers do not pair up)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text() if path.is_file() else HEADER
-    new = merge_section(text, name, body)
+    text = read_results(path)
+    new = merge_section(HEADER if text is None else text, name, body)
     from ..atomic import atomic_write_bytes
 
     # temp + fsync + rename with the usual permissions (a bare NamedTemporaryFile would leave 0600)
@@ -96,16 +152,10 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
 def held_sections(results: str | Path, names: Sequence[str]) -> list[str]:
     """The sections of ``names`` that the Markdown file ``results`` already holds (none when it does not exist).
 
-    Raises ValueError (one line naming the file) when it cannot be read.
+    Raises ValueError (one line naming the file) when it cannot be read or its markers do not pair up.
     """
-    results = Path(results)
-    if not results.is_file():
-        return []
-    try:
-        text = results.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise ValueError(f"{results}: cannot read ({e.strerror})") from None
-    return [name for name in names if read_section(text, name) is not None]
+    text = read_results(results)
+    return [] if text is None else [name for name in names if read_section(text, name) is not None]
 
 
 def section_owner(name: str) -> str | None:
@@ -124,7 +174,10 @@ def section_refusal(results: str | Path, name: str, overwrite: bool = False) -> 
         _markers(name)
     except ValueError as e:
         return f"--section {e}"
-    held = held_sections(results, [name])  # reads the file: an unreadable one is refused even with --overwrite
+    try:  # an unreadable file, or one whose markers do not pair up, is refused even with --overwrite
+        held = held_sections(results, [name])
+    except ValueError as e:
+        return str(e)
     if overwrite:
         return None
     owner = section_owner(name)

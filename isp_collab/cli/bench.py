@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.inputs import unused_flag
     from ..bench.options import BenchOptions
     from ..bench.params import check_params_not_quick
+    from ..bench.report import read_results
     from ..bench.rollback import all_or_nothing
     from ..bench.run import (
         bench_kernels,
@@ -177,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and not args.overwrite:
         _refuse_published(args, out, BENCH_DIR)
         _refuse_replacing(args, out, BENCH_DIR)
+    if out is not None:  # section markers that do not pair up: a merge would drop sections, so refused now
+        read_results(BenchOptions(out=out, images=args.images).results)
     # the published sections themselves (--images writes sections and plots of its own names)
     publishing = out is not None and out.resolve() == BENCH_DIR.resolve() and not args.quick and args.images is None
     if publishing and args.action in USES_POLYBLUR:
