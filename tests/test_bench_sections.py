@@ -193,3 +193,18 @@ def test_an_unclosed_marker_refuses_a_run_even_with_overwrite(tmp_path, capsys, 
         and f"{out / 'RESULTS.md'}: line 3: `<!-- section:mine -->` opens inside section kernel-estimation" in err
     )
     assert (out / "RESULTS.md").read_text() == text and sorted(p.name for p in out.iterdir()) == ["RESULTS.md"]
+
+
+def test_a_missing_polyblur_is_said_in_the_section_and_the_machine_row(tmp_path, monkeypatch):
+    from isp_collab.bench import classical
+    from isp_collab.bench.report import read_section
+
+    why = "polyblur is not usable (ModuleNotFoundError: No module named 'polyblur'); install the bench extra"
+    monkeypatch.setattr(classical, "polyblur_status", lambda: (False, why))
+    assert main(["bench", "quality", "--quick", "--models", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    quality = read_section(text, "quality")
+    assert "| Polyblur |" not in quality and f"Polyblur was not run: {why}." in quality
+    assert "polyblur: " not in quality  # no tuned parameters claimed for a method that did not run
+    row = next(line for line in read_section(text, "machine").splitlines() if line.startswith("| `quality` |"))
+    assert "Polyblur not run" in row

@@ -142,6 +142,9 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     methods = classical.classical_methods(params)
     names = _models_of(opts, "sharpen")
     notes = []
+    no_polyblur = None if "Polyblur" in methods else classical.polyblur_status()[1]
+    if no_polyblur:  # the row is missing: the section says why, not only the console
+        notes.append(f"Polyblur was not run: {no_polyblur}.")
     if not names:
         whose = "among --models" if opts.models is not None else "shipped yet"
         notes.append(f"No sharpening model {whose}: the network rows appear for models whose card task is `sharpen`.")
@@ -214,7 +217,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
             else ""
         )
         + f". Classical rows use the tuned "
-        f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items())}). "
+        f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items() if k != 'polyblur' or not no_polyblur)}). "
         f"{opts.threads} CPU thread(s); mean seconds per image: "
         + ", ".join(f"{m} {s:.2f}" for m, s in sec.items())
         + f". Total {seconds:.0f} s."
@@ -224,7 +227,9 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(
         opts.results, opts.section("quality"), sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
     )
-    opts.measured[opts.section("quality")] = device if names else "- (classical rows only)"
+    opts.measured[opts.section("quality")] = (device if names else "- (classical rows only)") + (
+        "; Polyblur not run (see the section)" if no_polyblur else ""
+    )
     opts.say(f"quality: wrote section {opts.section('quality')} and {', '.join(plots)} in {opts.out} ({seconds:.0f} s)")
     for m, per in psnr_t.items():
         opts.say(f"  {m:28s} mean PSNR {per['mean']:.2f} dB  SSIM {ssim_t[m]['mean']:.4f}")
@@ -316,7 +321,8 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(
         opts.results, opts.section("speed"), sections.speed_section(result, plot.name, how, opts.quick)
     )
-    opts.measured[opts.section("speed")] = "per runtime (see the section)"
+    no_polyblur = any(s.startswith("Polyblur:") for s in result.skipped)
+    opts.measured[opts.section("speed")] = "per runtime (see the section)" + ("; Polyblur not run" * no_polyblur)
     opts.say(f"speed: wrote section {opts.section('speed')} and {plot.name} in {opts.out}")
     return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}
 
