@@ -45,7 +45,8 @@ def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
         for k, name in enumerate(e.kernel_names):
             ax.plot(e.ns, per[k], "-", lw=1, alpha=0.6, label=name.replace("kernel", "k"))
         ax.errorbar(e.ns, e.mean(), yerr=e.std_of_mean(), fmt="k-o", lw=2.5, label="mean", capsize=3)
-        ax.axvline(e.saturation_n(), color="grey", ls=":", lw=1)
+        if e.saturation_n() is not None:  # none drawn where no N up to the largest saturates
+            ax.axvline(e.saturation_n(), color="grey", ls=":", lw=1)
         ax.set_xscale("log", base=2)
         ax.set_xticks(e.ns, [str(n) for n in e.ns])
         ax.set_xlabel("N (pairs sharing the kernel)")

@@ -76,14 +76,15 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
         e.boundary: {
             "ns": e.ns,
             "mean_ksim": [round(float(v), 4) for v in e.mean()],
-            "saturation_n": e.saturation_n(),
+            "saturation_n": e.saturation_n(),  # None: not saturated by the largest N
             "within_best_n": e.within_best_n(),
         }
         for e in experiments
     }
-    for b, s in summary.items():
+    for e in experiments:
+        s = summary[e.boundary]
         opts.say(
-            f"kernels [{b}]: mean KSIM {dict(zip(s['ns'], s['mean_ksim'], strict=True))}; saturates at N={s['saturation_n']}"
+            f"kernels [{e.boundary}]: mean KSIM {dict(zip(s['ns'], s['mean_ksim'], strict=True))}; {e.saturation_text()}"
         )
     opts.measured[opts.section("kernel-estimation")] = "- (numpy)"
     opts.say(f"kernels: wrote {plot} and section kernel-estimation of {opts.results} ({seconds:.0f} s)")
