@@ -177,3 +177,16 @@ def test_latency_plot_gives_models_of_one_size_a_column_each(tmp_path, monkeypat
         "onnx-fp32",
         "torch",
     ]
+
+
+def test_a_rerun_removes_the_plots_of_its_section_it_no_longer_draws(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("psnr_vs_n.png", "psnr_vs_n-val-1a2b3c.png", "ksim_vs_n.png", "mine.png"):
+        (out / name).write_bytes(b"an earlier run's plot")
+    # no sharpening model: no PSNR-vs-N plot, so the earlier one would sit beside a section that does not link it
+    assert main(["bench", "quality", "--quick", "--models", "--out", str(out), "--overwrite"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "psnr_vs_n.png" not in names and "psnr_vs_n.png" not in (out / "RESULTS.md").read_text()
+    for kept in ("psnr_vs_n-val-1a2b3c.png", "ksim_vs_n.png", "mine.png", "psnr_vs_sigma.png", "crops.png"):
+        assert kept in names  # other images' and other sections' plots, and the ones this run drew

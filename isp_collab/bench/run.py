@@ -40,6 +40,19 @@ def write_machine(opts: BenchOptions) -> None:
     report.write_section(opts.results, "machine", body)
 
 
+def remove_unlinked(opts: BenchOptions, body: str, stems: tuple[str, ...]) -> None:
+    """Remove the plots of ``stems`` (this section's own, named for these images) that ``body`` no longer links.
+
+    A re-run that draws fewer plots (no sharpening model, no lens curve) would otherwise leave an earlier run's
+    plot beside a RESULTS.md that no longer says what it shows.
+    """
+    for stem in stems:
+        plot = opts.file(stem, ".png")
+        if f"]({plot.name})" not in body and plot.is_file() and not plot.is_symlink():
+            plot.unlink()
+            opts.say(f"removed {plot.name}: an earlier run's plot this section no longer shows")
+
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -225,9 +238,9 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     )
     if opts.quick:
         how = "**Quick run (machinery check, not the reported numbers).** " + how
-    report.write_section(
-        opts.results, opts.section("quality"), sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
-    )
+    body = sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
+    report.write_section(opts.results, opts.section("quality"), body)
+    remove_unlinked(opts, body, ("psnr_vs_sigma", "psnr_vs_n", "crops"))
     opts.measured[opts.section("quality")] = (device if names else "- (classical rows only)") + (
         "; Polyblur not run (see the section)" if no_polyblur else ""
     )
@@ -363,6 +376,7 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
         )
         opts.say(f"training: no trained model {whose}; section left as a placeholder")
     report.write_section(opts.results, opts.section("training"), f"{TRAINING_HEADING}\n\n{body}")
+    remove_unlinked(opts, body, ("training_sharpen", "training_lens"))
     if rows:
         how = (
             f"Evaluation only ({seconds:.0f} s, networks on {device}, {opts.threads} CPU thread(s)): the training "
