@@ -149,13 +149,27 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     return atomic_write_bytes(path, new.encode("utf-8"), overwrite=True)
 
 
-def held_sections(results: str | Path, names: Sequence[str]) -> list[str]:
+#: How a section that measured nothing (no model of its kind) opens, after its heading.
+NOT_MEASURED = "Not measured: "
+
+
+def is_placeholder(body: str) -> bool:
+    """Whether a section ``body`` is a placeholder: it says, past its heading, that nothing was measured."""
+    text = body.strip()
+    if text.startswith("## "):
+        text = text.split("\n\n", 1)[-1] if "\n\n" in text else ""
+    return text.startswith(NOT_MEASURED)
+
+
+def held_sections(results: str | Path, names: Sequence[str], placeholders: bool = True) -> list[str]:
     """The sections of ``names`` that the Markdown file ``results`` already holds (none when it does not exist).
 
+    ``placeholders=False`` leaves out those that measured nothing (:func:`is_placeholder`): a run may fill them in.
     Raises ValueError (one line naming the file) when it cannot be read or its markers do not pair up.
     """
     text = read_results(results)
-    return [] if text is None else [name for name in names if read_section(text, name) is not None]
+    bodies = {} if text is None else {name: read_section(text, name) for name in names}
+    return [n for n, b in bodies.items() if b is not None and (placeholders or not is_placeholder(b))]
 
 
 def section_owner(name: str) -> str | None:

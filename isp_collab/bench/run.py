@@ -269,7 +269,7 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
         whose = "among --models" if opts.models is not None else "shipped"
         body = (
             "## Lens correction: PSNR (dB) by field region (paper Table 3 layout)\n\n"
-            f"Not measured: no lens model {whose} (card task `lens`). "
+            f"{report.NOT_MEASURED}no lens model {whose} (card task `lens`). "
             "The code path is `isp_collab.bench.lens.run_lens`.\n"
         )
         report.write_section(opts.results, opts.section("lens"), body)
@@ -371,7 +371,7 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
     if not body.strip():
         whose = "among --models" if opts.models is not None else "shipped"
         body = (
-            f"Not measured: no trained model {whose} (a card.json with a `validation` record, as "
+            f"{report.NOT_MEASURED}no trained model {whose} (a card.json with a `validation` record, as "
             "`isp-collab train` writes).\n"
         )
         opts.say(f"training: no trained model {whose}; section left as a placeholder")

@@ -301,7 +301,8 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
             f"{existing[0]}: already exists ({len(existing)} of the files `bench {args.action}` writes are in {out}); "
             "pass --overwrite to replace them, or another --out DIR"
         )
-    held = held_sections(results, [opts.section(s) for s in ACTION_SECTIONS[args.action]])
+    # a placeholder ("Not measured: no lens model") of an earlier run is there to be filled in: it does not block
+    held = held_sections(results, [opts.section(s) for s in ACTION_SECTIONS[args.action]], placeholders=False)
     if held:
         raise CLIError(
             f"{results}: already holds section(s) {', '.join(held)} of an earlier run; "
