@@ -19,13 +19,11 @@ from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
 from .params import classical_params, rel_path
 from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
+from .run_training import COLLAB_GAIN_HEADING, TRAINING_HEADING, bench_training  # noqa: F401 (the CLI's drivers)
 from .timing import set_threads
 
 #: The benchmark image of the before/after figure (fine detail and strong edges).
 FIGURE_IMAGE = "set5/butterfly"
-#: Headings of the sections of ``bench training`` (every section opens with its own ``##`` heading).
-TRAINING_HEADING = "## Training: validation PSNR of the models (from their card.json and train_log.jsonl)"
-COLLAB_GAIN_HEADING = "## Collaboration gain vs tile and stack size (evaluation only)"
 
 
 def write_machine(opts: BenchOptions) -> None:
@@ -38,19 +36,6 @@ def write_machine(opts: BenchOptions) -> None:
     old = report.read_section(opts.results.read_text(), "machine") if opts.results.is_file() else None
     body = report.machine_section(report.machine_info(opts.threads), opts.measured, old)
     report.write_section(opts.results, "machine", body)
-
-
-def remove_unlinked(opts: BenchOptions, body: str, stems: tuple[str, ...]) -> None:
-    """Remove the plots of ``stems`` (this section's own, named for these images) that ``body`` no longer links.
-
-    A re-run that draws fewer plots (no sharpening model, no lens curve) would otherwise leave an earlier run's
-    plot beside a RESULTS.md that no longer says what it shows.
-    """
-    for stem in stems:
-        plot = opts.file(stem, ".png")
-        if f"]({plot.name})" not in body and plot.is_file() and not plot.is_symlink():
-            plot.unlink()
-            opts.say(f"removed {plot.name}: an earlier run's plot this section no longer shows")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -134,13 +119,6 @@ def bench_tune(opts: BenchOptions) -> dict[str, Any]:
     return record
 
 
-def _models_of(opts: BenchOptions, task: str) -> list[str]:
-    """``--models`` of ``task`` (card task), else the shipped models of ``task``."""
-    from . import quality
-
-    return (quality.shipped_by_task() if opts.models is None else quality.by_task(opts.models))[task]
-
-
 def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     """Sharpening table + lens table + plots (psnr_vs_sigma, psnr_vs_n, crops)."""
     from . import classical, quality
@@ -154,7 +132,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     degs = degradation_names((2.0,)) if opts.quick else degradation_names()
     params, record, params_path = classical_params(opts)
     methods = classical.classical_methods(params)
-    names = _models_of(opts, "sharpen")
+    names = opts.models_of("sharpen")
     notes = []
     no_polyblur = None if "Polyblur" in methods else classical.polyblur_status()[1]
     if no_polyblur:  # the row is missing: the section says why, not only the console
@@ -240,7 +218,7 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
         how = "**Quick run (machinery check, not the reported numbers).** " + how
     body = sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
     report.write_section(opts.results, opts.section("quality"), body)
-    remove_unlinked(opts, body, ("psnr_vs_sigma", "psnr_vs_n", "crops"))
+    opts.remove_unlinked(body, ("psnr_vs_sigma", "psnr_vs_n", "crops"))
     opts.measured[opts.section("quality")] = (device if names else "- (classical rows only)") + (
         "; Polyblur not run (see the section)" if no_polyblur else ""
     )
@@ -264,7 +242,7 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
     from . import lens
     from .quality import model_label
 
-    names = _models_of(opts, "lens")
+    names = opts.models_of("lens")
     if not names:
         whose = "among --models" if opts.models is not None else "shipped"
         body = (
@@ -339,56 +317,3 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     opts.measured[opts.section("speed")] = "per runtime (see the section)" + ("; Polyblur not run" * no_polyblur)
     opts.say(f"speed: wrote section {opts.section('speed')} and {plot.name} in {opts.out}")
     return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}
-
-
-def bench_training(opts: BenchOptions) -> dict[str, Any]:
-    """Training tables/curves from the cards (shipped, or ``--models``), and the collaboration gain vs tile and stack size.
-
-    Everything is measured before a section is written.
-    """
-    from ..training.report import training_section
-    from .collab_gain import collab_gain_markdown, collab_gain_table
-    from .inputs import COLLAB_TILES
-
-    set_threads(opts.threads)
-    device = opts.device_name
-    images = str(opts.images or VAL_DIR)
-    tiles, max_images = COLLAB_TILES[opts.quick], (2 if opts.quick else 19)
-    models = _models_of(opts, "sharpen")
-    opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only, on {device})")
-    t0 = time.perf_counter()
-    rows = (
-        collab_gain_table(
-            [images], tiles=tiles, max_images=max_images, models=models, device=device, progress=not opts.quick
-        )
-        if models
-        else []
-    )
-    seconds = time.perf_counter() - t0
-    whose = "models/*" if opts.models is None else "the --models folders'"
-    opts.say(f"training: validation tables and curves from {whose} card.json + train_log.jsonl")
-    body = training_section(opts.out, opts.models, plot_path=lambda task: opts.file(f"training_{task}", ".png"))
-    if not body.strip():
-        whose = "among --models" if opts.models is not None else "shipped"
-        body = (
-            f"{report.NOT_MEASURED}no trained model {whose} (a card.json with a `validation` record, as "
-            "`isp-collab train` writes).\n"
-        )
-        opts.say(f"training: no trained model {whose}; section left as a placeholder")
-    report.write_section(opts.results, opts.section("training"), f"{TRAINING_HEADING}\n\n{body}")
-    remove_unlinked(opts, body, ("training_sharpen", "training_lens"))
-    if rows:
-        how = (
-            f"Evaluation only ({seconds:.0f} s, networks on {device}, {opts.threads} CPU thread(s)): the training "
-            f"validation protocol (photos of `{rel_path(Path(images), opts.out)}` unprocessed to linear RGB with a fixed "
-            "seed, isotropic Gaussian blur σ ∈ {1, 2, 3, 4}, demosaicking residual noise), "
-            f"{rows[0]['tiles_per_image']} tiles per photo; each cell is the mean PSNR "
-            "over σ (dB, linear RGB, tile minus a border of min(8, tile/8) px). 'stack at test' = how many tiles "
-            "of one photo the network restores together (same weights); `(trained)` marks the model's trained N."
-        )
-        if opts.quick:
-            how = "**Quick run (machinery check, not the reported numbers).** " + how
-        body = f"{COLLAB_GAIN_HEADING}\n\n{how}\n\n{collab_gain_markdown(rows)}"
-        report.write_section(opts.results, opts.section("collab-gain"), body)
-        opts.measured[opts.section("collab-gain")] = device
-    return {"collab_gain": rows}
