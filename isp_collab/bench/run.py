@@ -18,7 +18,7 @@ from .data import VAL_DIR, load_levin_kernels
 from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
 from .params import classical_params, rel_path
-from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
+from .plots import QUICK, plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
 from .run_training import COLLAB_GAIN_HEADING, TRAINING_HEADING, bench_training  # noqa: F401 (the CLI's drivers)
 from .timing import set_threads
 
@@ -39,6 +39,13 @@ def write_machine(opts: BenchOptions) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def _ran_note(n: int, ran: list[int]) -> str:
+    """``" (ran at N=1)"`` (``"N=1-3"`` over images of several sizes) where a model trained at ``n`` ran at fewer."""
+    if min(ran) >= n:
+        return ""
+    return f" (ran at N={min(ran)}{f'-{max(ran)}' if max(ran) > min(ran) else ''})"
 
 
 def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
@@ -64,7 +71,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     ]
     seconds = time.perf_counter() - t0
     plot = opts.file("ksim_vs_n", ".png")
-    plot_ksim(experiments, plot)
+    plot_ksim(experiments, plot, opts.quick)
     report.write_section(
         opts.results,
         opts.section("kernel-estimation"),
@@ -159,29 +166,38 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
     section = sections.classical_section(record, rel_path(params_path, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
+    shapes = [(min(im.srgb.shape[0], crop or 1 << 30), min(im.srgb.shape[1], crop or 1 << 30)) for im in ims]
+
+    def ran(label: str) -> list[int]:  # restore caps a stack at the image's tile count under max pooling
+        n = int(cards[label]["n_trained"])
+        return quality.stack_sizes(shapes, n, device=device) if cards[label].get("pooling", "max") == "max" else [n]
+
     plots = []
-    p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
+    p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"), opts.quick)
     plots.append(p.name)
     if names:  # one line per family of one recipe apart from N: never a curve across unrelated networks
         families = [
-            [(int(cards[lb]["n_trained"]), psnr_t[lb]["mean"], lb) for lb in map(quality.model_label, family)]
+            [
+                (n := int(cards[lb]["n_trained"]), psnr_t[lb]["mean"], lb + _ran_note(n, ran(lb)))
+                for lb in map(quality.model_label, family)
+            ]
             for family in quality.recipe_families(names)
         ]
         baselines = {m: psnr_t[m]["mean"] for m in psnr_t if m not in cards}
-        p = plot_psnr_vs_n(families, baselines, opts.file("psnr_vs_n", ".png"))
+        p = plot_psnr_vs_n(families, baselines, opts.file("psnr_vs_n", ".png"), opts.quick)
         plots.append(p.name)
     for key, outs in kept.items():
         image, deg = key.rsplit(" ", 1)
         scores = {r.method: r.psnr for r in rows if r.image == image and r.degradation == deg}
         p = plot_crops(
             outs,
-            f"{key} (centre crop, shown in sRGB)",
+            f"{key} (centre crop, shown in sRGB)" + QUICK * opts.quick,
             opts.file("crops", ".png"),
             crop=64 if opts.quick else 128,
             scores=scores,
+            scored=f"crop ≤ {crop} px" if crop else "whole image",
         )
         plots.append(p.name)
-    shapes = [(min(im.srgb.shape[0], crop or 1 << 30), min(im.srgb.shape[1], crop or 1 << 30)) for im in ims]
     # restore caps a stack at the image's tile count under max pooling (more would only repeat tiles)
     ns = sorted(
         {int(c["n_trained"]) for c in cards.values() if int(c["n_trained"]) > 1 and c.get("pooling", "max") == "max"}
@@ -297,7 +313,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
         images=opts.load(max_images=1),
         progress=opts.say,
     )
-    plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"))
+    plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"), opts.quick)
     how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
     how += (
         f"- this run: {result.size}x{result.size} image ({speed_specs.tiling_note(result.size)}), {result.reps} timed runs, "
