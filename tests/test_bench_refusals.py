@@ -196,3 +196,16 @@ def test_the_quick_size_fills_the_largest_stack_timed(tmp_path, monkeypatch):
         Count.ran = []
         restore(np.zeros((side, side, 3), np.float32), Count(), n=8, strategy="spread", tile=256, overlap=32)
         assert (min(Count.ran) == 8) is full
+
+
+def test_the_readme_states_the_refusals_as_the_code_makes_them():
+    from pathlib import Path
+
+    from isp_collab.bench.lens import min_lens_side
+    from isp_collab.bench.metrics import DEFAULT_BORDER
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    into_published = readme[readme.index("The default `--out` is `benchmarks/`") :].split("use `--out DIR`")[0]
+    for flag in ("--models", "--images", "--device", "--threads", "--size", "--quick"):  # _refuse_published's
+        assert f"`{flag}" in into_published, flag
+    assert f"{min_lens_side(DEFAULT_BORDER)} px a side for a square image once lens models are measured" in readme
