@@ -70,4 +70,10 @@ def bench_training(opts: BenchOptions) -> dict[str, Any]:
         body = f"{COLLAB_GAIN_HEADING}\n\n{how}\n\n{collab_gain_markdown(rows)}"
         report.write_section(opts.results, opts.section("collab-gain"), body)
         opts.measured[opts.section("collab-gain")] = device
+    written = [opts.section("training")] + ([opts.section("collab-gain")] if rows else [])
+    plots = [p.name for p in map(opts.file, ("training_sharpen", "training_lens"), (".png", ".png")) if p.is_file()]
+    opts.say(
+        f"training: wrote section(s) {', '.join(written)}{''.join(f', {p}' for p in plots)} in {opts.out} "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
     return {"collab_gain": rows}
