@@ -13,7 +13,8 @@ int8 calibration) measures:
   of ``--runs`` timed calls after warm-up (the best is the figure least disturbed by other load).
 
 Core ML packages are converted and their spec validated (prediction needs macOS). Prints a markdown
-section for ``benchmarks/RESULTS.md``.
+section for ``benchmarks/RESULTS.md``. The artefacts go to a temporary folder, removed however the run ends,
+or with ``--keep DIR`` to that folder (artefacts already there are replaced only with ``--overwrite``).
 
     .venv/bin/python benchmarks/bench_export.py [--model sharpen-unet-tx-n4] [--n 4] [--tile 256]
 """
@@ -70,7 +71,23 @@ def cpu_name() -> str:
     return f"{name or platform.machine()} ({'AVX-512 VNNI' if vnni else 'no AVX-512 VNNI'})"
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run, every option given (``--keep`` and ``--overwrite`` when given)."""
+    cmd = (
+        f".venv/bin/python benchmarks/bench_export.py --model {args.model} --n {args.n} --tile {args.tile} "
+        f"--stacks {args.stacks} --calibration-stacks {args.calibration_stacks} --runs {args.runs} "
+        f"--threads {args.threads}"
+    )
+    cmd += (
+        " --no-coreml" * args.no_coreml
+        + (f" --keep {args.keep}" if args.keep else "")
+        + " --overwrite" * args.overwrite
+    )
+    return cmd
+
+
 def main(argv: list[str] | None = None) -> int:
+    from isp_collab.bench.report import refuse
     from isp_collab.models import DEFAULT_MODEL
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,34 +100,52 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads, ORT and torch (default 1, as RESULTS.md)")
     p.add_argument("--no-coreml", action="store_true", help="skip the Core ML conversions")
     p.add_argument("--keep", type=Path, help="keep the artefacts in this folder")
+    p.add_argument("--overwrite", action="store_true", help="with --keep: replace the artefacts already there")
     args = p.parse_args(argv)
+    for flag in ("n", "tile", "stacks", "calibration_stacks", "runs", "threads"):
+        if getattr(args, flag) < 1:
+            refuse(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.overwrite and not args.keep:
+        refuse("--overwrite applies to the artefacts of --keep DIR only; drop it, or name the folder")
+    if args.keep is not None and args.keep.exists() and not args.keep.is_dir():
+        refuse(f"{args.keep}: a file, not a folder (--keep takes the folder to keep the artefacts in)")
+    if args.keep:
+        return measure(args, args.keep)
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:  # removed however the run ends
+        return measure(args, Path(tmp))
 
+
+def measure(args: argparse.Namespace, out_dir: Path) -> int:
+    """Export into ``out_dir``, measure every variant and print the section (bad input: one line, exit 2)."""
     import onnxruntime as ort
     import torch
 
     from isp_collab import __version__
+    from isp_collab.bench.report import refuse
     from isp_collab.export import export_model
     from isp_collab.export.calibration import validation_stacks
     from isp_collab.export.parity import onnx_session, run_onnx, run_torch
     from isp_collab.models import load_model
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.model)
     formats = ("onnx",) if args.no_coreml else ("onnx", "coreml")
-    out_dir = args.keep or Path(tempfile.mkdtemp(prefix="bench-export-"))
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="coreml has no int8 variant")
-        arts = export_model(
-            args.model,
-            n=args.n,
-            tile=args.tile,
-            formats=formats,
-            precisions=("fp32", "fp16", "int8"),
-            out_dir=out_dir,
-            overwrite=True,
-            calibration_stacks=args.calibration_stacks,
-        )
+    try:  # the model and every option are checked before anything is written
+        model = load_model(args.model)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="coreml has no int8 variant")
+            arts = export_model(
+                args.model,
+                n=args.n,
+                tile=args.tile,
+                formats=formats,
+                precisions=("fp32", "fp16", "int8"),
+                out_dir=out_dir,
+                overwrite=args.overwrite,
+                calibration_stacks=args.calibration_stacks,
+            )
+    except (ValueError, OSError) as e:  # WeightsError, FileExistsError, a folder that cannot be made
+        refuse(str(e).splitlines()[0] if str(e) else type(e).__name__)
     export_total = time.perf_counter() - t0
     stacks = validation_stacks(args.n, args.tile, args.stacks, seed=2024, max_photos=64)
     photos = sorted({s.name for s in stacks})
@@ -205,15 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Export of all variants: {export_total:.1f} s wall. Machine: {cpu_name()}, "
         f"{os.cpu_count()} logical CPUs; isp-collab {__version__}, torch {torch.__version__}; "
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC.",
-        f"Command: `.venv/bin/python benchmarks/bench_export.py --model {args.model} --n {args.n} --tile {args.tile} "
-        f"--stacks {args.stacks} --runs {args.runs} --threads {args.threads}`",
+        f"Command: `{command_line(args)}`",
         "<!-- /section:export -->",
     ]
     print("\n".join(lines))
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(out_dir, ignore_errors=True)
     return 0
 
 

@@ -147,7 +147,25 @@ def host_only(sizes: list[int], strategy: str, batch_size: int, reps: int) -> li
     return out
 
 
-def main() -> None:
+def check_args(args: argparse.Namespace) -> list[int]:
+    """The megapixel sizes of ``--sizes``; a bad option ends the script in one line (exit 2) before any measurement."""
+    from isp_collab.bench.report import refuse
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        refuse(f"--sizes {args.sizes}: expected comma-separated megapixel sizes from {','.join(map(str, SIZES))}")
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        refuse(f"--sizes {args.sizes}: no {unknown[0]} MP frame; choose from {','.join(map(str, SIZES))}")
+    for flag in ("reps", "batch_size", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            refuse(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="12,24", help="comma-separated megapixel sizes from " + ",".join(map(str, SIZES)))
     p.add_argument("--strategy", default="spread", choices=["spread", "local", "mirror"])
@@ -163,7 +181,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=5, help="repetitions for --formats and --host (default 5)")
     p.add_argument("--host", action="store_true", help="only time the host's work (a pass-through backend), per N")
     p.add_argument("--child", nargs=2, type=int, metavar=("W", "H"), help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    sizes = check_args(args)
     if args.channels_last is not None:
         args.channels_last = bool(args.channels_last)
     if args.child:
@@ -172,7 +191,7 @@ def main() -> None:
         return
 
     if args.host:
-        for n, ms in host_only([int(s) for s in args.sizes.split(",")], args.strategy, args.batch_size, args.reps):
+        for n, ms in host_only(sizes, args.strategy, args.batch_size, args.reps):
             print(f"host work of restore (no network), N={n}, {args.strategy}: {ms:.0f} ms/MP")
         return
 
@@ -181,7 +200,7 @@ def main() -> None:
 
     load0 = os.getloadavg()
     rows = []
-    for mp in (int(s) for s in args.sizes.split(",")):
+    for mp in sizes:
         w, h = SIZES[mp]
         cmd = [
             sys.executable,

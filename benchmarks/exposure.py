@@ -1,6 +1,6 @@
 """How restoration holds up on darker frames: the *quality* protocol at exposure scales 1 .. 1/16.
 
-    .venv/bin/python benchmarks/exposure.py [--model sharpen-unet-tx-n4] [--crop 256] [--section exposure]
+    .venv/bin/python benchmarks/exposure.py [--model sharpen-unet-tx-n4] [--crop 256] [--threads 2] [--section exposure]
 
 The benchmark photos are unprocessed to linear camera RGB (``isp_collab.bench.protocol``), scaled by k (a
 frame exposed log2(1/k) stops darker), blurred (isotropic Gaussian σ = 1, 2, 3) and given white noise of
@@ -25,7 +25,7 @@ import torch
 from isp_collab.bench.data import load_images
 from isp_collab.bench.metrics import psnr
 from isp_collab.bench.protocol import center_crop, degrade, kernel_for, linearise
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import check_section, md_table, publish, refuse
 from isp_collab.models import load_model
 from isp_collab.restore import TorchBackend, restore
 from isp_collab.restore.exposure import EXPOSURE_TARGET, exposure_level
@@ -39,10 +39,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="sharpen-unet-tx-n4")
     ap.add_argument("--crop", type=int, default=256, help="centre crop of each photo (px)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     ap.add_argument("--section", help="RESULTS.md section to write")
     ap.add_argument("--note", default="", help="markdown paragraph above the table")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    if args.threads < 1:
+        refuse(f"--threads must be >= 1, got {args.threads}")
+    check_section(args.results, args.section, args.overwrite)
+    torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="restore: a dark frame")  # the "as is" arm runs them on purpose
 
     model = load_model(args.model)
@@ -86,13 +96,10 @@ def main() -> None:
     caption = (
         f"Mean PSNR (dB, linear RGB, output / k against the sharp frame) over {len(photos)} photos x {len(BLURS)} "
         f"blurs, centre crops of {args.crop} px; in brackets the change over the blurry input. Exposure target "
-        f"p = {target:.3f}."
+        f"p = {target:.3f}. {args.threads} torch thread(s)."
     )
-    print(caption + "\n\n" + table)
-    if args.section:
-        write_section(
-            RESULTS, args.section, f"{args.note}\n\n{caption}\n\n{table}" if args.note else f"{caption}\n\n{table}"
-        )
+    body = "\n\n".join(([args.note] if args.note else []) + [caption, table])
+    publish(body, args.results, args.section, args.overwrite)
 
 
 if __name__ == "__main__":

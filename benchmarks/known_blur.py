@@ -28,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from isp_collab.bench.report import md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -168,6 +168,11 @@ def main() -> None:
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--note", default="", help="markdown paragraph put above the table")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     ap.add_argument("--plot", type=Path, help="also draw the gains as bars (PNG)")
     ap.add_argument(
         "--told",
@@ -178,6 +183,7 @@ def main() -> None:
         help="a run told the blur and the same run blind (benchmarks/known_blur_conditioned.py); repeat for more seeds",
     )
     args = ap.parse_args()
+    check_section(args.results, args.section, args.overwrite)
     known = parse_known(args.known)
     table = known_blur_table(args.blind, known)
     if args.told:
@@ -186,7 +192,7 @@ def main() -> None:
     if args.plot:
         print(f"wrote {plot_gains(gains(args.blind, known, args.told), args.blind[0].name, args.plot)}")
     body = "\n\n".join(([args.note] if args.note else []) + [table])
-    publish(body, args.results, args.section)
+    publish(body, args.results, args.section, args.overwrite)
 
 
 if __name__ == "__main__":

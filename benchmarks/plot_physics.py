@@ -4,6 +4,8 @@
 
 Each figure is one function ``make_<name>(args) -> matplotlib Figure`` registered in
 :data:`FIGURES`; add a panel (e.g. the lens PSF field) by writing a function and registering it.
+Without ``--images`` the stacks are cut from procedural dead leaves (the figure title says so); the
+published ``sharpen_stack.png`` was drawn from the Set14 validation photos (``--images`` of their folder).
 Images are linear camera RGB; they are shown white-balanced with the stack's gains and encoded
 with the plain sRGB curve (:func:`~isp_collab.physics.unprocess.linear_to_srgb`).
 """
@@ -22,11 +24,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from isp_collab.bench.report import refuse  # noqa: E402
 from isp_collab.data.sharpen import SharpenSampler  # noqa: E402
-from isp_collab.data.sources import image_source  # noqa: E402
+from isp_collab.data.sources import image_files, image_source  # noqa: E402
 from isp_collab.physics.unprocess import ISPParams, linear_to_srgb  # noqa: E402
-
-DEFAULT_IMAGES = Path("/work/shared/data/images/val/set14")
 
 
 def to_display(linear: torch.Tensor, params: ISPParams | None = None) -> np.ndarray:
@@ -56,7 +57,7 @@ def plot_kernel(ax: plt.Axes, kernel: torch.Tensor, title: str) -> None:
 
 def make_sharpen_stack(args: argparse.Namespace) -> Figure:
     """One sharpen training stack (N patches sharing one Gaussian kernel) and its kernel."""
-    source = image_source([args.images] if args.images and Path(args.images).is_dir() else None)
+    source = image_source([args.images] if args.images else None)
     sampler = SharpenSampler(source, n=args.n, patch=args.patch, sigma_range=(1.0, 4.0))
     batch = sampler.sample(1, torch.Generator().manual_seed(args.seed))
     n = args.n
@@ -66,7 +67,8 @@ def make_sharpen_stack(args: argparse.Namespace) -> Figure:
     theta = float(batch.info["theta"][0])
     plot_kernel(axes[0, n], batch.info["kernels"][0], f"kernel σ=({sx:.1f}, {sy:.1f}) θ={np.degrees(theta):.0f}°")
     axes[1, n].axis("off")
-    fig.suptitle("sharpen stack: one anisotropic Gaussian blur + demosaicking residual noise, per-patch noise")
+    of = "" if args.images else " of dead leaves"
+    fig.suptitle(f"sharpen stack{of}: one anisotropic Gaussian blur + demosaicking residual noise, per-patch noise")
     fig.tight_layout()
     return fig
 
@@ -78,13 +80,20 @@ FIGURES: dict[str, Callable[[argparse.Namespace], Figure]] = {
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", default=str(DEFAULT_IMAGES), help="folder of photos (dead leaves if missing)")
+    p.add_argument("--images", type=Path, help="folder of photos (default: procedural dead leaves)")
     p.add_argument("--out-dir", default=str(Path(__file__).parent))
     p.add_argument("--only", nargs="*", choices=sorted(FIGURES), help="figures to make (default: all)")
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--seed", type=int, default=5)
     args = p.parse_args(argv)
+    if args.images is not None and not args.images.is_dir():
+        what = "not a folder" if args.images.exists() else "no such folder"
+        refuse(f"{args.images}: {what} (--images takes a folder of photos; leave it out for dead leaves)")
+    if args.images is not None and not image_files(args.images):
+        refuse(f"{args.images}: no images found (--images takes a folder of photos; leave it out for dead leaves)")
+    if args.images is None:
+        print("no --images: the stacks are cut from procedural dead leaves")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in args.only or FIGURES:

@@ -5,7 +5,8 @@ Used for training experiments that are not the shipped models (e.g. what a stack
     .venv/bin/python benchmarks/runs_table.py runs/v2/run-n1 runs/v2/run-n4 \\
         --section stacks-sharpen --note "what was run, with which command"
 
-Writes (or replaces) the section ``<!-- section:NAME -->`` of benchmarks/RESULTS.md: the note, the mean
+Writes the section ``<!-- section:NAME -->`` of benchmarks/RESULTS.md (one it holds, or one ``isp-collab bench``
+writes, only with ``--overwrite``): the note, the mean
 validation PSNR per validated step (:func:`isp_collab.training.report.run_curves_section`), and for each run
 its best checkpoint per validation condition with the difference to the first run given (the baseline).
 """
@@ -16,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from isp_collab.bench.report import md_table, write_section
+from isp_collab.bench.report import check_section, md_table, publish
 from isp_collab.training.report import run_curves_section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -53,14 +54,19 @@ def main() -> None:
     ap.add_argument("--section", required=True, help="RESULTS.md section name")
     ap.add_argument("--note", required=True, help="markdown paragraph put above the tables")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args()
+    check_section(args.results, args.section, args.overwrite)
     for d in args.runs:
         if not (d / "log.jsonl").is_file():
             raise SystemExit(f"{d}: no log.jsonl (not a training run directory)")
     curves = run_curves_section(args.runs, args.note)
     body = curves + "\nBest checkpoint of each run (PSNR in dB, linear RGB):\n\n" + best_table(args.runs)
-    write_section(args.results, args.section, body)
-    print(body)
+    publish(body, args.results, args.section, args.overwrite)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from isp_collab.bench.report import md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -87,13 +87,19 @@ def main() -> None:
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--note", default="", help="markdown paragraph put above the tables")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args()
+    check_section(args.results, args.section, args.overwrite)
     tables = [
         family_table(label, [Path(p) for p in n1.split(",")], [Path(p) for p in nn.split(",")])
         for label, n1, nn in args.family
     ]
     body = "\n\n".join(([args.note] if args.note else []) + tables)
-    publish(body, args.results, args.section)
+    publish(body, args.results, args.section, args.overwrite)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import torch
 from isp_collab.bench.data import load_images
 from isp_collab.bench.protocol import degradation_names
 from isp_collab.bench.quality import label_clash, model_label, model_restorer, run_quality, stack_sizes, summarise
-from isp_collab.bench.report import md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish, refuse
 from isp_collab.models import read_card
 from isp_collab.restore import default_tile
 
@@ -44,7 +44,9 @@ def parse_spec(spec: str) -> tuple[str, list[int]]:
 def measure(
     specs: list[str], images: str | None = None, crop: int | None = None, max_images: int | None = None
 ) -> tuple[str, float]:
-    """The markdown table (blurry input first, then each model at each stack size) and the seconds taken."""
+    """The markdown table (blurry input first, then each model at each stack size) and the seconds taken (all of
+    it: loading the photos and models, and restoring)."""
+    t0 = time.perf_counter()
     clash = label_clash(list(dict.fromkeys(parse_spec(spec)[0] for spec in specs)))
     if clash:
         raise SystemExit(clash)
@@ -64,7 +66,6 @@ def measure(
                 span = f"{min(ran)}-{max(ran)}" if min(ran) < max(ran) else f"{min(ran)}"
                 label += f" (runs at N={span}: the photo's tiles)"
             methods[label], trained[label] = run, n_used == int(card["n_trained"])
-    t0 = time.perf_counter()
     degradations = degradation_names()
     rows, _ = run_quality(photos, methods, degradations, crop=crop)
     table = summarise(rows)
@@ -86,12 +87,23 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--note", default="", help="markdown paragraph put above the table")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args(argv)
+    for flag in ("crop", "max_images", "threads"):  # 0 would mean the whole photo, 1 photo, torch's threads
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            refuse(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    check_section(args.results, args.section, args.overwrite)
     torch.set_num_threads(args.threads)
     table, seconds = measure(args.models, args.images, args.crop, args.max_images)
-    how = f"Mean PSNR (dB, linear RGB) over the photos, {seconds:.0f} s on {args.threads} CPU thread(s)."
+    took = f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
+    how = f"Mean PSNR (dB, linear RGB) over the photos, {took} s on {args.threads} CPU thread(s)."
     body = "\n\n".join(([args.note] if args.note else []) + [how, table])
-    publish(body, args.results, args.section)
+    publish(body, args.results, args.section, args.overwrite)
     return body
 
 

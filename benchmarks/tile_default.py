@@ -28,7 +28,7 @@ from isp_collab.bench.data import load_images
 from isp_collab.bench.lens import run_lens, summarise_lens
 from isp_collab.bench.protocol import degradation_names
 from isp_collab.bench.quality import model_restorer, run_quality, summarise
-from isp_collab.bench.report import md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish
 from isp_collab.models import load_model
 from isp_collab.restore import TorchBackend, default_tile, restore
 
@@ -129,7 +129,13 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--skip-quality", action="store_true", help="time only")
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --section replace a section RESULTS.md holds, or one another command writes",
+    )
     args = ap.parse_args(argv)
+    check_section(args.results, args.section, args.overwrite)
     tiles = [int(t) for t in args.tiles.split(",")]
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> str:
         "One network call holds a stack of N tiles, so its activations grow with N x tile²; on this CPU past its cache "
         "every conv slows per pixel. `isp_collab.restore.default_tile` therefore takes 256 px for N <= 2, 192 for "
         "N = 3..4 and 160 above (a caller's `tile` and an exported file's static tile are kept; ONNX Runtime showed "
-        "no such step). Command: `.venv/bin/python benchmarks/tile_default.py --section tile-default`.",
+        "no such step). Command: `.venv/bin/python benchmarks/tile_default.py --section tile-default --overwrite`.",
         f"Speed: whole-image restore on the CPU, PyTorch (channels-last, BatchNorm folded) and ONNX Runtime, "
         f"{args.threads} thread(s), {args.image or 'a random'} {image.shape[1]}x{image.shape[0]} frame, s/MP median (min) of {args.rounds} interleaved rounds; bold: "
         "`default_tile` of the model's N.",
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> str:
         parts += ["Quality (PSNR, dB, linear RGB; 1 thread):", quality_table()]
     parts.append(f"{time.perf_counter() - t0:.0f} s in all.")
     body = "\n\n".join(parts)
-    publish(body, args.results, args.section)
+    publish(body, args.results, args.section, args.overwrite)
     return body
 
 

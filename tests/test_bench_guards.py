@@ -291,3 +291,29 @@ def test_two_models_of_one_row_label_are_refused(tmp_path, capsys):
         err = _one_line_error(capsys)
         assert a in err and ("'m'" in err if models[1] == b else "given twice" in err)
         assert not out.exists()
+
+
+def test_a_placeholder_of_an_earlier_run_does_not_block_filling_it_in(tmp_path, capsys):
+    from isp_collab.bench.report import read_section
+
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--models", "--out", str(out)]) == 0  # no lens model: a placeholder
+    assert read_section((out / "RESULTS.md").read_text(), "lens").split("\n\n")[1].startswith("Not measured:")
+    assert main(["bench", "lens", "--quick", "--models", "lens-a-unet-tx-n1", "--out", str(out)]) == 0
+    assert "| lens-a-unet-tx-n1 |" in read_section((out / "RESULTS.md").read_text(), "lens")
+    capsys.readouterr()
+    # a measured section still needs --overwrite
+    assert main(["bench", "lens", "--quick", "--models", "lens-a-unet-tx-n1", "--out", str(out)]) == 2
+    assert "already holds section(s) lens of an earlier run" in _one_line_error(capsys)
+
+
+def test_a_folder_of_greyscale_images_only_says_they_were_skipped(tmp_path, capsys):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for name in ("g1.png", "g2.png"):
+        cv2.imwrite(str(images / name), np.full((64, 64), 128, np.uint8))
+    out = tmp_path / "out"
+    assert main(["bench", "quality", "--quick", "--images", str(images), "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert f"{images}: no colour images: 2 greyscale images skipped (g1.png, g2.png)" in err
+    assert not out.exists()

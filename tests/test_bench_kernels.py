@@ -66,3 +66,21 @@ def test_bench_kernels_quick_end_to_end(tmp_path, capsys):
 def test_bench_rejects_a_missing_image_folder(tmp_path, capsys):
     assert main(["bench", "kernels", "--quick", "--images", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "no such image folder" in capsys.readouterr().err
+
+
+def test_a_curve_still_rising_at_the_largest_n_is_not_called_saturated(tmp_path):
+    from isp_collab.bench.kernel_estimation import KernelExperiment
+    from isp_collab.bench.plots import plot_ksim
+    from isp_collab.bench.sections import kernels_section
+
+    ns = [1, 2, 4, 8, 16, 32, 64]
+    means = [0.80, 0.85, 0.89, 0.92, 0.94, 0.9598, 0.97]  # 32 -> 64 still gains 0.0102
+    ksim = np.array(means)[None, :, None].repeat(2, axis=2)
+    rising = KernelExperiment(["kernel1"], ns, 2, 64, 0.01, "circular", 1.0, ksim, 1)
+    assert rising.saturation_n() is None
+    assert rising.saturation_text() == "not saturated by N=64 (32->64 still gains 0.0102)"
+    text = kernels_section([rising], "ksim.png", 1.0)
+    assert "not saturated by N=64" in text and "gains < 0.01 from N = 64" not in text
+    plot_ksim([rising], tmp_path / "ksim.png")  # no saturation line to draw
+    flat = KernelExperiment(["kernel1"], ns, 2, 64, 0.01, "circular", 1.0, np.full((1, 7, 2), 0.9), 1)
+    assert flat.saturation_n() == 1 and flat.saturation_text() == "saturates at N=1"

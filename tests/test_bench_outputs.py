@@ -11,6 +11,7 @@ from test_bench_guards import _images
 from test_bench_runs import _fake_model
 
 import isp_collab.bench.speed as speed
+import isp_collab.bench.speed_specs as speed_specs
 import isp_collab.training.report as training_report
 from isp_collab.bench import plots, report, tune
 from isp_collab.bench.data import VAL_DIR, load_images, read_srgb
@@ -54,7 +55,7 @@ def test_training_with_images_is_suffixed_and_evaluates_the_trained_n(tmp_path):
 @pytest.mark.filterwarnings("ignore:No artists with labels")
 def test_speed_plot_and_labels_follow_the_others(tmp_path, monkeypatch):
     model = _fake_model(tmp_path / "models" / "mine-n4", 4, "sharpen")
-    assert [s.label for s in speed.model_specs([model])] == ["mine-n4"]
+    assert [s.label for s in speed_specs.model_specs([model])] == ["mine-n4"]
     fake = speed.SpeedResult(threads=1, size=64, reps=1, models=[], latency=[], classical=[], matmul={}, skipped=[])
     monkeypatch.setattr(speed, "run_speed", lambda *a, **k: fake)
     images = _images(tmp_path / "imgs", [(64, 64)])
@@ -176,3 +177,16 @@ def test_latency_plot_gives_models_of_one_size_a_column_each(tmp_path, monkeypat
         "onnx-fp32",
         "torch",
     ]
+
+
+def test_a_rerun_removes_the_plots_of_its_section_it_no_longer_draws(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("psnr_vs_n.png", "psnr_vs_n-val-1a2b3c.png", "ksim_vs_n.png", "mine.png"):
+        (out / name).write_bytes(b"an earlier run's plot")
+    # no sharpening model: no PSNR-vs-N plot, so the earlier one would sit beside a section that does not link it
+    assert main(["bench", "quality", "--quick", "--models", "--out", str(out), "--overwrite"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "psnr_vs_n.png" not in names and "psnr_vs_n.png" not in (out / "RESULTS.md").read_text()
+    for kept in ("psnr_vs_n-val-1a2b3c.png", "ksim_vs_n.png", "mine.png", "psnr_vs_sigma.png", "crops.png"):
+        assert kept in names  # other images' and other sections' plots, and the ones this run drew

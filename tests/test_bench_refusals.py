@@ -152,3 +152,60 @@ def test_a_file_given_as_images_or_out_is_named_as_a_file(tmp_path, capsys):
     assert main(["bench", "kernels", "--quick", "--out", str(a_file)]) == 2
     assert f"{a_file}: a file, not a folder" in _one_line_error(capsys)
     assert a_file.read_text() == "x"
+
+
+def test_a_size_whose_tiles_cannot_fill_a_stack_is_refused(tmp_path, capsys, monkeypatch):
+    """torch caps a stack at the image's tiles, a static-N ONNX file repeats them: the rows would not compare."""
+    ran = []
+    monkeypatch.setattr(bench_run, "bench_speed", ran.append)
+    argv = ["bench", "speed", "--quick", "--models", "sharpen-unet-tx-n1", "sharpen-unet-tx-n4"]
+    assert main([*argv, "--size", "128", "--out", str(tmp_path / "out")]) == 2
+    err = _one_line_error(capsys)
+    assert "--size 128: on a 128x128 image restore runs sharpen-unet-tx-n4 (N=4) at N=1" in err
+    assert "use --size 225 or larger" in err
+    assert not ran and not (tmp_path / "out").exists()
+    assert main([*argv, "--size", "225", "--out", str(tmp_path / "ok")]) == 0 and ran
+
+
+def test_the_quick_size_fills_the_largest_stack_timed(tmp_path, monkeypatch):
+    from isp_collab.bench import speed
+    from isp_collab.bench.options import BenchOptions
+    from isp_collab.restore import restore
+
+    sizes = []
+
+    def stop(specs, **kwargs):
+        sizes.append(kwargs["size"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(speed, "run_speed", stop)
+    for models in (["sharpen-unet-tx-n1"], ["sharpen-unet-tx-n1", "sharpen-unet-tx-n8"]):
+        with pytest.raises(KeyboardInterrupt):
+            bench_run.bench_speed(BenchOptions(out=tmp_path, quick=True, models=models, say=lambda s: None))
+    assert sizes == [128, 449]
+
+    class Count:  # a pass-through backend that records the stack size restore runs
+        n = tile = None
+        multiple, ran = 8, []
+
+        def run(self, stacks):
+            self.ran.append(stacks.shape[1])
+            return stacks.copy()
+
+    for side, full in ((448, False), (449, True)):
+        Count.ran = []
+        restore(np.zeros((side, side, 3), np.float32), Count(), n=8, strategy="spread", tile=256, overlap=32)
+        assert (min(Count.ran) == 8) is full
+
+
+def test_the_readme_states_the_refusals_as_the_code_makes_them():
+    from pathlib import Path
+
+    from isp_collab.bench.lens import min_lens_side
+    from isp_collab.bench.metrics import DEFAULT_BORDER
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    into_published = readme[readme.index("The default `--out` is `benchmarks/`") :].split("use `--out DIR`")[0]
+    for flag in ("--models", "--images", "--device", "--threads", "--size", "--quick"):  # _refuse_published's
+        assert f"`{flag}" in into_published, flag
+    assert f"{min_lens_side(DEFAULT_BORDER)} px a side for a square image once lens models are measured" in readme

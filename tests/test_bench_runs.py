@@ -54,11 +54,11 @@ def test_speed_quick(tmp_path):
     assert (tmp_path / "latency_vs_params.png").is_file()
     # quick mode times only the first shipped model unless --models names more; --size sets the image
     out = tmp_path / "two"
-    argv = ["bench", "speed", "--quick", "--size", "96", "--models", "sharpen-unet-tx-n1", "sharpen-unet-tx-n4"]
+    argv = ["bench", "speed", "--quick", "--size", "225", "--models", "sharpen-unet-tx-n1", "sharpen-unet-tx-n4"]
     assert main([*argv, "--out", str(out)]) == 0
     speed = read_section((out / "RESULTS.md").read_text(), "speed")
     assert "sharpen-unet-tx-n1" in speed and "sharpen-unet-tx-n4" in speed
-    assert "96x96 image (its 256-px tiles cover 7.11x its pixels" in speed
+    assert "225x225 image (its 256-px tiles cover 5.18x its pixels" in speed
 
 
 @pytest.mark.slow  # 40 s: every bench action in turn

@@ -140,3 +140,71 @@ def test_crop_titles_clear_the_images_above(tmp_path, monkeypatch):
             assert other is ax or not title.overlaps(other.get_window_extent(renderer)), ax.get_title()
     top = fig._suptitle.get_window_extent(renderer)
     assert not any(top.overlaps(ax.title.get_window_extent(renderer)) for ax in axes)
+
+
+MALFORMED = {
+    "unclosed": (
+        "<!-- section:a -->\nA\n<!-- section:b -->\nB\n<!-- /section:b -->\n",
+        "`<!-- section:b -->` opens inside section a",
+    ),
+    "never closed": (
+        "<!-- section:a -->\nA\n<!-- /section:a -->\n<!-- section:b -->\nB\n",
+        "line 4: `<!-- section:b -->` is never closed",
+    ),
+    "duplicated": (
+        "<!-- section:a -->\nA\n<!-- /section:a -->\n<!-- section:a -->\nA2\n<!-- /section:a -->\n",
+        "line 4: `<!-- section:a -->` opens section a again (first at line 1)",
+    ),
+    "stray close": ("<!-- /section:a -->\n", "line 1: `<!-- /section:a -->` closes no open section"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_section_markers_that_do_not_pair_up_are_refused_naming_the_marker(tmp_path, case):
+    from isp_collab.bench.report import write_section
+
+    text, message = MALFORMED[case]
+    results = tmp_path / "RESULTS.md"
+    results.write_text(text)
+    with pytest.raises(ValueError, match=f"^{results}: .*{message.replace('(', '.').replace(')', '.')}"):
+        write_section(results, "c", "new")
+    assert results.read_text() == text
+
+
+def test_an_unclosed_marker_refuses_a_run_even_with_overwrite(tmp_path, capsys, monkeypatch):
+    """An unclosed section would have swallowed every section after it into the one the run replaced."""
+    from isp_collab.bench import report
+
+    out = tmp_path / "out"
+    out.mkdir()
+    text = (
+        "<!-- section:kernel-estimation -->\nold\n"  # its closing marker lost in an edit
+        "<!-- section:mine -->\nkept\n<!-- /section:mine -->\n"
+        "<!-- section:kernel-estimation-x -->\nkept too\n<!-- /section:kernel-estimation-x -->\n"
+    )
+    (out / "RESULTS.md").write_text(text)
+    monkeypatch.setattr(
+        bench_run, "bench_kernels", lambda opts: report.write_section(opts.results, "kernel-estimation", "new")
+    )
+    assert main(["bench", "kernels", "--quick", "--out", str(out), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        "\n" not in err
+        and f"{out / 'RESULTS.md'}: line 3: `<!-- section:mine -->` opens inside section kernel-estimation" in err
+    )
+    assert (out / "RESULTS.md").read_text() == text and sorted(p.name for p in out.iterdir()) == ["RESULTS.md"]
+
+
+def test_a_missing_polyblur_is_said_in_the_section_and_the_machine_row(tmp_path, monkeypatch):
+    from isp_collab.bench import classical
+    from isp_collab.bench.report import read_section
+
+    why = "polyblur is not usable (ModuleNotFoundError: No module named 'polyblur'); install the bench extra"
+    monkeypatch.setattr(classical, "polyblur_status", lambda: (False, why))
+    assert main(["bench", "quality", "--quick", "--models", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    quality = read_section(text, "quality")
+    assert "| Polyblur |" not in quality and f"Polyblur was not run: {why}." in quality
+    assert "polyblur: " not in quality  # no tuned parameters claimed for a method that did not run
+    row = next(line for line in read_section(text, "machine").splitlines() if line.startswith("| `quality` |"))
+    assert "Polyblur not run" in row

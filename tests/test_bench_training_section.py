@@ -124,3 +124,21 @@ def test_keys_the_task_does_not_read_are_not_compared():
     assert report.recipe_differences([lens, other]) == ["task.lens"]
     sharpen = [{"data": {"noise_per": "stack"}, "task": {"lens": "x"}}, {"data": {"noise_per": "patch"}}]
     assert report.recipe_differences(sharpen) == ["data.noise_per"]  # task.lens: lens only
+
+
+def test_a_relative_validation_folder_says_relative_to_what(tmp_path):
+    relative = report.val_data({"recipe": {"data": {"val_images": ["../shared/data/images/val"]}, "val": {}}})
+    assert relative == (
+        "photos of `../shared/data/images/val` (as logged: relative to the folder `isp-collab train` ran in, "
+        "not recorded)"
+    )
+    absolute = report.val_data({"recipe": {"data": {"val_images": [str(tmp_path)]}, "val": {}}})
+    assert absolute == f"photos of `{tmp_path}`"
+
+
+def test_bench_training_says_what_it_wrote(tmp_path, capsys):
+    model = _trained(tmp_path / "m-n2")
+    out = tmp_path / "out"
+    assert main(["bench", "training", "--quick", "--models", model, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"training: wrote section(s) training, collab-gain, training_sharpen.png in {out}" in said

@@ -57,3 +57,30 @@ def test_two_models_of_one_row_label_are_refused(tmp_path, script):
     with pytest.raises(SystemExit, match="row label 'm'"):
         script.measure([f"{a}@4", f"{b}@4"])
     assert script.parse_spec(f"{a}@8")[0] == a  # one model at several sizes is fine
+
+
+@pytest.mark.parametrize("flag", ["--max-images", "--crop", "--threads"])
+def test_a_count_below_one_is_refused_not_taken_as_one(tmp_path, capsys, script, monkeypatch, flag):
+    monkeypatch.setattr(script, "measure", lambda *a, **k: ("| table |\n", 1.0))
+    with pytest.raises(SystemExit) as stop:
+        script.main(["m@4", flag, "0", "--results", str(tmp_path / "RESULTS.md")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and f"{flag} must be >= 1, got 0" in err
+
+
+def test_the_time_line_counts_the_whole_run(tmp_path, script, monkeypatch):
+    from types import SimpleNamespace
+
+    clock = [0.0]
+    monkeypatch.setattr(script, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def slow(real, seconds):
+        return lambda *a, **k: (clock.__setitem__(0, clock[0] + seconds), real(*a, **k))[1]
+
+    monkeypatch.setattr(script, "load_images", slow(script.load_images, 1.5))  # decoding the photos
+    monkeypatch.setattr(script, "run_quality", slow(script.run_quality, 0.4))  # restoring them
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(images / "a.png")
+    body = script.main(["sharpen-unet-tx-n1", "--images", str(images)])
+    assert "over the photos, 1.9 s on 1 CPU thread(s)" in body

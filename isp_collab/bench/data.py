@@ -112,17 +112,22 @@ def load_images(
     """
     root = Path(folder) if folder is not None else VAL_DIR
     out: list[BenchImage] = []
+    grey: list[Path] = []
     for path in list_images(root):
         srgb = read_srgb(path)
         if srgb is None:
-            if skipped is not None:
-                skipped.append(path)
+            grey.append(path)
             continue
         out.append(BenchImage(path.relative_to(root).with_suffix("").as_posix(), srgb))
         if max_images is not None and len(out) >= max_images:
             break
+    if skipped is not None:
+        skipped.extend(grey)
     if not out:
-        raise FileNotFoundError(f"{root}: no colour images")
+        names = ", ".join(p.relative_to(root).as_posix() for p in grey[:5]) + (" ..." if len(grey) > 5 else "")
+        count = f"{len(grey)} greyscale image{'s' * (len(grey) != 1)}"
+        why = f": {count} skipped ({names}), the colour unprocessing needs colour"
+        raise FileNotFoundError(f"{root}: no colour images{why if grey else ''}")
     return out
 
 

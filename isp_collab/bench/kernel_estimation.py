@@ -216,16 +216,26 @@ class KernelExperiment:
         per_seed = self.ksim.mean(axis=0)  # (len(ns), seeds)
         return per_seed.std(axis=1, ddof=1) / np.sqrt(max(self.seeds, 1)) if self.seeds > 1 else 0 * per_seed[:, 0]
 
-    def saturation_n(self, tol: float = 0.01) -> int:
+    def saturation_n(self, tol: float = 0.01) -> int | None:
         """Smallest N from which doubling N raises the mean KSIM by less than ``tol`` (diminishing returns).
 
-        Assumes ``ns`` are successive doublings; the last N when every doubling still gains ``tol``.
+        Assumes ``ns`` are successive doublings; None when every doubling still gains ``tol`` (not saturated
+        by the largest N run: what a larger one would gain is not known).
         """
         m = self.mean()
         for i in range(len(self.ns) - 1):
             if m[i + 1] - m[i] < tol:
                 return int(self.ns[i])
-        return int(self.ns[-1])
+        return None
+
+    def saturation_text(self, tol: float = 0.01) -> str:
+        """``"saturates at N=8"``, or ``"not saturated by N=64 (32->64 still gains 0.0102)"``."""
+        n = self.saturation_n(tol)
+        if n is not None:
+            return f"saturates at N={n}"
+        m = self.mean()
+        gain = f" ({self.ns[-2]}->{self.ns[-1]} still gains {m[-1] - m[-2]:.4f})" if len(self.ns) > 1 else ""
+        return f"not saturated by N={self.ns[-1]}{gain}"
 
     def within_best_n(self, tol: float = 0.01) -> int:
         """Smallest N whose mean KSIM is within ``tol`` of the best mean KSIM over all N."""

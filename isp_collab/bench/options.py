@@ -73,6 +73,24 @@ class BenchOptions:
         """The colour images of :attr:`images` (default: the committed set), at most ``max_images``."""
         return load_images(self.images, max_images=max_images)
 
+    def models_of(self, task: str) -> list[str]:
+        """``--models`` of ``task`` (card task), else the shipped models of ``task``."""
+        from . import quality
+
+        return (quality.shipped_by_task() if self.models is None else quality.by_task(self.models))[task]
+
+    def remove_unlinked(self, body: str, stems: tuple[str, ...]) -> None:
+        """Remove the plots of ``stems`` (a section's own, named for these images) that its ``body`` no longer links.
+
+        A re-run that draws fewer plots (no sharpening model, no lens curve) would otherwise leave an earlier run's
+        plot beside a RESULTS.md that no longer says what it shows.
+        """
+        for stem in stems:
+            plot = self.file(stem, ".png")
+            if f"]({plot.name})" not in body and plot.is_file() and not plot.is_symlink():
+                plot.unlink()
+                self.say(f"removed {plot.name}: an earlier run's plot this section no longer shows")
+
     @property
     def device_name(self) -> str:
         """The device the networks run on (``--device``, else CUDA when available, else CPU)."""

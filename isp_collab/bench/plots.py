@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: Appended to the title of a plot of a quick run (``--quick``): its numbers are not the reported ones.
+QUICK = " [quick run: machinery check]"
+
 
 def _plt():
     import matplotlib
@@ -36,7 +39,7 @@ def _save(fig, path: str | Path) -> Path:
         _plt().close(fig)
 
 
-def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
+def plot_ksim(experiments: Sequence, path: str | Path, quick: bool = False) -> Path:
     """KSIM vs N (log2 axis): each kernel thin, the mean thick; one panel per boundary model."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(experiments), figsize=(5.2 * len(experiments), 4), sharey=True, squeeze=False)
@@ -45,7 +48,8 @@ def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
         for k, name in enumerate(e.kernel_names):
             ax.plot(e.ns, per[k], "-", lw=1, alpha=0.6, label=name.replace("kernel", "k"))
         ax.errorbar(e.ns, e.mean(), yerr=e.std_of_mean(), fmt="k-o", lw=2.5, label="mean", capsize=3)
-        ax.axvline(e.saturation_n(), color="grey", ls=":", lw=1)
+        if e.saturation_n() is not None:  # none drawn where no N up to the largest saturates
+            ax.axvline(e.saturation_n(), color="grey", ls=":", lw=1)
         ax.set_xscale("log", base=2)
         ax.set_xticks(e.ns, [str(n) for n in e.ns])
         ax.set_xlabel("N (pairs sharing the kernel)")
@@ -53,11 +57,11 @@ def plot_ksim(experiments: Sequence, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("KSIM")
     axes[0][-1].legend(fontsize=7, ncol=2, loc="lower right")
-    fig.suptitle("Least-squares kernel estimate (Eq. 2) from N sharp/blurry pairs")
+    fig.suptitle("Least-squares kernel estimate (Eq. 2) from N sharp/blurry pairs" + QUICK * quick)
     return _save(fig, path)
 
 
-def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path) -> Path:
+def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path, quick: bool = False) -> Path:
     """Mean PSNR vs isotropic sigma, one line per method."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -69,17 +73,21 @@ def plot_psnr_vs_sigma(table: dict[str, dict[str, float]], path: str | Path) -> 
     ax.set_ylabel("PSNR (dB), linear RGB")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("PSNR vs blur, noise 0.5/255")
+    ax.set_title("PSNR vs blur, noise 0.5/255" + QUICK * quick)
     return _save(fig, path)
 
 
 def plot_psnr_vs_n(
-    families: Sequence[Sequence[tuple[int, float, str]]], baselines: dict[str, float], path: str | Path
+    families: Sequence[Sequence[tuple[int, float, str]]],
+    baselines: dict[str, float],
+    path: str | Path,
+    quick: bool = False,
 ) -> Path:
     """Mean PSNR vs trained N: each model a labelled point; a line joins only the models of one family.
 
     ``families``: per family (recipes equal apart from N, :func:`~isp_collab.bench.quality.recipe_families`),
-    its models as ``(n_trained, mean PSNR, label)``. Classical rows are horizontal lines.
+    its models as ``(n_trained, mean PSNR, label)``; a label says so where the model ran at another N (small
+    images: restore caps a stack at their tiles). Classical rows are horizontal lines.
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -99,14 +107,20 @@ def plot_psnr_vs_n(
     ax.set_ylabel("mean PSNR (dB)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("PSNR vs N; a line joins models trained with one recipe apart from N", fontsize=9)
+    ax.set_title("PSNR vs N; a line joins models trained with one recipe apart from N" + QUICK * quick, fontsize=9)
     return _save(fig, path)
 
 
 def plot_crops(
-    kept: dict[str, np.ndarray], title: str, path: str | Path, crop: int = 128, scores: dict[str, float] | None = None
+    kept: dict[str, np.ndarray],
+    title: str,
+    path: str | Path,
+    crop: int = 128,
+    scores: dict[str, float] | None = None,
+    scored: str = "whole image",
 ) -> Path:
-    """Before/after crops (sRGB display): sharp, blurry input, then each method (``scores``: whole-image PSNR)."""
+    """Before/after crops (sRGB display): sharp, blurry input, then each method (``scores``: PSNR on ``scored``,
+    the image the methods ran on)."""
     from .protocol import center_crop, to_display
 
     plt = _plt()
@@ -121,12 +135,12 @@ def plot_crops(
     for ax, name in zip(axes.ravel(), names, strict=False):
         ax.imshow(np.clip(to_display(center_crop(kept[name], crop)), 0, 1), interpolation="nearest")
         score = (scores or {}).get(name)
-        ax.set_title(name if score is None else f"{name}\n{score:.2f} dB (whole image)", fontsize=8)
+        ax.set_title(name if score is None else f"{name}\n{score:.2f} dB ({scored})", fontsize=8)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
-def plot_latency_vs_params(result, path: str | Path) -> Path:
+def plot_latency_vs_params(result, path: str | Path, quick: bool = False) -> Path:
     """ms/MP per model (ordered by parameter count, then N), one marker per runtime, on a log axis.
 
     Models of one size (UNet-TX at N=4 and N=8) get a column each, so no point hides another.
@@ -157,5 +171,5 @@ def plot_latency_vs_params(result, path: str | Path) -> Path:
     ax.set_ylabel("whole-image latency (ms per megapixel)")
     ax.grid(alpha=0.3, which="both", axis="y")
     ax.legend(fontsize=8)
-    ax.set_title(f"Latency per model and runtime, {result.threads} CPU thread(s)")
+    ax.set_title(f"Latency per model and runtime, {result.threads} CPU thread(s)" + QUICK * quick)
     return _save(fig, path)

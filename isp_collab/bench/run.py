@@ -18,14 +18,12 @@ from .data import VAL_DIR, load_levin_kernels
 from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
 from .params import classical_params, rel_path
-from .plots import plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
+from .plots import QUICK, plot_crops, plot_ksim, plot_latency_vs_params, plot_psnr_vs_n, plot_psnr_vs_sigma
+from .run_training import COLLAB_GAIN_HEADING, TRAINING_HEADING, bench_training  # noqa: F401 (the CLI's drivers)
 from .timing import set_threads
 
 #: The benchmark image of the before/after figure (fine detail and strong edges).
 FIGURE_IMAGE = "set5/butterfly"
-#: Headings of the sections of ``bench training`` (every section opens with its own ``##`` heading).
-TRAINING_HEADING = "## Training: validation PSNR of the models (from their card.json and train_log.jsonl)"
-COLLAB_GAIN_HEADING = "## Collaboration gain vs tile and stack size (evaluation only)"
 
 
 def write_machine(opts: BenchOptions) -> None:
@@ -41,6 +39,13 @@ def write_machine(opts: BenchOptions) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+
+
+def _ran_note(n: int, ran: list[int]) -> str:
+    """``" (ran at N=1)"`` (``"N=1-3"`` over images of several sizes) where a model trained at ``n`` ran at fewer."""
+    if min(ran) >= n:
+        return ""
+    return f" (ran at N={min(ran)}{f'-{max(ran)}' if max(ran) > min(ran) else ''})"
 
 
 def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
@@ -66,7 +71,7 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
     ]
     seconds = time.perf_counter() - t0
     plot = opts.file("ksim_vs_n", ".png")
-    plot_ksim(experiments, plot)
+    plot_ksim(experiments, plot, opts.quick)
     report.write_section(
         opts.results,
         opts.section("kernel-estimation"),
@@ -76,14 +81,15 @@ def bench_kernels(opts: BenchOptions) -> dict[str, Any]:
         e.boundary: {
             "ns": e.ns,
             "mean_ksim": [round(float(v), 4) for v in e.mean()],
-            "saturation_n": e.saturation_n(),
+            "saturation_n": e.saturation_n(),  # None: not saturated by the largest N
             "within_best_n": e.within_best_n(),
         }
         for e in experiments
     }
-    for b, s in summary.items():
+    for e in experiments:
+        s = summary[e.boundary]
         opts.say(
-            f"kernels [{b}]: mean KSIM {dict(zip(s['ns'], s['mean_ksim'], strict=True))}; saturates at N={s['saturation_n']}"
+            f"kernels [{e.boundary}]: mean KSIM {dict(zip(s['ns'], s['mean_ksim'], strict=True))}; {e.saturation_text()}"
         )
     opts.measured[opts.section("kernel-estimation")] = "- (numpy)"
     opts.say(f"kernels: wrote {plot} and section kernel-estimation of {opts.results} ({seconds:.0f} s)")
@@ -120,13 +126,6 @@ def bench_tune(opts: BenchOptions) -> dict[str, Any]:
     return record
 
 
-def _models_of(opts: BenchOptions, task: str) -> list[str]:
-    """``--models`` of ``task`` (card task), else the shipped models of ``task``."""
-    from . import quality
-
-    return (quality.shipped_by_task() if opts.models is None else quality.by_task(opts.models))[task]
-
-
 def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     """Sharpening table + lens table + plots (psnr_vs_sigma, psnr_vs_n, crops)."""
     from . import classical, quality
@@ -140,8 +139,11 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     degs = degradation_names((2.0,)) if opts.quick else degradation_names()
     params, record, params_path = classical_params(opts)
     methods = classical.classical_methods(params)
-    names = _models_of(opts, "sharpen")
+    names = opts.models_of("sharpen")
     notes = []
+    no_polyblur = None if "Polyblur" in methods else classical.polyblur_status()[1]
+    if no_polyblur:  # the row is missing: the section says why, not only the console
+        notes.append(f"Polyblur was not run: {no_polyblur}.")
     if not names:
         whose = "among --models" if opts.models is not None else "shipped yet"
         notes.append(f"No sharpening model {whose}: the network rows appear for models whose card task is `sharpen`.")
@@ -164,29 +166,38 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
     sec = {m: float(np.mean([r.seconds for r in rows if r.method == m])) for m in psnr_t}
     section = sections.classical_section(record, rel_path(params_path, opts.out))
     report.write_section(opts.results, opts.section("classical-params"), section)
+    shapes = [(min(im.srgb.shape[0], crop or 1 << 30), min(im.srgb.shape[1], crop or 1 << 30)) for im in ims]
+
+    def ran(label: str) -> list[int]:  # restore caps a stack at the image's tile count under max pooling
+        n = int(cards[label]["n_trained"])
+        return quality.stack_sizes(shapes, n, device=device) if cards[label].get("pooling", "max") == "max" else [n]
+
     plots = []
-    p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"))
+    p = plot_psnr_vs_sigma(psnr_t, opts.file("psnr_vs_sigma", ".png"), opts.quick)
     plots.append(p.name)
     if names:  # one line per family of one recipe apart from N: never a curve across unrelated networks
         families = [
-            [(int(cards[lb]["n_trained"]), psnr_t[lb]["mean"], lb) for lb in map(quality.model_label, family)]
+            [
+                (n := int(cards[lb]["n_trained"]), psnr_t[lb]["mean"], lb + _ran_note(n, ran(lb)))
+                for lb in map(quality.model_label, family)
+            ]
             for family in quality.recipe_families(names)
         ]
         baselines = {m: psnr_t[m]["mean"] for m in psnr_t if m not in cards}
-        p = plot_psnr_vs_n(families, baselines, opts.file("psnr_vs_n", ".png"))
+        p = plot_psnr_vs_n(families, baselines, opts.file("psnr_vs_n", ".png"), opts.quick)
         plots.append(p.name)
     for key, outs in kept.items():
         image, deg = key.rsplit(" ", 1)
         scores = {r.method: r.psnr for r in rows if r.image == image and r.degradation == deg}
         p = plot_crops(
             outs,
-            f"{key} (centre crop, shown in sRGB)",
+            f"{key} (centre crop, shown in sRGB)" + QUICK * opts.quick,
             opts.file("crops", ".png"),
             crop=64 if opts.quick else 128,
             scores=scores,
+            scored=f"crop ≤ {crop} px" if crop else "whole image",
         )
         plots.append(p.name)
-    shapes = [(min(im.srgb.shape[0], crop or 1 << 30), min(im.srgb.shape[1], crop or 1 << 30)) for im in ims]
     # restore caps a stack at the image's tile count under max pooling (more would only repeat tiles)
     ns = sorted(
         {int(c["n_trained"]) for c in cards.values() if int(c["n_trained"]) > 1 and c.get("pooling", "max") == "max"}
@@ -214,17 +225,19 @@ def bench_quality(opts: BenchOptions) -> dict[str, Any]:
             else ""
         )
         + f". Classical rows use the tuned "
-        f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items())}). "
+        f"parameters ({', '.join(f'{k}: ' + ', '.join(f'{a}={b}' for a, b in v.items() if a != 'source') for k, v in params.items() if k != 'polyblur' or not no_polyblur)}). "
         f"{opts.threads} CPU thread(s); mean seconds per image: "
         + ", ".join(f"{m} {s:.2f}" for m, s in sec.items())
         + f". Total {seconds:.0f} s."
     )
     if opts.quick:
         how = "**Quick run (machinery check, not the reported numbers).** " + how
-    report.write_section(
-        opts.results, opts.section("quality"), sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
+    body = sections.quality_section(psnr_t, ssim_t, degs, how, plots, notes)
+    report.write_section(opts.results, opts.section("quality"), body)
+    opts.remove_unlinked(body, ("psnr_vs_sigma", "psnr_vs_n", "crops"))
+    opts.measured[opts.section("quality")] = (device if names else "- (classical rows only)") + (
+        "; Polyblur not run (see the section)" if no_polyblur else ""
     )
-    opts.measured[opts.section("quality")] = device if names else "- (classical rows only)"
     opts.say(f"quality: wrote section {opts.section('quality')} and {', '.join(plots)} in {opts.out} ({seconds:.0f} s)")
     for m, per in psnr_t.items():
         opts.say(f"  {m:28s} mean PSNR {per['mean']:.2f} dB  SSIM {ssim_t[m]['mean']:.4f}")
@@ -245,12 +258,12 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
     from . import lens
     from .quality import model_label
 
-    names = _models_of(opts, "lens")
+    names = opts.models_of("lens")
     if not names:
         whose = "among --models" if opts.models is not None else "shipped"
         body = (
             "## Lens correction: PSNR (dB) by field region (paper Table 3 layout)\n\n"
-            f"Not measured: no lens model {whose} (card task `lens`). "
+            f"{report.NOT_MEASURED}no lens model {whose} (card task `lens`). "
             "The code path is `isp_collab.bench.lens.run_lens`.\n"
         )
         report.write_section(opts.results, opts.section("lens"), body)
@@ -284,27 +297,26 @@ def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | No
 
 def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     """Cost tables + latency_vs_params.png."""
-    from . import speed
+    from . import speed, speed_specs
 
-    specs = speed.model_specs(opts.models)
-    if opts.quick and not opts.models and len(specs) > 1:
-        opts.say(f"speed: quick mode times {specs[0].label} only (name others with --models)")
-        specs = specs[:1]
+    specs, trimmed = speed_specs.specs_to_time(opts.models, opts.quick)
+    if trimmed:
+        opts.say(trimmed)
     params, _, _ = classical_params(opts)
     result = speed.run_speed(
         specs,
         threads=opts.threads,
-        size=opts.size or (128 if opts.quick else speed.DEFAULT_SIZE),
+        size=opts.size or speed_specs.default_size(specs, opts.quick),
         reps=2 if opts.quick else 5,
         matmul_n=256 if opts.quick else 2048,
         classical_params=params,
         images=opts.load(max_images=1),
         progress=opts.say,
     )
-    plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"))
+    plot = plot_latency_vs_params(result, opts.file("latency_vs_params", ".png"), opts.quick)
     how = "\n" + "".join(f"- {h};\n" for h in speed.HOW)
     how += (
-        f"- this run: {result.size}x{result.size} image ({speed.tiling_note(result.size)}), {result.reps} timed runs, "
+        f"- this run: {result.size}x{result.size} image ({speed_specs.tiling_note(result.size)}), {result.reps} timed runs, "
         f"{result.threads} thread(s); "
         f"1-min load average {result.load[0]:.1f} before, {result.load[1]:.1f} after on {os.cpu_count()} CPUs "
         "(a load above the thread count means other processes shared the cores and the times are pessimistic)."
@@ -317,58 +329,7 @@ def bench_speed(opts: BenchOptions) -> dict[str, Any]:
     report.write_section(
         opts.results, opts.section("speed"), sections.speed_section(result, plot.name, how, opts.quick)
     )
-    opts.measured[opts.section("speed")] = "per runtime (see the section)"
+    no_polyblur = any(s.startswith("Polyblur:") for s in result.skipped)
+    opts.measured[opts.section("speed")] = "per runtime (see the section)" + ("; Polyblur not run" * no_polyblur)
     opts.say(f"speed: wrote section {opts.section('speed')} and {plot.name} in {opts.out}")
     return {"models": result.models, "matmul": result.matmul, "skipped": result.skipped}
-
-
-def bench_training(opts: BenchOptions) -> dict[str, Any]:
-    """Training tables/curves from the cards (shipped, or ``--models``), and the collaboration gain vs tile and stack size.
-
-    Everything is measured before a section is written.
-    """
-    from ..training.report import training_section
-    from .collab_gain import collab_gain_markdown, collab_gain_table
-    from .inputs import COLLAB_TILES
-
-    set_threads(opts.threads)
-    device = opts.device_name
-    images = str(opts.images or VAL_DIR)
-    tiles, max_images = COLLAB_TILES[opts.quick], (2 if opts.quick else 19)
-    models = _models_of(opts, "sharpen")
-    opts.say(f"training: collaboration gain vs tile size {tiles} and stack size (evaluation only, on {device})")
-    t0 = time.perf_counter()
-    rows = (
-        collab_gain_table(
-            [images], tiles=tiles, max_images=max_images, models=models, device=device, progress=not opts.quick
-        )
-        if models
-        else []
-    )
-    seconds = time.perf_counter() - t0
-    whose = "models/*" if opts.models is None else "the --models folders'"
-    opts.say(f"training: validation tables and curves from {whose} card.json + train_log.jsonl")
-    body = training_section(opts.out, opts.models, plot_path=lambda task: opts.file(f"training_{task}", ".png"))
-    if not body.strip():
-        whose = "among --models" if opts.models is not None else "shipped"
-        body = (
-            f"Not measured: no trained model {whose} (a card.json with a `validation` record, as "
-            "`isp-collab train` writes).\n"
-        )
-        opts.say(f"training: no trained model {whose}; section left as a placeholder")
-    report.write_section(opts.results, opts.section("training"), f"{TRAINING_HEADING}\n\n{body}")
-    if rows:
-        how = (
-            f"Evaluation only ({seconds:.0f} s, networks on {device}, {opts.threads} CPU thread(s)): the training "
-            f"validation protocol (photos of `{rel_path(Path(images), opts.out)}` unprocessed to linear RGB with a fixed "
-            "seed, isotropic Gaussian blur σ ∈ {1, 2, 3, 4}, demosaicking residual noise), "
-            f"{rows[0]['tiles_per_image']} tiles per photo; each cell is the mean PSNR "
-            "over σ (dB, linear RGB, tile minus a border of min(8, tile/8) px). 'stack at test' = how many tiles "
-            "of one photo the network restores together (same weights); `(trained)` marks the model's trained N."
-        )
-        if opts.quick:
-            how = "**Quick run (machinery check, not the reported numbers).** " + how
-        body = f"{COLLAB_GAIN_HEADING}\n\n{how}\n\n{collab_gain_markdown(rows)}"
-        report.write_section(opts.results, opts.section("collab-gain"), body)
-        opts.measured[opts.section("collab-gain")] = device
-    return {"collab_gain": rows}

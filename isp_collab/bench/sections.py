@@ -46,7 +46,13 @@ def kernels_section(
         ],
     )
     sat = "; ".join(
-        f"{e.boundary}: doubling N gains < 0.01 from N = {e.saturation_n()}, within 0.01 of the best mean from N = {e.within_best_n()}"
+        f"{e.boundary}: "
+        + (
+            f"doubling N gains < 0.01 from N = {e.saturation_n()}"
+            if e.saturation_n() is not None
+            else f"every doubling gains ≥ 0.01, {e.saturation_text()}"
+        )
+        + f", within 0.01 of the best mean from N = {e.within_best_n()}"
         for e in experiments
     )
     sens = ""

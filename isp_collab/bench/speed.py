@@ -10,12 +10,13 @@ import os
 import statistics
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .speed_specs import OVERLAP, TILE, ModelSpec, size_refusal
 from .timing import matmul_peak, peak_rss_mb, set_threads, summary, time_fn
 
 RUNTIMES = ("torch", "torch-cl", "onnx-fp32", "onnx-int8", "cuda", "cuda-cl")
@@ -29,7 +30,8 @@ HOW: tuple[str, ...] = (
     "restore's own default with PyTorch on a CPU is 192 for N = 3..4 and 160 above, faster there: RESULTS *tile-default*; "
     "overlap 32, the model's trained N, "
     '`strategy="spread"`, `"mirror"` for a lens model) of one benchmark image resized to a square (linear RGB; '
-    "512x512 unless `--size`); one warm-up run, then the median of the timed runs, in ms per megapixel of image. "
+    "512x512 unless `--size`, larger where its tiles would not fill a stack of the largest N: `restore` caps a stack "
+    "at the image's tiles, a static-N export repeats them); one warm-up run, then the median of the timed runs, in ms per megapixel of image. "
     "The tiles of a small image cover more than its pixels (2.25x at 512x512), so its ms/MP overstate a camera "
     "frame's (`--size 2048`: 1.56x)",
     "runtimes: `torch` = eager float32 on CPU, NCHW (`TorchBackend(channels_last=False)`); `torch-cl` = the same "
@@ -48,64 +50,6 @@ HOW: tuple[str, ...] = (
     "classical sharpeners: unsharp mask (OpenCV) and Polyblur (`polyblur` package, torch CPU) with the tuned "
     "parameters, timed on the same image",
 )
-#: Stand-ins when no model is shipped: same architectures, untrained (cost does not depend on weights).
-DEFAULT_ARCHS: tuple[tuple[str, int], ...] = (("unet-tx", 1), ("unet-tx", 4), ("unet-ts", 4))
-TILE = 256
-OVERLAP = 32
-DEFAULT_SIZE = 512  # side of the square image timed (bench --size)
-
-
-def tiling_note(size: int) -> str:
-    """How much more than the image the tiles of a ``size``² image cover (they overlap and cover its borders)."""
-    from ..restore.tiling import make_grid
-
-    covered = len(make_grid(size, size, TILE, OVERLAP)) * TILE * TILE / (size * size)
-    return f"its {TILE}-px tiles cover {covered:.2f}x its pixels; a larger frame pays less of that per MP"
-
-
-@dataclass
-class ModelSpec:
-    """A network to time: a shipped ``name`` or an untrained ``arch`` at stack size ``n``."""
-
-    label: str
-    n: int
-    name: str | None = None
-    arch: str | None = None
-    card: dict = field(default_factory=dict)
-
-    @property
-    def strategy(self) -> str:
-        """How ``process`` gathers this model's stacks: ``mirror`` for a lens model, else ``spread``."""
-        return "mirror" if str(self.card.get("task", "")).startswith("lens") else "spread"
-
-    def build(self, device: str = "cpu"):
-        """The network in eval mode on ``device``."""
-        from ..models import create_model, load_model
-
-        if self.name is not None:
-            return load_model(self.name, device=device)
-        return create_model(self.arch or "unet-tx", n=self.n).to(device).eval()
-
-
-def model_specs(names: Sequence[str] | None = None) -> list[ModelSpec]:
-    """Specs for shipped sharpening models (``names``; default: all shipped) or the untrained stand-ins."""
-    from ..models import read_card
-
-    if names is None:
-        from .quality import shipped_by_task
-
-        names = shipped_by_task()["sharpen"]
-    if names:
-        from .quality import model_label
-
-        out = []
-        for name in names:
-            card = read_card(name)
-            out.append(ModelSpec(model_label(name), max(1, int(card["n_trained"])), name=name, card=card))
-        return out
-    return [ModelSpec(f"{a}-n{n} (untrained)", n, arch=a) for a, n in DEFAULT_ARCHS]
-
-
 # ----------------------------------------------------------------------------------------------
 # ONNX artefacts
 
@@ -301,6 +245,8 @@ def run_speed(
     from ..models.complexity import stack_flops
     from . import classical
 
+    if any(rt.startswith("onnx") for rt in runtimes) and (why := size_refusal(specs, size)):
+        raise ValueError(why)
     if reps < 5:
         print(f"bench speed: {reps} reps (< 5): machinery check only, not a reportable figure")
     say = progress or (lambda s: None)

@@ -91,8 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="PX",
-        help="speed, all: side of the square image whose restore is timed (default 512, 128 with --quick); the "
-        "tiles of a small image cover more than its pixels, so a camera-sized --size 2048 gives lower ms/MP",
+        help="speed, all: side of the square image whose restore is timed (default 512, 128 with --quick, larger "
+        "where a model's N needs more tiles); the tiles of a small image cover more than its pixels, so a "
+        "camera-sized --size 2048 gives lower ms/MP. A size whose 256-px tiles are fewer than a model's N is "
+        "refused: torch would run fewer tiles per stack than the static-N ONNX export",
     )
     p.add_argument(
         "--models",
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.inputs import unused_flag
     from ..bench.options import BenchOptions
     from ..bench.params import check_params_not_quick
+    from ..bench.report import read_results
     from ..bench.rollback import all_or_nothing
     from ..bench.run import (
         bench_kernels,
@@ -175,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and not args.overwrite:
         _refuse_published(args, out, BENCH_DIR)
         _refuse_replacing(args, out, BENCH_DIR)
+    if out is not None:  # section markers that do not pair up: a merge would drop sections, so refused now
+        read_results(BenchOptions(out=out, images=args.images).results)
     # the published sections themselves (--images writes sections and plots of its own names)
     publishing = out is not None and out.resolve() == BENCH_DIR.resolve() and not args.quick and args.images is None
     if publishing and args.action in USES_POLYBLUR:
@@ -184,6 +189,12 @@ def run(args: argparse.Namespace) -> int:
         if not ok:  # the published Polyblur rows and tuned parameters would be dropped
             raise CLIError(f"{why}; it is needed to regenerate the published {BENCH_DIR / 'RESULTS.md'}")
     _check_inputs(args)  # models, their lenses, device, images: before anything is written
+    if args.size is not None:  # a stack the image's tiles cannot fill: torch caps it, a static-N export repeats tiles
+        from ..bench.speed_specs import size_refusal, specs_to_time
+
+        refusal = size_refusal(specs_to_time(args.models, args.quick)[0], args.size)
+        if refusal is not None:
+            raise CLIError(refusal)
     if out is not None and args.action in USES_PARAMS:
         check_params_not_quick(BenchOptions(out=out, quick=args.quick, images=args.images))
     if out is None:
@@ -277,7 +288,7 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
     The published benchmarks/ is exempt: it is regenerated in place and kept under version control.
     """
     from ..bench.options import BenchOptions
-    from ..bench.report import read_section
+    from ..bench.report import held_sections
     from . import CLIError
 
     opts = BenchOptions(out=out, images=args.images)  # for the section names, suffixed for --images
@@ -290,13 +301,8 @@ def _refuse_replacing(args: argparse.Namespace, out: Path, published: Path) -> N
             f"{existing[0]}: already exists ({len(existing)} of the files `bench {args.action}` writes are in {out}); "
             "pass --overwrite to replace them, or another --out DIR"
         )
-    if not results.is_file():
-        return
-    try:
-        text = results.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise CLIError(f"{results}: cannot read ({e.strerror})") from None
-    held = [s for s in map(opts.section, ACTION_SECTIONS[args.action]) if read_section(text, s) is not None]
+    # a placeholder ("Not measured: no lens model") of an earlier run is there to be filled in: it does not block
+    held = held_sections(results, [opts.section(s) for s in ACTION_SECTIONS[args.action]], placeholders=False)
     if held:
         raise CLIError(
             f"{results}: already holds section(s) {', '.join(held)} of an earlier run; "

@@ -80,7 +80,11 @@ def val_data(facts: dict[str, Any]) -> str:
     val = recipe.get("val", {})
     if folders:
         cap = f", at most {val['max_images']}" if "max_images" in val else ""
-        return "photos of " + ", ".join(f"`{f}`" for f in folders) + cap
+        # logged as training resolved them (a recipe's folders from the recipe, flags as given): a relative one is
+        # relative to where `isp-collab train` ran, which the log does not record
+        relative = any(not Path(f).expanduser().is_absolute() for f in folders)
+        where = " (as logged: relative to the folder `isp-collab train` ran in, not recorded)" if relative else ""
+        return "photos of " + ", ".join(f"`{f}`" for f in folders) + cap + where
     return f"procedural dead leaves ({val.get('dead_leaves_images', '?')} images, seed {val.get('seed', '?')})"
 
 
