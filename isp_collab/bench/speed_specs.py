@@ -89,7 +89,8 @@ def stack_run(spec: ModelSpec, size: int) -> int:
     if spec.card.get("pooling", "max") != "max":
         return spec.n
     trained = trained_center(spec.card) if spec.strategy == "mirror" else None
-    grid = make_grid(size, size, TILE, OVERLAP, center_in_pixels(trained, size, size) if trained else None)
+    center = center_in_pixels(trained, size, size) if trained else None
+    grid = make_grid(size, size, TILE, OVERLAP, center, symmetric=spec.strategy == "mirror")  # as restore lays it
     return min(spec.n, stack_cap(grid, spec.n, spec.strategy))
 
 
