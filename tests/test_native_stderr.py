@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -131,3 +132,5 @@ def test_raw_decodes_in_threads_leave_the_warning_filters_alone(tmp_path):
     for t in threads:
         t.join()
     assert len(done) == 30 and list(warnings.filters) == before
+    log = logging.getLogger("tifffile")  # quieted while each thread read the file's structure, then put back
+    assert log.propagate and not log.handlers

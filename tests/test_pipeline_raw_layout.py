@@ -207,3 +207,18 @@ def test_a_dngs_stated_neutral_white_balance_is_kept_not_taken_for_none(tmp_path
     assert RawLayout.of(tmp_path / "n.dng").as_shot_neutral
     path = write_dng(tmp_path / "none.dng", random_mosaic(12), neutral=None)
     assert not RawLayout.of(path).as_shot_neutral and _decode(path)[1].wb_gains is None
+
+
+def test_a_raw_file_whose_image_directories_loop_is_refused_not_read_forever(tmp_path):
+    """A DNG whose first directory's next-IFD offset points at itself (4 bytes changed): tifffile yields that page
+    again and again, and the reading hung, its memory growing past 3 GB."""
+    import struct
+
+    path = write_dng(tmp_path / "loop.dng", random_mosaic(12, (H, W)), bits=12)
+    data = bytearray(path.read_bytes())
+    first = struct.unpack_from("<I", data, 4)[0]  # little-endian: the first IFD's offset, its entry count there
+    count = struct.unpack_from("<H", data, first)[0]
+    struct.pack_into("<I", data, first + 2 + 12 * count, first)  # its next-IFD offset: itself
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"loop\.dng: a damaged RAW file: its image directories loop .*{first}"):
+        RawDecode()(path)

@@ -23,6 +23,7 @@ from .exif_block import upright_exif
 from .frame import Frame, apply_orientation
 from .input_colour import colour_caveats
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
+from .tiff_log import quiet_tifffile
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -146,7 +147,7 @@ def _camera_raw_reason(path: Path) -> str | None:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             tags = page.tags
             subfile = tags.get(254)
@@ -170,7 +171,7 @@ def _tiff_reason(path: Path) -> str | None:
     try:
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             if 50706 in page.tags:  # DNGVersion
                 return "a DNG raw file: give it the .dng extension"
@@ -186,7 +187,7 @@ def _tiff_layout(path: Path) -> str | None:
     try:
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             order = "big" if tif.byteorder == ">" else "little"
             return (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from .exif_text import TextBytes
+from .tiff_log import quiet_tifffile
 
 # What a RAW file's TIFF tags carry to the outputs: the camera, the software, the date and the exposure.
 _IFD0_TAGS = {"Make": 271, "Model": 272, "Software": 305, "DateTime": 306, "Artist": 315, "Copyright": 33432}
@@ -65,7 +66,7 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
         return tf.filehandle.read(tag.count)
 
     try:
-        with tifffile.TiffFile(path) as tf:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tf:
             tags = tf.pages[0].tags
             ifd0 = {name: raw(tf, tags[name]) for name in _IFD0_TAGS if name in tags}
             if "Model" not in ifd0 and "UniqueCameraModel" in tags:

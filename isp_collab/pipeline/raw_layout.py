@@ -9,7 +9,6 @@ the CFA pattern is read from the cropped colours.)
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import InputError
+from .tiff_log import quiet_tifffile
 
 # LibRaw ``sizes.flip`` -> EXIF orientation: dcraw reads EXIF orientation o as flip "50132467"[o & 7]
 FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
@@ -71,7 +71,7 @@ class RawLayout:
         import tifffile
 
         try:
-            with tifffile.TiffFile(path) as tif:
+            with quiet_tifffile(), tifffile.TiffFile(path) as tif:
                 if _DNG_VERSION not in tif.pages[0].tags:
                     return cls()
                 pages = [page for page in _tiff_pages(tif.pages) if _is_main_raw(page)]
@@ -190,27 +190,28 @@ def _numbers(tag) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def _tiff_pages(pages) -> Iterator:
-    """Every IFD of a TIFF: the main chain and, recursively, the SubIFDs (where DNGs keep the raw image)."""
+# IFDs read at most from one file (a DNG has a few; a camera's TIFF/EP RAW a dozen): past them it is taken as damaged
+_MAX_IFDS = 1024
+
+
+class IFDLoopError(ValueError):
+    """A TIFF whose image directories point back to one already read (or are past count): a damaged file."""
+
+
+def _tiff_pages(pages, seen: set[int] | None = None) -> Iterator:
+    """Every IFD of a TIFF: the main chain and, recursively, the SubIFDs (where DNGs keep the raw image). Raises
+    :class:`IFDLoopError` at a directory read before: tifffile follows a next-IFD offset that points back forever
+    (4 bytes changed in a DNG hung the reading, its memory growing past 3 GB)."""
     import tifffile
 
+    seen = set() if seen is None else seen
     for page in pages:
+        if page.offset in seen or len(seen) >= _MAX_IFDS:
+            raise IFDLoopError(f"its image directories loop (the one at byte {page.offset:,} is reached again)")
+        seen.add(page.offset)
         yield page
         if getattr(page, "subifds", None):
-            yield from _tiff_pages(tifffile.TiffPages(page))
-
-
-class _PageOffsetErrors(logging.Handler):
-    """Collects the IFD offsets of tifffile's "invalid page offset N" errors (the main IFD chain)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.offsets: list[int] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        found = re.search(r"invalid page offset (\d+)", record.getMessage())
-        if found:
-            self.offsets.append(int(found.group(1)))
+            yield from _tiff_pages(tifffile.TiffPages(page), seen)
 
 
 def check_tiff_extent(p: Path) -> None:
@@ -226,28 +227,22 @@ def check_tiff_extent(p: Path) -> None:
     import tifffile
 
     size = p.stat().st_size
-    log = logging.getLogger("tifffile")
-    level, propagate = log.level, log.propagate
-    chain = _PageOffsetErrors()  # a main-chain IFD past the end: tifffile logs it and stops the chain there
-    log.setLevel(logging.ERROR)  # tifffile logs every tag it cannot read in a cut header: none of it is shown
-    log.propagate = False
-    log.addHandler(chain)
-    try:
-        with tifffile.TiffFile(p) as tif:
+    try:  # tifffile logs every tag it cannot read in a cut header: none of it is shown
+        with quiet_tifffile() as said, tifffile.TiffFile(p) as tif:
             pages = list(_tiff_pages(tif.pages))
+            # a main-chain IFD past the end: tifffile logs "invalid page offset N" and stops the chain there
+            chain = [int(m.group(1)) for m in map(re.compile(r"invalid page offset (\d+)").search, said) if m]
             subifds = [o for page in pages for o in (getattr(page, "subifds", None) or ())]
-            beyond = [o for o in subifds + chain.offsets if o >= size]
+            beyond = [o for o in subifds + chain if o >= size]
             counted = [page for page in pages if 279 in page.tags or 325 in page.tags]  # Strip/TileByteCounts
             raw = max(counted, key=lambda page: int(np.prod(page.shape)), default=None)
             end = (
                 max((o + c for o, c in zip(raw.dataoffsets, raw.databytecounts, strict=False)), default=0) if raw else 0
             )
+    except IFDLoopError as e:
+        raise InputError(f"{p}: a damaged RAW file: {e}") from None
     except Exception:  # noqa: BLE001 - not a TIFF (or not one tifffile reads): LibRaw decides
         return
-    finally:
-        log.removeHandler(chain)
-        log.setLevel(level)
-        log.propagate = propagate
     if beyond:
         raise InputError(
             f"{p}: truncated RAW file: an image directory at byte {min(beyond):,} is past its end ({size:,})"
