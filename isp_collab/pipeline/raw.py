@@ -187,8 +187,11 @@ def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | No
 
 
 def _check_strips(layout: RawLayout, path: Path) -> None:
-    """Refuse a lossless-JPEG DNG stored in several strips: LibRaw decodes only the first (the rest came out black,
-    or stale data from an earlier file, with no error)."""
+    """Refuse a DNG whose raw image cannot be what its tags say (:attr:`RawLayout.damage`), and a lossless-JPEG DNG
+    stored in several strips: LibRaw decodes only the first (the rest came out black, or stale data from an earlier
+    file, with no error)."""
+    if layout.damage:
+        raise InputError(f"{path}: a damaged RAW file: {layout.damage}")
     if layout.ljpeg_strips > 1:
         raise InputError(
             f"{path}: a lossless-JPEG DNG in {layout.ljpeg_strips} strips, of which LibRaw decodes only the first; "

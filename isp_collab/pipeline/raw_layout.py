@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import InputError
+from .raw_damage import data_problem, tag_numbers
 from .tiff_log import quiet_tifffile
 
 # LibRaw ``sizes.flip`` -> EXIF orientation: dcraw reads EXIF orientation o as flip "50132467"[o & 7]
@@ -39,7 +40,8 @@ class RawLayout:
     repeats from the active area's top-left corner;
     ljpeg_components / samples: the component count of the first lossless-JPEG strip or tile's frame header (0: not
     lossless JPEG, or not read) and the image's SamplesPerPixel (LibRaw decodes a multi-sample LinearRaw image right
-    only when the two match); as_shot_neutral: whether the DNG states its white balance (AsShotNeutral).
+    only when the two match); as_shot_neutral: whether the DNG states its white balance (AsShotNeutral); damage:
+    why its raw image cannot be what its tags say (:func:`~.raw_damage.data_problem`), None if nothing is seen.
     """
 
     crop: tuple[int, int, int, int] | None = None
@@ -50,6 +52,7 @@ class RawLayout:
     ljpeg_components: int = 0
     samples: int = 1
     as_shot_neutral: bool = False
+    damage: str | None = None
 
     def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
         """The black level of the 2x2 sites of a mosaic whose top-left sample is the whole frame's (``top``,
@@ -79,12 +82,12 @@ class RawLayout:
                     return cls()
                 page = max(pages, key=lambda pg: (pg.photometric == _CFA, int(pg.imagelength) * int(pg.imagewidth)))
                 tags = page.tags
-                area = _numbers(tags[_ACTIVE_AREA]) if _ACTIVE_AREA in tags else (0, 0)
+                area = tag_numbers(tags[_ACTIVE_AREA]) if _ACTIVE_AREA in tags else (0, 0)
                 size = (round(area[2] - area[0]), round(area[3] - area[1])) if len(area) == 4 else None
                 crop = None
                 where = tags if _CROP_ORIGIN in tags else tif.pages[0].tags  # (some writers put them in IFD0)
                 if _CROP_ORIGIN in where and _CROP_SIZE in where:
-                    (x, y), (w, h) = _numbers(where[_CROP_ORIGIN]), _numbers(where[_CROP_SIZE])
+                    (x, y), (w, h) = tag_numbers(where[_CROP_ORIGIN]), tag_numbers(where[_CROP_SIZE])
                     crop = (round(y), round(x), round(h), round(w))
                 strips = len(page.dataoffsets) if 273 in tags and page.compression == 7 else 0
                 components = _ljpeg_components(tif.filehandle, page) if page.compression == 7 else 0
@@ -97,6 +100,7 @@ class RawLayout:
                     components,
                     int(page.samplesperpixel),
                     _AS_SHOT_NEUTRAL in tif.pages[0].tags,
+                    data_problem(tif.filehandle, page),
                 )
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
@@ -170,24 +174,16 @@ def _black_pattern(tags) -> tuple[int, int, tuple[float, ...]] | None:
     try:
         if _BLACK not in tags:
             return None
-        rows, cols = (round(v) for v in _numbers(tags[_BLACK_REPEAT])) if _BLACK_REPEAT in tags else (1, 1)
-        values = _numbers(tags[_BLACK])
+        rows, cols = (round(v) for v in tag_numbers(tags[_BLACK_REPEAT])) if _BLACK_REPEAT in tags else (1, 1)
+        values = tag_numbers(tags[_BLACK])
         if rows < 1 or cols < 1 or len(values) != rows * cols:
             return None
-        deltas = [_numbers(tags[t]) for t in (_BLACK_DELTA_H, _BLACK_DELTA_V) if t in tags]
+        deltas = [tag_numbers(tags[t]) for t in (_BLACK_DELTA_H, _BLACK_DELTA_V) if t in tags]
         delta = sum(float(np.mean(d)) for d in deltas if d)
         pattern = tuple(v + delta for v in values)
         return (rows, cols, pattern) if all(np.isfinite(pattern)) else None
     except Exception:  # noqa: BLE001 - a malformed tag: LibRaw's levels
         return None
-
-
-def _numbers(tag) -> tuple[float, ...]:
-    """A tag's values as numbers (a RATIONAL's numerator / denominator pairs divided)."""
-    values = tag.value if isinstance(tag.value, tuple) else (tag.value,)
-    if int(tag.dtype) in (5, 10):  # RATIONAL, SRATIONAL: tifffile gives the pairs flat
-        return tuple(n / d if d else 0.0 for n, d in zip(values[::2], values[1::2], strict=True))
-    return tuple(float(v) for v in values)
 
 
 # IFDs read at most from one file (a DNG has a few; a camera's TIFF/EP RAW a dozen): past them it is taken as damaged
