@@ -80,3 +80,14 @@ def test_intact_layouts_pass_the_checks(tmp_path):
     for kind, kw in [("cfa", {}), ("cfa", {"layout": "tiles"}), ("linear", {}), ("cfa", {"rows_per_strip": 10})]:
         samples = RawDecode()(dc.write_dng(tmp_path / f"{kind}.dng", dc.intended(kind), **kw))[0]
         np.testing.assert_array_equal(samples, dc.intended(kind))
+
+
+@pytest.mark.parametrize("value", [0, 9, 65535])
+def test_an_invalid_orientation_is_said_and_left_as_stored(tmp_path, value):
+    """Orientation 0 turned the picture a quarter, 65535 transposed it (LibRaw maps the tag through its low bits)."""
+    from isp_collab.pipeline import PipelineWarning
+
+    path = _patch(_cfa(tmp_path), 274, value)
+    with pytest.warns(PipelineWarning, match=rf"x\.dng: its Orientation tag {value} is not a valid one"):
+        frame = RawDecode()(path)[1]
+    assert frame.orientation == 1

@@ -298,6 +298,19 @@ class RawDecode:
         return image, frame
 
 
+def _orientation(raw, layout: RawLayout, path: Path) -> int:
+    """The EXIF orientation (1..8) to turn the picture upright: LibRaw's, or 1 (with a warning) for a DNG whose
+    Orientation tag is none of 1..8 (LibRaw maps it through its low 3 bits: 0 turned the picture a quarter)."""
+    if layout.orientation is not None and not 1 <= layout.orientation <= 8:
+        warnings.warn(
+            f"{path}: its Orientation tag {layout.orientation} is not a valid one (1..8); the picture is left as stored",
+            PipelineWarning,
+            stacklevel=3,
+        )
+        return 1
+    return FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
+
+
 def _frame(
     raw, p: Path, samples: np.ndarray, pattern, black: tuple[float, float, float, float], layout: RawLayout
 ) -> Frame:
@@ -322,7 +335,7 @@ def _frame(
         wb_gains=gains,
         wb_source="as_shot" if gains else "none",
         cam_to_srgb=_cam_to_srgb(raw, p),
-        orientation=FLIP_TO_EXIF.get(int(raw.sizes.flip), 1),
+        orientation=_orientation(raw, layout, p),
         exif=raw_exif(p),
     )
 

@@ -27,6 +27,7 @@ _CFA, _LINEAR_RAW = 32803, 34892  # PhotometricInterpretation of a colour filter
 _DNG_VERSION, _CROP_ORIGIN, _CROP_SIZE, _ACTIVE_AREA = 50706, 50719, 50720, 50829
 _BLACK_REPEAT, _BLACK, _BLACK_DELTA_H, _BLACK_DELTA_V = 50713, 50714, 50715, 50716
 _AS_SHOT_NEUTRAL = 50728
+_ORIENTATION = 274
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class RawLayout:
     ljpeg_components / samples: the component count of the first lossless-JPEG strip or tile's frame header (0: not
     lossless JPEG, or not read) and the image's SamplesPerPixel (LibRaw decodes a multi-sample LinearRaw image right
     only when the two match); as_shot_neutral: whether the DNG states its white balance (AsShotNeutral); damage:
-    why its raw image cannot be what its tags say (:func:`~.raw_damage.data_problem`), None if nothing is seen.
+    why its raw image cannot be what its tags say (:func:`~.raw_damage.data_problem`), None if nothing is seen;
+    orientation: the Orientation tag as the file states it (LibRaw maps an invalid one through its low 3 bits: 0
+    turned the picture a quarter).
     """
 
     crop: tuple[int, int, int, int] | None = None
@@ -53,6 +56,7 @@ class RawLayout:
     samples: int = 1
     as_shot_neutral: bool = False
     damage: str | None = None
+    orientation: int | None = None
 
     def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
         """The black level of the 2x2 sites of a mosaic whose top-left sample is the whole frame's (``top``,
@@ -101,6 +105,7 @@ class RawLayout:
                     int(page.samplesperpixel),
                     _AS_SHOT_NEUTRAL in tif.pages[0].tags,
                     data_problem(tif.filehandle, page),
+                    int(tif.pages[0].tags[_ORIENTATION].value) if _ORIENTATION in tif.pages[0].tags else None,
                 )
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
