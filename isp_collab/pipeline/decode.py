@@ -98,7 +98,7 @@ class ImageDecode:
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
-        said: list[str] = []  # libpng prints on fd 2 (a PNG cut before IEND): kept for the one-line error
+        said: list[str] = []  # libpng/libjpeg print on fd 2 (a PNG cut before IEND): kept for the one-line error
         with capture_stderr(said):
             bgr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), flags)
         if bgr is None and tiff and (reason := _tiff_reason(p)):  # a float TIFF: say so, not "corrupt"
@@ -106,6 +106,13 @@ class ImageDecode:
         if bgr is None:
             detail = "; ".join(dict.fromkeys(line.strip() for line in said if line.strip()))
             raise InputError(f"{p}: cannot decode image (truncated or corrupt{f'; {detail}' if detail else ''})")
+        damage = "; ".join(dict.fromkeys(line.strip() for line in said if line.strip() and not _about_metadata(line)))
+        if damage:  # damaged data decoded all the same (garbage blocks, a grey lower half): not silently
+            warnings.warn(
+                f"{p}: the decoder reported a damaged file and decoded it all the same; check the picture ({damage})",
+                PipelineWarning,
+                stacklevel=2,
+            )
         if bgr.dtype == np.uint8:
             bits, scale = 8, 1 / 255
         elif bgr.dtype == np.uint16:
@@ -134,6 +141,14 @@ _LAB_PHOTOMETRIC = (8, 9, 10)  # CIELab, ICCLab, ITULab
 
 # Pillow modes of one-channel (grey) images, with or without alpha, 1 to 32 bits.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def _about_metadata(line: str) -> bool:
+    """Whether a line libpng printed is about an ancillary chunk (``libpng warning: iCCP: known incorrect sRGB
+    profile``): one whose name starts in lower case, which holds no pixels (colour profiles are judged by
+    :func:`colour_caveats`)."""
+    chunk = line.strip().removeprefix("libpng warning: ")
+    return chunk != line.strip() and chunk[4:6] == ": " and chunk[:1].islower() and chunk[:4].isalpha()
 
 
 def _camera_raw_reason(path: Path) -> str | None:
