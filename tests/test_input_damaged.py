@@ -1,4 +1,5 @@
-"""Ordinary images the decoder complains about but decodes: said so, not handed on silently."""
+"""Ordinary images the decoder complains about but decodes: said so, not handed on silently; PNGs that announce an
+animation without frames decode to their still image (OpenCV gave all black)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,26 @@ def test_a_complaint_about_an_ancillary_chunk_and_good_files_give_no_damage_warn
         ImageDecode()(bad_profile)  # libpng: "iCCP: too short"; the profile is judged as a colour caveat
         ImageDecode()(good)
     assert not [w for w in caught if "decoder reported" in str(w.message)], [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("frames", [0, 2, 2**31 - 1])
+@pytest.mark.parametrize("grey", [False, True])
+def test_a_png_announcing_frames_it_lacks_decodes_to_its_still_image(tmp_path, frames, grey):
+    pixels = PIXELS[..., 0] if grey else PIXELS
+    src = tmp_path / "actl.png"
+    src.write_bytes(_after_ihdr(_png(pixels), _chunk(b"acTL", struct.pack(">II", frames, 0))))
+    image, frame = ImageDecode()(src)  # was all black (and 0 frames: "cannot decode image")
+    with Image.open(src) as im, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow: "Invalid APNG, will use default PNG image if possible"
+        want = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(np.round(image * 255).astype(np.uint8), want)
+    assert frame.greyscale == grey
+
+
+@pytest.mark.parametrize("default_image", [False, True])
+def test_an_animated_png_still_decodes_to_its_first_frame(tmp_path, default_image):
+    frames = [Image.fromarray(PIXELS), Image.fromarray(255 - PIXELS)]
+    src = tmp_path / "anim.png"
+    frames[0].save(src, save_all=True, append_images=frames[1:], default_image=default_image)
+    image, _ = ImageDecode()(src)
+    np.testing.assert_array_equal(np.round(image * 255).astype(np.uint8), PIXELS)
