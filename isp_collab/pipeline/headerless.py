@@ -52,6 +52,10 @@ _REQUIRED = ("width", "height", "dtype", "bit_depth", "cfa_pattern", "black_leve
 # The largest colour-matrix entry taken: real camera->sRGB matrices stay within a few units (dcraw's and Adobe's
 # tables: under 5); a matrix in fixed-point register units (1024 for 1.0) would turn the picture white.
 MAX_CCM_ENTRY = 100.0
+# Below this fraction of the bit depth's range between black and white level (4 of its bits unused), a warning: a
+# sensor's levels span most of it (10-bit 64..1023: 94%; 12-bit 256..4095: 94%); 1022..1023 gives a black picture,
+# and a 12-bit sensor described as 16-bit (0..4095: 6%) is told to check its bit_depth.
+MIN_LEVELS_FRACTION = 1 / 16
 
 
 @dataclass(frozen=True)
@@ -172,14 +176,27 @@ def read_description(path: str | os.PathLike) -> SensorDescription:
     return parse_description(d, p)
 
 
+def _matrix_problem(ccm: tuple[tuple[float, float, float], ...]) -> str | None:
+    """What makes a colour matrix unusable, worded for a warning: singular (every colour onto a plane or a line: a
+    black or flat picture), or a row that sums to 0 or less (white comes out black in that channel); None if neither.
+    """
+    m = np.asarray(ccm, dtype=np.float64)
+    if abs(np.linalg.det(m)) < 1e-6:  # the RAW decoder's threshold (raw.py)
+        return f"is singular (rows {np.round(m, 3).tolist()})"
+    if np.any(m.sum(axis=1) <= 0):
+        return f"turns white black (row sums {np.round(m.sum(axis=1), 3).tolist()})"
+    return None
+
+
 @dataclass(frozen=True)
 class HeaderlessDecode:
     """Decode ``x.raw`` with its description (``description``, else ``x.json`` / ``x.toml`` beside it, the
     suffix in any case).
 
     ``__call__(path) -> (mosaic, frame)``: mosaic (height, width) uint16 sample values exactly as
-    stored (byte order resolved); frame from the description (WB and CCM when given; without a CCM,
-    a :class:`PipelineWarning` says camera RGB is used as sRGB, as for a RAW file without one).
+    stored (byte order resolved); frame from the description (WB and CCM when given; without a CCM, or for a
+    singular one or one that turns white black, a :class:`PipelineWarning` says camera RGB is used as sRGB, as for
+    a RAW file without one; black and white levels spanning under 1/16 of the bit depth's range are warned about).
     """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -224,9 +241,26 @@ class HeaderlessDecode:
             check_mosaic_shape(data)  # a dump too small to process fails here, before any warning about it
         except ValueError as e:
             raise InputError(f"{p}: {e}") from None
-        if desc.ccm_cam_to_srgb is None:
+        ccm = desc.ccm_cam_to_srgb
+        if ccm is not None and (problem := _matrix_problem(ccm)):  # as the RAW decoder does with a singular one
+            warnings.warn(
+                f"{p}: the colour matrix (ccm_cam_to_srgb) in {shown} {problem}; camera RGB is used as sRGB (identity)",
+                PipelineWarning,
+                stacklevel=2,
+            )
+            ccm = None
+        elif ccm is None:
             warnings.warn(
                 f"{p}: no colour matrix (ccm_cam_to_srgb) in {shown}; camera RGB is used as sRGB (identity)",
+                PipelineWarning,
+                stacklevel=2,
+            )
+        usable, full = desc.white_level - max(desc.black_level), 2**desc.bit_depth - 1
+        if usable < MIN_LEVELS_FRACTION * full:
+            warnings.warn(
+                f"{p}: white_level {desc.white_level:g} - black_level {max(desc.black_level):g} in {shown} leaves "
+                f"{usable:g} of the {desc.bit_depth}-bit range {full}: samples outside it come out black or white "
+                "(check black_level, white_level and bit_depth)",
                 PipelineWarning,
                 stacklevel=2,
             )
@@ -241,7 +275,7 @@ class HeaderlessDecode:
             white_level=desc.white_level,
             wb_gains=desc.wb_gains_rgb,
             wb_source="description" if desc.wb_gains_rgb else "none",
-            cam_to_srgb=desc.ccm_cam_to_srgb,
+            cam_to_srgb=ccm,
             description=desc_path,
             orientation=desc.orientation,
         )
