@@ -162,3 +162,33 @@ def test_orientation_in_the_description_turns_the_finished_image(tmp_path, capsy
     raw = write_headerless(tmp_path, mosaic, description(orientation=9), name="bad")
     assert main(["process", str(raw), "-o", str(tmp_path / "bad.png")]) == 2
     assert "'orientation' must be an EXIF orientation 1..8, got 9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("ccm", "problem"),
+    [
+        ([[0, 0, 0]] * 3, r"is singular \(rows \[\[0\.0, 0\.0, 0\.0\], "),  # was a black picture
+        ([[0.4, 0.3, 0.3]] * 3, r"is singular"),  # every colour onto one grey: a flat picture
+        ([[-1, 0, 0], [0, -1, 0], [0, 0, -1]], r"turns white black \(row sums \[-1\.0, -1\.0, -1\.0\]\)"),
+    ],
+)
+def test_an_unusable_colour_matrix_is_replaced_by_the_identity_with_a_warning(tmp_path, ccm, problem):
+    """As the RAW decoder does with a singular matrix: said, and camera RGB used as sRGB."""
+    mosaic = np.random.default_rng(1).integers(64, 1024, (32, 48))
+    gains = [1.5, 1.0, 1.2]
+    raw = write_headerless(tmp_path, mosaic, description(ccm_cam_to_srgb=ccm, wb_gains_rgb=gains))
+    expected = rf"^{re.escape(str(raw))}: the colour matrix \(ccm_cam_to_srgb\) in frame\.json {problem}.*; camera RGB "
+    with pytest.warns(PipelineWarning, match=expected + r"is used as sRGB \(identity\)$"):
+        image = Pipeline().run(raw).image
+    identity = write_headerless(
+        tmp_path, mosaic, description(ccm_cam_to_srgb=np.eye(3).tolist(), wb_gains_rgb=gains), name="identity"
+    )
+    np.testing.assert_array_equal(image, Pipeline().run(identity).image)
+
+
+@pytest.mark.parametrize("black", [1022, [1000, 1000, 1000, 1020]])
+def test_levels_leaving_a_sliver_of_the_bit_depth_are_warned_about(tmp_path, black):
+    raw = write_headerless(tmp_path, np.full((32, 48), 300), description(black_level=black, white_level=1023))
+    expected = rf"^{re.escape(str(raw))}: white_level 1023 - black_level 102[02] in frame\.json leaves [13] of the "
+    with pytest.warns(PipelineWarning, match=expected + r"10-bit range 1023: samples outside it come out black or"):
+        HeaderlessDecode()(raw)  # was an all-black picture without a word

@@ -91,6 +91,12 @@ def test_two_descriptions_beside_a_dump_are_refused_and_one_from_elsewhere_is_na
         (dict(wb_gains_rgb=[1, 2]), "'wb_gains_rgb' must be a list of 3 numbers"),
         (dict(colour="x"), "unknown key 'colour'"),
         (dict(width="48"), "'width' must be a positive number"),
+        (dict(width=10**400), "'width' is out of range, got an integer of 401 digits"),  # was a TypeError
+        (dict(black_level=[0, 0, 0, -(10**400)]), "'black_level' is out of range"),
+        (dict(wb_gains_rgb=[1e308, 1, 1]), r"'wb_gains_rgb' must be at most 100 and within 100x of each other"),
+        (dict(wb_gains_rgb=[1e300, 1e300, 1e300]), r"'wb_gains_rgb' must be at most 100"),  # overflowed float32
+        (dict(ccm_cam_to_srgb=[[1e308, 0, 0], [0, 1, 0], [0, 0, 1]]), "'ccm_cam_to_srgb' entries must lie between"),
+        (dict(ccm_cam_to_srgb=[[1536, -512, 0], [0, 1024, 0], [0, 0, 1024]]), r"got 1536 \(a matrix in fixed-point"),
     ],
 )
 def test_headerless_description_errors(tmp_path, change, match):
@@ -113,3 +119,21 @@ def test_headerless_missing_byte_order_for_16_bit(tmp_path):
     raw = write_headerless(tmp_path, np.zeros((32, 48)), d)
     with pytest.raises(InputError, match="'byte_order' .* is required for uint16"):
         HeaderlessDecode()(raw)
+
+
+@pytest.mark.parametrize(("fmt", "text"), [("json", "[" * 100000 + "]" * 100000), ("toml", "x = " + "[" * 100000)])
+def test_a_description_nested_too_deeply_is_one_line_exit_2(tmp_path, capsys, fmt, text):
+    from isp_collab.cli import main
+
+    raw = write_headerless(tmp_path, np.zeros((32, 48)), description(), fmt=fmt)
+    (desc := tmp_path / f"frame.{fmt}").write_text(text)
+    with pytest.raises(
+        InputError, match=rf"frame\.{fmt}: not a valid {fmt.upper()} sensor description \(nested too deeply\)"
+    ):
+        HeaderlessDecode()(raw)  # was a RecursionError (exit 1)
+    assert main(["process", str(raw), "-o", str(tmp_path / "out.png"), "--stages", "none"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [
+        f"isp-collab process: error: {raw}: {desc}: not a valid {fmt.upper()} sensor description (nested too deeply)"
+    ]
+    assert not (tmp_path / "out.png").exists()

@@ -111,7 +111,10 @@ def test_plan_outputs(tmp_path):
     assert plan_outputs([a], tmp_path / "folder") == [(a, tmp_path / "folder" / "a.png")]  # no suffix: a folder
     with pytest.raises(OutputError, match="2 inputs need an output folder, not an image file name"):
         plan_outputs([a, b], tmp_path / "x.png")
-    with pytest.raises(OutputError, match="a folder input needs an output folder"):
+    named = re.escape(
+        f"{tmp_path}: a folder input needs an output folder, not an image file name ({tmp_path / 'x.png'})"
+    )
+    with pytest.raises(OutputError, match=f"^{named}$"):  # the input folder named, not the output (x.png) alone
         plan_outputs([a], tmp_path / "x.png", folders=[tmp_path])
     with pytest.raises(OutputError, match="the output folder is also an input folder"):
         plan_outputs([a], tmp_path, folders=[tmp_path])

@@ -181,3 +181,37 @@ def test_an_empty_output_name_is_refused_not_taken_as_the_current_folder(capsys,
     with pytest.raises(SystemExit) as stop:
         run(capsys, inputs / "good.png", "-o", output, "--stages", "none")
     assert stop.value.code == 2 and "an empty path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError("Unable to allocate 1.61 GiB for an array with shape (432000000,) and data type float32"),
+        cv2.error("OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 432000000 bytes"),
+    ],
+)
+def test_an_input_that_runs_out_of_memory_is_one_line_exit_2_and_the_batch_goes_on(
+    capsys, tmp_path, monkeypatch, error
+):
+    """A 144 MP PNG (under the pixel cap) ran out of memory under a 6 GB limit: exit 1, "Unable to allocate 1.61 GiB
+    (MemoryError)". Now its size is said, and what to do, as for another bad input."""
+    from isp_collab.pipeline import stages
+
+    folder = tmp_path / "in"
+    _png(folder / "a.png", 0)
+    cv2.imwrite(str(folder / "big.png"), np.zeros((300, 400, 3), np.uint8))
+    real = stages.srgb_to_linear
+
+    def short_of_memory(image):
+        if image.shape[:2] == (300, 400):
+            raise error
+        return real(image)
+
+    monkeypatch.setattr(stages, "srgb_to_linear", short_of_memory)
+    code, err, _ = run(capsys, folder, "-o", tmp_path / "out", "--stages", "none")
+    assert code == 2 and files_under(tmp_path / "out") == ["a.png"], err
+    assert err == [
+        f"isp-collab process: error: {folder / 'big.png'}: ran out of memory processing 400x300 = 0.1 MP (use a "
+        "smaller image, or --max-pixels to refuse images this large before they are decoded)",
+        "isp-collab process: 1 of 2 inputs processed, 1 failed",
+    ]

@@ -22,9 +22,13 @@ def test_output_mode_follows_the_arguments_not_the_file_count(capsys, tmp_path):
     assert code == 0 and files_under(tmp_path / "outA") == ["a.png"], err
     code, err, _ = run(capsys, folder, "-o", tmp_path / "x.png", "--stages", "none")
     assert code == 2 and err == [
-        f"isp-collab process: error: {tmp_path / 'x.png'}: a folder input needs an output "
-        "folder, not an image file name"
+        f"isp-collab process: error: {folder}: a folder input needs an output "
+        f"folder, not an image file name ({tmp_path / 'x.png'})"
     ]
+    (link := tmp_path / "in.png").symlink_to(folder)  # a folder (here a link to one) named like an image: named
+    code, err, _ = run(capsys, link, "-o", tmp_path / "x.png", "--stages", "none")
+    assert code == 2 and err[0].startswith(f"isp-collab process: error: {link}: a folder input needs an output folder")
+    assert not (tmp_path / "x.png").exists()
     # several files and an image file name: refused, not turned into a folder called x.png
     _png(tmp_path / "b.png", 1)
     code, err, _ = run(capsys, folder / "a.png", tmp_path / "b.png", "-o", tmp_path / "x.png", "--stages", "none")

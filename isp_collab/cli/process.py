@@ -236,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.batch import expand_inputs, plan_outputs, skip_done
     from ..pipeline.encode import check_output_format
     from ..pipeline.io import check_input_file
+    from ..pipeline.pipeline import out_of_memory
     from . import require_parent_folder
 
     # OpenCV prints its own complaints about corrupt files on stderr; we report those ourselves.
@@ -359,6 +360,10 @@ def run(args: argparse.Namespace) -> int:
                 tqdm.write(f"isp-collab process: error: {_one_line(src, e)}", file=sys.stderr)
                 continue
             except Exception as e:  # a failing network or library: report it, finish the batch
+                if (too_big := out_of_memory(src, e)) is not None:  # an input too big for this machine: exit 2
+                    bad_input += 1
+                    tqdm.write(f"isp-collab process: error: {too_big}", file=sys.stderr)
+                    continue
                 other += 1
                 tqdm.write(f"isp-collab process: error: {_one_line(src, e)} ({e.__class__.__name__})", file=sys.stderr)
                 continue

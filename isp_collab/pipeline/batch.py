@@ -84,8 +84,11 @@ def plan_outputs(
     if as_named and len(inputs) == 1 and not folders:
         return [(inputs[0], out)]  # its type is checked by the writer (.bmp: refused by name)
     if as_named and out.suffix.lower() in OUTPUT_EXTENSIONS:
-        why = "a folder input needs" if folders else f"{len(inputs)} inputs need"
-        raise OutputError(f"{out}: {why} an output folder, not an image file name")
+        if folders:  # the input is what needs it (a folder named x.png too): named first, the output after
+            raise OutputError(
+                f"{Path(folders[0])}: a folder input needs an output folder, not an image file name ({out})"
+            )
+        raise OutputError(f"{out}: {len(inputs)} inputs need an output folder, not an image file name")
     if out.exists() and not out.is_dir():
         if len(inputs) == 1 and not folders:  # a name without a suffix is a folder
             raise OutputError(

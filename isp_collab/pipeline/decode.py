@@ -99,14 +99,21 @@ class ImageDecode:
         # OpenCV 5's imread fails on TIFFs with an orientation tag unless told to ignore it, and its
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
-        said: list[str] = []  # libpng prints on fd 2 (a PNG cut before IEND): kept for the one-line error
+        said: list[str] = []  # libpng/libjpeg print on fd 2 (a PNG cut before IEND): kept for the one-line error
         with capture_stderr(said):
-            bgr = cv2.imdecode(np.fromfile(p, dtype=np.uint8), flags)
+            bgr = cv2.imdecode(_without_empty_animation(np.fromfile(p, dtype=np.uint8)), flags)
         if bgr is None and tiff and (reason := _tiff_reason(p)):  # a float TIFF: say so, not "corrupt"
             raise InputError(f"{p}: {reason}")
         if bgr is None:
             detail = "; ".join(dict.fromkeys(line.strip() for line in said if line.strip()))
             raise InputError(f"{p}: cannot decode image (truncated or corrupt{f'; {detail}' if detail else ''})")
+        damage = "; ".join(dict.fromkeys(line.strip() for line in said if line.strip() and not _about_metadata(line)))
+        if damage:  # damaged data decoded all the same (garbage blocks, a grey lower half): not silently
+            warnings.warn(
+                f"{p}: the decoder reported a damaged file and decoded it all the same; check the picture ({damage})",
+                PipelineWarning,
+                stacklevel=2,
+            )
         if bgr.dtype == np.uint8:
             bits, scale = 8, 1 / 255
         elif bgr.dtype == np.uint16:
@@ -135,6 +142,39 @@ _LAB_PHOTOMETRIC = (8, 9, 10)  # CIELab, ICCLab, ITULab
 
 # Pillow modes of one-channel (grey) images, with or without alpha, 1 to 32 bits.
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _about_metadata(line: str) -> bool:
+    """Whether a line libpng printed is about an ancillary chunk (``libpng warning: iCCP: known incorrect sRGB
+    profile``): one whose name starts in lower case, which holds no pixels (colour profiles are judged by
+    :func:`colour_caveats`)."""
+    chunk = line.strip().removeprefix("libpng warning: ")
+    return chunk != line.strip() and chunk[4:6] == ": " and chunk[:1].islower() and chunk[:4].isalpha()
+
+
+def _without_empty_animation(data: np.ndarray) -> np.ndarray:
+    """A PNG's bytes without its animation header (acTL chunk) when no frame follows it (no fcTL chunk).
+
+    OpenCV decodes such a file, an animation of no frames, as all black; Pillow and other readers show its still
+    image (the IDAT chunks), which OpenCV then decodes without the header. Other files come back as they are, a
+    valid animated PNG too (its first frame is decoded).
+    """
+    if data[:8].tobytes() != _PNG_SIGNATURE:
+        return data
+    at, actl, kind = 8, None, b""
+    while at + 8 <= len(data):
+        size, kind = int.from_bytes(data[at : at + 4].tobytes(), "big"), data[at + 4 : at + 8].tobytes()
+        if kind == b"fcTL" or kind == b"IEND" or (kind == b"IDAT" and actl is None):  # frames, or no animation
+            break
+        if kind == b"acTL":
+            actl = at
+        at += 12 + size
+    if actl is None or kind == b"fcTL":
+        return data
+    size = int.from_bytes(data[actl : actl + 4].tobytes(), "big")
+    return np.concatenate((data[:actl], data[actl + 12 + size :]))
 
 
 def _camera_raw_reason(path: Path) -> str | None:

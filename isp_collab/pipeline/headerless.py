@@ -10,8 +10,8 @@ description has the keys::
     cfa_pattern          "RGGB" | "BGGR" | "GRBG" | "GBRG"
     black_level          number, or 4 numbers for the 2x2 sites in row-major order
     white_level          number
-    wb_gains_rgb         optional [r, g, b] multipliers
-    ccm_cam_to_srgb      optional 3x3 row-major, white-balanced camera RGB -> linear sRGB
+    wb_gains_rgb         optional [r, g, b] multipliers, at most 100 and within 100x of each other
+    ccm_cam_to_srgb      optional 3x3 row-major, white-balanced camera RGB -> linear sRGB, entries within +-100
     orientation          optional EXIF orientation 1..8 of the finished image (3: turned 180°, a sensor
                          mounted upside down; 6 / 8: 90° clockwise / counter-clockwise); default 1
     note                 optional free text
@@ -22,6 +22,7 @@ Unknown keys are refused (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 import warnings
@@ -41,12 +42,20 @@ from .io import (
     check_pixels,
     descriptions_beside,
 )
+from .stages import MAX_GAIN_RATIO
 
 _KEYS = {
     "width", "height", "dtype", "byte_order", "bit_depth", "cfa_pattern", "black_level", "white_level",
     "wb_gains_rgb", "ccm_cam_to_srgb", "orientation", "note",
 }  # fmt: skip
 _REQUIRED = ("width", "height", "dtype", "bit_depth", "cfa_pattern", "black_level", "white_level")
+# The largest colour-matrix entry taken: real camera->sRGB matrices stay within a few units (dcraw's and Adobe's
+# tables: under 5); a matrix in fixed-point register units (1024 for 1.0) would turn the picture white.
+MAX_CCM_ENTRY = 100.0
+# Below this fraction of the bit depth's range between black and white level (4 of its bits unused), a warning: a
+# sensor's levels span most of it (10-bit 64..1023: 94%; 12-bit 256..4095: 94%); 1022..1023 gives a black picture,
+# and a 12-bit sensor described as 16-bit (0..4095: 6%) is told to check its bit_depth.
+MIN_LEVELS_FRACTION = 1 / 16
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,9 @@ class SensorDescription:
 
 def _number(d: dict, key: str, where: Path, *, positive: bool = False) -> float:
     v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or (positive and v <= 0):
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**1023:  # 10**400: past any float
+        raise InputError(f"{where}: {key!r} is out of range, got an integer of {len(str(abs(v)))} digits")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (positive and v <= 0):
         raise InputError(f"{where}: {key!r} must be a {'positive ' if positive else ''}number, got {v!r}")
     return float(v)
 
@@ -118,12 +129,22 @@ def parse_description(d: dict[str, Any], where: Path) -> SensorDescription:
     if white > 2**bits - 1:
         raise InputError(f"{where}: white_level {white:g} exceeds the {bits}-bit maximum {2**bits - 1}")
     gains = _numbers(d, "wb_gains_rgb", where, 3, positive=True) if "wb_gains_rgb" in d else None
+    if gains and (max(gains) > MAX_GAIN_RATIO or max(gains) > MAX_GAIN_RATIO * min(gains)):  # 1e308: overflowed
+        raise InputError(
+            f"{where}: 'wb_gains_rgb' must be at most {MAX_GAIN_RATIO:g} and within {MAX_GAIN_RATIO:g}x of each other, "
+            f"got {list(gains)}"
+        )
     ccm = None
     if "ccm_cam_to_srgb" in d:
         rows = d["ccm_cam_to_srgb"]
         if not isinstance(rows, list) or len(rows) != 3:
             raise InputError(f"{where}: 'ccm_cam_to_srgb' must be 3 rows of 3 numbers")
         ccm = tuple(_numbers({"ccm_cam_to_srgb": r}, "ccm_cam_to_srgb", where, 3) for r in rows)
+        if (big := max(abs(v) for row in ccm for v in row)) > MAX_CCM_ENTRY:
+            raise InputError(
+                f"{where}: 'ccm_cam_to_srgb' entries must lie between -{MAX_CCM_ENTRY:g} and {MAX_CCM_ENTRY:g}, got "
+                f"{big:g} (a matrix in fixed-point units? divide it by the value that stands for 1.0)"
+            )
     orientation = d.get("orientation", 1)
     if isinstance(orientation, bool) or orientation not in range(1, 9):
         raise InputError(f"{where}: 'orientation' must be an EXIF orientation 1..8, got {orientation!r}")
@@ -148,10 +169,23 @@ def read_description(path: str | os.PathLike) -> SensorDescription:
     try:
         text = p.read_text(encoding="utf-8")
         d = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # JSON/TOML/UTF-8 errors, an integer of 5000 digits, "[[[[..."
         reason = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        reason = "nested too deeply" if isinstance(e, RecursionError) else reason
         raise InputError(f"{p}: not a valid {p.suffix.lstrip('.').upper()} sensor description ({reason})") from None
     return parse_description(d, p)
+
+
+def _matrix_problem(ccm: tuple[tuple[float, float, float], ...]) -> str | None:
+    """What makes a colour matrix unusable, worded for a warning: singular (every colour onto a plane or a line: a
+    black or flat picture), or a row that sums to 0 or less (white comes out black in that channel); None if neither.
+    """
+    m = np.asarray(ccm, dtype=np.float64)
+    if abs(np.linalg.det(m)) < 1e-6:  # the RAW decoder's threshold (raw.py)
+        return f"is singular (rows {np.round(m, 3).tolist()})"
+    if np.any(m.sum(axis=1) <= 0):
+        return f"turns white black (row sums {np.round(m.sum(axis=1), 3).tolist()})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -160,8 +194,9 @@ class HeaderlessDecode:
     suffix in any case).
 
     ``__call__(path) -> (mosaic, frame)``: mosaic (height, width) uint16 sample values exactly as
-    stored (byte order resolved); frame from the description (WB and CCM when given; without a CCM,
-    a :class:`PipelineWarning` says camera RGB is used as sRGB, as for a RAW file without one).
+    stored (byte order resolved); frame from the description (WB and CCM when given; without a CCM, or for a
+    singular one or one that turns white black, a :class:`PipelineWarning` says camera RGB is used as sRGB, as for
+    a RAW file without one; black and white levels spanning under 1/16 of the bit depth's range are warned about).
     """
 
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -206,9 +241,26 @@ class HeaderlessDecode:
             check_mosaic_shape(data)  # a dump too small to process fails here, before any warning about it
         except ValueError as e:
             raise InputError(f"{p}: {e}") from None
-        if desc.ccm_cam_to_srgb is None:
+        ccm = desc.ccm_cam_to_srgb
+        if ccm is not None and (problem := _matrix_problem(ccm)):  # as the RAW decoder does with a singular one
+            warnings.warn(
+                f"{p}: the colour matrix (ccm_cam_to_srgb) in {shown} {problem}; camera RGB is used as sRGB (identity)",
+                PipelineWarning,
+                stacklevel=2,
+            )
+            ccm = None
+        elif ccm is None:
             warnings.warn(
                 f"{p}: no colour matrix (ccm_cam_to_srgb) in {shown}; camera RGB is used as sRGB (identity)",
+                PipelineWarning,
+                stacklevel=2,
+            )
+        usable, full = desc.white_level - max(desc.black_level), 2**desc.bit_depth - 1
+        if usable < MIN_LEVELS_FRACTION * full:
+            warnings.warn(
+                f"{p}: white_level {desc.white_level:g} - black_level {max(desc.black_level):g} in {shown} leaves "
+                f"{usable:g} of the {desc.bit_depth}-bit range {full}: samples outside it come out black or white "
+                "(check black_level, white_level and bit_depth)",
                 PipelineWarning,
                 stacklevel=2,
             )
@@ -223,7 +275,7 @@ class HeaderlessDecode:
             white_level=desc.white_level,
             wb_gains=desc.wb_gains_rgb,
             wb_source="description" if desc.wb_gains_rgb else "none",
-            cam_to_srgb=desc.ccm_cam_to_srgb,
+            cam_to_srgb=ccm,
             description=desc_path,
             orientation=desc.orientation,
         )

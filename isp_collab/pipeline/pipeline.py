@@ -41,14 +41,15 @@ import numpy as np
 
 from ..atomic import atomic_write_files, check_output, check_writable_folder
 from ..config_paths import beside
+from ..native_stderr import capture_stderr
 from .collaborative import Sharpen
 from .compare import side_by_side
-from .decode import ImageDecode
+from .decode import ImageDecode, pillow_header
 from .demosaic import Demosaic, check_mosaic_shape, normalize_linear, normalize_mosaic
 from .encode import Encode, check_output_format, encode_image
 from .frame import Frame, apply_orientation
-from .headerless import HeaderlessDecode
-from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, input_kind
+from .headerless import HeaderlessDecode, read_description
+from .io import DEFAULT_MAX_PIXELS, InputError, check_input_file, description_for, input_kind
 from .lens_stage import LensCorrect
 from .raw import RawDecode
 from .stages import ColorCorrect, Linearize, Stage, Tone, UnsharpMask, WhiteBalance
@@ -332,3 +333,39 @@ def _relative_to(data: dict[str, Any], config_file: Path) -> dict[str, Any]:
             if key == "onnx_path" or looks_like_path or Path(beside(config_file, value)).is_dir():
                 table[key] = beside(config_file, value)
     return out
+
+
+def out_of_memory(path: Path, err: BaseException) -> InputError | None:
+    """The one-line error for an input that ran out of memory while processed (a ``MemoryError``, OpenCV's
+    "Insufficient memory"), with its size from its header; None for any other error."""
+    if not isinstance(err, MemoryError) and "(-4:Insufficient memory)" not in str(err):
+        return None
+    size = header_size(path)
+    shown = ""
+    if size is not None:
+        width, height = size
+        pixels = f"{width * height / 1e6:.1f} MP" if width * height >= 100_000 else f"{width * height:,} pixels"
+        shown = f" {width}x{height} = {pixels}"
+    return InputError(
+        f"{path}: ran out of memory processing{shown or ' it'} (use a smaller image, or --max-pixels to refuse "
+        "images this large before they are decoded)"
+    )
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an input from its header alone (Pillow's, its sensor description, LibRaw's open without
+    unpacking); None when it cannot be read."""
+    try:
+        kind = input_kind(path)
+        if kind == "rgb":
+            with pillow_header(path) as im:
+                return im.size
+        if kind == "headerless":
+            desc = read_description(description_for(path))
+            return desc.width, desc.height
+        import rawpy
+
+        with capture_stderr([]), rawpy.imread(str(path)) as raw:
+            return raw.sizes.raw_width, raw.sizes.raw_height
+    except Exception:  # noqa: BLE001 - the size is a detail of the message
+        return None
