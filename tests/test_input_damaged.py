@@ -96,3 +96,25 @@ def test_an_animated_png_still_decodes_to_its_first_frame(tmp_path, default_imag
     frames[0].save(src, save_all=True, append_images=frames[1:], default_image=default_image)
     image, _ = ImageDecode()(src)
     np.testing.assert_array_equal(np.round(image * 255).astype(np.uint8), PIXELS)
+
+
+def test_another_threads_line_during_a_decode_is_passed_on_not_blamed_on_the_file(tmp_path, monkeypatch, capfd):
+    """Anything written on fd 2 during a decode was taken as the decoder's words: a clean PNG was called damaged
+    for another thread's log line, and the line never reached the terminal."""
+    import os
+
+    from isp_collab.pipeline import decode as decode_module
+
+    path = tmp_path / "clean.png"
+    cv2.imwrite(str(path), np.full((16, 16, 3), 128, np.uint8))
+    imdecode = cv2.imdecode
+
+    def with_a_log_line(*args):
+        os.write(2, b"worker-2 INFO: step 30 done\n")
+        return imdecode(*args)
+
+    monkeypatch.setattr(decode_module.cv2, "imdecode", with_a_log_line)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PipelineWarning)
+        ImageDecode()(path)
+    assert "worker-2 INFO: step 30 done" in capfd.readouterr().err

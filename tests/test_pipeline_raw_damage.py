@@ -91,3 +91,45 @@ def test_an_invalid_orientation_is_said_and_left_as_stored(tmp_path, value):
     with pytest.warns(PipelineWarning, match=rf"x\.dng: its Orientation tag {value} is not a valid one"):
         frame = RawDecode()(path)[1]
     assert frame.orientation == 1
+
+
+def test_libraws_words_about_a_file_it_decodes_anyway_are_a_warning_and_other_lines_pass_on(
+    tmp_path, monkeypatch, capfd
+):
+    """LibRaw's "PATH: Unexpected end of file" on a file it decodes all the same was dropped with the rest of fd 2
+    (other threads' lines included): now a warning naming the file, and the other lines reach the terminal."""
+    import os
+
+    import rawpy
+
+    from isp_collab.pipeline import PipelineWarning
+
+    path = _cfa(tmp_path)
+    imread = rawpy.imread
+
+    def chatty(name):
+        os.write(2, f"{name}: Unexpected end of file\nanother thread's line\n".encode())
+        return imread(name)
+
+    monkeypatch.setattr(rawpy, "imread", chatty)
+    with pytest.warns(PipelineWarning, match=r"x\.dng: LibRaw reported a problem .* \(Unexpected end of file\)"):
+        RawDecode()(path)
+    err = capfd.readouterr().err
+    assert "another thread's line" in err and "Unexpected end of file" not in err
+
+
+def test_a_linearization_table_lets_the_white_level_pass_the_samples_bits(tmp_path):
+    """Leica's M8 / M9 store 8-bit samples and a LinearizationTable to 14 bits: WhiteLevel 16383 is right there
+    (the levels count after the table), and such a file was refused as damaged."""
+    path = _patch(_cfa(tmp_path), 258, 8)
+    data = bytearray(path.read_bytes())  # a LinearizationTable tag in place of the (unused) CalibrationIlluminant1
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == 50778:
+            struct.pack_into("<HHIHH", data, entry, 50712, 3, 1, 16383, 0)  # one SHORT: the table's upper end
+    path.write_bytes(bytes(data))
+    from isp_collab.pipeline.raw_layout import RawLayout
+
+    layout = RawLayout.of(path)
+    assert layout.as_shot_neutral and layout.damage is None  # (read, not an empty layout of a file it cannot read)

@@ -142,7 +142,8 @@ def build_sidecar(
             "overlap)), k = 0, 1, ... up to and including the first <= -(overlap // 2); tiles touching no pixel "
             "(s + tile <= 0 or s >= length) are dropped; starts sorted, without repeats. "
             "f = floor((c2 + 1 - overlap) / 2) (two tiles meet at the centre), or (c2 - tile + 1) / 2 (one tile "
-            "centred) when c2 - tile + 1 is even and that gives strictly fewer tiles",
+            "centred) when c2 - tile + 1 is even and that gives strictly fewer tiles. Every strategy but mirror "
+            "lays each axis out about c2, c2 - 1 and c2 + 1 in turn and keeps the first with the fewest tiles",
             "gathering": f"{GATHERING.get(strategy, strategy)}; {GATHERING_PADDING}",
             "guide": "export/README.md, 'Whole image: tiling, gathering, stitching'; export/collab_core.py does it",
             "padding": "reflect-101 where a tile leaves the image (dcb|abcd|cba), periodic when the tile is wider "

@@ -7,6 +7,7 @@ memory is spent; OpenCV decodes the pixels. Camera RAWs, DNGs and CIELab or floa
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -100,8 +101,9 @@ class ImageDecode:
         # TIFF decoder turns the image upright anyway; PNG/JPEG orientation is applied here (tested).
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
         said: list[str] = []  # libpng/libjpeg print on fd 2 (a PNG cut before IEND): kept for the one-line error
-        with capture_stderr(said):
+        with capture_stderr(said, pass_on=lambda line: not _decoder_line(line)):  # another thread's log: passed on
             bgr = cv2.imdecode(_without_empty_animation(np.fromfile(p, dtype=np.uint8)), flags)
+        said = [line for line in said if _decoder_line(line)]
         if bgr is None and tiff and (reason := _tiff_reason(p)):  # a float TIFF: say so, not "corrupt"
             raise InputError(f"{p}: {reason}")
         if bgr is None:
@@ -144,6 +146,20 @@ _LAB_PHOTOMETRIC = (8, 9, 10)  # CIELab, ICCLab, ITULab
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# How the image libraries OpenCV decodes with begin what they print (libpng, libjpeg's messages, libtiff, OpenCV's
+# own log): only such lines are taken as the decoder's words about the file; others are another thread's.
+_DECODER_LINE = re.compile(
+    r"\s*(libpng |Corrupt JPEG|Premature end of JPEG|Invalid |Not a JPEG|Bogus |Unsupported |Warning: |Huffman table"
+    r"|Quantization table|Improper call|JPEG |Unknown APP|TIFF|\[ ?(WARN|ERROR|INFO):|\S+\.(tiff?|png|jpe?g): )",
+    re.IGNORECASE,
+)
+
+
+def _decoder_line(line: str) -> bool:
+    """Whether a line printed on fd 2 during a decode comes from an image library (see :data:`_DECODER_LINE`)."""
+    return bool(_DECODER_LINE.match(line))
 
 
 def _about_metadata(line: str) -> bool:

@@ -235,19 +235,31 @@ class RawDecode:
         check_tiff_extent(p)
         messages: list[str] = []
         raw = None
+
         # LibRaw prints its errors on fd 2, which is the whole process's: captured only while LibRaw opens and
-        # unpacks the file (what other threads wrote meanwhile is passed on), not while this code warns.
+        # unpacks the file, not while this code warns; its words about this file ("PATH: ...") are ours to say,
+        # other lines (another thread's log) are passed on.
+        def others(line: str) -> bool:
+            return not line.startswith(f"{p}:")
+
         try:
             try:
-                with capture_stderr(messages, pass_on=True):
+                with capture_stderr(messages, pass_on=others):
                     raw = rawpy.imread(str(p))
                 check_pixels(p, raw.sizes.raw_height, raw.sizes.raw_width, self.max_pixels)  # before unpacking
-                with capture_stderr(messages, pass_on=True):
+                with capture_stderr(messages, pass_on=others):
                     raw.raw_image  # noqa: B018 - unpacks the sensor data
             except (rawpy.NotSupportedError, AttributeError) as e:  # no raw image LibRaw hands out
                 raise InputError(f"{p}: not a Bayer RAW file ({e})") from None
             except rawpy.LibRawError as e:
                 raise InputError(f"{p}: {_libraw_reason(e, messages, p)}") from None
+            said = "; ".join(dict.fromkeys(m[len(f"{p}:") :].strip() for m in messages if not others(m)))
+            if said:  # LibRaw complained and decoded all the same (a cut file it fills with zeros...): not silently
+                warnings.warn(
+                    f"{p}: LibRaw reported a problem and decoded the file all the same; check the picture ({said})",
+                    PipelineWarning,
+                    stacklevel=2,
+                )
             try:
                 return self._read(raw, p)
             except rawpy.LibRawError as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 _CFA = 32803
-_BLACK, _WHITE = 50714, 50717
+_BLACK, _WHITE, _LINEARIZATION = 50714, 50717, 50712
 
 
 def data_problem(fh, page) -> str | None:
@@ -58,7 +58,8 @@ def _problem(fh, page) -> str | None:
                 f"{what[:-1]} {short + 1} holds {counts[short]:,} bytes where {width}x{height} {bits}-bit samples "
                 f"need {math.ceil(block_bytes[short]):,}"
             )
-        if white is not None and white > 2**bits - 1:
+        # levels count after the LinearizationTable, which may map 8-bit samples to 14 bits (Leica M8 / M9)
+        if white is not None and white > 2**bits - 1 and _LINEARIZATION not in tags:
             return f"its WhiteLevel {white:g} does not fit its {bits}-bit samples"
     if white is not None and white <= 0:
         return f"its WhiteLevel is {white:g}"
