@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -273,6 +274,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--center -1,5`` as ``--center=-1,5``, which argparse reads as the option's value, not an unknown option
+    (``isp_collab.cli._join_negative_values``, copied: this consumer imports no isp_collab); ``--`` ends it."""
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            return out + argv[i:]
+        if out and re.match(r"^-\.?\d", token) and out[-1].startswith("--") and out[-1] != "--" and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Restore an image with an exported isp-collab ONNX model (no torch).")
     p.add_argument("model", help="exported .onnx file (its sidecar .json must sit next to it)")
@@ -303,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads, >= 1 (default: ORT's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    args = p.parse_args(argv)
+    args = p.parse_args(join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     try:  # the cheap checks first, before any work
         check_output(args.output, args.overwrite)
         if Path(args.output).exists() and Path(args.input).exists() and os.path.samefile(args.output, args.input):

@@ -133,3 +133,12 @@ def test_consumer_refuses_a_folder_as_its_output_before_any_work(tmp_path, capsy
     (tmp_path / "out.npy").mkdir()
     code, err = run_main(consumer, capsys, onnx, src, tmp_path / "out.npy", "--overwrite")
     assert_one_error_line(code, err, f"{tmp_path / 'out.npy'}: is a folder, not an output file")
+
+
+def test_negative_option_values_are_values_not_unknown_options():
+    """``--center -1,5`` / ``--wb-gains -1,1,1`` gave argparse's usage and 'expected one argument' (the value taken
+    for an option); they reach the consumer's own checks now. ``--`` still ends the options."""
+    consumer = load_consumer()
+    joined = consumer.join_negative_values(["m.onnx", "in.png", "out.png", "--center", "-1,5", "--strength", "-.5"])
+    assert joined == ["m.onnx", "in.png", "out.png", "--center=-1,5", "--strength=-.5"]
+    assert consumer.join_negative_values(["--overwrite", "--", "-1EV.png"]) == ["--overwrite", "--", "-1EV.png"]

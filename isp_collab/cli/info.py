@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--n",
         type=int,
         default=4,
-        help="stack size N of the collaborative rows (GFLOPs/MP depend on it), 2..64 (default 4)",
+        help="stack size N the collaborative rows are counted at, 2..64 (default 4); parameters and GFLOPs per "
+        "megapixel do not change with it (each tile's merge convolutions are its own, the max pooling next to free)",
     )
     p.set_defaults(func=run)
 

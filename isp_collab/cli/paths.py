@@ -10,7 +10,7 @@ from pathlib import Path
 def nonblank(text: str) -> str:
     """An output path as typed (a trailing "/" still says "a folder"), refused when empty."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path (use . for the current folder)")
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?): name the output")
     return text
 
 
