@@ -136,13 +136,3 @@ def test_an_output_never_replaces_its_own_input_even_with_overwrite(capsys, tmp_
     if not (tmp_path / "up.png").exists():
         code, err, _ = run(capsys, upper, "-o", tmp_path / "up.png", "--stages", "none")
         assert code == 0 and upper.read_bytes() == before, err
-
-
-def test_a_compare_image_with_nothing_restored_is_said_to_show_no_change(capsys, tmp_path):
-    """``--compare`` with ``--stages none`` (or ``--strength 0``) wrote two identical halves without a word."""
-    _png(tmp_path / "a.png", 0)
-    note = "no restoration stage changes the picture"
-    for flags, said in ((["--stages", "none"], True), (["--strength", "0"], True), ([], False)):
-        code, err, _ = run(capsys, tmp_path / "a.png", "-o", tmp_path / "o.png", "--compare", "--overwrite", *flags)
-        assert code == 0, err
-        assert any(note in line for line in err) == said, (flags, err)

@@ -252,13 +252,6 @@ def run(args: argparse.Namespace) -> int:
                 f"isp-collab process: note: {args.config} has no [sharpen], [lens] or [unsharp] table, so no "
                 "restoration runs (add [sharpen] for the default sharpening, or pass --stages sharpen)"
             )
-        if args.compare and not any(
-            stage.enabled and getattr(stage, "strength", 1) != 0 for stage in pipeline.restoration
-        ):  # its two halves would be the same picture
-            notes.append(
-                "isp-collab process: note: no restoration stage changes the picture (--stages none, or strength 0): "
-                "the --compare image's halves are the same"
-            )
         folders = [item for item in args.inputs if Path(item).is_dir()]
         files = expand_inputs(args.inputs, problems=empty, repeats=repeats, subfolders=subfolders)
         planned = plan_outputs(files, args.output, f".{args.format or 'png'}", folders=folders)
