@@ -1,18 +1,20 @@
 """Pictures of the training physics, written to ``benchmarks/``.
 
-    python benchmarks/plot_physics.py [--images FOLDER] [--out-dir benchmarks] [--only NAME ...]
+    python benchmarks/plot_physics.py [--images FOLDER] [--out-dir benchmarks] [--only NAME ...] [--overwrite]
 
 Each figure is one function ``make_<name>(args) -> matplotlib Figure`` registered in
 :data:`FIGURES`; add a panel (e.g. the lens PSF field) by writing a function and registering it.
 Without ``--images`` the stacks are cut from procedural dead leaves (the figure title says so); the
 published ``sharpen_stack.png`` was drawn from the Set14 validation photos (``--images`` of their folder).
-Images are linear camera RGB; they are shown white-balanced with the stack's gains and encoded
+A figure already in ``--out-dir`` is replaced only with ``--overwrite`` (checked before anything is drawn);
+each is written atomically. Images are linear camera RGB; they are shown white-balanced with the stack's gains and encoded
 with the plain sRGB curve (:func:`~isp_collab.physics.unprocess.linear_to_srgb`).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from isp_collab.atomic import atomic_write_bytes  # noqa: E402
 from isp_collab.bench.report import refuse  # noqa: E402
 from isp_collab.data.sharpen import SharpenSampler  # noqa: E402
 from isp_collab.data.sources import image_files, image_source  # noqa: E402
@@ -86,7 +89,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--overwrite", action="store_true", help="replace figures already in --out-dir")
     args = p.parse_args(argv)
+    out = Path(args.out_dir)
+    names = args.only or list(FIGURES)
+    taken = [str(out / f"{name}.png") for name in names if (out / f"{name}.png").exists()]
+    if taken and not args.overwrite:
+        refuse(f"{', '.join(taken)}: already there; pass --overwrite to replace, or another --out-dir")
     if args.images is not None and not args.images.is_dir():
         what = "not a folder" if args.images.exists() else "no such folder"
         refuse(f"{args.images}: {what} (--images takes a folder of photos; leave it out for dead leaves)")
@@ -94,13 +103,13 @@ def main(argv: list[str] | None = None) -> None:
         refuse(f"{args.images}: no images found (--images takes a folder of photos; leave it out for dead leaves)")
     if args.images is None:
         print("no --images: the stacks are cut from procedural dead leaves")
-    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.only or FIGURES:
+    for name in names:
         fig = FIGURES[name](args)
-        fig.savefig(out / f"{name}.png", dpi=100)
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=100, format="png")
         plt.close(fig)
-        print(f"wrote {out / f'{name}.png'}")
+        print(f"wrote {atomic_write_bytes(out / f'{name}.png', buf.getvalue(), overwrite=True)}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
 .venv/bin/python benchmarks/plot_psf_field.py                 # writes benchmarks/psf_field_lens-a.png
 .venv/bin/python benchmarks/plot_psf_field.py --lens lens-b --out /tmp/b.png
 .venv/bin/python benchmarks/plot_psf_field.py --calibration my_lens.npz --out my_lens.png
+
+An existing output is replaced only with ``--overwrite``; the PNG is written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from isp_collab.atomic import atomic_write_bytes  # noqa: E402
+from isp_collab.bench.report import refuse  # noqa: E402
 from isp_collab.physics.psf_field import PSFField, load_calibration, make_lens  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -49,8 +54,10 @@ def rms_radius(field: PSFField) -> np.ndarray:
     return np.sqrt(np.maximum(ex2 - mx**2 - my**2, 0))
 
 
-def plot_psf_field(field: PSFField, out: str | Path, title: str | None = None) -> Path:
-    """Write a PNG: the kernel grid (per-kernel normalised, gamma 0.5), RMS radius vs field radius, three zooms."""
+def plot_psf_field(field: PSFField, out: str | Path, title: str | None = None, *, overwrite: bool = False) -> Path:
+    """Write a PNG: the kernel grid (per-kernel normalised, gamma 0.5), RMS radius vs field radius, three zooms.
+
+    Written atomically; an existing ``out`` is replaced only with ``overwrite`` (else FileExistsError)."""
     mosaic = kernel_mosaic(field)
     radius = field.field_radius(field.positions[..., 0], field.positions[..., 1]).numpy().ravel()
     rms = rms_radius(field).reshape(-1, 3)
@@ -85,23 +92,29 @@ def plot_psf_field(field: PSFField, out: str | Path, title: str | None = None) -
         ax.set_title(f"{label} (linear, central {2 * half + 1} px)", fontsize=8)
         ax.set_axis_off()
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
     plt.close(fig)
-    return out
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(out, buf.getvalue(), overwrite=overwrite)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lens", default="lens-a", help="named lens (lens-a, lens-b)")
     ap.add_argument("--calibration", help="plot a calibration .npz instead of a named lens")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="output PNG (default benchmarks/psf_field_<lens>.png)")
-    args = ap.parse_args()
-    field = load_calibration(args.calibration) if args.calibration else make_lens(args.lens, seed=args.seed)
-    out = args.out or HERE / f"psf_field_{Path(args.calibration).stem if args.calibration else args.lens}.png"
-    print(plot_psf_field(field, out))
+    ap.add_argument("--overwrite", action="store_true", help="replace the output PNG if it exists")
+    args = ap.parse_args(argv)
+    out = Path(args.out or HERE / f"psf_field_{Path(args.calibration).stem if args.calibration else args.lens}.png")
+    if out.exists() and not args.overwrite:
+        refuse(f"{out}: already there; pass --overwrite to replace it, or another --out")
+    try:
+        field = load_calibration(args.calibration) if args.calibration else make_lens(args.lens, seed=args.seed)
+    except ValueError as e:  # one line naming the file (load_calibration) or the unknown lens
+        refuse(str(e))
+    print(plot_psf_field(field, out, overwrite=True))
 
 
 if __name__ == "__main__":

@@ -35,3 +35,37 @@ def test_without_images_the_figure_is_of_dead_leaves(tmp_path, capsys, script, m
     script.main(["--out-dir", str(tmp_path), "--n", "2", "--patch", "32"])
     assert "dead leaves" in capsys.readouterr().out
     assert titles[0].startswith("sharpen stack of dead leaves:") and (tmp_path / "sharpen_stack.png").is_file()
+
+
+def test_a_figure_already_there_is_kept_without_overwrite(tmp_path, capsys, script):
+    old = tmp_path / "sharpen_stack.png"
+    old.write_bytes(b"published")
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--out-dir", str(tmp_path), "--n", "2", "--patch", "32"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and f"{old}: already there" in err and "--overwrite" in err
+    assert old.read_bytes() == b"published"
+    script.main(["--out-dir", str(tmp_path), "--n", "2", "--patch", "32", "--overwrite"])
+    assert old.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir()] == ["sharpen_stack.png"]  # no temp file left
+
+
+@pytest.fixture
+def psf_script(load_benchmark):
+    return load_benchmark("plot_psf_field")
+
+
+def test_psf_field_picture_kept_without_overwrite_and_bad_calibration_refused(tmp_path, capsys, psf_script):
+    out = tmp_path / "field.png"
+    out.write_bytes(b"published")
+    with pytest.raises(SystemExit) as stop:
+        psf_script.main(["--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and f"{out}: already there" in err and out.read_bytes() == b"published"
+    bad = tmp_path / "lens.npz"
+    bad.write_bytes(b"not an archive")
+    with pytest.raises(SystemExit) as stop:
+        psf_script.main(["--calibration", str(bad), "--out", str(tmp_path / "new.png")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and f"{bad}: not a calibration" in err
+    assert not (tmp_path / "new.png").exists()
