@@ -28,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from isp_collab.bench.report import check_section, md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish, refuse
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -37,11 +37,11 @@ def validations(run: Path) -> list[dict]:
     """The validation records after step 0 of a run folder (``log.jsonl``) or model folder (``train_log.jsonl``)."""
     log = next((run / name for name in ("log.jsonl", "train_log.jsonl") if (run / name).is_file()), None)
     if log is None:
-        raise SystemExit(f"{run}: no log.jsonl or train_log.jsonl (not a training run or model folder)")
+        refuse(f"{run}: no log.jsonl or train_log.jsonl (not a training run or model folder)")
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     out = [r for r in records if "val" in r and r.get("step", 0) > 0]
     if not out:
-        raise SystemExit(f"{log}: no validation record after step 0")
+        refuse(f"{log}: no validation record after step 0")
     return out
 
 
@@ -64,7 +64,7 @@ def parse_known(items: list[str]) -> dict[str, Path]:
         except ValueError:
             value = None
         if not sep or not run or value is None or value <= 0:
-            raise SystemExit(f"--known {item}: expected SIGMA=RUN_FOLDER, e.g. 2=runs/oracle/run-s2")
+            refuse(f"--known {item}: expected SIGMA=RUN_FOLDER, e.g. 2=runs/oracle/run-s2")
         out[f"sigma={value:g}"] = Path(run)
     return out
 
@@ -75,7 +75,7 @@ def _checked(blind: list[Path], known: dict[str, Path]) -> list[dict]:
     conditions = bests[0]["val"]["restored"]
     for cond, run in known.items():
         if cond not in conditions:
-            raise SystemExit(f"{run}: {cond} is not a validation condition of {blind[0]} ({', '.join(conditions)})")
+            refuse(f"{run}: {cond} is not a validation condition of {blind[0]} ({', '.join(conditions)})")
     return bests
 
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from isp_collab.bench.report import refuse
 from isp_collab.models import create_model
 from isp_collab.training import load_recipe
 from isp_collab.training.tasks import build_task
@@ -124,7 +125,7 @@ def main() -> None:
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
     if recipe.task.name != "sharpen":
-        raise SystemExit(f"{args.recipe}: a sharpening recipe is needed (task.name = {recipe.task.name!r})")
+        refuse(f"{args.recipe}: a sharpening recipe is needed (task.name = {recipe.task.name!r})")
     recipe.model.n = 1
     if args.images:
         recipe.data.images = list(args.images)
@@ -135,10 +136,10 @@ def main() -> None:
     if args.seed is not None:
         recipe.train.seed = args.seed
     if args.tell_noise_kind and recipe.data.noise != "mixed":
-        raise SystemExit(f"{args.recipe}: --tell-noise-kind needs data.noise = 'mixed' (got {recipe.data.noise!r})")
+        refuse(f"{args.recipe}: --tell-noise-kind needs data.noise = 'mixed' (got {recipe.data.noise!r})")
     kind = args.tell_noise_kind
     if args.run_dir.exists():
-        raise SystemExit(f"{args.run_dir}: already exists (choose another --run-dir)")
+        refuse(f"{args.run_dir}: already exists (choose another --run-dir)")
     t = recipe.train
     if t.threads:
         torch.set_num_threads(t.threads)

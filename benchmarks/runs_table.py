@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from isp_collab.bench.report import check_section, md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish, refuse
 from isp_collab.training.report import run_curves_section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -28,7 +28,7 @@ def best_record(run_dir: Path) -> dict:
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
     validated = [r for r in records if "val" in r and "step" in r and r["step"] > 0]
     if not validated:
-        raise SystemExit(f"{run_dir}: no validation record after step 0 in log.jsonl")
+        refuse(f"{run_dir}: no validation record after step 0 in log.jsonl")
     return max(validated, key=lambda r: (r["val"]["mean_psnr"], -r["step"]))
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     check_section(args.results, args.section, args.overwrite)
     for d in args.runs:
         if not (d / "log.jsonl").is_file():
-            raise SystemExit(f"{d}: no log.jsonl (not a training run directory)")
+            refuse(f"{d}: no log.jsonl (not a training run directory)")
     curves = run_curves_section(args.runs, args.note)
     body = curves + "\nBest checkpoint of each run (PSNR in dB, linear RGB):\n\n" + best_table(args.runs)
     publish(body, args.results, args.section, args.overwrite)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from isp_collab.bench.report import check_section, md_table, publish
+from isp_collab.bench.report import check_section, md_table, publish, refuse
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -29,11 +29,11 @@ def validated(run_dir: Path) -> list[dict]:
     """Validation records after step 0 of ``run_dir/log.jsonl``, in step order."""
     log = run_dir / "log.jsonl"
     if not log.is_file():
-        raise SystemExit(f"{run_dir}: no log.jsonl (not a training run directory)")
+        refuse(f"{run_dir}: no log.jsonl (not a training run directory)")
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     out = [r for r in records if "val" in r and r.get("step", 0) > 0]
     if not out:
-        raise SystemExit(f"{run_dir}: no validation record after step 0 in log.jsonl")
+        refuse(f"{run_dir}: no validation record after step 0 in log.jsonl")
     return out
 
 
@@ -50,7 +50,7 @@ def interval(gains: list[float]) -> str:
 def family_table(label: str, baselines: list[Path], runs: list[Path]) -> str:
     """Markdown: per seed the best and last validated PSNR of both runs and their gains; summary rows."""
     if len(baselines) != len(runs):
-        raise SystemExit(f"{label}: {len(baselines)} baseline runs but {len(runs)} runs to pair them with")
+        refuse(f"{label}: {len(baselines)} baseline runs but {len(runs)} runs to pair them with")
     rows, best_gains, last_gains = [], [], []
     for b, r in zip(baselines, runs, strict=True):
         vb, vr = validated(b), validated(r)

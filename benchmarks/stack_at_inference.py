@@ -35,9 +35,9 @@ def parse_spec(spec: str) -> tuple[str, list[int]]:
     try:
         ns = [int(s) for s in sizes.split(",")] if sizes else []
     except ValueError:
-        raise SystemExit(f"{spec}: stack sizes after @ must be integers, e.g. {name}@4,8") from None
+        refuse(f"{spec}: stack sizes after @ must be integers, e.g. {name}@4,8")
     if not name or any(n < 1 for n in ns):
-        raise SystemExit(f"{spec}: expected MODEL or MODEL@N[,N...] with N >= 1")
+        refuse(f"{spec}: expected MODEL or MODEL@N[,N...] with N >= 1")
     return name, ns
 
 
@@ -49,7 +49,7 @@ def measure(
     t0 = time.perf_counter()
     clash = label_clash(list(dict.fromkeys(parse_spec(spec)[0] for spec in specs)))
     if clash:
-        raise SystemExit(clash)
+        refuse(clash)
     photos = load_images(images, max_images)
     shapes = [(min(p.srgb.shape[0], crop or 1 << 30), min(p.srgb.shape[1], crop or 1 << 30)) for p in photos]
     methods, trained = {}, {}

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from isp_collab.bench.report import md_table
+from isp_collab.bench.report import md_table, refuse
 from isp_collab.models.weights import load_model, read_card, resolve_model_dir
 from isp_collab.training.config import load_recipe
 from isp_collab.training.tasks import validation_photos
@@ -36,7 +36,7 @@ def across_photos(valset: dict[str, ValGroup], n: int) -> dict[str, ValGroup]:
     for cond, g in valset.items():
         photos = len(g.blurry) // g.group
         if photos < n:
-            raise SystemExit(f"{photos} validation photos cannot fill stacks of {n} tiles from different photos")
+            refuse(f"{photos} validation photos cannot fill stacks of {n} tiles from different photos")
         order = torch.arange(len(g.blurry)).reshape(photos, g.group).T.reshape(-1)
         out[cond] = ValGroup(g.blurry[order], g.sharp[order], n)
     return out

@@ -1,6 +1,8 @@
 """Shared test setup."""
 
+import contextlib
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,19 @@ def load_benchmark():
         return module
 
     return load
+
+
+@pytest.fixture
+def refused(capsys):
+    """``with refused(pattern): ...``: the block ends as a benchmark script refuses bad input (``refuse``):
+    exit status 2 and one line on stderr that ``pattern`` (a regex) is found in."""
+
+    @contextlib.contextmanager
+    def expect(pattern: str):
+        with pytest.raises(SystemExit) as stop:
+            yield
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2, f"exit status {stop.value.code!r}, not 2"
+        assert "\n" not in err and re.search(pattern, err), err
+
+    return expect

@@ -52,13 +52,13 @@ def test_gains_with_told_pairs_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bad_arguments_are_errors(tmp_path):
+def test_bad_arguments_are_errors(tmp_path, refused):
     n1 = _run(tmp_path / "n1", [(33.0, 32.0)])
-    with pytest.raises(SystemExit, match="expected SIGMA=RUN_FOLDER"):
+    with refused("expected SIGMA=RUN_FOLDER"):
         known_blur.parse_known(["two=runs/x"])
-    with pytest.raises(SystemExit, match="sigma=3 is not a validation condition"):
+    with refused("sigma=3 is not a validation condition"):
         known_blur.known_blur_table([n1], known_blur.parse_known(["3=" + str(n1)]))
-    with pytest.raises(SystemExit, match="not a training run or model folder"):
+    with refused("not a training run or model folder"):
         known_blur.validations(tmp_path / "nothing")
 
 
@@ -85,7 +85,7 @@ def test_told_network_starts_as_the_identity_and_covariance_is_the_blur_s():
     assert torch.equal(net(x, torch.rand(2, 3)), x)  # zero output conv: untrained = identity, told or not
 
 
-def test_across_photos_regroups_every_stack_over_different_photos():
+def test_across_photos_regroups_every_stack_over_different_photos(refused):
     import torch
 
     from isp_collab.training.validation import ValGroup
@@ -99,5 +99,5 @@ def test_across_photos_regroups_every_stack_over_different_photos():
     for stack in out.blurry[:, 0, 0, 0].reshape(-1, 4):
         assert len(set(stack.tolist())) == 4  # four photos in every stack
     assert torch.equal(out.sharp, out.blurry + 10)  # pairs kept together
-    with pytest.raises(SystemExit, match="cannot fill stacks of 8"):
+    with refused("cannot fill stacks of 8"):
         stack_effect.across_photos({"sigma=1": ValGroup(tiles, tiles, per_photo)}, 8)

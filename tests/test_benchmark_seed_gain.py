@@ -4,8 +4,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import pytest
-
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_gain.py"
 spec = importlib.util.spec_from_file_location("seed_gain", SCRIPT)
 seed_gain = importlib.util.module_from_spec(spec)
@@ -30,9 +28,9 @@ def test_gain_best_and_last_per_seed_and_interval(tmp_path):
     assert "+0.200 ± 0.100 sd, 95% [-0.048, +0.448]" in table
 
 
-def test_unequal_families_and_missing_logs_are_errors(tmp_path):
+def test_unequal_families_and_missing_logs_are_errors(tmp_path, refused):
     a = _run(tmp_path / "a", [33.0])
-    with pytest.raises(SystemExit, match="2 baseline runs but 1"):
+    with refused("2 baseline runs but 1"):
         seed_gain.family_table("fam", [a, a], [a])
-    with pytest.raises(SystemExit, match="no log.jsonl"):
+    with refused("no log.jsonl"):
         seed_gain.validated(tmp_path / "nothing")
