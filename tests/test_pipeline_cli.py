@@ -288,7 +288,7 @@ def test_process_raw_with_identity_model(capsys, tmp_path, inputs):
     code, err, _ = run(capsys, src, "-o", tmp_path / "wrong.tif", *args, "--lens-model", model)
     assert code == 2 and len(err) == 1 and "a 'sharpen' model cannot run the lens stage" in err[0], err
     assert "identity/card.json" in err[0] and not (tmp_path / "wrong.tif").exists()
-    assert err[0].endswith("(it needs a 'lens' model); run it with --stages sharpen --model DIR"), err
+    assert err[0].endswith(f"(it needs a 'lens' model); run it with --stages sharpen --model {model}"), err
     code, err, _ = run(capsys, src, "-o", tmp_path / "sharp.tif", *args, "--lens-model", lens_model, "--compare")
     assert code == 0, err
     plain = cv2.imread(str(tmp_path / "none.png"), cv2.IMREAD_UNCHANGED)

@@ -45,7 +45,7 @@ def test_onnx_option_checks_backend_stages_and_task(capsys, tmp_path, inputs):
     code, err, _ = run(capsys, src, "-o", dst, "--stages", "lens", "--onnx", sharpen)
     assert code == 2 and len(err) == 1, err
     assert "sharpen-n4-t64.onnx: a 'sharpen' model (task from sharpen-n4-t64.json) cannot run the lens stage" in err[0]
-    assert err[0].endswith("; run it with --stages sharpen --onnx FILE")  # the way out, named
+    assert err[0].endswith(f"; run it with --stages sharpen --onnx {sharpen}")  # the way out, named
     code, err, _ = run(capsys, src, "-o", dst, "--stages", "sharpen", "--onnx", sharpen)
     assert code == 2 and len(err) == 1 and "sharpen-n4-t64.onnx: cannot load ONNX model" in err[0], err
     # without --stages the file's own task picks the stage: a lens export runs the lens stage

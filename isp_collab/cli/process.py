@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -304,13 +305,14 @@ def run(args: argparse.Namespace) -> int:
                 except ValueError as e:
                     message = _in_flag_terms(str(e), stage.name, args)
                     other = next((t for t in NETWORK_STAGES if t != stage.name and f"a '{t}" in message), None)
-                    if other and "cannot run the" in message:  # where that model does run
-                        how = (
-                            "--onnx FILE"
+                    if other and "cannot run the" in message:  # where that model does run: the user's own words
+                        flag = "--onnx" if args.onnx is not None else {"lens": "--lens-model"}.get(other, "--model")
+                        given = (
+                            args.onnx
                             if args.onnx is not None
-                            else {"lens": "--lens-model DIR"}.get(other, "--model DIR")
+                            else {"lens": args.lens_model}.get(stage.name, args.model)
                         )
-                        message += f"; run it with --stages {other} {how}"
+                        message += f"; run it with --stages {other} {flag} {shlex.quote(str(given or 'DIR'))}"
                     raise ValueError(message) from None
     except (ValueError, OSError) as e:  # printed here as one plain line (exit 2)
         print(f"isp-collab process: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)
