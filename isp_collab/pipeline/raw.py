@@ -231,6 +231,7 @@ class RawDecode:
     crop: bool = True
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        """Decode ``path`` (see the class); :class:`InputError` naming the file when LibRaw cannot."""
         import rawpy
 
         p = check_input_file(path)
