@@ -236,8 +236,8 @@ class SharpenTask(_Task):
 
 
 class LensTask(_Task):
-    """``lens``: the 4 mirror patches about the optical centre of a lens PSF field
-    (:class:`~isp_collab.data.lens.LensSampler`)."""
+    """``lens``: patches blurred by a lens PSF field, N = 4 at the mirror positions about its optical centre (N = 1:
+    one patch anywhere) (:class:`~isp_collab.data.lens.LensSampler`)."""
 
     def __init__(self, recipe: Recipe) -> None:
         from ..data.lens import LensSampler
