@@ -17,12 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .metrics import DEFAULT_BORDER, mse, psnr_from_mse
 from .protocol import NOISE_SIGMA, center_crop, linearise
 from .quality import BLURRY, model_label
+
+if TYPE_CHECKING:
+    from ..physics.psf_field import PSFField
 
 LENS_NAME = "lens-a"
 REGIONS = ("edge", "intermediate", "centre")
@@ -35,7 +39,7 @@ class Lens:
     key: str
     path: Path | None = None
 
-    def field(self, image_size: tuple[int, int]):
+    def field(self, image_size: tuple[int, int]) -> PSFField:
         """The PSF field for an image of ``image_size`` (H, W) (a calibration is scaled to it)."""
         from ..physics.psf_field import load_calibration, make_lens
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def psnr(a: np.ndarray, b: np.ndarray, border: int = 8) -> float:
     return metrics.psnr(np.clip(a, 0, 1), b, border)
 
 
-def compare_demosaic(paths: list[Path], methods=DEMOSAIC_METHODS) -> dict[str, dict[str, float]]:
+def compare_demosaic(paths: list[Path], methods: Sequence[str] = DEMOSAIC_METHODS) -> dict[str, dict[str, float]]:
     """Mean linear-RGB PSNR over images x 4 patterns, on balanced and camera (unbalanced) mosaics."""
     scores: dict[str, dict[str, list[float]]] = {
         m: {"balanced": [], "camera": [], "camera_prebalanced": []} for m in methods
@@ -96,6 +97,7 @@ def time_stages(path: Path, repeat: int = 3, **pipeline_kwargs) -> dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m isp_collab.bench.pipeline``: the demosaic or per-stage measurements (module docstring)."""
     import torch
 
     torch.set_num_threads(1)

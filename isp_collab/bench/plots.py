@@ -9,8 +9,14 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .speed import SpeedResult
 
 #: Appended to the title of a plot of a quick run (``--quick``): its numbers are not the reported ones.
 QUICK = " [quick run: machinery check]"
@@ -25,7 +31,7 @@ def _plt():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     """Lay out, write as PNG (120 dpi) atomically (temp file + rename) and free the figure."""
     from ..atomic import atomic_write_bytes
 
@@ -140,7 +146,7 @@ def plot_crops(
     return _save(fig, path)
 
 
-def plot_latency_vs_params(result, path: str | Path, quick: bool = False) -> Path:
+def plot_latency_vs_params(result: SpeedResult, path: str | Path, quick: bool = False) -> Path:
     """ms/MP per model (ordered by parameter count, then N), one marker per runtime, on a log axis.
 
     Models of one size (UNet-TX at N=4 and N=8) get a column each, so no point hides another.

@@ -272,6 +272,7 @@ def library_versions() -> dict[str, str]:
 
 
 def git_revision() -> str:
+    """The short git hash of the checkout, ``+dirty`` with uncommitted changes; "unknown" outside git."""
     try:
         r = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10, cwd=BENCH_DIR.parent

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import report, sections
-from .data import VAL_DIR, load_levin_kernels
+from .data import VAL_DIR, BenchImage, load_levin_kernels
 from .inputs import LENS_QUICK_CROP
 from .options import BenchOptions
 from .params import classical_params, rel_path
@@ -253,7 +254,7 @@ def bench_lens_only(opts: BenchOptions) -> dict[str, Any] | None:
     return bench_lens(opts, ims, LENS_QUICK_CROP if opts.quick else None)
 
 
-def bench_lens(opts: BenchOptions, ims, crop: int | None) -> dict[str, Any] | None:
+def bench_lens(opts: BenchOptions, ims: Sequence[BenchImage], crop: int | None) -> dict[str, Any] | None:
     """Lens table (edge / intermediate / centre) of the lens models (``--models``, else shipped), each on its own lens."""
     from . import lens
     from .quality import model_label

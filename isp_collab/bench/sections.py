@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .report import md_table, plural
+
+if TYPE_CHECKING:
+    from .speed import SpeedResult
 
 # ----------------------------------------------------------------------------------------------
 # kernel estimation
@@ -132,6 +135,10 @@ def quality_section(
     plots: Sequence[str],
     notes: Sequence[str] = (),
 ) -> str:
+    """Markdown of the quality table: one row per method, "PSNR / SSIM" per degradation and their mean.
+
+    ``psnr_table`` / ``ssim_table``: method -> degradation -> score; ``how`` the method text, ``plots`` image paths.
+    """
     cols = [*degradations, "mean"]
     rows = [
         [m] + [f"{psnr_table[m].get(d, float('nan')):.2f} / {ssim_table[m].get(d, float('nan')):.4f}" for d in cols]
@@ -149,6 +156,7 @@ def quality_section(
 
 
 def lens_section(table: dict[str, dict[str, float]], how: str, notes: Sequence[str] = ()) -> str:
+    """Markdown of the lens table (:func:`isp_collab.bench.lens.summarise_lens`): method -> region -> PSNR (dB)."""
     regions = ("edge", "intermediate", "centre")
     rows = [[m] + [f"{table[m][r]:.2f}" for r in regions] for m in table]
     return (
@@ -164,7 +172,7 @@ def lens_section(table: dict[str, dict[str, float]], how: str, notes: Sequence[s
 MM_COLUMN = "of torch.mm throughput"
 
 
-def speed_section(result, plot_name: str | None, how: str, quick: bool = False) -> str:
+def speed_section(result: SpeedResult, plot_name: str | None, how: str, quick: bool = False) -> str:
     """Markdown of :class:`~isp_collab.bench.speed.SpeedResult`."""
     mm = result.matmul.get("gflops")  # torch.mm's fp32 throughput: a reference, not a hardware peak
     mrows = [[m["label"], m["n"], f"{m['params']:,}", f"{m['gflops_per_mp']:.1f}"] for m in result.models]

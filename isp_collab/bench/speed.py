@@ -12,12 +12,15 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .speed_specs import OVERLAP, TILE, ModelSpec, size_refusal
 from .timing import matmul_peak, peak_rss_mb, set_threads, summary, time_fn
+
+if TYPE_CHECKING:
+    from ..restore.backends import Backend
 
 RUNTIMES = ("torch", "torch-cl", "onnx-fp32", "onnx-int8", "cuda", "cuda-cl")
 CUDA_RUNTIMES = ("cuda", "cuda-cl")
@@ -136,7 +139,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def make_runtime_backend(job: dict[str, Any]):
+def make_runtime_backend(job: dict[str, Any]) -> Backend:
     """The ``restore`` backend of a job's runtime (torch NCHW / channels-last / CUDA, or ONNX Runtime CPU)."""
     from ..restore import OnnxBackend, TorchBackend
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..models.unet import CollaborativeUNet
 
 #: Stand-ins when no model is shipped: same architectures, untrained (cost does not depend on weights).
 DEFAULT_ARCHS: tuple[tuple[str, int], ...] = (("unet-tx", 1), ("unet-tx", 4), ("unet-ts", 4))
@@ -34,7 +38,7 @@ class ModelSpec:
         """How ``process`` gathers this model's stacks: ``mirror`` for a lens model, else ``spread``."""
         return "mirror" if str(self.card.get("task", "")).startswith("lens") else "spread"
 
-    def build(self, device: str = "cpu"):
+    def build(self, device: str = "cpu") -> CollaborativeUNet:
         """The network in eval mode on ``device``."""
         from ..models import create_model, load_model
 

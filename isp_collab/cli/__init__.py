@@ -42,6 +42,7 @@ def require_parent_folder(path: str | os.PathLike, what: str = "output folder") 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``isp-collab`` parser with every subcommand registered (each sets ``func``)."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -74,6 +75,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``isp-collab`` on ``argv`` (default ``sys.argv[1:]``); returns the exit status (module docstring)."""
     args = build_parser().parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     # SIGTERM (kill, job schedulers; background jobs ignore SIGINT) cleans up like Ctrl-C: temporary
     # outputs are removed, a training run writes its checkpoint

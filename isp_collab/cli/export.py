@@ -18,6 +18,7 @@ def _csv(value: str) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``export`` subcommand to ``sub``."""
     from ..restore.tiling import MAX_N
     from ..shipped import DEFAULT_MODEL
 
@@ -76,6 +77,7 @@ def _show_warning(
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``isp-collab export``; returns the exit status."""
     from ..export import ExportError, export_model
     from . import CLIError, require_parent_folder
 

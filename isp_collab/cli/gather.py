@@ -7,17 +7,24 @@ import dataclasses
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..pipeline.collaborative import MAX_N, MAX_TILE
 from .paths import nonblank
 
+if TYPE_CHECKING:
+    from ..pipeline import LensCorrect
+    from ..restore.gathering import Stack
+    from ..restore.tiling import TileGrid
+
 # what cv2.imencode can write; checked before any work so a bad name fails fast
 WRITABLE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``gather`` subcommand to ``sub``."""
     p = sub.add_parser(
         "gather",
         help="draw the tile grid and the stacks of a gathering strategy over an image",
@@ -83,7 +90,7 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
         raise ValueError(f"--center must be X,Y in pixels (e.g. 2000,1500), got {text!r}") from None
 
 
-def lens_model(model: str, strategy: str | None, center: tuple[float, float] | None):
+def lens_model(model: str, strategy: str | None, center: tuple[float, float] | None) -> tuple[LensCorrect, str]:
     """``--model``: (the lens stage running that model, the strategy to gather with). The model's own
     strategy (its card's, as process's lens stage gathers: mirror) unless ``--strategy`` names one; refused, in
     one line, with ``--center``, with a strategy other than mirror, or for a model that is not a lens model
@@ -143,7 +150,9 @@ def read_display_image(path: Path, frame_out: list | None = None) -> tuple[np.nd
     return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8), frame.orientation
 
 
-def draw_upright(rgb: np.ndarray, grid, stacks: list, orientation: int, *, show_center: bool = False) -> np.ndarray:
+def draw_upright(
+    rgb: np.ndarray, grid: TileGrid, stacks: list[Stack], orientation: int, *, show_center: bool = False
+) -> np.ndarray:
     """The gathering drawn on ``rgb`` (the frame ``grid`` is laid on), turned by EXIF ``orientation`` for
     display, with the stack numbers written after the turn so that they read upright."""
     from ..pipeline.frame import apply_orientation, orient_box
@@ -173,6 +182,7 @@ def write_atomic(path: Path, rgb: np.ndarray, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``isp-collab gather``; returns the exit status."""
     from ..atomic import check_writable_folder
     from ..restore import default_overlap, default_tile, gather_stacks, make_grid
     from ..restore.gathering import stack_cap

@@ -6,6 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``info`` subcommand to ``sub``."""
     p = sub.add_parser(
         "info",
         help="show versions, device, shipped models and the parameter/FLOP table",
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``isp-collab info``; returns the exit status."""
     import torch
 
     from ..pipeline.collaborative import MAX_N

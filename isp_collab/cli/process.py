@@ -18,6 +18,7 @@ from .process_options import NETWORK_STAGES, build_pipeline
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``process`` subcommand to ``sub``."""
     p = sub.add_parser(
         "process",
         help="process RAW files or images through the camera pipeline with collaborative sharpening",
@@ -218,7 +219,7 @@ def _is_raw(path: Path) -> bool:
         return False
 
 
-def _one_line(src, err: BaseException) -> str:
+def _one_line(src: Path, err: BaseException) -> str:
     """The first line of ``err``, led by the input's path unless it already names a file it is about."""
     from ..pipeline import InputError, OutputError
 
@@ -228,6 +229,7 @@ def _one_line(src, err: BaseException) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``isp-collab process``; returns the exit status."""
     import cv2
     from tqdm import tqdm
 
@@ -318,7 +320,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"isp-collab process: error: {str(e).splitlines()[0] if str(e) else repr(e)}", file=sys.stderr)
         return 2
 
-    def show(message, category, filename, lineno, file=None, line=None):
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: object = None,
+        line: object = None,
+    ) -> None:
         tqdm.write(f"isp-collab process: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
     if any(src.is_file() for src, _, _ in jobs):  # not before the one-line error of a batch of missing files

@@ -8,15 +8,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 from ..pipeline.collaborative import MAX_N, MAX_TILE
 from ..pipeline.stages import MAX_GAIN_RATIO
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 RESTORATION = ("sharpen", "lens", "unsharp")
 NETWORK_STAGES = ("lens", "sharpen")
 
 
-def build_pipeline(args: argparse.Namespace):
+def build_pipeline(args: argparse.Namespace) -> Pipeline:
     """The :class:`~isp_collab.pipeline.Pipeline` the arguments describe (config file, then flags)."""
     from ..pipeline import Demosaic, Encode, Pipeline
 

@@ -8,8 +8,12 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .paths import path_arg
+
+if TYPE_CHECKING:
+    from ..training.config import Recipe
 
 
 def _int_at_least(low: int):
@@ -26,6 +30,7 @@ def _int_at_least(low: int):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand to ``sub``."""
     p = sub.add_parser(
         "train",
         help="train a model from a TOML recipe (train/*.toml)",
@@ -86,7 +91,14 @@ def _warn(message: str) -> None:
     tqdm.write(f"isp-collab train: warning: {message}", file=sys.stderr)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,  # noqa: ARG001
+    line: str | None = None,
+) -> None:
     """isp-collab's own warnings (a memory cap reached...) as one line; third-party chatter as usual."""
     if issubclass(category, UserWarning) and "isp_collab" in str(filename):
         _warn(str(message).splitlines()[0])
@@ -94,7 +106,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _apply_options(recipe, args: argparse.Namespace) -> list[str]:
+def _apply_options(recipe: Recipe, args: argparse.Namespace) -> list[str]:
     """The command-line overrides, each checked; returns the notes and warnings to print once the run is
     known to start (where one option changes another setting, or is likely a mistake)."""
     notes: list[str] = []
@@ -141,7 +153,7 @@ def _apply_options(recipe, args: argparse.Namespace) -> list[str]:
     return notes
 
 
-def _check_out(out: Path, run_dir: Path, recipe, overwrite: bool) -> None:
+def _check_out(out: Path, run_dir: Path, recipe: Recipe, overwrite: bool) -> None:
     """``--out`` is a new or empty folder (hidden files such as .DS_Store aside), or (with ``--overwrite``) a model
     folder; never the run folder (checkpoints), nor one that is, lies inside or holds an image folder of the run.
     One-line ``FileExistsError`` / ``ValueError`` otherwise."""
@@ -171,6 +183,7 @@ def _check_out(out: Path, run_dir: Path, recipe, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Carry out ``isp-collab train``; returns the exit status."""
     from ..training import load_recipe, train
     from ..training.config import validate
     from . import require_parent_folder

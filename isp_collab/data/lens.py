@@ -41,7 +41,9 @@ class CropSource(Protocol):
     """Where lens patches come from: ``random_crop(size, generator)`` returns one (3, size, size) float32
     sRGB-encoded crop in [0, 1] (the sampler unprocesses it to linear camera RGB)."""
 
-    def random_crop(self, size: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def random_crop(self, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One (3, size, size) float32 sRGB-encoded crop in [0, 1]."""
+        ...
 
 
 class LensSampler:

@@ -42,7 +42,9 @@ class Source(Protocol):
 
     def random_crops(
         self, size: int, count: int, generator: torch.Generator | None = None, same_image: bool = False
-    ) -> torch.Tensor: ...
+    ) -> torch.Tensor:
+        """(count, 3, size, size) float32 sRGB-encoded crops in [0, 1]."""
+        ...
 
 
 class SharpenSampler:

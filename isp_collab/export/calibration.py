@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -31,6 +31,9 @@ from onnxruntime.quantization import CalibrationDataReader
 from ..data.sources import IMAGE_SUFFIXES, image_files
 from ..shipped import shipped_path
 from .onnx_export import INPUT_NAME
+
+if TYPE_CHECKING:
+    from ..physics.psf_field import PSFField
 
 # First existing folder wins; ISP_COLLAB_VAL_IMAGES overrides.
 VAL_DIRS = (Path("/work/shared/data/images/val"), shipped_path("benchmarks/data/val"))
@@ -168,7 +171,9 @@ class LensBlur:
     lens: str
     align: bool = True
 
-    def field(self, size: tuple[int, int]) -> Any:
+    def field(self, size: tuple[int, int]) -> PSFField:
+        """The PSF field for a photo of ``size`` (H, W): a named lens built at that size (seed 0, as training), a
+        calibration at its own size (the caller resizes it)."""
         from ..physics.psf_field import load_calibration, make_lens
 
         if Path(self.lens).suffix.lower() == ".npz":
@@ -177,7 +182,13 @@ class LensBlur:
 
 
 def _mirror_tiles(
-    blurred: np.ndarray, sharp: np.ndarray, center: tuple[float, float], n: int, tile: int, align: bool, rng
+    blurred: np.ndarray,
+    sharp: np.ndarray,
+    center: tuple[float, float],
+    n: int,
+    tile: int,
+    align: bool,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """N tiles of ``blurred`` / ``sharp`` (H x W x 3) at mirror positions about ``center`` (x, y, pixel
     indices): quadruplets at random offsets, the first quadrant a random one; each (1, N, 3, T, T)."""
@@ -274,7 +285,7 @@ def validation_stacks(
     return out
 
 
-def _lens_stack(name: str, img: np.ndarray, lens: LensBlur, n: int, tile: int, rng) -> ValStack:
+def _lens_stack(name: str, img: np.ndarray, lens: LensBlur, n: int, tile: int, rng: np.random.Generator) -> ValStack:
     import torch
 
     from ..physics.psf_field import apply_psf_field
@@ -297,8 +308,10 @@ class StackCalibrationReader(CalibrationDataReader):
         self._it: Iterator[ValStack] = iter(stacks)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next stack as the ONNX model's input feed; None once all are given."""
         s = next(self._it, None)
         return None if s is None else {INPUT_NAME: s.blurry}
 
     def rewind(self) -> None:
+        """Start again from the first stack."""
         self._it = iter(self.stacks)

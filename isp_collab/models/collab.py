@@ -56,6 +56,7 @@ class StackAttention(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C, H, W) features -> the attended features, same shape."""
         b, n, c, h, w = x.shape
         t = x.permute(0, 3, 4, 1, 2).reshape(b * h * w, n, c)  # tokens: one sequence of N per pixel
         q, k, v = self.qkv(self.norm1(t)).reshape(b * h * w, n, 3, self.heads, c // self.heads).unbind(2)
@@ -93,6 +94,7 @@ class Collaboration(nn.Module):
             self.merge.bias.zero_()
 
     def forward(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """``x``: (B*N, C, H, W) features, ``n`` consecutive ones per stack -> the updated features, same shape."""
         bn, c, h, w = x.shape
         stack = x.reshape(bn // n, n, c, h, w)
         if self.pooling == "max":

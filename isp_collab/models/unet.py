@@ -46,6 +46,7 @@ class ModelConfig:
     norm: Norm = "batch"
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (the model card's network keys)."""
         return asdict(self)
 
 
@@ -113,6 +114,7 @@ class CollaborativeUNet(nn.Module):
         return 2**self.config.depth
 
     def forward(self, stack: torch.Tensor) -> torch.Tensor:
+        """Restore ``stack`` (see the class); TypeError / ValueError for a wrong type, shape, size or dtype."""
         if not isinstance(stack, torch.Tensor):
             raise TypeError(f"expected a torch.Tensor stack (B, N, 3, H, W), got {type(stack).__name__}")
         if stack.ndim != 5 or stack.shape[2] != 3:

@@ -121,6 +121,8 @@ def _check_card(card: dict[str, Any], card_path: Path) -> None:
 
 
 def config_from_card(card: dict[str, Any]) -> ModelConfig:
+    """The network a card (as :func:`read_card` gives it) describes; keys older cards lack take their old meaning:
+    ``collaborative`` when ``n_trained`` > 1, ``merge`` "concat", ``norm`` "batch"."""
     return ModelConfig(
         arch=card["arch"],
         depth=card["depth"],

@@ -8,6 +8,7 @@ over a whole channel) or a traceback from deep inside torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ def require_sigma_range(sigma_range: tuple[float, float]) -> None:
         raise ValueError(f"sigma_range must be finite with 0 < lo <= hi (px), got {sigma_range!r}")
 
 
-def pixel_size(image_size) -> tuple[int, int]:
+def pixel_size(image_size: Sequence[float] | np.ndarray) -> tuple[int, int]:
     """``image_size`` as (H, W) ints; ValueError (one line) unless it is two finite, whole, positive numbers
     (600.0 is 600; 600.7, a bool, NaN or 0 is refused rather than truncated)."""
     try:
@@ -78,7 +79,9 @@ def pixel_size(image_size) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
-def check_psf_field(positions: torch.Tensor, image_size: tuple[int, int], kernels: torch.Tensor, center) -> None:
+def check_psf_field(
+    positions: torch.Tensor, image_size: tuple[int, int], kernels: torch.Tensor, center: tuple[float, float]
+) -> None:
     """Raise ValueError (one line) if the arrays do not form a valid PSF field (:class:`~.psf_field.PSFField`)."""
     if positions.ndim != 3 or positions.shape[-1] != 2:
         raise ValueError(f"positions must have shape (R, C, 2), got {tuple(positions.shape)}")

@@ -69,6 +69,7 @@ class PSFField:
 
     @property
     def ksize(self) -> int:
+        """k: the side of every kernel in pixels (odd)."""
         return int(self.kernels.shape[-1])
 
     @property

@@ -10,7 +10,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ..restore.tiling import MAX_N
 from .frame import Frame
 from .io import PipelineWarning
 from .stages import StageBase, check_number
+
+if TYPE_CHECKING:
+    from ..restore.backends import Backend
 
 LENS_MODEL = "lens-a-unet-tx-n4"
 
@@ -133,7 +136,7 @@ class CollaborativeStage(StageBase):
         """The backend that runs: ``backend``, else ONNX when ``onnx_path`` is given, else PyTorch."""
         return self.backend or ("onnx" if self.onnx_path else "torch")
 
-    def network(self) -> Any:
+    def network(self) -> Backend:
         """The :class:`~isp_collab.restore.Backend` running the model (built on first use)."""
         if self._runner is None:
             from ..restore import OnnxBackend, TorchBackend
@@ -325,6 +328,7 @@ class CollaborativeStage(StageBase):
         return overlap if isinstance(overlap, int) and not isinstance(overlap, bool) else None
 
     def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """Run the stage (see the class); ValueError when ``image`` is not the size ``frame`` says."""
         if self.enabled and isinstance(image, np.ndarray) and image.shape[:2] != (frame.height, frame.width):
             raise ValueError(  # tiles and the lens centre are laid out on the frame's size
                 f"{self.name}: the image is {image.shape[1]}x{image.shape[0]} but its frame says "
@@ -333,6 +337,7 @@ class CollaborativeStage(StageBase):
         return super().__call__(image, frame)
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """The network's output over the whole image, tiled as :meth:`restore_kwargs` says."""
         from ..restore import restore
 
         out = restore(image, self.network(), **self.restore_kwargs(frame))
@@ -369,6 +374,7 @@ class Sharpen(CollaborativeStage):
             raise ValueError(f"sharpen.strength must be in [0, 2] (1: the network's sharpening), got {self.strength}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """The sharpened image: network, ``detail``, ``keep_level``, ``strength``, in that order (see the class)."""
         if self.strength == 0:
             return image.copy()  # an output, not the caller's array
         out = super().apply(image, frame)

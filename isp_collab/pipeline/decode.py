@@ -70,6 +70,7 @@ class ImageDecode:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        """Decode ``path`` (see the class); :class:`~.io.InputError` naming it when it cannot be read."""
         from PIL import UnidentifiedImageError
 
         p = check_input_file(path)

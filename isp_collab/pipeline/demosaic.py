@@ -174,6 +174,7 @@ class Demosaic:
             raise ValueError(f"demosaic method must be one of {DEMOSAIC_METHODS}, got {self.method!r}")
 
     def __call__(self, mosaic: np.ndarray, frame: Frame) -> np.ndarray:
+        """``mosaic``: (H, W) float32 normalised to [0, 1] (black 0, white 1), CFA ``frame.cfa_pattern``."""
         if frame.cfa_pattern is None:
             raise ValueError(f"{frame.source}: no CFA pattern; not a RAW frame")
         if not (self.balance and frame.wb_gains):

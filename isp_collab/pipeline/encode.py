@@ -188,6 +188,7 @@ class Encode:
             raise ValueError(f"output.jpeg_chroma must be one of {', '.join(JPEG_CHROMA)}, got {self.jpeg_chroma!r}")
 
     def __call__(self, image: np.ndarray, frame: Frame, path: Path) -> bytes:
+        """``image``: (H, W, 3) float sRGB-encoded in [0, 1] (clipped) -> file bytes, format from ``path``'s suffix."""
         bits = output_bit_depth(Path(path), frame, self.bit_depth)
         if frame.greyscale:  # back to the one channel it came with (Rec. 601 luma, as OpenCV converts)
             image = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)

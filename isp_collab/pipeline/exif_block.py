@@ -132,9 +132,9 @@ def fit_jpeg(exif: bytes | None, name: str | None = None) -> bytes | None:
     return None
 
 
-def _ifd(block, ifd: int | None):
+def _ifd(block: Image.Exif, ifd: int | None):
     return block if ifd is None else block.get_ifd(ifd) if ifd in block else {}
 
 
-def _size(value) -> int:
+def _size(value: object) -> int:
     return len(value) if isinstance(value, (bytes, str, tuple)) else 8

@@ -20,9 +20,11 @@ class TextBytes(str):
 
     @classmethod
     def of(cls, data: bytes) -> TextBytes:
+        """The tag value that writes ``data`` as it is."""
         return cls(data.decode("latin-1"))
 
     def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:  # noqa: ARG002 - always the bytes
+        """The tag's own bytes, whatever ``encoding`` is asked for."""
         return str.encode(self, "latin-1")
 
 

@@ -76,6 +76,7 @@ class SensorDescription:
 
     @property
     def nbytes(self) -> int:
+        """The size of the dump in bytes: width x height samples."""
         return self.width * self.height * np.dtype(self.dtype).itemsize
 
 
@@ -203,6 +204,7 @@ class HeaderlessDecode:
     description: Path | None = None
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        """Decode ``path`` (see the class); :class:`~.io.InputError` naming the file for a bad dump or description."""
         p = check_input_file(path)
         desc_path = self.description
         if desc_path is None:

@@ -39,6 +39,8 @@ class LensCorrect(CollaborativeStage):
             self.center = (float(c[0]), float(c[1]))
 
     def restore_kwargs(self, frame: Frame) -> dict[str, Any]:
+        """The shared tiling, plus the optical centre (x, y pixels) for mirror stacks; warns when the frame is not
+        the size of the calibration the model was trained on."""
         kw = super().restore_kwargs(frame)
         if kw["strategy"] == "mirror":  # an export for another gathering has no centre (it is warned of at export)
             kw["center"] = self._optical_center(frame)
@@ -69,6 +71,7 @@ class LensCorrect(CollaborativeStage):
         )
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """The corrected image (the network's output, its local level kept with ``keep_level``)."""
         out = super().apply(image, frame)
         return keep_local_level(image, out) if self.keep_level else out
 

@@ -195,6 +195,7 @@ class Pipeline:
 
     @property
     def restoration(self) -> list[Stage]:
+        """The restoration stages in the order they run: lens, sharpen, unsharp."""
         return [getattr(self, name) for name in RESTORATION_STAGES]
 
     def read(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame, dict[str, float]]:

@@ -14,14 +14,18 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..native_stderr import capture_stderr
-from .frame import Frame, cfa_from_colors
+from .frame import CFAPattern, Frame, cfa_from_colors
 from .io import DEFAULT_MAX_PIXELS, InputError, PipelineWarning, check_input_file, check_pixels
 from .raw_exif import raw_exif
 from .raw_layout import FLIP_TO_EXIF, RawLayout, check_tiff_extent
+
+if TYPE_CHECKING:
+    import rawpy
 
 # sRGB (linear, D65) -> CIE XYZ, IEC 61966-2-1; used to turn LibRaw's XYZ->camera matrix into camera->sRGB.
 SRGB_TO_XYZ = np.array(
@@ -74,7 +78,7 @@ def cam_to_srgb_from_xyz(cam_xyz: np.ndarray) -> np.ndarray:
     return np.linalg.inv(cam_rgb)
 
 
-def _wb_gains(raw, stated: bool = False) -> tuple[float, float, float] | None:
+def _wb_gains(raw: rawpy.RawPy, stated: bool = False) -> tuple[float, float, float] | None:
     """As-shot (R, G, B) gains with G = 1, or None when the file has none: LibRaw's all-equal placeholder (the Kodak
     DC50 KDC: 1, 1, 1, 1), unless the file ``stated`` them (a DNG's AsShotNeutral 1, 1, 1: camera RGB already
     balanced; read as "none", gray world cast a grey of 168 to [170, 168, 175])."""
@@ -124,7 +128,7 @@ def fit_cam_to_srgb(cam: np.ndarray, srgb: np.ndarray) -> np.ndarray | None:
     return m.T
 
 
-def libraw_cam_to_srgb(raw) -> np.ndarray | None:
+def libraw_cam_to_srgb(raw: rawpy.RawPy) -> np.ndarray | None:
     """LibRaw's own camera->sRGB matrix (``rgb_cam``, which rawpy does not expose), or None.
 
     Fitted (:func:`fit_cam_to_srgb`) on two half-size renderings of the frame (no demosaicking, unit
@@ -156,7 +160,7 @@ def libraw_cam_to_srgb(raw) -> np.ndarray | None:
     return m
 
 
-def _cam_to_srgb(raw, path: Path) -> tuple[tuple[float, float, float], ...] | None:
+def _cam_to_srgb(raw: rawpy.RawPy, path: Path) -> tuple[tuple[float, float, float], ...] | None:
     cm = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
     if np.any(cm) and np.all(np.isfinite(cm)):
         if abs(np.linalg.det(cm)) < 1e-6:  # a broken ColorMatrix: every colour onto one line (a red image)
@@ -227,6 +231,7 @@ class RawDecode:
     crop: bool = True
 
     def __call__(self, path: str | os.PathLike) -> tuple[np.ndarray, Frame]:
+        """Decode ``path`` (see the class); :class:`InputError` naming the file when LibRaw cannot."""
         import rawpy
 
         p = check_input_file(path)
@@ -268,7 +273,7 @@ class RawDecode:
             if raw is not None:
                 raw.close()
 
-    def _read(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
+    def _read(self, raw: rawpy.RawPy, p: Path) -> tuple[np.ndarray, Frame]:
         import rawpy
 
         if _is_linear_raw(raw):
@@ -295,7 +300,7 @@ class RawDecode:
         frame = _frame(raw, p, mosaic, pattern, black, layout)  # type: ignore[arg-type]
         return mosaic, frame
 
-    def _read_linear(self, raw, p: Path) -> tuple[np.ndarray, Frame]:
+    def _read_linear(self, raw: rawpy.RawPy, p: Path) -> tuple[np.ndarray, Frame]:
         """A LinearRaw DNG (Apple ProRAW, a converter's linear output): (H, W, 3) camera RGB already demosaicked, with
         its black and white levels, white balance, colour matrix and default crop; no CFA pattern."""
         sizes = raw.sizes
@@ -310,7 +315,7 @@ class RawDecode:
         return image, frame
 
 
-def _orientation(raw, layout: RawLayout, path: Path) -> int:
+def _orientation(raw: rawpy.RawPy, layout: RawLayout, path: Path) -> int:
     """The EXIF orientation (1..8) to turn the picture upright: LibRaw's, or 1 (with a warning) for a DNG whose
     Orientation tag is none of 1..8 (LibRaw maps it through its low 3 bits: 0 turned the picture a quarter)."""
     if layout.orientation is not None and not 1 <= layout.orientation <= 8:
@@ -324,7 +329,12 @@ def _orientation(raw, layout: RawLayout, path: Path) -> int:
 
 
 def _frame(
-    raw, p: Path, samples: np.ndarray, pattern, black: tuple[float, float, float, float], layout: RawLayout
+    raw: rawpy.RawPy,
+    p: Path,
+    samples: np.ndarray,
+    pattern: CFAPattern | None,
+    black: tuple[float, float, float, float],
+    layout: RawLayout,
 ) -> Frame:
     """The frame of decoded ``samples`` (a mosaic of CFA ``pattern``, or demosaicked RGB with ``pattern`` None, its
     ``black`` per channel; ``layout``: what the file's DNG tags say): the white level where the sensor clips, white
@@ -375,7 +385,7 @@ def saturation_level(samples: np.ndarray, white: float, black: float) -> float:
     return float(top) if at_top >= 4 * int(np.count_nonzero(bright == after)) else white
 
 
-def _is_linear_raw(raw) -> bool:
+def _is_linear_raw(raw: rawpy.RawPy) -> bool:
     """A demosaicked RAW: LibRaw's 3-colour "stack" (a LinearRaw DNG), not a Bayer mosaic."""
     import rawpy
 

@@ -9,12 +9,16 @@ two bytes per strip or tile.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tifffile
 
 _CFA = 32803
 _BLACK, _WHITE, _LINEARIZATION = 50714, 50717, 50712
 
 
-def data_problem(fh, page) -> str | None:
+def data_problem(fh: tifffile.FileHandle, page: tifffile.TiffPage) -> str | None:
     """Why the raw image of tifffile ``page`` (its file handle ``fh``) cannot be what its tags say, or None (also
     where a tag cannot be read here: LibRaw decides)."""
     try:
@@ -23,7 +27,7 @@ def data_problem(fh, page) -> str | None:
         return None
 
 
-def _problem(fh, page) -> str | None:
+def _problem(fh: tifffile.FileHandle, page: tifffile.TiffPage) -> str | None:
     height, width = int(page.imagelength), int(page.imagewidth)
     samples, bits = int(page.samplesperpixel), int(page.bitspersample)
     if page.photometric == _CFA and samples != 1:
@@ -71,7 +75,7 @@ def _problem(fh, page) -> str | None:
     return None
 
 
-def tag_numbers(tag) -> tuple[float, ...]:
+def tag_numbers(tag: tifffile.TiffTag) -> tuple[float, ...]:
     """A tifffile tag's values as numbers (a RATIONAL's numerator / denominator pairs divided)."""
     values = tag.value if isinstance(tag.value, tuple) else (tag.value,)
     if int(tag.dtype) in (5, 10):  # RATIONAL, SRATIONAL: tifffile gives the pairs flat

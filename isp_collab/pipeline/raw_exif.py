@@ -38,7 +38,7 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
     from PIL import Image
     from PIL.TiffImagePlugin import IFDRational
 
-    def value(v, rational: bool = False):
+    def value(v: object, rational: bool = False) -> object:
         if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v) and rational:
             return IFDRational(v[0], v[1]) if v[1] else None
         if isinstance(v, tuple) and v and isinstance(v[0], int) and not rational:  # a list of shorts: ISO
@@ -57,7 +57,7 @@ def raw_exif(path: str | os.PathLike) -> bytes | None:
             return (text if text.isascii() else TextBytes.of(text.encode("utf-8"))) or None
         return v if isinstance(v, (int, float)) else None
 
-    def raw(tf, tag):
+    def raw(tf: tifffile.TiffFile, tag: tifffile.TiffTag) -> object:
         """A tag's value; a text tag's bytes as the file has them (tifffile decodes the whole field, text after a
         NUL included, and falls back to cp1252 where that is not UTF-8, or gives up)."""
         if tag.dtype != 2:  # not ASCII

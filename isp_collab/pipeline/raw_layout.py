@@ -10,15 +10,20 @@ the CFA pattern is read from the cropped colours.)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .io import InputError
 from .raw_damage import data_problem, tag_numbers
 from .tiff_log import quiet_tifffile
+
+if TYPE_CHECKING:
+    import rawpy
+    import tifffile
 
 # LibRaw ``sizes.flip`` -> EXIF orientation: dcraw reads EXIF orientation o as flip "50132467"[o & 7]
 FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
@@ -58,7 +63,7 @@ class RawLayout:
     damage: str | None = None
     orientation: int | None = None
 
-    def site_blacks(self, top: int, left: int, sizes) -> tuple[float, float, float, float] | None:
+    def site_blacks(self, top: int, left: int, sizes: rawpy.ImageSizes) -> tuple[float, float, float, float] | None:
         """The black level of the 2x2 sites of a mosaic whose top-left sample is the whole frame's (``top``,
         ``left``), from the file's BlackLevel pattern, where LibRaw's per-colour levels are wrong: a visible area
         that starts on another row or column parity than the active area (an odd ActiveArea origin) shifts LibRaw's
@@ -110,7 +115,9 @@ class RawLayout:
         except Exception:  # noqa: BLE001 - not a TIFF tifffile reads (CR3, RAF...), or a broken one: LibRaw decides
             return cls()
 
-    def window(self, sizes, full: tuple[int, int], path: Path | None = None, crop: bool = True):
+    def window(
+        self, sizes: rawpy.ImageSizes, full: tuple[int, int], path: Path | None = None, crop: bool = True
+    ) -> tuple[slice, slice] | None:
         """Where the picture is in LibRaw's whole ``raw_image`` (of shape ``full``), as (rows, cols) slices: the DNG's
         default crop (relative to its active area; with ``crop``), else its active area where LibRaw's visible area
         starts a row or column into it (an odd origin: LibRaw drops that row / column), else LibRaw's own crop
@@ -144,14 +151,14 @@ class RawLayout:
         return slice(y0, y0 + h), slice(x0, x0 + w)
 
 
-def _is_main_raw(page) -> bool:
+def _is_main_raw(page: tifffile.TiffPage) -> bool:
     """The main raw image of a DNG: a CFA or LinearRaw page that is not a preview, a reduced or an "enhanced" one
     (NewSubFileType 0; DNG 1.6 keeps an enhanced, demosaicked copy beside the raw, which LibRaw leaves alone)."""
     kind = page.tags[254].value if 254 in page.tags else 0
     return page.photometric in (_CFA, _LINEAR_RAW) and kind == 0
 
 
-def _ljpeg_components(fh, page) -> int:
+def _ljpeg_components(fh: tifffile.FileHandle, page: tifffile.TiffPage) -> int:
     """The component count (Nf) in the lossless-JPEG frame header (SOF3) of ``page``'s first strip or tile; 0 when
     none is found in its first 4 KiB (or it cannot be read: LibRaw decides)."""
     try:
@@ -172,7 +179,7 @@ def _ljpeg_components(fh, page) -> int:
     return 0
 
 
-def _black_pattern(tags) -> tuple[int, int, tuple[float, ...]] | None:
+def _black_pattern(tags: tifffile.TiffTags) -> tuple[int, int, tuple[float, ...]] | None:
     """A one-sample-per-pixel DNG's BlackLevel pattern (rows, cols, values), with the mean of its per-column and
     per-row deltas added as LibRaw adds them; None without one or for a layout this does not read (LibRaw's
     levels are used then), a malformed tag included."""
@@ -199,7 +206,7 @@ class IFDLoopError(ValueError):
     """A TIFF whose image directories point back to one already read (or are past count): a damaged file."""
 
 
-def _tiff_pages(pages, seen: set[int] | None = None) -> Iterator:
+def _tiff_pages(pages: Iterable[tifffile.TiffPage], seen: set[int] | None = None) -> Iterator[tifffile.TiffPage]:
     """Every IFD of a TIFF: the main chain and, recursively, the SubIFDs (where DNGs keep the raw image). Raises
     :class:`IFDLoopError` at a directory read before: tifffile follows a next-IFD offset that points back forever
     (4 bytes changed in a DNG hung the reading, its memory growing past 3 GB)."""

@@ -37,7 +37,9 @@ class Stage(Protocol):
 
     enabled: bool
 
-    def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray: ...
+    def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """The stage's output for ``image`` (see the class)."""
+        ...
 
 
 def check_stage_image(image: np.ndarray) -> None:
@@ -104,6 +106,7 @@ class StageBase:
     enabled: bool = True
 
     def __call__(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """``image`` (H, W, 3) float; ValueError for another shape or dtype (see the class)."""
         if not self.enabled:
             return image
         if isinstance(image, np.ndarray) and image.dtype != np.float32 and np.issubdtype(image.dtype, np.floating):
@@ -112,6 +115,7 @@ class StageBase:
         return self.apply(image, frame)
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """The stage's work on a checked (H, W, 3) float32 image; subclasses implement it."""
         raise NotImplementedError
 
 
@@ -122,6 +126,7 @@ class Linearize(StageBase):
     name: ClassVar[str] = "linearize"
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """sRGB-encoded -> linear sRGB; a RAW frame's image as it is."""
         return image if frame.kind == "raw" else srgb_to_linear(image)
 
 
@@ -238,6 +243,7 @@ class WhiteBalance(StageBase):
         return frame.replace(wb_gains=gray_world_gains(mosaic, frame.cfa_pattern), wb_source="gray_world")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """Camera RGB times the highlight-safe ``frame.wb_gains``, clipped to [0, 1] with ``clip``."""
         if frame.kind != "raw" or frame.wb_gains is None:
             return image
         out = image * np.asarray(highlight_safe_gains(frame.wb_gains), dtype=np.float32)
@@ -272,6 +278,7 @@ class UnsharpMask(StageBase):
             raise ValueError(f"unsharp needs 0 < sigma <= 100, finite amount >= 0 and threshold >= 0; got {self}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """The sharpened image (not clipped)."""
         detail = image - cv2.GaussianBlur(image, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT)
         if self.threshold > 0:
             detail[np.abs(detail) < self.threshold] = 0.0
@@ -285,6 +292,7 @@ class ColorCorrect(StageBase):
     name: ClassVar[str] = "color"
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """Each pixel multiplied by the 3x3 ``frame.ccm``; unchanged without a matrix; not clipped."""
         if frame.cam_to_srgb is None:
             return image
         return cv2.transform(np.ascontiguousarray(image), frame.ccm)  # per pixel: ccm @ rgb
@@ -310,6 +318,7 @@ class Tone(StageBase):
             raise ValueError(f"tone.exposure_ev must be between -16 and 16, got {self.exposure_ev!r}")
 
     def apply(self, image: np.ndarray, frame: Frame) -> np.ndarray:
+        """Linear sRGB -> sRGB-encoded in [0, 1] (see the class)."""
         x = image * np.float32(2.0**self.exposure_ev) if self.exposure_ev else image
         x = np.clip(x, 0.0, 1.0)
         if self.curve == "smoothstep":

@@ -27,6 +27,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The state :func:`save_checkpoint` wrote (tensors on the CPU); ValueError (one line) for an unreadable file.
+
+    Unpickles with ``weights_only=False``: load only checkpoints you trust.
+    """
     path = Path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
@@ -38,10 +42,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def rng_state() -> dict[str, Any]:
+    """The global torch (CPU), numpy and Python random states, for a checkpoint."""
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back the random states :func:`rng_state` took."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])

@@ -19,6 +19,8 @@ from ..config_paths import beside
 
 @dataclass
 class ModelSection:
+    """``[model]``: the network (architecture name, stack size N, pooling and collaboration layers)."""
+
     arch: str = "unet-tx"
     n: int = 4
     pooling: str = "max"
@@ -36,6 +38,8 @@ class ModelSection:
 
 @dataclass
 class TaskSection:
+    """``[task]``: what the network learns to undo."""
+
     name: str = "sharpen"  # "sharpen" (one Gaussian blur per stack) or "lens" (PSF field, mirror stacks)
     lens: str = "lens-a"  # lens task: a named lens or a calibration .npz path
     align: bool = True  # lens task: flip mirror patches into the first quadrant's orientation
@@ -43,6 +47,8 @@ class TaskSection:
 
 @dataclass
 class DataSection:
+    """``[data]``: training images, patch size, blur and noise."""
+
     # image folders, relative ones taken from the recipe's folder (--images / --val-images: from the current one)
     images: list[str] = field(default_factory=list)  # empty -> procedural dead leaves
     val_images: list[str] = field(default_factory=list)  # empty -> dead leaves (seeded)
@@ -76,6 +82,8 @@ class DataSection:
 
 @dataclass
 class TrainSection:
+    """``[train]``: steps, learning-rate schedule, seed, checkpoint and validation intervals."""
+
     steps: int = 10000
     patches_per_step: int = 32  # equal for every N: an N=1 run uses N times more stacks per step
     lr: float = 1e-3
@@ -98,6 +106,8 @@ class TrainSection:
 
 @dataclass
 class ValSection:
+    """``[val]``: the seeded validation set (blur stds in px, tiles, border) and its size."""
+
     sigmas: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0])
     tile: int = 128
     tiles_per_image: int = 8
@@ -128,6 +138,8 @@ TASK_ONLY_KEYS = {
 
 @dataclass
 class Recipe:
+    """A training recipe (:func:`load_recipe`): one dataclass per TOML table; the file's ``path`` and ``sha256``."""
+
     name: str
     model: ModelSection = field(default_factory=ModelSection)
     task: TaskSection = field(default_factory=TaskSection)
@@ -139,6 +151,7 @@ class Recipe:
 
     @property
     def stacks_per_step(self) -> int:
+        """Stacks of N per step: ``patches_per_step // N``, at least 1."""
         return max(1, self.train.patches_per_step // self.model.n)
 
 

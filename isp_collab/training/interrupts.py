@@ -29,6 +29,7 @@ def interrupt_on_sigterm() -> Any:
 
 
 def restore_sigterm(previous: Any) -> None:
+    """Put back the SIGTERM handler :func:`interrupt_on_sigterm` replaced (nothing for None or off the main thread)."""
     if previous is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, previous)
         clear_terminated()

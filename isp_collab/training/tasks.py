@@ -163,6 +163,8 @@ class _Task:
 
 
 class SharpenTask(_Task):
+    """``sharpen``: stacks of N patches sharing one Gaussian blur (:class:`~isp_collab.data.sharpen.SharpenSampler`)."""
+
     def __init__(self, recipe: Recipe) -> None:
         from ..data.sharpen import SharpenSampler
 
@@ -224,6 +226,7 @@ class SharpenTask(_Task):
         return "demosaic" if self.recipe.data.noise == "mixed" else self.recipe.data.noise
 
     def describe_validation(self) -> str:
+        """How the validation set is made, in words (the model card's ``validation_protocol``)."""
         v = self.recipe.val
         return (
             f"isotropic Gaussian sigma in {v.sigmas}, {self._val_noise()} noise, photos unprocessed to linear RGB "
@@ -233,6 +236,9 @@ class SharpenTask(_Task):
 
 
 class LensTask(_Task):
+    """``lens``: patches blurred by a lens PSF field, N = 4 at the mirror positions about its optical centre (N = 1:
+    one patch anywhere) (:class:`~isp_collab.data.lens.LensSampler`)."""
+
     def __init__(self, recipe: Recipe) -> None:
         from ..data.lens import LensSampler
 
@@ -366,6 +372,7 @@ class LensTask(_Task):
         return {r: ValGroup(torch.stack(b).clamp(0, 1), torch.stack(s), 4) for r, (b, s) in groups.items() if b}
 
     def describe_validation(self) -> str:
+        """How the validation set is made, in words (the model card's ``validation_protocol``)."""
         return (
             f"{self.recipe.task.lens} PSF field over each whole photo (linear RGB, {self.recipe.data.noise} noise); "
             f"mirror quadruplets of {self.recipe.val.tile}px tiles on a 4x4 grid per quadrant"
