@@ -90,7 +90,7 @@ def parse_center(text: str | None) -> tuple[float, float] | None:
         raise ValueError(f"--center must be X,Y in pixels (e.g. 2000,1500), got {text!r}") from None
 
 
-def lens_model(model: str, strategy: str | None, center: tuple[float, float] | None) -> tuple[LensCorrect, str]:
+def lens_stage(model: str, strategy: str | None, center: tuple[float, float] | None) -> tuple[LensCorrect, str]:
     """``--model``: (the lens stage running that model, the strategy to gather with). The model's own
     strategy (its card's, as process's lens stage gathers: mirror) unless ``--strategy`` names one; refused, in
     one line, with ``--center``, with a strategy other than mirror, or for a model that is not a lens model
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     lens, strategy = None, args.strategy or "spread"
     n, tile, overlap = args.n or 4, args.tile, args.overlap
     if args.model is not None:  # reads its card, and refuses a model that is not a lens model, before decoding
-        lens, strategy = lens_model(args.model, args.strategy, center)
+        lens, strategy = lens_stage(args.model, args.strategy, center)
         lens = dataclasses.replace(lens, n=args.n, tile=args.tile)
         n, tile, own_overlap = lens.tiling()  # as process's lens stage runs it (the model's N and tile)
         overlap = own_overlap if overlap is None else overlap
