@@ -54,9 +54,11 @@ from image_files import (  # noqa: E402,F401 (re-exported: the consumer's I/O, a
     NO_EXR,
     check_image,
     check_output,
+    exif_orientation,
     linear_to_srgb,
     read_image,
     srgb_to_linear,
+    turn_fractions,
     write_image,
 )
 from image_files import reason as _reason  # noqa: E402
@@ -297,9 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy", choices=STRATEGIES, help="gathering strategy (default: the sidecar's)")
     p.add_argument(
         "--center",
-        help="optical centre X,Y in pixels, for --strategy mirror (default: the sidecar's model optical_center, "
-        "else the image centre; that point is the sensor's: for an image turned upright by its EXIF orientation "
-        "and an off-centre lens, give the turned point here)",
+        help="optical centre X,Y in pixels of the upright image, for --strategy mirror (default: the sidecar's "
+        "model optical_center, a point of the sensor turned with an image its EXIF orientation turns upright; else "
+        "the image centre)",
     )
     p.add_argument(
         "--detail", choices=DETAILS, help="after stitching: luma or rgb (default: the sidecar's postprocess)"
@@ -356,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         trained = model.get("optical_center")  # fractions of width and height
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
-            center = (float(trained[0]) * w - 0.5, float(trained[1]) * h - 0.5)  # the lens's axis, as trained
+            # the lens's axis, as trained: a point of the sensor, turned with a picture turned upright on reading
+            fx, fy = turn_fractions(float(trained[0]), float(trained[1]), exif_orientation(args.input))
+            center = (fx * w - 0.5, fy * h - 0.5)
         frame = model.get("lens_frame")  # a calibrated lens: its PSFs are in that frame's pixels (H, W)
         if (
             isinstance(frame, list)

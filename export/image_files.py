@@ -119,24 +119,66 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
 
 
 def _tiff_min_is_white(data: np.ndarray) -> bool:
-    """Whether the file bytes ``data`` are a TIFF whose first image is PhotometricInterpretation 0 (MinIsWhite):
-    its tag 262, read from the first IFD (classic TIFF; a BigTIFF is taken as not)."""
-    head = data[:8].tobytes()
-    if head[:4] not in (b"II*\x00", b"MM\x00*"):
-        return False
-    order = "<" if head[:2] == b"II" else ">"
-    u16, u32 = np.dtype(order + "u2"), np.dtype(order + "u4")
-    ifd = int(np.frombuffer(head[4:8], u32)[0])
-    if ifd + 2 > data.size:
-        return False
-    count = int(np.frombuffer(data[ifd : ifd + 2].tobytes(), u16)[0])
-    for k in range(count):
-        entry = data[ifd + 2 + 12 * k : ifd + 14 + 12 * k].tobytes()
+    """Whether the file bytes ``data`` are a TIFF whose first image is PhotometricInterpretation 0 (MinIsWhite)."""
+    head = data[:4].tobytes()
+    return head in (b"II*\x00", b"MM\x00*") and _ifd0_short(data.tobytes(), 262) == 0
+
+
+def _ifd0_short(tiff: bytes, tag: int) -> int | None:
+    """The first value of SHORT ``tag`` in the first IFD of the TIFF structure ``tiff`` (a TIFF file, or the
+    payload of a JPEG's / PNG's EXIF block); None where it is absent or the bytes are no classic TIFF."""
+    if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    order = "little" if tiff[:2] == b"II" else "big"
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd + 2 > len(tiff):
+        return None
+    for k in range(int.from_bytes(tiff[ifd : ifd + 2], order)):
+        entry = tiff[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
         if len(entry) < 12:
-            return False
-        if int(np.frombuffer(entry[:2], u16)[0]) == 262:  # a SHORT, stored in the first 2 bytes of the value
-            return int(np.frombuffer(entry[8:10], u16)[0]) == 0
-    return False
+            return None
+        if int.from_bytes(entry[:2], order) == tag:  # a SHORT, stored in the first 2 bytes of the value
+            return int.from_bytes(entry[8:10], order) if int.from_bytes(entry[2:4], order) == 3 else None
+    return None
+
+
+def exif_orientation(path: str | os.PathLike) -> int:
+    """The EXIF orientation (1..8) :func:`read_image` turns the file upright by (OpenCV's decoder does): tag 274
+    of a TIFF's first IFD, of a JPEG's APP1 Exif block or of a PNG's eXIf chunk (before its image data, where
+    OpenCV reads it); 1 for none, an invalid value, or a ``.npy``. A point of the sensor's frame (a lens's optical
+    centre) moves with the picture: :func:`turn_fractions`."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return 1
+    data = path.read_bytes()
+    tiff = data if data[:4] in (b"II*\x00", b"MM\x00*") else b""
+    if data[:2] == b"\xff\xd8":  # JPEG: the segments before the scan
+        pos = 2
+        while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xD9, 0xDA):
+            size = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            if data[pos + 1] == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+                tiff = data[pos + 10 : pos + 2 + size]
+                break
+            pos += 2 + size
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: the chunks before the image data
+        pos = 8
+        while pos + 8 <= len(data) and data[pos + 4 : pos + 8] != b"IDAT":
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            if data[pos + 4 : pos + 8] == b"eXIf":
+                tiff = data[pos + 8 : pos + 8 + size]
+                break
+            pos += 12 + size
+    value = _ifd0_short(tiff, 274)
+    return value if value in range(1, 9) else 1
+
+
+def turn_fractions(x: float, y: float, orientation: int) -> tuple[float, float]:
+    """Where the point at fractions (``x``, ``y``) of a stored picture's width and height lies, in the same
+    fractions, once the picture is turned upright by EXIF ``orientation`` (1..8): as ``isp-collab process`` turns
+    a lens card's optical centre (``isp_collab.pipeline.frame.orient_point`` on the unit square)."""
+    moves = {1: (x, y), 2: (1 - x, y), 3: (1 - x, 1 - y), 4: (x, 1 - y)}
+    moves.update({5: (y, x), 6: (1 - y, x), 7: (1 - y, 1 - x), 8: (y, 1 - x)})
+    return moves[orientation]
 
 
 # camera RAW files (LibRaw's usual suffixes): refused by name before decoding, since OpenCV would decode the

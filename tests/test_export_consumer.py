@@ -282,6 +282,69 @@ def test_consumer_applies_exif_orientation(tmp_path, ext):  # review finding 8
     assert np.abs(outs[0].astype(np.int32) - outs[1]).max() <= (0 if ext == ".png" else 3)  # (decoders differ)
 
 
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
+def test_a_calibrated_optical_centre_turns_with_an_exif_turned_picture(tmp_path, ext):
+    """The sidecar's optical centre is a point of the sensor: on a file its EXIF orientation turns upright it is
+    turned with the picture, as process's lens stage turns it (the consumer took the fractions on the upright
+    picture: up to 68 levels from process on a 333x251 JPEG of orientation 6)."""
+    import cv2
+    from PIL import Image, ImageOps
+
+    consumer = load_consumer()
+    art = artefact("fp32")
+    shutil.copy(art.path, tmp_path / "m.onnx")
+    side = json.loads(art.sidecar.read_text())
+    side["tiling"]["strategy"] = "mirror"
+    side.setdefault("model", {})["optical_center"] = [0.25, 0.3]  # an off-axis lens, as stored by the sensor
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    stored = (np.random.default_rng(3).random((40, 72, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: 72 x 40 upright
+    src = tmp_path / f"in{ext}"
+    Image.fromarray(stored).save(src, exif=exif.tobytes() if ext != ".tif" else exif)
+    assert consumer.exif_orientation(src) == 6
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(src)))
+    Image.fromarray(upright).save(tmp_path / "upright.png")  # the same pixels, stored upright, no EXIF
+    # on the upright picture the sensor's (0.25, 0.3) lies at (1 - 0.3, 0.25) of its width and height
+    center = f"{0.7 * 40 - 0.5},{0.25 * 72 - 0.5}"
+    runs = {"turned": [src], "told": ["upright.png", "--center", center], "untold": ["upright.png"]}
+    outs = {}
+    for name, (image, *more) in runs.items():
+        out = tmp_path / f"out-{name}.png"
+        assert consumer.main([str(tmp_path / "m.onnx"), str(tmp_path / image), str(out), *more]) == 0
+        outs[name] = cv2.imread(str(out), cv2.IMREAD_UNCHANGED).astype(np.int32)
+    tolerance = 0 if ext != ".jpg" else 3  # (JPEG decoders differ)
+    assert np.abs(outs["turned"] - outs["told"]).max() <= tolerance
+    assert np.abs(outs["turned"] - outs["untold"]).max() > 10  # the centre matters: the check can fail
+
+
+def test_turned_fractions_are_where_process_turns_a_point_and_orientations_are_read_where_opencv_reads_them(
+    tmp_path,
+):
+    import tifffile
+    from PIL import Image
+
+    from isp_collab.pipeline.frame import orient_point
+
+    consumer = load_consumer()
+    for k in range(1, 9):  # the consumer's copy agrees with the pipeline's orient_point on the unit square
+        fy, fx = orient_point(0.3, 0.25, 2, 2, k)
+        assert consumer.turn_fractions(0.25, 0.3, k) == pytest.approx((fx, fy))
+    grey = np.zeros((4, 6, 3), np.uint8)
+    for name, value, expected in [("none.png", None, 1), ("bad.jpg", 9, 1), ("be.tif", 8, 8), ("app.jpg", 3, 3)]:
+        exif = Image.Exif()
+        if value is not None:
+            exif[0x0112] = value
+        kw = {"exif": exif} if name.endswith(".tif") else {"exif": exif.tobytes()}
+        if name == "be.tif":  # a big-endian TIFF
+            tifffile.imwrite(tmp_path / name, grey, byteorder=">", extratags=[(274, "H", 1, value, True)])
+            assert (tmp_path / name).read_bytes()[:4] == b"MM\x00*"
+        else:
+            Image.fromarray(grey).save(tmp_path / name, **kw)
+        assert consumer.exif_orientation(tmp_path / name) == expected, name
+    assert consumer.exif_orientation(tmp_path / "x.npy") == 1
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA"])
 def test_consumer_writes_greyscale_as_greyscale_and_warns_about_alpha(tmp_path, capsys, mode):  # finding 8
     import cv2
