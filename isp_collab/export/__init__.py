@@ -1,6 +1,6 @@
 """On-device export: static-shape ONNX and Core ML artefacts, fp16/int8 variants, sidecars, parity.
 
-``export_model(name_or_path, n=4, tile=256, formats=("onnx", "coreml"), precisions=None,
+``export_model(name_or_path, n=None, tile=256, formats=("onnx", "coreml"), precisions=None,
 out_dir="export")`` is the entry point (``isp-collab export`` on the command line). Every artefact
 takes ``stack`` float32 ``[1, N, 3, T, T]`` linear RGB and returns ``restored`` of the same shape;
 its sidecar ``NAME-nN-tT[-VARIANT].json`` says how to tile an image for it. The torch-free

@@ -55,7 +55,7 @@ class CollaborativeStage(StageBase):
     there, then divided back (:mod:`isp_collab.restore.exposure`; 0: off). keep_level: True (default): take the
     low frequencies out of the network's change (:func:`isp_collab.restore.detail.keep_local_level`), so the
     stage keeps the local level and colour; without it the shipped sharpening networks darken dark textured
-    areas by 5-12% (the bundled DNG's grass) and shift their hue, and lens-b casts dark areas magenta on
+    areas by 4-11% (the bundled DNG's grass) and shift their hue, and lens-b casts dark areas magenta on
     ``bridge.jpg``. The backend is built once and reused for every image of a batch; building it checks that the
     model was trained for this stage's ``task`` (the card's, or the ONNX sidecar's) and that n / tile
     / overlap fit it, so a bad setting stops a batch before any file is decoded; a tile smaller than the

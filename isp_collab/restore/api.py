@@ -207,7 +207,7 @@ def restore(
     centre for ``mirror`` in pixel-index coordinates (None: the model's calibrated ``optical_center`` from its
     card or sidecar, fractions of this image's width and height, else the image centre). ``batch_size``:
     stacks per network call (None: 1 on the CPU, where smaller activations are reused by the allocator:
-    the 4K demo took 12.1-13.9 s instead of 14.2-15.3 s end to end, with 2 threads; 2 on a GPU); peak
+    the 4K demo took 12.1-13.9 s instead of 14.2-15.3 s end to end, with 2 threads and 256-px tiles; 2 on a GPU); peak
     memory is the input, the output and one mini-batch (plus a copy of the input when it is not float32 or an
     exposure gain applies). ``progress``: True / False for a tqdm bar on stderr (None: for images above 1 MP
     when stderr is a terminal), or a callable ``progress(stacks_done, stacks_total)`` called after each network

@@ -54,7 +54,7 @@ def keep_local_level(
     ``box`` x ``box`` box filters (OpenCV ``blur``, reflect-101 borders, repeated reflection on images
     smaller than the box), close to a Gaussian of sigma 16.5 px. A sharpening network undoes blurs a few
     pixels wide, which keep an image's local mean (the kernel sums to 1); but the shipped networks lose
-    5-12% of the level of dark textured areas (the bundled DNG's grass), darkening shadows and shifting
+    4-11% of the level of dark textured areas (the bundled DNG's grass), darkening shadows and shifting
     their hue. This step keeps the local level the input had and costs the networks nothing: measured on
     10 validation photos (Gaussian blur sigma 1-4, white noise 0.5/255) it gains +0.02 to +0.05 dB per sigma.
     """
