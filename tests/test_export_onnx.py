@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper
 
 from isp_collab.export import ExportedArtefact, export_model, fold_batchnorm, read_sidecar, static_graph_problems
 from isp_collab.export.onnx_export import check_fold
-from isp_collab.export.parity import measure_parity
+from isp_collab.export.parity import measure_parity, random_stacks
 from isp_collab.models import create_model, load_model, save_model
 from isp_collab.models.weights import file_sha256
 from isp_collab.pipeline.frame import Frame
@@ -89,6 +90,15 @@ def test_fp32_parity_random_and_real():
     again = measure_parity(art.path, model, N, TILE, count=1, seed=7)
     assert again["random"]["max_abs"] <= 1e-4 and again["real"]["max_abs"] <= 1e-4
     assert again["real"]["psnr_db"] > 100
+    # the figure is the difference it names: ONNX Runtime's output against the model's, measured here on its own
+    (stack,) = random_stacks(N, TILE, count=1, seed=7)
+    session = ort.InferenceSession(str(art.path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        reference = model.eval()(torch.from_numpy(stack)).numpy()
+    own = float(np.abs(session.run(None, {"stack": stack})[0] - reference).max())
+    assert 0 < own <= 1e-4 and again["random"]["max_abs"] == pytest.approx(own, rel=1e-6)
+    # ... and a file that is not the model's float graph fails the check (int8 weights: off by far more than 1e-4)
+    assert measure_parity(artefact("int8").path, model, N, TILE, count=1, seed=7)["random"]["max_abs"] > 1e-3
     # not trivially the identity: the network changes its input
     x = np.random.default_rng(0).random((1, N, 3, TILE, TILE), dtype=np.float32)
     with torch.no_grad():
@@ -256,8 +266,14 @@ def test_small_static_tile_runs_through_the_pipeline_with_the_default_overlap(tm
         (art,) = export_model(model_dir, n=2, tile=32, formats=("onnx",), precisions=("fp32",), out_dir=tmp_path / "o")
     stage = Sharpen(enabled=True, backend="onnx", onnx_path=str(art.path))
     image = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
-    out = stage.apply(image, Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8))
+    frame = Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8)
+    out = stage.apply(image, frame)
     assert out.shape == image.shape and np.isfinite(out).all()
+    assert float(np.abs(out - image).max()) > 1e-3  # the network ran
+    # the overlap used is the one the file's sidecar records for its 32-px tile (default_overlap(32) = 8)
+    assert stage.restore_kwargs(frame)["overlap"] == 8
+    same = Sharpen(enabled=True, backend="onnx", onnx_path=str(art.path), overlap=8).apply(image, frame)
+    np.testing.assert_array_equal(out, same)
 
 
 def test_the_pipeline_refuses_a_sidecar_written_for_another_file(tmp_path):
