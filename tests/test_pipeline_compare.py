@@ -55,3 +55,27 @@ def test_labels_are_drawn_on_each_half():
     labelled = side_by_side(before, before, lambda c: c, size=64)
     changed = np.abs(labelled - plain).max(axis=2) > 0.1
     assert changed[:, :64].any() and changed[:, 72:].any() and not changed[:, 64:72].any()
+
+
+def test_process_compare_shows_the_output_without_and_with_the_restoration(tmp_path, capsys):
+    """``--compare``: left the image the run writes without its restoration stages, right the image it writes."""
+    import cv2
+
+    from isp_collab.cli import main
+
+    src = tmp_path / "in.png"
+    yy, xx = np.mgrid[0:120, 0:160]
+    pixels = np.where((xx // 20 + yy // 20) % 2, 200, 40).astype(np.uint8)  # edges for unsharp masking to boost
+    cv2.imwrite(str(src), cv2.GaussianBlur(np.stack([pixels, pixels // 2, pixels], axis=-1), (0, 0), 1.5))
+    assert main(["process", str(src), "-o", str(tmp_path / "plain.png"), "--stages", "none"]) == 0
+    assert main(["process", str(src), "-o", str(tmp_path / "sharp.png"), "--stages", "unsharp", "--compare"]) == 0
+    capsys.readouterr()
+    plain, sharp, both = (
+        cv2.imread(str(tmp_path / f"{n}.png")).astype(int) for n in ("plain", "sharp", "sharp_compare")
+    )
+    assert both.shape == (120, 2 * 160 + 8, 3)  # the whole image is smaller than the crop
+    below_labels = slice(40, None)
+    left, right = both[below_labels, :160], both[below_labels, 168:]
+    assert np.abs(left - plain[below_labels]).max() <= 1
+    assert np.abs(right - sharp[below_labels]).max() <= 1
+    assert np.abs(left - right).max() > 8  # the restoration shows
