@@ -67,3 +67,26 @@ def test_each_table_cell_prints_its_own_figure():
     assert "![q](plots/q.png)" in text
     lens = lens_section({"m": {"edge": 20.5, "intermediate": 22.25, "centre": 30.0}}, "how")
     assert "| method | edge | intermediate | centre |" in lens and "| m | 20.50 | 22.25 | 30.00 |" in lens
+
+
+def test_the_lens_table_scores_each_field_region_on_its_own_pixels(tmp_path):
+    """Region PSNRs of run_lens: each the error inside its region of the field (after the border), per method."""
+    from isp_collab.bench.lens import lens_cases, region_masks, run_lens, summarise_lens
+    from isp_collab.bench.metrics import mse, psnr_from_mse
+    from isp_collab.models import create_model, save_model
+
+    model = save_model(
+        create_model("unet-tx", n=1), tmp_path / "lens-x", {"task": "lens", "lens": "lens-a", "n_trained": 1}
+    )
+    photos = [BenchImage("a", np.random.default_rng(5).random((100, 112, 3), dtype=np.float32))]
+    rows = run_lens(photos, [str(model)])
+    assert [r.method for r in rows] == [BLURRY, "lens-x"]
+    ((name, sharp, blurry, field),) = list(lens_cases(photos, lens="lens-a"))
+    inner = np.zeros(sharp.shape[:2], bool)
+    inner[16:-16, 16:-16] = True
+    masks = region_masks(sharp.shape[:2], field.center)
+    expected = {r: psnr_from_mse(mse(blurry, sharp, masks[r] & inner)) for r in ("edge", "intermediate", "centre")}
+    assert rows[0].psnr == pytest.approx(expected, abs=1e-9)
+    assert expected["edge"] < expected["centre"] - 0.5  # the lens blurs its edge more than its centre
+    assert rows[1].psnr == pytest.approx(expected, abs=1e-3)  # an untrained network: the identity
+    assert summarise_lens(rows)[BLURRY] == pytest.approx(expected, abs=1e-9)
