@@ -225,6 +225,23 @@ def test_sidecar_content():
     assert read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["calibration_stacks"] == 4
 
 
+def test_every_onnx_file_carries_its_model_and_tiling_in_its_metadata():
+    """The file alone (without its sidecar) says which weights, N, tile, overlap and strategy it was made with."""
+    weights = file_sha256(exported()[0] / "model.safetensors")
+    for art in exported()[1]:
+        props = {e.key: e.value for e in onnx.load(str(art.path)).metadata_props}
+        assert {k: v for k, v in props.items() if k.startswith("isp_collab.")} == {
+            "isp_collab.model": NAME,
+            "isp_collab.weights_sha256": weights,
+            "isp_collab.n": str(N),
+            "isp_collab.tile": str(TILE),
+            "isp_collab.overlap": "16",
+            "isp_collab.strategy": "spread",
+            "isp_collab.colour_space": "linear RGB",
+            "isp_collab.version": read_sidecar(art.sidecar)["package_version"],
+        }, art.precision
+
+
 def test_sidecar_text_states_the_rules_a_port_needs():
     """The sidecar's words settle what a port from them alone would otherwise guess (a reviewer's list)."""
     from isp_collab.export.sidecar import build_sidecar
