@@ -182,14 +182,25 @@ def test_fp16_and_int8_variants():
     assert any(t.data_type == TensorProto.FLOAT16 for t in fp16.graph.initializer)
     ops = {n.op_type for n in int8.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    # the residual Add (restored = stack + residual) reads the float input directly
-    (add,) = [n for n in int8.graph.node if n.output[0] == "restored"]
-    assert add.op_type == "Add" and "stack" in add.input
+    # the residual Add (restored = stack + residual) reads the float input and writes the output directly: the
+    # image is not rounded to fp16 (or int8) on its way through (fp16 rounded it: stack -> fp16 -> fp32 -> Add ...)
+    for proto in (fp16, int8):
+        (add,) = [n for n in proto.graph.node if n.output[0] == "restored"]
+        assert add.op_type == "Add" and "stack" in add.input
+    x = np.random.default_rng(0).random((1, N, 3, TILE, TILE), dtype=np.float32)
+    y = ort.InferenceSession(str(artefact("fp16").path), providers=["CPUExecutionProvider"]).run(None, {"stack": x})[0]
+    assert not np.array_equal(y, y.astype(np.float16).astype(np.float32))
     # ... and the 1x1 output conv keeps float weights (all other convs read DequantizeLinear outputs)
     producer = {o: n.op_type for n in int8.graph.node for o in n.output}
     convs = [n for n in int8.graph.node if n.op_type == "Conv"]
     assert [producer.get(c.input[1]) for c in convs].count(None) == 1 and len(convs) == _conv_layers()
     assert len(read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["float_nodes"]) == 2
+    # weights quantised per output channel: one scale per channel of each int8 weight
+    inits = {t.name: t for t in int8.graph.initializer}
+    weight_scales = [
+        inits[n.input[1]] for n in int8.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+    ]
+    assert weight_scales and all(len(t.dims) == 1 and t.dims[0] > 1 for t in weight_scales)
     assert artefact("fp16").parity["real"]["max_abs"] < 5e-3
     assert artefact("int8").parity["real"]["psnr_db"] > 45
 
@@ -281,6 +292,8 @@ def test_small_static_tile_runs_through_the_pipeline_with_the_default_overlap(tm
     model_dir = make_model_dir(tmp_path)
     with pytest.warns(UserWarning, match="trained with N=4; quality at N=2 was not validated"):
         (art,) = export_model(model_dir, n=2, tile=32, formats=("onnx",), precisions=("fp32",), out_dir=tmp_path / "o")
+    tiling = read_sidecar(art.sidecar)["tiling"]
+    assert (tiling["n"], tiling["n_trained"], tiling["n_validated"]) == (2, 4, False)  # the sidecar says so too
     stage = Sharpen(enabled=True, backend="onnx", onnx_path=str(art.path))
     image = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
     frame = Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8)
