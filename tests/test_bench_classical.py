@@ -51,3 +51,27 @@ def test_missing_polyblur_is_skipped_with_a_reason(monkeypatch, capsys):
     methods = classical.classical_methods(verbose=True)
     assert "Polyblur" not in methods and "unsharp mask" in methods
     assert "skipping Polyblur: polyblur is not usable" in capsys.readouterr().out
+
+
+def test_polyblur_wrapper_hands_the_package_its_layout_and_settings(monkeypatch):
+    """Runs without the package (CI installs no bench extra): a stand-in ``polyblur`` records its call."""
+    import sys
+    import types
+
+    import torch
+
+    calls = []
+
+    def deblur(x, **kwargs):
+        calls.append((x.clone(), kwargs))
+        return x * torch.tensor([1.0, 0.5, 0.25]).view(1, 3, 1, 1)  # a different change per channel
+
+    monkeypatch.setitem(sys.modules, "polyblur", types.SimpleNamespace(polyblur_deblurring=deblur))
+    image = np.random.default_rng(0).random((5, 7, 3), dtype=np.float32)
+    out = classical.polyblur_deblur(image, alpha=2.5, beta=3.5, n_iter=2, remove_halo=False, c=0.4, b=0.3, q=0.1)
+    ((x, kwargs),) = calls
+    assert tuple(x.shape) == (1, 3, 5, 7) and x.dtype == torch.float32
+    np.testing.assert_array_equal(x[0].permute(1, 2, 0).numpy(), image)  # channels first, the same pixels
+    assert kwargs == dict(n_iter=2, alpha=2.5, beta=3.5, remove_halo=False, c=0.4, b=0.3, q=0.1)
+    assert out.shape == image.shape and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, image * np.float32([1.0, 0.5, 0.25]), rtol=1e-6)  # channels last again

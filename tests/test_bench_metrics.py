@@ -38,9 +38,24 @@ def test_border_is_left_out():
     y[:4] = 0  # damage only the border rows
     assert psnr(y, x, border=4) == float("inf")
     assert psnr(y, x, border=0) < 40
+    assert ssim(y, x, border=4) == pytest.approx(1.0) and ssim(y, x, border=0) < 0.99  # SSIM leaves it out too
     assert crop_border(x, 5).shape == (38, 30, 3)
     with pytest.raises(ValueError, match="leaves nothing"):
         crop_border(x, 20)
+
+
+def test_a_mask_scores_its_pixels_only():
+    """The lens table's region PSNRs: the error inside the region, nothing outside it."""
+    x = _img(4)
+    y = x.copy()
+    y[:, 20:] += 0.1  # the right half is off by 0.1, the left half exact
+    left = np.zeros(x.shape[:2], bool)
+    left[:, :20] = True
+    assert psnr(y, x, border=0, mask=left) == float("inf")
+    assert psnr(y, x, border=0, mask=~left) == pytest.approx(20.0, abs=1e-4)  # 10 log10(1 / 0.1²)
+    assert psnr(y, x, border=4, mask=left) == float("inf")  # the mask is cropped with the image, aligned
+    assert psnr(y, x, border=4, mask=~left) == pytest.approx(20.0, abs=1e-4)
+    assert psnr(y, x, border=0) == pytest.approx(20.0 + 10 * np.log10(2), abs=1e-3)  # half the pixels: MSE halved
 
 
 def test_shape_mismatch_is_an_error():

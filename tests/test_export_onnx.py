@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper
 
 from isp_collab.export import ExportedArtefact, export_model, fold_batchnorm, read_sidecar, static_graph_problems
 from isp_collab.export.onnx_export import check_fold
-from isp_collab.export.parity import measure_parity
+from isp_collab.export.parity import measure_parity, random_stacks
 from isp_collab.models import create_model, load_model, save_model
 from isp_collab.models.weights import file_sha256
 from isp_collab.pipeline.frame import Frame
@@ -89,6 +90,15 @@ def test_fp32_parity_random_and_real():
     again = measure_parity(art.path, model, N, TILE, count=1, seed=7)
     assert again["random"]["max_abs"] <= 1e-4 and again["real"]["max_abs"] <= 1e-4
     assert again["real"]["psnr_db"] > 100
+    # the figure is the difference it names: ONNX Runtime's output against the model's, measured here on its own
+    (stack,) = random_stacks(N, TILE, count=1, seed=7)
+    session = ort.InferenceSession(str(art.path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        reference = model.eval()(torch.from_numpy(stack)).numpy()
+    own = float(np.abs(session.run(None, {"stack": stack})[0] - reference).max())
+    assert 0 < own <= 1e-4 and again["random"]["max_abs"] == pytest.approx(own, rel=1e-6)
+    # ... and a file that is not the model's float graph fails the check (int8 weights: off by far more than 1e-4)
+    assert measure_parity(artefact("int8").path, model, N, TILE, count=1, seed=7)["random"]["max_abs"] > 1e-3
     # not trivially the identity: the network changes its input
     x = np.random.default_rng(0).random((1, N, 3, TILE, TILE), dtype=np.float32)
     with torch.no_grad():
@@ -172,14 +182,25 @@ def test_fp16_and_int8_variants():
     assert any(t.data_type == TensorProto.FLOAT16 for t in fp16.graph.initializer)
     ops = {n.op_type for n in int8.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    # the residual Add (restored = stack + residual) reads the float input directly
-    (add,) = [n for n in int8.graph.node if n.output[0] == "restored"]
-    assert add.op_type == "Add" and "stack" in add.input
+    # the residual Add (restored = stack + residual) reads the float input and writes the output directly: the
+    # image is not rounded to fp16 (or int8) on its way through (fp16 rounded it: stack -> fp16 -> fp32 -> Add ...)
+    for proto in (fp16, int8):
+        (add,) = [n for n in proto.graph.node if n.output[0] == "restored"]
+        assert add.op_type == "Add" and "stack" in add.input
+    x = np.random.default_rng(0).random((1, N, 3, TILE, TILE), dtype=np.float32)
+    y = ort.InferenceSession(str(artefact("fp16").path), providers=["CPUExecutionProvider"]).run(None, {"stack": x})[0]
+    assert not np.array_equal(y, y.astype(np.float16).astype(np.float32))
     # ... and the 1x1 output conv keeps float weights (all other convs read DequantizeLinear outputs)
     producer = {o: n.op_type for n in int8.graph.node for o in n.output}
     convs = [n for n in int8.graph.node if n.op_type == "Conv"]
     assert [producer.get(c.input[1]) for c in convs].count(None) == 1 and len(convs) == _conv_layers()
     assert len(read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["float_nodes"]) == 2
+    # weights quantised per output channel: one scale per channel of each int8 weight
+    inits = {t.name: t for t in int8.graph.initializer}
+    weight_scales = [
+        inits[n.input[1]] for n in int8.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+    ]
+    assert weight_scales and all(len(t.dims) == 1 and t.dims[0] > 1 for t in weight_scales)
     assert artefact("fp16").parity["real"]["max_abs"] < 5e-3
     assert artefact("int8").parity["real"]["psnr_db"] > 45
 
@@ -213,6 +234,23 @@ def test_sidecar_content():
         assert cost["gflops_per_call"] == pytest.approx(cost["gflops_per_megapixel"] * N * TILE**2 / 1e6, rel=1e-2)
         assert 50 < cost["gflops_per_megapixel"] < 80  # UNet-TX N=4: 62 GFLOPs/MP (README)
     assert read_sidecar(artefact("int8").sidecar)["onnx"]["quantization"]["calibration_stacks"] == 4
+
+
+def test_every_onnx_file_carries_its_model_and_tiling_in_its_metadata():
+    """The file alone (without its sidecar) says which weights, N, tile, overlap and strategy it was made with."""
+    weights = file_sha256(exported()[0] / "model.safetensors")
+    for art in exported()[1]:
+        props = {e.key: e.value for e in onnx.load(str(art.path)).metadata_props}
+        assert {k: v for k, v in props.items() if k.startswith("isp_collab.")} == {
+            "isp_collab.model": NAME,
+            "isp_collab.weights_sha256": weights,
+            "isp_collab.n": str(N),
+            "isp_collab.tile": str(TILE),
+            "isp_collab.overlap": "16",
+            "isp_collab.strategy": "spread",
+            "isp_collab.colour_space": "linear RGB",
+            "isp_collab.version": read_sidecar(art.sidecar)["package_version"],
+        }, art.precision
 
 
 def test_sidecar_text_states_the_rules_a_port_needs():
@@ -254,10 +292,18 @@ def test_small_static_tile_runs_through_the_pipeline_with_the_default_overlap(tm
     model_dir = make_model_dir(tmp_path)
     with pytest.warns(UserWarning, match="trained with N=4; quality at N=2 was not validated"):
         (art,) = export_model(model_dir, n=2, tile=32, formats=("onnx",), precisions=("fp32",), out_dir=tmp_path / "o")
+    tiling = read_sidecar(art.sidecar)["tiling"]
+    assert (tiling["n"], tiling["n_trained"], tiling["n_validated"]) == (2, 4, False)  # the sidecar says so too
     stage = Sharpen(enabled=True, backend="onnx", onnx_path=str(art.path))
     image = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
-    out = stage.apply(image, Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8))
+    frame = Frame(source=tmp_path / "x.png", kind="rgb", height=50, width=70, bit_depth=8)
+    out = stage.apply(image, frame)
     assert out.shape == image.shape and np.isfinite(out).all()
+    assert float(np.abs(out - image).max()) > 1e-3  # the network ran
+    # the overlap used is the one the file's sidecar records for its 32-px tile (default_overlap(32) = 8)
+    assert stage.restore_kwargs(frame)["overlap"] == 8
+    same = Sharpen(enabled=True, backend="onnx", onnx_path=str(art.path), overlap=8).apply(image, frame)
+    np.testing.assert_array_equal(out, same)
 
 
 def test_the_pipeline_refuses_a_sidecar_written_for_another_file(tmp_path):

@@ -350,3 +350,40 @@ def test_a_file_named_like_a_negative_number_after_the_end_of_options(capsys, tm
     out = tmp_path / "out"
     code, err, _ = run(capsys, "--stages", "none", "-o", out, "--", "-1EV.png")
     assert code == 0 and (out / "-1EV.png").is_file(), err
+
+
+def test_the_flags_reach_their_stages_over_the_config(tmp_path):
+    """What each flag sets, read back from the pipeline it builds (a flag dropped on the way was unnoticed: the
+    refusal tests pass whether or not a valid value is used)."""
+    from isp_collab.cli import build_parser
+    from isp_collab.cli.process import build_pipeline
+
+    config = tmp_path / "p.toml"
+    config.write_text('[sharpen]\nn = 8\ntile = 128\n[lens]\nn = 8\n[demosaic]\nmethod = "opencv_ea"\n')
+    argv = ["--model", "m1", "--lens-model", "m2", "--n", "2", "--tile", "64", "--strength", "0.5"]
+    argv += ["--demosaic", "bilinear", "--max-pixels", "1000", "--stages", "sharpen,lens"]
+    p = build_pipeline(build_parser().parse_args(["process", "x.dng", "-o", "y.png", "--config", str(config), *argv]))
+    assert (p.sharpen.enabled, p.sharpen.model, p.sharpen.n, p.sharpen.tile, p.sharpen.strength) == (
+        True,
+        "m1",
+        2,
+        64,
+        0.5,
+    )
+    assert (p.lens.enabled, p.lens.model, p.lens.n, p.lens.tile) == (True, "m2", 2, 64)
+    assert not p.unsharp.enabled and p.demosaic.method == "bilinear" and p.max_pixels == 1000
+    plain = build_pipeline(build_parser().parse_args(["process", "x.dng", "-o", "y.png", "--config", str(config)]))
+    assert (plain.sharpen.n, plain.sharpen.tile, plain.demosaic.method) == (8, 128, "opencv_ea")  # the file's
+
+
+def test_demosaic_flag_changes_the_image(capsys, tmp_path, inputs):
+    outs = {}
+    for method in ("malvar", "bilinear"):
+        out = tmp_path / f"{method}.png"
+        code, err, _ = run(capsys, inputs / "good.dng", "-o", out, "--stages", "none", "--demosaic", method)
+        assert code == 0, err
+        outs[method] = cv2.imread(str(out)).astype(int)
+    code, err, _ = run(capsys, inputs / "good.dng", "-o", tmp_path / "default.png", "--stages", "none")
+    assert code == 0, err
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "default.png")), outs["malvar"])  # the default
+    assert np.abs(outs["bilinear"] - outs["malvar"]).max() > 10

@@ -166,6 +166,16 @@ def test_default_crop_and_orientation(tmp_path):
     np.testing.assert_array_equal(uncropped, mosaic)
 
 
+def test_the_pipelines_crop_key_reaches_the_raw_decoder(tmp_path):
+    """A TOML's top-level ``crop = false`` keeps the whole sensor (the decoder's own crop flag alone was tested)."""
+    from isp_collab.pipeline import Pipeline
+
+    path = write_dng(tmp_path / "c.dng", random_mosaic(16, shape=(40, 64)), "GRBG", crop=(4, 2, 48, 32))
+    (cfg := tmp_path / "p.toml").write_text("crop = false\n")
+    assert Pipeline().run(path).image.shape == (32, 48, 3)  # DefaultCrop applied
+    assert Pipeline.from_toml(cfg).run(path).image.shape == (40, 64, 3)
+
+
 @pytest.mark.parametrize("pattern", CFA_PATTERNS)
 @pytest.mark.parametrize("method", ["malvar", "opencv_ea", "bilinear"])
 def test_flat_colour_survives_decode_and_demosaic(tmp_path, pattern, method):

@@ -30,8 +30,11 @@ def test_gather_writes_the_picture(image, tmp_path, capsys, strategy):
     assert pic.shape == (300, 420, 3)
     assert not np.array_equal(pic, cv2.imread(str(image)))  # something was drawn
     msg = capsys.readouterr().out
-    assert f"wrote {out}" in msg and "stacks of N=4" in msg
+    assert f"wrote {out}" in msg and f"stacks of N=4, strategy {strategy}" in msg
     assert list(tmp_path.glob("*.tmp")) == []  # no temp file left behind
+    white = (pic == 255).all(axis=-1)  # the image's red is 90 everywhere: white is drawn
+    centre_lines = white[:, 150].mean() > 0.9 and white[100, :].mean() > 0.9  # the axes through --center 150,100
+    assert centre_lines == (strategy == "mirror")
 
 
 @pytest.mark.parametrize(("n", "tile"), [("1", 256), ("4", 192), ("8", 160)])
