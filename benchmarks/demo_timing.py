@@ -36,7 +36,18 @@ MODEL = "sharpen-unet-tx-n4"
 def _command(out: Path, onnx: Path | None) -> list[str]:
     """The demo command (``make demo``'s), or the same with ``--onnx``; run with this interpreter's isp-collab."""
     backend = ["--onnx", str(onnx)] if onnx else ["--model", MODEL]
-    return [sys.executable, "-m", "isp_collab", "process", str(DEMO), "-o", str(out), *backend, "--compare", "--overwrite"]
+    return [
+        sys.executable,
+        "-m",
+        "isp_collab",
+        "process",
+        str(DEMO),
+        "-o",
+        str(out),
+        *backend,
+        "--compare",
+        "--overwrite",
+    ]
 
 
 def _timed(command: list[str], threads: int | None) -> float:
