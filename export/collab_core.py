@@ -286,6 +286,8 @@ def restore(
 ) -> np.ndarray:
     """Steps 1-6: H x W x 3 float32 linear RGB -> restored, the same. ``run_stack`` maps one (N, 3, T, T)
     float32 stack to its restored (N, 3, T, T); ``center`` (x, y) is used by ``mirror`` only."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0 or n < 1:
+        raise ValueError(f"need a non-empty H x W x 3 image and n >= 1, got shape {image.shape} and n={n}")
     gain = exposure_gain(image, exposure_target, max_gain)
     if gain != 1.0:
         image = image * np.float32(gain)

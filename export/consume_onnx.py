@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             # the lens's axis, as trained: a point of the sensor, turned with a picture turned upright on reading
             fx, fy = turn_fractions(float(trained[0]), float(trained[1]), exif_orientation(args.input))
-            center = (fx * w - 0.5, fy * h - 0.5)
+            center = (min(max(fx * w - 0.5, 0.0), w - 1.0), min(max(fy * h - 0.5, 0.0), h - 1.0))  # kept inside
         frame = model.get("lens_frame")  # a calibrated lens: its PSFs are in that frame's pixels (H, W)
         if (
             isinstance(frame, list)

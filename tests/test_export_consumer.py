@@ -317,6 +317,27 @@ def test_a_calibrated_optical_centre_turns_with_an_exif_turned_picture(tmp_path,
     assert np.abs(outs["turned"] - outs["untold"]).max() > 1e-5  # the centre matters (same centre: bit-identical)
 
 
+def test_an_optical_centre_at_the_frames_edge_is_kept_inside_the_image(tmp_path):
+    """optical_center [1.0, 0.5] on a 40x72 image is x = 71.5, half a pixel outside: process gathers about x = 71
+    (center_in_pixels); the consumer refused the image ("outside the image", exit 2)."""
+    consumer = load_consumer()
+    art = artefact("fp32")
+    shutil.copy(art.path, tmp_path / "m.onnx")
+    side = json.loads(art.sidecar.read_text())
+    side["tiling"]["strategy"] = "mirror"
+    side.setdefault("model", {})["optical_center"] = [1.0, 0.5]
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    np.save(tmp_path / "in.npy", np.random.default_rng(4).random((40, 72, 3), dtype=np.float32))
+    outs = []
+    for name, more in (("edge", []), ("told", ["--center", "71,19.5"])):
+        assert (
+            consumer.main([str(tmp_path / "m.onnx"), str(tmp_path / "in.npy"), str(tmp_path / name) + ".npy", *more])
+            == 0
+        )
+        outs.append(np.load(tmp_path / f"{name}.npy"))
+    assert np.array_equal(*outs)
+
+
 def test_turned_fractions_are_where_process_turns_a_point_and_orientations_are_read_where_opencv_reads_them(
     tmp_path,
 ):

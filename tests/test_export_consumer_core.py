@@ -181,3 +181,11 @@ def test_a_frame_unlike_the_lens_calibrations_runs_but_is_said(tmp_path, capsys)
         assert code == 0, err
         said[frame[0]] = "calibrated on" in err
     assert said == {40: False, 33: False, 80: True}
+
+
+@pytest.mark.parametrize(("shape", "n"), [((0, 5, 3), 4), ((4, 5), 4), ((4, 5, 3), 0)])
+def test_core_restore_refuses_an_empty_image_or_no_stack_size(shape, n):
+    """(were IndexError / ZeroDivisionError deep inside; found by a clean-room port of the README)"""
+    core = load_script(CORE)
+    with pytest.raises(ValueError, match="non-empty H x W x 3 image and n >= 1"):
+        core.restore(np.zeros(shape, np.float32), lambda s: s, n, 16, 4)
