@@ -246,3 +246,16 @@ def test_a_mirror_stack_never_exceeds_four_tiles_per_orbit():
     model = TorchBackend(random_model())
     kw = {"tile": 32, "overlap": 8, "strategy": "mirror"}
     np.testing.assert_allclose(restore(image, model, n=64, **kw), restore(image, model, n=16, **kw), atol=1e-6)
+
+
+def test_gilbert_curve_steps_diagonally_only_where_it_must():
+    """Every size up to 16 x 16: the curve starts at the top-left cell and takes unit steps, except that a
+    longer side of odd length next to an even shorter side forces diagonal steps (Cervený's gilbert2d)."""
+    for rows in range(1, 17):
+        for cols in range(1, 17):
+            order = gilbert_order(rows, cols)
+            assert order[0] == (0, 0) and len(set(order)) == rows * cols
+            steps = {abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in pairwise(order)}
+            long, short = max(rows, cols), min(rows, cols)
+            assert steps <= ({1, 2} if long % 2 and not short % 2 else {1}), (rows, cols, steps)
+    assert gilbert_order(0, 5) == [] and gilbert_order(5, 0) == []  # an empty grid has no curve
