@@ -259,3 +259,13 @@ def test_gilbert_curve_steps_diagonally_only_where_it_must():
             long, short = max(rows, cols), min(rows, cols)
             assert steps <= ({1, 2} if long % 2 and not short % 2 else {1}), (rows, cols, steps)
     assert gilbert_order(0, 5) == [] and gilbert_order(5, 0) == []  # an empty grid has no curve
+
+
+def test_mirror_gathering_accepts_the_grids_own_centre_to_half_a_pixel():
+    grid = make_grid(100, 90, tile=32, overlap=8, center=(40.5, 60.0))
+    same = gather_stacks(grid, 4, "mirror")
+    for center in ((40.5, 60.0), (40.6, 59.9)):  # both round to the grid's half-pixel centre
+        assert gather_stacks(grid, 4, "mirror", center=center) == same
+    for center in ((41.0, 60.0), (40.5, 60.5)):
+        with pytest.raises(ValueError, match="centre"):
+            gather_stacks(grid, 4, "mirror", center=center)
