@@ -269,3 +269,18 @@ def test_mirror_gathering_accepts_the_grids_own_centre_to_half_a_pixel():
     for center in ((41.0, 60.0), (40.5, 60.5)):
         with pytest.raises(ValueError, match="centre"):
             gather_stacks(grid, 4, "mirror", center=center)
+
+
+def test_stack_cap_is_the_tile_count_or_four_per_mirror_orbit():
+    from isp_collab.restore.gathering import Stack, _check_exactly_once
+
+    grid = make_grid(40, 72, 32, 8)
+    orbits = len(gather_stacks(grid, 4, "mirror"))  # at N = 4 a mirror stack holds one orbit
+    assert stack_cap(grid, 2, "spread") == 2 and stack_cap(grid, 999, "local") == len(grid)
+    assert stack_cap(grid, 3, "mirror") == 3 and stack_cap(grid, 4, "mirror") == 4
+    assert stack_cap(grid, 999, "mirror") == 4 * orbits < 999
+    # the last guard: a tile kept twice (or never) is a gathering bug, not a stitching surprise
+    with pytest.raises(RuntimeError, match="kept 2 times"):
+        _check_exactly_once([Stack((0, 0), ((False, False),) * 2, (True, True))], 1)
+    with pytest.raises(RuntimeError, match="tile 1 is kept 0 times"):
+        _check_exactly_once([Stack((0,), ((False, False),), (True,))], 2)
