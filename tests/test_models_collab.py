@@ -4,7 +4,7 @@ over the N patches of each pixel, in a pre-norm transformer block."""
 import torch
 import torch.nn.functional as F
 
-from isp_collab.models.collab import StackAttention
+from isp_collab.models.collab import Collaboration, StackAttention
 
 
 def test_heads_split_the_channels_or_fall_back_to_one():
@@ -31,3 +31,36 @@ def test_stack_attention_is_a_pre_norm_transformer_block_over_the_stack():
         expected = t.reshape(b, h, w, n, channels).permute(0, 3, 4, 1, 2)
         with torch.no_grad():
             assert torch.allclose(att(x), expected, atol=1e-5)
+
+
+def _pooled_only(pooling: str, channels: int, merge: str = "concat") -> Collaboration:
+    """A layer whose merge conv is [0 | I]: its output is the pooled features g themselves."""
+    layer = Collaboration(channels, pooling=pooling, merge=merge)
+    with torch.no_grad():
+        layer.merge.weight.zero_()
+        layer.merge.weight[:, channels:, 0, 0].copy_(torch.eye(channels))
+    return layer
+
+
+def test_pooling_is_the_stacks_max_mean_or_max_of_patch_means():
+    torch.manual_seed(1)
+    x = torch.randn(2 * 3, 4, 5, 5)  # two stacks of N = 3
+    stack = x.reshape(2, 3, 4, 5, 5)
+    expected = {
+        "max": stack.amax(dim=1, keepdim=True),
+        "mean": stack.mean(dim=1, keepdim=True),
+        "global-max": stack.mean(dim=(3, 4), keepdim=True).amax(dim=1, keepdim=True),
+    }
+    with torch.no_grad():
+        for pooling, g in expected.items():
+            out = _pooled_only(pooling, 4)(x, 3).reshape(2, 3, 4, 5, 5)
+            assert torch.allclose(out, g.expand_as(stack), atol=1e-6), pooling
+
+
+def test_film_layer_starts_as_the_plain_layer():
+    torch.manual_seed(2)
+    x = torch.randn(2 * 3, 4, 5, 5)
+    plain, film = Collaboration(4, init="random"), Collaboration(4, init="random", merge="film")
+    film.merge.load_state_dict(plain.merge.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(film(x, 3), plain(x, 3), atol=1e-6)
