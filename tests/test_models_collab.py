@@ -64,3 +64,16 @@ def test_film_layer_starts_as_the_plain_layer():
     film.merge.load_state_dict(plain.merge.state_dict())
     with torch.no_grad():
         assert torch.allclose(film(x, 3), plain(x, 3), atol=1e-6)
+
+
+def test_film_scales_the_merged_features_by_one_plus_a_conv_of_the_stack_descriptor():
+    torch.manual_seed(3)
+    x = torch.randn(2 * 3, 4, 5, 5)
+    plain, film = Collaboration(4, init="random"), Collaboration(4, init="random", merge="film")
+    film.merge.load_state_dict(plain.merge.state_dict())
+    with torch.no_grad():
+        film.scale.weight.normal_()
+        film.scale.bias.normal_()
+        g = x.reshape(2, 3, 4, 5, 5).amax(dim=1, keepdim=True).expand(2, 3, 4, 5, 5).reshape(6, 4, 5, 5)
+        expected = plain(x, 3) * (1 + film.scale(g.mean(dim=(2, 3), keepdim=True)))
+        assert torch.allclose(film(x, 3), expected, atol=1e-5)
