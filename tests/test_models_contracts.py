@@ -1,5 +1,5 @@
-"""Collaboration layers against independent references: stack attention = torch's scaled dot-product attention
-over the N patches of each pixel, in a pre-norm transformer block."""
+"""Collaboration layers and UNet configs against independent references: stack attention = torch's scaled
+dot-product attention over the N patches of each pixel, in a pre-norm transformer block; exact pooling and FiLM."""
 
 import torch
 import torch.nn.functional as F
@@ -77,3 +77,19 @@ def test_film_scales_the_merged_features_by_one_plus_a_conv_of_the_stack_descrip
         g = x.reshape(2, 3, 4, 5, 5).amax(dim=1, keepdim=True).expand(2, 3, 4, 5, 5).reshape(6, 4, 5, 5)
         expected = plain(x, 3) * (1 + film.scale(g.mean(dim=(2, 3), keepdim=True)))
         assert torch.allclose(film(x, 3), expected, atol=1e-5)
+
+
+def test_default_config_is_the_default_architecture_and_norm_picks_batchnorm_or_biases():
+    from torch import nn
+
+    from isp_collab.models import ARCHITECTURES, create_model
+    from isp_collab.models.unet import ModelConfig
+
+    default = create_model()
+    assert ModelConfig() == default.config  # unet-tx, N = 1
+    assert (default.config.depth, default.config.width) == ARCHITECTURES["unet-tx"]
+    for norm, has_bn in (("batch", True), ("none", False)):
+        model = create_model("unet-tx", norm=norm)
+        convs3 = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == has_bn
+        assert all((c.bias is None) == has_bn for c in convs3)  # a BatchNorm makes the conv's bias redundant
