@@ -1,6 +1,7 @@
 """Collaboration layers and UNet configs against independent references: stack attention = torch's scaled
 dot-product attention over the N patches of each pixel, in a pre-norm transformer block; exact pooling and FiLM."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -93,3 +94,33 @@ def test_default_config_is_the_default_architecture_and_norm_picks_batchnorm_or_
         convs3 = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
         assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == has_bn
         assert all((c.bias is None) == has_bn for c in convs3)  # a BatchNorm makes the conv's bias redundant
+
+
+def test_every_layer_of_a_collaborative_unet_takes_part_and_n2_collaborates():
+    """After randomising (the zero output conv would stop every gradient), each parameter gets a gradient:
+    no collaboration layer is built and then skipped, or skipped in forward."""
+    from isp_collab.models import create_model
+
+    assert create_model(n=2).config.collaborative and not create_model(n=1).config.collaborative
+    torch.manual_seed(0)
+    model = create_model("unet-tx", n=2, collab_init="random").train()
+    assert len(model.collab_down) == len(model.collab_up) == model.config.depth
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    model(torch.rand(1, 2, 3, 16, 16)).square().sum().backward()
+    unused = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not unused
+
+
+def test_the_output_is_the_input_plus_the_residual_and_bad_stacks_are_refused():
+    from isp_collab.models import create_model
+
+    model = create_model("unet-tx", n=2).eval()
+    with torch.no_grad():
+        model.outc.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))  # a constant residual per channel
+        x = torch.rand(1, 2, 3, 16, 16)
+        assert torch.allclose(model(x), x + torch.tensor([0.1, -0.2, 0.3])[:, None, None], atol=1e-6)
+    for bad in (torch.rand(1, 2, 1, 16, 16), torch.rand(0, 2, 3, 16, 16), torch.rand(1, 0, 3, 16, 16)):
+        with pytest.raises(ValueError, match="stack"):
+            model(bad)
