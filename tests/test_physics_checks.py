@@ -1,0 +1,37 @@
+"""Level and range checks: every element counts, and a degenerate sigma range is a fixed blur."""
+
+import math
+
+import pytest
+import torch
+
+from isp_collab.physics.checks import require_level, require_sigma_range
+from isp_collab.physics.kernels import sample_gaussian_params
+
+
+@pytest.mark.parametrize(
+    ("value", "positive"),
+    [
+        (torch.tensor([1.0, math.nan]), False),
+        (torch.tensor([1.0, math.inf]), False),
+        (torch.tensor([1.0, -1e-6]), False),
+        (torch.tensor([1.0, 0.0]), True),
+    ],
+)
+def test_one_bad_element_is_enough_to_refuse_a_level(value, positive):
+    with pytest.raises(ValueError, match="must be finite"):
+        require_level("level", value, positive=positive)
+
+
+def test_good_levels_pass():
+    require_level("level", torch.tensor([0.0, 2.0]))
+    require_level("level", torch.tensor([1e-9, 2.0]), positive=True)
+
+
+def test_a_sigma_range_may_be_a_single_value():
+    require_sigma_range((1.5, 1.5))
+    sigmas, _ = sample_gaussian_params(3, torch.Generator().manual_seed(0), (1.5, 1.5))
+    assert torch.equal(sigmas, torch.full((3, 2), 1.5))
+    for bad in ((2.0, 1.0), (0.0, 1.0), (1.0, math.inf)):
+        with pytest.raises(ValueError, match="sigma_range"):
+            require_sigma_range(bad)
