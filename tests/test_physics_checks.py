@@ -35,3 +35,26 @@ def test_a_sigma_range_may_be_a_single_value():
     for bad in ((2.0, 1.0), (0.0, 1.0), (1.0, math.inf)):
         with pytest.raises(ValueError, match="sigma_range"):
             require_sigma_range(bad)
+
+
+def test_psf_field_arrays_are_checked_one_by_one():
+    from isp_collab.physics.psf_field import PSFField
+
+    pos = torch.stack(torch.meshgrid(torch.tensor([0.0, 9.0]), torch.tensor([0.0, 7.0]), indexing="xy"), -1)
+    k = torch.full((2, 2, 3, 3, 3), 1 / 9)
+    PSFField(pos, (8, 10), k, center=(9.5, 7.5))  # the centre may sit on the image's outer edge
+    PSFField(pos, (8, 10), k, center=(-0.5, -0.5))
+    nan_pos = pos.clone()
+    nan_pos[1, 1, 0] = math.nan
+    for bad_pos, bad_k, center, match in (
+        (pos[..., :1], k, None, "positions must"),
+        (pos, k[:, :, :2], None, "kernels must"),
+        (pos, k[..., :2], None, "kernels must"),
+        (pos, torch.full((2, 2, 3, 4, 4), 1 / 16), None, "odd"),
+        (nan_pos, k, None, "finite"),
+        (pos, k, (math.nan, 3.0), "finite"),
+        (pos, k, (10.0, 3.0), "outside"),
+        (pos, k, (3.0, -0.6), "outside"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            PSFField(bad_pos, (8, 10), bad_k, center=center)
