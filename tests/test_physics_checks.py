@@ -58,3 +58,21 @@ def test_psf_field_arrays_are_checked_one_by_one():
     ):
         with pytest.raises(ValueError, match=match):
             PSFField(bad_pos, (8, 10), bad_k, center=center)
+
+
+def test_nodes_may_lie_five_percent_beyond_a_densely_sampled_frame():
+    """The slack is the larger of 5% of the side and the widest node spacing: with nodes about 4 px apart on a
+    100 px side, 5 px (beyond the outer pixel edge at -0.5 and 99.5)."""
+    from isp_collab.physics.psf_field import PSFField
+
+    def field(x: tuple[float, float], y: tuple[float, float]) -> PSFField:
+        xs, ys = torch.linspace(*x, 28), torch.linspace(*y, 28)  # spacing about 4 px
+        pos = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
+        return PSFField(pos, (100, 100), torch.ones(28, 28, 3, 1, 1))
+
+    inside = (-5.0, 104.0)  # 4.5 px beyond each edge: within the 5 px
+    field(inside, inside)
+    for beyond in ((-6.0, 104.0), (-5.0, 105.0)):  # 5.5 px beyond one edge, in x or in y
+        for x, y in ((beyond, inside), (inside, beyond)):
+            with pytest.raises(ValueError, match="beyond the 100x100"):
+                field(x, y)
