@@ -76,3 +76,31 @@ def test_nodes_may_lie_five_percent_beyond_a_densely_sampled_frame():
         for x, y in ((beyond, inside), (inside, beyond)):
             with pytest.raises(ValueError, match="beyond the 100x100"):
                 field(x, y)
+
+
+def test_psf_field_kernels_and_node_layout_are_checked():
+    from isp_collab.physics.psf_field import PSFField
+
+    xs, ys = torch.tensor([0.0, 9.0]), torch.tensor([0.0, 7.0])
+    pos = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
+    k = torch.full((2, 2, 3, 3, 3), 1 / 9)
+    PSFField(pos, (8, 10), k * (1 + 5e-4))  # sums within 1e-3 of 1 pass
+    narrow = torch.stack(torch.meshgrid(torch.tensor([0.0, 1.1]), ys, indexing="xy"), -1)
+    PSFField(narrow, (8, 10), k)  # nodes spanning 1.1 px of 10: more than a tenth, so pixel coordinates
+    nan_k, neg_k = k.clone(), k.clone()
+    nan_k[1, 0, 2, 1, 1] = math.nan
+    neg_k[0, 1, 0, 0, 0], neg_k[0, 1, 0, 1, 1] = -0.01, 1 / 9 + 0.01  # still sums to 1
+    swapped = torch.stack(torch.meshgrid(xs.flip(0), ys, indexing="xy"), -1)
+    fractions = torch.stack(torch.meshgrid(xs / 10, ys / 8, indexing="xy"), -1)
+    skewed = pos.clone()
+    skewed[1, 1, 0] += 0.6  # x no longer constant down the second column
+    for bad_pos, bad_k, match in (
+        (pos, nan_k, "NaN"),
+        (pos, neg_k, "non-negative"),
+        (pos, k * (1 + 2e-3), "sum to 1"),
+        (swapped, k, "must increase"),
+        (fractions, k, "not fractions"),
+        (skewed, k, "rectilinear"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            PSFField(bad_pos, (8, 10), bad_k)
