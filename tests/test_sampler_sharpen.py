@@ -246,3 +246,43 @@ def test_a_recipes_widest_blur_fits_its_kernel():
     assert task.sampler.kernel_size == 49
     recipe.data.sigma_max = 4.0
     assert build_task(recipe).sampler.kernel_size == 33  # the shipped recipes' kernel, unchanged
+
+
+# --- Contracts found untested by mutation testing -------------------------------------------------
+
+
+def test_defaults_are_the_papers_setting():
+    # Paper §5.2: 33x33 kernels, principal stds in [0.3, 4] px; 64-px patches; noise drawn per patch.
+    s = SharpenSampler(DeadLeaves(), n=2)
+    assert (s.patch, s.kernel_size, s.sigma_range) == (64, 33, (0.3, 4.0))
+    assert (s.noise, s.noise_per, s.same_image, s.blur_jitter) == ("demosaic", "patch", False, 0.0)
+
+
+def test_info_kernels_are_the_kernels_of_info_sigmas_and_theta():
+    s = SharpenSampler(ImpulseSource(), n=2, patch=8, kernel_size=9, sigma_range=(0.5, 1.4))
+    info = s.sample_clean(3, torch.Generator().manual_seed(4)).info
+    from isp_collab.physics.kernels import gaussian_kernel
+
+    assert torch.allclose(
+        info["kernels"], gaussian_kernel(info["sigmas"][:, 0], info["sigmas"][:, 1], info["theta"], 9)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n": 0}, {"patch": 0}, {"patch": 3}, {"kernel_size": 8}, {"blur_jitter": 1.0}, {"blur_jitter": -0.1}],
+)
+def test_bad_sampler_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        SharpenSampler(DeadLeaves(), **{"n": 2, "patch": 8, "kernel_size": 3, **kwargs})
+
+
+def test_smallest_patch_largest_jitter_and_a_kernel_that_just_fits_are_accepted():
+    import warnings
+
+    SharpenSampler(DeadLeaves(), n=1, patch=2, kernel_size=3, sigma_range=(0.3, 0.3), blur_jitter=0.99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 6 σ + 1 = 25: the support holds the widest Gaussian, no warning
+        SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=25, sigma_range=(0.3, 4.0))
+    with pytest.raises(ValueError, match="batch"):
+        SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=3).sample_clean(0)
