@@ -1,5 +1,7 @@
 """The sharpen stack sampler: shapes, shared blur, exact targets, determinism."""
 
+import math
+
 import pytest
 import torch
 
@@ -286,3 +288,28 @@ def test_smallest_patch_largest_jitter_and_a_kernel_that_just_fits_are_accepted(
         SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=25, sigma_range=(0.3, 4.0))
     with pytest.raises(ValueError, match="batch"):
         SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=3).sample_clean(0)
+
+
+def _axis_angle(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal-axis angle (mod π/2) and eigenvalue ratio of (..., s, s) kernels, from their second moments."""
+    r = torch.arange(k.shape[-1], dtype=torch.float64) - k.shape[-1] // 2
+    y, x = r[:, None], r[None, :]
+    k = k.double()
+    xx, yy, xy = (k * x * x).sum((-2, -1)), (k * y * y).sum((-2, -1)), (k * x * y).sum((-2, -1))
+    root = torch.sqrt(((xx - yy) / 2) ** 2 + xy**2)
+    ratio = ((xx + yy) / 2 + root) / ((xx + yy) / 2 - root)
+    return (0.5 * torch.atan2(2 * xy, xx - yy)) % (math.pi / 2), ratio
+
+
+def test_blur_jitter_turns_each_patch_kernel_by_at_most_a_quarter_of_pi_times_j():
+    """Angles turn by j u π/4 (u in [-1, 1]): at j = 0.5 by up to 22.5°, and some turn most of that."""
+    s = SharpenSampler(ImpulseSource(), n=4, patch=2, kernel_size=21, sigma_range=(0.8, 3.0), blur_jitter=0.5)
+    info = s.sample_clean(48, torch.Generator().manual_seed(5)).info
+    stack_angle, stack_ratio = _axis_angle(info["kernels"])
+    own_angle, own_ratio = _axis_angle(info["patch_kernels"])
+    turn = (own_angle - stack_angle[:, None]).abs()
+    turn = torch.minimum(turn, math.pi / 2 - turn)  # angles of axes, modulo a right angle
+    clear = (stack_ratio[:, None] > 3) & (own_ratio > 3)  # clearly elongated: the axis is well defined
+    assert clear.sum() > 20
+    assert turn[clear].max() < math.radians(22.5 + 2)  # 2°: moments of a cut, sampled kernel
+    assert turn[clear].max() > math.radians(15)
