@@ -313,3 +313,12 @@ def test_blur_jitter_turns_each_patch_kernel_by_at_most_a_quarter_of_pi_times_j(
     assert clear.sum() > 20
     assert turn[clear].max() < math.radians(22.5 + 2)  # 2°: moments of a cut, sampled kernel
     assert turn[clear].max() > math.radians(15)
+
+
+@pytest.mark.parametrize("noise_kind_per", ["patch", "stack"])
+def test_mixed_noise_is_demosaicking_residual_half_of_the_time(noise_kind_per):
+    """One fair coin per patch (or per stack): 800 coins give a fraction within 0.06 of 1/2 (3.4 standard errors)."""
+    n = 2 if noise_kind_per == "patch" else 1
+    s = SharpenSampler(ImpulseSource(), n=n, patch=4, kernel_size=3, noise="mixed", noise_kind_per=noise_kind_per)
+    kinds = s.sample(800 // n, torch.Generator().manual_seed(6)).info["demosaic"]
+    assert kinds.shape == (800 // n, n) and abs(kinds.float().mean().item() - 0.5) < 0.06
