@@ -286,6 +286,9 @@ def test_smallest_patch_largest_jitter_and_a_kernel_that_just_fits_are_accepted(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 6 σ + 1 = 25: the support holds the widest Gaussian, no warning
         SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=25, sigma_range=(0.3, 4.0))
+    for sigma in (4.0, 23 / 6):  # 6 σ + 1 = 25 and 24: a 23-px support cuts both
+        with pytest.warns(UserWarning, match="kernel_size 23 cuts"):
+            SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=23, sigma_range=(0.3, sigma))
     with pytest.raises(ValueError, match="batch"):
         SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=3).sample_clean(0)
 
