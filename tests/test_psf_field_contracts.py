@@ -96,3 +96,19 @@ def test_identity_kernels_give_the_image_back_with_nodes_beyond_the_frame():
         pos = torch.stack(torch.meshgrid(torch.tensor(xs), torch.tensor(ys), indexing="xy"), -1)
         f = PSFField(pos, SIZE, torch.ones(len(ys), len(xs), 3, 1, 1))
         assert torch.allclose(apply_psf_field(img, f), img, atol=1e-6)
+
+
+def test_a_calibration_file_is_normalised_per_kernel_channel_and_an_all_zero_channel_refused(tmp_path):
+    import numpy as np
+
+    from isp_collab.physics.psf_field import load_calibration
+
+    f = _field()
+    kernels = f.kernels.numpy() * np.arange(1, 4, dtype=np.float32)[:, None, None]  # channel sums 1, 2, 3
+    path = tmp_path / "lens.npz"
+    np.savez(path, positions=f.positions.numpy(), image_size=np.array(SIZE), kernels=kernels)
+    assert torch.allclose(load_calibration(path).kernels, f.kernels, atol=1e-6)
+    kernels[1, 2, 1] = 0.0
+    np.savez(path, positions=f.positions.numpy(), image_size=np.array(SIZE), kernels=kernels)
+    with pytest.raises(ValueError, match="all zero"):
+        load_calibration(path)
