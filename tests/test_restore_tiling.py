@@ -98,6 +98,7 @@ def test_window_is_positive_and_a_partition_of_unity_over_the_overlap(overlap):
     assert w.min() > 0 and w.max() == 1
     assert np.allclose(w[-overlap:] + w[:overlap], 1.0)  # falling taper + next tile's rising taper
     assert (w[overlap:-overlap] == 1).all() and (w[:overlap] < 1).all()
+    assert (np.diff(w[:overlap]) > 0).all() and np.array_equal(w, w[::-1])  # a rising taper, mirrored
     assert np.array_equal(hann_taper_window(8, 0), np.ones(8))
 
 
