@@ -246,3 +246,41 @@ def test_a_mirror_stack_never_exceeds_four_tiles_per_orbit():
     model = TorchBackend(random_model())
     kw = {"tile": 32, "overlap": 8, "strategy": "mirror"}
     np.testing.assert_allclose(restore(image, model, n=64, **kw), restore(image, model, n=16, **kw), atol=1e-6)
+
+
+def test_gilbert_curve_steps_diagonally_only_where_it_must():
+    """Every size up to 16 x 16: the curve starts at the top-left cell and takes unit steps, except that a
+    longer side of odd length next to an even shorter side forces diagonal steps (Cervený's gilbert2d)."""
+    for rows in range(1, 17):
+        for cols in range(1, 17):
+            order = gilbert_order(rows, cols)
+            assert order[0] == (0, 0) and len(set(order)) == rows * cols
+            steps = {abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in pairwise(order)}
+            long, short = max(rows, cols), min(rows, cols)
+            assert steps <= ({1, 2} if long % 2 and not short % 2 else {1}), (rows, cols, steps)
+    assert gilbert_order(0, 5) == [] and gilbert_order(5, 0) == []  # an empty grid has no curve
+
+
+def test_mirror_gathering_accepts_the_grids_own_centre_to_half_a_pixel():
+    grid = make_grid(100, 90, tile=32, overlap=8, center=(40.5, 60.0))
+    same = gather_stacks(grid, 4, "mirror")
+    for center in ((40.5, 60.0), (40.6, 59.9)):  # both round to the grid's half-pixel centre
+        assert gather_stacks(grid, 4, "mirror", center=center) == same
+    for center in ((41.0, 60.0), (40.5, 60.5)):
+        with pytest.raises(ValueError, match="centre"):
+            gather_stacks(grid, 4, "mirror", center=center)
+
+
+def test_stack_cap_is_the_tile_count_or_four_per_mirror_orbit():
+    from isp_collab.restore.gathering import Stack, _check_exactly_once
+
+    grid = make_grid(40, 72, 32, 8)
+    orbits = len(gather_stacks(grid, 4, "mirror"))  # at N = 4 a mirror stack holds one orbit
+    assert stack_cap(grid, 2, "spread") == 2 and stack_cap(grid, 999, "local") == len(grid)
+    assert stack_cap(grid, 3, "mirror") == 3 and stack_cap(grid, 4, "mirror") == 4
+    assert stack_cap(grid, 999, "mirror") == 4 * orbits < 999
+    # the last guard: a tile kept twice (or never) is a gathering bug, not a stitching surprise
+    with pytest.raises(RuntimeError, match="kept 2 times"):
+        _check_exactly_once([Stack((0, 0), ((False, False),) * 2, (True, True))], 1)
+    with pytest.raises(RuntimeError, match="tile 1 is kept 0 times"):
+        _check_exactly_once([Stack((0,), ((False, False),), (True,))], 2)

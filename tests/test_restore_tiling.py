@@ -92,10 +92,13 @@ def test_extract_tile_reflect_pads_and_is_channels_first():
     assert np.array_equal(extract_tile(img, 1, 2, 8), img[1:9, 2:10].transpose(2, 0, 1))
 
 
-def test_window_is_positive_and_a_partition_of_unity_over_the_overlap():
-    w = hann_taper_window(64, 16)
+@pytest.mark.parametrize("overlap", [1, 2, 16])
+def test_window_is_positive_and_a_partition_of_unity_over_the_overlap(overlap):
+    w = hann_taper_window(64, overlap)
     assert w.min() > 0 and w.max() == 1
-    assert np.allclose(w[-16:] + w[:16], 1.0)  # falling taper + next tile's rising taper
+    assert np.allclose(w[-overlap:] + w[:overlap], 1.0)  # falling taper + next tile's rising taper
+    assert (w[overlap:-overlap] == 1).all() and (w[:overlap] < 1).all()
+    assert (np.diff(w[:overlap]) > 0).all() and np.array_equal(w, w[::-1])  # a rising taper, mirrored
     assert np.array_equal(hann_taper_window(8, 0), np.ones(8))
 
 
@@ -197,3 +200,113 @@ def test_progress_bar_only_on_a_terminal_unless_asked(capsys):
     assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
     restore(img, FakeBackend(), n=4, tile=256, progress=True)
     assert "restore 1056x1024" in capsys.readouterr().err
+
+
+# --- Contracts found untested by mutation testing -------------------------------------------------
+
+
+def test_default_overlap_is_32_px_at_most_a_quarter_of_the_tile():
+    from isp_collab.restore.tiling import DEFAULT_OVERLAP, default_overlap
+
+    assert DEFAULT_OVERLAP == 32  # restore, process, gather and the sidecar all lay out this grid
+    for tile, expected in ((256, 32), (129, 32), (128, 32), (127, 31), (100, 25), (3, 0), (0, 0), (-8, 0)):
+        assert default_overlap(tile) == expected, tile
+
+
+def test_window_taper_is_capped_at_half_the_tile():
+    # An overlap past tile // 2 would make the rising and falling tapers cross.
+    assert np.array_equal(hann_taper_window(8, 6), hann_taper_window(8, 4))
+    w = hann_taper_window(9, 9)
+    assert np.array_equal(w, w[::-1]) and w[4] == 1 and (w[:4] < 1).all()
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(32, 8), (32, 16), (17, 5), (24, 0)])
+def test_grid_has_no_tile_beyond_the_margin_it_needs(tile, overlap):
+    """Minimal cover: without its first (last) tile a grid no longer reaches overlap // 2 px past the image's
+    first (last) pixel. (Images at least one tile long: a shorter one may keep a mirror pair of tiles.)"""
+    margin = overlap // 2
+    for length in range(tile, 4 * tile):
+        for symmetric in (True, False):
+            g = make_grid(length, 3, tile, overlap, symmetric=symmetric)
+            for starts, n in ((g.ys, length), (make_grid(3, length, tile, overlap, symmetric=symmetric).xs, length)):
+                assert starts[0] <= -margin and starts[-1] + tile - 1 >= n - 1 + margin  # covers
+                if len(starts) > 1:
+                    assert starts[1] > -margin and starts[-2] + tile - 1 < n - 1 + margin, (length, starts)
+
+
+def test_grid_positions_and_indices_agree():
+    g = make_grid(70, 90, 32, 8)
+    assert g.shape[0] > 1 and g.shape[1] > 1
+    pos = g.positions()
+    assert pos.shape == (len(g), 2)
+    for i in range(len(g)):
+        assert tuple(pos[i]) == g.position(i) == (g.ys[i // len(g.xs)], g.xs[i % len(g.xs)])
+        assert g.index_of(*g.position(i)) == i
+    assert g.index_of(g.ys[0] + 1, g.xs[0]) is None
+
+
+def test_one_pixel_tiles_without_overlap_are_the_pixels():
+    g = make_grid(3, 5, tile=1, overlap=0)
+    assert g.ys == (0, 1, 2) and g.xs == (0, 1, 2, 3, 4)
+    with pytest.raises(ValueError, match="at least 1x1"):
+        make_grid(10, 0, 32, 8)
+    with pytest.raises(ValueError, match="tile must be"):
+        make_grid(10, 10, 0, 0)
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (40, 41), (257, 96)])
+def test_grid_centre_defaults_to_the_image_centre_and_keeps_a_given_one_to_half_a_pixel(h, w):
+    assert make_grid(h, w, 32, 8).center == ((w - 1) / 2, (h - 1) / 2)
+    assert make_grid(h, w, 32, 8) == make_grid(h, w, 32, 8, center=((w - 1) / 2, (h - 1) / 2))
+    assert make_grid(h, w, 32, 8, center=(0.3 * (w - 1), 0.76 * (h - 1))).center == (
+        round(0.6 * (w - 1)) / 2,
+        round(1.52 * (h - 1)) / 2,
+    )
+    for center in ((w - 1 + 0.5, 0), (0, h - 1 + 0.5), (-0.5, 0), (0, -0.5)):
+        with pytest.raises(ValueError, match="outside"):
+            make_grid(h, w, 32, 8, center=center)
+
+
+def test_a_grid_that_need_not_be_symmetric_moves_its_centre_by_at_most_half_a_pixel():
+    moved = 0
+    for length in range(1, 300):
+        g = make_grid(length, 3, 32, 8, symmetric=False)
+        assert abs(g.center[1] - (length - 1) / 2) <= 0.5
+        moved += g.center[1] != (length - 1) / 2
+    assert moved > 0  # some lengths do take the half-pixel move
+
+
+def test_neighbouring_tiles_overlap_by_overlap_or_overlap_plus_one():
+    """Strides are tile - overlap, except at the seam between two mirror tiles (overlap + 1 where parity forces it)."""
+    for tile, overlap in ((32, 8), (17, 5), (24, 0)):
+        for length in range(1, 200):
+            for symmetric in (True, False):
+                ys = make_grid(length, 3, tile, overlap, symmetric=symmetric).ys
+                assert all(tile - overlap - 1 <= b - a <= tile - overlap for a, b in pairwise(ys)), (length, ys)
+
+
+def test_a_tie_between_the_two_mirror_layouts_goes_to_the_one_without_a_self_mirror_tile():
+    # 7 px, 2-px tiles, no overlap, centre x = 0.5: a tile centred on x = 0.5 ([0, 2) and every 2 px) and the
+    # seam layout (tiles meeting at x = 0.5: [-1, 1), [1, 3), ...) both take 4 tiles; the seam layout wins.
+    g = make_grid(3, 7, tile=2, overlap=0, center=(0.5, 1))
+    assert g.xs == (-1, 1, 3, 5)
+    assert all(2 * x0 + 2 - 1 != 1 for x0 in g.xs)  # no tile is its own mirror
+
+
+def test_stitcher_refuses_a_missing_tile():
+    g = make_grid(40, 40, 32, 8)
+    st = Stitcher(g)
+    for i in range(1, len(g)):
+        st.add(i, np.zeros((3, 32, 32), np.float32))
+    with pytest.raises(RuntimeError, match="exactly once"):
+        st.finish()
+
+
+def test_a_tile_centred_on_the_centre_is_used_where_it_saves_a_tile():
+    # 50 px, 32-px tiles, overlap 8 (stride 24, margin 4): a tile centred on x = 24.5 ([9, 41)) and one stride
+    # either side cover [-4, 53] with 3 tiles; the seam layout (mirror tiles meeting at 24.5) needs 4:
+    # -27, -3, 21, 45.
+    assert make_grid(50, 50, 32, 8).ys == (-15, 9, 33)
+    assert make_grid(27, 27, 17, 5).ys == (-7, 5, 17)  # odd tiles: [5, 22) is centred on 13
+    with pytest.raises(ValueError, match="integer"):
+        make_grid(10, True, 32, 8)

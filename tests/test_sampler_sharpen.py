@@ -1,5 +1,7 @@
 """The sharpen stack sampler: shapes, shared blur, exact targets, determinism."""
 
+import math
+
 import pytest
 import torch
 
@@ -246,3 +248,80 @@ def test_a_recipes_widest_blur_fits_its_kernel():
     assert task.sampler.kernel_size == 49
     recipe.data.sigma_max = 4.0
     assert build_task(recipe).sampler.kernel_size == 33  # the shipped recipes' kernel, unchanged
+
+
+# --- Contracts found untested by mutation testing -------------------------------------------------
+
+
+def test_defaults_are_the_papers_setting():
+    # Paper §5.2: 33x33 kernels, principal stds in [0.3, 4] px; 64-px patches; noise drawn per patch.
+    s = SharpenSampler(DeadLeaves(), n=2)
+    assert (s.patch, s.kernel_size, s.sigma_range) == (64, 33, (0.3, 4.0))
+    assert (s.noise, s.noise_per, s.same_image, s.blur_jitter) == ("demosaic", "patch", False, 0.0)
+
+
+def test_info_kernels_are_the_kernels_of_info_sigmas_and_theta():
+    s = SharpenSampler(ImpulseSource(), n=2, patch=8, kernel_size=9, sigma_range=(0.5, 1.4))
+    info = s.sample_clean(3, torch.Generator().manual_seed(4)).info
+    from isp_collab.physics.kernels import gaussian_kernel
+
+    assert torch.allclose(
+        info["kernels"], gaussian_kernel(info["sigmas"][:, 0], info["sigmas"][:, 1], info["theta"], 9)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n": 0}, {"patch": 0}, {"patch": 3}, {"kernel_size": 8}, {"blur_jitter": 1.0}, {"blur_jitter": -0.1}],
+)
+def test_bad_sampler_arguments_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        SharpenSampler(DeadLeaves(), **{"n": 2, "patch": 8, "kernel_size": 3, **kwargs})
+
+
+def test_smallest_patch_largest_jitter_and_a_kernel_that_just_fits_are_accepted():
+    import warnings
+
+    SharpenSampler(DeadLeaves(), n=1, patch=2, kernel_size=3, sigma_range=(0.3, 0.3), blur_jitter=0.99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 6 σ + 1 = 25: the support holds the widest Gaussian, no warning
+        SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=25, sigma_range=(0.3, 4.0))
+    for sigma in (4.0, 23 / 6):  # 6 σ + 1 = 25 and 24: a 23-px support cuts both
+        with pytest.warns(UserWarning, match="kernel_size 23 cuts"):
+            SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=23, sigma_range=(0.3, sigma))
+    with pytest.raises(ValueError, match="batch"):
+        SharpenSampler(DeadLeaves(), n=1, patch=8, kernel_size=3).sample_clean(0)
+
+
+def _axis_angle(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal-axis angle (mod π/2) and eigenvalue ratio of (..., s, s) kernels, from their second moments."""
+    r = torch.arange(k.shape[-1], dtype=torch.float64) - k.shape[-1] // 2
+    y, x = r[:, None], r[None, :]
+    k = k.double()
+    xx, yy, xy = (k * x * x).sum((-2, -1)), (k * y * y).sum((-2, -1)), (k * x * y).sum((-2, -1))
+    root = torch.sqrt(((xx - yy) / 2) ** 2 + xy**2)
+    ratio = ((xx + yy) / 2 + root) / ((xx + yy) / 2 - root)
+    return (0.5 * torch.atan2(2 * xy, xx - yy)) % (math.pi / 2), ratio
+
+
+def test_blur_jitter_turns_each_patch_kernel_by_at_most_a_quarter_of_pi_times_j():
+    """Angles turn by j u π/4 (u in [-1, 1]): at j = 0.5 by up to 22.5°, and some turn most of that."""
+    s = SharpenSampler(ImpulseSource(), n=4, patch=2, kernel_size=21, sigma_range=(0.8, 3.0), blur_jitter=0.5)
+    info = s.sample_clean(48, torch.Generator().manual_seed(5)).info
+    stack_angle, stack_ratio = _axis_angle(info["kernels"])
+    own_angle, own_ratio = _axis_angle(info["patch_kernels"])
+    turn = (own_angle - stack_angle[:, None]).abs()
+    turn = torch.minimum(turn, math.pi / 2 - turn)  # angles of axes, modulo a right angle
+    clear = (stack_ratio[:, None] > 3) & (own_ratio > 3)  # clearly elongated: the axis is well defined
+    assert clear.sum() > 20
+    assert turn[clear].max() < math.radians(22.5 + 2)  # 2°: moments of a cut, sampled kernel
+    assert turn[clear].max() > math.radians(15)
+
+
+@pytest.mark.parametrize("noise_kind_per", ["patch", "stack"])
+def test_mixed_noise_is_demosaicking_residual_half_of_the_time(noise_kind_per):
+    """One fair coin per patch (or per stack): 800 coins give a fraction within 0.06 of 1/2 (3.4 standard errors)."""
+    n = 2 if noise_kind_per == "patch" else 1
+    s = SharpenSampler(ImpulseSource(), n=n, patch=4, kernel_size=3, noise="mixed", noise_kind_per=noise_kind_per)
+    kinds = s.sample(800 // n, torch.Generator().manual_seed(6)).info["demosaic"]
+    assert kinds.shape == (800 // n, n) and abs(kinds.float().mean().item() - 0.5) < 0.06

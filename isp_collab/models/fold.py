@@ -16,18 +16,13 @@ def fold_batchnorm_inplace(module: nn.Module) -> nn.Module:
     less activation memory (measured once, loaded machine); the same result within float rounding. Returns
     ``module``.
     """
+    if isinstance(module, nn.Sequential):  # ``module`` itself too, not only its children
+        for i in range(len(module) - 1):
+            conv, bn = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats and bn.affine:
+                module[i] = fuse_conv_bn_eval(conv, bn)
+                module[i + 1] = nn.Identity()
     for child in module.children():
-        if isinstance(child, nn.Sequential):
-            for i in range(len(child) - 1):
-                conv, bn = child[i], child[i + 1]
-                if (
-                    isinstance(conv, nn.Conv2d)
-                    and isinstance(bn, nn.BatchNorm2d)
-                    and bn.track_running_stats
-                    and bn.affine
-                ):
-                    child[i] = fuse_conv_bn_eval(conv, bn)
-                    child[i + 1] = nn.Identity()
         fold_batchnorm_inplace(child)
     return module
 
