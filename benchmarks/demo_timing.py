@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> str:
             f"imports included) in a fresh process per run, {args.rounds} interleaved rounds, {threads}; the ONNX "
             f"runs use the shipped `{MODEL}` exported at N=4, 256-px tiles. Command: `.venv/bin/python "
             "benchmarks/demo_timing.py --section demo-timing --overwrite`.",
-            md_table(["run", "median (s)", "min (s)", "max (s)"], rows),
+            md_table(["run", "median (s)", "min (s)", "max (s)"], rows).strip(),
             f"The int8 PNG against the fp32 one: **{psnr:.1f} dB**; {share:.1f}% of pixels differ by more than 2 of 255 "
             f"levels (the largest of their three channel differences), {count} by more than 20.",
             f"{time.perf_counter() - t0:.0f} s in all.",
