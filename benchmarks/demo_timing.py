@@ -50,11 +50,11 @@ def _command(out: Path, onnx: Path | None) -> list[str]:
     ]
 
 
-def _timed(command: list[str], threads: int | None) -> float:
-    """Wall seconds of ``command`` in a fresh process; a failure ends the benchmark with its error line."""
-    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+def _timed(command: list[str]) -> float:
+    """Wall seconds of ``command`` in a fresh process (every core, as a user runs it); a failure ends the benchmark
+    with its error line."""
     t0 = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if done.returncode:
         refuse(f"{' '.join(command[2:5])}: exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}")
@@ -71,13 +71,12 @@ def int8_distance(fp32_png: Path, int8_png: Path) -> tuple[float, float, int]:
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    ap.add_argument("--threads", type=int, help="OMP_NUM_THREADS of the runs (default: the machine's)")
     ap.add_argument("--section", help="RESULTS.md section to write (default: print only)")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--overwrite", action="store_true", help="let --section replace a section RESULTS.md holds")
     args = ap.parse_args(argv)
-    if args.rounds < 1 or (args.threads is not None and args.threads < 1):
-        refuse(f"--rounds and --threads must be >= 1, got {args.rounds} and {args.threads}")
+    if args.rounds < 1:
+        refuse(f"--rounds must be >= 1, got {args.rounds}")
     check_section(args.results, args.section, args.overwrite)
     from isp_collab.export.api import export_model
 
@@ -92,11 +91,11 @@ def main(argv: list[str] | None = None) -> str:
         times: dict[str, list[float]] = {label: [] for label in runs}
         for r in range(args.rounds):
             for label, onnx in runs.items():
-                times[label].append(_timed(_command(outs[label], onnx), args.threads))
+                times[label].append(_timed(_command(outs[label], onnx)))
                 print(f"round {r + 1}: {label}: {times[label][-1]:.1f} s", flush=True)
         psnr, share, count = int8_distance(outs["ONNX Runtime fp32"], outs["ONNX Runtime int8"])
     rows = [[label, f"{statistics.median(t):.1f}", f"{min(t):.1f}", f"{max(t):.1f}"] for label, t in times.items()]
-    threads = f"OMP_NUM_THREADS={args.threads}" if args.threads else f"all {os.cpu_count()} cores"
+    threads = f"all {os.cpu_count()} cores"
     body = "\n\n".join(
         [
             "## The demo, end to end\n\n"

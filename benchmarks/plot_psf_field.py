@@ -1,6 +1,6 @@
 """Picture of a PSF field: the grid of RGB kernels at their node positions, blur size against field radius, zooms.
 
-.venv/bin/python benchmarks/plot_psf_field.py                 # writes benchmarks/psf_field_lens-a.png
+.venv/bin/python benchmarks/plot_psf_field.py --overwrite     # rewrites benchmarks/psf_field_lens-a.png
 .venv/bin/python benchmarks/plot_psf_field.py --lens lens-b --out /tmp/b.png
 .venv/bin/python benchmarks/plot_psf_field.py --calibration my_lens.npz --out my_lens.png
 

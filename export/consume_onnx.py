@@ -356,21 +356,23 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(
                 f"--center: ({center[0]:g}, {center[1]:g}) (x, y) is outside the {h}x{w} (H x W) image {args.input}"
             )
-        trained = model.get("optical_center")  # fractions of width and height
+        trained, frame = model.get("optical_center"), model.get("lens_frame")  # a calibrated lens's, if any
+        turn = exif_orientation(args.input) if trained or frame else 1
         if center is None and strategy == "mirror" and isinstance(trained, list) and len(trained) == 2:
             # the lens's axis, as trained: a point of the sensor, turned with a picture turned upright on reading
-            fx, fy = turn_fractions(float(trained[0]), float(trained[1]), exif_orientation(args.input))
+            fx, fy = turn_fractions(float(trained[0]), float(trained[1]), turn)
             center = (min(max(fx * w - 0.5, 0.0), w - 1.0), min(max(fy * h - 0.5, 0.0), h - 1.0))  # kept inside
-        frame = model.get("lens_frame")  # a calibrated lens: its PSFs are in that frame's pixels (H, W)
+        sh, sw = (w, h) if turn in (5, 6, 7, 8) else (h, w)  # the frame in the sensor's orientation
         if (
             isinstance(frame, list)
             and len(frame) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in frame)
-            and not any(abs(a / frame[0] - 1) <= 0.02 and abs(b / frame[1] - 1) <= 0.02 for a, b in ((h, w), (w, h)))
-        ):  # either orientation: an image turned upright by its EXIF orientation is the same frame
+            and not (abs(sh / frame[0] - 1) <= 0.02 and abs(sw / frame[1] - 1) <= 0.02)
+        ):  # as process's lens stage: its PSFs are in the calibration frame's pixels (H, W)
             print(
                 f"consume_onnx: warning: {args.input}: the model was trained on a lens calibrated on {frame[0]}x"
-                f"{frame[1]} (H x W) frames, and this image is {h}x{w}: the correction may be wrong",
+                f"{frame[1]} (H x W) frames, and this image is {sh}x{sw} (H x W, sensor orientation): the "
+                "correction may be wrong",
                 file=sys.stderr,
             )
         if strategy != restorer.strategy:  # run, but said: the file was exported (and checked) for the sidecar's

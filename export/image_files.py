@@ -120,16 +120,19 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int, bool]:
 
 def _tiff_min_is_white(data: np.ndarray) -> bool:
     """Whether the file bytes ``data`` are a TIFF whose first image is PhotometricInterpretation 0 (MinIsWhite)."""
-    head = data[:4].tobytes()
-    return head in (b"II*\x00", b"MM\x00*") and _ifd0_short(data.tobytes(), 262) == 0
+    return _ifd0_integer(memoryview(data), 262) == 0
 
 
-def _ifd0_short(tiff: bytes, tag: int) -> int | None:
-    """The first value of SHORT ``tag`` in the first IFD of the TIFF structure ``tiff`` (a TIFF file, or the
-    payload of a JPEG's / PNG's EXIF block); None where it is absent or the bytes are no classic TIFF."""
-    if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+_INTEGER_TYPES = {3: (2, False), 8: (2, True), 4: (4, False), 9: (4, True)}  # SHORT, SSHORT, LONG, SLONG: bytes, signed
+
+
+def _ifd0_integer(tiff: bytes | memoryview, tag: int) -> int | None:
+    """The first value of integer ``tag`` (SHORT, SSHORT, LONG or SLONG, as OpenCV and Pillow read it) in the first
+    IFD of the TIFF structure ``tiff`` (a TIFF file, or the payload of a JPEG's / PNG's EXIF block); None where it is
+    absent, of another type, or the bytes are no classic TIFF."""
+    if bytes(tiff[:4]) not in (b"II*\x00", b"MM\x00*"):
         return None
-    order = "little" if tiff[:2] == b"II" else "big"
+    order = "little" if bytes(tiff[:2]) == b"II" else "big"
     ifd = int.from_bytes(tiff[4:8], order)
     if ifd + 2 > len(tiff):
         return None
@@ -137,16 +140,17 @@ def _ifd0_short(tiff: bytes, tag: int) -> int | None:
         entry = tiff[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
         if len(entry) < 12:
             return None
-        if int.from_bytes(entry[:2], order) == tag:  # a SHORT, stored in the first 2 bytes of the value
-            return int.from_bytes(entry[8:10], order) if int.from_bytes(entry[2:4], order) == 3 else None
+        if int.from_bytes(entry[:2], order) == tag:  # one value fits the entry's 4 value bytes, first
+            width, signed = _INTEGER_TYPES.get(int.from_bytes(entry[2:4], order), (0, False))
+            return int.from_bytes(entry[8 : 8 + width], order, signed=signed) if width else None
     return None
 
 
 def exif_orientation(path: str | os.PathLike) -> int:
     """The EXIF orientation (1..8) :func:`read_image` turns the file upright by (OpenCV's decoder does): tag 274
-    of a TIFF's first IFD, of a JPEG's APP1 Exif block or of a PNG's eXIf chunk (before its image data, where
-    OpenCV reads it); 1 for none, an invalid value, or a ``.npy``. A point of the sensor's frame (a lens's optical
-    centre) moves with the picture: :func:`turn_fractions`."""
+    of a TIFF's first IFD, of a JPEG's APP1 Exif block (the first one, before the scan) or of a PNG's eXIf chunk
+    (anywhere before IEND); 1 for none, an invalid value, or a ``.npy``. A point of the sensor's frame (a lens's
+    optical centre) moves with the picture: :func:`turn_fractions`."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
         return 1
@@ -154,21 +158,26 @@ def exif_orientation(path: str | os.PathLike) -> int:
     tiff = data if data[:4] in (b"II*\x00", b"MM\x00*") else b""
     if data[:2] == b"\xff\xd8":  # JPEG: the segments before the scan
         pos = 2
-        while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xD9, 0xDA):
+        while pos + 4 <= len(data) and data[pos] == 0xFF:
+            if data[pos + 1] == 0xFF:  # a fill byte before the marker
+                pos += 1
+                continue
+            if data[pos + 1] in (0xD9, 0xDA):
+                break
             size = int.from_bytes(data[pos + 2 : pos + 4], "big")
             if data[pos + 1] == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
                 tiff = data[pos + 10 : pos + 2 + size]
                 break
             pos += 2 + size
-    elif data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: the chunks before the image data
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: every chunk up to IEND
         pos = 8
-        while pos + 8 <= len(data) and data[pos + 4 : pos + 8] != b"IDAT":
+        while pos + 8 <= len(data) and data[pos + 4 : pos + 8] != b"IEND":
             size = int.from_bytes(data[pos : pos + 4], "big")
             if data[pos + 4 : pos + 8] == b"eXIf":
                 tiff = data[pos + 8 : pos + 8 + size]
                 break
             pos += 12 + size
-    value = _ifd0_short(tiff, 274)
+    value = _ifd0_integer(tiff, 274)
     return value if value in range(1, 9) else 1
 
 

@@ -25,7 +25,7 @@ def test_int8_distance_counts_pixels_by_their_largest_channel_difference(tmp_pat
 
 def test_bad_counts_and_a_held_section_are_refused_before_any_work(tmp_path, script, refused, monkeypatch):
     monkeypatch.setattr(script, "_timed", lambda *a: pytest.fail("measured after a refusal"))
-    with refused("--rounds and --threads must be >= 1"):
+    with refused("--rounds must be >= 1"):
         script.main(["--rounds", "0"])
     results = tmp_path / "R.md"
     results.write_text("<!-- section:demo-timing -->\nold\n<!-- /section:demo-timing -->\n")

@@ -338,7 +338,7 @@ def test_an_optical_centre_at_the_frames_edge_is_kept_inside_the_image(tmp_path)
     assert np.array_equal(*outs)
 
 
-def test_turned_fractions_are_where_process_turns_a_point_and_orientations_are_read_where_opencv_reads_them(
+def test_turned_fractions_are_where_process_turns_a_point_and_orientations_are_read_from_each_container(
     tmp_path,
 ):
     import tifffile
@@ -363,6 +363,76 @@ def test_turned_fractions_are_where_process_turns_a_point_and_orientations_are_r
             Image.fromarray(grey).save(tmp_path / name, **kw)
         assert consumer.exif_orientation(tmp_path / name) == expected, name
     assert consumer.exif_orientation(tmp_path / "x.npy") == 1
+
+
+def _exif(value: int, kind: int = 3, order: str = "<") -> bytes:
+    """A TIFF structure holding only tag 274 = ``value`` of TIFF type ``kind`` (3 SHORT, 8 SSHORT, 4 LONG)."""
+    import struct
+
+    fmt = {3: "H2x", 8: "h2x", 4: "I"}[kind]
+    head = b"II*\x00" if order == "<" else b"MM\x00*"
+    return head + struct.pack(order + "IHHHI" + fmt + "I", 8, 1, 274, kind, 1, value, 0)
+
+
+def _jpeg(app1: bytes, before: bytes = b"", fill: bool = False) -> bytes:
+    import cv2
+
+    body = cv2.imencode(".jpg", np.zeros((40, 72, 3), np.uint8))[1].tobytes()
+    segment = (b"\xff" if fill else b"") + b"\xff\xe1" + (len(app1) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + app1
+    return body[:2] + before + segment + body[2:]
+
+
+def _png_exif_after_idat(payload: bytes) -> bytes:
+    import zlib
+
+    import cv2
+
+    body = cv2.imencode(".png", np.zeros((40, 72, 3), np.uint8))[1].tobytes()
+    chunk = len(payload).to_bytes(4, "big") + b"eXIf" + payload + zlib.crc32(b"eXIf" + payload).to_bytes(4, "big")
+    return body[:-12] + chunk + body[-12:]  # before IEND, after IDAT
+
+
+@pytest.mark.parametrize(
+    "case", ["jpeg-long", "jpeg-sshort", "jpeg-big-endian", "jpeg-xmp-first", "jpeg-fill-byte", "png-after-idat"]
+)
+def test_the_orientation_read_is_the_one_opencv_turns_the_pixels_by(tmp_path, case):
+    """The consumer reads the orientation itself to turn a sidecar's optical centre; the pixels are turned by
+    OpenCV. Both must agree on tags of every integer type, EXIF blocks in any place the decoder reads them."""
+    import cv2
+
+    consumer = load_consumer()
+    xmp = b"\xff\xe1" + (31).to_bytes(2, "big") + b"http://ns.adobe.com/xap/1.0/\x00"
+    data = {
+        "jpeg-long": lambda: _jpeg(_exif(6, 4)),
+        "jpeg-sshort": lambda: _jpeg(_exif(6, 8)),
+        "jpeg-big-endian": lambda: _jpeg(_exif(6, 3, ">")),
+        "jpeg-xmp-first": lambda: _jpeg(_exif(6), before=xmp),
+        "jpeg-fill-byte": lambda: _jpeg(_exif(6), fill=True),
+        "png-after-idat": lambda: _png_exif_after_idat(_exif(6, 4)),
+    }[case]()
+    path = tmp_path / ("x.png" if case.startswith("png") else "x.jpg")
+    path.write_bytes(data)
+    turned = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR).shape[:2]
+    assert turned == (72, 40)  # OpenCV turns each of these upright (a quarter turn)
+    assert consumer.exif_orientation(path) == 6
+
+
+def test_a_long_min_is_white_tag_is_read_as_opencv_reads_it(tmp_path):
+    """PhotometricInterpretation 0 stored as LONG: 16-bit samples still inverted (as process, through Pillow)."""
+    import tifffile
+
+    consumer = load_consumer()
+    ramp = np.linspace(0, 65535, 40 * 72, dtype=np.uint16).reshape(40, 72)
+    tifffile.imwrite(tmp_path / "w.tif", ramp, photometric="minisblack")
+    data = bytearray((tmp_path / "w.tif").read_bytes())
+    ifd = int.from_bytes(data[4:8], "little")
+    for k in range(int.from_bytes(data[ifd : ifd + 2], "little")):
+        entry = ifd + 2 + 12 * k
+        if int.from_bytes(data[entry : entry + 2], "little") == 262:  # as LONG 0
+            data[entry + 2 : entry + 12] = (4).to_bytes(2, "little") + (1).to_bytes(4, "little") + bytes(4)
+    (tmp_path / "w.tif").write_bytes(bytes(data))
+    image = consumer.read_image(tmp_path / "w.tif")[0]
+    assert image[0, 0, 0] > 0.99 and image[-1, -1, 0] < 0.01  # white where the samples are 0
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA"])

@@ -164,23 +164,33 @@ def test_a_strategy_other_than_the_sidecars_runs_but_is_said(tmp_path, capsys):
 
 
 def test_a_frame_unlike_the_lens_calibrations_runs_but_is_said(tmp_path, capsys):
+    """The calibration frame is the sensor's (H x W): compared in the sensor's orientation, as process compares it
+    (a file its EXIF orientation turns upright is turned back; one stored as it is shown is not)."""
     import json
 
+    from PIL import Image
     from test_export_consumer import artefact, load_consumer, run_main, sample_image
 
     consumer = load_consumer()
-    src = tmp_path / "in.npy"
-    np.save(src, sample_image(40, 33))  # H 40, W 33
+    np.save(tmp_path / "in.npy", sample_image(40, 33))  # H 40, W 33, stored as shown
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a quarter turn: stored 33 x 40, shown 40 x 33
+    Image.fromarray(np.zeros((33, 40, 3), np.uint8)).save(tmp_path / "turned.png", exif=exif.tobytes())
     model = artefact("fp32").path
     side = json.loads(model.with_suffix(".json").read_text())
     said = {}
-    for frame in ([40, 33], [33, 40], [80, 66]):  # the frame, turned (EXIF), another size
-        side["model"]["lens_frame"] = frame
-        (sidecar := tmp_path / f"{frame[0]}.json").write_text(json.dumps(side))
-        code, err = run_main(consumer, capsys, model, src, tmp_path / f"o{frame[0]}.npy", "--sidecar", sidecar)
-        assert code == 0, err
-        said[frame[0]] = "calibrated on" in err
-    assert said == {40: False, 33: False, 80: True}
+    for name in ("in.npy", "turned.png"):
+        for frame in ([40, 33], [33, 40], [80, 66]):  # upright, sensor-turned, another size
+            side["model"]["lens_frame"] = frame
+            (sidecar := tmp_path / f"{frame[0]}.json").write_text(json.dumps(side))
+            out = tmp_path / f"o{frame[0]}{Path(name).suffix}"
+            code, err = run_main(consumer, capsys, model, tmp_path / name, out, "--sidecar", sidecar, "--overwrite")
+            assert code == 0, err
+            said[name, frame[0]] = "calibrated on" in err
+    assert said == {
+        **{("in.npy", 40): False, ("in.npy", 33): True, ("in.npy", 80): True},
+        **{("turned.png", 40): True, ("turned.png", 33): False, ("turned.png", 80): True},
+    }
 
 
 @pytest.mark.parametrize(("shape", "n"), [((0, 5, 3), 4), ((4, 5), 4), ((4, 5, 3), 0)])

@@ -85,8 +85,9 @@ GATHERING = {
     "its output flipped back. Orbit order: rys, rxs = the sorted distinct ry, rx; orbit (ry, rx) is cell (index of "
     f"ry in rys, index of rx in rxs) of a len(rys) x len(rxs) (rows x columns) grid, taken along {GILBERT}. "
     "N >= 4: N // 4 consecutive orbits per stack, members in order; N = 2, 3: each orbit cut into consecutive "
-    "chunks of N, a chunk with no kept member skipped. Optical centre: model.optical_center (fractions fx, fy) -> "
-    "(fx W - 0.5, fy H - 0.5) pixels, else the image centre",
+    "chunks of N, a chunk with no kept member skipped. Optical centre: model.optical_center (fractions fx, fy of "
+    "the sensor's frame, turned as the picture is turned upright by its EXIF orientation) -> (fx W - 0.5, "
+    "fy H - 0.5) pixels clamped to [0, W - 1] x [0, H - 1], else the image centre",
 }
 GATHERING_PADDING = (
     "N = 1: one tile per stack, in index order. A stack with fewer than N members is completed with repeats of its "

@@ -76,7 +76,7 @@ class SensorDescription:
 
     @property
     def nbytes(self) -> int:
-        """The size of the dump in bytes: width x height samples."""
+        """The size of the dump in bytes: width x height samples of ``dtype``'s size."""
         return self.width * self.height * np.dtype(self.dtype).itemsize
 
 

@@ -49,7 +49,9 @@ def _problem(fh: tifffile.FileHandle, page: tifffile.TiffPage) -> str | None:
         return f"its raw image of {width}x{height} needs {expected} {what}, the file has {len(offsets)}"
     inside = next((k for k, offset in enumerate(offsets) if offset < 8), None)
     if inside is not None:  # the 8-byte TIFF header: LibRaw reads the header's bytes as pixels
-        return f"{what[:-1]} {inside + 1} starts at byte {offsets[inside]}, inside the file's 8-byte TIFF header"
+        return (
+            f"{what[:-1]} {inside + 1} of {expected} starts at byte {offsets[inside]:,}, inside the 8-byte TIFF header"
+        )
     if page.compression == 7:  # lossless JPEG: every block a JPEG stream
         for k, offset in enumerate(offsets):
             fh.seek(offset)
