@@ -331,3 +331,36 @@ def test_info_into_a_closed_pipe_is_quiet():
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 141 and len(proc.stdout) == 10, (proc.returncode, proc.stderr)
     assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr
+
+
+def test_shipped_models_lists_only_visible_folders_with_weights_and_card(saved, tmp_path, monkeypatch):
+    from isp_collab.models.weights import shipped_models
+
+    _, out = saved  # tmp_path / "m": weights and card
+    zoo = tmp_path / "zoo"
+    for name in ("good", ".hidden", "no-card", "no-weights"):
+        (zoo / name).mkdir(parents=True)
+        for f in ("model.safetensors", "card.json"):
+            if not (name == "no-card" and f == "card.json") and not (name == "no-weights" and f != "card.json"):
+                (zoo / name / f).write_bytes((out / f).read_bytes())
+    monkeypatch.setenv("ISP_COLLAB_MODELS", str(zoo))
+    assert shipped_models() == ["good"]
+    monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path / "absent"))
+    assert shipped_models() == []  # no folder: no models, not an error
+
+
+def test_a_relative_folder_path_is_a_folder_before_a_shipped_name(saved, tmp_path, monkeypatch):
+    from isp_collab.models.weights import resolve_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ISP_COLLAB_MODELS", str(tmp_path / "absent"))
+    assert resolve_model_dir("m") == Path("m")
+    assert load_model("m").card["n_trained"] == 4
+
+
+def test_a_folder_name_may_hold_spaces_but_no_separator_or_control_character():
+    from isp_collab.models.weights import is_folder_name
+
+    assert is_folder_name("my model ~1") and is_folder_name("...")
+    for bad in ("", ".", "..", "a/b", "a\\b", "a\x1fb", "a\x7fb", "a\nb", None, 3):
+        assert not is_folder_name(bad), repr(bad)
