@@ -364,3 +364,12 @@ def test_a_folder_name_may_hold_spaces_but_no_separator_or_control_character():
     assert is_folder_name("my model ~1") and is_folder_name("...")
     for bad in ("", ".", "..", "a/b", "a\\b", "a\x1fb", "a\x7fb", "a\nb", None, 3):
         assert not is_folder_name(bad), repr(bad)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_card_without_collaborative_is_collaborative_when_trained_at_n_above_1(tmp_path, n):
+    out = save_model(create_model("unet-tx", n=n), tmp_path / "m", {"task": "sharpen", "n_trained": n})
+    card = json.loads((out / "card.json").read_text())
+    assert card.pop("collaborative") is (n > 1)
+    (out / "card.json").write_text(json.dumps(card))  # a card written before the key
+    assert load_model(out).config.collaborative is (n > 1)
